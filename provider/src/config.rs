@@ -1,0 +1,112 @@
+//! Provider configuration: registry credentials, the BuildKit endpoint, AWS settings.
+
+use std::fmt;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// A string that must never be printed: `Debug` shows `***`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(transparent)]
+pub struct SecretString(pub String);
+
+impl JsonSchema for SecretString {
+    fn inline_schema() -> bool {
+        true
+    }
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "SecretString".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"type": "string", "x-secret": true})
+    }
+}
+
+impl SecretString {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// Provider-wide settings.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// Registries to authenticate with. ECR hosts (`<account>.dkr.ecr.<region>.amazonaws.com`)
+    /// need no entry: the provider fetches an IAM token through the AWS credential chain.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub registries: Vec<RegistryConfig>,
+    /// BuildKit endpoint: `docker` (the local Docker Engine from `DOCKER_HOST` or its default
+    /// socket; the default), `unix:///path/buildkitd.sock` or `tcp://host:port`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub builder: Option<String>,
+    /// AWS settings for ECR token look-ups.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws: Option<AwsConfig>,
+}
+
+/// Credentials and transport settings for one registry.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RegistryConfig {
+    /// Registry host (and port), e.g. `ghcr.io` or `127.0.0.1:5000`.
+    pub address: String,
+    /// User name for static credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// Password or token for static credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("x-secret" = true))]
+    pub password: Option<SecretString>,
+    /// PEM-encoded CA certificate(s) to trust for this registry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_cert: Option<String>,
+    /// Talk plain HTTP to this registry (opt-in only; never the default).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insecure: bool,
+    /// Authenticate with an ECR IAM token even though the host name is not an ECR one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ecr: Option<EcrConfig>,
+}
+
+/// Settings for ECR IAM token look-ups for one registry.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EcrConfig {
+    /// AWS region of the registry (default: read from the host name, then the AWS chain).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// ECR API endpoint override (default: `AWS_ENDPOINT_URL_ECR` or the public endpoint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+}
+
+/// AWS credential chain settings.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AwsConfig {
+    /// Default region for ECR API calls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// Named profile from the shared AWS config files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+}
+
+impl ProviderConfig {
+    /// The configuration with every password removed: what a diff compares, since ECR and
+    /// other short-lived tokens change on every run and must not cause a change.
+    pub fn without_secrets(&self) -> ProviderConfig {
+        let mut c = self.clone();
+        for r in &mut c.registries {
+            r.password = None;
+        }
+        c
+    }
+}

@@ -1,0 +1,10 @@
+//! multiarch: a provider for multi-architecture container images.
+
+pub mod config;
+pub mod log;
+pub mod platform;
+pub mod pulumi;
+pub mod reference;
+pub mod registry;
+pub mod resources;
+pub mod schema;

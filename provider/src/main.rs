@@ -1,0 +1,60 @@
+//! `pulumi-resource-multiarch`: started by the Pulumi engine as
+//! `pulumi-resource-multiarch [--logtostderr] [-v=N] [--tracing URL] ENGINE_ADDRESS`.
+
+use tracing_subscriber::EnvFilter;
+
+/// Engine flags we accept; only the verbosity matters to us.
+struct Args {
+    verbosity: u8,
+    engine_address: Option<String>,
+    print_schema: bool,
+}
+
+fn parse_args(args: impl Iterator<Item = String>) -> Args {
+    let mut out = Args {
+        verbosity: 0,
+        engine_address: None,
+        print_schema: false,
+    };
+    let mut args = args.peekable();
+    while let Some(a) = args.next() {
+        if let Some(v) = a.strip_prefix("-v=").or_else(|| a.strip_prefix("--v=")) {
+            out.verbosity = v.parse().unwrap_or(0);
+        } else if a == "-v" || a == "--v" {
+            out.verbosity = args.next().and_then(|v| v.parse().ok()).unwrap_or(0);
+        } else if a == "--tracing" || a == "-tracing" {
+            args.next();
+        } else if a == "--schema" {
+            out.print_schema = true;
+        } else if a.starts_with('-') {
+            // --logtostderr, --logflow, --tracing=URL and friends.
+        } else {
+            out.engine_address = Some(a);
+        }
+    }
+    out
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = parse_args(std::env::args().skip(1));
+    if args.print_schema {
+        print!("{}", multiarch::schema::package_schema_text());
+        return Ok(());
+    }
+    let level = match args.verbosity {
+        0 => "warn",
+        1..=3 => "info",
+        4..=8 => "debug",
+        _ => "trace",
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            EnvFilter::try_from_env("MULTIARCH_LOG").unwrap_or_else(|_| EnvFilter::new(level)),
+        )
+        .init();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(multiarch::pulumi::serve(args.engine_address))
+}

@@ -1,0 +1,401 @@
+//! The protocol-neutral core: each resource is a pair of typed values (Inputs, State) and
+//! six operations. The fronts (Pulumi gRPC, later Terraform) translate their wire formats to
+//! and from these types through [`Dispatch`], written once.
+
+pub mod image;
+pub mod manifest_list;
+pub mod path;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use schemars::JsonSchema;
+use serde::{de::DeserializeOwned, Serialize};
+use serde_json::{Map, Value as Json};
+use tokio_util::sync::CancellationToken;
+
+use crate::log::Logger;
+use crate::registry::Registries;
+pub use path::PropertyPath;
+
+/// A reason an input is unacceptable, naming the property.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub property: String,
+    pub reason: String,
+}
+
+impl Failure {
+    pub fn new(property: impl Into<String>, reason: impl Into<String>) -> Self {
+        Failure {
+            property: property.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{}", .0.iter().map(|f| format!("{}: {}", f.property, f.reason)).collect::<Vec<_>>().join("; "))]
+    Invalid(Vec<Failure>),
+    #[error(transparent)]
+    Registry(#[from] crate::registry::RegistryError),
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("operation cancelled")]
+    Cancelled,
+    #[error("{0}")]
+    Other(String),
+}
+
+impl Error {
+    pub fn invalid(property: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::Invalid(vec![Failure::new(property, reason)])
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    Add,
+    Delete,
+    Update,
+}
+
+/// One property that differs between the recorded state and the new inputs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub path: String,
+    pub kind: ChangeKind,
+    pub replace: bool,
+}
+
+impl Change {
+    pub fn update(path: impl Into<String>) -> Self {
+        Change {
+            path: path.into(),
+            kind: ChangeKind::Update,
+            replace: false,
+        }
+    }
+}
+
+/// What an operation may touch and report to.
+#[derive(Clone)]
+pub struct OpContext {
+    pub registries: Registries,
+    pub log: Arc<dyn Logger>,
+    pub cancel: CancellationToken,
+    /// Preview/plan: nothing may be written anywhere. The registry handle in
+    /// `registries` is read-only in this mode as well, so the rule holds at both levels.
+    pub preview: bool,
+}
+
+/// Created or updated state, with the output properties that are not known yet (preview).
+pub struct Applied<S> {
+    pub id: String,
+    pub state: S,
+    pub unknown_outputs: Vec<&'static str>,
+}
+
+#[async_trait]
+pub trait Resource: Send + Sync + 'static {
+    /// Pulumi type token, e.g. `multiarch:index:ManifestList`.
+    const TOKEN: &'static str;
+    /// Terraform resource type name, e.g. `multiarch_manifest_list`.
+    const TF_NAME: &'static str;
+    /// Output properties the provider computes (unknown during preview).
+    const COMPUTED: &'static [&'static str];
+
+    type Inputs: Serialize + DeserializeOwned + JsonSchema + Clone + Send + Sync;
+    type State: Serialize + DeserializeOwned + JsonSchema + Clone + Send + Sync;
+
+    fn description() -> &'static str;
+
+    /// Validation of known inputs. `unknown` holds the paths still unknown (preview), which
+    /// must not be reported as missing.
+    fn check(inputs: &Self::Inputs, unknown: &BTreeSet<PropertyPath>) -> Vec<Failure>;
+
+    /// Inputs normalised for storage (sorted sets, canonical platform strings).
+    fn normalize(inputs: Self::Inputs) -> Self::Inputs {
+        inputs
+    }
+
+    async fn diff(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        olds: &Self::State,
+        news: &Self::Inputs,
+    ) -> Result<Vec<Change>, Error>;
+
+    async fn create(
+        &self,
+        ctx: &OpContext,
+        inputs: Self::Inputs,
+    ) -> Result<Applied<Self::State>, Error>;
+
+    /// `state` is None for an import by ID. Ok(None) means the resource is gone.
+    async fn read(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        state: Option<Self::State>,
+    ) -> Result<Option<(String, Self::State)>, Error>;
+
+    async fn update(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        olds: Self::State,
+        news: Self::Inputs,
+    ) -> Result<Applied<Self::State>, Error>;
+
+    async fn delete(&self, ctx: &OpContext, id: &str, state: Self::State) -> Result<(), Error>;
+}
+
+/// Values crossing the protocol boundary: known JSON plus where the unknowns are.
+#[derive(Debug, Clone, Default)]
+pub struct Props {
+    pub value: Map<String, Json>,
+    pub unknowns: BTreeSet<PropertyPath>,
+}
+
+/// Outputs for the front to encode.
+#[derive(Debug, Clone, Default)]
+pub struct OutProps {
+    pub id: String,
+    pub value: Map<String, Json>,
+    pub unknowns: BTreeSet<PropertyPath>,
+}
+
+pub enum DiffOutcome {
+    NoChange,
+    Changes(Vec<Change>),
+}
+
+/// Object-safe, JSON-level view of a resource, used by the fronts.
+#[async_trait]
+pub trait Dispatch: Send + Sync {
+    fn token(&self) -> &'static str;
+    fn tf_name(&self) -> &'static str;
+    fn check(&self, news: &Props) -> Result<Map<String, Json>, Vec<Failure>>;
+    async fn diff(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        olds: &Props,
+        news: &Props,
+    ) -> Result<DiffOutcome, Error>;
+    async fn create(&self, ctx: &OpContext, news: &Props) -> Result<OutProps, Error>;
+    async fn read(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        state: Option<&Props>,
+    ) -> Result<Option<OutProps>, Error>;
+    async fn update(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        olds: &Props,
+        news: &Props,
+    ) -> Result<OutProps, Error>;
+    async fn delete(&self, ctx: &OpContext, id: &str, state: &Props) -> Result<(), Error>;
+}
+
+pub struct Handler<R: Resource>(pub R);
+
+/// Decodes a typed value, naming the property path of the first mismatch.
+pub fn decode<T: DeserializeOwned>(value: &Map<String, Json>) -> Result<T, Failure> {
+    let json = Json::Object(value.clone());
+    serde_path_to_error::deserialize::<_, T>(json).map_err(|e| {
+        let path = e.path().to_string();
+        let property = if path == "." { String::new() } else { path };
+        Failure::new(property, e.into_inner().to_string())
+    })
+}
+
+fn to_map<T: Serialize>(v: &T) -> Result<Map<String, Json>, Error> {
+    match serde_json::to_value(v) {
+        Ok(Json::Object(m)) => Ok(m),
+        Ok(_) => Err(Error::Other("state did not serialize to an object".into())),
+        Err(e) => Err(Error::Other(format!("serializing state: {e}"))),
+    }
+}
+
+fn out<S: Serialize>(
+    applied: Applied<S>,
+    input_unknowns: &BTreeSet<PropertyPath>,
+) -> Result<OutProps, Error> {
+    let mut unknowns = input_unknowns.clone();
+    unknowns.extend(
+        applied
+            .unknown_outputs
+            .iter()
+            .map(|k| PropertyPath::root_key(k)),
+    );
+    Ok(OutProps {
+        id: applied.id,
+        value: to_map(&applied.state)?,
+        unknowns,
+    })
+}
+
+/// Inputs that still hold unknowns cannot be typed: changed properties are those whose
+/// value is unknown or differs as JSON.
+fn untyped_changes(olds: &Props, news: &Props) -> Vec<Change> {
+    let mut roots: BTreeSet<String> = news
+        .unknowns
+        .iter()
+        .filter_map(|p| p.root().map(str::to_owned))
+        .collect();
+    for (k, v) in &news.value {
+        if olds.value.get(k) != Some(v) {
+            roots.insert(k.clone());
+        }
+    }
+    roots.into_iter().map(Change::update).collect()
+}
+
+#[async_trait]
+impl<R: Resource> Dispatch for Handler<R> {
+    fn token(&self) -> &'static str {
+        R::TOKEN
+    }
+
+    fn tf_name(&self) -> &'static str {
+        R::TF_NAME
+    }
+
+    fn check(&self, news: &Props) -> Result<Map<String, Json>, Vec<Failure>> {
+        match decode::<R::Inputs>(&news.value) {
+            Ok(inputs) => {
+                let failures = R::check(&inputs, &news.unknowns);
+                if !failures.is_empty() {
+                    return Err(failures);
+                }
+                if news.unknowns.is_empty() {
+                    to_map(&R::normalize(inputs)).map_err(|e| vec![Failure::new("", e.to_string())])
+                } else {
+                    Ok(news.value.clone())
+                }
+            }
+            // A required value may simply not be known yet.
+            Err(_) if !news.unknowns.is_empty() => Ok(news.value.clone()),
+            Err(f) => Err(vec![f]),
+        }
+    }
+
+    async fn diff(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        olds: &Props,
+        news: &Props,
+    ) -> Result<DiffOutcome, Error> {
+        let changes = if news.unknowns.is_empty() {
+            let olds_t: R::State = decode(&olds.value).map_err(|f| Error::Invalid(vec![f]))?;
+            let news_t: R::Inputs = decode(&news.value).map_err(|f| Error::Invalid(vec![f]))?;
+            self.0.diff(ctx, id, &olds_t, &R::normalize(news_t)).await?
+        } else {
+            untyped_changes(olds, news)
+        };
+        Ok(if changes.is_empty() {
+            DiffOutcome::NoChange
+        } else {
+            DiffOutcome::Changes(changes)
+        })
+    }
+
+    async fn create(&self, ctx: &OpContext, news: &Props) -> Result<OutProps, Error> {
+        if !news.unknowns.is_empty() {
+            // Preview with unknown inputs: echo what is known, every output unknown.
+            let mut unknowns = news.unknowns.clone();
+            unknowns.extend(R::COMPUTED.iter().map(|k| PropertyPath::root_key(k)));
+            return Ok(OutProps {
+                id: String::new(),
+                value: news.value.clone(),
+                unknowns,
+            });
+        }
+        let inputs: R::Inputs = decode(&news.value).map_err(|f| Error::Invalid(vec![f]))?;
+        let failures = R::check(&inputs, &BTreeSet::new());
+        if !failures.is_empty() {
+            return Err(Error::Invalid(failures));
+        }
+        let applied = self.0.create(ctx, R::normalize(inputs)).await?;
+        out(applied, &news.unknowns)
+    }
+
+    async fn read(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        state: Option<&Props>,
+    ) -> Result<Option<OutProps>, Error> {
+        let state = match state {
+            Some(p) if !p.value.is_empty() => {
+                Some(decode::<R::State>(&p.value).map_err(|f| Error::Invalid(vec![f]))?)
+            }
+            _ => None,
+        };
+        match self.0.read(ctx, id, state).await? {
+            None => Ok(None),
+            Some((id, s)) => Ok(Some(OutProps {
+                id,
+                value: to_map(&s)?,
+                unknowns: BTreeSet::new(),
+            })),
+        }
+    }
+
+    async fn update(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        olds: &Props,
+        news: &Props,
+    ) -> Result<OutProps, Error> {
+        let olds_t: R::State = decode(&olds.value).map_err(|f| Error::Invalid(vec![f]))?;
+        if !news.unknowns.is_empty() {
+            let mut unknowns = news.unknowns.clone();
+            unknowns.extend(R::COMPUTED.iter().map(|k| PropertyPath::root_key(k)));
+            return Ok(OutProps {
+                id: id.to_owned(),
+                value: news.value.clone(),
+                unknowns,
+            });
+        }
+        let news_t: R::Inputs = decode(&news.value).map_err(|f| Error::Invalid(vec![f]))?;
+        let failures = R::check(&news_t, &BTreeSet::new());
+        if !failures.is_empty() {
+            return Err(Error::Invalid(failures));
+        }
+        let applied = self.0.update(ctx, id, olds_t, R::normalize(news_t)).await?;
+        out(applied, &BTreeSet::new())
+    }
+
+    async fn delete(&self, ctx: &OpContext, id: &str, state: &Props) -> Result<(), Error> {
+        let state: R::State = decode(&state.value).map_err(|f| Error::Invalid(vec![f]))?;
+        self.0.delete(ctx, id, state).await
+    }
+}
+
+/// Every resource this provider serves.
+pub fn all() -> Vec<Arc<dyn Dispatch>> {
+    vec![
+        Arc::new(Handler(image::Image)),
+        Arc::new(Handler(manifest_list::ManifestList)),
+    ]
+}
+
+/// Compares two lists as sets.
+pub fn same_set<T: Ord + Clone>(a: &[T], b: &[T]) -> bool {
+    a.iter().cloned().collect::<BTreeSet<_>>() == b.iter().cloned().collect::<BTreeSet<_>>()
+}
+
+/// Maps compared as maps (order of keys never matters).
+pub fn same_map(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>) -> bool {
+    a == b
+}

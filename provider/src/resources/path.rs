@@ -1,0 +1,185 @@
+//! Property paths (`tags[1]`, `context.location`, `annotations["org.x"]`), the way both
+//! Pulumi and our error messages name a value inside a resource's inputs.
+
+use std::fmt;
+
+use serde_json::Value as Json;
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Segment {
+    Key(String),
+    Index(usize),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct PropertyPath(Vec<Segment>);
+
+impl PropertyPath {
+    pub fn root_key(k: &str) -> Self {
+        PropertyPath(vec![Segment::Key(k.to_owned())])
+    }
+
+    pub fn key(&self, k: &str) -> Self {
+        let mut p = self.clone();
+        p.0.push(Segment::Key(k.to_owned()));
+        p
+    }
+
+    pub fn index(&self, i: usize) -> Self {
+        let mut p = self.clone();
+        p.0.push(Segment::Index(i));
+        p
+    }
+
+    /// The top-level property name, if the path starts with one.
+    pub fn root(&self) -> Option<&str> {
+        match self.0.first() {
+            Some(Segment::Key(k)) => Some(k),
+            _ => None,
+        }
+    }
+
+    pub fn starts_with(&self, other: &PropertyPath) -> bool {
+        self.0.starts_with(&other.0)
+    }
+
+    /// Parses the syntax `Display` writes.
+    pub fn parse(s: &str) -> Option<Self> {
+        let mut segs = Vec::new();
+        let b = s.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            match b[i] {
+                b'.' if !segs.is_empty() => i += 1,
+                b'[' => {
+                    if b.get(i + 1) == Some(&b'"') {
+                        let rest = &s[i + 2..];
+                        let end = rest.find("\"]")?;
+                        segs.push(Segment::Key(rest[..end].to_owned()));
+                        i += 2 + end + 2;
+                    } else {
+                        let rest = &s[i + 1..];
+                        let end = rest.find(']')?;
+                        segs.push(Segment::Index(rest[..end].parse().ok()?));
+                        i += 1 + end + 1;
+                    }
+                    continue;
+                }
+                _ => {}
+            }
+            let start = i;
+            while i < b.len() && b[i] != b'.' && b[i] != b'[' {
+                i += 1;
+            }
+            if start == i {
+                return None;
+            }
+            segs.push(Segment::Key(s[start..i].to_owned()));
+        }
+        Some(PropertyPath(segs))
+    }
+
+    /// Sets `v` at this path inside `root`, creating objects and padding arrays as needed.
+    pub fn set(&self, root: &mut Json, v: Json) {
+        let mut cur = root;
+        for seg in &self.0 {
+            cur = match seg {
+                Segment::Key(k) => {
+                    if !cur.is_object() {
+                        *cur = Json::Object(Default::default());
+                    }
+                    cur.as_object_mut()
+                        .expect("just made an object")
+                        .entry(k.clone())
+                        .or_insert(Json::Null)
+                }
+                Segment::Index(i) => {
+                    if !cur.is_array() {
+                        *cur = Json::Array(Vec::new());
+                    }
+                    let arr = cur.as_array_mut().expect("just made an array");
+                    // An unknown element was left out when decoding: put its slot back.
+                    if *i <= arr.len() {
+                        arr.insert(*i, Json::Null);
+                    } else {
+                        arr.resize(*i + 1, Json::Null);
+                    }
+                    &mut arr[*i]
+                }
+            };
+        }
+        *cur = v;
+    }
+}
+
+fn is_plain_key(k: &str) -> bool {
+    !k.is_empty()
+        && k.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        && !k.starts_with(|c: char| c.is_ascii_digit())
+}
+
+impl fmt::Display for PropertyPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (n, seg) in self.0.iter().enumerate() {
+            match seg {
+                Segment::Key(k) if is_plain_key(k) => {
+                    if n > 0 {
+                        f.write_str(".")?;
+                    }
+                    f.write_str(k)?;
+                }
+                Segment::Key(k) => write!(f, "[\"{k}\"]")?,
+                Segment::Index(i) => write!(f, "[{i}]")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn display_and_parse_agree() {
+        for s in [
+            "tags",
+            "tags[1]",
+            "context.location",
+            "annotations[\"org.opencontainers.image.source\"]",
+            "registries[0].ecr.region",
+        ] {
+            let p = PropertyPath::parse(s).unwrap();
+            assert_eq!(p.to_string(), s);
+        }
+        assert_eq!(
+            PropertyPath::root_key("context")
+                .key("location")
+                .to_string(),
+            "context.location"
+        );
+        assert_eq!(
+            PropertyPath::root_key("a").index(2).key("b").to_string(),
+            "a[2].b"
+        );
+    }
+
+    #[test]
+    fn set_reinserts_array_slots() {
+        let mut v = json!({"tags": ["a", "c"]});
+        PropertyPath::parse("tags[1]")
+            .unwrap()
+            .set(&mut v, json!("b"));
+        assert_eq!(v, json!({"tags": ["a", "b", "c"]}));
+        PropertyPath::parse("x.y").unwrap().set(&mut v, json!(1));
+        assert_eq!(v["x"], json!({"y": 1}));
+    }
+
+    #[test]
+    fn garbage_does_not_parse() {
+        assert!(PropertyPath::parse("a[").is_none());
+        assert!(PropertyPath::parse("a[x]").is_none());
+    }
+}
