@@ -1,6 +1,8 @@
 //! multiarch: a provider for multi-architecture container images.
 
+pub mod buildkit;
 pub mod config;
+pub mod context;
 pub mod log;
 pub mod platform;
 pub mod pulumi;

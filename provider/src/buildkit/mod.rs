@@ -1,0 +1,1 @@
+//! BuildKit client: transports, session services, solve, progress.

@@ -1,0 +1,1 @@
+//! Build context: walk with .dockerignore rules, contextHash.
