@@ -1,0 +1,513 @@
+#!/usr/bin/env bash
+# Installs and starts the local test world (see shared/test-world.md), idempotently:
+#   Docker Engine 26 (containerd image store, BuildKit 0.13), QEMU binfmt for arm64,
+#   a plain registry on 127.0.0.1:5000, a TLS+htpasswd registry posing as ECR on
+#   127.0.0.1:443, moto's ECR API on 127.0.0.1:5100, and busybox base images in both
+#   registries. Writes "$STATE/env" (export K=V lines) for the tests.
+# Works on a bare Debian 12 machine (root) and when everything is already running.
+# Stop what it started with scripts/testenv-down.sh.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+STATE=${MULTIARCH_TESTENV_STATE:-/var/lib/multiarch-testenv}
+LOGS=$STATE/logs
+SETUP_LOG=$LOGS/setup.log
+PIDS=$STATE/pids
+
+ECR_HOST=123456789012.dkr.ecr.us-east-1.amazonaws.com
+ECR_USER=AWS
+ECR_PASSWORD=123456789012-auth-token # fixed by moto's GetAuthorizationToken
+PLAIN=127.0.0.1:5000
+MOTO_PORT=5100
+BASE_REPO=base/busybox
+
+APT_PKGS=(runc tini iptables qemu-user-static binfmt-support docker-registry apache2-utils
+  skopeo openssl ca-certificates curl)
+TRIXIE_DEBS=(docker.io containerd docker-buildx)
+
+export DEBIAN_FRONTEND=noninteractive
+# Keep the caller's PATH first (its python3 is the one moto's venv is made from).
+export PATH=$PATH:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export DOCKER_HOST=unix:///var/run/docker.sock
+
+mkdir -p "$STATE" "$LOGS"
+touch "$PIDS"
+: >"$SETUP_LOG"
+T0=$(date +%s.%N)
+
+say() { printf '[testenv] %s\n' "$*"; }
+elapsed() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1fs", b - a }'; }
+log() { printf '\n=== %s\n' "$*" >>"$SETUP_LOG"; }
+
+# The log whose tail is printed when a step fails (set by steps).
+FAIL_LOG=
+STEP=
+on_exit() {
+  local rc=$?
+  [[ -n ${POLICY_RC_CREATED:-} ]] && rm -f /usr/sbin/policy-rc.d
+  if ((rc != 0)); then
+    say "FAILED in step '${STEP}' (exit $rc); tail of $SETUP_LOG:"
+    tail -n 30 "$SETUP_LOG" | sed 's/^/    /' >&2
+    if [[ -n $FAIL_LOG && -f $FAIL_LOG ]]; then
+      say "tail of $FAIL_LOG:"
+      tail -n 30 "$FAIL_LOG" | sed 's/^/    /' >&2
+    fi
+  fi
+}
+trap on_exit EXIT
+
+# step NAME FUNC: runs FUNC with its output in the setup log, prints one line with timing.
+step() {
+  STEP=$1
+  FAIL_LOG=
+  local t
+  t=$(date +%s.%N)
+  log "$1"
+  RESULT=ok
+  "$2" >>"$SETUP_LOG" 2>&1
+  say "$(printf '%-14s %-40s %s' "$1" "$RESULT" "$(elapsed "$t")")"
+}
+
+wait_for() { # wait_for SECONDS NAME COMMAND...: NAME is a service start_bg just started
+  local secs=$1 name=$2 pid
+  shift 2
+  pid=$(pid_of "$name")
+  local end=$((SECONDS + secs))
+  until "$@" >/dev/null 2>&1; do
+    if [[ -n $pid ]] && ! kill -0 "$pid" 2>/dev/null; then
+      echo "$name (pid $pid) exited before it answered"
+      return 1
+    fi
+    if ((SECONDS >= end)); then
+      echo "timed out after ${secs}s waiting for $name"
+      return 1
+    fi
+    sleep 0.2
+  done
+}
+
+# ---- PID bookkeeping: "$STATE/pids" holds "name pid exe" lines for what we started.
+pid_of() { awk -v n="$1" '$1 == n { print $2 }' "$PIDS" | tail -n 1; }
+forget_pid() { local tmp; tmp=$(mktemp "$STATE/.pids.XXXX"); awk -v n="$1" '$1 != n' "$PIDS" >"$tmp"; mv "$tmp" "$PIDS"; }
+record_pid() { forget_pid "$1"; echo "$1 $2 $3" >>"$PIDS"; }
+
+# start_bg NAME LOGFILE EXE ARGS...: detached (setsid), stdin from /dev/null, output to LOGFILE.
+start_bg() {
+  local name=$1 logfile=$2
+  shift 2
+  printf '\n=== %s starting: %s\n' "$(date -Is)" "$*" >>"$logfile"
+  # Non-interactive bash: the child is not a process-group leader, so setsid execs in place
+  # and $! is the service's own PID.
+  setsid "$@" </dev/null >>"$logfile" 2>&1 &
+  local pid=$!
+  record_pid "$name" "$pid" "$(basename "$1")"
+  echo "started $name pid $pid"
+}
+
+# ---- 1. packages -------------------------------------------------------------------------
+APT_UPDATED=
+apt_update_once() {
+  if [[ -z $APT_UPDATED ]]; then
+    apt-get update -q -o DPkg::Lock::Timeout=300
+    APT_UPDATED=1
+  fi
+}
+
+ensure_policy_rc() {
+  # Keep package postinst scripts from starting services (docker-registry would take :5000).
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod +x /usr/sbin/policy-rc.d
+    POLICY_RC_CREATED=1
+  fi
+}
+
+missing_pkgs() {
+  local p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' || echo "$p"
+  done
+}
+
+step_apt() {
+  local missing
+  missing=$(missing_pkgs "${APT_PKGS[@]}")
+  if [[ -z $missing ]]; then
+    RESULT="already installed"
+    return
+  fi
+  ensure_policy_rc
+  apt_update_once
+  # shellcheck disable=SC2086
+  apt-get install -y -q -o DPkg::Lock::Timeout=300 --no-install-recommends $missing
+  RESULT="installed: $(echo $missing | tr '\n' ' ')"
+}
+
+PRIV_APT=$STATE/apt-trixie
+priv_apt() {
+  apt-get -q \
+    -o Dir::Etc::sourcelist="$PRIV_APT/sources.list" -o Dir::Etc::sourceparts=- \
+    -o Dir::State::Lists="$PRIV_APT/lists" -o Dir::Cache="$PRIV_APT/cache" \
+    -o APT::Architectures::=arm64 "$@"
+}
+PRIV_APT_UPDATED=
+priv_apt_update_once() {
+  [[ -n $PRIV_APT_UPDATED ]] && return
+  mkdir -p "$PRIV_APT/lists/partial" "$PRIV_APT/cache/archives/partial" "$PRIV_APT/debs"
+  echo 'deb [arch=amd64,arm64] http://deb.debian.org/debian trixie main' >"$PRIV_APT/sources.list"
+  priv_apt update
+  PRIV_APT_UPDATED=1
+}
+
+docker_installed() {
+  [[ -z $(missing_pkgs "${TRIXIE_DEBS[@]}") ]] && dockerd --version | grep -q 'version 2[6-9]\.'
+}
+
+step_docker_pkgs() {
+  if docker_installed; then
+    RESULT="already installed ($(dockerd --version | awk '{print $3}' | tr -d ,))"
+    return
+  fi
+  ensure_policy_rc
+  priv_apt_update_once
+  (cd "$PRIV_APT/debs" && rm -f ./*.deb && priv_apt download "${TRIXIE_DEBS[@]}")
+  dpkg -i "$PRIV_APT"/debs/*.deb
+  docker_installed
+  RESULT="installed $(dockerd --version | awk '{print $3}' | tr -d ,) from trixie"
+}
+
+# ---- 2. docker engine ---------------------------------------------------------------------
+CONTAINERD_SOCK=/run/containerd/containerd.sock
+containerd_up() { [[ -S $CONTAINERD_SOCK ]] && ctr --connect-timeout 1s --address "$CONTAINERD_SOCK" version; }
+docker_up() { docker info --format '{{.ServerVersion}}'; }
+
+step_dockerd() {
+  FAIL_LOG=$LOGS/dockerd.log
+  if docker_up >/dev/null 2>&1; then
+    RESULT="already running ($(docker_up))"
+    return
+  fi
+  mkdir -p /etc/docker
+  local want='{ "features": { "containerd-snapshotter": true }, "iptables": false, "bridge": "none" }'
+  if [[ ! -f /etc/docker/daemon.json ]] || [[ $(cat /etc/docker/daemon.json) != "$want" ]]; then
+    echo "$want" >/etc/docker/daemon.json
+  fi
+  if ! containerd_up >/dev/null 2>&1; then
+    FAIL_LOG=$LOGS/containerd.log
+    start_bg containerd "$LOGS/containerd.log" "$(command -v containerd)"
+    wait_for 30 containerd containerd_up
+    FAIL_LOG=$LOGS/dockerd.log
+  fi
+  start_bg dockerd "$LOGS/dockerd.log" "$(command -v dockerd)" --containerd="$CONTAINERD_SOCK"
+  wait_for 60 dockerd docker_up
+  RESULT="started ($(docker_up))"
+}
+
+# ---- 3. qemu binfmt ---------------------------------------------------------------------
+step_binfmt() {
+  if [[ ! -e /proc/sys/fs/binfmt_misc/register ]]; then
+    mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+  fi
+  if [[ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]] && grep -q '^enabled' /proc/sys/fs/binfmt_misc/qemu-aarch64; then
+    RESULT="qemu-aarch64 already enabled"
+    return
+  fi
+  update-binfmts --enable
+  grep -q '^enabled' /proc/sys/fs/binfmt_misc/qemu-aarch64
+  RESULT="enabled qemu-aarch64 ($(ls /proc/sys/fs/binfmt_misc/ | grep -c '^qemu-') qemu interpreters)"
+}
+
+# ---- 4. certificates, hosts -----------------------------------------------------------
+PKI=$STATE/pki
+CA_CERT=$PKI/ca.crt
+SYS_CA=/usr/local/share/ca-certificates/multiarch-test-ca.crt
+PASSWORD_FILE=$STATE/ecr-password
+
+step_pki() {
+  local made=()
+  mkdir -p "$PKI"
+  chmod 755 "$PKI"
+  if [[ ! -s $CA_CERT || ! -s $PKI/ca.key ]]; then
+    openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 3650 \
+      -keyout "$PKI/ca.key" -out "$CA_CERT" -subj '/CN=multiarch test CA' \
+      -addext 'basicConstraints=critical,CA:TRUE' -addext 'keyUsage=critical,keyCertSign,cRLSign'
+    rm -f "$PKI/server.crt"
+    made+=(ca)
+  fi
+  if [[ ! -s $PKI/server.crt ]] || ! openssl verify -CAfile "$CA_CERT" "$PKI/server.crt"; then
+    openssl req -new -newkey rsa:2048 -nodes -sha256 -keyout "$PKI/server.key" \
+      -out "$PKI/server.csr" -subj "/CN=$ECR_HOST"
+    printf '%s\n' "subjectAltName=DNS:$ECR_HOST,DNS:localhost,IP:127.0.0.1" \
+      'basicConstraints=CA:FALSE' 'keyUsage=critical,digitalSignature,keyEncipherment' \
+      'extendedKeyUsage=serverAuth' >"$PKI/server.ext"
+    openssl x509 -req -in "$PKI/server.csr" -CA "$CA_CERT" -CAkey "$PKI/ca.key" \
+      -CAcreateserial -days 3650 -sha256 -extfile "$PKI/server.ext" -out "$PKI/server.crt"
+    made+=(server-cert)
+  fi
+  chmod 644 "$CA_CERT"
+  chmod 600 "$PKI/ca.key" "$PKI/server.key"
+  # Docker Engine trusts the registry through certs.d; everything else through the system store.
+  mkdir -p "/etc/docker/certs.d/$ECR_HOST"
+  if ! cmp -s "$CA_CERT" "/etc/docker/certs.d/$ECR_HOST/ca.crt"; then
+    cp "$CA_CERT" "/etc/docker/certs.d/$ECR_HOST/ca.crt"
+    made+=(certs.d)
+  fi
+  if ! cmp -s "$CA_CERT" "$SYS_CA"; then
+    cp "$CA_CERT" "$SYS_CA"
+    update-ca-certificates
+    made+=(system-store)
+  fi
+  if ! grep -Eq "^[^#]*[[:space:]]$ECR_HOST([[:space:]]|\$)" /etc/hosts; then
+    echo "127.0.0.1 $ECR_HOST" >>/etc/hosts
+    made+=(/etc/hosts)
+  fi
+  if [[ ! -s $PKI/htpasswd ]] || ! htpasswd -vb "$PKI/htpasswd" "$ECR_USER" "$ECR_PASSWORD" 2>/dev/null; then
+    htpasswd -bBc "$PKI/htpasswd" "$ECR_USER" "$ECR_PASSWORD" 2>&1 | sed 's/^/htpasswd: /'
+    made+=(htpasswd)
+  fi
+  if [[ ! -s $PASSWORD_FILE ]] || [[ $(cat "$PASSWORD_FILE") != "$ECR_PASSWORD" ]]; then
+    (umask 077 && printf '%s' "$ECR_PASSWORD" >"$PASSWORD_FILE")
+    made+=(password-file)
+  fi
+  RESULT=${made[*]:+"made: ${made[*]}"}
+  RESULT=${RESULT:-"up to date"}
+}
+
+# ---- 5. registries --------------------------------------------------------------------
+render_registry_config() { # NAME ADDR ROOT EXTRA_FILE OUT
+  local extra=""
+  [[ -n $4 ]] && extra=$(cat "$4")
+  mkdir -p "$3"
+  awk -v name="$1" -v addr="$2" -v root="$3" -v extra="$extra" '
+    { gsub(/@NAME@/, name); gsub(/@ADDR@/, addr); gsub(/@ROOT@/, root)
+      if ($0 == "@EXTRA@") { print extra; next } print }' \
+    "$HERE/testenv/registry.yml.in" >"$5.tmp"
+  mv "$5.tmp" "$5"
+}
+
+plain_up() { [[ $(curl -s -o /dev/null -w '%{http_code}' "http://$PLAIN/v2/") == 200 ]]; }
+ecr_up() { [[ $(curl -s --cacert "$CA_CERT" -o /dev/null -w '%{http_code}' "https://$ECR_HOST/v2/") == 401 ]]; }
+ecr_auth_ok() { [[ $(curl -s --cacert "$CA_CERT" -u "$ECR_USER:$ECR_PASSWORD" -o /dev/null -w '%{http_code}' "https://$ECR_HOST/v2/") == 200 ]]; }
+
+step_registry_plain() {
+  FAIL_LOG=$LOGS/registry-plain.log
+  local conf=$STATE/registry-plain.yml
+  render_registry_config registry-plain "$PLAIN" "$STATE/registry-plain-data" "" "$conf"
+  if plain_up; then
+    RESULT="already running"
+    return
+  fi
+  start_bg registry-plain "$LOGS/registry-plain.log" "$(command -v docker-registry)" serve "$conf"
+  wait_for 30 registry-plain plain_up
+  RESULT="started on $PLAIN"
+}
+
+step_registry_ecr() {
+  FAIL_LOG=$LOGS/registry-ecr.log
+  local conf=$STATE/registry-ecr.yml extra=$STATE/registry-ecr.extra.yml
+  cat >"$extra" <<EOF
+  tls:
+    certificate: $PKI/server.crt
+    key: $PKI/server.key
+auth:
+  htpasswd:
+    realm: multiarch-test-ecr
+    path: $PKI/htpasswd
+EOF
+  render_registry_config registry-ecr 127.0.0.1:443 "$STATE/registry-ecr-data" "$extra" "$conf"
+  if ecr_up; then
+    ecr_auth_ok
+    RESULT="already running"
+    return
+  fi
+  start_bg registry-ecr "$LOGS/registry-ecr.log" "$(command -v docker-registry)" serve "$conf"
+  wait_for 30 registry-ecr ecr_up
+  ecr_auth_ok
+  RESULT="started on 127.0.0.1:443 as $ECR_HOST"
+}
+
+# ---- 6. moto (ECR API) ------------------------------------------------------------------
+# moto runs from its own venv: immune to PEP 668 (Debian's python3) and to whatever the
+# tests install into the machine's python.
+VENV=$STATE/moto-venv
+VPY=$VENV/bin/python
+moto_up() { curl -sf -o /dev/null "http://127.0.0.1:$MOTO_PORT/moto-api/"; }
+MOTO_REQS=$HERE/testenv/moto-requirements.txt
+moto_installed() {
+  [[ -f $VENV/.requirements.sha256 && $(cat "$VENV/.requirements.sha256") == $(sha256sum <"$MOTO_REQS") ]] &&
+    "$VPY" -c 'import flask, flask_cors, boto3, moto.server' 2>/dev/null
+}
+
+step_moto() {
+  FAIL_LOG=$LOGS/moto.log
+  RESULT=""
+  if ! moto_installed; then
+    local py
+    py=$(command -v python3)
+    if ! "$py" -m venv --help >/dev/null 2>&1; then
+      apt_update_once
+      apt-get install -y -q -o DPkg::Lock::Timeout=300 --no-install-recommends python3-venv
+      py=/usr/bin/python3
+    fi
+    rm -rf "$VENV"
+    "$py" -m venv "$VENV"
+    "$VPY" -m pip install -q -r "$MOTO_REQS"
+    sha256sum <"$MOTO_REQS" >"$VENV/.requirements.sha256"
+    moto_installed
+    RESULT="installed $(grep -i '^moto==' "$MOTO_REQS"); "
+  fi
+  if moto_up; then
+    RESULT+="already running"
+    return
+  fi
+  start_bg moto "$LOGS/moto.log" "$VPY" -m moto.server -H 127.0.0.1 -p "$MOTO_PORT"
+  wait_for 60 moto moto_up
+  RESULT+="started on 127.0.0.1:$MOTO_PORT"
+}
+
+# ---- 7. base images -------------------------------------------------------------------
+BASE=$STATE/base
+MANIFEST_ACCEPT='application/vnd.oci.image.index.v1+json,application/vnd.docker.distribution.manifest.list.v2+json,application/vnd.oci.image.manifest.v1+json,application/vnd.docker.distribution.manifest.v2+json'
+
+has_tag() { # REGISTRY TAG
+  local url auth=()
+  if [[ $1 == "$PLAIN" ]]; then url="http://$PLAIN"; else url="https://$ECR_HOST" auth=(--cacert "$CA_CERT" -u "$ECR_USER:$ECR_PASSWORD"); fi
+  curl -sf -o /dev/null "${auth[@]}" -H "Accept: $MANIFEST_ACCEPT" "$url/v2/$BASE_REPO/manifests/$2"
+}
+
+all_base_tags_present() {
+  local r t
+  for r in "$PLAIN" "$ECR_HOST"; do
+    for t in latest amd64 arm64; do has_tag "$r" "$t" || return 1; done
+  done
+}
+
+make_rootfs() { # ARCH APPLET_LISTER: unpack busybox-static for ARCH into $BASE/ctx/ARCH
+  local arch=$1 lister=$2 root=$BASE/ctx/$1 x=$BASE/x-$1 deb bb path
+  deb=$(ls "$BASE/debs/busybox-static_"*"_$arch.deb")
+  rm -rf "$root" "$x"
+  dpkg -x "$deb" "$x"
+  bb=$x/usr/bin/busybox # trixie (merged /usr); bookworm has /bin/busybox
+  [[ -x $bb ]] || bb=$x/bin/busybox
+  [[ -x $bb ]] || { echo "no busybox executable in $deb"; return 1; }
+  mkdir -p "$root/bin" "$root/etc" "$root/root" "$root/tmp"
+  chmod 1777 "$root/tmp"
+  install -m 0755 "$bb" "$root/bin/busybox"
+  rm -rf "$x"
+  # One symlink per applet (sh, uname, echo, cat, ls, env, ...), made here because a RUN
+  # step would need a shell. Absolute targets resolve inside the container's root.
+  while read -r path; do
+    path=${path#/}
+    [[ -z $path || $path == bin/busybox ]] && continue
+    mkdir -p "$root/$(dirname "$path")"
+    ln -sfn /bin/busybox "$root/$path"
+  done < <("${lister:-$root/bin/busybox}" --list-full)
+  printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$root/etc/passwd"
+  printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
+}
+
+base_inputs_hash() {
+  { cat "$HERE/testenv/Dockerfile.busybox"; declare -f make_rootfs step_base_images; } | sha256sum | cut -c1-16
+}
+
+step_base_images() {
+  local stamp=$BASE/built.stamp want
+  want=$(base_inputs_hash)
+  if [[ -f $stamp && $(cat "$stamp") == "$want" ]] && all_base_tags_present; then
+    RESULT="already in both registries"
+    return
+  fi
+  mkdir -p "$BASE/debs" "$BASE/ctx"
+  if ! ls "$BASE/debs/busybox-static_"*_amd64.deb >/dev/null 2>&1 ||
+    ! ls "$BASE/debs/busybox-static_"*_arm64.deb >/dev/null 2>&1; then
+    priv_apt_update_once
+    (cd "$BASE/debs" && rm -f ./*.deb && priv_apt download busybox-static:amd64 busybox-static:arm64)
+  fi
+  make_rootfs amd64 ""
+  make_rootfs arm64 "$BASE/ctx/amd64/bin/busybox" # the host lists the applets
+  cp "$HERE/testenv/Dockerfile.busybox" "$BASE/ctx/Dockerfile"
+
+  docker login --username "$ECR_USER" --password-stdin "$ECR_HOST" <"$PASSWORD_FILE"
+  local common=(--provenance=false --sbom=false --network none --push "$BASE/ctx")
+  docker buildx build --platform linux/amd64,linux/arm64 \
+    -t "$PLAIN/$BASE_REPO:latest" -t "$ECR_HOST/$BASE_REPO:latest" "${common[@]}"
+  local a
+  for a in amd64 arm64; do
+    docker buildx build --platform "linux/$a" \
+      -t "$PLAIN/$BASE_REPO:$a" -t "$ECR_HOST/$BASE_REPO:$a" "${common[@]}"
+  done
+  all_base_tags_present
+  echo "$want" >"$stamp"
+  RESULT="built and pushed :latest :amd64 :arm64"
+}
+
+step_verify() {
+  local out
+  # --pull always: run what the registry holds, not a stale local copy.
+  out=$(docker run --rm --pull always --network none --platform linux/arm64 "$PLAIN/$BASE_REPO:latest" uname -m)
+  echo "arm64 uname -m: $out"
+  [[ $out == aarch64 ]]
+  out=$(docker run --rm --pull always --network none --platform linux/amd64 "$PLAIN/$BASE_REPO:latest" uname -m)
+  echo "amd64 uname -m: $out"
+  [[ $out == x86_64 ]]
+  RESULT="busybox runs as aarch64 and x86_64"
+}
+
+# ---- 8. env file ---------------------------------------------------------------------
+step_env() {
+  local f=$STATE/env tmp
+  tmp=$(mktemp "$STATE/.env.XXXX")
+  local kv=(
+    "MULTIARCH_TESTENV_STATE=$STATE"
+    "DOCKER_HOST=unix:///var/run/docker.sock"
+    "PLAIN_REGISTRY=$PLAIN"
+    "ECR_REGISTRY=$ECR_HOST"
+    "ECR_USERNAME=$ECR_USER"
+    "ECR_PASSWORD_FILE=$PASSWORD_FILE"
+    "AWS_ACCOUNT_ID=123456789012"
+    "AWS_ENDPOINT_URL_ECR=http://127.0.0.1:$MOTO_PORT"
+    "MOTO_ENDPOINT=http://127.0.0.1:$MOTO_PORT"
+    "AWS_ACCESS_KEY_ID=testing"
+    "AWS_SECRET_ACCESS_KEY=testing"
+    "AWS_REGION=us-east-1"
+    "AWS_DEFAULT_REGION=us-east-1"
+    "PLAIN_REGISTRY_LOG=$LOGS/registry-plain.log"
+    "ECR_REGISTRY_LOG=$LOGS/registry-ecr.log"
+    "MOTO_LOG=$LOGS/moto.log"
+    "MOTO_PYTHON=$VPY"
+    "DOCKERD_LOG=$LOGS/dockerd.log"
+    "TEST_CA_CERT=$CA_CERT"
+    "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt"
+    "REQUESTS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt"
+    "BASE_IMAGE_PLAIN=$PLAIN/$BASE_REPO:latest"
+    "BASE_IMAGE_ECR=$ECR_HOST/$BASE_REPO:latest"
+    "BASE_IMAGE_PLAIN_AMD64=$PLAIN/$BASE_REPO:amd64"
+    "BASE_IMAGE_PLAIN_ARM64=$PLAIN/$BASE_REPO:arm64"
+    "BASE_IMAGE_ECR_AMD64=$ECR_HOST/$BASE_REPO:amd64"
+    "BASE_IMAGE_ECR_ARM64=$ECR_HOST/$BASE_REPO:arm64"
+  )
+  {
+    echo "# written by scripts/testenv.sh; 'export K=V' lines, values never quoted nor spaced"
+    local l
+    for l in "${kv[@]}"; do
+      [[ $l =~ ^[A-Z0-9_]+=[A-Za-z0-9_./:@+-]+$ ]] || { echo "bad env value: $l" >&2; return 1; }
+      echo "export $l"
+    done
+  } >"$tmp"
+  chmod 644 "$tmp"
+  mv "$tmp" "$f"
+  RESULT="$f"
+}
+
+step packages step_apt
+step docker-engine step_docker_pkgs
+step dockerd step_dockerd
+step binfmt step_binfmt
+step pki step_pki
+step registry-plain step_registry_plain
+step registry-ecr step_registry_ecr
+step moto step_moto
+step base-images step_base_images
+step verify step_verify
+step env-file step_env
+say "ready in $(elapsed "$T0"); source $STATE/env"
