@@ -3,6 +3,7 @@
 pub mod buildkit;
 pub mod config;
 pub mod context;
+pub mod ecr;
 pub mod log;
 pub mod platform;
 pub mod pulumi;

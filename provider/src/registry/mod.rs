@@ -1,8 +1,26 @@
 //! Registry operations on oci-client, with per-registry credentials (static or ECR IAM).
+//!
+//! Every write goes through [`Registries::guard_write`], so a read-only handle (preview)
+//! cannot write whatever the resource code asks for.
+
+pub mod manifest;
+mod retry;
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use crate::config::ProviderConfig;
+use futures::TryStreamExt;
+use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
+use oci_client::errors::{OciDistributionError, OciErrorCode};
+use oci_client::manifest::OciDescriptor;
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference};
+use serde_json::Value as Json;
+
+use crate::config::{EcrConfig, ProviderConfig, RegistryConfig};
+use crate::ecr::{self, EcrTokens};
+pub use manifest::RawManifest;
+use retry::{retry, Timeout};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
@@ -19,19 +37,136 @@ pub enum RegistryError {
         reference: String,
         message: String,
     },
+    #[error("{operation} {reference}: {source}")]
+    Ecr {
+        operation: &'static str,
+        reference: String,
+        source: Box<ecr::EcrError>,
+    },
+}
+
+impl RegistryError {
+    fn failed(operation: &'static str, reference: &Reference, e: impl std::fmt::Display) -> Self {
+        RegistryError::Failed {
+            operation,
+            reference: reference.whole(),
+            message: e.to_string(),
+        }
+    }
+}
+
+struct Inner {
+    config: ProviderConfig,
+    client: Client,
+    http: reqwest::Client,
+    ecr: EcrTokens,
+}
+
+/// What became of a tag asked to be deleted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Deleted {
+    Removed,
+    AlreadyGone,
+    /// The registry deletes by digest only and another tag still uses the digest: the tag
+    /// was left in place so the other one keeps working.
+    KeptShared {
+        other: String,
+    },
 }
 
 /// Access to every registry the provider talks to. Cheap to clone.
 #[derive(Clone)]
 pub struct Registries {
-    config: Arc<ProviderConfig>,
+    inner: Arc<Inner>,
     read_only: bool,
+}
+
+/// Splits a PEM bundle into single certificates (a bundle given as one is cut to its first).
+fn pem_certificates(pem: &str) -> Vec<Certificate> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    for line in pem.lines() {
+        if line.starts_with("-----BEGIN CERTIFICATE-----") {
+            cur.clear();
+        }
+        cur.push_str(line);
+        cur.push('\n');
+        if line.starts_with("-----END CERTIFICATE-----") {
+            out.push(Certificate {
+                encoding: CertificateEncoding::Pem,
+                data: cur.clone().into_bytes(),
+            });
+        }
+    }
+    out
+}
+
+fn normalize_host(address: &str) -> String {
+    let a = address
+        .trim()
+        .trim_start_matches("https://")
+        .trim_start_matches("http://");
+    let a = a.split('/').next().unwrap_or(a);
+    match a {
+        "index.docker.io" | "registry-1.docker.io" => "docker.io".to_owned(),
+        other => other.to_ascii_lowercase(),
+    }
 }
 
 impl Registries {
     pub fn new(config: ProviderConfig) -> Self {
+        let mut certs = Vec::new();
+        for r in &config.registries {
+            if let Some(ca) = &r.ca_cert {
+                certs.extend(pem_certificates(ca));
+            }
+        }
+        if let Ok(path) = std::env::var("SSL_CERT_FILE") {
+            if let Ok(pem) = std::fs::read_to_string(path) {
+                certs.extend(pem_certificates(&pem));
+            }
+        }
+        let insecure: Vec<String> = config
+            .registries
+            .iter()
+            .filter(|r| r.insecure)
+            .map(|r| normalize_host(&r.address))
+            .collect();
+        let client = Client::new(ClientConfig {
+            protocol: if insecure.is_empty() {
+                ClientProtocol::Https
+            } else {
+                ClientProtocol::HttpsExcept(insecure)
+            },
+            // ECR rejects small PATCH chunks: upload each blob in one request.
+            use_monolithic_push: true,
+            extra_root_certificates: certs.clone(),
+            platform_resolver: None,
+            connect_timeout: Some(Duration::from_secs(15)),
+            read_timeout: Some(Duration::from_secs(120)),
+            user_agent: concat!("multiarch/", env!("CARGO_PKG_VERSION")),
+            ..Default::default()
+        });
+        let mut http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(15))
+            .timeout(Duration::from_secs(120))
+            .user_agent(concat!("multiarch/", env!("CARGO_PKG_VERSION")));
+        let reqwest_certs: Vec<reqwest::Certificate> = certs
+            .iter()
+            .filter_map(|c| reqwest::Certificate::from_pem(&c.data).ok())
+            .collect();
+        if !reqwest_certs.is_empty() {
+            http = http.tls_certs_merge(reqwest_certs);
+        }
+        let http = http.build().unwrap_or_else(|_| reqwest::Client::new());
+        let ecr = EcrTokens::new(config.aws.clone());
         Registries {
-            config: Arc::new(config),
+            inner: Arc::new(Inner {
+                config,
+                client,
+                http,
+                ecr,
+            }),
             read_only: false,
         }
     }
@@ -39,16 +174,372 @@ impl Registries {
     /// The same access with every write refused (preview).
     pub fn read_only(&self) -> Self {
         Registries {
-            config: self.config.clone(),
+            inner: self.inner.clone(),
             read_only: true,
         }
     }
 
     pub fn config(&self) -> &ProviderConfig {
-        &self.config
+        &self.inner.config
     }
 
     pub fn is_read_only(&self) -> bool {
         self.read_only
+    }
+
+    fn guard_write(&self, operation: &'static str, r: &Reference) -> Result<(), RegistryError> {
+        if self.read_only {
+            return Err(RegistryError::WriteInPreview {
+                operation,
+                reference: r.whole(),
+            });
+        }
+        Ok(())
+    }
+
+    fn entry(&self, host: &str) -> Option<&RegistryConfig> {
+        let host = normalize_host(host);
+        self.inner
+            .config
+            .registries
+            .iter()
+            .find(|r| normalize_host(&r.address) == host)
+    }
+
+    fn ecr_settings(&self, host: &str) -> Option<Option<EcrConfig>> {
+        match self.entry(host) {
+            Some(RegistryConfig { ecr: Some(e), .. }) => Some(Some(e.clone())),
+            Some(RegistryConfig {
+                username: Some(_), ..
+            }) => None,
+            _ if ecr::parse_host(host).is_some() => Some(None),
+            _ => None,
+        }
+    }
+
+    /// True when `host` is authenticated (and its tags deleted) through the ECR API.
+    pub fn is_ecr(&self, host: &str) -> bool {
+        self.ecr_settings(host).is_some()
+    }
+
+    /// Credentials for a registry host, looked up now (ECR tokens are fetched on demand and
+    /// cached in memory only).
+    pub async fn credentials(&self, host: &str) -> Result<RegistryAuth, RegistryError> {
+        if let Some(ecr) = self.ecr_settings(host) {
+            let (user, password) = self
+                .inner
+                .ecr
+                .credentials(host, ecr.as_ref())
+                .await
+                .map_err(|source| RegistryError::Ecr {
+                    operation: "authenticate to",
+                    reference: host.to_owned(),
+                    source: Box::new(source),
+                })?;
+            return Ok(RegistryAuth::Basic(user, password.expose().to_owned()));
+        }
+        Ok(match self.entry(host) {
+            Some(RegistryConfig {
+                username: Some(u),
+                password: Some(p),
+                ..
+            }) => RegistryAuth::Basic(u.clone(), p.expose().to_owned()),
+            _ => RegistryAuth::Anonymous,
+        })
+    }
+
+    async fn login(&self, r: &Reference) -> Result<RegistryAuth, RegistryError> {
+        let auth = self.credentials(r.registry()).await?;
+        self.inner
+            .client
+            .store_auth_if_needed(r.resolve_registry(), &auth)
+            .await;
+        Ok(auth)
+    }
+
+    /// The digest a tag (or digest reference) points to; None when it does not exist.
+    pub async fn digest_of(&self, r: &Reference) -> Result<Option<String>, RegistryError> {
+        let auth = self.login(r).await?;
+        let client = &self.inner.client;
+        match retry(Timeout::Manifest, || client.fetch_manifest_digest(r, &auth)).await {
+            Ok(d) => Ok(Some(d)),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(RegistryError::failed("look up", r, e)),
+        }
+    }
+
+    /// The manifest at `r`; None when it does not exist.
+    pub async fn manifest(&self, r: &Reference) -> Result<Option<RawManifest>, RegistryError> {
+        let auth = self.login(r).await?;
+        let client = &self.inner.client;
+        match retry(Timeout::Manifest, || {
+            client.pull_manifest_raw(r, &auth, manifest::ACCEPTED)
+        })
+        .await
+        {
+            Ok((bytes, _)) => RawManifest::from_bytes(bytes)
+                .map(Some)
+                .map_err(|e| RegistryError::failed("read manifest", r, e)),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(RegistryError::failed("read manifest", r, e)),
+        }
+    }
+
+    /// A small JSON blob (an image config) from the repository of `r`.
+    pub async fn json_blob(&self, r: &Reference, digest: &str) -> Result<Json, RegistryError> {
+        self.login(r).await?;
+        let client = &self.inner.client;
+        let bytes = retry(Timeout::Manifest, || async {
+            let mut buf = Vec::new();
+            client.pull_blob(r, digest, &mut buf).await?;
+            Ok(buf)
+        })
+        .await
+        .map_err(|e| RegistryError::failed("read blob", r, format!("{digest}: {e}")))?;
+        serde_json::from_slice(&bytes).map_err(|e| {
+            RegistryError::failed("read blob", r, format!("{digest} is not JSON: {e}"))
+        })
+    }
+
+    /// Makes the image manifest `digest` of `src`'s repository available in `dst`'s
+    /// repository: blobs are mounted where the registry allows, uploaded where it answers
+    /// 202 or lives elsewhere, then the manifest is put by digest.
+    pub async fn copy_manifest(
+        &self,
+        src: &Reference,
+        digest: &str,
+        dst: &Reference,
+    ) -> Result<(), RegistryError> {
+        let dst_m = Reference::with_digest(
+            dst.registry().into(),
+            dst.repository().into(),
+            digest.into(),
+        );
+        self.guard_write("copy a manifest to", &dst_m)?;
+        if self.digest_of(&dst_m).await?.is_some() {
+            return Ok(());
+        }
+        let src_m = Reference::with_digest(
+            src.registry().into(),
+            src.repository().into(),
+            digest.into(),
+        );
+        let raw = self
+            .manifest(&src_m)
+            .await?
+            .ok_or_else(|| RegistryError::failed("copy", &src_m, "the manifest does not exist"))?;
+        if raw.is_index() {
+            return Err(RegistryError::failed(
+                "copy",
+                &src_m,
+                "nested indexes are not supported",
+            ));
+        }
+        self.login(&dst_m).await?;
+        for blob in manifest::blobs_of(&raw.json()) {
+            let desc: OciDescriptor = serde_json::from_value(blob).map_err(|e| {
+                RegistryError::failed("copy", &src_m, format!("bad descriptor: {e}"))
+            })?;
+            self.copy_blob(&src_m, &dst_m, &desc).await?;
+        }
+        self.put_manifest(&dst_m, &raw).await?;
+        Ok(())
+    }
+
+    async fn copy_blob(
+        &self,
+        src: &Reference,
+        dst: &Reference,
+        desc: &OciDescriptor,
+    ) -> Result<(), RegistryError> {
+        let client = &self.inner.client;
+        let exists = retry(Timeout::Manifest, || client.blob_exists(dst, &desc.digest))
+            .await
+            .map_err(|e| RegistryError::failed("check blob", dst, e))?;
+        if exists {
+            return Ok(());
+        }
+        if src.registry() == dst.registry()
+            && client.mount_blob(dst, src, &desc.digest).await.is_ok()
+        {
+            return Ok(());
+        }
+        // No mount (other registry, mounting disabled: 202): stream it across.
+        retry(Timeout::Blob, || async {
+            let stream = client.pull_blob_stream(src, desc).await?;
+            let body = stream.stream.map_err(OciDistributionError::IoError);
+            client
+                .push_blob_stream(dst, body, &desc.digest, Some(desc.size as u64))
+                .await
+        })
+        .await
+        .map_err(|e| RegistryError::failed("copy blob to", dst, format!("{}: {e}", desc.digest)))?;
+        Ok(())
+    }
+
+    /// Puts a manifest at `r` (a tag or a digest reference).
+    pub async fn put_manifest(&self, r: &Reference, m: &RawManifest) -> Result<(), RegistryError> {
+        self.guard_write("push", r)?;
+        self.login(r).await?;
+        let client = &self.inner.client;
+        let content_type = reqwest::header::HeaderValue::from_str(&m.media_type)
+            .map_err(|e| RegistryError::failed("push", r, e))?;
+        retry(Timeout::Manifest, || {
+            client.push_manifest_raw(r, m.bytes.clone(), content_type.clone())
+        })
+        .await
+        .map_err(|e| RegistryError::failed("push", r, e))?;
+        Ok(())
+    }
+
+    /// Tags in the repository of `r`.
+    pub async fn tags(&self, r: &Reference) -> Result<Vec<String>, RegistryError> {
+        let auth = self.login(r).await?;
+        let client = &self.inner.client;
+        match retry(Timeout::Manifest, || client.list_tags(r, &auth, None, None)).await {
+            Ok(t) => Ok(t.tags),
+            Err(e) if is_not_found(&e) => Ok(Vec::new()),
+            Err(e) => Err(RegistryError::failed("list tags of", r, e)),
+        }
+    }
+
+    /// Removes the tag `r`, never anything another tag still uses. ECR registries remove
+    /// the tag alone through `BatchDeleteImage`; other registries can only delete a manifest
+    /// by digest, which is done only when no other tag of the repository points to it.
+    /// A tag that is already gone is success.
+    pub async fn delete_tag(&self, r: &Reference) -> Result<Deleted, RegistryError> {
+        self.guard_write("delete", r)?;
+        let host = r.registry();
+        if let Some(ecr) = self.ecr_settings(host) {
+            let tag = r.tag().unwrap_or("latest");
+            let deleted = self
+                .inner
+                .ecr
+                .delete_tag(host, ecr.as_ref(), r.repository(), tag)
+                .await
+                .map_err(|source| RegistryError::Ecr {
+                    operation: "delete",
+                    reference: r.whole(),
+                    source: Box::new(source),
+                })?;
+            if deleted {
+                return Ok(Deleted::Removed);
+            }
+            // The ECR API does not know the image: if the registry still serves the tag (an
+            // ECR-compatible registry without the ECR API's view of it), fall through.
+        }
+        let Some(digest) = self.digest_of(r).await? else {
+            return Ok(Deleted::AlreadyGone);
+        };
+        for other in self.tags(r).await? {
+            if Some(other.as_str()) == r.tag() {
+                continue;
+            }
+            let o = Reference::with_tag(host.into(), r.repository().into(), other.clone());
+            if self.digest_of(&o).await?.as_deref() == Some(digest.as_str()) {
+                return Ok(Deleted::KeptShared { other: o.whole() });
+            }
+        }
+        self.delete_manifest(r, &digest).await?;
+        Ok(Deleted::Removed)
+    }
+
+    async fn delete_manifest(&self, r: &Reference, digest: &str) -> Result<(), RegistryError> {
+        let auth = self.credentials(r.registry()).await?;
+        let insecure = self.entry(r.registry()).is_some_and(|e| e.insecure);
+        let scheme = if insecure { "http" } else { "https" };
+        let url = format!(
+            "{scheme}://{}/v2/{}/manifests/{digest}",
+            r.resolve_registry(),
+            r.repository()
+        );
+        let http = &self.inner.http;
+        let status = retry(Timeout::Manifest, || async {
+            let mut req = http.delete(&url);
+            if let RegistryAuth::Basic(u, p) = &auth {
+                req = req.basic_auth(u, Some(p));
+            }
+            let resp = req.send().await?;
+            let status = resp.status();
+            if status.is_server_error() || status.as_u16() == 429 {
+                return Err(OciDistributionError::ServerError {
+                    code: status.as_u16(),
+                    url: url.clone(),
+                    message: resp.text().await.unwrap_or_default(),
+                });
+            }
+            Ok(status)
+        })
+        .await
+        .map_err(|e| RegistryError::failed("delete", r, e))?;
+        match status.as_u16() {
+            200..=299 | 404 => Ok(()),
+            405 => Err(RegistryError::failed(
+                "delete",
+                r,
+                "the registry does not allow deletes (405); enable them or set keepRemotely",
+            )),
+            code => Err(RegistryError::failed(
+                "delete",
+                r,
+                format!("HTTP {code} for {url}"),
+            )),
+        }
+    }
+}
+
+fn is_not_found(e: &OciDistributionError) -> bool {
+    match e {
+        OciDistributionError::ImageManifestNotFoundError(_) => true,
+        OciDistributionError::ServerError { code, .. } => *code == 404,
+        OciDistributionError::RegistryError { envelope, .. } => envelope.errors.iter().any(|e| {
+            matches!(
+                e.code,
+                OciErrorCode::ManifestUnknown
+                    | OciErrorCode::NotFound
+                    | OciErrorCode::NameUnknown
+                    | OciErrorCode::BlobUnknown
+            )
+        }),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pem_bundles_split() {
+        let one = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+        let bundle = format!("# comment\n{one}{one}");
+        assert_eq!(pem_certificates(&bundle).len(), 2);
+        assert_eq!(pem_certificates("nothing").len(), 0);
+    }
+
+    #[test]
+    fn hosts_normalize() {
+        assert_eq!(normalize_host("https://GHCR.io/"), "ghcr.io");
+        assert_eq!(normalize_host("127.0.0.1:5000"), "127.0.0.1:5000");
+        assert_eq!(normalize_host("index.docker.io"), "docker.io");
+    }
+
+    #[tokio::test]
+    async fn preview_handle_refuses_writes() {
+        let r = Registries::new(ProviderConfig::default()).read_only();
+        let tag: Reference = "127.0.0.1:1/app:1".parse().unwrap();
+        let m = manifest::build_index(manifest::OCI_INDEX, &[], &Default::default());
+        assert!(matches!(
+            r.put_manifest(&tag, &m).await,
+            Err(RegistryError::WriteInPreview { .. })
+        ));
+        assert!(matches!(
+            r.delete_tag(&tag).await,
+            Err(RegistryError::WriteInPreview { .. })
+        ));
+        assert!(matches!(
+            r.copy_manifest(&tag, "sha256:00", &tag).await,
+            Err(RegistryError::WriteInPreview { .. })
+        ));
     }
 }

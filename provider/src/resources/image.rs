@@ -204,13 +204,15 @@ impl Resource for Image {
             .is_some_and(|d| d.location.is_some());
         if !inline && !located && !unknown_root("dockerfile") {
             match context {
-                Some(loc) if !is_url(loc) && Path::new(loc).is_dir() => {
-                    if !Path::new(loc).join("Dockerfile").is_file() {
-                        failures.push(Failure::new(
-                            "dockerfile",
-                            format!("no Dockerfile in {loc:?}; set dockerfile.location or dockerfile.inline"),
-                        ));
-                    }
+                Some(loc)
+                    if !is_url(loc)
+                        && Path::new(loc).is_dir()
+                        && !Path::new(loc).join("Dockerfile").is_file() =>
+                {
+                    failures.push(Failure::new(
+                        "dockerfile",
+                        format!("no Dockerfile in {loc:?}; set dockerfile.location or dockerfile.inline"),
+                    ));
                 }
                 None if !unknown_root("context") => failures.push(Failure::new(
                     "dockerfile",

@@ -7,9 +7,16 @@ use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use oci_client::Reference;
+use serde_json::{Map, Value as Json};
+
 use super::{Applied, Change, Error, Failure, OpContext, PropertyPath, Resource};
-use crate::platform;
-use crate::reference::{parse_qualified, parse_tag};
+use crate::platform::{self, Platform};
+use crate::reference::{parse_qualified, parse_tag, repository_of};
+use crate::registry::manifest::{
+    build_index, IndexEntry, RawManifest, ATTESTATION_REF, DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX,
+};
+use crate::registry::Deleted;
 
 /// The media type of the pushed index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -171,58 +178,552 @@ impl Resource for ManifestList {
 
     async fn diff(
         &self,
-        _ctx: &OpContext,
+        ctx: &OpContext,
         _id: &str,
         olds: &ManifestListState,
         news: &ManifestListInputs,
     ) -> Result<Vec<Change>, Error> {
-        Ok(input_changes(&olds.inputs, news))
+        let mut changes = input_changes(&olds.inputs, news);
+        // A source tag that now points elsewhere (app:10.20 was rebuilt) is a change.
+        for (i, source) in news.sources.iter().enumerate() {
+            let Some(recorded) = olds.source_digests.get(source) else {
+                continue;
+            };
+            let Ok(r) = parse_qualified(source) else {
+                continue;
+            };
+            if r.digest().is_some() {
+                continue;
+            }
+            match ctx.registries.digest_of(&r).await {
+                Ok(Some(now)) if &now != recorded => {
+                    changes.push(Change::update(format!("sources[{i}]")))
+                }
+                Ok(None) => changes.push(Change::update(format!("sources[{i}]"))),
+                Ok(Some(_)) => {}
+                Err(e) => ctx.log.warn(&format!(
+                    "could not check whether source {source} moved: {e}"
+                )),
+            }
+        }
+        Ok(changes)
     }
 
     async fn create(
         &self,
-        _ctx: &OpContext,
-        _inputs: ManifestListInputs,
+        ctx: &OpContext,
+        inputs: ManifestListInputs,
     ) -> Result<Applied<ManifestListState>, Error> {
-        Err(Error::Unsupported(
-            "ManifestList create is not available in this build yet".into(),
-        ))
+        let id = inputs.tags[0].clone();
+        apply(ctx, id, inputs, None).await
     }
 
     async fn read(
         &self,
-        _ctx: &OpContext,
-        _id: &str,
+        ctx: &OpContext,
+        id: &str,
         state: Option<ManifestListState>,
     ) -> Result<Option<(String, ManifestListState)>, Error> {
-        Err(Error::Unsupported(format!(
-            "ManifestList read is not available in this build yet (state present: {})",
-            state.is_some()
-        )))
+        match state {
+            Some(state) => refresh(ctx, id, state).await,
+            None => import(ctx, id).await,
+        }
     }
 
     async fn update(
         &self,
-        _ctx: &OpContext,
-        _id: &str,
-        _olds: ManifestListState,
-        _news: ManifestListInputs,
+        ctx: &OpContext,
+        id: &str,
+        olds: ManifestListState,
+        news: ManifestListInputs,
     ) -> Result<Applied<ManifestListState>, Error> {
-        Err(Error::Unsupported(
-            "ManifestList update is not available in this build yet".into(),
-        ))
+        apply(ctx, id.to_owned(), news, Some(olds)).await
     }
 
     async fn delete(
         &self,
-        _ctx: &OpContext,
+        ctx: &OpContext,
         _id: &str,
-        _state: ManifestListState,
+        state: ManifestListState,
     ) -> Result<(), Error> {
-        Err(Error::Unsupported(
-            "ManifestList delete is not available in this build yet".into(),
-        ))
+        if state.inputs.keep_remotely {
+            return Ok(());
+        }
+        for tag in &state.inputs.tags {
+            let r = parse_tag(tag).map_err(|e| Error::invalid("tags", e))?;
+            ctx.log.status(&format!("deleting {tag}"));
+            remove_tag(ctx, &r).await?;
+        }
+        Ok(())
     }
+}
+
+async fn remove_tag(ctx: &OpContext, tag: &Reference) -> Result<(), Error> {
+    if let Deleted::KeptShared { other } = ctx.registries.delete_tag(tag).await? {
+        ctx.log.warn(&format!(
+            "{} was left in place: {other} points to the same manifest and this registry \
+             can only delete by digest",
+            tag.whole()
+        ));
+    }
+    Ok(())
+}
+
+/// A platform entry (or an attestation riding along with one) to put in the index.
+struct Child {
+    source: String,
+    from: Reference,
+    entry: IndexEntry,
+    platform: Option<String>,
+}
+
+struct Resolved {
+    children: Vec<Child>,
+    source_digests: BTreeMap<String, String>,
+}
+
+fn not_found(i: usize, source: &str) -> Error {
+    Error::invalid(
+        format!("sources[{i}]"),
+        format!("{source} does not exist in its registry"),
+    )
+}
+
+fn platform_object(
+    os: &str,
+    arch: &str,
+    variant: Option<&str>,
+    original: Option<&Json>,
+) -> Result<(String, Map<String, Json>), String> {
+    let p = Platform::new(os, arch, variant).map_err(|e| e.to_string())?;
+    let mut m = Map::new();
+    m.insert("architecture".into(), Json::String(p.architecture.clone()));
+    m.insert("os".into(), Json::String(p.os.clone()));
+    if let Some(v) = &p.variant {
+        m.insert("variant".into(), Json::String(v.clone()));
+    }
+    for key in ["os.version", "os.features"] {
+        if let Some(v) = original.and_then(|o| o.get(key)) {
+            m.insert(key.into(), v.clone());
+        }
+    }
+    Ok((p.to_string(), m))
+}
+
+/// Reads every source (read-only) and works out the index's entries.
+async fn resolve(ctx: &OpContext, inputs: &ManifestListInputs) -> Result<Resolved, Error> {
+    let mut children = Vec::new();
+    let mut source_digests = BTreeMap::new();
+    for (i, source) in inputs.sources.iter().enumerate() {
+        let path = format!("sources[{i}]");
+        let r = parse_qualified(source).map_err(|e| Error::invalid(&path, e))?;
+        let m = ctx
+            .registries
+            .manifest(&r)
+            .await?
+            .ok_or_else(|| not_found(i, source))?;
+        source_digests.insert(source.clone(), m.digest.clone());
+        let json = m.json();
+        if m.is_index() {
+            if inputs.platform_overrides.contains_key(source) {
+                return Err(Error::invalid(
+                    PropertyPath::root_key("platformOverrides")
+                        .key(source)
+                        .to_string(),
+                    format!("{source} is an index; its entries already name their platforms"),
+                ));
+            }
+            let entries = json
+                .get("manifests")
+                .and_then(Json::as_array)
+                .cloned()
+                .unwrap_or_default();
+            for e in entries {
+                let desc = |k: &str| {
+                    e.get(k)
+                        .and_then(Json::as_str)
+                        .unwrap_or_default()
+                        .to_owned()
+                };
+                let p = e.get("platform");
+                let os = p
+                    .and_then(|p| p.get("os"))
+                    .and_then(Json::as_str)
+                    .unwrap_or("");
+                let arch = p
+                    .and_then(|p| p.get("architecture"))
+                    .and_then(Json::as_str)
+                    .unwrap_or("");
+                let variant = p.and_then(|p| p.get("variant")).and_then(Json::as_str);
+                let annotations = e
+                    .get("annotations")
+                    .and_then(Json::as_object)
+                    .cloned()
+                    .unwrap_or_default();
+                let entry = |platform: Map<String, Json>| IndexEntry {
+                    media_type: desc("mediaType"),
+                    digest: desc("digest"),
+                    size: e.get("size").and_then(Json::as_i64).unwrap_or(0),
+                    platform,
+                    annotations: annotations.clone(),
+                };
+                if Platform::is_unknown_attestation(os, arch) {
+                    let mut pm = Map::new();
+                    pm.insert("architecture".into(), Json::String("unknown".into()));
+                    pm.insert("os".into(), Json::String("unknown".into()));
+                    children.push(Child {
+                        source: source.clone(),
+                        from: r.clone(),
+                        entry: entry(pm),
+                        platform: None,
+                    });
+                    continue;
+                }
+                let (name, pm) = platform_object(os, arch, variant, p).map_err(|e| {
+                    Error::invalid(
+                        &path,
+                        format!("{source} has an entry with a bad platform: {e}"),
+                    )
+                })?;
+                children.push(Child {
+                    source: source.clone(),
+                    from: r.clone(),
+                    entry: entry(pm),
+                    platform: Some(name),
+                });
+            }
+        } else {
+            let (name, pm) = match inputs.platform_overrides.get(source) {
+                Some(p) => {
+                    let p: Platform = p.parse().map_err(|e: crate::platform::PlatformError| {
+                        Error::invalid(
+                            PropertyPath::root_key("platformOverrides")
+                                .key(source)
+                                .to_string(),
+                            e.to_string(),
+                        )
+                    })?;
+                    platform_object(&p.os, &p.architecture, p.variant.as_deref(), None)
+                }
+                None => {
+                    let config = json
+                        .get("config")
+                        .and_then(|c| c.get("digest"))
+                        .and_then(Json::as_str)
+                        .ok_or_else(|| {
+                            Error::invalid(&path, format!("{source} has no image config"))
+                        })?;
+                    let cfg = ctx.registries.json_blob(&r, config).await?;
+                    let field = |k: &str| cfg.get(k).and_then(Json::as_str).unwrap_or("");
+                    platform_object(
+                        field("os"),
+                        field("architecture"),
+                        cfg.get("variant").and_then(Json::as_str),
+                        None,
+                    )
+                }
+            }
+            .map_err(|e| {
+                Error::invalid(
+                    &path,
+                    format!("{source}: {e}; set platformOverrides for it"),
+                )
+            })?;
+            children.push(Child {
+                source: source.clone(),
+                from: r.clone(),
+                entry: IndexEntry {
+                    media_type: m.media_type.clone(),
+                    digest: m.digest.clone(),
+                    size: m.size(),
+                    platform: pm,
+                    annotations: Map::new(),
+                },
+                platform: Some(name),
+            });
+        }
+    }
+    // Two sources giving the same platform: the engine could pull either.
+    let mut by_platform: BTreeMap<&str, &str> = BTreeMap::new();
+    for c in &children {
+        if let Some(p) = &c.platform {
+            if let Some(other) = by_platform.insert(p, &c.source) {
+                if other != c.source {
+                    return Err(Error::invalid(
+                        "sources",
+                        format!(
+                            "{other} and {} both provide {p}; keep one or set platformOverrides",
+                            c.source
+                        ),
+                    ));
+                }
+                return Err(Error::invalid(
+                    "sources",
+                    format!("{} lists {p} twice", c.source),
+                ));
+            }
+        }
+    }
+    Ok(Resolved {
+        children,
+        source_digests,
+    })
+}
+
+/// The index for the resolved children: platform entries sorted by platform, each followed
+/// by the attestations that describe it. Docker lists carry no attestations.
+fn index_for(inputs: &ManifestListInputs, resolved: &Resolved) -> (RawManifest, Vec<usize>) {
+    let all_docker = resolved
+        .children
+        .iter()
+        .all(|c| c.entry.media_type == DOCKER_MANIFEST);
+    let media_type = match inputs.media_type {
+        Some(IndexMediaType::Docker) => DOCKER_LIST,
+        Some(IndexMediaType::Oci) => OCI_INDEX,
+        None if all_docker => DOCKER_LIST,
+        None => OCI_INDEX,
+    };
+    let mut platforms: Vec<usize> = (0..resolved.children.len())
+        .filter(|&i| resolved.children[i].platform.is_some())
+        .collect();
+    platforms.sort_by(|&a, &b| {
+        resolved.children[a]
+            .platform
+            .cmp(&resolved.children[b].platform)
+    });
+    let mut order = Vec::new();
+    for i in platforms {
+        order.push(i);
+        if media_type == DOCKER_LIST {
+            continue;
+        }
+        let digest = &resolved.children[i].entry.digest;
+        order.extend((0..resolved.children.len()).filter(|&j| {
+            let c = &resolved.children[j];
+            c.platform.is_none()
+                && c.entry
+                    .annotations
+                    .get(ATTESTATION_REF)
+                    .and_then(Json::as_str)
+                    == Some(digest)
+        }));
+    }
+    let entries: Vec<IndexEntry> = order
+        .iter()
+        .map(|&i| resolved.children[i].entry.clone())
+        .collect();
+    (
+        build_index(media_type, &entries, &inputs.annotations),
+        order,
+    )
+}
+
+fn state_for(
+    inputs: ManifestListInputs,
+    resolved: &Resolved,
+    index: Option<&RawManifest>,
+) -> ManifestListState {
+    let mut manifests: Vec<ManifestEntry> = resolved
+        .children
+        .iter()
+        .filter_map(|c| {
+            c.platform.as_ref().map(|p| ManifestEntry {
+                source: c.source.clone(),
+                digest: c.entry.digest.clone(),
+                platform: p.clone(),
+            })
+        })
+        .collect();
+    manifests.sort_by(|a, b| a.platform.cmp(&b.platform));
+    let platforms = manifests.iter().map(|m| m.platform.clone()).collect();
+    let reference = index.and_then(|ix| {
+        parse_tag(&inputs.tags[0])
+            .ok()
+            .map(|t| format!("{}@{}", repository_of(&t), ix.digest))
+    });
+    ManifestListState {
+        digest: index.map(|ix| ix.digest.clone()),
+        reference,
+        manifests,
+        platforms,
+        source_digests: resolved.source_digests.clone(),
+        inputs,
+    }
+}
+
+/// Create and update: resolve, then (unless previewing) copy children and push every tag.
+async fn apply(
+    ctx: &OpContext,
+    id: String,
+    inputs: ManifestListInputs,
+    olds: Option<ManifestListState>,
+) -> Result<Applied<ManifestListState>, Error> {
+    if ctx.preview {
+        return match resolve(ctx, &inputs).await {
+            Ok(resolved) => Ok(Applied {
+                id,
+                state: state_for(inputs, &resolved, None),
+                unknown_outputs: vec!["digest", "ref"],
+            }),
+            // Sources may be pushed by this very update (an Image earlier in the program).
+            Err(e) => {
+                ctx.log
+                    .warn(&format!("preview cannot resolve the sources yet: {e}"));
+                Ok(Applied {
+                    id,
+                    state: ManifestListState {
+                        inputs,
+                        ..Default::default()
+                    },
+                    unknown_outputs: ManifestList::COMPUTED.to_vec(),
+                })
+            }
+        };
+    }
+    let resolved = resolve(ctx, &inputs).await?;
+    let (index, order) = index_for(&inputs, &resolved);
+    let mut copied = BTreeSet::new();
+    for tag in &inputs.tags {
+        let t = parse_tag(tag).map_err(|e| Error::invalid("tags", e))?;
+        for &i in &order {
+            let c = &resolved.children[i];
+            let same_repo =
+                c.from.registry() == t.registry() && c.from.repository() == t.repository();
+            if same_repo || !copied.insert((repository_of(&t), c.entry.digest.clone())) {
+                continue;
+            }
+            ctx.log.status(&format!(
+                "copying {} ({}) into {}",
+                c.entry.digest,
+                c.platform.as_deref().unwrap_or("attestation"),
+                repository_of(&t)
+            ));
+            ctx.registries
+                .copy_manifest(&c.from, &c.entry.digest, &t)
+                .await?;
+        }
+    }
+    for tag in &inputs.tags {
+        let t = parse_tag(tag).map_err(|e| Error::invalid("tags", e))?;
+        // IMMUTABLE ECR repositories reject even an identical re-push.
+        if ctx.registries.digest_of(&t).await?.as_deref() == Some(index.digest.as_str()) {
+            continue;
+        }
+        ctx.log.status(&format!("pushing {tag}"));
+        ctx.registries.put_manifest(&t, &index).await?;
+    }
+    if let Some(olds) = olds {
+        if !inputs.keep_remotely {
+            for tag in olds.inputs.tags.iter().filter(|t| !inputs.tags.contains(t)) {
+                let t = parse_tag(tag).map_err(|e| Error::invalid("tags", e))?;
+                ctx.log
+                    .status(&format!("removing {tag}, no longer in tags"));
+                remove_tag(ctx, &t).await?;
+            }
+        }
+    }
+    Ok(Applied {
+        id,
+        state: state_for(inputs, &resolved, Some(&index)),
+        unknown_outputs: vec![],
+    })
+}
+
+/// Refresh: tags still pointing at our digest stay; 404 (or another digest) drops a tag;
+/// no tags left means gone. Any other error keeps the state as it was.
+async fn refresh(
+    ctx: &OpContext,
+    id: &str,
+    mut state: ManifestListState,
+) -> Result<Option<(String, ManifestListState)>, Error> {
+    let mut kept = Vec::new();
+    for tag in &state.inputs.tags {
+        let Ok(t) = parse_tag(tag) else {
+            kept.push(tag.clone());
+            continue;
+        };
+        match ctx.registries.digest_of(&t).await {
+            Ok(Some(d)) if Some(&d) == state.digest.as_ref() || state.digest.is_none() => {
+                kept.push(tag.clone())
+            }
+            Ok(Some(d)) => ctx
+                .log
+                .warn(&format!("{tag} now points to {d}, not to this index")),
+            Ok(None) => ctx.log.info(&format!("{tag} no longer exists")),
+            Err(e) => {
+                ctx.log.warn(&format!(
+                    "could not refresh {tag}; keeping the recorded state: {e}"
+                ));
+                return Ok(Some((id.to_owned(), state)));
+            }
+        }
+    }
+    if kept.is_empty() {
+        return Ok(None);
+    }
+    state.inputs.tags = kept;
+    Ok(Some((id.to_owned(), state)))
+}
+
+/// Import by reference: the index at `id` becomes the state, its children the sources.
+async fn import(ctx: &OpContext, id: &str) -> Result<Option<(String, ManifestListState)>, Error> {
+    let t = parse_tag(id).map_err(|e| Error::invalid("id", e))?;
+    let Some(m) = ctx.registries.manifest(&t).await? else {
+        return Ok(None);
+    };
+    if !m.is_index() {
+        return Err(Error::invalid(
+            "id",
+            format!("{id} is a single image, not a manifest list"),
+        ));
+    }
+    let repo = repository_of(&t);
+    let sources: Vec<String> = m
+        .json()
+        .get("manifests")
+        .and_then(Json::as_array)
+        .map(|a| {
+            a.iter()
+                .filter(|e| {
+                    let p = e.get("platform");
+                    let os = p
+                        .and_then(|p| p.get("os"))
+                        .and_then(Json::as_str)
+                        .unwrap_or("");
+                    let arch = p
+                        .and_then(|p| p.get("architecture"))
+                        .and_then(Json::as_str)
+                        .unwrap_or("");
+                    !Platform::is_unknown_attestation(os, arch)
+                })
+                .filter_map(|e| e.get("digest").and_then(Json::as_str))
+                .map(|d| format!("{repo}@{d}"))
+                .collect()
+        })
+        .unwrap_or_default();
+    let inputs = ManifestListInputs {
+        tags: vec![id.to_owned()],
+        sources,
+        media_type: Some(if m.media_type == DOCKER_LIST {
+            IndexMediaType::Docker
+        } else {
+            IndexMediaType::Oci
+        }),
+        annotations: m
+            .json()
+            .get("annotations")
+            .and_then(Json::as_object)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned())))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        ..Default::default()
+    };
+    let resolved = resolve(ctx, &inputs).await?;
+    let state = state_for(inputs, &resolved, Some(&m));
+    Ok(Some((id.to_owned(), state)))
 }
 
 /// Differences in the inputs themselves, sets compared as sets.

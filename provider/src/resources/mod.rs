@@ -211,8 +211,20 @@ pub fn decode<T: DeserializeOwned>(value: &Map<String, Json>) -> Result<T, Failu
     let json = Json::Object(value.clone());
     serde_path_to_error::deserialize::<_, T>(json).map_err(|e| {
         let path = e.path().to_string();
-        let property = if path == "." { String::new() } else { path };
-        Failure::new(property, e.into_inner().to_string())
+        let mut property = if path == "." { String::new() } else { path };
+        let reason = e.into_inner().to_string();
+        // serde names a missing field in the message; the property is that field.
+        if let Some(field) = reason
+            .strip_prefix("missing field `")
+            .and_then(|r| r.split('`').next())
+        {
+            property = if property.is_empty() {
+                field.to_owned()
+            } else {
+                format!("{property}.{field}")
+            };
+        }
+        Failure::new(property, reason)
     })
 }
 

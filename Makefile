@@ -1,0 +1,52 @@
+# multiarch: the two commands that matter are `make demo` (set up and run the main job on a
+# fresh machine) and `make test` (every test, test world included).
+
+SHELL := /bin/bash
+CARGO ?= cargo
+VENV := .venv
+PY := $(VENV)/bin/python
+BIN := target/debug/pulumi-resource-multiarch
+ENVFILE := $${MULTIARCH_TESTENV_STATE:-/var/lib/multiarch-testenv}/env
+
+.PHONY: build release schema testenv testenv-down test test-unit test-e2e lint demo bench clean-venv
+
+build:
+	$(CARGO) build --locked
+
+release:
+	$(CARGO) build --locked --release
+
+schema: build
+	$(BIN) --schema > schema/schema.json
+
+testenv:
+	bash scripts/testenv.sh
+
+testenv-down:
+	bash scripts/testenv-down.sh
+
+$(PY): tests/requirements.txt
+	python3 -m venv $(VENV) || { apt-get install -y -q python3-venv && /usr/bin/python3 -m venv $(VENV); }
+	$(PY) -m pip install -q --disable-pip-version-check -r tests/requirements.txt
+	touch $(PY)
+
+# Every test: unit tests of the pure logic, then the engine-style end-to-end suite against the
+# real test world (installed and started here if it is not running).
+test: testenv build $(PY)
+	$(CARGO) test --locked
+	set -a; source $(ENVFILE); set +a; $(PY) -m pytest -q tests
+
+test-unit:
+	$(CARGO) test --locked
+
+test-e2e: build $(PY)
+	set -a; source $(ENVFILE); set +a; $(PY) -m pytest -q tests
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+# The main job: start the test world, build the provider, and drive it as the Pulumi engine
+# does to publish a multi-arch tag on the ECR look-alike, then show and run it.
+demo: testenv build $(PY)
+	set -a; source $(ENVFILE); set +a; $(PY) scripts/demo.py

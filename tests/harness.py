@@ -1,0 +1,271 @@
+"""Drives the built provider binary exactly as the Pulumi engine does, with Pulumi's own
+generated gRPC stubs: a fake Engine service records Log calls, the plugin is started with
+the engine's flags and address, its port is read from stdout."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import uuid
+from concurrent import futures
+from pathlib import Path
+
+import grpc
+from google.protobuf import empty_pb2, json_format, struct_pb2
+from pulumi.runtime.proto import engine_pb2_grpc, plugin_pb2, provider_pb2, provider_pb2_grpc
+
+ROOT = Path(__file__).resolve().parent.parent
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+SIG = "4dabf18193072939515e22adb298388d"
+SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+OUTPUT_SIG = "d0e6a833031e9bbcd3f4e8bde6ca49a4"
+ML = "multiarch:index:ManifestList"
+IMAGE = "multiarch:index:Image"
+
+DIFF_NONE = provider_pb2.DiffResponse.DIFF_NONE
+DIFF_SOME = provider_pb2.DiffResponse.DIFF_SOME
+
+
+def secret(v):
+    return {SIG: SECRET_SIG, "value": v}
+
+
+def to_struct(d: dict | None) -> struct_pb2.Struct:
+    s = struct_pb2.Struct()
+    if d:
+        json_format.ParseDict(d, s)
+    return s
+
+
+def from_struct(s: struct_pb2.Struct) -> dict:
+    return json_format.MessageToDict(s)
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def testenv() -> dict:
+    """The test world's env file, written by scripts/testenv.sh."""
+    state = os.environ.get("MULTIARCH_TESTENV_STATE", "/var/lib/multiarch-testenv")
+    env = {}
+    with open(os.path.join(state, "env")) as f:
+        for line in f:
+            line = line.strip()
+            if line.startswith("export ") and "=" in line:
+                k, v = line.removeprefix("export ").split("=", 1)
+                env[k] = v
+    return env
+
+
+class FakeEngine(engine_pb2_grpc.EngineServicer):
+    def __init__(self):
+        self.logs = []
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+        engine_pb2_grpc.add_EngineServicer_to_server(self, self.server)
+        self.port = self.server.add_insecure_port("127.0.0.1:0")
+        self.server.start()
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def Log(self, request, context):
+        self.logs.append(request)
+        return empty_pb2.Empty()
+
+    def GetRootResource(self, request, context):
+        from pulumi.runtime.proto import engine_pb2
+
+        return engine_pb2.GetRootResourceResponse(urn="")
+
+    def SetRootResource(self, request, context):
+        from pulumi.runtime.proto import engine_pb2
+
+        return engine_pb2.SetRootResourceResponse()
+
+    def messages(self) -> list[str]:
+        return [l.message for l in self.logs]
+
+    def saw(self, text: str, timeout: float = 5.0) -> bool:
+        """Log calls travel asynchronously: wait a little for one containing `text`."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(text in m for m in self.messages()):
+                return True
+            time.sleep(0.05)
+        return False
+
+    def stop(self):
+        self.server.stop(0)
+
+
+def binary() -> str:
+    return os.environ.get(
+        "MULTIARCH_PROVIDER_BIN", str(ROOT / "target" / "debug" / "pulumi-resource-multiarch")
+    )
+
+
+class Provider:
+    """One plugin process, as the engine starts it."""
+
+    def __init__(self, engine: FakeEngine, env: dict | None = None, log_path: Path | None = None):
+        self.engine = engine
+        full_env = dict(os.environ)
+        full_env.update(env or {})
+        self.stderr_path = log_path or Path(f"/tmp/{unique('provider')}.stderr")
+        self._stderr = open(self.stderr_path, "wb")
+        self.proc = subprocess.Popen(
+            [binary(), "--logtostderr", "-v=9", engine.address],
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            env=full_env,
+        )
+        line = self.proc.stdout.readline().decode().strip()
+        assert line.isdigit(), f"first stdout line should be the port, got {line!r}"
+        self.port = int(line)
+        self.channel = grpc.insecure_channel(f"127.0.0.1:{self.port}")
+        grpc.channel_ready_future(self.channel).result(timeout=10)
+        self.stub = provider_pb2_grpc.ResourceProviderStub(self.channel)
+
+    def urn(self, ty: str, name: str) -> str:
+        return f"urn:pulumi:test::multiarch-tests::{ty}::{name}"
+
+    # The engine's call sequence, one method per RPC.
+    def handshake(self):
+        return self.stub.Handshake(
+            provider_pb2.ProviderHandshakeRequest(
+                engine_address=self.engine.address, root_directory=str(ROOT), program_directory=str(ROOT)
+            )
+        )
+
+    def configure(self, config: dict | None = None):
+        return self.stub.Configure(
+            provider_pb2.ConfigureRequest(
+                args=to_struct(config or {}), acceptSecrets=True, acceptResources=True
+            )
+        )
+
+    def check(self, ty: str, news: dict, olds: dict | None = None, name: str = "r"):
+        resp = self.stub.Check(
+            provider_pb2.CheckRequest(
+                urn=self.urn(ty, name), type=ty, name=name, olds=to_struct(olds), news=to_struct(news)
+            )
+        )
+        return from_struct(resp.inputs), [(f.property, f.reason) for f in resp.failures]
+
+    def diff(self, ty: str, id: str, olds: dict, news: dict, name: str = "r"):
+        return self.stub.Diff(
+            provider_pb2.DiffRequest(
+                id=id, urn=self.urn(ty, name), type=ty, name=name, olds=to_struct(olds), news=to_struct(news)
+            )
+        )
+
+    def create(self, ty: str, props: dict, preview: bool = False, name: str = "r"):
+        resp = self.stub.Create(
+            provider_pb2.CreateRequest(
+                urn=self.urn(ty, name), type=ty, name=name, properties=to_struct(props), preview=preview
+            ),
+            timeout=600,
+        )
+        return resp.id, from_struct(resp.properties)
+
+    def read(self, ty: str, id: str, props: dict | None = None, inputs: dict | None = None, name: str = "r"):
+        resp = self.stub.Read(
+            provider_pb2.ReadRequest(
+                id=id, urn=self.urn(ty, name), type=ty, name=name,
+                properties=to_struct(props), inputs=to_struct(inputs),
+            )
+        )
+        return resp.id, from_struct(resp.properties), from_struct(resp.inputs)
+
+    def update(self, ty: str, id: str, olds: dict, news: dict, preview: bool = False, name: str = "r"):
+        resp = self.stub.Update(
+            provider_pb2.UpdateRequest(
+                id=id, urn=self.urn(ty, name), type=ty, name=name,
+                olds=to_struct(olds), news=to_struct(news), preview=preview,
+            ),
+            timeout=600,
+        )
+        return from_struct(resp.properties)
+
+    def delete(self, ty: str, id: str, props: dict, name: str = "r"):
+        self.stub.Delete(
+            provider_pb2.DeleteRequest(id=id, urn=self.urn(ty, name), type=ty, name=name, properties=to_struct(props)),
+            timeout=600,
+        )
+
+    def stderr(self) -> str:
+        self._stderr.flush()
+        return self.stderr_path.read_text(errors="replace")
+
+    def close(self):
+        self.channel.close()
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self._stderr.close()
+
+
+class RegistryLog:
+    """Counts write requests in a registry's access log from a mark on."""
+
+    WRITE = re.compile(r'"(PUT|POST|PATCH|DELETE) /v2/')
+
+    def __init__(self, path: str):
+        self.path = path
+        self.offset = 0
+
+    def mark(self):
+        self.offset = os.path.getsize(self.path)
+
+    def writes(self) -> list[str]:
+        with open(self.path, "rb") as f:
+            f.seek(self.offset)
+            text = f.read().decode(errors="replace")
+        return [l for l in text.splitlines() if self.WRITE.search(l)]
+
+    def requests(self) -> list[str]:
+        with open(self.path, "rb") as f:
+            f.seek(self.offset)
+            text = f.read().decode(errors="replace")
+        return [l for l in text.splitlines() if '"' in l and " /v2/" in l and "HTTP/" in l]
+
+
+def run(*args, check=True, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(list(args), check=check, capture_output=True, text=True, **kw)
+
+
+def raw_manifest(ref: str, insecure: bool = False) -> dict:
+    args = ["skopeo", "inspect", "--raw"]
+    if insecure:
+        args.append("--tls-verify=false")
+    return json.loads(run(*args, f"docker://{ref}").stdout)
+
+
+def skopeo_copy(src: str, dst: str, *extra: str):
+    tls = []
+    if src.startswith("127.0.0.1:"):
+        tls.append("--src-tls-verify=false")
+    if dst.startswith("127.0.0.1:"):
+        tls.append("--dest-tls-verify=false")
+    run("skopeo", "copy", "--quiet", *tls, *extra, f"docker://{src}", f"docker://{dst}")
+
+
+def pulled_digest(ref: str, arch: str) -> str:
+    """The digest of the manifest a client on `linux/<arch>` pulls for `ref`."""
+    import hashlib
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        tls = ["--src-tls-verify=false"] if ref.startswith("127.0.0.1:") else []
+        run("skopeo", "copy", "--quiet", *tls, "--override-os", "linux", "--override-arch", arch,
+            f"docker://{ref}", f"dir:{d}")
+        with open(os.path.join(d, "manifest.json"), "rb") as f:
+            return "sha256:" + hashlib.sha256(f.read()).hexdigest()
