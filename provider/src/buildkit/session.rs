@@ -1,0 +1,209 @@
+//! The services we serve to BuildKit over the session connection: health,
+//! registry credentials, secrets and local directories.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use bollard_buildkit_proto::health::health_check_response::ServingStatus;
+use bollard_buildkit_proto::health::health_server::{Health, HealthServer};
+use bollard_buildkit_proto::health::{
+    HealthCheckRequest, HealthCheckResponse, HealthListRequest, HealthListResponse,
+};
+use bollard_buildkit_proto::moby::buildkit::secrets::v1::secrets_server::{Secrets, SecretsServer};
+use bollard_buildkit_proto::moby::buildkit::secrets::v1::{GetSecretRequest, GetSecretResponse};
+use bollard_buildkit_proto::moby::filesync::v1::auth_server::{Auth, AuthServer};
+use bollard_buildkit_proto::moby::filesync::v1::file_sync_server::FileSyncServer;
+use bollard_buildkit_proto::moby::filesync::v1::{
+    CredentialsRequest, CredentialsResponse, FetchTokenRequest, FetchTokenResponse,
+    GetTokenAuthorityRequest, GetTokenAuthorityResponse, VerifyTokenAuthorityRequest,
+    VerifyTokenAuthorityResponse,
+};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+use super::filesync::{DirSource, FileSyncService};
+use super::RegistryAuth;
+
+/// The gRPC methods we announce in the session headers.
+pub(crate) const EXPOSED_METHODS: &[&str] = &[
+    "/grpc.health.v1.Health/Check",
+    "/grpc.health.v1.Health/Watch",
+    "/moby.filesync.v1.FileSync/DiffCopy",
+    "/moby.filesync.v1.Auth/Credentials",
+    "/moby.filesync.v1.Auth/FetchToken",
+    "/moby.filesync.v1.Auth/GetTokenAuthority",
+    "/moby.filesync.v1.Auth/VerifyTokenAuthority",
+    "/moby.buildkit.secrets.v1.Secrets/GetSecret",
+];
+
+/// Session message size limits, like buildkit's defaults (16 MiB).
+const MAX_MSG: usize = 16 << 20;
+
+struct HealthService;
+
+#[tonic::async_trait]
+impl Health for HealthService {
+    async fn check(
+        &self,
+        _request: Request<HealthCheckRequest>,
+    ) -> Result<Response<HealthCheckResponse>, Status> {
+        Ok(Response::new(HealthCheckResponse {
+            status: ServingStatus::Serving as i32,
+        }))
+    }
+
+    async fn list(
+        &self,
+        _request: Request<HealthListRequest>,
+    ) -> Result<Response<HealthListResponse>, Status> {
+        Err(Status::unimplemented("list"))
+    }
+
+    type WatchStream = ReceiverStream<Result<HealthCheckResponse, Status>>;
+
+    async fn watch(
+        &self,
+        _request: Request<HealthCheckRequest>,
+    ) -> Result<Response<Self::WatchStream>, Status> {
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        tokio::spawn(async move {
+            let _ = tx
+                .send(Ok(HealthCheckResponse {
+                    status: ServingStatus::Serving as i32,
+                }))
+                .await;
+            // keep the stream open until the peer goes away
+            tx.closed().await;
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+}
+
+struct AuthService {
+    auth: Arc<dyn RegistryAuth>,
+}
+
+#[tonic::async_trait]
+impl Auth for AuthService {
+    async fn credentials(
+        &self,
+        request: Request<CredentialsRequest>,
+    ) -> Result<Response<CredentialsResponse>, Status> {
+        let host = request.into_inner().host;
+        let resp = match self.auth.basic(&host).await {
+            Some((username, secret)) => {
+                tracing::debug!(%host, "buildkit asked for registry credentials: supplied");
+                CredentialsResponse { username, secret }
+            }
+            None => {
+                tracing::debug!(%host, "buildkit asked for registry credentials: anonymous");
+                CredentialsResponse::default()
+            }
+        };
+        Ok(Response::new(resp))
+    }
+
+    async fn fetch_token(
+        &self,
+        _request: Request<FetchTokenRequest>,
+    ) -> Result<Response<FetchTokenResponse>, Status> {
+        Err(Status::unimplemented("fetch token: use basic credentials"))
+    }
+
+    async fn get_token_authority(
+        &self,
+        _request: Request<GetTokenAuthorityRequest>,
+    ) -> Result<Response<GetTokenAuthorityResponse>, Status> {
+        Err(Status::unimplemented("no token authority"))
+    }
+
+    async fn verify_token_authority(
+        &self,
+        _request: Request<VerifyTokenAuthorityRequest>,
+    ) -> Result<Response<VerifyTokenAuthorityResponse>, Status> {
+        Err(Status::unimplemented("no token authority"))
+    }
+}
+
+struct SecretsService {
+    secrets: Arc<BTreeMap<String, Vec<u8>>>,
+}
+
+#[tonic::async_trait]
+impl Secrets for SecretsService {
+    async fn get_secret(
+        &self,
+        request: Request<GetSecretRequest>,
+    ) -> Result<Response<GetSecretResponse>, Status> {
+        let id = request.into_inner().id;
+        match self.secrets.get(&id) {
+            // never log or echo the value
+            Some(data) => Ok(Response::new(GetSecretResponse { data: data.clone() })),
+            None => Err(Status::not_found(format!("secret {id} not found"))),
+        }
+    }
+}
+
+/// Everything the session serves for one build.
+pub(crate) struct SessionServices {
+    pub dirs: BTreeMap<String, DirSource>,
+    pub auth: Arc<dyn RegistryAuth>,
+    pub secrets: BTreeMap<String, Vec<u8>>,
+}
+
+impl SessionServices {
+    pub(crate) fn routes(self) -> tonic::service::Routes {
+        let filesync = FileSyncServer::new(FileSyncService {
+            dirs: Arc::new(self.dirs),
+        })
+        .max_decoding_message_size(MAX_MSG)
+        .max_encoding_message_size(MAX_MSG);
+        let auth = AuthServer::new(AuthService { auth: self.auth });
+        let secrets = SecretsServer::new(SecretsService {
+            secrets: Arc::new(self.secrets),
+        })
+        .max_decoding_message_size(MAX_MSG)
+        .max_encoding_message_size(MAX_MSG);
+        tonic::service::Routes::new(HealthServer::new(HealthService))
+            .add_service(filesync)
+            .add_service(auth)
+            .add_service(secrets)
+    }
+}
+
+/// Serves `routes` as an HTTP/2 (h2c) server on `io` until the connection
+/// ends. BuildKit is the client on this connection.
+pub(crate) async fn serve<I>(io: I, routes: tonic::service::Routes) -> Result<(), String>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let svc = hyper_util::service::TowerToHyperService::new(routes);
+    hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+        .max_concurrent_streams(None)
+        .serve_connection(io, svc)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposed_methods_are_served() {
+        // each exposed service name must be one of ours
+        for m in EXPOSED_METHODS {
+            let svc = m.trim_start_matches('/').split('/').next().unwrap();
+            assert!(
+                [
+                    "grpc.health.v1.Health",
+                    "moby.filesync.v1.FileSync",
+                    "moby.filesync.v1.Auth",
+                    "moby.buildkit.secrets.v1.Secrets"
+                ]
+                .contains(&svc),
+                "{m}"
+            );
+        }
+    }
+}

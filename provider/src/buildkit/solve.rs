@@ -1,0 +1,361 @@
+//! Turning a [`BuildSpec`] into a Dockerfile-frontend solve request and the
+//! local directories the session serves.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bollard_buildkit_proto::moby::buildkit::v1::{CacheOptions, CacheOptionsEntry, SolveRequest};
+
+use super::filesync::{DirSource, VirtualFile};
+use super::{BuildError, BuildSpec, DockerfileSource, Output};
+
+/// Local directory names the Dockerfile frontend asks for.
+pub(crate) const DIR_CONTEXT: &str = "context";
+pub(crate) const DIR_DOCKERFILE: &str = "dockerfile";
+
+/// A solve request plus what the session has to serve for it.
+pub(crate) struct Prepared {
+    pub request: SolveRequest,
+    pub dirs: BTreeMap<String, DirSource>,
+}
+
+fn invalid(msg: impl Into<String>) -> BuildError {
+    BuildError::Invalid(msg.into())
+}
+
+/// Parses a `type=registry,ref=...,mode=max` entry (buildx syntax); a bare
+/// value is a registry reference.
+pub(crate) fn parse_cache_entry(s: &str) -> Result<CacheOptionsEntry, BuildError> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Err(invalid("empty cache entry"));
+    }
+    if !s.contains('=') {
+        return Ok(CacheOptionsEntry {
+            r#type: "registry".into(),
+            attrs: HashMap::from([("ref".to_string(), s.to_string())]),
+        });
+    }
+    let mut ty = None;
+    let mut attrs = HashMap::new();
+    for field in s.split(',') {
+        let field = field.trim();
+        if field.is_empty() {
+            continue;
+        }
+        let (k, v) = field.split_once('=').ok_or_else(|| {
+            invalid(format!(
+                "cache entry {s:?}: field {field:?} is not key=value"
+            ))
+        })?;
+        let (k, v) = (k.trim().to_ascii_lowercase(), v.trim().to_string());
+        if k == "type" {
+            ty = Some(v);
+        } else {
+            attrs.insert(k, v);
+        }
+    }
+    Ok(CacheOptionsEntry {
+        r#type: ty.unwrap_or_else(|| "registry".into()),
+        attrs,
+    })
+}
+
+fn check_key(kind: &str, k: &str) -> Result<(), BuildError> {
+    if k.is_empty() || k.contains(['=', '\n', '\0']) {
+        return Err(invalid(format!("invalid {kind} name {k:?}")));
+    }
+    Ok(())
+}
+
+fn dir_exists(p: &Path, what: &str) -> Result<PathBuf, BuildError> {
+    let abs =
+        std::fs::canonicalize(p).map_err(|e| invalid(format!("{what} {}: {e}", p.display())))?;
+    if !abs.is_dir() {
+        return Err(invalid(format!(
+            "{what} {} is not a directory",
+            p.display()
+        )));
+    }
+    Ok(abs)
+}
+
+/// Builds the request. `Output::BuildOnly` gets no exporter and no cache
+/// export at all, so such a solve cannot write to any registry.
+pub(crate) fn prepare(
+    spec: &BuildSpec,
+    output: &Output,
+    session_id: &str,
+    build_ref: &str,
+) -> Result<Prepared, BuildError> {
+    let mut attrs: HashMap<String, String> = HashMap::new();
+    let mut dirs = BTreeMap::new();
+
+    let context = dir_exists(&spec.context_dir, "build context")?;
+    let mut context_src = DirSource {
+        root: Some(context),
+        ..Default::default()
+    };
+
+    let filename = match &spec.dockerfile {
+        DockerfileSource::Path(p) => {
+            let abs = std::fs::canonicalize(p)
+                .map_err(|e| invalid(format!("Dockerfile {}: {e}", p.display())))?;
+            if !abs.is_file() {
+                return Err(invalid(format!("Dockerfile {} is not a file", p.display())));
+            }
+            let name = abs
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .ok_or_else(|| invalid(format!("Dockerfile {} has no file name", p.display())))?;
+            let parent = abs.parent().map(Path::to_path_buf).unwrap_or_default();
+            let mut src = DirSource {
+                root: Some(parent),
+                ..Default::default()
+            };
+            if spec.ignore_file.is_some() {
+                // the caller's ignore file wins over <Dockerfile>.dockerignore
+                src.hidden.insert(format!("{name}.dockerignore"));
+            }
+            dirs.insert(DIR_DOCKERFILE.to_string(), src);
+            name
+        }
+        DockerfileSource::Inline(text) => {
+            let mut src = DirSource::default();
+            src.extra.insert(
+                "Dockerfile".into(),
+                VirtualFile::Bytes(Arc::new(text.as_bytes().to_vec())),
+            );
+            dirs.insert(DIR_DOCKERFILE.to_string(), src);
+            "Dockerfile".to_string()
+        }
+    };
+    attrs.insert("filename".into(), filename);
+
+    if let Some(ignore) = &spec.ignore_file {
+        let meta = std::fs::metadata(ignore)
+            .map_err(|e| invalid(format!("ignore file {}: {e}", ignore.display())))?;
+        if !meta.is_file() {
+            return Err(invalid(format!(
+                "ignore file {} is not a file",
+                ignore.display()
+            )));
+        }
+        context_src
+            .extra
+            .insert(".dockerignore".into(), VirtualFile::Disk(ignore.clone()));
+    }
+    dirs.insert(DIR_CONTEXT.to_string(), context_src);
+
+    for (name, value) in &spec.named_contexts {
+        check_key("named context", name)?;
+        let v = value.trim();
+        let passthrough = v.contains("://") || v.starts_with("target:") || v.starts_with("input:");
+        if passthrough {
+            attrs.insert(format!("context:{name}"), v.to_string());
+        } else {
+            if name == DIR_CONTEXT || name == DIR_DOCKERFILE {
+                return Err(invalid(format!(
+                    "named context {name:?} clashes with the main context"
+                )));
+            }
+            let abs = dir_exists(Path::new(v), &format!("named context {name:?}"))?;
+            dirs.insert(
+                name.clone(),
+                DirSource {
+                    root: Some(abs),
+                    ..Default::default()
+                },
+            );
+            attrs.insert(format!("context:{name}"), format!("local:{name}"));
+        }
+    }
+
+    if !spec.platforms.is_empty() {
+        for p in &spec.platforms {
+            if p.trim().is_empty() || p.contains(',') {
+                return Err(invalid(format!("invalid platform {p:?}")));
+            }
+        }
+        let platforms: Vec<&str> = spec.platforms.iter().map(|p| p.trim()).collect();
+        attrs.insert("platform".into(), platforms.join(","));
+    }
+    for (k, v) in &spec.build_args {
+        check_key("build arg", k)?;
+        attrs.insert(format!("build-arg:{k}"), v.clone());
+    }
+    for (k, v) in &spec.labels {
+        check_key("label", k)?;
+        attrs.insert(format!("label:{k}"), v.clone());
+    }
+    if let Some(t) = spec.target.as_deref().filter(|t| !t.is_empty()) {
+        attrs.insert("target".into(), t.to_string());
+    }
+    if spec.no_cache {
+        attrs.insert("no-cache".into(), String::new());
+    }
+    if spec.pull {
+        attrs.insert("image-resolve-mode".into(), "pull".into());
+    }
+    let mut entitlements = Vec::new();
+    match spec.network.as_deref().map(str::trim) {
+        None | Some("") | Some("default") => {}
+        Some("none") => {
+            attrs.insert("force-network-mode".into(), "none".into());
+        }
+        Some("host") => {
+            attrs.insert("force-network-mode".into(), "host".into());
+            entitlements.push("network.host".to_string());
+        }
+        Some(other) => {
+            return Err(invalid(format!(
+                "network {other:?}: expected \"default\", \"none\" or \"host\""
+            )))
+        }
+    }
+    if spec.provenance {
+        attrs.insert("attest:provenance".into(), "mode=min".into());
+    }
+    if spec.sbom {
+        attrs.insert("attest:sbom".into(), String::new());
+    }
+
+    let imports = spec
+        .cache_from
+        .iter()
+        .map(|s| parse_cache_entry(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    if !imports.is_empty() {
+        #[derive(serde::Serialize)]
+        struct Entry<'a> {
+            #[serde(rename = "Type")]
+            ty: &'a str,
+            #[serde(rename = "Attrs")]
+            attrs: &'a HashMap<String, String>,
+        }
+        let json: Vec<Entry> = imports
+            .iter()
+            .map(|e| Entry {
+                ty: &e.r#type,
+                attrs: &e.attrs,
+            })
+            .collect();
+        attrs.insert(
+            "cache-imports".into(),
+            serde_json::to_string(&json).map_err(|e| invalid(e.to_string()))?,
+        );
+    }
+
+    let (exporter, exporter_attrs, exports) = match output {
+        // No exporter and no cache export: nothing leaves BuildKit.
+        Output::BuildOnly => (String::new(), HashMap::new(), Vec::new()),
+        Output::Push { tags } => {
+            let tags: Vec<&str> = tags
+                .iter()
+                .map(|t| t.trim())
+                .filter(|t| !t.is_empty())
+                .collect();
+            if tags.is_empty() {
+                return Err(invalid("push needs at least one tag"));
+            }
+            if let Some(bad) = tags.iter().find(|t| t.contains([',', ' '])) {
+                return Err(invalid(format!("invalid tag {bad:?}")));
+            }
+            let exports = spec
+                .cache_to
+                .iter()
+                .map(|s| parse_cache_entry(s))
+                .collect::<Result<Vec<_>, _>>()?;
+            (
+                "image".to_string(),
+                HashMap::from([
+                    ("name".to_string(), tags.join(",")),
+                    ("push".to_string(), "true".to_string()),
+                    ("store".to_string(), "false".to_string()),
+                ]),
+                exports,
+            )
+        }
+    };
+
+    let request = SolveRequest {
+        r#ref: build_ref.to_string(),
+        exporter_deprecated: exporter,
+        exporter_attrs_deprecated: exporter_attrs,
+        session: session_id.to_string(),
+        frontend: "dockerfile.v0".into(),
+        frontend_attrs: attrs,
+        cache: Some(CacheOptions {
+            exports,
+            imports,
+            ..Default::default()
+        }),
+        entitlements,
+        ..Default::default()
+    };
+    Ok(Prepared { request, dirs })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(dir: &Path) -> BuildSpec {
+        BuildSpec {
+            context_dir: dir.to_path_buf(),
+            dockerfile: DockerfileSource::Inline("FROM scratch\n".into()),
+            platforms: vec!["linux/amd64".into(), "linux/arm64".into()],
+            cache_to: vec!["type=registry,ref=127.0.0.1:5000/c:x,mode=max".into()],
+            cache_from: vec!["127.0.0.1:5000/c:x".into()],
+            network: Some("none".into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn build_only_has_no_exporter_and_no_cache_export() {
+        let dir = std::env::temp_dir();
+        let p = prepare(&spec(&dir), &Output::BuildOnly, "s", "r").unwrap();
+        assert!(p.request.exporter_deprecated.is_empty());
+        assert!(p.request.exporter_attrs_deprecated.is_empty());
+        assert!(p.request.exporters.is_empty());
+        let cache = p.request.cache.unwrap();
+        assert!(cache.exports.is_empty());
+        assert!(cache.export_ref_deprecated.is_empty());
+        assert_eq!(cache.imports.len(), 1);
+        assert_eq!(
+            p.request.frontend_attrs["platform"],
+            "linux/amd64,linux/arm64"
+        );
+        assert_eq!(p.request.frontend_attrs["force-network-mode"], "none");
+        assert!(!p.request.frontend_attrs.contains_key("attest:provenance"));
+        assert!(p.request.frontend_attrs["cache-imports"].contains("\"Type\":\"registry\""));
+    }
+
+    #[test]
+    fn push_sets_image_exporter() {
+        let dir = std::env::temp_dir();
+        let out = Output::Push {
+            tags: vec!["r/a:1".into(), "r/a:2".into()],
+        };
+        let p = prepare(&spec(&dir), &out, "s", "r").unwrap();
+        assert_eq!(p.request.exporter_deprecated, "image");
+        assert_eq!(p.request.exporter_attrs_deprecated["name"], "r/a:1,r/a:2");
+        assert_eq!(p.request.exporter_attrs_deprecated["push"], "true");
+        // pushed only: not kept in the Engine's image store
+        assert_eq!(p.request.exporter_attrs_deprecated["store"], "false");
+        let cache = p.request.cache.unwrap();
+        assert_eq!(cache.exports[0].attrs["mode"], "max");
+        assert!(prepare(&spec(&dir), &Output::Push { tags: vec![] }, "s", "r").is_err());
+    }
+
+    #[test]
+    fn cache_entries() {
+        let e = parse_cache_entry("type=registry,ref=x/y:z,image-manifest=true").unwrap();
+        assert_eq!(e.r#type, "registry");
+        assert_eq!(e.attrs["ref"], "x/y:z");
+        assert_eq!(e.attrs["image-manifest"], "true");
+        assert!(parse_cache_entry("type=registry,bogus").is_err());
+    }
+}

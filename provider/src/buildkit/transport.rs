@@ -1,0 +1,232 @@
+//! Reaching BuildKit: through the Docker Engine API (`POST /grpc` and
+//! `POST /session` upgraded to h2c on its unix socket) or a standalone
+//! buildkitd (gRPC on unix:// or tcp://, the session tunnelled through
+//! `Control.Session`).
+
+use std::path::{Path, PathBuf};
+
+use bollard_buildkit_proto::moby::buildkit::v1::control_client::ControlClient;
+use bollard_buildkit_proto::moby::buildkit::v1::BytesMessage;
+use bytes::Bytes;
+use futures::StreamExt;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::rt::TokioIo;
+use tokio::io::AsyncWriteExt;
+use tokio::net::UnixStream;
+use tonic::transport::{Channel, Uri};
+
+use super::session::{self, EXPOSED_METHODS};
+use super::{AbortOnDrop, Endpoint};
+
+pub(crate) type Control = ControlClient<Channel>;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Largest message we accept from BuildKit's control API (status updates
+/// can be large).
+const MAX_CONTROL_MSG: usize = 64 << 20;
+
+/// The session's identity, sent as `X-Docker-Expose-Session-*` headers.
+pub(crate) struct SessionMeta {
+    pub id: String,
+    pub name: String,
+    pub shared_key: String,
+}
+
+impl SessionMeta {
+    fn headers(&self) -> Vec<(&'static str, String)> {
+        let mut h = vec![
+            ("X-Docker-Expose-Session-Uuid", self.id.clone()),
+            ("X-Docker-Expose-Session-Name", self.name.clone()),
+            ("X-Docker-Expose-Session-Sharedkey", self.shared_key.clone()),
+        ];
+        for m in EXPOSED_METHODS {
+            h.push(("X-Docker-Expose-Session-Grpc-Method", m.to_string()));
+        }
+        h
+    }
+}
+
+/// `POST <path>` on the Engine's socket with `Upgrade: h2c`; returns the raw
+/// connection after `101 Switching Protocols`.
+async fn engine_upgrade(
+    socket: &Path,
+    path: &str,
+    headers: &[(&'static str, String)],
+) -> Result<hyper::upgrade::Upgraded, String> {
+    let stream = UnixStream::connect(socket)
+        .await
+        .map_err(|e| format!("connect to {}: {e}", socket.display()))?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| format!("HTTP handshake: {e}"))?;
+    tokio::spawn(async move {
+        if let Err(e) = conn.with_upgrades().await {
+            tracing::debug!("engine connection ended: {e}");
+        }
+    });
+    let mut req = http::Request::post(path)
+        .header(http::header::HOST, "docker")
+        .header(http::header::CONNECTION, "Upgrade")
+        .header(http::header::UPGRADE, "h2c");
+    for (k, v) in headers {
+        req = req.header(*k, v.as_str());
+    }
+    let req = req
+        .body(Empty::<Bytes>::new())
+        .map_err(|e| format!("building request: {e}"))?;
+    let resp = sender
+        .send_request(req)
+        .await
+        .map_err(|e| format!("POST {path}: {e}"))?;
+    if resp.status() != http::StatusCode::SWITCHING_PROTOCOLS {
+        let status = resp.status();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map(|b| String::from_utf8_lossy(&b.to_bytes()).trim().to_string())
+            .unwrap_or_default();
+        return Err(format!(
+            "POST {path}: expected 101 Switching Protocols, got {status}: {body}"
+        ));
+    }
+    hyper::upgrade::on(resp)
+        .await
+        .map_err(|e| format!("POST {path}: upgrade failed: {e}"))
+}
+
+/// A gRPC client for BuildKit's Control service at `endpoint`.
+pub(crate) async fn connect_control(endpoint: &Endpoint) -> Result<Control, String> {
+    let base = tonic::transport::Endpoint::from_static("http://buildkit.invalid")
+        .connect_timeout(std::time::Duration::from_secs(20));
+    let channel = match endpoint {
+        Endpoint::DockerEngine { socket } => {
+            let socket = socket.clone();
+            base.connect_with_connector(tower::service_fn(move |_: Uri| {
+                let socket = socket.clone();
+                async move {
+                    engine_upgrade(&socket, "/grpc", &[])
+                        .await
+                        .map_err(BoxError::from)
+                }
+            }))
+            .await
+        }
+        Endpoint::Unix(path) => {
+            let path: PathBuf = path.clone();
+            base.connect_with_connector(tower::service_fn(move |_: Uri| {
+                let path = path.clone();
+                async move {
+                    UnixStream::connect(&path)
+                        .await
+                        .map(TokioIo::new)
+                        .map_err(BoxError::from)
+                }
+            }))
+            .await
+        }
+        Endpoint::Tcp(addr) => {
+            tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+                .map_err(|e| format!("invalid address {addr:?}: {e}"))?
+                .connect_timeout(std::time::Duration::from_secs(20))
+                .connect()
+                .await
+        }
+    }
+    .map_err(|e| {
+        let mut msg = e.to_string();
+        let mut src = std::error::Error::source(&e);
+        while let Some(s) = src {
+            msg.push_str(": ");
+            msg.push_str(&s.to_string());
+            src = s.source();
+        }
+        msg
+    })?;
+    Ok(ControlClient::new(channel)
+        .max_decoding_message_size(MAX_CONTROL_MSG)
+        .max_encoding_message_size(MAX_CONTROL_MSG))
+}
+
+/// Opens the session and serves `services` on it in the background. The
+/// session lasts until the returned guard is dropped (or BuildKit hangs up).
+/// How the session connection is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SessionVia {
+    /// `POST /session` upgraded to h2c (Docker Engine only).
+    EngineUpgrade,
+    /// Tunnelled through the `Control.Session` bidi stream (buildkitd; the
+    /// Engine's embedded BuildKit answers it too).
+    ControlStream,
+}
+
+impl SessionVia {
+    pub(crate) fn default_for(endpoint: &Endpoint) -> Self {
+        match endpoint {
+            Endpoint::DockerEngine { .. } => SessionVia::EngineUpgrade,
+            Endpoint::Unix(_) | Endpoint::Tcp(_) => SessionVia::ControlStream,
+        }
+    }
+}
+
+pub(crate) async fn start_session(
+    endpoint: &Endpoint,
+    via: SessionVia,
+    control: &Control,
+    meta: &SessionMeta,
+    services: session::SessionServices,
+) -> Result<AbortOnDrop<()>, String> {
+    let routes = services.routes();
+    match (endpoint, via) {
+        (Endpoint::DockerEngine { socket }, SessionVia::EngineUpgrade) => {
+            let io = engine_upgrade(socket, "/session", &meta.headers()).await?;
+            Ok(AbortOnDrop(tokio::spawn(async move {
+                if let Err(e) = session::serve(io, routes).await {
+                    tracing::debug!("session connection ended: {e}");
+                }
+            })))
+        }
+        (_, SessionVia::EngineUpgrade) => {
+            Err("a session over POST /session needs the Docker Engine".to_string())
+        }
+        (_, SessionVia::ControlStream) => {
+            // The session's h2 connection is tunnelled as raw bytes through
+            // the Control.Session bidi stream; the headers go as metadata.
+            let (ours, theirs) = tokio::io::duplex(256 * 1024);
+            let (rd, mut wr) = tokio::io::split(ours);
+            let outbound = tokio_util::io::ReaderStream::new(rd)
+                .take_while(|r| futures::future::ready(r.is_ok()))
+                .filter_map(|r| async move { r.ok().map(|b| BytesMessage { data: b.to_vec() }) });
+            let mut req = tonic::Request::new(outbound);
+            for (k, v) in meta.headers() {
+                let key =
+                    tonic::metadata::MetadataKey::from_bytes(k.to_ascii_lowercase().as_bytes())
+                        .map_err(|e| format!("session header {k}: {e}"))?;
+                let val = v.parse().map_err(|e| format!("session header {k}: {e}"))?;
+                req.metadata_mut().append(key, val);
+            }
+            let mut control = control.clone();
+            Ok(AbortOnDrop(tokio::spawn(async move {
+                let server = AbortOnDrop(tokio::spawn(async move {
+                    if let Err(e) = session::serve(TokioIo::new(theirs), routes).await {
+                        tracing::debug!("session connection ended: {e}");
+                    }
+                }));
+                match control.session(req).await {
+                    Ok(resp) => {
+                        let mut inbound = resp.into_inner();
+                        while let Ok(Some(msg)) = inbound.message().await {
+                            if wr.write_all(&msg.data).await.is_err() {
+                                break;
+                            }
+                        }
+                        let _ = wr.shutdown().await;
+                    }
+                    Err(e) => tracing::warn!("BuildKit session stream failed: {e}"),
+                }
+                drop(server);
+            })))
+        }
+    }
+}
