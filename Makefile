@@ -50,3 +50,7 @@ lint:
 # does to publish a multi-arch tag on the ECR look-alike, then show and run it.
 demo: testenv build $(PY)
 	set -a; source $(ENVFILE); set +a; $(PY) scripts/demo.py
+
+# Speed figures side by side with the reference tools (not a test).
+bench: testenv release $(PY)
+	set -a; source $(ENVFILE); set +a; MULTIARCH_PROVIDER_BIN=target/release/pulumi-resource-multiarch $(PY) scripts/bench.py

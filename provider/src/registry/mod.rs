@@ -260,11 +260,55 @@ impl Registries {
     /// The digest a tag (or digest reference) points to; None when it does not exist.
     pub async fn digest_of(&self, r: &Reference) -> Result<Option<String>, RegistryError> {
         let auth = self.login(r).await?;
+        if let Some(answer) = self.head_digest(r, &auth).await {
+            return Ok(answer);
+        }
         let client = &self.inner.client;
         match retry(Timeout::Manifest, || client.fetch_manifest_digest(r, &auth)).await {
             Ok(d) => Ok(Some(d)),
             Err(e) if is_not_found(&e) => Ok(None),
             Err(e) => Err(RegistryError::failed("look up", r, e)),
+        }
+    }
+
+    /// One HEAD request where it is enough (basic or no auth): oci-client answers a 404 HEAD
+    /// with a second, GET request. None means "ask oci-client" (token auth, odd answers).
+    async fn head_digest(&self, r: &Reference, auth: &RegistryAuth) -> Option<Option<String>> {
+        let reference = r.digest().or(r.tag()).unwrap_or("latest");
+        let url = format!(
+            "{}://{}/v2/{}/manifests/{reference}",
+            self.scheme(r),
+            r.resolve_registry(),
+            r.repository()
+        );
+        let mut req = self
+            .inner
+            .http
+            .head(&url)
+            .header(reqwest::header::ACCEPT, manifest::ACCEPTED.join(", "));
+        if let RegistryAuth::Basic(u, p) = auth {
+            req = req.basic_auth(u, Some(p));
+        }
+        let resp = tokio::time::timeout(Duration::from_secs(30), req.send())
+            .await
+            .ok()?
+            .ok()?;
+        match resp.status().as_u16() {
+            404 => Some(None),
+            200 => resp
+                .headers()
+                .get("docker-content-digest")
+                .and_then(|v| v.to_str().ok())
+                .map(|d| Some(d.to_owned())),
+            _ => None,
+        }
+    }
+
+    fn scheme(&self, r: &Reference) -> &'static str {
+        if self.entry(r.registry()).is_some_and(|e| e.insecure) {
+            "http"
+        } else {
+            "https"
         }
     }
 
@@ -446,10 +490,9 @@ impl Registries {
 
     async fn delete_manifest(&self, r: &Reference, digest: &str) -> Result<(), RegistryError> {
         let auth = self.credentials(r.registry()).await?;
-        let insecure = self.entry(r.registry()).is_some_and(|e| e.insecure);
-        let scheme = if insecure { "http" } else { "https" };
         let url = format!(
-            "{scheme}://{}/v2/{}/manifests/{digest}",
+            "{}://{}/v2/{}/manifests/{digest}",
+            self.scheme(r),
             r.resolve_registry(),
             r.repository()
         );

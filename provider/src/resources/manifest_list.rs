@@ -312,9 +312,58 @@ fn platform_object(
 
 /// Reads every source (read-only) and works out the index's entries.
 async fn resolve(ctx: &OpContext, inputs: &ManifestListInputs) -> Result<Resolved, Error> {
+    // Sources are independent: look them up concurrently.
+    let per_source = futures::future::try_join_all(
+        inputs
+            .sources
+            .iter()
+            .enumerate()
+            .map(|(i, source)| resolve_source(ctx, inputs, i, source)),
+    )
+    .await?;
     let mut children = Vec::new();
     let mut source_digests = BTreeMap::new();
-    for (i, source) in inputs.sources.iter().enumerate() {
+    for (source, digest, mut kids) in per_source {
+        source_digests.insert(source, digest);
+        children.append(&mut kids);
+    }
+    // Two sources giving the same platform: the engine could pull either.
+    let mut by_platform: BTreeMap<&str, &str> = BTreeMap::new();
+    for c in &children {
+        if let Some(p) = &c.platform {
+            if let Some(other) = by_platform.insert(p, &c.source) {
+                if other != c.source {
+                    return Err(Error::invalid(
+                        "sources",
+                        format!(
+                            "{other} and {} both provide {p}; keep one or set platformOverrides",
+                            c.source
+                        ),
+                    ));
+                }
+                return Err(Error::invalid(
+                    "sources",
+                    format!("{} lists {p} twice", c.source),
+                ));
+            }
+        }
+    }
+    Ok(Resolved {
+        children,
+        source_digests,
+    })
+}
+
+/// One source: its digest and the index entries it contributes.
+async fn resolve_source(
+    ctx: &OpContext,
+    inputs: &ManifestListInputs,
+    i: usize,
+    source: &String,
+) -> Result<(String, String, Vec<Child>), Error> {
+    let mut children = Vec::new();
+    let mut source_digests = BTreeMap::new();
+    {
         let path = format!("sources[{i}]");
         let r = parse_qualified(source).map_err(|e| Error::invalid(&path, e))?;
         let m = ctx
@@ -443,31 +492,8 @@ async fn resolve(ctx: &OpContext, inputs: &ManifestListInputs) -> Result<Resolve
             });
         }
     }
-    // Two sources giving the same platform: the engine could pull either.
-    let mut by_platform: BTreeMap<&str, &str> = BTreeMap::new();
-    for c in &children {
-        if let Some(p) = &c.platform {
-            if let Some(other) = by_platform.insert(p, &c.source) {
-                if other != c.source {
-                    return Err(Error::invalid(
-                        "sources",
-                        format!(
-                            "{other} and {} both provide {p}; keep one or set platformOverrides",
-                            c.source
-                        ),
-                    ));
-                }
-                return Err(Error::invalid(
-                    "sources",
-                    format!("{} lists {p} twice", c.source),
-                ));
-            }
-        }
-    }
-    Ok(Resolved {
-        children,
-        source_digests,
-    })
+    let digest = source_digests.remove(source).unwrap_or_default();
+    Ok((source.clone(), digest, children))
 }
 
 /// The index for the resolved children: platform entries sorted by platform, each followed
@@ -580,38 +606,57 @@ async fn apply(
             }
         };
     }
-    let resolved = resolve(ctx, &inputs).await?;
-    let (index, order) = index_for(&inputs, &resolved);
-    let mut copied = BTreeSet::new();
+    let mut targets = Vec::new();
     for tag in &inputs.tags {
-        let t = parse_tag(tag).map_err(|e| Error::invalid("tags", e))?;
+        targets.push(parse_tag(tag).map_err(|e| Error::invalid("tags", e))?);
+    }
+    // What each tag points to now does not depend on the sources: look both up at once.
+    let current =
+        futures::future::try_join_all(targets.iter().map(|t| ctx.registries.digest_of(t)));
+    let (resolved, current) = futures::future::try_join(resolve(ctx, &inputs), async {
+        current.await.map_err(Error::from)
+    })
+    .await?;
+    let (index, order) = index_for(&inputs, &resolved);
+    // Children living in another repository are copied into each target repository first
+    // (ECR refuses an index whose children it does not hold), all concurrently.
+    let mut copies = Vec::new();
+    let mut seen = BTreeSet::new();
+    for t in &targets {
         for &i in &order {
             let c = &resolved.children[i];
             let same_repo =
                 c.from.registry() == t.registry() && c.from.repository() == t.repository();
-            if same_repo || !copied.insert((repository_of(&t), c.entry.digest.clone())) {
-                continue;
+            if !same_repo && seen.insert((repository_of(t), c.entry.digest.clone())) {
+                copies.push((c, t));
             }
-            ctx.log.status(&format!(
-                "copying {} ({}) into {}",
-                c.entry.digest,
-                c.platform.as_deref().unwrap_or("attestation"),
-                repository_of(&t)
-            ));
-            ctx.registries
-                .copy_manifest(&c.from, &c.entry.digest, &t)
-                .await?;
         }
     }
-    for tag in &inputs.tags {
-        let t = parse_tag(tag).map_err(|e| Error::invalid("tags", e))?;
-        // IMMUTABLE ECR repositories reject even an identical re-push.
-        if ctx.registries.digest_of(&t).await?.as_deref() == Some(index.digest.as_str()) {
-            continue;
+    futures::future::try_join_all(copies.into_iter().map(|(c, t)| async move {
+        ctx.log.status(&format!(
+            "copying {} ({}) into {}",
+            c.entry.digest,
+            c.platform.as_deref().unwrap_or("attestation"),
+            repository_of(t)
+        ));
+        ctx.registries
+            .copy_manifest(&c.from, &c.entry.digest, t)
+            .await
+    }))
+    .await?;
+    futures::future::try_join_all(targets.iter().zip(&current).map(|(t, now)| {
+        let index = &index;
+        async move {
+            // IMMUTABLE ECR repositories reject even an identical re-push.
+            if now.as_deref() == Some(index.digest.as_str()) {
+                return Ok::<(), Error>(());
+            }
+            ctx.log.status(&format!("pushing {}", t.whole()));
+            ctx.registries.put_manifest(t, index).await?;
+            Ok(())
         }
-        ctx.log.status(&format!("pushing {tag}"));
-        ctx.registries.put_manifest(&t, &index).await?;
-    }
+    }))
+    .await?;
     if let Some(olds) = olds {
         if !inputs.keep_remotely {
             for tag in olds.inputs.tags.iter().filter(|t| !inputs.tags.contains(t)) {
