@@ -1,1 +1,1525 @@
 //! Build context: walk with .dockerignore rules, contextHash.
+//!
+//! [`walk`] lists what BuildKit's file sync (fsutil) sends for a context
+//! directory once the ignore file's patterns are applied as Docker applies
+//! them (moby/patternmatcher, `ignorefile.ReadAll` + `MatchesUsingParentResults`,
+//! and fsutil's filtered walk):
+//!
+//! * one pattern a line; a line starting with `#` is a comment, blank lines
+//!   are skipped; a leading `!` makes an exception that re-includes;
+//! * patterns are cleaned like Go's `filepath.Clean` (so `./a`, `a/` and
+//!   `a/./b/..` are `a`), and a leading `/` is dropped: they are relative to
+//!   the context root;
+//! * `*`, `?`, `[...]` and `\` escapes as in Go's `filepath.Match`, `**` for
+//!   any number of directories; a pattern matching a directory matches
+//!   everything below it; the last matching line wins;
+//! * an excluded directory is descended into only if some exception could
+//!   match a path inside it, and is then listed only if something inside it
+//!   is kept.
+//!
+//! [`context_hash`] digests the Dockerfile and the walked files so that the
+//! same sources give the same digest on every checkout and machine.
+
+use std::cell::RefCell;
+use std::fs::{self, File};
+use std::io::{self, Read};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use regex::Regex;
+use regex_automata::hybrid::dfa::{Cache as DfaCache, DFA};
+use regex_automata::util::start::Config as StartConfig;
+use regex_automata::Anchored;
+use sha2::{Digest, Sha256};
+
+/// What a context entry is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntryKind {
+    File,
+    Dir,
+    /// A symbolic link (not followed) and its target as written.
+    Symlink(String),
+}
+
+/// One file, directory or symlink the context sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContextEntry {
+    /// `/`-separated, relative to the context root, no leading `/`.
+    pub rel_path: String,
+    pub kind: EntryKind,
+    /// Permission bits of `st_mode` (`st_mode & 0o7777`: rwx, setuid,
+    /// setgid, sticky), for the file sync.
+    pub mode: u32,
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// The walk of a context directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContextFiles {
+    /// The context directory, symlinks resolved.
+    pub root: PathBuf,
+    /// In fsutil's walk order: depth first, each directory's children sorted
+    /// by name bytewise, a directory before its children. That is `rel_path`
+    /// order with `/` comparing lower than any other byte (fsutil's
+    /// `ComparePath`), so `a/b` comes before `a-b` and `a.txt`.
+    pub entries: Vec<ContextEntry>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ContextError {
+    #[error("{op} {}: {source}", path.display())]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{}: not a directory", .0.display())]
+    NotADirectory(PathBuf),
+    #[error("{}, line {line}: invalid pattern {pattern:?}: {reason}", file.display())]
+    Pattern {
+        file: PathBuf,
+        line: usize,
+        pattern: String,
+        reason: String,
+    },
+    #[error("{}: name is not valid UTF-8", .0.display())]
+    NotUtf8(PathBuf),
+}
+
+fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> ContextError + 'a {
+    move |source| ContextError::Io {
+        op,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The ignore file BuildKit's Dockerfile frontend uses: `<dockerfile>.dockerignore`
+/// (e.g. `build/app.Dockerfile.dockerignore`) if it exists, else
+/// `<context>/.dockerignore` if it exists. Without a Dockerfile path the
+/// Dockerfile is `<context>/Dockerfile`.
+pub fn ignore_file_for(context: &Path, dockerfile: Option<&Path>) -> Option<PathBuf> {
+    let dockerfile = dockerfile
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| context.join("Dockerfile"));
+    let mut specific = dockerfile.into_os_string();
+    specific.push(".dockerignore");
+    let specific = PathBuf::from(specific);
+    if specific.is_file() {
+        return Some(specific);
+    }
+    let general = context.join(".dockerignore");
+    general.is_file().then_some(general)
+}
+
+/// Walks `context` (not following symlinks; sockets, FIFOs and devices are
+/// left out) with the patterns of `ignore_file`, if any.
+pub fn walk(context: &Path, ignore_file: Option<&Path>) -> Result<ContextFiles, ContextError> {
+    let ignore = match ignore_file {
+        Some(file) => {
+            let bytes = fs::read(file).map_err(io_err("read", file))?;
+            Some(Ignore::parse(&String::from_utf8_lossy(&bytes), file)?)
+        }
+        None => None,
+    };
+    walk_with(context, ignore.as_ref()).map(|(files, _)| files)
+}
+
+/// SHA-256 (`sha256:<hex>`) over the Dockerfile, the context's entries and
+/// each named context (sorted by name). Per entry: its path, its kind, and
+/// for a file its contents' SHA-256 and whether it is executable (no other
+/// mode bits, no times, no owners); for a symlink its target. Every
+/// variable-length field is length-prefixed. File contents are hashed in
+/// parallel and combined in entry order.
+pub fn context_hash(
+    dockerfile_contents: &[u8],
+    files: &ContextFiles,
+    named: &[(String, ContextFiles)],
+) -> Result<String, ContextError> {
+    let mut named: Vec<&(String, ContextFiles)> = named.iter().collect();
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+
+    let mut h = Sha256::new();
+    h.update(b"multiarch context hash v1\0");
+    put_bytes(&mut h, dockerfile_contents);
+    put_tree(&mut h, files)?;
+    put_len(&mut h, named.len());
+    for (name, tree) in named {
+        put_bytes(&mut h, name.as_bytes());
+        put_tree(&mut h, tree)?;
+    }
+    Ok(format!("sha256:{}", hex::encode(h.finalize())))
+}
+
+/// [`walk`] with the context's own ignore file ([`ignore_file_for`] without a
+/// Dockerfile path), then [`context_hash`] with an empty Dockerfile.
+pub fn hash_dir(context: &Path) -> Result<String, ContextError> {
+    let ignore = ignore_file_for(context, None);
+    let files = walk(context, ignore.as_deref())?;
+    context_hash(b"", &files, &[])
+}
+
+// ---------------------------------------------------------------------------
+// Hashing
+
+fn put_len(h: &mut Sha256, n: usize) {
+    h.update((n as u64).to_le_bytes());
+}
+
+fn put_bytes(h: &mut Sha256, b: &[u8]) {
+    put_len(h, b.len());
+    h.update(b);
+}
+
+fn put_tree(h: &mut Sha256, files: &ContextFiles) -> Result<(), ContextError> {
+    let file_idx: Vec<usize> = files
+        .entries
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.kind == EntryKind::File)
+        .map(|(i, _)| i)
+        .collect();
+    let digests: Vec<[u8; 32]> = file_idx
+        .par_iter()
+        .map(|&i| hash_file(&files.root.join(&files.entries[i].rel_path)))
+        .collect::<Result<_, _>>()?;
+    let mut digests = digests.iter();
+
+    put_len(h, files.entries.len());
+    for e in &files.entries {
+        match &e.kind {
+            EntryKind::File => {
+                h.update(b"f");
+                put_bytes(h, e.rel_path.as_bytes());
+                h.update([u8::from(e.mode & 0o111 != 0)]);
+                h.update(digests.next().expect("one digest per file"));
+            }
+            EntryKind::Dir => {
+                h.update(b"d");
+                put_bytes(h, e.rel_path.as_bytes());
+            }
+            EntryKind::Symlink(target) => {
+                h.update(b"l");
+                put_bytes(h, e.rel_path.as_bytes());
+                put_bytes(h, target.as_bytes());
+            }
+        }
+    }
+    Ok(())
+}
+
+const READ_BUF: usize = 256 << 10;
+
+thread_local! {
+    static BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+fn hash_file(path: &Path) -> Result<[u8; 32], ContextError> {
+    let mut f = File::open(path).map_err(io_err("open", path))?;
+    BUF.with(|buf| {
+        let mut buf = buf.borrow_mut();
+        if buf.len() < READ_BUF {
+            buf.resize(READ_BUF, 0);
+        }
+        let mut h = Sha256::new();
+        loop {
+            match f.read(&mut buf[..]) {
+                Ok(0) => break,
+                Ok(n) => h.update(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(io_err("read", path)(e)),
+            }
+        }
+        Ok(h.finalize().into())
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Walking
+
+/// Walks and also returns how many directories were read (for tests).
+fn walk_with(
+    context: &Path,
+    ignore: Option<&Ignore>,
+) -> Result<(ContextFiles, usize), ContextError> {
+    let root = fs::canonicalize(context).map_err(io_err("resolve", context))?;
+    let meta = fs::metadata(&root).map_err(io_err("stat", &root))?;
+    if !meta.is_dir() {
+        return Err(ContextError::NotADirectory(root));
+    }
+    let mut w = Walker {
+        ignore,
+        dfa_cache: ignore.and_then(|i| i.dfa.as_ref()).map(DfaCache::new),
+        entries: Vec::new(),
+        pending: Vec::new(),
+        scratch: Vec::new(),
+        dirs_read: 0,
+    };
+    w.dir(&root, "", &[], false, true)?;
+    Ok((
+        ContextFiles {
+            root,
+            entries: w.entries,
+        },
+        w.dirs_read,
+    ))
+}
+
+struct Walker<'a> {
+    ignore: Option<&'a Ignore>,
+    dfa_cache: Option<DfaCache>,
+    entries: Vec<ContextEntry>,
+    /// Excluded ancestor directories walked into for possible exceptions,
+    /// listed only once something under them is kept.
+    pending: Vec<ContextEntry>,
+    scratch: Vec<bool>,
+    dirs_read: usize,
+}
+
+impl Walker<'_> {
+    fn dir(
+        &mut self,
+        abs: &Path,
+        rel: &str,
+        parent_info: &[bool],
+        excluded: bool,
+        rel_exact: bool,
+    ) -> Result<(), ContextError> {
+        let rd = match fs::read_dir(abs) {
+            Ok(rd) => rd,
+            // Gone since it was listed: fsutil skips it.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            // fsutil ignores permission errors on excluded paths.
+            Err(e) if excluded && e.kind() == io::ErrorKind::PermissionDenied => return Ok(()),
+            Err(e) => return Err(io_err("read directory", abs)(e)),
+        };
+        self.dirs_read += 1;
+        let mut children = Vec::new();
+        for de in rd {
+            let de = de.map_err(io_err("read directory", abs))?;
+            children.push(de);
+        }
+        children.sort_unstable_by(|a, b| a.file_name().as_bytes().cmp(b.file_name().as_bytes()));
+
+        for de in children {
+            let name = de.file_name();
+            let name_str = name.to_string_lossy();
+            let child_rel = if rel.is_empty() {
+                name_str.into_owned()
+            } else {
+                format!("{rel}/{name_str}")
+            };
+            let child_abs = de.path();
+            let ft = match de.file_type() {
+                Ok(ft) => ft,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io_err("stat", &child_abs)(e)),
+            };
+            let is_dir = ft.is_dir();
+
+            let (child_excluded, info) = match self.ignore {
+                Some(ign) => {
+                    let mut info = std::mem::take(&mut self.scratch);
+                    let m = ign.matches(&child_rel, parent_info, &mut info);
+                    (m, info)
+                }
+                None => (false, Vec::new()),
+            };
+
+            if child_excluded {
+                let descend = is_dir
+                    && self.ignore.is_some_and(|ign| {
+                        ign.could_reinclude_under(&child_rel, &mut self.dfa_cache)
+                    });
+                if descend {
+                    if let Some(entry) = entry_for(&child_abs, child_rel.clone(), true)? {
+                        let exact = rel_exact && name.to_str().is_some();
+                        let mark = self.pending.len();
+                        self.pending.push(entry);
+                        self.dir(&child_abs, &child_rel, &info, true, exact)?;
+                        self.pending.truncate(mark);
+                    }
+                } else {
+                    self.scratch = info;
+                }
+                continue;
+            }
+
+            if !rel_exact || name.to_str().is_none() {
+                return Err(ContextError::NotUtf8(child_abs));
+            }
+            let Some(entry) = entry_for(&child_abs, child_rel, false)? else {
+                self.scratch = info;
+                continue;
+            };
+            self.entries.append(&mut self.pending);
+            let child_rel_for_dir = if entry.kind == EntryKind::Dir {
+                Some(entry.rel_path.clone())
+            } else {
+                None
+            };
+            self.entries.push(entry);
+            match child_rel_for_dir {
+                Some(r) => self.dir(&child_abs, &r, &info, false, true)?,
+                None => self.scratch = info,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The entry for `abs`, `None` for what the context does not carry (sockets,
+/// FIFOs, devices) or what vanished meanwhile.
+fn entry_for(
+    abs: &Path,
+    rel_path: String,
+    lenient: bool,
+) -> Result<Option<ContextEntry>, ContextError> {
+    let meta = match fs::symlink_metadata(abs) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if lenient && e.kind() == io::ErrorKind::PermissionDenied => return Ok(None),
+        Err(e) => return Err(io_err("stat", abs)(e)),
+    };
+    let ft = meta.file_type();
+    let kind = if ft.is_dir() {
+        EntryKind::Dir
+    } else if ft.is_file() {
+        EntryKind::File
+    } else if ft.is_symlink() {
+        let target = fs::read_link(abs).map_err(io_err("read link", abs))?;
+        match target.to_str() {
+            Some(t) => EntryKind::Symlink(t.to_owned()),
+            None => return Err(ContextError::NotUtf8(abs.to_path_buf())),
+        }
+    } else {
+        return Ok(None);
+    };
+    Ok(Some(ContextEntry {
+        rel_path,
+        kind,
+        mode: meta.mode() & 0o7777,
+        size: meta.size(),
+        mtime_ns: meta
+            .mtime()
+            .saturating_mul(1_000_000_000)
+            .saturating_add(meta.mtime_nsec()),
+        uid: meta.uid(),
+        gid: meta.gid(),
+    }))
+}
+
+// ---------------------------------------------------------------------------
+// Patterns
+
+#[derive(Debug)]
+enum Kind {
+    /// The path equals the pattern.
+    Exact,
+    /// `lit**`: the path starts with `lit`.
+    Prefix(String),
+    /// `**rest` (with literal rest): the path ends with `rest`, or `rest` is
+    /// `/path`.
+    Suffix(String),
+    Regex(Regex),
+}
+
+#[derive(Debug)]
+struct Pattern {
+    cleaned: String,
+    exception: bool,
+    kind: Kind,
+}
+
+impl Pattern {
+    fn matches(&self, path: &str) -> bool {
+        match &self.kind {
+            Kind::Exact => path == self.cleaned,
+            Kind::Prefix(prefix) => path.starts_with(prefix.as_str()),
+            Kind::Suffix(suffix) => {
+                path.ends_with(suffix.as_str())
+                    || suffix.strip_prefix('/').is_some_and(|s| path == s)
+            }
+            Kind::Regex(re) => re.is_match(path),
+        }
+    }
+}
+
+/// Parsed ignore file.
+#[derive(Debug)]
+struct Ignore {
+    patterns: Vec<Pattern>,
+    has_exceptions: bool,
+    /// One lazy DFA over the exceptions of `Kind::Regex`, to tell whether
+    /// any of them can match below a directory.
+    dfa: Option<DFA>,
+    has_regex_exceptions: bool,
+}
+
+impl Ignore {
+    /// `ignorefile.ReadAll` then `patternmatcher.New`.
+    fn parse(text: &str, file: &Path) -> Result<Ignore, ContextError> {
+        let mut patterns = Vec::new();
+        let mut exception_regexes = Vec::new();
+        for (idx, raw) in text.split('\n').enumerate() {
+            let mut line = raw.strip_suffix('\r').unwrap_or(raw);
+            if idx == 0 {
+                line = line.strip_prefix('\u{feff}').unwrap_or(line);
+            }
+            // Comments are recognised before trimming.
+            if line.starts_with('#') {
+                continue;
+            }
+            let mut p = line.trim();
+            if p.is_empty() {
+                continue;
+            }
+            let invert = p.starts_with('!');
+            if invert {
+                p = p[1..].trim();
+            }
+            let mut pat = String::new();
+            if !p.is_empty() {
+                pat = go_clean(p);
+                if pat.len() > 1 && pat.starts_with('/') {
+                    pat.remove(0);
+                }
+            }
+            if invert {
+                pat.insert(0, '!');
+            }
+
+            let err = |reason: String| ContextError::Pattern {
+                file: file.to_path_buf(),
+                line: idx + 1,
+                pattern: line.trim().to_string(),
+                reason,
+            };
+            let pat = go_clean(pat.trim());
+            let (exception, pat) = match pat.strip_prefix('!') {
+                Some("") => return Err(err("illegal exclusion pattern: \"!\"".into())),
+                Some(rest) => (true, rest.to_string()),
+                None => (false, pat),
+            };
+            check_glob_syntax(&pat).map_err(|e| err(e.into()))?;
+            let (kind, regex_src) = compile(&pat).map_err(err)?;
+            if exception {
+                if let Some(src) = regex_src {
+                    exception_regexes.push(src);
+                }
+            }
+            patterns.push(Pattern {
+                cleaned: pat,
+                exception,
+                kind,
+            });
+        }
+        let has_regex_exceptions = !exception_regexes.is_empty();
+        let dfa = if has_regex_exceptions {
+            DFA::builder()
+                .configure(DFA::config().unicode_word_boundary(true))
+                .build_many(&exception_regexes)
+                .ok()
+        } else {
+            None
+        };
+        Ok(Ignore {
+            has_exceptions: patterns.iter().any(|p| p.exception),
+            patterns,
+            dfa,
+            has_regex_exceptions,
+        })
+    }
+
+    /// `PatternMatcher.MatchesUsingParentResults`: whether `path` is
+    /// excluded, given the per-pattern results of its parent directory
+    /// (empty for a top-level path). `info` receives this path's results.
+    fn matches(&self, path: &str, parent: &[bool], info: &mut Vec<bool>) -> bool {
+        info.clear();
+        info.resize(self.patterns.len(), false);
+        let mut matched = false;
+        for (i, p) in self.patterns.iter().enumerate() {
+            let mut m = parent.get(i).copied().unwrap_or(false);
+            if !m {
+                // An exclusion can't change an already excluded path, nor an
+                // exception an included one.
+                if p.exception != matched {
+                    continue;
+                }
+                m = p.matches(path);
+            }
+            info[i] = m;
+            if m {
+                matched = !p.exception;
+            }
+        }
+        matched
+    }
+
+    /// Whether some exception could match a path strictly below the
+    /// (excluded) directory `dir`. If none can, nothing below it can be
+    /// re-included (a path only gains a match over its parent's results by
+    /// matching a pattern itself), so the walk skips it wholesale.
+    fn could_reinclude_under(&self, dir: &str, cache: &mut Option<DfaCache>) -> bool {
+        if !self.has_exceptions {
+            return false;
+        }
+        let dir_slash = format!("{dir}/");
+        for p in self.patterns.iter().filter(|p| p.exception) {
+            match &p.kind {
+                Kind::Exact => {
+                    if p.cleaned.starts_with(&dir_slash) {
+                        return true;
+                    }
+                }
+                Kind::Prefix(prefix) => {
+                    if prefix.starts_with(&dir_slash) || dir_slash.starts_with(prefix.as_str()) {
+                        return true;
+                    }
+                }
+                Kind::Suffix(_) => return true,
+                Kind::Regex(_) => {}
+            }
+        }
+        if !self.has_regex_exceptions {
+            return false;
+        }
+        match (&self.dfa, cache.as_mut()) {
+            (Some(dfa), Some(cache)) => dfa_alive_after(dfa, cache, dir_slash.as_bytes()),
+            _ => true,
+        }
+    }
+}
+
+/// Whether the anchored DFA, having read `prefix`, can still reach a match.
+/// Any doubt (cache trouble, quit bytes) answers yes.
+fn dfa_alive_after(dfa: &DFA, cache: &mut DfaCache, prefix: &[u8]) -> bool {
+    let Ok(mut sid) = dfa.start_state(cache, &StartConfig::new().anchored(Anchored::Yes)) else {
+        return true;
+    };
+    for &b in prefix {
+        match dfa.next_state(cache, sid, b) {
+            Ok(next) => sid = next,
+            Err(_) => return true,
+        }
+        if sid.is_dead() {
+            return false;
+        }
+        if sid.is_quit() {
+            return true;
+        }
+    }
+    true
+}
+
+/// Go's `filepath.Clean` for `/`-separated paths.
+fn go_clean(path: &str) -> String {
+    if path.is_empty() {
+        return ".".into();
+    }
+    let rooted = path.starts_with('/');
+    let mut out: Vec<&str> = Vec::new();
+    for comp in path.split('/') {
+        match comp {
+            "" | "." => {}
+            ".." => {
+                if out.last().is_some_and(|l| *l != "..") {
+                    out.pop();
+                } else if !rooted {
+                    out.push("..");
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    let joined = out.join("/");
+    match (rooted, joined.is_empty()) {
+        (true, _) => format!("/{joined}"),
+        (false, true) => ".".into(),
+        (false, false) => joined,
+    }
+}
+
+/// The syntax errors Go's `filepath.Match` reports (`ErrBadPattern`), which
+/// `patternmatcher.New` rejects: a trailing `\`, and malformed `[...]`
+/// classes (unclosed, empty, a range missing an end).
+fn check_glob_syntax(p: &str) -> Result<(), &'static str> {
+    const BAD: &str = "syntax error in pattern";
+    let c: Vec<char> = p.chars().collect();
+    let mut i = 0;
+    // getEsc: one (possibly escaped) class character, which must not be the
+    // last of the pattern.
+    let get_esc = |i: &mut usize| -> Result<(), &'static str> {
+        match c.get(*i) {
+            None | Some('-') | Some(']') => return Err(BAD),
+            Some('\\') => {
+                *i += 1;
+                if *i >= c.len() {
+                    return Err(BAD);
+                }
+            }
+            _ => {}
+        }
+        *i += 1;
+        if *i >= c.len() {
+            return Err(BAD);
+        }
+        Ok(())
+    };
+    while i < c.len() {
+        match c[i] {
+            '\\' => {
+                i += 1;
+                if i >= c.len() {
+                    return Err(BAD);
+                }
+                i += 1;
+            }
+            '[' => {
+                i += 1;
+                if c.get(i) == Some(&'^') {
+                    i += 1;
+                }
+                let mut nrange = 0;
+                loop {
+                    if c.get(i) == Some(&']') && nrange > 0 {
+                        i += 1;
+                        break;
+                    }
+                    get_esc(&mut i)?;
+                    if c[i] == '-' {
+                        i += 1;
+                        get_esc(&mut i)?;
+                    }
+                    nrange += 1;
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    Ok(())
+}
+
+/// `Pattern.compile` of moby/patternmatcher (with `/` as separator). Returns
+/// the match kind and, for `Kind::Regex`, the regex source.
+fn compile(p: &str) -> Result<(Kind, Option<String>), String> {
+    #[derive(PartialEq)]
+    enum Ty {
+        Exact,
+        Prefix,
+        Suffix,
+        Regex,
+    }
+    let chars: Vec<char> = p.chars().collect();
+    let mut re = String::from("^");
+    let mut ty = Ty::Exact;
+    let mut pos = 0;
+    let mut i = 0;
+    while pos < chars.len() {
+        let ch = chars[pos];
+        pos += 1;
+        match ch {
+            '*' if chars.get(pos) == Some(&'*') => {
+                pos += 1;
+                // `**/` is `**`.
+                if chars.get(pos) == Some(&'/') {
+                    pos += 1;
+                }
+                if pos >= chars.len() {
+                    // `**` at the end matches everything, like .gitignore.
+                    if ty == Ty::Exact {
+                        ty = Ty::Prefix;
+                    } else {
+                        re.push_str(".*");
+                        ty = Ty::Regex;
+                    }
+                } else {
+                    // Any number of directories, including none.
+                    re.push_str("(.*/)?");
+                    ty = Ty::Regex;
+                }
+                if i == 0 {
+                    ty = Ty::Suffix;
+                }
+            }
+            '*' => {
+                re.push_str("[^/]*");
+                ty = Ty::Regex;
+            }
+            '?' => {
+                re.push_str("[^/]");
+                ty = Ty::Regex;
+            }
+            '.' | '+' | '(' | ')' | '|' | '{' | '}' | '$' => {
+                re.push('\\');
+                re.push(ch);
+            }
+            '\\' => {
+                if pos < chars.len() {
+                    re.push('\\');
+                    re.push(chars[pos]);
+                    pos += 1;
+                    ty = Ty::Regex;
+                } else {
+                    re.push('\\');
+                }
+            }
+            '[' | ']' => {
+                re.push(ch);
+                ty = Ty::Regex;
+            }
+            _ => re.push(ch),
+        }
+        i += 1;
+    }
+    let kind = match ty {
+        Ty::Exact => return Ok((Kind::Exact, None)),
+        Ty::Prefix => Kind::Prefix(p[..p.len() - 2].to_string()),
+        Ty::Suffix => Kind::Suffix(p[2..].to_string()),
+        Ty::Regex => {
+            re.push('$');
+            let src = go_regex_to_rust(&re);
+            let compiled = Regex::new(&src).map_err(|e| e.to_string())?;
+            return Ok((Kind::Regex(compiled), Some(src)));
+        }
+    };
+    Ok((kind, None))
+}
+
+/// Rewrites a Go (RE2) regex as patternmatcher builds it into the Rust regex
+/// that means the same: inside a class Go takes `[` (other than `[:`), `&`
+/// and `~` literally where Rust nests classes or reads set operations, and
+/// `\` + punctuation is always a literal in Go (`\<` is not a word boundary).
+fn go_regex_to_rust(go: &str) -> String {
+    let c: Vec<char> = go.chars().collect();
+    let mut out = String::with_capacity(go.len() + 8);
+    let mut i = 0;
+    let push_escaped = |out: &mut String, ch: char| {
+        if ch.is_ascii_punctuation() {
+            out.push_str(&regex::escape(ch.encode_utf8(&mut [0; 4])));
+        } else {
+            out.push('\\');
+            out.push(ch);
+        }
+    };
+    while i < c.len() {
+        match c[i] {
+            '\\' if i + 1 < c.len() => {
+                push_escaped(&mut out, c[i + 1]);
+                i += 2;
+            }
+            ']' => {
+                out.push_str("\\]");
+                i += 1;
+            }
+            '[' => {
+                out.push('[');
+                i += 1;
+                if c.get(i) == Some(&'^') {
+                    out.push('^');
+                    i += 1;
+                }
+                let mut first = true;
+                let mut prev_dash = false;
+                while i < c.len() && (c[i] != ']' || first) {
+                    first = false;
+                    let ch = c[i];
+                    if ch == '[' && c.get(i + 1) == Some(&':') {
+                        // POSIX class `[:name:]`, the same in both.
+                        if let Some(end) = (i + 2..c.len().saturating_sub(1))
+                            .find(|&j| c[j] == ':' && c[j + 1] == ']')
+                        {
+                            out.extend(&c[i..end + 2]);
+                            i = end + 2;
+                            prev_dash = false;
+                            continue;
+                        }
+                    }
+                    match ch {
+                        '\\' if i + 1 < c.len() => {
+                            push_escaped(&mut out, c[i + 1]);
+                            i += 2;
+                            prev_dash = false;
+                            continue;
+                        }
+                        '[' | '&' | '~' | ']' => {
+                            out.push('\\');
+                            out.push(ch);
+                        }
+                        '-' if prev_dash => out.push_str("\\-"),
+                        _ => out.push(ch),
+                    }
+                    prev_dash = ch == '-';
+                    i += 1;
+                }
+                if i < c.len() {
+                    out.push(']');
+                    i += 1;
+                }
+            }
+            ch => {
+                out.push(ch);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::{symlink, PermissionsExt};
+
+    fn ign(text: &str) -> Ignore {
+        Ignore::parse(text, Path::new(".dockerignore")).expect("valid ignore file")
+    }
+
+    /// Whether `path` is excluded, computing the parents' results first as
+    /// the walk does.
+    fn excluded(ig: &Ignore, path: &str) -> bool {
+        let mut parent: Vec<bool> = Vec::new();
+        let mut out = Vec::new();
+        let comps: Vec<&str> = path.split('/').collect();
+        let mut m = false;
+        for n in 1..=comps.len() {
+            m = ig.matches(&comps[..n].join("/"), &parent, &mut out);
+            parent = out.clone();
+        }
+        m
+    }
+
+    #[test]
+    fn dockerignore_table() {
+        let cases: &[(&str, &str, bool)] = &[
+            ("*.log", "a.log", true),
+            ("*.log", "a.log.txt", false),
+            ("*.log", "dir/a.log", false),
+            ("**/*.tmp", "x.tmp", true),
+            ("**/*.tmp", "a/b/x.tmp", true),
+            ("**/*.tmp", "a/b/x.tmpl", false),
+            ("node_modules", "node_modules", true),
+            ("node_modules", "node_modules/x/y.js", true),
+            ("node_modules", "src/node_modules", false),
+            ("node_modules", "node_modules2", false),
+            ("*.log\n!keep.log", "keep.log", false),
+            ("*.log\n!keep.log", "other.log", true),
+            ("!keep.log\n*.log", "keep.log", true),
+            ("/abs", "abs", true),
+            ("/abs", "abs/x", true),
+            ("/abs", "x/abs", false),
+            ("dir/", "dir", true),
+            ("dir/", "dir/file", true),
+            ("dir/", "dirx", false),
+            ("./foo", "foo", true),
+            ("a/../b", "b", true),
+            ("a/../b", "a", false),
+            ("foo/**", "foo", false),
+            ("foo/**", "foo/x/y", true),
+            ("foo**", "foobar/x", true),
+            ("**/foo", "foo", true),
+            ("**/foo", "a/b/foo", true),
+            ("**/foo", "a/b/foo/c", true),
+            ("**/foo", "a/b/xfoo", false),
+            ("a/**/b", "a/b", true),
+            ("a/**/b", "a/x/y/b", true),
+            ("a/**/b", "a/x/y/c", false),
+            ("a?c", "abc", true),
+            ("a?c", "a/c", false),
+            ("[a-c]x", "bx", true),
+            ("[^a-c]x", "dx", true),
+            ("[^a-c]x", "ax", false),
+            ("\\*x", "*x", true),
+            ("\\*x", "ax", false),
+            ("**", "anything/at/all", true),
+            ("**\n!Dockerfile", "Dockerfile", false),
+            ("**\n!Dockerfile", "src/main.rs", true),
+            ("*\n!src", "src/deep/file", false),
+            ("*\n!src", "other", true),
+            ("# comment\n\n  \nfoo", "foo", true),
+            ("# foo", "# foo", false),
+            (" # foo", "# foo", true),
+            ("\u{feff}foo", "foo", true),
+            ("foo\r\nbar", "foo", true),
+            ("foo\r\nbar", "bar", true),
+            ("  foo  ", "foo", true),
+            ("! keep\n*", "keep", true),
+            ("*\n! keep", "keep", false),
+            (
+                "vendor\n!vendor/keep/deep/f.txt",
+                "vendor/keep/deep/f.txt",
+                false,
+            ),
+            (
+                "vendor\n!vendor/keep/deep/f.txt",
+                "vendor/keep/deep/g.txt",
+                true,
+            ),
+            ("vendor\n!vendor/keep/deep/f.txt", "vendor/keep", true),
+            // MatchesUsingParentResults: `!a` was not tried for `a` (nothing
+            // was excluded yet), so `a/b` stays excluded.
+            ("a/b\n!a", "a/b", true),
+            ("a.b", "aXb", false),
+            ("a+(b)", "a+(b)", true),
+            // patternmatcher turns `*` into `[^/]*` even inside a class, so
+            // Go's regexp reads `x[[^/]*]`: Docker's quirk, kept.
+            ("x[*]", "x*", false),
+            ("x[*]", "x[^]", true),
+            ("[[]x", "[x", true),
+        ];
+        for (text, path, want) in cases {
+            let ig = ign(text);
+            assert_eq!(
+                excluded(&ig, path),
+                *want,
+                "patterns {text:?} path {path:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn dockerignore_bad_patterns() {
+        for text in ["!", "a\n!\n", "[", "a[", "[]", "[a-]", "a\\", "[a"] {
+            let err = Ignore::parse(text, Path::new("x/.dockerignore")).unwrap_err();
+            assert!(
+                matches!(err, ContextError::Pattern { .. }),
+                "{text:?}: {err}"
+            );
+        }
+        let err = Ignore::parse("ok\n[bad", Path::new("x/.dockerignore")).unwrap_err();
+        assert!(err.to_string().contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn go_clean_matches_go() {
+        for (inp, want) in [
+            ("", "."),
+            (".", "."),
+            ("./a", "a"),
+            ("a/", "a"),
+            ("a//b/./c/..", "a/b"),
+            ("../a", "../a"),
+            ("/../a", "/a"),
+            ("/", "/"),
+            ("a/..", "."),
+        ] {
+            assert_eq!(go_clean(inp), want, "{inp:?}");
+        }
+    }
+
+    #[test]
+    fn reinclude_under_directory() {
+        let mut cache = None;
+        let check = |text: &str, dir: &str, cache: &mut Option<DfaCache>| {
+            let ig = ign(text);
+            *cache = ig.dfa.as_ref().map(DfaCache::new);
+            ig.could_reinclude_under(dir, cache)
+        };
+        assert!(!check("node_modules", "node_modules", &mut cache));
+        assert!(!check(
+            "node_modules\n!src/*.rs",
+            "node_modules",
+            &mut cache
+        ));
+        assert!(check("node_modules\n!src/*.rs", "src", &mut cache));
+        assert!(!check("*\n!*.md", "docs", &mut cache));
+        assert!(check("*\n!**/*.md", "docs", &mut cache));
+        assert!(check("vendor\n!vendor/keep", "vendor", &mut cache));
+        assert!(!check("vendor\n!vendor/keep", "vendor/other", &mut cache));
+        assert!(!check("vendor\n!vendor/keep", "other", &mut cache));
+        assert!(check("vendor\n!vendor/k*/x", "vendor", &mut cache));
+        assert!(check("vendor\n!vendor/k*/x", "vendor/kept", &mut cache));
+        assert!(!check("vendor\n!vendor/k*/x", "vendor/other", &mut cache));
+        assert!(check("vendor\n!ven**", "vendor", &mut cache));
+        assert!(check("vendor\n!vendor/**", "vendor", &mut cache));
+    }
+
+    fn write(root: &Path, rel: &str, contents: &str) {
+        let p = root.join(rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, contents).unwrap();
+    }
+
+    fn paths(files: &ContextFiles) -> Vec<&str> {
+        files.entries.iter().map(|e| e.rel_path.as_str()).collect()
+    }
+
+    fn walk_text(root: &Path, text: &str) -> (ContextFiles, usize) {
+        let ig = ign(text);
+        walk_with(root, Some(&ig)).unwrap()
+    }
+
+    #[test]
+    fn walk_order_is_fsutils() {
+        let d = tempfile::tempdir().unwrap();
+        let r = d.path();
+        write(r, "a/b", "");
+        write(r, "a-b", "");
+        write(r, "a.txt", "");
+        write(r, "B", "");
+        fs::create_dir(r.join("empty")).unwrap();
+        symlink("a.txt", r.join("link")).unwrap();
+        let files = walk(r, None).unwrap();
+        assert_eq!(
+            paths(&files),
+            ["B", "a", "a/b", "a-b", "a.txt", "empty", "link"]
+        );
+        assert_eq!(files.entries[6].kind, EntryKind::Symlink("a.txt".into()));
+        assert_eq!(files.entries[1].kind, EntryKind::Dir);
+        assert_eq!(files.root, fs::canonicalize(r).unwrap());
+    }
+
+    #[test]
+    fn walk_applies_patterns() {
+        let d = tempfile::tempdir().unwrap();
+        let r = d.path();
+        for f in [
+            "Dockerfile",
+            "app.log",
+            "keep.log",
+            "src/main.rs",
+            "src/x.tmp",
+            "src/deep/y.tmp",
+            "node_modules/m/index.js",
+            "dir/f",
+            "abs",
+            "sub/abs",
+        ] {
+            write(r, f, "x");
+        }
+        let (files, _) = walk_text(r, "*.log\n!keep.log\n**/*.tmp\nnode_modules\n/abs\ndir/\n");
+        assert_eq!(
+            paths(&files),
+            [
+                "Dockerfile",
+                "keep.log",
+                "src",
+                "src/deep",
+                "src/main.rs",
+                "sub",
+                "sub/abs"
+            ]
+        );
+    }
+
+    #[test]
+    fn walk_nested_exception_and_skips() {
+        let d = tempfile::tempdir().unwrap();
+        let r = d.path();
+        write(r, "vendor/keep/deep/f.txt", "x");
+        write(r, "vendor/keep/deep/g.txt", "x");
+        write(r, "vendor/keep/other/h.txt", "x");
+        write(r, "vendor/nope/i.txt", "x");
+        write(r, "node_modules/a/b/c.js", "x");
+        write(r, "main.go", "x");
+        let (files, dirs_read) = walk_text(r, "vendor\nnode_modules\n!vendor/keep/deep/f.txt\n");
+        assert_eq!(
+            paths(&files),
+            [
+                "main.go",
+                "vendor",
+                "vendor/keep",
+                "vendor/keep/deep",
+                "vendor/keep/deep/f.txt"
+            ]
+        );
+        // root, vendor, vendor/keep, vendor/keep/deep: not node_modules,
+        // vendor/nope or vendor/keep/other.
+        assert_eq!(dirs_read, 4);
+
+        // A wildcard exception that can't reach inside node_modules.
+        let (files, dirs_read) = walk_text(r, "*\n!*.go\n");
+        assert_eq!(paths(&files), ["main.go"]);
+        assert_eq!(dirs_read, 1);
+
+        // One that can: everything is read, only matches kept.
+        let (files, dirs_read) = walk_text(r, "*\n!**/c.js\n");
+        assert_eq!(
+            paths(&files),
+            [
+                "node_modules",
+                "node_modules/a",
+                "node_modules/a/b",
+                "node_modules/a/b/c.js"
+            ]
+        );
+        assert!(dirs_read >= 4, "{dirs_read}");
+    }
+
+    #[test]
+    fn ignore_file_precedence() {
+        let d = tempfile::tempdir().unwrap();
+        let ctx = d.path().join("ctx");
+        write(&ctx, "a", "x");
+        write(&ctx, "b", "x");
+        write(&ctx, ".dockerignore", "a\n");
+        write(d.path(), "build/app.Dockerfile", "FROM scratch\n");
+        let df = d.path().join("build/app.Dockerfile");
+
+        assert_eq!(
+            ignore_file_for(&ctx, Some(&df)),
+            Some(ctx.join(".dockerignore"))
+        );
+        write(d.path(), "build/app.Dockerfile.dockerignore", "b\n");
+        let specific = d.path().join("build/app.Dockerfile.dockerignore");
+        assert_eq!(ignore_file_for(&ctx, Some(&df)), Some(specific.clone()));
+        let files = walk(&ctx, Some(&specific)).unwrap();
+        assert_eq!(paths(&files), [".dockerignore", "a"]);
+
+        // Default Dockerfile: <context>/Dockerfile.dockerignore, then .dockerignore.
+        assert_eq!(ignore_file_for(&ctx, None), Some(ctx.join(".dockerignore")));
+        write(&ctx, "Dockerfile.dockerignore", "*\n");
+        assert_eq!(
+            ignore_file_for(&ctx, None),
+            Some(ctx.join("Dockerfile.dockerignore"))
+        );
+        fs::remove_file(ctx.join(".dockerignore")).unwrap();
+        fs::remove_file(ctx.join("Dockerfile.dockerignore")).unwrap();
+        assert_eq!(ignore_file_for(&ctx, None), None);
+        assert_eq!(ignore_file_for(&ctx, Some(&df)), Some(specific));
+    }
+
+    #[test]
+    fn walk_errors_name_the_path() {
+        let d = tempfile::tempdir().unwrap();
+        let missing = d.path().join("missing");
+        let err = walk(&missing, None).unwrap_err();
+        assert!(err.to_string().contains("missing"), "{err}");
+        write(d.path(), "file", "x");
+        let err = walk(&d.path().join("file"), None).unwrap_err();
+        assert!(matches!(err, ContextError::NotADirectory(_)), "{err}");
+        let err = walk(d.path(), Some(&d.path().join("nope.dockerignore"))).unwrap_err();
+        assert!(err.to_string().contains("nope.dockerignore"), "{err}");
+    }
+
+    /// A small tree: files, an executable, a symlink, an empty dir, an
+    /// ignore file.
+    fn tree(r: &Path, umask_like: u32) {
+        write(r, "Dockerfile", "FROM scratch\n");
+        write(r, ".dockerignore", "*.log\n");
+        write(r, "src/main.rs", "fn main() {}\n");
+        write(r, "src/lib/mod.rs", "pub mod x;\n");
+        write(r, "run.sh", "#!/bin/sh\n");
+        fs::create_dir_all(r.join("empty")).unwrap();
+        symlink("src/main.rs", r.join("main")).unwrap();
+        for f in [
+            "Dockerfile",
+            ".dockerignore",
+            "src/main.rs",
+            "src/lib/mod.rs",
+        ] {
+            fs::set_permissions(r.join(f), fs::Permissions::from_mode(0o666 & !umask_like))
+                .unwrap();
+        }
+        fs::set_permissions(
+            r.join("run.sh"),
+            fs::Permissions::from_mode(0o777 & !umask_like),
+        )
+        .unwrap();
+        for dir in ["src", "src/lib", "empty"] {
+            fs::set_permissions(r.join(dir), fs::Permissions::from_mode(0o777 & !umask_like))
+                .unwrap();
+        }
+    }
+
+    fn hash(r: &Path) -> String {
+        hash_dir(r).unwrap()
+    }
+
+    #[test]
+    fn hash_stable_and_sensitive() {
+        let d = tempfile::tempdir().unwrap();
+        let r = d.path();
+        tree(r, 0o022);
+        let base = hash(r);
+        assert!(
+            base.starts_with("sha256:") && base.len() == 7 + 64,
+            "{base}"
+        );
+        assert_eq!(hash(r), base, "two walks");
+
+        // Another checkout with a different umask.
+        let d2 = tempfile::tempdir().unwrap();
+        tree(d2.path(), 0o077);
+        assert_eq!(hash(d2.path()), base, "umask 077 checkout");
+        let d3 = tempfile::tempdir().unwrap();
+        tree(d3.path(), 0o002);
+        assert_eq!(hash(d3.path()), base, "umask 002 checkout");
+
+        // chmod g+w
+        fs::set_permissions(r.join("src/main.rs"), fs::Permissions::from_mode(0o664)).unwrap();
+        assert_eq!(hash(r), base, "chmod g+w");
+
+        // touch
+        let f = File::options()
+            .write(true)
+            .open(r.join("src/main.rs"))
+            .unwrap();
+        f.set_modified(std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(12345))
+            .unwrap();
+        drop(f);
+        assert_eq!(hash(r), base, "touch");
+
+        // An ignored file.
+        write(r, "debug.log", "noise");
+        assert_eq!(hash(r), base, "ignored file added");
+
+        // chmod +x
+        fs::set_permissions(r.join("src/main.rs"), fs::Permissions::from_mode(0o755)).unwrap();
+        let exec = hash(r);
+        assert_ne!(exec, base, "chmod +x");
+        fs::set_permissions(r.join("src/main.rs"), fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(hash(r), base);
+
+        // Content change, same size.
+        write(r, "src/main.rs", "fn main() {}\t");
+        assert_ne!(hash(r), base, "content");
+        write(r, "src/main.rs", "fn main() {}\n");
+        assert_eq!(hash(r), base);
+
+        // Rename.
+        fs::rename(r.join("src/lib/mod.rs"), r.join("src/lib/mod2.rs")).unwrap();
+        assert_ne!(hash(r), base, "rename");
+        fs::rename(r.join("src/lib/mod2.rs"), r.join("src/lib/mod.rs")).unwrap();
+        assert_eq!(hash(r), base);
+
+        // Symlink target.
+        fs::remove_file(r.join("main")).unwrap();
+        symlink("src/lib/mod.rs", r.join("main")).unwrap();
+        assert_ne!(hash(r), base, "symlink target");
+        fs::remove_file(r.join("main")).unwrap();
+        symlink("src/main.rs", r.join("main")).unwrap();
+        assert_eq!(hash(r), base);
+
+        // An empty directory counts.
+        fs::create_dir(r.join("empty2")).unwrap();
+        assert_ne!(hash(r), base, "new empty dir");
+    }
+
+    #[test]
+    fn hash_dockerfile_and_named_contexts() {
+        let d = tempfile::tempdir().unwrap();
+        let (a, b) = (d.path().join("a"), d.path().join("b"));
+        write(&a, "x", "1");
+        write(&b, "y", "2");
+        let fa = walk(&a, None).unwrap();
+        let fb = walk(&b, None).unwrap();
+        let h = |df: &[u8], named: &[(String, ContextFiles)]| context_hash(df, &fa, named).unwrap();
+
+        let plain = h(b"FROM scratch", &[]);
+        assert_ne!(h(b"FROM scratch\n", &[]), plain);
+        let one = h(b"FROM scratch", &[("lib".into(), fb.clone())]);
+        assert_ne!(one, plain);
+        assert_ne!(h(b"FROM scratch", &[("lib2".into(), fb.clone())]), one);
+        let two = h(
+            b"FROM scratch",
+            &[("p".into(), fb.clone()), ("q".into(), fa.clone())],
+        );
+        let two_swapped = h(
+            b"FROM scratch",
+            &[("q".into(), fa.clone()), ("p".into(), fb.clone())],
+        );
+        assert_eq!(two, two_swapped, "named contexts are sorted by name");
+
+        // Moving bytes between the Dockerfile and the name doesn't collide.
+        assert_ne!(
+            h(b"ab", &[("c".into(), fb.clone())]),
+            h(b"a", &[("bc".into(), fb.clone())])
+        );
+    }
+
+    #[test]
+    fn hash_reads_big_files_in_chunks() {
+        let d = tempfile::tempdir().unwrap();
+        let big: Vec<u8> = (0..(3 * READ_BUF + 17)).map(|i| (i % 251) as u8).collect();
+        fs::write(d.path().join("big"), &big).unwrap();
+        assert_eq!(
+            hash_file(&d.path().join("big")).unwrap(),
+            <[u8; 32]>::from(Sha256::digest(&big))
+        );
+    }
+}
+
+#[cfg(test)]
+mod bench_tmp {
+    use super::*;
+    #[test]
+    #[ignore]
+    fn bench_hash_dir() {
+        let dir = std::env::var("CTX_BENCH_DIR").unwrap();
+        let t = std::time::Instant::now();
+        let files = walk(Path::new(&dir), None).unwrap();
+        let tw = t.elapsed();
+        let h = context_hash(b"", &files, &[]).unwrap();
+        eprintln!(
+            "BENCH walk {:?} total {:?} entries {} {h}",
+            tw,
+            t.elapsed(),
+            files.entries.len()
+        );
+    }
+}
+
+#[cfg(test)]
+mod bench_tmp2 {
+    use super::*;
+    #[test]
+    #[ignore]
+    fn bench_sha_mem() {
+        let data = vec![7u8; 256 << 20];
+        let t = std::time::Instant::now();
+        let d = Sha256::digest(&data);
+        eprintln!("BENCH sha 256MiB {:?} {:x?}", t.elapsed(), &d[..4]);
+        let t = std::time::Instant::now();
+        let d = ring_free_check(&data);
+        eprintln!("BENCH sha 256MiB chunks {:?} {:x?}", t.elapsed(), &d[..4]);
+    }
+    fn ring_free_check(data: &[u8]) -> [u8; 32] {
+        let mut h = Sha256::new();
+        for c in data.chunks(1 << 20) {
+            h.update(c);
+        }
+        h.finalize().into()
+    }
+}
+
+#[cfg(test)]
+mod diff_tmp {
+    use super::*;
+    #[test]
+    #[ignore]
+    fn differential_vs_go() {
+        let mut seed: u64 = std::env::var("SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(1);
+        let mut rnd = move |n: usize| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((seed >> 33) as usize) % n
+        };
+        let pcomps = [
+            "a", "b", "ab", "*", "?", "**", "a*", "*b", "[ab]", "[^a]", "\\*", ".", "..", "c.d",
+            "b?", "[a-c]*", "**b", "a**", "[*]", "x\\y", "[[]", "(", "a+", " ", "", "[!a]",
+            "[a&&b]",
+        ];
+        let names = [
+            "a", "b", "ab", "c.d", "ba", "*", "x", "aa", "abb", "[", "(", "a+", "!a", "xy", "x\\y",
+            "&",
+        ];
+        let mut cases = Vec::new();
+        for _ in 0..4000 {
+            let mut text = String::new();
+            for _ in 0..1 + rnd(4) {
+                match rnd(8) {
+                    0 => text.push('!'),
+                    1 => text.push('/'),
+                    2 => text.push_str("./"),
+                    3 => text.push_str("! "),
+                    _ => {}
+                }
+                let k = 1 + rnd(3);
+                let parts: Vec<&str> = (0..k).map(|_| pcomps[rnd(pcomps.len())]).collect();
+                text.push_str(&parts.join("/"));
+                if rnd(6) == 0 {
+                    text.push('/');
+                }
+                text.push('\n');
+            }
+            let mut paths = Vec::new();
+            for _ in 0..12 {
+                let k = 1 + rnd(4);
+                let parts: Vec<&str> = (0..k).map(|_| names[rnd(names.len())]).collect();
+                paths.push(parts.join("/"));
+            }
+            cases.push(serde_json::json!({"text": text, "paths": paths}));
+        }
+        let input = serde_json::to_vec(&cases).unwrap();
+        let mut child = std::process::Command::new("/tmp/ctxbench/gocheck/gocheck")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(&input).unwrap();
+        let out = child.wait_with_output().unwrap();
+        let go: Vec<Vec<String>> = serde_json::from_slice(&out.stdout).unwrap();
+        let mut mismatches = 0;
+        let mut checked = 0;
+        let mut skip_checked = 0;
+        for (c, g) in cases.iter().zip(go) {
+            let text = c["text"].as_str().unwrap();
+            let paths: Vec<&str> = c["paths"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p.as_str().unwrap())
+                .collect();
+            let ig = Ignore::parse(text, Path::new("x"));
+            match (&ig, g.first().map(String::as_str)) {
+                (Err(_), Some("ERR")) => continue,
+                (Err(e), _) if e.to_string().contains("regex parse error") => continue,
+                (Err(e), _) => {
+                    mismatches += 1;
+                    eprintln!("MISMATCH rust err {e} go ok: {text:?}");
+                    continue;
+                }
+                (Ok(_), Some("ERR")) => {
+                    mismatches += 1;
+                    eprintln!("MISMATCH rust ok go err: {text:?}");
+                    continue;
+                }
+                _ => {}
+            }
+            let ig = ig.unwrap();
+            let mut cache = ig.dfa.as_ref().map(DfaCache::new);
+            for (p, want) in paths.iter().zip(&g) {
+                checked += 1;
+                // chain
+                let comps: Vec<&str> = p.split('/').collect();
+                let mut parent = Vec::new();
+                let mut out = Vec::new();
+                let mut m = false;
+                for n in 1..=comps.len() {
+                    let prefix = comps[..n].join("/");
+                    m = ig.matches(&prefix, &parent, &mut out);
+                    // soundness of the skip: an excluded ancestor that can't re-include
+                    if n < comps.len() && m && !ig.could_reinclude_under(&prefix, &mut cache) {
+                        // then the full path must be excluded too
+                        skip_checked += 1;
+                        let mut par2 = out.clone();
+                        let mut o2 = Vec::new();
+                        let mut m2 = true;
+                        for k in n + 1..=comps.len() {
+                            m2 = ig.matches(&comps[..k].join("/"), &par2, &mut o2);
+                            if !m2 {
+                                break;
+                            }
+                            par2 = o2.clone();
+                        }
+                        if !m2 {
+                            mismatches += 1;
+                            eprintln!("UNSOUND skip {prefix:?} for {p:?} in {text:?}");
+                        }
+                    }
+                    parent = out.clone();
+                }
+                if m.to_string() != *want && !(want == "ERR" && text.contains("x\\y")) {
+                    mismatches += 1;
+                    eprintln!("MISMATCH {text:?} {p:?}: rust {m} go {want}");
+                }
+            }
+        }
+        eprintln!(
+            "DIFF checked {checked} paths, {skip_checked} skip checks, {mismatches} mismatches"
+        );
+        assert_eq!(mismatches, 0);
+    }
+}

@@ -8,10 +8,18 @@ use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{Applied, Change, Error, Failure, OpContext, PropertyPath, Resource};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use oci_client::secrets::RegistryAuth;
+
+use super::{tags, Applied, Change, Error, Failure, OpContext, PropertyPath, Resource};
+use crate::buildkit::{self, BuildSpec, DockerfileSource, Endpoint, Output};
 use crate::config::SecretString;
-use crate::platform;
-use crate::reference::parse_tag;
+use crate::context;
+use crate::platform::{self, Platform};
+use crate::reference::{parse_tag, repository_of};
+use crate::registry::Registries;
 
 fn yes() -> bool {
     true
@@ -257,7 +265,7 @@ impl Resource for Image {
 
     async fn diff(
         &self,
-        _ctx: &OpContext,
+        ctx: &OpContext,
         _id: &str,
         olds: &ImageState,
         news: &ImageInputs,
@@ -288,44 +296,312 @@ impl Resource for Image {
             build_on_preview => "buildOnPreview", provenance => "provenance", sbom => "sbom",
             triggers => "triggers", keep_remotely => "keepRemotely",
         );
+        // The content decides, not timestamps or permission bits: hash what the context
+        // sends now and compare with what was built.
+        let news_for_hash = news.clone();
+        let now = tokio::task::spawn_blocking(move || context_hash(&news_for_hash))
+            .await
+            .map_err(|e| Error::Other(format!("hashing the context: {e}")))?;
+        match now {
+            Ok(h) if Some(&h) != olds.context_hash.as_ref() => {
+                changes.push(Change::update("contextHash"))
+            }
+            Ok(_) => {}
+            Err(e) => ctx.log.warn(&format!("cannot hash the build context: {e}")),
+        }
         Ok(changes)
     }
 
     async fn create(
         &self,
-        _ctx: &OpContext,
-        _inputs: ImageInputs,
+        ctx: &OpContext,
+        inputs: ImageInputs,
     ) -> Result<Applied<ImageState>, Error> {
-        Err(Error::Unsupported(
-            "Image builds need the BuildKit client, which this build does not include yet".into(),
-        ))
+        let id = inputs
+            .tags
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "multiarch-image".to_owned());
+        build_and_push(ctx, id, inputs, &[]).await
     }
 
     async fn read(
         &self,
-        _ctx: &OpContext,
+        ctx: &OpContext,
         id: &str,
         state: Option<ImageState>,
     ) -> Result<Option<(String, ImageState)>, Error> {
-        // Without registry look-ups yet, the recorded state stands.
-        Ok(state.map(|s| (id.to_owned(), s)))
+        let Some(mut state) = state else {
+            return Err(Error::Unsupported(
+                "an Image cannot be imported; import the tag as a ManifestList instead".into(),
+            ));
+        };
+        if !state.inputs.push || state.digest.is_none() {
+            return Ok(Some((id.to_owned(), state)));
+        }
+        match tags::still_ours(ctx, &state.inputs.tags, state.digest.as_deref()).await {
+            Err(()) => Ok(Some((id.to_owned(), state))),
+            Ok(kept) if kept.is_empty() => Ok(None),
+            Ok(kept) => {
+                state.inputs.tags = kept;
+                Ok(Some((id.to_owned(), state)))
+            }
+        }
     }
 
     async fn update(
         &self,
-        _ctx: &OpContext,
-        _id: &str,
-        _olds: ImageState,
-        _news: ImageInputs,
+        ctx: &OpContext,
+        id: &str,
+        olds: ImageState,
+        news: ImageInputs,
     ) -> Result<Applied<ImageState>, Error> {
-        Err(Error::Unsupported(
-            "Image builds need the BuildKit client, which this build does not include yet".into(),
-        ))
+        let dropped: Vec<String> = if olds.inputs.push && !news.keep_remotely {
+            olds.inputs
+                .tags
+                .into_iter()
+                .filter(|t| !news.tags.contains(t) || !news.push)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        build_and_push(ctx, id.to_owned(), news, &dropped).await
     }
 
-    async fn delete(&self, _ctx: &OpContext, _id: &str, _state: ImageState) -> Result<(), Error> {
-        Err(Error::Unsupported(
-            "Image delete needs registry support, which this build does not include yet".into(),
-        ))
+    async fn delete(&self, ctx: &OpContext, _id: &str, state: ImageState) -> Result<(), Error> {
+        if state.inputs.keep_remotely || !state.inputs.push || state.digest.is_none() {
+            return Ok(());
+        }
+        tags::remove(ctx, &state.inputs.tags).await
+    }
+}
+
+/// Registry credentials for BuildKit's session, looked up when BuildKit asks.
+struct SessionAuth(Registries);
+
+#[async_trait]
+impl buildkit::RegistryAuth for SessionAuth {
+    async fn basic(&self, host: &str) -> Option<(String, String)> {
+        match self.0.credentials(host).await {
+            Ok(RegistryAuth::Basic(u, p)) => Some((u, p)),
+            _ => None,
+        }
+    }
+}
+
+/// A directory with nothing in it, for builds without a context.
+fn empty_context() -> Result<PathBuf, Error> {
+    let dir = std::env::temp_dir().join("multiarch-empty-context");
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| Error::Other(format!("creating {}: {e}", dir.display())))?;
+    Ok(dir)
+}
+
+fn context_dir(inputs: &ImageInputs) -> Result<PathBuf, Error> {
+    match &inputs.context {
+        Some(c) if !is_url(&c.location) => Ok(PathBuf::from(&c.location)),
+        Some(c) => Err(Error::Unsupported(format!(
+            "context.location {:?}: remote contexts are not supported yet",
+            c.location
+        ))),
+        None => empty_context(),
+    }
+}
+
+fn dockerfile_path(inputs: &ImageInputs, context: &Path) -> Option<PathBuf> {
+    match &inputs.dockerfile {
+        Some(Dockerfile {
+            inline: Some(_), ..
+        }) => None,
+        Some(Dockerfile {
+            location: Some(l), ..
+        }) => Some(PathBuf::from(l)),
+        _ => Some(context.join("Dockerfile")),
+    }
+}
+
+/// The contextHash: the Dockerfile, then what the context sends (with its ignore rules),
+/// then each local named context with its own.
+pub fn context_hash(inputs: &ImageInputs) -> Result<String, Error> {
+    let dir = context_dir(inputs)?;
+    let dockerfile = dockerfile_path(inputs, &dir);
+    let inline = inputs.dockerfile.as_ref().and_then(|d| d.inline.as_ref());
+    let contents = match (&dockerfile, inline) {
+        (_, Some(text)) => text.clone().into_bytes(),
+        (Some(path), None) => std::fs::read(path).map_err(|e| {
+            Error::invalid(
+                "dockerfile.location",
+                format!("reading {}: {e}", path.display()),
+            )
+        })?,
+        (None, None) => Vec::new(),
+    };
+    let fail = |e: context::ContextError| Error::invalid("context", e.to_string());
+    let ignore = context::ignore_file_for(&dir, dockerfile.as_deref());
+    let files = context::walk(&dir, ignore.as_deref()).map_err(fail)?;
+    let mut named = Vec::new();
+    if let Some(c) = &inputs.context {
+        for (name, loc) in &c.named {
+            let p = Path::new(loc);
+            if !is_url(loc) && p.is_dir() {
+                let ig = context::ignore_file_for(p, None);
+                named.push((name.clone(), context::walk(p, ig.as_deref()).map_err(fail)?));
+            }
+        }
+    }
+    context::context_hash(&contents, &files, &named).map_err(fail)
+}
+
+fn spec(inputs: &ImageInputs) -> Result<BuildSpec, Error> {
+    let dir = context_dir(inputs)?;
+    let path = dockerfile_path(inputs, &dir);
+    let dockerfile = match inputs.dockerfile.as_ref().and_then(|d| d.inline.clone()) {
+        Some(text) => DockerfileSource::Inline(text),
+        None => DockerfileSource::Path(path.clone().unwrap_or_default()),
+    };
+    let ignore_file = context::ignore_file_for(&dir, path.as_deref());
+    Ok(BuildSpec {
+        context_dir: dir,
+        dockerfile,
+        ignore_file,
+        named_contexts: inputs
+            .context
+            .as_ref()
+            .map(|c| c.named.clone())
+            .unwrap_or_default(),
+        platforms: inputs.platforms.clone(),
+        build_args: inputs.build_args.clone(),
+        target: inputs.target.clone(),
+        labels: inputs.labels.clone(),
+        no_cache: inputs.no_cache,
+        pull: inputs.pull,
+        network: inputs.network.map(|n| {
+            match n {
+                NetworkMode::Default => "default",
+                NetworkMode::None => "none",
+                NetworkMode::Host => "host",
+            }
+            .to_owned()
+        }),
+        secrets: inputs
+            .secrets
+            .iter()
+            .map(|(k, v)| (k.clone(), v.expose().as_bytes().to_vec()))
+            .collect(),
+        cache_from: inputs.cache_from.clone(),
+        cache_to: inputs.cache_to.clone(),
+        provenance: inputs.provenance,
+        sbom: inputs.sbom,
+    })
+}
+
+/// The platform entries of what the registry now holds at `tag`.
+async fn pushed_manifests(ctx: &OpContext, tag: &str) -> Result<Vec<PlatformManifest>, Error> {
+    let t = parse_tag(tag).map_err(|e| Error::invalid("tags", e))?;
+    let Some(m) = ctx.registries.manifest(&t).await? else {
+        return Err(Error::Other(format!(
+            "{tag} is missing right after the push"
+        )));
+    };
+    let mut out = Vec::new();
+    let json = m.json();
+    for e in json
+        .get("manifests")
+        .and_then(|v| v.as_array())
+        .into_iter()
+        .flatten()
+    {
+        let p = e.get("platform");
+        let field = |k: &str| p.and_then(|p| p.get(k)).and_then(|v| v.as_str());
+        let (Some(os), Some(arch)) = (field("os"), field("architecture")) else {
+            continue;
+        };
+        if Platform::is_unknown_attestation(os, arch) {
+            continue;
+        }
+        let (Ok(platform), Some(d)) = (
+            Platform::new(os, arch, field("variant")),
+            e.get("digest").and_then(|v| v.as_str()),
+        ) else {
+            continue;
+        };
+        out.push(PlatformManifest {
+            platform: platform.to_string(),
+            digest: d.to_owned(),
+        });
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Create and update: hash the context, build (only building, in preview), push, record.
+async fn build_and_push(
+    ctx: &OpContext,
+    id: String,
+    inputs: ImageInputs,
+    dropped_tags: &[String],
+) -> Result<Applied<ImageState>, Error> {
+    let hash = context_hash(&inputs)?;
+    let endpoint = Endpoint::from_setting(ctx.registries.config().builder.as_deref())
+        .map_err(|e| Error::invalid("builder", e.to_string()))?;
+    let auth: Arc<dyn buildkit::RegistryAuth> = Arc::new(SessionAuth(ctx.registries.clone()));
+    let spec = spec(&inputs)?;
+    let mut state = ImageState {
+        inputs,
+        digest: None,
+        reference: None,
+        manifests: Vec::new(),
+        context_hash: Some(hash),
+    };
+    let build = |output| {
+        buildkit::build(
+            &endpoint,
+            &spec,
+            output,
+            auth.clone(),
+            ctx.log.clone(),
+            ctx.cancel.clone(),
+        )
+    };
+    if ctx.preview {
+        // Dockerfile errors show at preview, push or not; nothing is exported.
+        if state.inputs.build_on_preview {
+            build(Output::BuildOnly).await.map_err(build_error)?;
+        }
+        return Ok(Applied {
+            id,
+            state,
+            unknown_outputs: vec!["digest", "ref", "manifests"],
+        });
+    }
+    if !state.inputs.push {
+        build(Output::BuildOnly).await.map_err(build_error)?;
+    } else {
+        let outcome = build(Output::Push {
+            tags: state.inputs.tags.clone(),
+        })
+        .await
+        .map_err(build_error)?;
+        let digest = outcome
+            .digest
+            .ok_or_else(|| Error::Other("BuildKit pushed but reported no digest".into()))?;
+        let first = &state.inputs.tags[0];
+        state.manifests = pushed_manifests(ctx, first).await?;
+        let t = parse_tag(first).map_err(|e| Error::invalid("tags", e))?;
+        state.reference = Some(format!("{}@{digest}", repository_of(&t)));
+        state.digest = Some(digest);
+    }
+    tags::remove(ctx, dropped_tags).await?;
+    Ok(Applied {
+        id,
+        state,
+        unknown_outputs: vec![],
+    })
+}
+
+fn build_error(e: buildkit::BuildError) -> Error {
+    match e {
+        buildkit::BuildError::Cancelled { .. } => Error::Cancelled,
+        other => Error::Other(other.to_string()),
     }
 }

@@ -10,13 +10,12 @@ use serde::{Deserialize, Serialize};
 use oci_client::Reference;
 use serde_json::{Map, Value as Json};
 
-use super::{Applied, Change, Error, Failure, OpContext, PropertyPath, Resource};
+use super::{tags, Applied, Change, Error, Failure, OpContext, PropertyPath, Resource};
 use crate::platform::{self, Platform};
 use crate::reference::{parse_qualified, parse_tag, repository_of};
 use crate::registry::manifest::{
     build_index, IndexEntry, RawManifest, ATTESTATION_REF, DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX,
 };
-use crate::registry::Deleted;
 
 /// The media type of the pushed index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -249,24 +248,8 @@ impl Resource for ManifestList {
         if state.inputs.keep_remotely {
             return Ok(());
         }
-        for tag in &state.inputs.tags {
-            let r = parse_tag(tag).map_err(|e| Error::invalid("tags", e))?;
-            ctx.log.status(&format!("deleting {tag}"));
-            remove_tag(ctx, &r).await?;
-        }
-        Ok(())
+        tags::remove(ctx, &state.inputs.tags).await
     }
-}
-
-async fn remove_tag(ctx: &OpContext, tag: &Reference) -> Result<(), Error> {
-    if let Deleted::KeptShared { other } = ctx.registries.delete_tag(tag).await? {
-        ctx.log.warn(&format!(
-            "{} was left in place: {other} points to the same manifest and this registry \
-             can only delete by digest",
-            tag.whole()
-        ));
-    }
-    Ok(())
 }
 
 /// A platform entry (or an attestation riding along with one) to put in the index.
@@ -659,12 +642,13 @@ async fn apply(
     .await?;
     if let Some(olds) = olds {
         if !inputs.keep_remotely {
-            for tag in olds.inputs.tags.iter().filter(|t| !inputs.tags.contains(t)) {
-                let t = parse_tag(tag).map_err(|e| Error::invalid("tags", e))?;
-                ctx.log
-                    .status(&format!("removing {tag}, no longer in tags"));
-                remove_tag(ctx, &t).await?;
-            }
+            let dropped: Vec<String> = olds
+                .inputs
+                .tags
+                .into_iter()
+                .filter(|t| !inputs.tags.contains(t))
+                .collect();
+            tags::remove(ctx, &dropped).await?;
         }
     }
     Ok(Applied {
@@ -681,33 +665,14 @@ async fn refresh(
     id: &str,
     mut state: ManifestListState,
 ) -> Result<Option<(String, ManifestListState)>, Error> {
-    let mut kept = Vec::new();
-    for tag in &state.inputs.tags {
-        let Ok(t) = parse_tag(tag) else {
-            kept.push(tag.clone());
-            continue;
-        };
-        match ctx.registries.digest_of(&t).await {
-            Ok(Some(d)) if Some(&d) == state.digest.as_ref() || state.digest.is_none() => {
-                kept.push(tag.clone())
-            }
-            Ok(Some(d)) => ctx
-                .log
-                .warn(&format!("{tag} now points to {d}, not to this index")),
-            Ok(None) => ctx.log.info(&format!("{tag} no longer exists")),
-            Err(e) => {
-                ctx.log.warn(&format!(
-                    "could not refresh {tag}; keeping the recorded state: {e}"
-                ));
-                return Ok(Some((id.to_owned(), state)));
-            }
+    match tags::still_ours(ctx, &state.inputs.tags, state.digest.as_deref()).await {
+        Err(()) => Ok(Some((id.to_owned(), state))),
+        Ok(kept) if kept.is_empty() => Ok(None),
+        Ok(kept) => {
+            state.inputs.tags = kept;
+            Ok(Some((id.to_owned(), state)))
         }
     }
-    if kept.is_empty() {
-        return Ok(None);
-    }
-    state.inputs.tags = kept;
-    Ok(Some((id.to_owned(), state)))
 }
 
 /// Import by reference: the index at `id` becomes the state, its children the sources.

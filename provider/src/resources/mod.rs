@@ -5,6 +5,7 @@
 pub mod image;
 pub mod manifest_list;
 pub mod path;
+mod tags;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;

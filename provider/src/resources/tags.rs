@@ -1,0 +1,59 @@
+//! What both resources do with the tags they own: refresh them, remove them.
+
+use oci_client::Reference;
+
+use super::{Error, OpContext};
+use crate::reference::parse_tag;
+use crate::registry::Deleted;
+
+/// The tags that still point at `digest`. A tag that is gone or points elsewhere is
+/// dropped; Err(()) means a look-up failed for another reason (auth, network) and the
+/// caller keeps its recorded state (a warning says so).
+pub async fn still_ours(
+    ctx: &OpContext,
+    tags: &[String],
+    digest: Option<&str>,
+) -> Result<Vec<String>, ()> {
+    let mut kept = Vec::new();
+    for tag in tags {
+        let Ok(t) = parse_tag(tag) else {
+            kept.push(tag.clone());
+            continue;
+        };
+        match ctx.registries.digest_of(&t).await {
+            Ok(Some(d)) if digest.is_none() || Some(d.as_str()) == digest => kept.push(tag.clone()),
+            Ok(Some(d)) => ctx.log.warn(&format!(
+                "{tag} now points to {d}, not to this resource's digest"
+            )),
+            Ok(None) => ctx.log.info(&format!("{tag} no longer exists")),
+            Err(e) => {
+                ctx.log.warn(&format!(
+                    "could not refresh {tag}; keeping the recorded state: {e}"
+                ));
+                return Err(());
+            }
+        }
+    }
+    Ok(kept)
+}
+
+/// Removes the given tags (a 404 is success; a digest another tag uses survives).
+pub async fn remove(ctx: &OpContext, tags: &[String]) -> Result<(), Error> {
+    for tag in tags {
+        let t = parse_tag(tag).map_err(|e| Error::invalid("tags", e))?;
+        ctx.log.status(&format!("removing {tag}"));
+        remove_one(ctx, &t).await?;
+    }
+    Ok(())
+}
+
+async fn remove_one(ctx: &OpContext, tag: &Reference) -> Result<(), Error> {
+    if let Deleted::KeptShared { other } = ctx.registries.delete_tag(tag).await? {
+        ctx.log.warn(&format!(
+            "{} was left in place: {other} points to the same manifest and this registry \
+             can only delete by digest",
+            tag.whole()
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,168 @@
+"""Image end to end: BuildKit in Docker Engine 26 (arm64 under QEMU), pushed to the ECR
+look-alike with moto's IAM token, driven as the engine drives the provider."""
+
+import json
+import os
+import subprocess
+
+import grpc
+import pytest
+
+from harness import (
+    DIFF_NONE, DIFF_SOME, IMAGE, SECRET_SIG, SIG, UNKNOWN, pulled_digest, raw_manifest, run,
+    secret, unique,
+)
+
+ARCH_DOCKERFILE = """\
+FROM {base}
+RUN uname -m > /built-on
+CMD ["uname", "-m"]
+"""
+
+
+@pytest.fixture
+def ctx_dir(tmp_path, world):
+    d = tmp_path / "ctx"
+    d.mkdir()
+    (d / "Dockerfile").write_text(ARCH_DOCKERFILE.format(base=world["BASE_IMAGE_ECR"]))
+    (d / "app.txt").write_text("version 1\n")
+    (d / "ignored.log").write_text("noise\n")
+    (d / ".dockerignore").write_text("*.log\n")
+    return d
+
+
+def image_inputs(world, ctx_dir, repo, **extra):
+    inputs = {
+        "context": {"location": str(ctx_dir)},
+        "platforms": ["linux/amd64", "linux/arm64"],
+        "tags": [f"{repo}:v1"],
+        "network": "none",
+    }
+    inputs.update(extra)
+    return inputs
+
+
+def test_two_platform_build_pushed_to_ecr(provider, world, ctx_dir, ecr_log):
+    repo = f"{world['ECR_REGISTRY']}/{unique('img')}"
+    inputs = image_inputs(world, ctx_dir, repo)
+    checked, failures = provider.check(IMAGE, inputs)
+    assert failures == []
+
+    # Preview with push (the default): the build runs, nothing is written.
+    ecr_log.mark()
+    _, preview = provider.create(IMAGE, checked, preview=True)
+    assert ecr_log.writes() == []
+    assert preview["digest"] == UNKNOWN and preview["manifests"] == UNKNOWN
+    assert preview["contextHash"].startswith("sha256:")
+
+    id, state = provider.create(IMAGE, checked)
+    assert id == f"{repo}:v1"
+    index = raw_manifest(f"{repo}:v1")
+    got = {f"{m['platform']['os']}/{m['platform']['architecture']}": m["digest"]
+           for m in index["manifests"] if m["platform"]["os"] != "unknown"}
+    assert got == {m["platform"]: m["digest"] for m in state["manifests"]}
+    assert sorted(got) == ["linux/amd64", "linux/arm64"]
+    assert state["ref"] == f"{repo}@{state['digest']}"
+    assert pulled_digest(f"{repo}:v1", "arm64") == got["linux/arm64"]
+    for arch, machine in [("arm64", "aarch64"), ("amd64", "x86_64")]:
+        out = run("docker", "run", "--rm", "--pull", "always", "--network", "none",
+                  "--platform", f"linux/{arch}", f"{repo}:v1", "cat", "/built-on").stdout.strip()
+        assert out == machine
+
+    # Nothing changed: no diff. Reordered sets: no diff.
+    assert provider.diff(IMAGE, id, state, checked).changes == DIFF_NONE
+    reordered = dict(checked, platforms=["linux/arm64", "linux/amd64"])
+    assert provider.diff(IMAGE, id, state, reordered).changes == DIFF_NONE
+    # Permission bits other than +x, mtimes, ignored files: no diff.
+    os.chmod(ctx_dir / "app.txt", 0o664)
+    os.utime(ctx_dir / "app.txt", (1, 1))
+    (ctx_dir / "ignored.log").write_text("more noise\n")
+    assert provider.diff(IMAGE, id, state, checked).changes == DIFF_NONE
+    # New contents: an update, in place.
+    (ctx_dir / "app.txt").write_text("version 2\n")
+    d = provider.diff(IMAGE, id, state, checked)
+    assert d.changes == DIFF_SOME and "contextHash" in d.detailedDiff and list(d.replaces) == []
+
+    password = open(world["ECR_PASSWORD_FILE"]).read().strip()
+    assert password not in json.dumps(state) and password not in provider.stderr()
+
+    provider.delete(IMAGE, id, state)
+    assert run("skopeo", "inspect", "--raw", f"docker://{repo}:v1", check=False).returncode != 0
+
+
+def test_broken_dockerfile_fails_the_preview_without_writes(provider, world, tmp_path, plain_log):
+    (tmp_path / "Dockerfile").write_text(
+        f"FROM {world['BASE_IMAGE_PLAIN']}\nRUN echo about to fail && exit 7\n"
+    )
+    inputs = {"context": {"location": str(tmp_path)}, "platforms": ["linux/amd64"],
+              "tags": [f"{world['PLAIN_REGISTRY']}/{unique('broken')}:1"], "network": "none", "push": True}
+    checked, _ = provider.check(IMAGE, inputs)
+    with pytest.raises(grpc.RpcError) as e:
+        provider.create(IMAGE, checked, preview=True)
+    assert "exit code: 7" in e.value.details()
+    assert "about to fail" in e.value.details()
+    assert [w for w in plain_log.writes() if "buildkit" in w.lower() or "multiarch" in w] == []
+
+
+def test_cross_compile_pattern(provider, world, tmp_path):
+    (tmp_path / "Dockerfile").write_text(
+        f"FROM --platform=$BUILDPLATFORM {world['BASE_IMAGE_PLAIN']} AS build\n"
+        "ARG TARGETARCH\nARG BUILDARCH\n"
+        "RUN echo \"target=$TARGETARCH built-on=$(uname -m)\" > /out\n"
+        f"FROM {world['BASE_IMAGE_PLAIN']}\nCOPY --from=build /out /out\n"
+    )
+    repo = f"{world['PLAIN_REGISTRY']}/{unique('cross')}"
+    inputs = {"context": {"location": str(tmp_path)}, "platforms": ["linux/arm64", "linux/amd64"],
+              "tags": [f"{repo}:1"], "network": "none"}
+    _, state = provider.create(IMAGE, provider.check(IMAGE, inputs)[0])
+    assert sorted(m["platform"] for m in state["manifests"]) == ["linux/amd64", "linux/arm64"]
+    out = run("docker", "run", "--rm", "--pull", "always", "--network", "none", "--platform", "linux/arm64",
+              f"{repo}:1", "cat", "/out").stdout.strip()
+    assert out == "target=arm64 built-on=x86_64"
+
+
+def test_build_secret_is_used_and_kept_out_of_everything(provider, world, tmp_path):
+    token = unique("tok-value")
+    (tmp_path / "Dockerfile").write_text(
+        f"FROM {world['BASE_IMAGE_PLAIN']}\n"
+        "RUN --mount=type=secret,id=tok,required=true wc -c < /run/secrets/tok > /secret-length\n"
+    )
+    repo = f"{world['PLAIN_REGISTRY']}/{unique('secret')}"
+    inputs = {"context": {"location": str(tmp_path)}, "platforms": ["linux/amd64"],
+              "tags": [f"{repo}:1"], "network": "none", "secrets": {"tok": secret(token)}}
+    checked, failures = provider.check(IMAGE, inputs)
+    assert failures == []
+    assert checked["secrets"][SIG] == SECRET_SIG
+    _, state = provider.create(IMAGE, checked)
+    assert state["secrets"][SIG] == SECRET_SIG
+    assert token not in json.dumps({k: v for k, v in state.items() if k != "secrets"})
+    out = run("docker", "run", "--rm", "--pull", "always", "--network", "none", f"{repo}:1",
+              "cat", "/secret-length").stdout.strip()
+    assert out == str(len(token))
+    config = run("skopeo", "inspect", "--tls-verify=false", "--config", f"docker://{repo}:1").stdout
+    assert token not in config
+    assert token not in provider.stderr()
+    assert all(token not in m for m in provider.engine.messages())
+
+
+@pytest.mark.parametrize(
+    "inputs, prop, words",
+    [
+        ({"context": {"location": "/nonexistent"}, "tags": ["127.0.0.1:5000/a:1"]}, "context.location", "not a directory"),
+        ({"dockerfile": {"location": "/nonexistent/Dockerfile"}, "tags": ["127.0.0.1:5000/a:1"]},
+         "dockerfile.location", "not a file"),
+        ({"dockerfile": {"location": "/etc/hostname", "inline": "FROM scratch"}, "tags": ["127.0.0.1:5000/a:1"]},
+         "dockerfile", "not both"),
+        ({"dockerfile": {"inline": "FROM scratch"}, "platforms": ["linux/sparc"], "tags": ["127.0.0.1:5000/a:1"]},
+         "platforms[0]", "unknown architecture"),
+        ({"dockerfile": {"inline": "FROM scratch"}, "platforms": ["linux/arm64", "linux/aarch64"],
+          "tags": ["127.0.0.1:5000/a:1"]}, "platforms[1]", "same platform"),
+        ({"dockerfile": {"inline": "FROM scratch"}, "tags": ["app"]}, "tags[0]", "registry host"),
+        ({"dockerfile": {"inline": "FROM scratch"}}, "tags", "no tags"),
+        ({"dockerfile": {"inline": "FROM scratch"}, "tags": ["127.0.0.1:5000/a:1"], "network": "bridge"},
+         "network", "unknown variant"),
+    ],
+)
+def test_bad_image_input_is_a_check_failure(provider, inputs, prop, words):
+    _, failures = provider.check(IMAGE, inputs)
+    assert any(p == prop and words in r for p, r in failures), failures
