@@ -166,3 +166,35 @@ def test_build_secret_is_used_and_kept_out_of_everything(provider, world, tmp_pa
 def test_bad_image_input_is_a_check_failure(provider, inputs, prop, words):
     _, failures = provider.check(IMAGE, inputs)
     assert any(p == prop and words in r for p, r in failures), failures
+
+
+def test_cancel_stops_a_running_build(provider, world, tmp_path):
+    import threading
+    import time
+
+    from google.protobuf import empty_pb2
+
+    (tmp_path / "Dockerfile").write_text(
+        f"FROM {world['BASE_IMAGE_PLAIN']}\nRUN echo {unique('m')} && sleep 120\n"
+    )
+    inputs = {"context": {"location": str(tmp_path)}, "platforms": ["linux/amd64"],
+              "tags": [f"{world['PLAIN_REGISTRY']}/{unique('cancel')}:1"], "network": "none"}
+    checked = provider.check(IMAGE, inputs)[0]
+    result = {}
+
+    def create():
+        try:
+            provider.create(IMAGE, checked)
+            result["outcome"] = "finished"
+        except grpc.RpcError as e:
+            result["outcome"] = e.code()
+            result["at"] = time.monotonic()
+
+    t = threading.Thread(target=create)
+    t.start()
+    time.sleep(4)
+    cancelled_at = time.monotonic()
+    provider.stub.Cancel(empty_pb2.Empty())
+    t.join(timeout=30)
+    assert result.get("outcome") == grpc.StatusCode.CANCELLED
+    assert result["at"] - cancelled_at < 5

@@ -94,9 +94,11 @@ impl Provider {
 
     /// Runs an operation unless Cancel arrives first.
     async fn run<T>(&self, f: impl Future<Output = Result<T, Error>>) -> Result<T, Status> {
+        // Cancellation wins over a result that is ready at the same time.
         tokio::select! {
-            r = f => r.map_err(status_of),
+            biased;
             _ = self.cancel.cancelled() => Err(Status::cancelled("operation cancelled by the engine")),
+            r = f => r.map_err(status_of),
         }
     }
 
