@@ -53,4 +53,5 @@ demo: testenv build $(PY)
 
 # Speed figures side by side with the reference tools (not a test).
 bench: testenv release $(PY)
+	$(PY) scripts/startup.py target/release/pulumi-resource-multiarch
 	set -a; source $(ENVFILE); set +a; MULTIARCH_PROVIDER_BIN=target/release/pulumi-resource-multiarch $(PY) scripts/bench.py

@@ -68,6 +68,44 @@ pub fn blobs_of(manifest: &Json) -> Vec<Json> {
     out
 }
 
+/// The `platform` of an index entry, as written (not normalized).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntryPlatform<'a> {
+    pub os: &'a str,
+    pub architecture: &'a str,
+    pub variant: Option<&'a str>,
+}
+
+impl EntryPlatform<'_> {
+    /// BuildKit's attestation manifests carry the platform `unknown/unknown`.
+    pub fn is_attestation(&self) -> bool {
+        self.os == "unknown" && self.architecture == "unknown"
+    }
+}
+
+pub fn entry_platform(entry: &Json) -> EntryPlatform<'_> {
+    let field = |k: &str| {
+        entry
+            .get("platform")
+            .and_then(|p| p.get(k))
+            .and_then(Json::as_str)
+    };
+    EntryPlatform {
+        os: field("os").unwrap_or(""),
+        architecture: field("architecture").unwrap_or(""),
+        variant: field("variant"),
+    }
+}
+
+/// The entries of an index (empty for anything else).
+pub fn index_entries(index: &Json) -> &[Json] {
+    index
+        .get("manifests")
+        .and_then(Json::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+}
+
 /// One entry of an index we are about to write.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IndexEntry {

@@ -19,7 +19,7 @@ use crate::config::SecretString;
 use crate::context;
 use crate::platform::{self, Platform};
 use crate::reference::{parse_tag, repository_of};
-use crate::registry::Registries;
+use crate::registry::{manifest, Registries};
 
 fn yes() -> bool {
     true
@@ -505,22 +505,13 @@ async fn pushed_manifests(ctx: &OpContext, tag: &str) -> Result<Vec<PlatformMani
     };
     let mut out = Vec::new();
     let json = m.json();
-    for e in json
-        .get("manifests")
-        .and_then(|v| v.as_array())
-        .into_iter()
-        .flatten()
-    {
-        let p = e.get("platform");
-        let field = |k: &str| p.and_then(|p| p.get(k)).and_then(|v| v.as_str());
-        let (Some(os), Some(arch)) = (field("os"), field("architecture")) else {
-            continue;
-        };
-        if Platform::is_unknown_attestation(os, arch) {
+    for e in manifest::index_entries(&json) {
+        let p = manifest::entry_platform(e);
+        if p.is_attestation() {
             continue;
         }
         let (Ok(platform), Some(d)) = (
-            Platform::new(os, arch, field("variant")),
+            Platform::new(p.os, p.architecture, p.variant),
             e.get("digest").and_then(|v| v.as_str()),
         ) else {
             continue;

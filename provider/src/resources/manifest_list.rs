@@ -14,7 +14,8 @@ use super::{tags, Applied, Change, Error, Failure, OpContext, PropertyPath, Reso
 use crate::platform::{self, Platform};
 use crate::reference::{parse_qualified, parse_tag, repository_of};
 use crate::registry::manifest::{
-    build_index, IndexEntry, RawManifest, ATTESTATION_REF, DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX,
+    build_index, entry_platform, index_entries, EntryPlatform, IndexEntry, RawManifest,
+    ATTESTATION_REF, DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX,
 };
 
 /// The media type of the pushed index.
@@ -365,12 +366,7 @@ async fn resolve_source(
                     format!("{source} is an index; its entries already name their platforms"),
                 ));
             }
-            let entries = json
-                .get("manifests")
-                .and_then(Json::as_array)
-                .cloned()
-                .unwrap_or_default();
-            for e in entries {
+            for e in index_entries(&json) {
                 let desc = |k: &str| {
                     e.get(k)
                         .and_then(Json::as_str)
@@ -378,15 +374,12 @@ async fn resolve_source(
                         .to_owned()
                 };
                 let p = e.get("platform");
-                let os = p
-                    .and_then(|p| p.get("os"))
-                    .and_then(Json::as_str)
-                    .unwrap_or("");
-                let arch = p
-                    .and_then(|p| p.get("architecture"))
-                    .and_then(Json::as_str)
-                    .unwrap_or("");
-                let variant = p.and_then(|p| p.get("variant")).and_then(Json::as_str);
+                let EntryPlatform {
+                    os,
+                    architecture: arch,
+                    variant,
+                } = entry_platform(e);
+
                 let annotations = e
                     .get("annotations")
                     .and_then(Json::as_object)
@@ -688,29 +681,13 @@ async fn import(ctx: &OpContext, id: &str) -> Result<Option<(String, ManifestLis
         ));
     }
     let repo = repository_of(&t);
-    let sources: Vec<String> = m
-        .json()
-        .get("manifests")
-        .and_then(Json::as_array)
-        .map(|a| {
-            a.iter()
-                .filter(|e| {
-                    let p = e.get("platform");
-                    let os = p
-                        .and_then(|p| p.get("os"))
-                        .and_then(Json::as_str)
-                        .unwrap_or("");
-                    let arch = p
-                        .and_then(|p| p.get("architecture"))
-                        .and_then(Json::as_str)
-                        .unwrap_or("");
-                    !Platform::is_unknown_attestation(os, arch)
-                })
-                .filter_map(|e| e.get("digest").and_then(Json::as_str))
-                .map(|d| format!("{repo}@{d}"))
-                .collect()
-        })
-        .unwrap_or_default();
+    let json = m.json();
+    let sources: Vec<String> = index_entries(&json)
+        .iter()
+        .filter(|e| !entry_platform(e).is_attestation())
+        .filter_map(|e| e.get("digest").and_then(Json::as_str))
+        .map(|d| format!("{repo}@{d}"))
+        .collect();
     let inputs = ManifestListInputs {
         tags: vec![id.to_owned()],
         sources,
