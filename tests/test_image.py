@@ -86,8 +86,15 @@ def test_two_platform_build_pushed_to_ecr(provider, world, ctx_dir, ecr_log):
     password = open(world["ECR_PASSWORD_FILE"]).read().strip()
     assert password not in json.dumps(state) and password not in provider.stderr()
 
+    # Refresh keeps a tag that still points at the pushed digest.
+    rid, props, inputs_back = provider.read(IMAGE, id, state, checked)
+    assert rid == id and props["tags"] == state["tags"] and props["digest"] == state["digest"]
+    assert "digest" not in inputs_back
+
     provider.delete(IMAGE, id, state)
     assert run("skopeo", "inspect", "--raw", f"docker://{repo}:v1", check=False).returncode != 0
+    # Refresh after the tag is gone: the resource is gone.
+    assert provider.read(IMAGE, id, state, checked)[0] == ""
 
 
 def test_broken_dockerfile_fails_the_preview_without_writes(provider, world, tmp_path, plain_log):

@@ -331,7 +331,7 @@ impl Resource for Image {
         id: &str,
         state: Option<ImageState>,
     ) -> Result<Option<(String, ImageState)>, Error> {
-        let Some(mut state) = state else {
+        let Some(state) = state else {
             return Err(Error::Unsupported(
                 "an Image cannot be imported; import the tag as a ManifestList instead".into(),
             ));
@@ -339,14 +339,11 @@ impl Resource for Image {
         if !state.inputs.push || state.digest.is_none() {
             return Ok(Some((id.to_owned(), state)));
         }
-        match tags::still_ours(ctx, &state.inputs.tags, state.digest.as_deref()).await {
-            Err(()) => Ok(Some((id.to_owned(), state))),
-            Ok(kept) if kept.is_empty() => Ok(None),
-            Ok(kept) => {
-                state.inputs.tags = kept;
-                Ok(Some((id.to_owned(), state)))
-            }
-        }
+        let digest = state.digest.clone();
+        Ok(tags::refresh(ctx, id, state, digest, |s: &mut ImageState| {
+            &mut s.inputs.tags
+        })
+        .await)
     }
 
     async fn update(

@@ -656,16 +656,15 @@ async fn apply(
 async fn refresh(
     ctx: &OpContext,
     id: &str,
-    mut state: ManifestListState,
+    state: ManifestListState,
 ) -> Result<Option<(String, ManifestListState)>, Error> {
-    match tags::still_ours(ctx, &state.inputs.tags, state.digest.as_deref()).await {
-        Err(()) => Ok(Some((id.to_owned(), state))),
-        Ok(kept) if kept.is_empty() => Ok(None),
-        Ok(kept) => {
-            state.inputs.tags = kept;
-            Ok(Some((id.to_owned(), state)))
-        }
-    }
+    let digest = state.digest.clone();
+    Ok(
+        tags::refresh(ctx, id, state, digest, |s: &mut ManifestListState| {
+            &mut s.inputs.tags
+        })
+        .await,
+    )
 }
 
 /// Import by reference: the index at `id` becomes the state, its children the sources.

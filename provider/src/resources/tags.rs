@@ -9,7 +9,7 @@ use crate::registry::Deleted;
 /// The tags that still point at `digest`. A tag that is gone or points elsewhere is
 /// dropped; Err(()) means a look-up failed for another reason (auth, network) and the
 /// caller keeps its recorded state (a warning says so).
-pub async fn still_ours(
+async fn still_ours(
     ctx: &OpContext,
     tags: &[String],
     digest: Option<&str>,
@@ -35,6 +35,25 @@ pub async fn still_ours(
         }
     }
     Ok(kept)
+}
+
+/// Refresh of a resource owning `tags` pushed at `digest`: the state with the tags that are
+/// still ours, None when none is left, the state unchanged when a look-up failed.
+pub async fn refresh<S>(
+    ctx: &OpContext,
+    id: &str,
+    mut state: S,
+    digest: Option<String>,
+    tags: impl Fn(&mut S) -> &mut Vec<String>,
+) -> Option<(String, S)> {
+    match still_ours(ctx, tags(&mut state), digest.as_deref()).await {
+        Err(()) => Some((id.to_owned(), state)),
+        Ok(kept) if kept.is_empty() => None,
+        Ok(kept) => {
+            *tags(&mut state) = kept;
+            Some((id.to_owned(), state))
+        }
+    }
 }
 
 /// Removes the given tags (a 404 is success; a digest another tag uses survives).
