@@ -17,15 +17,23 @@
 //!   match a path inside it, and is then listed only if something inside it
 //!   is kept.
 //!
+//! Where this differs from Docker: a pattern whose regex Go would reject
+//! (e.g. `a\q`) fails when the ignore file is read, not when first matched;
+//! sockets, FIFOs and devices are left out of the walk.
+//!
 //! [`context_hash`] digests the Dockerfile and the walked files so that the
 //! same sources give the same digest on every checkout and machine.
+//!
+//! Both block (on a shared pool of I/O threads): from async code, call them
+//! through `spawn_blocking`.
 
-use std::cell::RefCell;
 use std::fs::{self, File};
 use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::OnceLock;
 
 use rayon::prelude::*;
 use regex::Regex;
@@ -178,17 +186,7 @@ fn put_bytes(h: &mut Sha256, b: &[u8]) {
 }
 
 fn put_tree(h: &mut Sha256, files: &ContextFiles) -> Result<(), ContextError> {
-    let file_idx: Vec<usize> = files
-        .entries
-        .iter()
-        .enumerate()
-        .filter(|(_, e)| e.kind == EntryKind::File)
-        .map(|(i, _)| i)
-        .collect();
-    let digests: Vec<[u8; 32]> = file_idx
-        .par_iter()
-        .map(|&i| hash_file(&files.root.join(&files.entries[i].rel_path)))
-        .collect::<Result<_, _>>()?;
+    let digests = hash_files(files)?;
     let mut digests = digests.iter();
 
     put_len(h, files.entries.len());
@@ -216,28 +214,96 @@ fn put_tree(h: &mut Sha256, files: &ContextFiles) -> Result<(), ContextError> {
 
 const READ_BUF: usize = 256 << 10;
 
-thread_local! {
-    static BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+/// Threads for reading the context: more than the cores, because on a cold
+/// page cache they mostly wait on the disk, and more requests in flight is
+/// what makes that fast (2.3x faster with 16 threads than with 2 on a 2-core
+/// machine, measured); with a warm cache the extra threads cost nothing
+/// measurable.
+fn io_threads() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (cores * 8).clamp(8, 64)
 }
 
-fn hash_file(path: &Path) -> Result<[u8; 32], ContextError> {
-    let mut f = File::open(path).map_err(io_err("open", path))?;
-    BUF.with(|buf| {
-        let mut buf = buf.borrow_mut();
-        if buf.len() < READ_BUF {
-            buf.resize(READ_BUF, 0);
-        }
-        let mut h = Sha256::new();
-        loop {
-            match f.read(&mut buf[..]) {
-                Ok(0) => break,
-                Ok(n) => h.update(&buf[..n]),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(io_err("read", path)(e)),
+/// Runs `f` in the context I/O thread pool (or right here if it can't be
+/// had).
+fn in_io_pool<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    static POOL: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
+    let pool = POOL.get_or_init(|| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(io_threads())
+            .thread_name(|i| format!("context-io-{i}"))
+            // Room for the walk's recursion however deep the tree.
+            .stack_size(16 << 20)
+            .build()
+            .ok()
+    });
+    match pool {
+        Some(pool) => pool.install(f),
+        None => f(),
+    }
+}
+
+/// The SHA-256 of every file of `files.entries`, in entry order. Each
+/// thread of the I/O pool takes the next file of a shared list, biggest
+/// first (so that no big file is left for the end), until none is left.
+fn hash_files(files: &ContextFiles) -> Result<Vec<[u8; 32]>, ContextError> {
+    let mut work: Vec<usize> = files
+        .entries
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.kind == EntryKind::File)
+        .map(|(i, _)| i)
+        .collect();
+    let path = |i: usize| files.root.join(&files.entries[i].rel_path);
+    if work.len() < 32 {
+        let mut buf = vec![0; READ_BUF];
+        return work
+            .iter()
+            .map(|&i| hash_file(&path(i), &mut buf))
+            .collect();
+    }
+    work.sort_by_key(|&i| std::cmp::Reverse(files.entries[i].size));
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let worker = || {
+        let mut buf = vec![0; READ_BUF];
+        let mut done = Vec::new();
+        while !failed.load(Ordering::Relaxed) {
+            let Some(&i) = work.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                break;
+            };
+            match hash_file(&path(i), &mut buf) {
+                Ok(d) => done.push((i, d)),
+                Err(e) => {
+                    failed.store(true, Ordering::Relaxed);
+                    return Err(e);
+                }
             }
         }
-        Ok(h.finalize().into())
-    })
+        Ok(done)
+    };
+    let results = in_io_pool(|| rayon::broadcast(|_| worker()));
+    let mut by_entry = vec![None; files.entries.len()];
+    for r in results {
+        for (i, d) in r? {
+            by_entry[i] = Some(d);
+        }
+    }
+    Ok(by_entry.into_iter().flatten().collect())
+}
+
+fn hash_file(path: &Path, buf: &mut [u8]) -> Result<[u8; 32], ContextError> {
+    let mut f = File::open(path).map_err(io_err("open", path))?;
+    let mut h = Sha256::new();
+    loop {
+        match f.read(buf) {
+            Ok(0) => break,
+            Ok(n) => h.update(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(io_err("read", path)(e)),
+        }
+    }
+    Ok(h.finalize().into())
 }
 
 // ---------------------------------------------------------------------------
@@ -253,61 +319,66 @@ fn walk_with(
     if !meta.is_dir() {
         return Err(ContextError::NotADirectory(root));
     }
-    let mut w = Walker {
+    let w = Walker {
         ignore,
-        dfa_cache: ignore.and_then(|i| i.dfa.as_ref()).map(DfaCache::new),
-        entries: Vec::new(),
-        pending: Vec::new(),
-        scratch: Vec::new(),
-        dirs_read: 0,
+        dirs_read: AtomicUsize::new(0),
     };
-    w.dir(&root, "", &[], false, true)?;
-    Ok((
-        ContextFiles {
-            root,
-            entries: w.entries,
-        },
-        w.dirs_read,
-    ))
+    let entries = in_io_pool(|| w.dir(&root, "", &[], false, true))?;
+    Ok((ContextFiles { root, entries }, w.dirs_read.into_inner()))
 }
 
 struct Walker<'a> {
     ignore: Option<&'a Ignore>,
-    dfa_cache: Option<DfaCache>,
-    entries: Vec<ContextEntry>,
-    /// Excluded ancestor directories walked into for possible exceptions,
-    /// listed only once something under them is kept.
-    pending: Vec<ContextEntry>,
-    scratch: Vec<bool>,
-    dirs_read: usize,
+    dirs_read: AtomicUsize,
+}
+
+/// A directory's child, before walking the subdirectories.
+enum Child {
+    Kept(ContextEntry),
+    Dir {
+        entry: ContextEntry,
+        abs: PathBuf,
+        /// Its per-pattern results, for its children.
+        info: Vec<bool>,
+        /// Excluded, walked only for exceptions inside: listed only if
+        /// something below it is kept.
+        excluded: bool,
+        /// Its `rel_path` is its real name (valid UTF-8 all the way).
+        exact: bool,
+    },
 }
 
 impl Walker<'_> {
+    /// The kept entries below `abs` (`rel` relative to the root), in walk
+    /// order. Subdirectories are walked in parallel.
     fn dir(
-        &mut self,
+        &self,
         abs: &Path,
         rel: &str,
         parent_info: &[bool],
         excluded: bool,
         rel_exact: bool,
-    ) -> Result<(), ContextError> {
+    ) -> Result<Vec<ContextEntry>, ContextError> {
         let rd = match fs::read_dir(abs) {
             Ok(rd) => rd,
             // Gone since it was listed: fsutil skips it.
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
             // fsutil ignores permission errors on excluded paths.
-            Err(e) if excluded && e.kind() == io::ErrorKind::PermissionDenied => return Ok(()),
+            Err(e) if excluded && e.kind() == io::ErrorKind::PermissionDenied => {
+                return Ok(Vec::new())
+            }
             Err(e) => return Err(io_err("read directory", abs)(e)),
         };
-        self.dirs_read += 1;
-        let mut children = Vec::new();
+        self.dirs_read.fetch_add(1, Ordering::Relaxed);
+        let mut listing = Vec::new();
         for de in rd {
-            let de = de.map_err(io_err("read directory", abs))?;
-            children.push(de);
+            listing.push(de.map_err(io_err("read directory", abs))?);
         }
-        children.sort_unstable_by(|a, b| a.file_name().as_bytes().cmp(b.file_name().as_bytes()));
+        listing.sort_unstable_by(|a, b| a.file_name().as_bytes().cmp(b.file_name().as_bytes()));
 
-        for de in children {
+        let mut children = Vec::with_capacity(listing.len());
+        let mut scratch = Vec::new();
+        for de in listing {
             let name = de.file_name();
             let name_str = name.to_string_lossy();
             let child_rel = if rel.is_empty() {
@@ -315,77 +386,101 @@ impl Walker<'_> {
             } else {
                 format!("{rel}/{name_str}")
             };
-            let child_abs = de.path();
-            let ft = match de.file_type() {
-                Ok(ft) => ft,
+            let is_dir = match de.file_type() {
+                Ok(ft) => ft.is_dir(),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(io_err("stat", &child_abs)(e)),
+                Err(e) => return Err(io_err("stat", &de.path())(e)),
             };
-            let is_dir = ft.is_dir();
-
-            let (child_excluded, info) = match self.ignore {
-                Some(ign) => {
-                    let mut info = std::mem::take(&mut self.scratch);
-                    let m = ign.matches(&child_rel, parent_info, &mut info);
-                    (m, info)
-                }
-                None => (false, Vec::new()),
+            let child_excluded = match self.ignore {
+                Some(ign) => ign.matches(&child_rel, parent_info, &mut scratch),
+                None => false,
             };
-
             if child_excluded {
                 let descend = is_dir
-                    && self.ignore.is_some_and(|ign| {
-                        ign.could_reinclude_under(&child_rel, &mut self.dfa_cache)
-                    });
+                    && self
+                        .ignore
+                        .is_some_and(|ign| ign.could_reinclude_under(&child_rel));
                 if descend {
-                    if let Some(entry) = entry_for(&child_abs, child_rel.clone(), true)? {
-                        let exact = rel_exact && name.to_str().is_some();
-                        let mark = self.pending.len();
-                        self.pending.push(entry);
-                        self.dir(&child_abs, &child_rel, &info, true, exact)?;
-                        self.pending.truncate(mark);
+                    if let Some(entry) = entry_for(&de, child_rel, true)? {
+                        children.push(Child::Dir {
+                            entry,
+                            abs: de.path(),
+                            info: std::mem::take(&mut scratch),
+                            excluded: true,
+                            exact: rel_exact && name.to_str().is_some(),
+                        });
                     }
-                } else {
-                    self.scratch = info;
                 }
                 continue;
             }
-
             if !rel_exact || name.to_str().is_none() {
-                return Err(ContextError::NotUtf8(child_abs));
+                return Err(ContextError::NotUtf8(de.path()));
             }
-            let Some(entry) = entry_for(&child_abs, child_rel, false)? else {
-                self.scratch = info;
-                continue;
-            };
-            self.entries.append(&mut self.pending);
-            let child_rel_for_dir = if entry.kind == EntryKind::Dir {
-                Some(entry.rel_path.clone())
-            } else {
-                None
-            };
-            self.entries.push(entry);
-            match child_rel_for_dir {
-                Some(r) => self.dir(&child_abs, &r, &info, false, true)?,
-                None => self.scratch = info,
+            match entry_for(&de, child_rel, false)? {
+                Some(entry) if entry.kind == EntryKind::Dir => children.push(Child::Dir {
+                    entry,
+                    abs: de.path(),
+                    info: std::mem::take(&mut scratch),
+                    excluded: false,
+                    exact: true,
+                }),
+                Some(entry) => children.push(Child::Kept(entry)),
+                None => {}
             }
         }
-        Ok(())
+
+        let walk_child = |c: &Child| match c {
+            Child::Kept(_) => Ok(Vec::new()),
+            Child::Dir {
+                entry,
+                abs,
+                info,
+                excluded,
+                exact,
+            } => self.dir(abs, &entry.rel_path, info, *excluded, *exact),
+        };
+        let dirs = children
+            .iter()
+            .filter(|c| matches!(c, Child::Dir { .. }))
+            .count();
+        let below: Vec<Result<Vec<ContextEntry>, ContextError>> = if dirs > 1 {
+            children.par_iter().map(walk_child).collect()
+        } else {
+            children.iter().map(walk_child).collect()
+        };
+
+        let mut out = Vec::with_capacity(children.len());
+        for (child, below) in children.into_iter().zip(below) {
+            let below = below?;
+            match child {
+                Child::Kept(entry) => out.push(entry),
+                Child::Dir {
+                    entry, excluded, ..
+                } => {
+                    if !excluded || !below.is_empty() {
+                        out.push(entry);
+                        out.extend(below);
+                    }
+                }
+            }
+        }
+        Ok(out)
     }
 }
 
 /// The entry for `abs`, `None` for what the context does not carry (sockets,
 /// FIFOs, devices) or what vanished meanwhile.
 fn entry_for(
-    abs: &Path,
+    de: &fs::DirEntry,
     rel_path: String,
     lenient: bool,
 ) -> Result<Option<ContextEntry>, ContextError> {
-    let meta = match fs::symlink_metadata(abs) {
+    // Not following symlinks; relative to the open directory.
+    let meta = match de.metadata() {
         Ok(m) => m,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) if lenient && e.kind() == io::ErrorKind::PermissionDenied => return Ok(None),
-        Err(e) => return Err(io_err("stat", abs)(e)),
+        Err(e) => return Err(io_err("stat", &de.path())(e)),
     };
     let ft = meta.file_type();
     let kind = if ft.is_dir() {
@@ -393,10 +488,11 @@ fn entry_for(
     } else if ft.is_file() {
         EntryKind::File
     } else if ft.is_symlink() {
-        let target = fs::read_link(abs).map_err(io_err("read link", abs))?;
+        let abs = de.path();
+        let target = fs::read_link(&abs).map_err(io_err("read link", &abs))?;
         match target.to_str() {
             Some(t) => EntryKind::Symlink(t.to_owned()),
-            None => return Err(ContextError::NotUtf8(abs.to_path_buf())),
+            None => return Err(ContextError::NotUtf8(abs)),
         }
     } else {
         return Ok(None);
@@ -566,7 +662,7 @@ impl Ignore {
     /// (excluded) directory `dir`. If none can, nothing below it can be
     /// re-included (a path only gains a match over its parent's results by
     /// matching a pattern itself), so the walk skips it wholesale.
-    fn could_reinclude_under(&self, dir: &str, cache: &mut Option<DfaCache>) -> bool {
+    fn could_reinclude_under(&self, dir: &str) -> bool {
         if !self.has_exceptions {
             return false;
         }
@@ -590,9 +686,9 @@ impl Ignore {
         if !self.has_regex_exceptions {
             return false;
         }
-        match (&self.dfa, cache.as_mut()) {
-            (Some(dfa), Some(cache)) => dfa_alive_after(dfa, cache, dir_slash.as_bytes()),
-            _ => true,
+        match &self.dfa {
+            Some(dfa) => dfa_alive_after(dfa, &mut DfaCache::new(dfa), dir_slash.as_bytes()),
+            None => true,
         }
     }
 }
@@ -1015,12 +1111,8 @@ mod tests {
 
     #[test]
     fn reinclude_under_directory() {
-        let mut cache = None;
-        let check = |text: &str, dir: &str, cache: &mut Option<DfaCache>| {
-            let ig = ign(text);
-            *cache = ig.dfa.as_ref().map(DfaCache::new);
-            ig.could_reinclude_under(dir, cache)
-        };
+        let check = |text: &str, dir: &str, _: &mut ()| ign(text).could_reinclude_under(dir);
+        let mut cache = ();
         assert!(!check("node_modules", "node_modules", &mut cache));
         assert!(!check(
             "node_modules\n!src/*.rs",
@@ -1335,191 +1427,44 @@ mod tests {
     }
 
     #[test]
+    fn hash_files_parallel_matches_sequential() {
+        let d = tempfile::tempdir().unwrap();
+        for i in 0..300 {
+            write(d.path(), &format!("d{}/f{i}", i % 7), &"x".repeat(i * 37));
+        }
+        let files = walk(d.path(), None).unwrap();
+        let parallel = hash_files(&files).unwrap();
+        let sequential: Vec<[u8; 32]> = files
+            .entries
+            .iter()
+            .filter(|e| e.kind == EntryKind::File)
+            .map(|e| Sha256::digest(fs::read(files.root.join(&e.rel_path)).unwrap()).into())
+            .collect();
+        assert_eq!(parallel.len(), 300);
+        assert_eq!(parallel, sequential);
+        assert_eq!(hash_dir(d.path()).unwrap(), hash_dir(d.path()).unwrap());
+    }
+
+    #[test]
+    fn walk_deep_tree() {
+        let d = tempfile::tempdir().unwrap();
+        let deep = "d/".repeat(300) + "f";
+        write(d.path(), &deep, "x");
+        let files = walk(d.path(), None).unwrap();
+        assert_eq!(files.entries.len(), 301);
+        assert_eq!(files.entries[300].rel_path, deep);
+        let (files, _) = walk_text(d.path(), "d\n!d/**/f\n");
+        assert_eq!(files.entries.len(), 301);
+    }
+
+    #[test]
     fn hash_reads_big_files_in_chunks() {
         let d = tempfile::tempdir().unwrap();
         let big: Vec<u8> = (0..(3 * READ_BUF + 17)).map(|i| (i % 251) as u8).collect();
         fs::write(d.path().join("big"), &big).unwrap();
         assert_eq!(
-            hash_file(&d.path().join("big")).unwrap(),
+            hash_file(&d.path().join("big"), &mut vec![0; READ_BUF]).unwrap(),
             <[u8; 32]>::from(Sha256::digest(&big))
         );
-    }
-}
-
-#[cfg(test)]
-mod bench_tmp {
-    use super::*;
-    #[test]
-    #[ignore]
-    fn bench_hash_dir() {
-        let dir = std::env::var("CTX_BENCH_DIR").unwrap();
-        let t = std::time::Instant::now();
-        let files = walk(Path::new(&dir), None).unwrap();
-        let tw = t.elapsed();
-        let h = context_hash(b"", &files, &[]).unwrap();
-        eprintln!(
-            "BENCH walk {:?} total {:?} entries {} {h}",
-            tw,
-            t.elapsed(),
-            files.entries.len()
-        );
-    }
-}
-
-#[cfg(test)]
-mod bench_tmp2 {
-    use super::*;
-    #[test]
-    #[ignore]
-    fn bench_sha_mem() {
-        let data = vec![7u8; 256 << 20];
-        let t = std::time::Instant::now();
-        let d = Sha256::digest(&data);
-        eprintln!("BENCH sha 256MiB {:?} {:x?}", t.elapsed(), &d[..4]);
-        let t = std::time::Instant::now();
-        let d = ring_free_check(&data);
-        eprintln!("BENCH sha 256MiB chunks {:?} {:x?}", t.elapsed(), &d[..4]);
-    }
-    fn ring_free_check(data: &[u8]) -> [u8; 32] {
-        let mut h = Sha256::new();
-        for c in data.chunks(1 << 20) {
-            h.update(c);
-        }
-        h.finalize().into()
-    }
-}
-
-#[cfg(test)]
-mod diff_tmp {
-    use super::*;
-    #[test]
-    #[ignore]
-    fn differential_vs_go() {
-        let mut seed: u64 = std::env::var("SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(1);
-        let mut rnd = move |n: usize| {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((seed >> 33) as usize) % n
-        };
-        let pcomps = [
-            "a", "b", "ab", "*", "?", "**", "a*", "*b", "[ab]", "[^a]", "\\*", ".", "..", "c.d",
-            "b?", "[a-c]*", "**b", "a**", "[*]", "x\\y", "[[]", "(", "a+", " ", "", "[!a]",
-            "[a&&b]",
-        ];
-        let names = [
-            "a", "b", "ab", "c.d", "ba", "*", "x", "aa", "abb", "[", "(", "a+", "!a", "xy", "x\\y",
-            "&",
-        ];
-        let mut cases = Vec::new();
-        for _ in 0..4000 {
-            let mut text = String::new();
-            for _ in 0..1 + rnd(4) {
-                match rnd(8) {
-                    0 => text.push('!'),
-                    1 => text.push('/'),
-                    2 => text.push_str("./"),
-                    3 => text.push_str("! "),
-                    _ => {}
-                }
-                let k = 1 + rnd(3);
-                let parts: Vec<&str> = (0..k).map(|_| pcomps[rnd(pcomps.len())]).collect();
-                text.push_str(&parts.join("/"));
-                if rnd(6) == 0 {
-                    text.push('/');
-                }
-                text.push('\n');
-            }
-            let mut paths = Vec::new();
-            for _ in 0..12 {
-                let k = 1 + rnd(4);
-                let parts: Vec<&str> = (0..k).map(|_| names[rnd(names.len())]).collect();
-                paths.push(parts.join("/"));
-            }
-            cases.push(serde_json::json!({"text": text, "paths": paths}));
-        }
-        let input = serde_json::to_vec(&cases).unwrap();
-        let mut child = std::process::Command::new("/tmp/ctxbench/gocheck/gocheck")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        child.stdin.take().unwrap().write_all(&input).unwrap();
-        let out = child.wait_with_output().unwrap();
-        let go: Vec<Vec<String>> = serde_json::from_slice(&out.stdout).unwrap();
-        let mut mismatches = 0;
-        let mut checked = 0;
-        let mut skip_checked = 0;
-        for (c, g) in cases.iter().zip(go) {
-            let text = c["text"].as_str().unwrap();
-            let paths: Vec<&str> = c["paths"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|p| p.as_str().unwrap())
-                .collect();
-            let ig = Ignore::parse(text, Path::new("x"));
-            match (&ig, g.first().map(String::as_str)) {
-                (Err(_), Some("ERR")) => continue,
-                (Err(e), _) if e.to_string().contains("regex parse error") => continue,
-                (Err(e), _) => {
-                    mismatches += 1;
-                    eprintln!("MISMATCH rust err {e} go ok: {text:?}");
-                    continue;
-                }
-                (Ok(_), Some("ERR")) => {
-                    mismatches += 1;
-                    eprintln!("MISMATCH rust ok go err: {text:?}");
-                    continue;
-                }
-                _ => {}
-            }
-            let ig = ig.unwrap();
-            let mut cache = ig.dfa.as_ref().map(DfaCache::new);
-            for (p, want) in paths.iter().zip(&g) {
-                checked += 1;
-                // chain
-                let comps: Vec<&str> = p.split('/').collect();
-                let mut parent = Vec::new();
-                let mut out = Vec::new();
-                let mut m = false;
-                for n in 1..=comps.len() {
-                    let prefix = comps[..n].join("/");
-                    m = ig.matches(&prefix, &parent, &mut out);
-                    // soundness of the skip: an excluded ancestor that can't re-include
-                    if n < comps.len() && m && !ig.could_reinclude_under(&prefix, &mut cache) {
-                        // then the full path must be excluded too
-                        skip_checked += 1;
-                        let mut par2 = out.clone();
-                        let mut o2 = Vec::new();
-                        let mut m2 = true;
-                        for k in n + 1..=comps.len() {
-                            m2 = ig.matches(&comps[..k].join("/"), &par2, &mut o2);
-                            if !m2 {
-                                break;
-                            }
-                            par2 = o2.clone();
-                        }
-                        if !m2 {
-                            mismatches += 1;
-                            eprintln!("UNSOUND skip {prefix:?} for {p:?} in {text:?}");
-                        }
-                    }
-                    parent = out.clone();
-                }
-                if m.to_string() != *want && !(want == "ERR" && text.contains("x\\y")) {
-                    mismatches += 1;
-                    eprintln!("MISMATCH {text:?} {p:?}: rust {m} go {want}");
-                }
-            }
-        }
-        eprintln!(
-            "DIFF checked {checked} paths, {skip_checked} skip checks, {mismatches} mismatches"
-        );
-        assert_eq!(mismatches, 0);
     }
 }
