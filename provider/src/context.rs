@@ -3,19 +3,10 @@
 //! [`walk`] lists what BuildKit's file sync (fsutil) sends for a context
 //! directory once the ignore file's patterns are applied as Docker applies
 //! them (moby/patternmatcher, `ignorefile.ReadAll` + `MatchesUsingParentResults`,
-//! and fsutil's filtered walk):
-//!
-//! * one pattern a line; a line starting with `#` is a comment, blank lines
-//!   are skipped; a leading `!` makes an exception that re-includes;
-//! * patterns are cleaned like Go's `filepath.Clean` (so `./a`, `a/` and
-//!   `a/./b/..` are `a`), and a leading `/` is dropped: they are relative to
-//!   the context root;
-//! * `*`, `?`, `[...]` and `\` escapes as in Go's `filepath.Match`, `**` for
-//!   any number of directories; a pattern matching a directory matches
-//!   everything below it; the last matching line wins;
-//! * an excluded directory is descended into only if some exception could
-//!   match a path inside it, and is then listed only if something inside it
-//!   is kept.
+//! see [`crate::dockerignore`] for the pattern rules, and fsutil's filtered
+//! walk): an excluded directory is descended into only if some exception
+//! could match a path inside it, and is then listed only if something inside
+//! it is kept.
 //!
 //! Where this differs from Docker: a pattern whose regex Go would reject
 //! (e.g. `a\q`) fails when the ignore file is read, not when first matched;
@@ -36,11 +27,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 use rayon::prelude::*;
-use regex::Regex;
-use regex_automata::hybrid::dfa::{Cache as DfaCache, DFA};
-use regex_automata::util::start::Config as StartConfig;
-use regex_automata::Anchored;
 use sha2::{Digest, Sha256};
+
+use crate::dockerignore::{MatchInfo, Patterns};
 
 /// What a context entry is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,7 +121,15 @@ pub fn walk(context: &Path, ignore_file: Option<&Path>) -> Result<ContextFiles, 
     let ignore = match ignore_file {
         Some(file) => {
             let bytes = fs::read(file).map_err(io_err("read", file))?;
-            Some(Ignore::parse(&String::from_utf8_lossy(&bytes), file)?)
+            let text = String::from_utf8_lossy(&bytes);
+            Some(
+                Patterns::from_ignore_file(&text).map_err(|e| ContextError::Pattern {
+                    file: file.to_path_buf(),
+                    line: e.line,
+                    pattern: e.pattern,
+                    reason: e.reason,
+                })?,
+            )
         }
         None => None,
     };
@@ -312,7 +309,7 @@ fn hash_file(path: &Path, buf: &mut [u8]) -> Result<[u8; 32], ContextError> {
 /// Walks and also returns how many directories were read (for tests).
 fn walk_with(
     context: &Path,
-    ignore: Option<&Ignore>,
+    ignore: Option<&Patterns>,
 ) -> Result<(ContextFiles, usize), ContextError> {
     let root = fs::canonicalize(context).map_err(io_err("resolve", context))?;
     let meta = fs::metadata(&root).map_err(io_err("stat", &root))?;
@@ -323,12 +320,12 @@ fn walk_with(
         ignore,
         dirs_read: AtomicUsize::new(0),
     };
-    let entries = in_io_pool(|| w.dir(&root, "", &[], false, true))?;
+    let entries = in_io_pool(|| w.dir(&root, "", &MatchInfo::default(), false, true))?;
     Ok((ContextFiles { root, entries }, w.dirs_read.into_inner()))
 }
 
 struct Walker<'a> {
-    ignore: Option<&'a Ignore>,
+    ignore: Option<&'a Patterns>,
     dirs_read: AtomicUsize,
 }
 
@@ -339,7 +336,7 @@ enum Child {
         entry: ContextEntry,
         abs: PathBuf,
         /// Its per-pattern results, for its children.
-        info: Vec<bool>,
+        info: MatchInfo,
         /// Excluded, walked only for exceptions inside: listed only if
         /// something below it is kept.
         excluded: bool,
@@ -355,7 +352,7 @@ impl Walker<'_> {
         &self,
         abs: &Path,
         rel: &str,
-        parent_info: &[bool],
+        parent_info: &MatchInfo,
         excluded: bool,
         rel_exact: bool,
     ) -> Result<Vec<ContextEntry>, ContextError> {
@@ -377,7 +374,7 @@ impl Walker<'_> {
         listing.sort_unstable_by(|a, b| a.file_name().as_bytes().cmp(b.file_name().as_bytes()));
 
         let mut children = Vec::with_capacity(listing.len());
-        let mut scratch = Vec::new();
+        let mut scratch = MatchInfo::default();
         for de in listing {
             let name = de.file_name();
             let name_str = name.to_string_lossy();
@@ -511,626 +508,10 @@ fn entry_for(
     }))
 }
 
-// ---------------------------------------------------------------------------
-// Patterns
-
-#[derive(Debug)]
-enum Kind {
-    /// The path equals the pattern.
-    Exact,
-    /// `lit**`: the path starts with `lit`.
-    Prefix(String),
-    /// `**rest` (with literal rest): the path ends with `rest`, or `rest` is
-    /// `/path`.
-    Suffix(String),
-    Regex(Regex),
-}
-
-#[derive(Debug)]
-struct Pattern {
-    cleaned: String,
-    exception: bool,
-    kind: Kind,
-}
-
-impl Pattern {
-    fn matches(&self, path: &str) -> bool {
-        match &self.kind {
-            Kind::Exact => path == self.cleaned,
-            Kind::Prefix(prefix) => path.starts_with(prefix.as_str()),
-            Kind::Suffix(suffix) => {
-                path.ends_with(suffix.as_str())
-                    || suffix.strip_prefix('/').is_some_and(|s| path == s)
-            }
-            Kind::Regex(re) => re.is_match(path),
-        }
-    }
-}
-
-/// Parsed ignore file.
-#[derive(Debug)]
-struct Ignore {
-    patterns: Vec<Pattern>,
-    has_exceptions: bool,
-    /// One lazy DFA over the exceptions of `Kind::Regex`, to tell whether
-    /// any of them can match below a directory.
-    dfa: Option<DFA>,
-    has_regex_exceptions: bool,
-}
-
-impl Ignore {
-    /// `ignorefile.ReadAll` then `patternmatcher.New`.
-    fn parse(text: &str, file: &Path) -> Result<Ignore, ContextError> {
-        let mut patterns = Vec::new();
-        let mut exception_regexes = Vec::new();
-        for (idx, raw) in text.split('\n').enumerate() {
-            let mut line = raw.strip_suffix('\r').unwrap_or(raw);
-            if idx == 0 {
-                line = line.strip_prefix('\u{feff}').unwrap_or(line);
-            }
-            // Comments are recognised before trimming.
-            if line.starts_with('#') {
-                continue;
-            }
-            let mut p = line.trim();
-            if p.is_empty() {
-                continue;
-            }
-            let invert = p.starts_with('!');
-            if invert {
-                p = p[1..].trim();
-            }
-            let mut pat = String::new();
-            if !p.is_empty() {
-                pat = go_clean(p);
-                if pat.len() > 1 && pat.starts_with('/') {
-                    pat.remove(0);
-                }
-            }
-            if invert {
-                pat.insert(0, '!');
-            }
-
-            let err = |reason: String| ContextError::Pattern {
-                file: file.to_path_buf(),
-                line: idx + 1,
-                pattern: line.trim().to_string(),
-                reason,
-            };
-            let pat = go_clean(pat.trim());
-            let (exception, pat) = match pat.strip_prefix('!') {
-                Some("") => return Err(err("illegal exclusion pattern: \"!\"".into())),
-                Some(rest) => (true, rest.to_string()),
-                None => (false, pat),
-            };
-            check_glob_syntax(&pat).map_err(|e| err(e.into()))?;
-            let (kind, regex_src) = compile(&pat).map_err(err)?;
-            if exception {
-                if let Some(src) = regex_src {
-                    exception_regexes.push(src);
-                }
-            }
-            patterns.push(Pattern {
-                cleaned: pat,
-                exception,
-                kind,
-            });
-        }
-        let has_regex_exceptions = !exception_regexes.is_empty();
-        let dfa = if has_regex_exceptions {
-            DFA::builder()
-                .configure(DFA::config().unicode_word_boundary(true))
-                .build_many(&exception_regexes)
-                .ok()
-        } else {
-            None
-        };
-        Ok(Ignore {
-            has_exceptions: patterns.iter().any(|p| p.exception),
-            patterns,
-            dfa,
-            has_regex_exceptions,
-        })
-    }
-
-    /// `PatternMatcher.MatchesUsingParentResults`: whether `path` is
-    /// excluded, given the per-pattern results of its parent directory
-    /// (empty for a top-level path). `info` receives this path's results.
-    fn matches(&self, path: &str, parent: &[bool], info: &mut Vec<bool>) -> bool {
-        info.clear();
-        info.resize(self.patterns.len(), false);
-        let mut matched = false;
-        for (i, p) in self.patterns.iter().enumerate() {
-            let mut m = parent.get(i).copied().unwrap_or(false);
-            if !m {
-                // An exclusion can't change an already excluded path, nor an
-                // exception an included one.
-                if p.exception != matched {
-                    continue;
-                }
-                m = p.matches(path);
-            }
-            info[i] = m;
-            if m {
-                matched = !p.exception;
-            }
-        }
-        matched
-    }
-
-    /// Whether some exception could match a path strictly below the
-    /// (excluded) directory `dir`. If none can, nothing below it can be
-    /// re-included (a path only gains a match over its parent's results by
-    /// matching a pattern itself), so the walk skips it wholesale.
-    fn could_reinclude_under(&self, dir: &str) -> bool {
-        if !self.has_exceptions {
-            return false;
-        }
-        let dir_slash = format!("{dir}/");
-        for p in self.patterns.iter().filter(|p| p.exception) {
-            match &p.kind {
-                Kind::Exact => {
-                    if p.cleaned.starts_with(&dir_slash) {
-                        return true;
-                    }
-                }
-                Kind::Prefix(prefix) => {
-                    if prefix.starts_with(&dir_slash) || dir_slash.starts_with(prefix.as_str()) {
-                        return true;
-                    }
-                }
-                Kind::Suffix(_) => return true,
-                Kind::Regex(_) => {}
-            }
-        }
-        if !self.has_regex_exceptions {
-            return false;
-        }
-        match &self.dfa {
-            Some(dfa) => dfa_alive_after(dfa, &mut DfaCache::new(dfa), dir_slash.as_bytes()),
-            None => true,
-        }
-    }
-}
-
-/// Whether the anchored DFA, having read `prefix`, can still reach a match.
-/// Any doubt (cache trouble, quit bytes) answers yes.
-fn dfa_alive_after(dfa: &DFA, cache: &mut DfaCache, prefix: &[u8]) -> bool {
-    let Ok(mut sid) = dfa.start_state(cache, &StartConfig::new().anchored(Anchored::Yes)) else {
-        return true;
-    };
-    for &b in prefix {
-        match dfa.next_state(cache, sid, b) {
-            Ok(next) => sid = next,
-            Err(_) => return true,
-        }
-        if sid.is_dead() {
-            return false;
-        }
-        if sid.is_quit() {
-            return true;
-        }
-    }
-    true
-}
-
-/// Go's `filepath.Clean` for `/`-separated paths.
-fn go_clean(path: &str) -> String {
-    if path.is_empty() {
-        return ".".into();
-    }
-    let rooted = path.starts_with('/');
-    let mut out: Vec<&str> = Vec::new();
-    for comp in path.split('/') {
-        match comp {
-            "" | "." => {}
-            ".." => {
-                if out.last().is_some_and(|l| *l != "..") {
-                    out.pop();
-                } else if !rooted {
-                    out.push("..");
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    let joined = out.join("/");
-    match (rooted, joined.is_empty()) {
-        (true, _) => format!("/{joined}"),
-        (false, true) => ".".into(),
-        (false, false) => joined,
-    }
-}
-
-/// The syntax errors Go's `filepath.Match` reports (`ErrBadPattern`), which
-/// `patternmatcher.New` rejects: a trailing `\`, and malformed `[...]`
-/// classes (unclosed, empty, a range missing an end).
-fn check_glob_syntax(p: &str) -> Result<(), &'static str> {
-    const BAD: &str = "syntax error in pattern";
-    let c: Vec<char> = p.chars().collect();
-    let mut i = 0;
-    // getEsc: one (possibly escaped) class character, which must not be the
-    // last of the pattern.
-    let get_esc = |i: &mut usize| -> Result<(), &'static str> {
-        match c.get(*i) {
-            None | Some('-') | Some(']') => return Err(BAD),
-            Some('\\') => {
-                *i += 1;
-                if *i >= c.len() {
-                    return Err(BAD);
-                }
-            }
-            _ => {}
-        }
-        *i += 1;
-        if *i >= c.len() {
-            return Err(BAD);
-        }
-        Ok(())
-    };
-    while i < c.len() {
-        match c[i] {
-            '\\' => {
-                i += 1;
-                if i >= c.len() {
-                    return Err(BAD);
-                }
-                i += 1;
-            }
-            '[' => {
-                i += 1;
-                if c.get(i) == Some(&'^') {
-                    i += 1;
-                }
-                let mut nrange = 0;
-                loop {
-                    if c.get(i) == Some(&']') && nrange > 0 {
-                        i += 1;
-                        break;
-                    }
-                    get_esc(&mut i)?;
-                    if c[i] == '-' {
-                        i += 1;
-                        get_esc(&mut i)?;
-                    }
-                    nrange += 1;
-                }
-            }
-            _ => i += 1,
-        }
-    }
-    Ok(())
-}
-
-/// `Pattern.compile` of moby/patternmatcher (with `/` as separator). Returns
-/// the match kind and, for `Kind::Regex`, the regex source.
-fn compile(p: &str) -> Result<(Kind, Option<String>), String> {
-    #[derive(PartialEq)]
-    enum Ty {
-        Exact,
-        Prefix,
-        Suffix,
-        Regex,
-    }
-    let chars: Vec<char> = p.chars().collect();
-    let mut re = String::from("^");
-    let mut ty = Ty::Exact;
-    let mut pos = 0;
-    let mut i = 0;
-    while pos < chars.len() {
-        let ch = chars[pos];
-        pos += 1;
-        match ch {
-            '*' if chars.get(pos) == Some(&'*') => {
-                pos += 1;
-                // `**/` is `**`.
-                if chars.get(pos) == Some(&'/') {
-                    pos += 1;
-                }
-                if pos >= chars.len() {
-                    // `**` at the end matches everything, like .gitignore.
-                    if ty == Ty::Exact {
-                        ty = Ty::Prefix;
-                    } else {
-                        re.push_str(".*");
-                        ty = Ty::Regex;
-                    }
-                } else {
-                    // Any number of directories, including none.
-                    re.push_str("(.*/)?");
-                    ty = Ty::Regex;
-                }
-                if i == 0 {
-                    ty = Ty::Suffix;
-                }
-            }
-            '*' => {
-                re.push_str("[^/]*");
-                ty = Ty::Regex;
-            }
-            '?' => {
-                re.push_str("[^/]");
-                ty = Ty::Regex;
-            }
-            '.' | '+' | '(' | ')' | '|' | '{' | '}' | '$' => {
-                re.push('\\');
-                re.push(ch);
-            }
-            '\\' => {
-                if pos < chars.len() {
-                    re.push('\\');
-                    re.push(chars[pos]);
-                    pos += 1;
-                    ty = Ty::Regex;
-                } else {
-                    re.push('\\');
-                }
-            }
-            '[' | ']' => {
-                re.push(ch);
-                ty = Ty::Regex;
-            }
-            _ => re.push(ch),
-        }
-        i += 1;
-    }
-    let kind = match ty {
-        Ty::Exact => return Ok((Kind::Exact, None)),
-        Ty::Prefix => Kind::Prefix(p[..p.len() - 2].to_string()),
-        Ty::Suffix => Kind::Suffix(p[2..].to_string()),
-        Ty::Regex => {
-            re.push('$');
-            let src = go_regex_to_rust(&re);
-            let compiled = Regex::new(&src).map_err(|e| e.to_string())?;
-            return Ok((Kind::Regex(compiled), Some(src)));
-        }
-    };
-    Ok((kind, None))
-}
-
-/// Rewrites a Go (RE2) regex as patternmatcher builds it into the Rust regex
-/// that means the same: inside a class Go takes `[` (other than `[:`), `&`
-/// and `~` literally where Rust nests classes or reads set operations, and
-/// `\` + punctuation is always a literal in Go (`\<` is not a word boundary).
-fn go_regex_to_rust(go: &str) -> String {
-    let c: Vec<char> = go.chars().collect();
-    let mut out = String::with_capacity(go.len() + 8);
-    let mut i = 0;
-    let push_escaped = |out: &mut String, ch: char| {
-        if ch.is_ascii_punctuation() {
-            out.push_str(&regex::escape(ch.encode_utf8(&mut [0; 4])));
-        } else {
-            out.push('\\');
-            out.push(ch);
-        }
-    };
-    while i < c.len() {
-        match c[i] {
-            '\\' if i + 1 < c.len() => {
-                push_escaped(&mut out, c[i + 1]);
-                i += 2;
-            }
-            ']' => {
-                out.push_str("\\]");
-                i += 1;
-            }
-            '[' => {
-                out.push('[');
-                i += 1;
-                if c.get(i) == Some(&'^') {
-                    out.push('^');
-                    i += 1;
-                }
-                let mut first = true;
-                let mut prev_dash = false;
-                while i < c.len() && (c[i] != ']' || first) {
-                    first = false;
-                    let ch = c[i];
-                    if ch == '[' && c.get(i + 1) == Some(&':') {
-                        // POSIX class `[:name:]`, the same in both.
-                        if let Some(end) = (i + 2..c.len().saturating_sub(1))
-                            .find(|&j| c[j] == ':' && c[j + 1] == ']')
-                        {
-                            out.extend(&c[i..end + 2]);
-                            i = end + 2;
-                            prev_dash = false;
-                            continue;
-                        }
-                    }
-                    match ch {
-                        '\\' if i + 1 < c.len() => {
-                            push_escaped(&mut out, c[i + 1]);
-                            i += 2;
-                            prev_dash = false;
-                            continue;
-                        }
-                        '[' | '&' | '~' | ']' => {
-                            out.push('\\');
-                            out.push(ch);
-                        }
-                        '-' if prev_dash => out.push_str("\\-"),
-                        _ => out.push(ch),
-                    }
-                    prev_dash = ch == '-';
-                    i += 1;
-                }
-                if i < c.len() {
-                    out.push(']');
-                    i += 1;
-                }
-            }
-            ch => {
-                out.push(ch);
-                i += 1;
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::os::unix::fs::{symlink, PermissionsExt};
-
-    fn ign(text: &str) -> Ignore {
-        Ignore::parse(text, Path::new(".dockerignore")).expect("valid ignore file")
-    }
-
-    /// Whether `path` is excluded, computing the parents' results first as
-    /// the walk does.
-    fn excluded(ig: &Ignore, path: &str) -> bool {
-        let mut parent: Vec<bool> = Vec::new();
-        let mut out = Vec::new();
-        let comps: Vec<&str> = path.split('/').collect();
-        let mut m = false;
-        for n in 1..=comps.len() {
-            m = ig.matches(&comps[..n].join("/"), &parent, &mut out);
-            parent = out.clone();
-        }
-        m
-    }
-
-    #[test]
-    fn dockerignore_table() {
-        let cases: &[(&str, &str, bool)] = &[
-            ("*.log", "a.log", true),
-            ("*.log", "a.log.txt", false),
-            ("*.log", "dir/a.log", false),
-            ("**/*.tmp", "x.tmp", true),
-            ("**/*.tmp", "a/b/x.tmp", true),
-            ("**/*.tmp", "a/b/x.tmpl", false),
-            ("node_modules", "node_modules", true),
-            ("node_modules", "node_modules/x/y.js", true),
-            ("node_modules", "src/node_modules", false),
-            ("node_modules", "node_modules2", false),
-            ("*.log\n!keep.log", "keep.log", false),
-            ("*.log\n!keep.log", "other.log", true),
-            ("!keep.log\n*.log", "keep.log", true),
-            ("/abs", "abs", true),
-            ("/abs", "abs/x", true),
-            ("/abs", "x/abs", false),
-            ("dir/", "dir", true),
-            ("dir/", "dir/file", true),
-            ("dir/", "dirx", false),
-            ("./foo", "foo", true),
-            ("a/../b", "b", true),
-            ("a/../b", "a", false),
-            ("foo/**", "foo", false),
-            ("foo/**", "foo/x/y", true),
-            ("foo**", "foobar/x", true),
-            ("**/foo", "foo", true),
-            ("**/foo", "a/b/foo", true),
-            ("**/foo", "a/b/foo/c", true),
-            ("**/foo", "a/b/xfoo", false),
-            ("a/**/b", "a/b", true),
-            ("a/**/b", "a/x/y/b", true),
-            ("a/**/b", "a/x/y/c", false),
-            ("a?c", "abc", true),
-            ("a?c", "a/c", false),
-            ("[a-c]x", "bx", true),
-            ("[^a-c]x", "dx", true),
-            ("[^a-c]x", "ax", false),
-            ("\\*x", "*x", true),
-            ("\\*x", "ax", false),
-            ("**", "anything/at/all", true),
-            ("**\n!Dockerfile", "Dockerfile", false),
-            ("**\n!Dockerfile", "src/main.rs", true),
-            ("*\n!src", "src/deep/file", false),
-            ("*\n!src", "other", true),
-            ("# comment\n\n  \nfoo", "foo", true),
-            ("# foo", "# foo", false),
-            (" # foo", "# foo", true),
-            ("\u{feff}foo", "foo", true),
-            ("foo\r\nbar", "foo", true),
-            ("foo\r\nbar", "bar", true),
-            ("  foo  ", "foo", true),
-            ("! keep\n*", "keep", true),
-            ("*\n! keep", "keep", false),
-            (
-                "vendor\n!vendor/keep/deep/f.txt",
-                "vendor/keep/deep/f.txt",
-                false,
-            ),
-            (
-                "vendor\n!vendor/keep/deep/f.txt",
-                "vendor/keep/deep/g.txt",
-                true,
-            ),
-            ("vendor\n!vendor/keep/deep/f.txt", "vendor/keep", true),
-            // MatchesUsingParentResults: `!a` was not tried for `a` (nothing
-            // was excluded yet), so `a/b` stays excluded.
-            ("a/b\n!a", "a/b", true),
-            ("a.b", "aXb", false),
-            ("a+(b)", "a+(b)", true),
-            // patternmatcher turns `*` into `[^/]*` even inside a class, so
-            // Go's regexp reads `x[[^/]*]`: Docker's quirk, kept.
-            ("x[*]", "x*", false),
-            ("x[*]", "x[^]", true),
-            ("[[]x", "[x", true),
-        ];
-        for (text, path, want) in cases {
-            let ig = ign(text);
-            assert_eq!(
-                excluded(&ig, path),
-                *want,
-                "patterns {text:?} path {path:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn dockerignore_bad_patterns() {
-        for text in ["!", "a\n!\n", "[", "a[", "[]", "[a-]", "a\\", "[a"] {
-            let err = Ignore::parse(text, Path::new("x/.dockerignore")).unwrap_err();
-            assert!(
-                matches!(err, ContextError::Pattern { .. }),
-                "{text:?}: {err}"
-            );
-        }
-        let err = Ignore::parse("ok\n[bad", Path::new("x/.dockerignore")).unwrap_err();
-        assert!(err.to_string().contains("line 2"), "{err}");
-    }
-
-    #[test]
-    fn go_clean_matches_go() {
-        for (inp, want) in [
-            ("", "."),
-            (".", "."),
-            ("./a", "a"),
-            ("a/", "a"),
-            ("a//b/./c/..", "a/b"),
-            ("../a", "../a"),
-            ("/../a", "/a"),
-            ("/", "/"),
-            ("a/..", "."),
-        ] {
-            assert_eq!(go_clean(inp), want, "{inp:?}");
-        }
-    }
-
-    #[test]
-    fn reinclude_under_directory() {
-        let check = |text: &str, dir: &str, _: &mut ()| ign(text).could_reinclude_under(dir);
-        let mut cache = ();
-        assert!(!check("node_modules", "node_modules", &mut cache));
-        assert!(!check(
-            "node_modules\n!src/*.rs",
-            "node_modules",
-            &mut cache
-        ));
-        assert!(check("node_modules\n!src/*.rs", "src", &mut cache));
-        assert!(!check("*\n!*.md", "docs", &mut cache));
-        assert!(check("*\n!**/*.md", "docs", &mut cache));
-        assert!(check("vendor\n!vendor/keep", "vendor", &mut cache));
-        assert!(!check("vendor\n!vendor/keep", "vendor/other", &mut cache));
-        assert!(!check("vendor\n!vendor/keep", "other", &mut cache));
-        assert!(check("vendor\n!vendor/k*/x", "vendor", &mut cache));
-        assert!(check("vendor\n!vendor/k*/x", "vendor/kept", &mut cache));
-        assert!(!check("vendor\n!vendor/k*/x", "vendor/other", &mut cache));
-        assert!(check("vendor\n!ven**", "vendor", &mut cache));
-        assert!(check("vendor\n!vendor/**", "vendor", &mut cache));
-    }
 
     fn write(root: &Path, rel: &str, contents: &str) {
         let p = root.join(rel);
@@ -1143,7 +524,7 @@ mod tests {
     }
 
     fn walk_text(root: &Path, text: &str) -> (ContextFiles, usize) {
-        let ig = ign(text);
+        let ig = Patterns::from_ignore_file(text).expect("valid ignore file");
         walk_with(root, Some(&ig)).unwrap()
     }
 
@@ -1288,6 +669,14 @@ mod tests {
         assert!(matches!(err, ContextError::NotADirectory(_)), "{err}");
         let err = walk(d.path(), Some(&d.path().join("nope.dockerignore"))).unwrap_err();
         assert!(err.to_string().contains("nope.dockerignore"), "{err}");
+        write(d.path(), "bad.dockerignore", "ok\n[bad\n");
+        let err = walk(d.path(), Some(&d.path().join("bad.dockerignore"))).unwrap_err();
+        assert!(matches!(err, ContextError::Pattern { .. }), "{err}");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("bad.dockerignore, line 2") && msg.contains("\"[bad\""),
+            "{msg}"
+        );
     }
 
     /// A small tree: files, an executable, a symlink, an empty dir, an

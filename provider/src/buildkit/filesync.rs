@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
-use super::patterns::{clean_path, has_wildcards, MatchInfo, PatternMatcher};
+use crate::dockerignore::{clean, has_wildcards, MatchInfo, Pattern, Patterns};
 
 const CHUNK: usize = 32 * 1024;
 
@@ -435,7 +435,7 @@ fn children(source: &DirSource, dir: Option<&Node>) -> std::io::Result<Vec<Node>
 fn follow_links(source: &DirSource, paths: &[String]) -> Vec<String> {
     let mut resolved = BTreeSet::new();
     for p in paths {
-        resolve_follow(source, &clean_path(p), 0, &mut resolved);
+        resolve_follow(source, &clean(p), 0, &mut resolved);
     }
     resolved.into_iter().collect()
 }
@@ -468,7 +468,7 @@ fn resolve_follow(source: &DirSource, p: &str, depth: usize, out: &mut BTreeSet<
                 None => source.root.clone(),
                 Some(d) => lookup_abs(source, d),
             };
-            if let (Some(dir_abs), Ok(pm)) = (dir_abs, PatternMatcher::new(&[part.to_string()])) {
+            if let (Some(dir_abs), Ok(pm)) = (dir_abs, Patterns::new(&[part])) {
                 if let Ok(rd) = std::fs::read_dir(dir_abs) {
                     for e in rd.flatten() {
                         let name = e.file_name().to_string_lossy().into_owned();
@@ -510,7 +510,7 @@ fn resolve_follow(source: &DirSource, p: &str, depth: usize, out: &mut BTreeSet<
             } else {
                 format!("{base}/{rest}")
             };
-            resolve_follow(source, &clean_path(&next), depth + 1, out);
+            resolve_follow(source, &clean(&next), depth + 1, out);
             return;
         }
     }
@@ -518,8 +518,8 @@ fn resolve_follow(source: &DirSource, p: &str, depth: usize, out: &mut BTreeSet<
 }
 
 struct Walk {
-    include: Option<PatternMatcher>,
-    exclude: Option<PatternMatcher>,
+    include: Option<Patterns>,
+    exclude: Option<Patterns>,
     only_prefix_includes: bool,
     only_prefix_exclude_exceptions: bool,
     out: Vec<Item>,
@@ -528,6 +528,14 @@ struct Walk {
 }
 
 const PATTERN_CHARS: &[char] = &['*', '[', ']', '?', '^', '\\'];
+
+/// The pattern without a trailing `/**` or `/*` (fsutil's
+/// `patternWithoutTrailingGlob`).
+fn without_trailing_glob(p: &Pattern) -> &str {
+    let p = p.text();
+    let p = p.strip_suffix("/**").unwrap_or(p);
+    p.strip_suffix("/*").unwrap_or(p)
+}
 
 #[cfg(test)]
 fn plan_public(source: &DirSource, filters: &Filters) -> Result<Vec<(String, u32)>, String> {
@@ -554,25 +562,25 @@ fn plan(source: &DirSource, filters: &Filters) -> Result<Vec<Item>, String> {
     let include = if include.is_empty() {
         None
     } else {
-        Some(PatternMatcher::new(&include).map_err(|e| format!("invalid include patterns: {e}"))?)
+        Some(Patterns::new(&include).map_err(|e| format!("invalid include patterns: {e}"))?)
     };
     let exclude = if filters.exclude.is_empty() {
         None
     } else {
         Some(
-            PatternMatcher::new(&filters.exclude)
+            Patterns::new(&filters.exclude)
                 .map_err(|e| format!("invalid exclude patterns: {e}"))?,
         )
     };
     let only_prefix_includes = include.as_ref().is_none_or(|m| {
         m.patterns()
             .iter()
-            .all(|p| p.exclusion() || !p.without_trailing_glob().contains(PATTERN_CHARS))
+            .all(|p| p.is_exception() || !without_trailing_glob(p).contains(PATTERN_CHARS))
     });
     let only_prefix_exclude_exceptions = exclude.as_ref().is_none_or(|m| {
         m.patterns()
             .iter()
-            .all(|p| !p.exclusion() || !p.without_trailing_glob().contains(PATTERN_CHARS))
+            .all(|p| !p.is_exception() || !without_trailing_glob(p).contains(PATTERN_CHARS))
     });
     let mut w = Walk {
         include,
@@ -588,11 +596,11 @@ fn plan(source: &DirSource, filters: &Filters) -> Result<Vec<Item>, String> {
 }
 
 impl Walk {
-    fn prefix_could_match(m: &PatternMatcher, dir: &str, exclusions: bool) -> bool {
+    fn prefix_could_match(m: &Patterns, dir: &str, exclusions: bool) -> bool {
         let dir_slash = format!("{dir}/");
         m.patterns().iter().any(|p| {
-            p.exclusion() == exclusions
-                && format!("{}/", p.without_trailing_glob()).starts_with(&dir_slash)
+            p.is_exception() == exclusions
+                && format!("{}/", without_trailing_glob(p)).starts_with(&dir_slash)
         })
     }
 
@@ -608,9 +616,7 @@ impl Walk {
             let mut inc_info = MatchInfo::default();
             let mut exc_info = MatchInfo::default();
             if let Some(inc) = &self.include {
-                let (m, info) = inc.matches_using_parent(&node.rel, inc_parent);
-                inc_info = info;
-                if !m {
+                if !inc.matches(&node.rel, inc_parent, &mut inc_info) {
                     if node.is_dir
                         && self.only_prefix_includes
                         && !Self::prefix_could_match(inc, &node.rel, false)
@@ -621,11 +627,9 @@ impl Walk {
                 }
             }
             if let Some(exc) = &self.exclude {
-                let (m, info) = exc.matches_using_parent(&node.rel, exc_parent);
-                exc_info = info;
-                if m {
+                if exc.matches(&node.rel, exc_parent, &mut exc_info) {
                     if node.is_dir && self.only_prefix_exclude_exceptions {
-                        if !exc.has_exclusions() {
+                        if !exc.has_exceptions() {
                             continue;
                         }
                         if !Self::prefix_could_match(exc, &node.rel, true) {

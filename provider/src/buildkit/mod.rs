@@ -18,7 +18,6 @@
 //!   output lines into the error.
 
 mod filesync;
-mod patterns;
 mod progress;
 mod session;
 mod solve;
