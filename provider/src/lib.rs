@@ -3,6 +3,7 @@
 pub mod buildkit;
 pub mod config;
 pub mod context;
+pub mod dockerignore;
 pub mod ecr;
 pub mod log;
 pub mod platform;
@@ -11,3 +12,4 @@ pub mod reference;
 pub mod registry;
 pub mod resources;
 pub mod schema;
+pub mod terraform;

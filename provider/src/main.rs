@@ -1,5 +1,7 @@
 //! `pulumi-resource-multiarch`: started by the Pulumi engine as
 //! `pulumi-resource-multiarch [--logtostderr] [-v=N] [--tracing URL] ENGINE_ADDRESS`.
+//! The same binary (also built as `terraform-provider-multiarch`) serves Terraform's plugin
+//! protocol 6 when Terraform starts it (`TF_PLUGIN_MAGIC_COOKIE` in the environment).
 
 use tracing_subscriber::EnvFilter;
 
@@ -41,7 +43,9 @@ fn main() -> anyhow::Result<()> {
         print!("{}", multiarch::schema::package_schema_text());
         return Ok(());
     }
+    let terraform = multiarch::terraform::started_by_terraform();
     let level = match args.verbosity {
+        0 if terraform => "info",
         0 => "warn",
         1..=3 => "info",
         4..=8 => "debug",
@@ -56,5 +60,9 @@ fn main() -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    if terraform {
+        // Terraform reads the handshake from stdout and the provider log from stderr.
+        return rt.block_on(multiarch::terraform::serve());
+    }
     rt.block_on(multiarch::pulumi::serve(args.engine_address))
 }

@@ -451,7 +451,13 @@ impl Registries {
     /// the tag alone through `BatchDeleteImage`; other registries can only delete a manifest
     /// by digest, which is done only when no other tag of the repository points to it.
     /// A tag that is already gone is success.
-    pub async fn delete_tag(&self, r: &Reference) -> Result<Deleted, RegistryError> {
+    /// `going` are other tags being removed in the same operation: they do not protect the
+    /// digest (otherwise two tags of one resource would keep each other alive).
+    pub async fn delete_tag(
+        &self,
+        r: &Reference,
+        going: &[Reference],
+    ) -> Result<Deleted, RegistryError> {
         self.guard_write("delete", r)?;
         let host = r.registry();
         if let Some(ecr) = self.ecr_settings(host) {
@@ -480,6 +486,9 @@ impl Registries {
                 continue;
             }
             let o = Reference::with_tag(host.into(), r.repository().into(), other.clone());
+            if going.iter().any(|g| g.whole() == o.whole()) {
+                continue;
+            }
             if self.digest_of(&o).await?.as_deref() == Some(digest.as_str()) {
                 return Ok(Deleted::KeptShared { other: o.whole() });
             }
@@ -577,7 +586,7 @@ mod tests {
             Err(RegistryError::WriteInPreview { .. })
         ));
         assert!(matches!(
-            r.delete_tag(&tag).await,
+            r.delete_tag(&tag, &[]).await,
             Err(RegistryError::WriteInPreview { .. })
         ));
         assert!(matches!(

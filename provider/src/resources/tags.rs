@@ -1,7 +1,5 @@
 //! What both resources do with the tags they own: refresh them, remove them.
 
-use oci_client::Reference;
-
 use super::{Error, OpContext};
 use crate::reference::parse_tag;
 use crate::registry::Deleted;
@@ -58,21 +56,19 @@ pub async fn refresh<S>(
 
 /// Removes the given tags (a 404 is success; a digest another tag uses survives).
 pub async fn remove(ctx: &OpContext, tags: &[String]) -> Result<(), Error> {
+    let mut going = Vec::new();
     for tag in tags {
-        let t = parse_tag(tag).map_err(|e| Error::invalid("tags", e))?;
-        ctx.log.status(&format!("removing {tag}"));
-        remove_one(ctx, &t).await?;
+        going.push(parse_tag(tag).map_err(|e| Error::invalid("tags", e))?);
     }
-    Ok(())
-}
-
-async fn remove_one(ctx: &OpContext, tag: &Reference) -> Result<(), Error> {
-    if let Deleted::KeptShared { other } = ctx.registries.delete_tag(tag).await? {
-        ctx.log.warn(&format!(
-            "{} was left in place: {other} points to the same manifest and this registry \
-             can only delete by digest",
-            tag.whole()
-        ));
+    for t in &going {
+        ctx.log.status(&format!("removing {}", t.whole()));
+        if let Deleted::KeptShared { other } = ctx.registries.delete_tag(t, &going).await? {
+            ctx.log.warn(&format!(
+                "{} was left in place: {other} points to the same manifest and this registry \
+                 can only delete by digest",
+                t.whole()
+            ));
+        }
     }
     Ok(())
 }

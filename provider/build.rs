@@ -1,0 +1,14 @@
+//! Compiles the Terraform plugin protocol subset in `proto/` with protox (no system protoc).
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let files = ["proto/tfplugin6.proto", "proto/go_plugin.proto"];
+    for f in &files {
+        println!("cargo:rerun-if-changed={f}");
+    }
+    let fds = protox::compile(files, ["proto"])?;
+    tonic_prost_build::configure()
+        .build_client(false)
+        .build_server(true)
+        .compile_fds(fds)?;
+    Ok(())
+}

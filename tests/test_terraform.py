@@ -1,0 +1,192 @@
+"""The Terraform front end to end: the real Terraform 1.0.3 CLI (from PyPI, installed by
+scripts/terraform.sh) runs the built provider through `dev_overrides` (plugin protocol 6,
+go-plugin AutoMTLS with its P-521 client certificate) against the test world."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from harness import ROOT, RegistryLog, raw_manifest, run, skopeo_copy, unique
+
+FIXTURE = Path(__file__).resolve().parent / "terraform"
+TIMINGS: list[tuple[str, float]] = []
+
+
+def terraform_bin() -> str:
+    path = os.environ.get("TERRAFORM") or os.path.join(
+        os.environ.get("MULTIARCH_TESTENV_STATE", "/var/lib/multiarch-testenv"), "terraform", "terraform"
+    )
+    if not os.access(path, os.X_OK):
+        subprocess.run(["bash", str(ROOT / "scripts" / "terraform.sh")], check=True, cwd=ROOT)
+    return path
+
+
+class Terraform:
+    """One working directory with its own CLI config pointing at the built provider."""
+
+    def __init__(self, workdir: Path, world: dict):
+        self.dir = workdir
+        self.bin = terraform_bin()
+        provider_dir = os.environ.get("MULTIARCH_TERRAFORM_PROVIDER_DIR", str(ROOT / "target" / "debug"))
+        assert os.access(os.path.join(provider_dir, "terraform-provider-multiarch"), os.X_OK)
+        rc = workdir / "cli.tfrc"
+        rc.write_text(
+            "provider_installation {\n"
+            "  dev_overrides {\n"
+            f'    "example.com/multiarch/multiarch" = "{provider_dir}"\n'
+            "  }\n"
+            "  direct {}\n"
+            "}\n"
+        )
+        self.env = dict(os.environ)
+        self.env.update({k: v for k, v in world.items()})
+        self.env.update({
+            "TF_CLI_CONFIG_FILE": str(rc),
+            "TF_IN_AUTOMATION": "1",
+            "CHECKPOINT_DISABLE": "1",
+            "TF_LOG_PATH": str(workdir / "terraform.log"),
+            "TF_LOG": "DEBUG",
+        })
+
+    def vars(self, **values):
+        (self.dir / "terraform.tfvars.json").write_text(json.dumps(values, indent=2))
+
+    def __call__(self, *args: str, ok=(0,)) -> subprocess.CompletedProcess:
+        start = time.monotonic()
+        p = subprocess.run(
+            [self.bin, *args, "-no-color"] if args[0] not in ("output",) else [self.bin, *args],
+            cwd=self.dir, env=self.env, capture_output=True, text=True, timeout=900,
+        )
+        TIMINGS.append((" ".join(args[:1]), time.monotonic() - start))
+        assert p.returncode in ok, f"terraform {' '.join(args)} exited {p.returncode}:\n{p.stdout}\n{p.stderr}"
+        return p
+
+    def plan(self) -> tuple[int, str]:
+        p = self("plan", "-input=false", "-detailed-exitcode", ok=(0, 2))
+        return p.returncode, p.stdout
+
+    def state(self) -> dict:
+        out = subprocess.run([self.bin, "show", "-json"], cwd=self.dir, env=self.env,
+                             capture_output=True, text=True, check=True).stdout
+        values = json.loads(out).get("values", {}).get("root_module", {}).get("resources", [])
+        return {r["address"]: r["values"] for r in values}
+
+
+@pytest.fixture
+def tf(tmp_path, world):
+    d = tmp_path / "tf"
+    shutil.copytree(FIXTURE, d)
+    yield Terraform(d, world)
+    if TIMINGS:
+        print("\nterraform wall times: " + ", ".join(f"{c} {t:.1f}s" for c, t in TIMINGS))
+        TIMINGS.clear()
+
+
+def exists(ref: str) -> bool:
+    return run("skopeo", "inspect", "--raw", f"docker://{ref}", check=False).returncode == 0
+
+
+def platforms_of(index: dict) -> list[str]:
+    return sorted(f"{m['platform']['os']}/{m['platform']['architecture']}"
+                  + (f"/{m['platform']['variant']}" if m["platform"].get("variant") else "")
+                  for m in index["manifests"] if m["platform"]["os"] != "unknown")
+
+
+def test_validate_reports_bad_values(tf, world):
+    tf.vars(repository="not-qualified", context=str(tf.dir / "app"), platforms=["linux/amd64"],
+            tags=["v1"], index_tags=["x"], index_sources=[world["BASE_IMAGE_ECR_AMD64"]])
+    p = tf("validate", ok=(0, 1))
+    # validate runs without variable values; plan checks the values themselves.
+    p = tf("plan", "-input=false", ok=(1,))
+    assert "multiarch_image: invalid tags" in p.stderr
+    assert "registry host" in p.stderr or "tags[0]" in p.stderr
+
+
+def test_plan_apply_noop_update_import_destroy_on_ecr(tf, world):
+    ecr = RegistryLog(world["ECR_REGISTRY_LOG"])
+    repo = f"{world['ECR_REGISTRY']}/{unique('tf')}"
+    base = dict(repository=repo, context=str(tf.dir / "app"), platforms=["linux/amd64", "linux/arm64"],
+                tags=["v1", "latest"], index_tags=["base"],
+                index_sources=[world["BASE_IMAGE_ECR_AMD64"], world["BASE_IMAGE_ECR_ARM64"]])
+    tf.vars(**base)
+
+    # Plan = preview: the build runs, the sources are looked up, nothing is written.
+    ecr.mark()
+    code, out = tf.plan()
+    assert code == 2
+    assert ecr.writes() == []
+    assert "multiarch_image.app will be created" in out
+    assert "multiarch_manifest_list.index will be created" in out
+    assert "Plan: 2 to add, 0 to change, 0 to destroy." in out
+    assert "digest" in out and "(known after apply)" in out
+    assert '"linux/arm64"' in out  # the index's platforms are known at plan time
+
+    # Apply: both pushed; the indexes hold both platforms.
+    p = tf("apply", "-input=false", "-auto-approve")
+    assert "Apply complete! Resources: 2 added, 0 changed, 0 destroyed." in p.stdout
+    state = tf.state()
+    img, idx = state["multiarch_image.app"], state["multiarch_manifest_list.index"]
+    for t in ("v1", "latest"):
+        assert platforms_of(raw_manifest(f"{repo}:{t}")) == ["linux/amd64", "linux/arm64"]
+    assert img["ref"] == f"{repo}@{img['digest']}"
+    assert sorted(m["platform"] for m in img["manifests"]) == ["linux/amd64", "linux/arm64"]
+    assert img["id"] and img["context_hash"].startswith("sha256:")
+    assert platforms_of(raw_manifest(f"{repo}:base")) == ["linux/amd64", "linux/arm64"]
+    assert idx["platforms"] == ["linux/amd64", "linux/arm64"]
+    assert img["secrets"] is None and img["push"] is None  # unset attributes stay null
+
+    # Plan again: no changes. Reordered sets: still no changes (and no writes).
+    ecr.mark()
+    code, out = tf.plan()
+    assert code == 0 and "No changes." in out, out
+    tf.vars(**dict(base, platforms=["linux/arm64", "linux/amd64"], tags=["latest", "v1"]))
+    code, out = tf.plan()
+    assert code == 0 and "No changes." in out, out
+    assert ecr.writes() == []
+
+    # Adding a platform: an in-place update (never a replacement), applied.
+    tf.vars(**dict(base, platforms=["linux/amd64", "linux/arm64", "linux/riscv64"]))
+    code, out = tf.plan()
+    assert code == 2
+    assert "multiarch_image.app will be updated in-place" in out
+    assert "Plan: 0 to add, 1 to change, 0 to destroy." in out
+    assert "must be replaced" not in out
+    p = tf("apply", "-input=false", "-auto-approve")
+    assert "Resources: 0 added, 1 changed, 0 destroyed." in p.stdout
+    assert platforms_of(raw_manifest(f"{repo}:v1")) == ["linux/amd64", "linux/arm64", "linux/riscv64"]
+    code, out = tf.plan()
+    assert code == 0, out
+
+    # Import an existing tag (pushed out of band) into a multiarch_manifest_list.
+    skopeo_copy(world["BASE_IMAGE_ECR"], f"{repo}:extra", "--all")
+    skopeo_copy(world["BASE_IMAGE_ECR_AMD64"], f"{repo}:not-ours")
+    children = [m["digest"] for m in raw_manifest(f"{repo}:extra")["manifests"]]
+    with_import = dict(base, platforms=["linux/amd64", "linux/arm64", "linux/riscv64"],
+                       imported_tag=f"{repo}:extra",
+                       imported_sources=[f"{repo}@{d}" for d in children])
+    tf.vars(**with_import)
+    p = tf("import", "-input=false", "multiarch_manifest_list.imported[0]", f"{repo}:extra")
+    assert "Import successful!" in p.stdout
+    imported = tf.state()["multiarch_manifest_list.imported[0]"]
+    assert imported["tags"] == [f"{repo}:extra"]
+    assert sorted(imported["sources"]) == sorted(with_import["imported_sources"])
+    code, out = tf.plan()
+    assert code == 0 and "No changes." in out, out
+
+    # Destroy: the owned tags are gone, nothing else.
+    p = tf("destroy", "-input=false", "-auto-approve")
+    assert "Resources: 3 destroyed." in p.stdout
+    for t in ("base", "extra"):
+        assert not exists(f"{repo}:{t}"), t
+    assert exists(f"{repo}:not-ours")
+    for ref in (world["BASE_IMAGE_ECR"], world["BASE_IMAGE_ECR_AMD64"], world["BASE_IMAGE_ECR_ARM64"]):
+        assert exists(ref)
+    # The Image's two tags share one digest; both belong to it and both go.
+    assert [t for t in ("v1", "latest") if exists(f"{repo}:{t}")] == []
