@@ -50,10 +50,11 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 
-# The main job: start the test world, build the provider, and drive it as the Pulumi engine
-# does to publish a multi-arch tag on the ECR look-alike, then show and run it.
-demo: testenv build $(PY)
+# The main job: start the test world, build the provider, drive it as the Pulumi engine
+# does, then with the real Terraform CLI; publish multi-arch tags on the ECR look-alike, show and run them.
+demo: testenv build $(PY) terraform
 	set -a; source $(ENVFILE); set +a; $(PY) scripts/demo.py
+	set -a; source $(ENVFILE); set +a; bash scripts/demo_terraform.sh
 
 # Speed figures side by side with the reference tools (not a test).
 bench: testenv release $(PY)

@@ -30,6 +30,18 @@ provider "multiarch" {
   aws        = { region = "us-east-1" }
 }
 
+variable "base_image" {
+  description = "Multi-arch base image for the Dockerfile's FROM"
+  type        = string
+  default     = "public.ecr.aws/docker/library/busybox:1.36"
+}
+
+variable "network" {
+  description = "Network mode for RUN steps (`none` on hosts without a bridge network)"
+  type        = string
+  default     = "default"
+}
+
 resource "multiarch_image" "app" {
   context {
     location = "${path.module}/app"
@@ -38,7 +50,9 @@ resource "multiarch_image" "app" {
   tags      = ["${var.repository}:1.2.3", "${var.repository}:latest"]
   build_args = {
     VERSION = "1.2.3"
+    BASE    = var.base_image
   }
+  network = var.network
 }
 
 resource "multiarch_manifest_list" "stable" {
@@ -48,4 +62,12 @@ resource "multiarch_manifest_list" "stable" {
 
 output "ref" {
   value = multiarch_image.app.ref
+}
+
+output "manifests" {
+  value = multiarch_image.app.manifests
+}
+
+output "stable_ref" {
+  value = multiarch_manifest_list.stable.ref
 }
