@@ -6,6 +6,7 @@ pub mod context;
 pub mod dockerignore;
 pub mod ecr;
 pub mod log;
+pub mod net;
 pub mod platform;
 pub mod pulumi;
 pub mod reference;

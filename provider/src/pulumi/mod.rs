@@ -5,7 +5,6 @@ pub mod server;
 pub mod value;
 
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 
 use pulumi_gestalt_proto::pulumi::pulumirpc::resource_provider_server::ResourceProviderServer;
 
@@ -32,7 +31,7 @@ pub async fn serve(engine_address: Option<String>) -> anyhow::Result<()> {
         .max_encoding_message_size(MAX_MESSAGE);
     tonic::transport::Server::builder()
         .add_service(service)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown())
+        .serve_with_incoming_shutdown(crate::net::nodelay(listener), shutdown())
         .await?;
     Ok(())
 }

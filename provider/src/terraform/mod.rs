@@ -13,7 +13,7 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Notify};
-use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
+use tokio_stream::wrappers::ReceiverStream;
 
 #[allow(clippy::all, clippy::pedantic)]
 pub mod proto {
@@ -154,7 +154,7 @@ pub async fn serve() -> anyhow::Result<()> {
     match tls {
         None => {
             router
-                .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+                .serve_with_incoming_shutdown(crate::net::nodelay(listener), shutdown)
                 .await?
         }
         Some(tls) => {
@@ -165,6 +165,7 @@ pub async fn serve() -> anyhow::Result<()> {
                     let Ok((tcp, peer)) = listener.accept().await else {
                         continue;
                     };
+                    let _ = tcp.set_nodelay(true);
                     let acceptor = acceptor.clone();
                     let tx = tx.clone();
                     tokio::spawn(async move {
