@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use multiarch::buildkit::{
-    build, BuildError, BuildSpec, DockerfileSource, Endpoint, Output, RegistryAuth,
+    build, BuildError, BuildOutcome, BuildSpec, DockerfileSource, Endpoint, Output, RegistryAuth,
 };
 use multiarch::log::{Level, Logger};
 use sha2::Digest;
@@ -262,6 +262,33 @@ fn anon() -> Arc<Creds> {
     Arc::new(Creds::default())
 }
 
+/// A build with no credentials and no progress output.
+async fn build_quietly(
+    w: &World,
+    spec: &BuildSpec,
+    output: Output,
+) -> Result<BuildOutcome, BuildError> {
+    build(
+        &w.endpoint,
+        spec,
+        output,
+        anon(),
+        quiet(),
+        CancellationToken::new(),
+    )
+    .await
+}
+
+/// Builds and pushes to `tag`; any failure fails the test.
+async fn push_quietly(w: &World, spec: &BuildSpec, tag: &str) -> BuildOutcome {
+    let output = Output::Push {
+        tags: vec![tag.to_owned()],
+    };
+    build_quietly(w, spec, output)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_platform_build_pushes_an_index() {
     let Some(w) = world("two_platform_build_pushes_an_index") else {
@@ -361,16 +388,9 @@ async fn build_only_writes_nothing_and_reports_the_failing_step() {
         ..Default::default()
     };
     let offset = registry_log_offset(&w);
-    let err = build(
-        &w.endpoint,
-        &spec,
-        Output::BuildOnly,
-        anon(),
-        quiet(),
-        CancellationToken::new(),
-    )
-    .await
-    .expect_err("the RUN step exits 7");
+    let err = build_quietly(&w, &spec, Output::BuildOnly)
+        .await
+        .expect_err("the RUN step exits 7");
     let msg = err.to_string();
     eprintln!("{msg}");
     assert!(matches!(err, BuildError::Solve { .. }), "{msg}");
@@ -439,18 +459,7 @@ async fn secret_is_used_but_not_stored() {
         ..Default::default()
     };
     let tag = format!("{}/bk-test/secret:{}", w.get("PLAIN_REGISTRY"), unique());
-    let out = build(
-        &w.endpoint,
-        &spec,
-        Output::Push {
-            tags: vec![tag.clone()],
-        },
-        anon(),
-        quiet(),
-        CancellationToken::new(),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    let out = push_quietly(&w, &spec, &tag).await;
     assert!(out.digest.is_some());
     let (dir, m) = pull_platform(&tag, "amd64", None);
     let len = file_in_image(&dir, &m, "tok.len").expect("/tok.len");
@@ -581,18 +590,7 @@ async fn cross_compile_with_buildplatform_and_named_context() {
         ..Default::default()
     };
     let tag = format!("{}/bk-test/cross:{}", w.get("PLAIN_REGISTRY"), unique());
-    let out = build(
-        &w.endpoint,
-        &spec,
-        Output::Push {
-            tags: vec![tag.clone()],
-        },
-        anon(),
-        quiet(),
-        CancellationToken::new(),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    let out = push_quietly(&w, &spec, &tag).await;
     let (index, digest) = raw_manifest(&tag, None);
     assert_eq!(out.digest.as_deref(), Some(digest.as_str()));
     assert_eq!(platforms_of(&index), vec!["linux/amd64", "linux/arm64"]);
@@ -654,16 +652,9 @@ async fn context_honours_dockerignore_and_custom_ignore_file() {
         no_cache: true,
         ..Default::default()
     };
-    build(
-        &w.endpoint,
-        &spec,
-        Output::BuildOnly,
-        anon(),
-        quiet(),
-        CancellationToken::new(),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    build_quietly(&w, &spec, Output::BuildOnly)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
 
     // a custom ignore file replaces .dockerignore
     let custom = BuildSpec {
