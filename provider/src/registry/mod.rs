@@ -271,12 +271,18 @@ impl Registries {
         }
     }
 
-    /// One HEAD request where it is enough (basic or no auth): oci-client answers a 404 HEAD
-    /// with a second, GET request. None means "ask oci-client" (token auth, odd answers).
-    async fn head_digest(&self, r: &Reference, auth: &RegistryAuth) -> Option<Option<String>> {
-        let reference = r.digest().or(r.tag()).unwrap_or("latest");
+    /// One plain request where basic or no auth is enough: oci-client pings `/v2/` before
+    /// every call on anonymous registries and answers a 404 HEAD with a second, GET request.
+    /// None means "ask oci-client" (token auth, an odd answer, a transport error).
+    async fn direct(
+        &self,
+        method: reqwest::Method,
+        r: &Reference,
+        path: &str,
+        auth: &RegistryAuth,
+    ) -> Option<reqwest::Response> {
         let url = format!(
-            "{}://{}/v2/{}/manifests/{reference}",
+            "{}://{}/v2/{}/{path}",
             self.scheme(r),
             r.resolve_registry(),
             r.repository()
@@ -284,7 +290,7 @@ impl Registries {
         let mut req = self
             .inner
             .http
-            .head(&url)
+            .request(method, &url)
             .header(reqwest::header::ACCEPT, manifest::ACCEPTED.join(", "));
         if let RegistryAuth::Basic(u, p) = auth {
             req = req.basic_auth(u, Some(p));
@@ -293,14 +299,42 @@ impl Registries {
             .await
             .ok()?
             .ok()?;
-        match resp.status().as_u16() {
-            404 => Some(None),
-            200 => resp
-                .headers()
-                .get("docker-content-digest")
-                .and_then(|v| v.to_str().ok())
-                .map(|d| Some(d.to_owned())),
-            _ => None,
+        matches!(resp.status().as_u16(), 200 | 404).then_some(resp)
+    }
+
+    fn manifest_path(r: &Reference) -> String {
+        format!("manifests/{}", r.digest().or(r.tag()).unwrap_or("latest"))
+    }
+
+    async fn head_digest(&self, r: &Reference, auth: &RegistryAuth) -> Option<Option<String>> {
+        let resp = self
+            .direct(reqwest::Method::HEAD, r, &Self::manifest_path(r), auth)
+            .await?;
+        if resp.status().as_u16() == 404 {
+            return Some(None);
+        }
+        resp.headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+            .map(|d| Some(d.to_owned()))
+    }
+
+    /// GET of a manifest or blob whose content must hash to `expect` (when known).
+    async fn direct_get(
+        &self,
+        r: &Reference,
+        path: &str,
+        auth: &RegistryAuth,
+        expect: Option<&str>,
+    ) -> Option<Option<bytes::Bytes>> {
+        let resp = self.direct(reqwest::Method::GET, r, path, auth).await?;
+        if resp.status().as_u16() == 404 {
+            return Some(None);
+        }
+        let body = resp.bytes().await.ok()?;
+        match expect {
+            Some(d) if manifest::sha256_digest(&body) != d => None,
+            _ => Some(Some(body)),
         }
     }
 
@@ -315,6 +349,15 @@ impl Registries {
     /// The manifest at `r`; None when it does not exist.
     pub async fn manifest(&self, r: &Reference) -> Result<Option<RawManifest>, RegistryError> {
         let auth = self.login(r).await?;
+        if let Some(found) = self
+            .direct_get(r, &Self::manifest_path(r), &auth, r.digest())
+            .await
+        {
+            return found
+                .map(RawManifest::from_bytes)
+                .transpose()
+                .map_err(|e| RegistryError::failed("read manifest", r, e));
+        }
         let client = &self.inner.client;
         match retry(Timeout::Manifest, || {
             client.pull_manifest_raw(r, &auth, manifest::ACCEPTED)
@@ -331,15 +374,22 @@ impl Registries {
 
     /// A small JSON blob (an image config) from the repository of `r`.
     pub async fn json_blob(&self, r: &Reference, digest: &str) -> Result<Json, RegistryError> {
-        self.login(r).await?;
+        let auth = self.login(r).await?;
+        let direct = self
+            .direct_get(r, &format!("blobs/{digest}"), &auth, Some(digest))
+            .await
+            .flatten();
         let client = &self.inner.client;
-        let bytes = retry(Timeout::Manifest, || async {
-            let mut buf = Vec::new();
-            client.pull_blob(r, digest, &mut buf).await?;
-            Ok(buf)
-        })
-        .await
-        .map_err(|e| RegistryError::failed("read blob", r, format!("{digest}: {e}")))?;
+        let bytes = match direct {
+            Some(b) => b.to_vec(),
+            None => retry(Timeout::Manifest, || async {
+                let mut buf = Vec::new();
+                client.pull_blob(r, digest, &mut buf).await?;
+                Ok(buf)
+            })
+            .await
+            .map_err(|e| RegistryError::failed("read blob", r, format!("{digest}: {e}")))?,
+        };
         serde_json::from_slice(&bytes).map_err(|e| {
             RegistryError::failed("read blob", r, format!("{digest} is not JSON: {e}"))
         })
