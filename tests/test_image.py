@@ -53,7 +53,7 @@ def test_two_platform_build_pushed_to_ecr(provider, world, ctx_dir, ecr_log):
     _, preview = provider.create(IMAGE, checked, preview=True)
     assert ecr_log.writes() == []
     assert preview["digest"] == UNKNOWN and preview["manifests"] == UNKNOWN
-    assert preview["contextHash"].startswith("sha256:")
+    assert preview["contextHash"] == UNKNOWN
 
     id, state = provider.create(IMAGE, checked)
     assert id == f"{repo}:v1"

@@ -559,7 +559,8 @@ async fn build_and_push(
         return Ok(Applied {
             id,
             state,
-            unknown_outputs: vec!["digest", "ref", "manifests"],
+            // contextHash too: the files may change before apply (Terraform checks).
+            unknown_outputs: vec!["digest", "ref", "manifests", "contextHash"],
         });
     }
     if !state.inputs.push {
