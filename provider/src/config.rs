@@ -46,6 +46,10 @@ pub struct ProviderConfig {
     /// socket; the default), `unix:///path/buildkitd.sock` or `tcp://host:port`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub builder: Option<String>,
+    /// TLS for a `tcp://` builder (buildkitd started with `--tlscacert`, `--tlscert`,
+    /// `--tlskey`). Without it a `tcp://` builder is spoken to in plain text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub builder_tls: Option<BuilderTlsConfig>,
     /// AWS settings for ECR token look-ups.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aws: Option<AwsConfig>,
@@ -73,6 +77,27 @@ pub struct RegistryConfig {
     /// Authenticate with an ECR IAM token even though the host name is not an ECR one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ecr: Option<EcrConfig>,
+}
+
+/// TLS settings for a standalone buildkitd, as `buildctl --tlscacert --tlscert --tlskey
+/// --tlsservername` takes them, but PEM contents rather than paths.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BuilderTlsConfig {
+    /// PEM-encoded CA certificate(s) that sign buildkitd's certificate (default: the system's
+    /// trusted roots).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_cert: Option<String>,
+    /// PEM-encoded client certificate (chain), for a buildkitd that requires one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert: Option<String>,
+    /// PEM-encoded private key of `cert`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("x-secret" = true))]
+    pub key: Option<SecretString>,
+    /// Name to verify buildkitd's certificate against (default: the host of the address).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_name: Option<String>,
 }
 
 /// Settings for ECR IAM token look-ups for one registry.
@@ -106,6 +131,9 @@ impl ProviderConfig {
         let mut c = self.clone();
         for r in &mut c.registries {
             r.password = None;
+        }
+        if let Some(t) = &mut c.builder_tls {
+            t.key = None;
         }
         c
     }

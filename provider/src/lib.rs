@@ -1,6 +1,7 @@
 //! multiarch: a provider for multi-architecture container images.
 
 pub mod buildkit;
+pub mod cli;
 pub mod config;
 pub mod context;
 pub mod dockerignore;

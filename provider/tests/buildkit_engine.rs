@@ -908,3 +908,302 @@ async fn bench_large_context() {
     }
     eprintln!("context kept at {} for comparison", ctx.display());
 }
+
+// ---------------------------------------------------------------------------
+// Standalone buildkitd transports (unix://, tcp:// with mutual TLS).
+//
+// There is no buildkitd package on this machine kind, so the Engine's own
+// BuildKit is made to look like one: every connection accepted by the shim
+// below is spliced onto a `POST /grpc` h2c upgrade of the Engine socket. What
+// our client does on the unix:// and tcp:// paths (its own gRPC connection,
+// TLS, the session tunnelled through `Control.Session`) then meets real
+// BuildKit; only the server's TLS termination is the shim's.
+
+use multiarch::config::{BuilderTlsConfig, SecretString};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A connection to the Engine's BuildKit gRPC API, upgraded and ready for h2.
+async fn engine_grpc(socket: &Path) -> tokio::net::UnixStream {
+    let mut s = tokio::net::UnixStream::connect(socket).await.unwrap();
+    s.write_all(
+        b"POST /grpc HTTP/1.1\r\nHost: docker\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\
+          Content-Length: 0\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut byte).await.unwrap();
+        head.push(byte[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "Engine refused the upgrade: {}",
+        String::from_utf8_lossy(&head)
+    );
+    s
+}
+
+fn engine_socket(w: &World) -> PathBuf {
+    match &w.endpoint {
+        Endpoint::DockerEngine { socket } => socket.clone(),
+        other => panic!("the test world's endpoint is {other}"),
+    }
+}
+
+/// Serves `unix://<dir>/buildkitd.sock` until dropped.
+fn unix_buildkitd(w: &World) -> (PathBuf, tokio::task::JoinHandle<()>) {
+    let engine = engine_socket(w);
+    let sock = std::env::temp_dir()
+        .join(format!("bk-{}", unique()))
+        .join("buildkitd.sock");
+    std::fs::create_dir_all(sock.parent().unwrap()).unwrap();
+    let listener = tokio::net::UnixListener::bind(&sock).unwrap();
+    let task = tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let engine = engine.clone();
+            tokio::spawn(async move {
+                let mut up = engine_grpc(&engine).await;
+                let _ = tokio::io::copy_bidirectional(&mut conn, &mut up).await;
+            });
+        }
+    });
+    (sock, task)
+}
+
+struct TestPki {
+    ca_pem: String,
+    server_cert: rustls::pki_types::CertificateDer<'static>,
+    server_key: rustls::pki_types::PrivateKeyDer<'static>,
+    client_cert_pem: String,
+    client_key_pem: String,
+}
+
+/// A CA, a server certificate for `buildkitd.test` and a client certificate, as one would
+/// make for `buildkitd --tlscacert --tlscert --tlskey`.
+fn test_pki() -> TestPki {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "multiarch test CA");
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca, ca_key);
+    let leaf = |name: &str, usage: rcgen::ExtendedKeyUsagePurpose| {
+        let key = KeyPair::generate().unwrap();
+        let mut p = CertificateParams::new(vec![name.to_string()]).unwrap();
+        p.extended_key_usages = vec![usage];
+        (p.signed_by(&key, &issuer).unwrap(), key)
+    };
+    let (server, server_key) = leaf("buildkitd.test", rcgen::ExtendedKeyUsagePurpose::ServerAuth);
+    let (client, client_key) = leaf("client", rcgen::ExtendedKeyUsagePurpose::ClientAuth);
+    TestPki {
+        ca_pem: ca_cert.pem(),
+        server_cert: server.der().clone(),
+        server_key: rustls::pki_types::PrivateKeyDer::Pkcs8(server_key.serialize_der().into()),
+        client_cert_pem: client.pem(),
+        client_key_pem: client_key.serialize_pem(),
+    }
+}
+
+/// What the TLS listener saw of each client.
+#[derive(Default)]
+struct TlsSeen {
+    handshakes: Mutex<Vec<Result<Option<Vec<u8>>, String>>>,
+}
+
+/// Serves `tcp://127.0.0.1:PORT` with TLS that requires a client certificate from the test
+/// CA, as `buildkitd --tlscacert` does.
+async fn tls_buildkitd(
+    w: &World,
+    pki: &TestPki,
+) -> (String, Arc<TlsSeen>, tokio::task::JoinHandle<()>) {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    use rustls::pki_types::pem::PemObject;
+    roots
+        .add(rustls::pki_types::CertificateDer::from_pem_slice(pki.ca_pem.as_bytes()).unwrap())
+        .unwrap();
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .unwrap();
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(vec![pki.server_cert.clone()], pki.server_key.clone_key())
+        .unwrap();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let seen = Arc::new(TlsSeen::default());
+    let engine = engine_socket(w);
+    let seen2 = seen.clone();
+    let task = tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (acceptor, engine, seen) = (acceptor.clone(), engine.clone(), seen2.clone());
+            tokio::spawn(async move {
+                match acceptor.accept(tcp).await {
+                    Ok(mut tls) => {
+                        let alpn = tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
+                        seen.handshakes.lock().unwrap().push(Ok(alpn));
+                        let mut up = engine_grpc(&engine).await;
+                        let _ = tokio::io::copy_bidirectional(&mut tls, &mut up).await;
+                    }
+                    Err(e) => seen.handshakes.lock().unwrap().push(Err(e.to_string())),
+                }
+            });
+        }
+    });
+    (address, seen, task)
+}
+
+/// A two-platform build with a context file, pushed through `endpoint`; the index must
+/// hold both platforms and the file.
+async fn build_through(w: &World, endpoint: Endpoint) {
+    // Fresh contents, so the file really travels through the tunnelled session.
+    let hello = format!("hello through buildkitd {}\n", unique());
+    let ctx = temp_dir(&[
+        (
+            "Dockerfile",
+            "FROM scratch\nARG TARGETARCH\nCOPY hello.txt /hello.txt\nLABEL arch=$TARGETARCH\n",
+        ),
+        ("hello.txt", &hello),
+    ]);
+    let spec = BuildSpec {
+        context_dir: ctx.clone(),
+        dockerfile: DockerfileSource::Path(ctx.join("Dockerfile")),
+        platforms: vec!["linux/amd64".into(), "linux/arm64".into()],
+        ..Default::default()
+    };
+    let tag = format!(
+        "{}/bk-test/standalone:{}",
+        w.get("PLAIN_REGISTRY"),
+        unique()
+    );
+    let through = World {
+        env: w.env.clone(),
+        endpoint,
+    };
+    let out = push_quietly(&through, &spec, &tag).await;
+    let (index, digest) = raw_manifest(&tag, None);
+    assert_eq!(out.digest.as_deref(), Some(digest.as_str()));
+    assert_eq!(platforms_of(&index), vec!["linux/amd64", "linux/arm64"]);
+    let (dir, m) = pull_platform(&tag, "arm64", None);
+    assert_eq!(
+        file_in_image(&dir, &m, "hello.txt").unwrap(),
+        hello.as_bytes()
+    );
+    let _ = std::fs::remove_dir_all(dir);
+    let _ = std::fs::remove_dir_all(ctx);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn standalone_buildkitd_on_a_unix_socket() {
+    let Some(w) = world("standalone_buildkitd_on_a_unix_socket") else {
+        return;
+    };
+    let _g = REGISTRY_WRITES.read().await;
+    let (sock, task) = unix_buildkitd(&w);
+    let endpoint =
+        Endpoint::from_setting(Some(&format!("unix://{}", sock.display())), None).unwrap();
+    assert_eq!(endpoint, Endpoint::Unix(sock.clone()));
+    build_through(&w, endpoint).await;
+    task.abort();
+    let _ = std::fs::remove_dir_all(sock.parent().unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn standalone_buildkitd_over_tcp_with_mutual_tls() {
+    let Some(w) = world("standalone_buildkitd_over_tcp_with_mutual_tls") else {
+        return;
+    };
+    let _g = REGISTRY_WRITES.read().await;
+    let pki = test_pki();
+    let (address, seen, task) = tls_buildkitd(&w, &pki).await;
+    let builder = format!("tcp://{address}");
+    let good = BuilderTlsConfig {
+        ca_cert: Some(pki.ca_pem.clone()),
+        cert: Some(pki.client_cert_pem.clone()),
+        key: Some(SecretString(pki.client_key_pem.clone())),
+        server_name: Some("buildkitd.test".into()),
+    };
+    let endpoint = Endpoint::from_setting(Some(&builder), Some(&good)).unwrap();
+    assert!(endpoint.to_string().ends_with("(TLS)"), "{endpoint}");
+    build_through(&w, endpoint).await;
+    {
+        let handshakes = seen.handshakes.lock().unwrap();
+        assert!(!handshakes.is_empty(), "no TLS connection was made");
+        for h in handshakes.iter() {
+            assert_eq!(
+                h,
+                &Ok(Some(b"h2".to_vec())),
+                "every connection negotiates h2"
+            );
+        }
+    }
+
+    // Refusals, each a clear connection error rather than a hang or a panic.
+    let spec = BuildSpec {
+        context_dir: temp_dir(&[]),
+        dockerfile: DockerfileSource::Inline("FROM scratch\n".into()),
+        ..Default::default()
+    };
+    let other_ca = test_pki().ca_pem;
+    let cases = [
+        (
+            "no client certificate",
+            BuilderTlsConfig {
+                cert: None,
+                key: None,
+                ..good.clone()
+            },
+            "CertificateRequired",
+        ),
+        (
+            "an unknown CA",
+            BuilderTlsConfig {
+                ca_cert: Some(other_ca),
+                ..good.clone()
+            },
+            "invalid peer certificate",
+        ),
+        (
+            "the wrong server name",
+            BuilderTlsConfig {
+                server_name: Some("elsewhere.test".into()),
+                ..good.clone()
+            },
+            "not valid for name \"elsewhere.test\"",
+        ),
+    ];
+    for (what, tls, why) in cases {
+        let endpoint = Endpoint::from_setting(Some(&builder), Some(&tls)).unwrap();
+        let through = World {
+            env: w.env.clone(),
+            endpoint,
+        };
+        let started = Instant::now();
+        let err = build_quietly(&through, &spec, Output::BuildOnly)
+            .await
+            .expect_err(what);
+        assert!(
+            matches!(err, BuildError::Connect { .. } | BuildError::Session { .. }),
+            "{what}: {err}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{what}: took too long"
+        );
+        assert!(err.to_string().contains(why), "{what}: {err}");
+        assert!(!err.to_string().contains("PRIVATE KEY"), "{what}: {err}");
+        eprintln!("{what}: {err}");
+    }
+    task.abort();
+}

@@ -5,8 +5,8 @@
 //!
 //! - reaches BuildKit through the Docker Engine API (`POST /grpc` and
 //!   `POST /session` upgraded to h2c on the Engine's unix socket) or a
-//!   standalone buildkitd (`unix://` or `tcp://`, session through
-//!   `Control.Session`);
+//!   standalone buildkitd (`unix://`, or `tcp://` in plain text or TLS,
+//!   session through `Control.Session`);
 //! - serves the session BuildKit calls back into: local directories
 //!   (`FileSync/DiffCopy`), registry credentials (`Auth/Credentials`), secrets
 //!   (`Secrets/GetSecret`) and health;
@@ -21,6 +21,7 @@ mod filesync;
 mod progress;
 mod session;
 mod solve;
+mod tls;
 mod transport;
 
 use std::collections::BTreeMap;
@@ -32,17 +33,21 @@ use std::time::Duration;
 use sha2::Digest;
 use tokio_util::sync::CancellationToken;
 
+use crate::config::{BuilderTlsConfig, ProviderConfig};
 use crate::log::{Level, Logger};
 
 /// Where BuildKit runs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Endpoint {
     /// BuildKit embedded in the Docker Engine, reached over its API socket.
     DockerEngine { socket: PathBuf },
     /// A standalone buildkitd listening on a unix socket.
     Unix(PathBuf),
-    /// A standalone buildkitd listening on `host:port` (plain gRPC, no TLS).
-    Tcp(String),
+    /// A standalone buildkitd listening on `host:port`, in plain text or, with `tls`, TLS.
+    Tcp {
+        address: String,
+        tls: Option<BuilderTlsConfig>,
+    },
 }
 
 const DEFAULT_DOCKER_SOCKET: &str = "/var/run/docker.sock";
@@ -55,8 +60,38 @@ impl Endpoint {
     ///   `/var/run/docker.sock`;
     /// - `"docker+unix:///path"`: the Docker Engine at that socket;
     /// - `"unix:///path"`: a standalone buildkitd on that socket;
-    /// - `"tcp://host:port"`: a standalone buildkitd over plain TCP.
-    pub fn from_setting(builder: Option<&str>) -> Result<Self, BuildError> {
+    /// - `"tcp://host:port"`: a standalone buildkitd over TCP, with TLS when the
+    ///   provider's `builderTls` is set (only a `tcp://` builder takes it).
+    pub fn from_setting(
+        builder: Option<&str>,
+        tls: Option<&BuilderTlsConfig>,
+    ) -> Result<Self, InvalidSetting> {
+        let endpoint =
+            Self::parse(builder).map_err(|reason| InvalidSetting::new("builder", reason))?;
+        match (&endpoint, tls) {
+            (Endpoint::Tcp { address, .. }, Some(t)) => {
+                tls::client(t, address)?;
+                Ok(Endpoint::Tcp {
+                    address: address.clone(),
+                    tls: Some(t.clone()),
+                })
+            }
+            (_, Some(_)) => Err(InvalidSetting::new(
+                "builderTls",
+                format!(
+                    "only a tcp:// builder takes TLS settings, and the builder is the {endpoint}"
+                ),
+            )),
+            (_, None) => Ok(endpoint),
+        }
+    }
+
+    /// The endpoint the provider configuration names.
+    pub fn from_config(config: &ProviderConfig) -> Result<Self, InvalidSetting> {
+        Self::from_setting(config.builder.as_deref(), config.builder_tls.as_ref())
+    }
+
+    fn parse(builder: Option<&str>) -> Result<Self, String> {
         let b = builder.map(str::trim).unwrap_or("");
         match b {
             "" | "docker" | "default" => {
@@ -71,9 +106,9 @@ impl Endpoint {
                     Some(p) if !p.is_empty() => Ok(Endpoint::DockerEngine {
                         socket: PathBuf::from(p),
                     }),
-                    _ => Err(BuildError::Invalid(format!(
+                    _ => Err(format!(
                         "DOCKER_HOST={host:?}: only unix:// Docker hosts are supported"
-                    ))),
+                    )),
                 }
             }
             _ => {
@@ -84,12 +119,15 @@ impl Endpoint {
                 } else if let Some(p) = b.strip_prefix("unix://").filter(|p| !p.is_empty()) {
                     Ok(Endpoint::Unix(PathBuf::from(p)))
                 } else if let Some(a) = b.strip_prefix("tcp://").filter(|a| !a.is_empty()) {
-                    Ok(Endpoint::Tcp(a.trim_end_matches('/').to_string()))
+                    Ok(Endpoint::Tcp {
+                        address: a.trim_end_matches('/').to_string(),
+                        tls: None,
+                    })
                 } else {
-                    Err(BuildError::Invalid(format!(
+                    Err(format!(
                         "builder {b:?}: expected \"docker\", \"docker+unix:///path\", \
                          \"unix:///path\" or \"tcp://host:port\""
-                    )))
+                    ))
                 }
             }
         }
@@ -103,7 +141,28 @@ impl fmt::Display for Endpoint {
                 write!(f, "Docker Engine at unix://{}", socket.display())
             }
             Endpoint::Unix(p) => write!(f, "buildkitd at unix://{}", p.display()),
-            Endpoint::Tcp(a) => write!(f, "buildkitd at tcp://{a}"),
+            Endpoint::Tcp { address, tls: None } => write!(f, "buildkitd at tcp://{address}"),
+            Endpoint::Tcp {
+                address,
+                tls: Some(_),
+            } => write!(f, "buildkitd at tcp://{address} (TLS)"),
+        }
+    }
+}
+
+/// A provider setting for the builder that cannot be used, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{property}: {reason}")]
+pub struct InvalidSetting {
+    pub property: String,
+    pub reason: String,
+}
+
+impl InvalidSetting {
+    fn new(property: &str, reason: impl Into<String>) -> Self {
+        InvalidSetting {
+            property: property.to_owned(),
+            reason: reason.into(),
         }
     }
 }
@@ -405,23 +464,33 @@ mod tests {
     #[test]
     fn endpoint_settings() {
         assert_eq!(
-            Endpoint::from_setting(Some("unix:///run/buildkit/buildkitd.sock")).unwrap(),
+            Endpoint::from_setting(Some("unix:///run/buildkit/buildkitd.sock"), None).unwrap(),
             Endpoint::Unix("/run/buildkit/buildkitd.sock".into())
         );
         assert_eq!(
-            Endpoint::from_setting(Some("tcp://10.0.0.1:1234")).unwrap(),
-            Endpoint::Tcp("10.0.0.1:1234".into())
+            Endpoint::from_setting(Some("tcp://10.0.0.1:1234"), None).unwrap(),
+            Endpoint::Tcp {
+                address: "10.0.0.1:1234".into(),
+                tls: None
+            }
         );
         assert_eq!(
-            Endpoint::from_setting(Some("docker+unix:///x.sock")).unwrap(),
+            Endpoint::from_setting(Some("docker+unix:///x.sock"), None).unwrap(),
             Endpoint::DockerEngine {
                 socket: "/x.sock".into()
             }
         );
-        assert!(Endpoint::from_setting(Some("ssh://x")).is_err());
+        assert!(Endpoint::from_setting(Some("ssh://x"), None).is_err());
+        let tls = BuilderTlsConfig::default();
+        let e = Endpoint::from_setting(Some("unix:///b.sock"), Some(&tls)).unwrap_err();
+        assert!(e.to_string().contains("builderTls"), "{e}");
         assert!(matches!(
-            Endpoint::from_setting(None),
-            Ok(Endpoint::DockerEngine { .. }) | Err(BuildError::Invalid(_))
+            Endpoint::from_setting(Some("tcp://h:1"), Some(&tls)),
+            Ok(Endpoint::Tcp { tls: Some(_), .. })
+        ));
+        assert!(matches!(
+            Endpoint::from_setting(None, None),
+            Ok(Endpoint::DockerEngine { .. }) | Err(InvalidSetting { .. })
         ));
     }
 
@@ -496,7 +565,10 @@ mod tests {
         };
         for endpoint in [
             Endpoint::Unix(dir.join("no-such.sock")),
-            Endpoint::Tcp("127.0.0.1:1".into()),
+            Endpoint::Tcp {
+                address: "127.0.0.1:1".into(),
+                tls: None,
+            },
         ] {
             let err = build(
                 &endpoint,

@@ -1,12 +1,13 @@
 //! Reaching BuildKit: through the Docker Engine API (`POST /grpc` and
 //! `POST /session` upgraded to h2c on its unix socket) or a standalone
-//! buildkitd (gRPC on unix:// or tcp://, the session tunnelled through
-//! `Control.Session`).
+//! buildkitd (gRPC on unix://, or tcp:// with optional TLS, the session
+//! tunnelled through `Control.Session`).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use bollard_buildkit_proto::moby::buildkit::v1::control_client::ControlClient;
-use bollard_buildkit_proto::moby::buildkit::v1::BytesMessage;
+use bollard_buildkit_proto::moby::buildkit::v1::{BytesMessage, InfoRequest};
 use bytes::Bytes;
 use futures::StreamExt;
 use http_body_util::{BodyExt, Empty};
@@ -96,10 +97,95 @@ async fn engine_upgrade(
         .map_err(|e| format!("POST {path}: upgrade failed: {e}"))
 }
 
+/// A TCP connection to buildkitd, wrapped in TLS when configured. TLS is done here rather
+/// than by tonic so one rustls configuration (aws-lc-rs) serves every TLS client we have.
+async fn tcp_connect(
+    address: &str,
+    tls: Option<&super::tls::TlsClient>,
+    first_error: FirstError,
+) -> Result<TokioIo<Box<dyn Io>>, BoxError> {
+    let tcp = tokio::net::TcpStream::connect(address).await?;
+    tcp.set_nodelay(true)?;
+    let io: Box<dyn Io> = match tls {
+        None => Box::new(tcp),
+        Some(t) => {
+            let connector = tokio_rustls::TlsConnector::from(t.config.clone());
+            let stream = connector
+                .connect(t.server_name.clone(), tcp)
+                .await
+                .map_err(|e| format!("TLS handshake with {address}: {e}"))?;
+            Box::new(Recording {
+                inner: stream,
+                first_error,
+            })
+        }
+    };
+    Ok(TokioIo::new(io))
+}
+
+/// The first I/O error a connection met (a TLS alert such as `CertificateRequired`).
+type FirstError = Arc<std::sync::Mutex<Option<String>>>;
+
+/// A stream that remembers its first error in a [`FirstError`].
+struct Recording<T> {
+    inner: T,
+    first_error: FirstError,
+}
+
+impl<T> Recording<T> {
+    fn note<R>(&self, r: std::io::Result<R>) -> std::io::Result<R> {
+        if let Err(e) = &r {
+            if let Ok(mut slot) = self.first_error.lock() {
+                slot.get_or_insert_with(|| e.to_string());
+            }
+        }
+        r
+    }
+}
+
+impl<T: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Recording<T> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let r = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        r.map(|r| self.note(r))
+    }
+}
+
+impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Recording<T> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let r = std::pin::Pin::new(&mut self.inner).poll_write(cx, buf);
+        r.map(|r| self.note(r))
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let r = std::pin::Pin::new(&mut self.inner).poll_flush(cx);
+        r.map(|r| self.note(r))
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static> Io for T {}
+
 /// A gRPC client for BuildKit's Control service at `endpoint`.
 pub(crate) async fn connect_control(endpoint: &Endpoint) -> Result<Control, String> {
     let base = tonic::transport::Endpoint::from_static("http://buildkit.invalid")
         .connect_timeout(std::time::Duration::from_secs(20));
+    let first_tls_error = FirstError::default();
     let channel = match endpoint {
         Endpoint::DockerEngine { socket } => {
             let socket = socket.clone();
@@ -126,27 +212,63 @@ pub(crate) async fn connect_control(endpoint: &Endpoint) -> Result<Control, Stri
             }))
             .await
         }
-        Endpoint::Tcp(addr) => {
-            tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-                .map_err(|e| format!("invalid address {addr:?}: {e}"))?
-                .connect_timeout(std::time::Duration::from_secs(20))
-                .connect()
-                .await
+        Endpoint::Tcp { address, tls } => {
+            let address = address.clone();
+            let tls = match tls {
+                Some(t) => Some(Arc::new(
+                    super::tls::client(t, &address).map_err(|e| e.to_string())?,
+                )),
+                None => None,
+            };
+            let first_error = first_tls_error.clone();
+            base.connect_with_connector(tower::service_fn(move |_: Uri| {
+                let (address, tls, first_error) =
+                    (address.clone(), tls.clone(), first_error.clone());
+                async move { tcp_connect(&address, tls.as_deref(), first_error).await }
+            }))
+            .await
         }
     }
-    .map_err(|e| {
-        let mut msg = e.to_string();
-        let mut src = std::error::Error::source(&e);
-        while let Some(s) = src {
-            msg.push_str(": ");
-            msg.push_str(&s.to_string());
-            src = s.source();
-        }
-        msg
-    })?;
-    Ok(ControlClient::new(channel)
+    .map_err(|e| error_chain(&e))?;
+    let mut control = ControlClient::new(channel)
         .max_decoding_message_size(MAX_CONTROL_MSG)
-        .max_encoding_message_size(MAX_CONTROL_MSG))
+        .max_encoding_message_size(MAX_CONTROL_MSG);
+    if let Endpoint::Tcp { tls: Some(_), .. } = endpoint {
+        // With TLS 1.3 a server that refuses our client certificate says so only after the
+        // handshake; ask once now so that refusal is reported as such, not as a failed solve.
+        let probe = control.info(InfoRequest {});
+        match tokio::time::timeout(std::time::Duration::from_secs(20), probe).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(status)) => {
+                // The TLS alert, when the connection saw one, says why; hyper may report
+                // only that the connection went away.
+                let seen = first_tls_error.lock().ok().and_then(|e| e.clone());
+                let why = match (seen, std::error::Error::source(&status)) {
+                    (Some(e), _) => e,
+                    (None, Some(source)) => error_chain(source),
+                    (None, None) => status.message().to_string(),
+                };
+                return Err(format!("buildkitd refused the TLS connection: {why}"));
+            }
+            Err(_) => return Err("buildkitd did not answer within 20 s".into()),
+        }
+    }
+    Ok(control)
+}
+
+/// An error and its sources, `: `-separated (tonic and hyper nest the useful part).
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut msg = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        let text = s.to_string();
+        if !msg.contains(&text) {
+            msg.push_str(": ");
+            msg.push_str(&text);
+        }
+        src = s.source();
+    }
+    msg
 }
 
 /// Opens the session and serves `services` on it in the background. The
@@ -165,7 +287,7 @@ impl SessionVia {
     pub(crate) fn default_for(endpoint: &Endpoint) -> Self {
         match endpoint {
             Endpoint::DockerEngine { .. } => SessionVia::EngineUpgrade,
-            Endpoint::Unix(_) | Endpoint::Tcp(_) => SessionVia::ControlStream,
+            Endpoint::Unix(_) | Endpoint::Tcp { .. } => SessionVia::ControlStream,
         }
     }
 }

@@ -178,7 +178,7 @@ fn config_from(req: &rpc::ConfigureRequest) -> Result<ProviderConfig, Status> {
     }
     map.remove("version");
     map.remove("pluginDownloadURL");
-    resources::decode::<ProviderConfig>(&map).map_err(|f| {
+    resources::decode_config(&map).map_err(|f| {
         Status::invalid_argument(format!(
             "provider configuration {}: {}",
             f.property, f.reason
@@ -292,7 +292,7 @@ impl ResourceProvider for Provider {
             let mut typed = props.value.clone();
             typed.remove("version");
             typed.remove("pluginDownloadURL");
-            if let Err(f) = resources::decode::<ProviderConfig>(&typed) {
+            if let Err(f) = resources::decode_config(&typed) {
                 failures.push(rpc::CheckFailure {
                     property: f.property,
                     reason: f.reason,
@@ -321,7 +321,7 @@ impl ResourceProvider for Provider {
         let strip = |p: &Props| -> Json {
             let mut m = p.value.clone();
             m.remove("version");
-            match resources::decode::<ProviderConfig>(&m) {
+            match resources::decode_config(&m) {
                 Ok(c) => serde_json::to_value(c.without_secrets()).unwrap_or(Json::Null),
                 Err(_) => Json::Object(m),
             }

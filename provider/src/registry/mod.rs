@@ -281,25 +281,50 @@ impl Registries {
         path: &str,
         auth: &RegistryAuth,
     ) -> Option<reqwest::Response> {
+        let req = self
+            .direct_request(method, r, path, auth)
+            .header(reqwest::header::ACCEPT, manifest::ACCEPTED.join(", "));
+        let resp = tokio::time::timeout(Duration::from_secs(30), req.send())
+            .await
+            .ok()?
+            .ok()?;
+        matches!(resp.status().as_u16(), 200 | 404).then_some(resp)
+    }
+
+    fn direct_request(
+        &self,
+        method: reqwest::Method,
+        r: &Reference,
+        path: &str,
+        auth: &RegistryAuth,
+    ) -> reqwest::RequestBuilder {
         let url = format!(
             "{}://{}/v2/{}/{path}",
             self.scheme(r),
             r.resolve_registry(),
             r.repository()
         );
-        let mut req = self
-            .inner
-            .http
-            .request(method, &url)
-            .header(reqwest::header::ACCEPT, manifest::ACCEPTED.join(", "));
-        if let RegistryAuth::Basic(u, p) = auth {
-            req = req.basic_auth(u, Some(p));
+        let req = self.inner.http.request(method, &url);
+        match auth {
+            RegistryAuth::Basic(u, p) => req.basic_auth(u, Some(p)),
+            _ => req,
         }
-        let resp = tokio::time::timeout(Duration::from_secs(30), req.send())
-            .await
-            .ok()?
-            .ok()?;
-        matches!(resp.status().as_u16(), 200 | 404).then_some(resp)
+    }
+
+    /// A manifest PUT in one request where basic or no auth is enough; false means "ask
+    /// oci-client", which retries and words the registry's error (a PUT is idempotent).
+    async fn direct_put(&self, r: &Reference, m: &RawManifest, auth: &RegistryAuth) -> bool {
+        if matches!(auth, RegistryAuth::Bearer(_)) {
+            return false;
+        }
+        let req = self
+            .direct_request(reqwest::Method::PUT, r, &Self::manifest_path(r), auth)
+            .header(reqwest::header::CONTENT_TYPE, m.media_type.as_str())
+            .body(m.bytes.clone());
+        match tokio::time::timeout(Duration::from_secs(30), req.send()).await {
+            Ok(Ok(resp)) => resp.status().as_u16() == 201,
+            _ => false,
+        }
     }
 
     fn manifest_path(r: &Reference) -> String {
@@ -474,7 +499,10 @@ impl Registries {
     /// Puts a manifest at `r` (a tag or a digest reference).
     pub async fn put_manifest(&self, r: &Reference, m: &RawManifest) -> Result<(), RegistryError> {
         self.guard_write("push", r)?;
-        self.login(r).await?;
+        let auth = self.login(r).await?;
+        if self.direct_put(r, m, &auth).await {
+            return Ok(());
+        }
         let client = &self.inner.client;
         let content_type = reqwest::header::HeaderValue::from_str(&m.media_type)
             .map_err(|e| RegistryError::failed("push", r, e))?;

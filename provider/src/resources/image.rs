@@ -530,8 +530,8 @@ async fn build_and_push(
     dropped_tags: &[String],
 ) -> Result<Applied<ImageState>, Error> {
     let hash = context_hash(&inputs)?;
-    let endpoint = Endpoint::from_setting(ctx.registries.config().builder.as_deref())
-        .map_err(|e| Error::invalid("builder", e.to_string()))?;
+    let endpoint = Endpoint::from_config(ctx.registries.config())
+        .map_err(|e| Error::invalid(e.property, e.reason))?;
     let auth: Arc<dyn buildkit::RegistryAuth> = Arc::new(SessionAuth(ctx.registries.clone()));
     let spec = spec(&inputs)?;
     let mut state = ImageState {

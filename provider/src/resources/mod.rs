@@ -229,6 +229,18 @@ pub fn decode<T: DeserializeOwned>(value: &Map<String, Json>) -> Result<T, Failu
     })
 }
 
+/// The provider configuration in `value`, checked beyond its shape where the builder is
+/// set: an unusable `builder` or `builderTls` fails at configuration time, not at the
+/// first build. (An unset builder is the local Engine, whatever `DOCKER_HOST` says then.)
+pub fn decode_config(value: &Map<String, Json>) -> Result<crate::config::ProviderConfig, Failure> {
+    let config: crate::config::ProviderConfig = decode(value)?;
+    if config.builder.is_some() || config.builder_tls.is_some() {
+        crate::buildkit::Endpoint::from_config(&config)
+            .map_err(|e| Failure::new(e.property, e.reason))?;
+    }
+    Ok(config)
+}
+
 fn to_map<T: Serialize>(v: &T) -> Result<Map<String, Json>, Error> {
     match serde_json::to_value(v) {
         Ok(Json::Object(m)) => Ok(m),

@@ -275,7 +275,7 @@ impl proto::provider_server::Provider for Provider {
         let (props, _) = props_of(&config, &self.provider_block);
         let mut diagnostics = vec![];
         if props.unknowns.is_empty() {
-            if let Err(f) = resources::decode::<ProviderConfig>(&props.value) {
+            if let Err(f) = resources::decode_config(&props.value) {
                 diagnostics.push(diag(
                     Severity::Error,
                     &format!(
@@ -368,7 +368,7 @@ impl proto::provider_server::Provider for Provider {
                 "unknown values are ignored until they are known",
             ));
         }
-        match resources::decode::<ProviderConfig>(&props.value) {
+        match resources::decode_config(&props.value) {
             Ok(config) => {
                 *self.registries.write().expect("registries lock") = Registries::new(config)
             }

@@ -1,7 +1,8 @@
-//! `pulumi-resource-multiarch`: started by the Pulumi engine as
+//! The command line both binaries share. `pulumi-resource-multiarch` is started by the
+//! Pulumi engine as
 //! `pulumi-resource-multiarch [--logtostderr] [-v=N] [--tracing URL] ENGINE_ADDRESS`.
-//! The same binary (also built as `terraform-provider-multiarch`) serves Terraform's plugin
-//! protocol 6 when Terraform starts it (`TF_PLUGIN_MAGIC_COOKIE` in the environment).
+//! Either binary (`terraform-provider-multiarch` is the same program) serves Terraform's
+//! plugin protocol 6 when Terraform starts it (`TF_PLUGIN_MAGIC_COOKIE` in the environment).
 
 use tracing_subscriber::EnvFilter;
 
@@ -37,13 +38,14 @@ fn parse_args(args: impl Iterator<Item = String>) -> Args {
     out
 }
 
-fn main() -> anyhow::Result<()> {
+/// Runs the provider until its engine lets it go.
+pub fn main() -> anyhow::Result<()> {
     let args = parse_args(std::env::args().skip(1));
     if args.print_schema {
-        print!("{}", multiarch::schema::package_schema_text());
+        print!("{}", crate::schema::package_schema_text());
         return Ok(());
     }
-    let terraform = multiarch::terraform::started_by_terraform();
+    let terraform = crate::terraform::started_by_terraform();
     let level = match args.verbosity {
         0 if terraform => "info",
         0 => "warn",
@@ -62,7 +64,7 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     if terraform {
         // Terraform reads the handshake from stdout and the provider log from stderr.
-        return rt.block_on(multiarch::terraform::serve());
+        return rt.block_on(crate::terraform::serve());
     }
-    rt.block_on(multiarch::pulumi::serve(args.engine_address))
+    rt.block_on(crate::pulumi::serve(args.engine_address))
 }

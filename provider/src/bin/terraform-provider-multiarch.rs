@@ -1,0 +1,3 @@
+fn main() -> anyhow::Result<()> {
+    multiarch::cli::main()
+}
