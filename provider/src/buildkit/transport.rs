@@ -248,7 +248,14 @@ pub(crate) async fn connect_control(endpoint: &Endpoint) -> Result<Control, Stri
                     (None, Some(source)) => error_chain(source),
                     (None, None) => status.message().to_string(),
                 };
-                return Err(format!("buildkitd refused the TLS connection: {why}"));
+                let hint = match endpoint {
+                    Endpoint::Tcp { tls: Some(t), .. } if t.cert.is_none() => {
+                        " (no client certificate was offered: set builderTls.cert and \
+                         builderTls.key if buildkitd requires one)"
+                    }
+                    _ => "",
+                };
+                return Err(format!("buildkitd refused the TLS connection: {why}{hint}"));
             }
             Err(_) => return Err("buildkitd did not answer within 20 s".into()),
         }
