@@ -183,13 +183,25 @@ docker_up() { docker info --format '{{.ServerVersion}}'; }
 
 step_dockerd() {
   FAIL_LOG=$LOGS/dockerd.log
+  # The default bridge without iptables: RUN steps and BuildKit's SBOM generator (which runs
+  # on the default network whatever the build's network mode) work without NAT or outside
+  # access.
+  local want='{ "features": { "containerd-snapshotter": true }, "iptables": false }'
+  local current=
+  [[ -f /etc/docker/daemon.json ]] && current=$(cat /etc/docker/daemon.json)
   if docker_up >/dev/null 2>&1; then
-    RESULT="already running ($(docker_up))"
-    return
+    local pid
+    pid=$(pid_of dockerd)
+    if [[ $current == "$want" || -z $pid ]] || ! kill -0 "$pid" 2>/dev/null; then
+      RESULT="already running ($(docker_up))"
+      return
+    fi
+    # Ours, with an older configuration: restart it with this one.
+    kill -TERM "$pid"
+    for ((i = 0; i < 150; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
   fi
   mkdir -p /etc/docker
-  local want='{ "features": { "containerd-snapshotter": true }, "iptables": false, "bridge": "none" }'
-  if [[ ! -f /etc/docker/daemon.json ]] || [[ $(cat /etc/docker/daemon.json) != "$want" ]]; then
+  if [[ $current != "$want" ]]; then
     echo "$want" >/etc/docker/daemon.json
   fi
   if ! containerd_up >/dev/null 2>&1; then

@@ -205,3 +205,86 @@ def test_cancel_stops_a_running_build(provider, world, tmp_path):
     t.join(timeout=30)
     assert result.get("outcome") == grpc.StatusCode.CANCELLED
     assert result["at"] - cancelled_at < 5
+
+
+SCANNER_SCRIPT = r"""#!/bin/sh
+# A minimal generator for BuildKit's SBOM scanning protocol: one SPDX document (inside an
+# in-toto statement) naming every file of the scanned root filesystem.
+set -eu
+out="$BUILDKIT_SCAN_DESTINATION/$(basename "$BUILDKIT_SCAN_SOURCE").spdx.json"
+cd "$BUILDKIT_SCAN_SOURCE"
+{
+  printf '{"_type":"https://in-toto.io/Statement/v0.1","predicateType":"https://spdx.dev/Document",'
+  printf '"predicate":{"spdxVersion":"SPDX-2.3","SPDXID":"SPDXRef-DOCUMENT","name":"test-scan",'
+  printf '"dataLicense":"CC0-1.0","documentNamespace":"https://example.invalid/scan",'
+  printf '"creationInfo":{"created":"2026-01-01T00:00:00Z","creators":["Tool: multiarch-test-scanner"]},"files":['
+  sep=""
+  n=0
+  for f in $(find . -type f | sed 's|^\./||' | sort); do
+    n=$((n+1))
+    printf '%s{"fileName":"%s","SPDXID":"SPDXRef-File-%d"}' "$sep" "$f" "$n"
+    sep=","
+  done
+  printf ']}}'
+} > "$out"
+"""
+
+
+def blob_json(registry: str, repo: str, digest: str) -> dict:
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://{registry}/v2/{repo}/blobs/{digest}", timeout=30) as r:
+        return json.loads(r.read())
+
+
+def test_sbom_from_a_generator_in_our_own_registry(provider, world, tmp_path):
+    """`sbom` with `sbomGenerator`: BuildKit runs the generator image (here a tiny scanner
+    pushed to the plain registry, since Docker Hub's syft scanner is out of reach) for each
+    platform and attaches the SPDX document; outputs list only the platform manifests."""
+    reg = world["PLAIN_REGISTRY"]
+    scanner_dir = tmp_path / "scanner"
+    scanner_dir.mkdir()
+    (scanner_dir / "scan.sh").write_text(SCANNER_SCRIPT)
+    (scanner_dir / "Dockerfile").write_text(
+        f"FROM {world['BASE_IMAGE_PLAIN']}\nCOPY --chmod=755 scan.sh /scan.sh\nENTRYPOINT [\"/scan.sh\"]\n")
+    scanner = f"{reg}/{unique('scanner')}:v1"
+    run("docker", "buildx", "build", "-q", "--platform", "linux/amd64", "--provenance=false",
+        "--sbom=false", "-t", scanner, "--push", str(scanner_dir))
+
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM scratch\nCOPY app.txt /srv/app.txt\n")
+    (ctx / "app.txt").write_text(unique("content"))
+    repo = unique("sbom")
+    inputs = {"context": {"location": str(ctx)}, "platforms": ["linux/amd64", "linux/arm64"],
+              "tags": [f"{reg}/{repo}:v1"], "sbom": True, "sbomGenerator": scanner}
+    checked, failures = provider.check(IMAGE, inputs)
+    assert failures == []
+    _, state = provider.create(IMAGE, checked)
+
+    index = raw_manifest(f"{reg}/{repo}:v1", insecure=True)
+    platform_entries = {m["digest"]: m for m in index["manifests"] if m["platform"]["os"] != "unknown"}
+    attestations = [m for m in index["manifests"] if m["platform"]["os"] == "unknown"]
+    assert sorted(m["platform"]["architecture"] for m in platform_entries.values()) == ["amd64", "arm64"]
+    assert len(attestations) == 2
+    assert sorted(m["digest"] for m in state["manifests"]) == sorted(platform_entries)
+    for a in attestations:
+        assert a["annotations"]["vnd.docker.reference.type"] == "attestation-manifest"
+        assert a["annotations"]["vnd.docker.reference.digest"] in platform_entries
+        manifest = raw_manifest(f"{reg}/{repo}@{a['digest']}", insecure=True)
+        spdx = [layer for layer in manifest["layers"]
+                if layer["annotations"]["in-toto.io/predicate-type"] == "https://spdx.dev/Document"]
+        assert len(spdx) == 1
+        statement = blob_json(reg, repo, spdx[0]["digest"])
+        files = [f["fileName"] for f in statement["predicate"]["files"]]
+        assert files == ["srv/app.txt"], statement["predicate"]
+
+
+def test_sbom_generator_without_sbom_is_a_check_failure(provider, tmp_path, world):
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM scratch\n")
+    inputs = {"context": {"location": str(ctx)}, "push": False, "sbomGenerator": "not a ref!"}
+    _, failures = provider.check(IMAGE, inputs)
+    assert sorted(p for p, _ in failures) == ["sbomGenerator", "sbomGenerator"], failures
+    assert any("sbom: true" in r for _, r in failures)

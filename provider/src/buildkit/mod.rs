@@ -212,6 +212,8 @@ pub struct BuildSpec {
     pub provenance: bool,
     /// Attach an SBOM attestation.
     pub sbom: bool,
+    /// The SBOM generator image (default: BuildKit's, `docker/buildkit-syft-scanner`).
+    pub sbom_generator: Option<String>,
 }
 
 impl fmt::Debug for BuildSpec {
@@ -233,6 +235,7 @@ impl fmt::Debug for BuildSpec {
             .field("cache_to", &self.cache_to)
             .field("provenance", &self.provenance)
             .field("sbom", &self.sbom)
+            .field("sbom_generator", &self.sbom_generator)
             .finish()
     }
 }

@@ -218,7 +218,11 @@ pub(crate) fn prepare(
         attrs.insert("attest:provenance".into(), "mode=min".into());
     }
     if spec.sbom {
-        attrs.insert("attest:sbom".into(), String::new());
+        let generator = match &spec.sbom_generator {
+            Some(g) => format!("generator={g}"),
+            None => String::new(),
+        };
+        attrs.insert("attest:sbom".into(), generator);
     }
 
     let imports = spec
@@ -331,6 +335,26 @@ mod tests {
         assert_eq!(p.request.frontend_attrs["force-network-mode"], "none");
         assert!(!p.request.frontend_attrs.contains_key("attest:provenance"));
         assert!(p.request.frontend_attrs["cache-imports"].contains("\"Type\":\"registry\""));
+    }
+
+    #[test]
+    fn sbom_uses_the_default_or_the_given_generator() {
+        let dir = std::env::temp_dir();
+        let attrs = |sbom, generator: Option<&str>| {
+            let spec = BuildSpec {
+                sbom,
+                sbom_generator: generator.map(str::to_owned),
+                ..spec(&dir)
+            };
+            let p = prepare(&spec, &Output::BuildOnly, "s", "r").unwrap();
+            p.request.frontend_attrs.get("attest:sbom").cloned()
+        };
+        assert_eq!(attrs(false, None), None);
+        assert_eq!(attrs(true, None), Some(String::new()));
+        assert_eq!(
+            attrs(true, Some("r.example/scanner:1")),
+            Some("generator=r.example/scanner:1".into())
+        );
     }
 
     #[test]

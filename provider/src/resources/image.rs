@@ -18,7 +18,7 @@ use crate::buildkit::{self, BuildSpec, DockerfileSource, Endpoint, Output};
 use crate::config::SecretString;
 use crate::context;
 use crate::platform::{self, Platform};
-use crate::reference::{parse_tag, repository_of};
+use crate::reference::{parse_qualified, parse_tag, repository_of};
 use crate::registry::{manifest, Registries};
 
 fn yes() -> bool {
@@ -118,9 +118,14 @@ pub struct ImageInputs {
     /// Attach a provenance attestation (adds `unknown/unknown` entries to the index).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub provenance: bool,
-    /// Attach an SBOM attestation.
+    /// Attach an SBOM attestation (SPDX, one per platform, as `unknown/unknown` entries).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub sbom: bool,
+    /// The SBOM generator image (BuildKit's SBOM scanning protocol) when `sbom` is true;
+    /// default `docker/buildkit-syft-scanner`. Set it to a mirror in your own registry where
+    /// Docker Hub is out of reach.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sbom_generator: Option<String>,
     /// Arbitrary values; changing any of them rebuilds the image.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub triggers: BTreeMap<String, String>,
@@ -248,6 +253,17 @@ impl Resource for Image {
                 failures.push(Failure::new(format!("tags[{i}]"), e));
             }
         }
+        if let Some(g) = &inputs.sbom_generator {
+            if !inputs.sbom {
+                failures.push(Failure::new(
+                    "sbomGenerator",
+                    "is only used with sbom: true (set sbom, or remove sbomGenerator)",
+                ));
+            }
+            if let Err(e) = parse_qualified(g) {
+                failures.push(Failure::new("sbomGenerator", e));
+            }
+        }
         if inputs.push && inputs.tags.is_empty() && !unknown_root("tags") {
             failures.push(Failure::new("tags", "push is true but no tags are given"));
         }
@@ -294,6 +310,7 @@ impl Resource for Image {
             secrets => "secrets", cache_from => "cacheFrom", cache_to => "cacheTo",
             no_cache => "noCache", pull => "pull", network => "network",
             build_on_preview => "buildOnPreview", provenance => "provenance", sbom => "sbom",
+            sbom_generator => "sbomGenerator",
             triggers => "triggers", keep_remotely => "keepRemotely",
         );
         // The content decides, not timestamps or permission bits: hash what the context
@@ -489,6 +506,7 @@ fn spec(inputs: &ImageInputs) -> Result<BuildSpec, Error> {
         cache_to: inputs.cache_to.clone(),
         provenance: inputs.provenance,
         sbom: inputs.sbom,
+        sbom_generator: inputs.sbom_generator.clone(),
     })
 }
 
