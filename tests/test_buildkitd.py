@@ -1,103 +1,26 @@
 """A standalone buildkitd over tcp:// with mutual TLS (`builder` + `builderTls`), driven as the
 engine drives the provider.
 
-There is no buildkitd package on this machine kind, so the Engine's own BuildKit stands in for
-one: `EngineAsBuildkitd` terminates TLS as `buildkitd --tlscacert --tlscert --tlskey` does
-(client certificate required, ALPN h2) and splices each connection onto a `POST /grpc` h2c
-upgrade of the Engine socket. Everything on the provider's side (its gRPC client, TLS, the
-session tunnelled through Control.Session, file sync) meets real BuildKit."""
-
-import asyncio
-import os
-import ssl
-import subprocess
-import threading
+The buildkitd is the Engine's own BuildKit behind a TLS-terminating splice
+(`harness.EngineAsBuildkitd`): there is no buildkitd package on this machine kind."""
 
 import pytest
 
-from harness import IMAGE, UNKNOWN, raw_manifest, secret, to_struct, unique
+from harness import (
+    IMAGE, UNKNOWN, EngineAsBuildkitd, docker_socket, make_test_pki, raw_manifest, secret, to_struct,
+    unique,
+)
 from pulumi.runtime.proto import provider_pb2
-
-
-class EngineAsBuildkitd:
-    def __init__(self, docker_socket: str, certs: dict):
-        self.docker_socket = docker_socket
-        self.handshakes: list[dict] = []
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(certs["server.pem"], certs["server.key"])
-        ctx.load_verify_locations(certs["ca.pem"])
-        ctx.verify_mode = ssl.CERT_REQUIRED
-        ctx.set_alpn_protocols(["h2"])
-        self.loop = asyncio.new_event_loop()
-        ready = threading.Event()
-
-        async def start():
-            self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=ctx)
-            self.port = self.server.sockets[0].getsockname()[1]
-            ready.set()
-
-        self.thread = threading.Thread(
-            target=lambda: (self.loop.run_until_complete(start()), self.loop.run_forever()),
-            daemon=True,
-        )
-        self.thread.start()
-        assert ready.wait(10), "the TLS listener did not start"
-
-    async def _serve(self, reader, writer):
-        tls = writer.get_extra_info("ssl_object")
-        self.handshakes.append(
-            {"alpn": tls.selected_alpn_protocol(), "client": dict(x[0] for x in tls.getpeercert()["subject"])}
-        )
-        er, ew = await asyncio.open_unix_connection(self.docker_socket)
-        ew.write(b"POST /grpc HTTP/1.1\r\nHost: docker\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n"
-                 b"Content-Length: 0\r\n\r\n")
-        head = await er.readuntil(b"\r\n\r\n")
-        if not head.startswith(b"HTTP/1.1 101"):
-            writer.close()
-            return
-
-        async def pipe(r, w):
-            try:
-                while data := await r.read(65536):
-                    w.write(data)
-                    await w.drain()
-            except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
-                pass
-            finally:
-                w.close()
-
-        await asyncio.gather(pipe(reader, ew), pipe(er, writer))
-
-    def close(self):
-        self.loop.call_soon_threadsafe(self.server.close)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-
-
-def openssl(*args, cwd):
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
 
 
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory):
-    """A CA, a server certificate for buildkitd.test and a client certificate."""
-    d = tmp_path_factory.mktemp("pki")
-    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
-    openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
-            "-subj", "/CN=multiarch test CA", "-addext", "basicConstraints=critical,CA:TRUE",
-            "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=d)
-    for name, cn, usage in [("server", "buildkitd.test", "serverAuth"), ("client", "ci-runner", "clientAuth")]:
-        openssl("req", *ec, "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={cn}", cwd=d)
-        (d / f"{name}.ext").write_text(f"subjectAltName=DNS:{cn}\nextendedKeyUsage={usage}\n")
-        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-                "-CAcreateserial", "-out", f"{name}.pem", "-days", "2", "-extfile", f"{name}.ext", cwd=d)
-    return {f: str(d / f) for f in os.listdir(d)}
+    return make_test_pki(tmp_path_factory.mktemp("pki"))
 
 
 @pytest.fixture
 def buildkitd(world, certs):
-    socket = world.get("DOCKER_HOST", "unix:///var/run/docker.sock").removeprefix("unix://")
-    b = EngineAsBuildkitd(socket, certs)
+    b = EngineAsBuildkitd(docker_socket(world), certs)
     yield b
     b.close()
 

@@ -3,7 +3,6 @@ look-alike with moto's IAM token, driven as the engine drives the provider."""
 
 import json
 import os
-import subprocess
 
 import grpc
 import pytest
