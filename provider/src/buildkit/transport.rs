@@ -229,7 +229,16 @@ pub(crate) async fn connect_control(endpoint: &Endpoint) -> Result<Control, Stri
             .await
         }
     }
-    .map_err(|e| error_chain(&e))?;
+    .map_err(|e| {
+        // A refused client certificate may already break the connection attempt.
+        match first_tls_error.lock().ok().and_then(|e| e.clone()) {
+            Some(seen) => format!(
+                "buildkitd refused the TLS connection: {seen}{}",
+                missing_cert_hint(endpoint)
+            ),
+            None => error_chain(&e),
+        }
+    })?;
     let mut control = ControlClient::new(channel)
         .max_decoding_message_size(MAX_CONTROL_MSG)
         .max_encoding_message_size(MAX_CONTROL_MSG);
@@ -248,19 +257,26 @@ pub(crate) async fn connect_control(endpoint: &Endpoint) -> Result<Control, Stri
                     (None, Some(source)) => error_chain(source),
                     (None, None) => status.message().to_string(),
                 };
-                let hint = match endpoint {
-                    Endpoint::Tcp { tls: Some(t), .. } if t.cert.is_none() => {
-                        " (no client certificate was offered: set builderTls.cert and \
-                         builderTls.key if buildkitd requires one)"
-                    }
-                    _ => "",
-                };
-                return Err(format!("buildkitd refused the TLS connection: {why}{hint}"));
+                return Err(format!(
+                    "buildkitd refused the TLS connection: {why}{}",
+                    missing_cert_hint(endpoint)
+                ));
             }
             Err(_) => return Err("buildkitd did not answer within 20 s".into()),
         }
     }
     Ok(control)
+}
+
+/// Why a TLS buildkitd may hang up on us when we offered no client certificate.
+fn missing_cert_hint(endpoint: &Endpoint) -> &'static str {
+    match endpoint {
+        Endpoint::Tcp { tls: Some(t), .. } if t.cert.is_none() => {
+            " (no client certificate was offered: set builderTls.cert and builderTls.key \
+             if buildkitd requires one)"
+        }
+        _ => "",
+    }
 }
 
 /// An error and its sources, `: `-separated (tonic and hyper nest the useful part).
