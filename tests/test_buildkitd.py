@@ -7,8 +7,8 @@ The buildkitd is the Engine's own BuildKit behind a TLS-terminating splice
 import pytest
 
 from harness import (
-    IMAGE, UNKNOWN, EngineAsBuildkitd, docker_socket, make_test_pki, raw_manifest, secret, to_struct,
-    unique,
+    IMAGE, UNKNOWN, EngineAsBuildkitd, Provider, docker_socket, make_test_pki, raw_manifest, secret,
+    to_struct, unique,
 )
 from pulumi.runtime.proto import provider_pb2
 
@@ -42,8 +42,6 @@ def tls_config(certs, **override):
 
 
 def test_image_built_on_a_tls_buildkitd(engine, provider_env, world, certs, buildkitd, tmp_path):
-    from harness import Provider
-
     key = read(certs["client.key"])
     p = Provider(engine, env=provider_env)
     try:
@@ -101,8 +99,6 @@ def test_bad_builder_settings_fail_check_config(bare_provider, config, property,
 
 
 def test_tls_buildkitd_refusing_the_client_is_a_clear_error(engine, provider_env, world, certs, buildkitd, tmp_path):
-    from harness import Provider
-
     p = Provider(engine, env=provider_env)
     try:
         p.handshake()

@@ -229,16 +229,8 @@ pub(crate) async fn connect_control(endpoint: &Endpoint) -> Result<Control, Stri
             .await
         }
     }
-    .map_err(|e| {
-        // A refused client certificate may already break the connection attempt.
-        match first_tls_error.lock().ok().and_then(|e| e.clone()) {
-            Some(seen) => format!(
-                "buildkitd refused the TLS connection: {seen}{}",
-                missing_cert_hint(endpoint)
-            ),
-            None => error_chain(&e),
-        }
-    })?;
+    // A refused client certificate may already break the connection attempt.
+    .map_err(|e| tls_refusal(&first_tls_error, endpoint).unwrap_or_else(|| error_chain(&e)))?;
     let mut control = ControlClient::new(channel)
         .max_decoding_message_size(MAX_CONTROL_MSG)
         .max_encoding_message_size(MAX_CONTROL_MSG);
@@ -249,23 +241,31 @@ pub(crate) async fn connect_control(endpoint: &Endpoint) -> Result<Control, Stri
         match tokio::time::timeout(std::time::Duration::from_secs(20), probe).await {
             Ok(Ok(_)) => {}
             Ok(Err(status)) => {
-                // The TLS alert, when the connection saw one, says why; hyper may report
-                // only that the connection went away.
-                let seen = first_tls_error.lock().ok().and_then(|e| e.clone());
-                let why = match (seen, std::error::Error::source(&status)) {
-                    (Some(e), _) => e,
-                    (None, Some(source)) => error_chain(source),
-                    (None, None) => status.message().to_string(),
-                };
-                return Err(format!(
-                    "buildkitd refused the TLS connection: {why}{}",
-                    missing_cert_hint(endpoint)
-                ));
+                return Err(tls_refusal(&first_tls_error, endpoint).unwrap_or_else(|| {
+                    let why = match std::error::Error::source(&status) {
+                        Some(source) => error_chain(source),
+                        None => status.message().to_string(),
+                    };
+                    format!(
+                        "buildkitd refused the TLS connection: {why}{}",
+                        missing_cert_hint(endpoint)
+                    )
+                }));
             }
             Err(_) => return Err("buildkitd did not answer within 20 s".into()),
         }
     }
     Ok(control)
+}
+
+/// The refusal the TLS connection recorded, if it met one: the alert says why, where hyper
+/// may report only that the connection went away.
+fn tls_refusal(first: &FirstError, endpoint: &Endpoint) -> Option<String> {
+    let seen = first.lock().ok()?.clone()?;
+    Some(format!(
+        "buildkitd refused the TLS connection: {seen}{}",
+        missing_cert_hint(endpoint)
+    ))
 }
 
 /// Why a TLS buildkitd may hang up on us when we offered no client certificate.

@@ -312,11 +312,9 @@ impl Registries {
     }
 
     /// A manifest PUT in one request where basic or no auth is enough; false means "ask
-    /// oci-client", which retries and words the registry's error (a PUT is idempotent).
+    /// oci-client" (token auth, an error answer), which retries and words the registry's
+    /// error (a PUT is idempotent).
     async fn direct_put(&self, r: &Reference, m: &RawManifest, auth: &RegistryAuth) -> bool {
-        if matches!(auth, RegistryAuth::Bearer(_)) {
-            return false;
-        }
         let req = self
             .direct_request(reqwest::Method::PUT, r, &Self::manifest_path(r), auth)
             .header(reqwest::header::CONTENT_TYPE, m.media_type.as_str())
