@@ -2,6 +2,7 @@
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let files = ["proto/tfplugin6.proto", "proto/go_plugin.proto"];
+    println!("cargo:rerun-if-env-changed=MULTIARCH_RELEASE_URL");
     for f in &files {
         println!("cargo:rerun-if-changed={f}");
     }

@@ -9,6 +9,16 @@ use crate::resources::{image::Image, manifest_list::ManifestList, Resource};
 
 pub const PACKAGE: &str = "multiarch";
 
+/// Where the project lives; the Go SDK's module path is derived from it.
+pub const REPOSITORY: &str = "https://github.com/multiarch-dev/multiarch";
+
+/// The release base URL, one build setting (`MULTIARCH_RELEASE_URL` at compile time).
+/// Pulumi replaces `${VERSION}` and appends `pulumi-resource-multiarch-v<ver>-<os>-<arch>.tar.gz`.
+pub const RELEASE_URL: &str = match option_env!("MULTIARCH_RELEASE_URL") {
+    Some(url) => url,
+    None => "https://github.com/multiarch-dev/multiarch/releases/download/v${VERSION}/",
+};
+
 fn type_token(def_name: &str) -> String {
     format!("{PACKAGE}:index:{def_name}")
 }
@@ -202,6 +212,9 @@ pub fn package_schema() -> Json {
         "keywords": ["docker", "buildkit", "ecr", "multi-arch", "kind/native"],
         "license": "Apache-2.0",
         "publisher": "multiarch",
+        "homepage": REPOSITORY,
+        "repository": REPOSITORY,
+        "pluginDownloadURL": RELEASE_URL,
         "config": {"variables": config_props},
         "provider": {
             "description": "The multiarch provider: registry credentials, the BuildKit endpoint and AWS settings.",
@@ -212,6 +225,11 @@ pub fn package_schema() -> Json {
         "language": {
             "nodejs": {"packageName": "@multiarch/pulumi"},
             "python": {"packageName": "pulumi_multiarch"},
+            "go": {
+                "importBasePath": "github.com/multiarch-dev/multiarch/sdk/go/multiarch",
+                "generateResourceContainerTypes": true,
+            },
+            "csharp": {"rootNamespace": "Multiarch", "packageName": "Multiarch.Pulumi"},
         },
     })
 }
