@@ -4,8 +4,6 @@
 //! Either binary (`terraform-provider-multiarch` is the same program) serves Terraform's
 //! plugin protocol 6 when Terraform starts it (`TF_PLUGIN_MAGIC_COOKIE` in the environment).
 
-use tracing_subscriber::EnvFilter;
-
 /// Engine flags we accept; only the verbosity matters to us.
 struct Args {
     verbosity: u8,
@@ -46,18 +44,14 @@ pub fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let terraform = crate::terraform::started_by_terraform();
-    let level = match args.verbosity {
-        0 if terraform => "info",
-        0 => "warn",
-        1..=3 => "info",
-        4..=8 => "debug",
-        _ => "trace",
-    };
+    let directive = std::env::var("MULTIARCH_LOG").ok();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(
-            EnvFilter::try_from_env("MULTIARCH_LOG").unwrap_or_else(|_| EnvFilter::new(level)),
-        )
+        .with_env_filter(crate::log::filter(
+            args.verbosity,
+            terraform,
+            directive.as_deref(),
+        ))
         .init();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -3,9 +3,11 @@
 //! `BatchDeleteImage`.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::future::Future;
+use std::sync::{Arc, Mutex as SyncMutex};
 use std::time::{Duration, SystemTime};
 
+use aws_config::timeout::TimeoutConfig;
 use aws_sdk_ecr::types::ImageIdentifier;
 use base64::Engine as _;
 use tokio::sync::Mutex;
@@ -77,19 +79,48 @@ const REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
 /// a fixed expiry in the past): refreshing it would only loop.
 const STALE_EXPIRY_USE: Duration = Duration::from_secs(60 * 60);
 
+/// Deadlines for the ECR API: one attempt, and the whole call (credential look-up, retries
+/// by the SDK included). A stalled endpoint fails within `CALL_DEADLINE`, with the operation
+/// and the host in the error.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const CALL_DEADLINE: Duration = Duration::from_secs(30);
+
+/// The token of one registry host. Its async lock is held across the fetch, so concurrent
+/// callers for the same host share one `GetAuthorizationToken` (single flight) while other
+/// hosts are not held up.
+type TokenCell = Arc<Mutex<Option<Token>>>;
+
 /// One token per registry per process, reused until shortly before it expires.
 #[derive(Clone, Default)]
 pub struct EcrTokens {
     aws: Option<AwsConfig>,
-    cache: Arc<Mutex<HashMap<String, Token>>>,
+    /// Held only to find a host's cell, never across an await.
+    cells: Arc<SyncMutex<HashMap<String, TokenCell>>>,
+}
+
+/// Runs one ECR API call within `CALL_DEADLINE`.
+async fn with_deadline<T>(call: impl Future<Output = Result<T, String>>) -> Result<T, String> {
+    match tokio::time::timeout(CALL_DEADLINE, call).await {
+        Ok(r) => r,
+        Err(_) => Err(format!(
+            "the ECR API did not answer within {} s",
+            CALL_DEADLINE.as_secs()
+        )),
+    }
 }
 
 impl EcrTokens {
     pub fn new(aws: Option<AwsConfig>) -> Self {
         EcrTokens {
             aws,
-            cache: Arc::default(),
+            cells: Arc::default(),
         }
+    }
+
+    fn cell(&self, host: &str) -> TokenCell {
+        let mut cells = self.cells.lock().unwrap_or_else(|e| e.into_inner());
+        cells.entry(host.to_owned()).or_default().clone()
     }
 
     async fn client(&self, region: &str, ecr: Option<&EcrConfig>) -> aws_sdk_ecr::Client {
@@ -99,7 +130,13 @@ impl EcrTokens {
             loader = loader.profile_name(profile);
         }
         let shared = loader.load().await;
-        let mut conf = aws_sdk_ecr::config::Builder::from(&shared);
+        let mut conf = aws_sdk_ecr::config::Builder::from(&shared).timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                .operation_timeout(CALL_DEADLINE)
+                .build(),
+        );
         if let Some(endpoint) = ecr.and_then(|e| e.endpoint.as_deref()) {
             conf = conf.endpoint_url(endpoint);
         }
@@ -122,8 +159,9 @@ impl EcrTokens {
         host: &str,
         ecr: Option<&EcrConfig>,
     ) -> Result<(String, SecretString), EcrError> {
-        let mut cache = self.cache.lock().await;
-        if let Some(t) = cache.get(host) {
+        let cell = self.cell(host);
+        let mut cached = cell.lock().await;
+        if let Some(t) = cached.as_ref() {
             if SystemTime::now() < t.good_until {
                 return Ok((t.username.clone(), t.password.clone()));
             }
@@ -134,13 +172,17 @@ impl EcrTokens {
             region: region.clone(),
             message,
         };
-        let client = self.client(&region, ecr).await;
         // One token serves every registry the principal may use; registry IDs are deprecated.
-        let resp = client
-            .get_authorization_token()
-            .send()
-            .await
-            .map_err(|e| err(aws_sdk_ecr::error::DisplayErrorContext(e).to_string()))?;
+        let resp = with_deadline(async {
+            let client = self.client(&region, ecr).await;
+            client
+                .get_authorization_token()
+                .send()
+                .await
+                .map_err(|e| aws_sdk_ecr::error::DisplayErrorContext(e).to_string())
+        })
+        .await
+        .map_err(err)?;
         let data = resp
             .authorization_data()
             .first()
@@ -170,7 +212,7 @@ impl EcrTokens {
             password: SecretString(password.to_owned()),
             good_until,
         };
-        cache.insert(host.to_owned(), token.clone());
+        *cached = Some(token.clone());
         Ok((token.username, token.password))
     }
 
@@ -190,15 +232,20 @@ impl EcrTokens {
             region: region.clone(),
             message,
         };
-        let client = self.client(&region, ecr).await;
-        let mut req = client
-            .batch_delete_image()
-            .repository_name(repository)
-            .image_ids(ImageIdentifier::builder().image_tag(tag).build());
-        if let Some(h) = parse_host(host) {
-            req = req.registry_id(h.account);
-        }
-        match req.send().await {
+        let sent = with_deadline(async {
+            let client = self.client(&region, ecr).await;
+            let mut req = client
+                .batch_delete_image()
+                .repository_name(repository)
+                .image_ids(ImageIdentifier::builder().image_tag(tag).build());
+            if let Some(h) = parse_host(host) {
+                req = req.registry_id(h.account);
+            }
+            Ok(req.send().await)
+        })
+        .await
+        .map_err(err)?;
+        match sent {
             Ok(resp) => {
                 if !resp.image_ids().is_empty() {
                     return Ok(true);
@@ -206,11 +253,18 @@ impl EcrTokens {
                 match resp.failures().first() {
                     None => Ok(false),
                     Some(f) => {
+                        use aws_sdk_ecr::types::ImageFailureCode;
                         let code = f
                             .failure_code()
                             .map(|c| c.as_str().to_owned())
                             .unwrap_or_default();
-                        if code == "ImageNotFound" || code == "ImageTagDoesNotMatchDigest" {
+                        if matches!(
+                            f.failure_code(),
+                            Some(
+                                ImageFailureCode::ImageNotFound
+                                    | ImageFailureCode::ImageTagDoesNotMatchDigest
+                            )
+                        ) {
                             Ok(false)
                         } else {
                             Err(err(format!(
@@ -222,11 +276,12 @@ impl EcrTokens {
                 }
             }
             Err(e) => {
-                let text = aws_sdk_ecr::error::DisplayErrorContext(&e).to_string();
-                if text.contains("RepositoryNotFoundException") {
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_repository_not_found_exception())
+                {
                     Ok(false)
                 } else {
-                    Err(err(text))
+                    Err(err(aws_sdk_ecr::error::DisplayErrorContext(&e).to_string()))
                 }
             }
         }

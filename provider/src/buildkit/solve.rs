@@ -56,9 +56,31 @@ pub(crate) fn parse_cache_entry(s: &str) -> Result<CacheOptionsEntry, BuildError
             attrs.insert(k, v);
         }
     }
-    Ok(CacheOptionsEntry {
-        r#type: ty.unwrap_or_else(|| "registry".into()),
-        attrs,
+    let ty = ty.unwrap_or_else(|| "registry".into());
+    let required: &[&str] = match ty.as_str() {
+        "registry" => &["ref"],
+        "local" => &["src", "dest"],
+        "inline" | "gha" | "s3" | "azblob" => &[],
+        other => {
+            return Err(invalid(format!(
+                "cache entry {s:?}: unknown type {other:?} (registry, local, inline, gha, s3 or azblob)"
+            )))
+        }
+    };
+    if !required.is_empty() && !required.iter().any(|k| attrs.contains_key(*k)) {
+        return Err(invalid(format!(
+            "cache entry {s:?}: type={ty} needs {}",
+            required.join(" or ")
+        )));
+    }
+    Ok(CacheOptionsEntry { r#type: ty, attrs })
+}
+
+/// Checks a cache entry's syntax (Check time); the reason, if it is unusable.
+pub fn check_cache_entry(s: &str) -> Result<(), String> {
+    parse_cache_entry(s).map(|_| ()).map_err(|e| match e {
+        BuildError::Invalid(m) => m,
+        other => other.to_string(),
     })
 }
 
@@ -381,5 +403,9 @@ mod tests {
         assert_eq!(e.attrs["ref"], "x/y:z");
         assert_eq!(e.attrs["image-manifest"], "true");
         assert!(parse_cache_entry("type=registry,bogus").is_err());
+        assert!(parse_cache_entry("type=nosuch,ref=x").is_err());
+        assert!(parse_cache_entry("type=registry,mode=max").is_err());
+        assert!(parse_cache_entry("type=local,src=/tmp/c").is_ok());
+        assert!(parse_cache_entry("type=inline").is_ok());
     }
 }

@@ -55,6 +55,24 @@ async fn engine_upgrade(
     path: &str,
     headers: &[(&'static str, String)],
 ) -> Result<hyper::upgrade::Upgraded, String> {
+    // An Engine that accepts the connection but never answers must not hold a build forever.
+    match tokio::time::timeout(UPGRADE_DEADLINE, engine_upgrade_once(socket, path, headers)).await {
+        Ok(r) => r,
+        Err(_) => Err(format!(
+            "POST {path} on {}: no answer within {} s",
+            socket.display(),
+            UPGRADE_DEADLINE.as_secs()
+        )),
+    }
+}
+
+const UPGRADE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(20);
+
+async fn engine_upgrade_once(
+    socket: &Path,
+    path: &str,
+    headers: &[(&'static str, String)],
+) -> Result<hyper::upgrade::Upgraded, String> {
     let stream = UnixStream::connect(socket)
         .await
         .map_err(|e| format!("connect to {}: {e}", socket.display()))?;
@@ -104,7 +122,14 @@ async fn tcp_connect(
     tls: Option<&super::tls::TlsClient>,
     first_error: FirstError,
 ) -> Result<TokioIo<Box<dyn Io>>, BoxError> {
-    let tcp = tokio::net::TcpStream::connect(address).await?;
+    let tcp = tokio::time::timeout(UPGRADE_DEADLINE, tokio::net::TcpStream::connect(address))
+        .await
+        .map_err(|_| {
+            format!(
+                "connect to {address}: no answer within {} s",
+                UPGRADE_DEADLINE.as_secs()
+            )
+        })??;
     tcp.set_nodelay(true)?;
     let io: Box<dyn Io> = match tls {
         None => Box::new(tcp),

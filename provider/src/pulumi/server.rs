@@ -12,21 +12,26 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
 use super::engine::Engine;
+use super::secrets::SecretSchema;
 use super::value::{self, Decoded};
 use crate::config::ProviderConfig;
 use crate::registry::Registries;
-use crate::resources::{self, DiffOutcome, Dispatch, Error, OpContext, OutProps, Props};
+use crate::resources::{
+    self, DiffOutcome, Dispatch, Error, OpContext, OutProps, PropertyPath, Props,
+};
 
 /// What the schema says about one resource type, used when encoding its values.
 struct TypeInfo {
     resource: Arc<dyn Dispatch>,
     input_names: BTreeSet<String>,
-    secret_outputs: BTreeSet<String>,
+    input_secrets: SecretSchema,
+    output_secrets: SecretSchema,
 }
 
 pub struct Provider {
     types: BTreeMap<&'static str, TypeInfo>,
     schema: String,
+    config_secrets: SecretSchema,
     engine: Engine,
     registries: RwLock<Registries>,
     cancel: CancellationToken,
@@ -46,13 +51,15 @@ fn names(obj: &Json, pred: impl Fn(&Json) -> bool) -> BTreeSet<String> {
 impl Provider {
     pub fn new(engine: Engine) -> Self {
         let schema = crate::schema::package_schema();
+        let named = Arc::new(schema["types"].clone());
         let types = resources::all()
             .into_iter()
             .map(|r| {
                 let spec = &schema["resources"][r.token()];
                 let info = TypeInfo {
                     input_names: names(&spec["inputProperties"], |_| true),
-                    secret_outputs: names(&spec["properties"], |p| p["secret"] == Json::Bool(true)),
+                    input_secrets: SecretSchema::new(&spec["inputProperties"], named.clone()),
+                    output_secrets: SecretSchema::new(&spec["properties"], named.clone()),
                     resource: r,
                 };
                 (info.resource.token(), info)
@@ -61,8 +68,9 @@ impl Provider {
         Provider {
             types,
             schema: crate::schema::package_schema_text(),
+            config_secrets: SecretSchema::new(&schema["config"]["variables"], named),
             engine,
-            registries: RwLock::new(Registries::new(ProviderConfig::default())),
+            registries: RwLock::new(Registries::unconfigured()),
             cancel: CancellationToken::new(),
         }
     }
@@ -106,11 +114,14 @@ impl Provider {
         &self,
         info: &TypeInfo,
         out: &OutProps,
-        input_secrets: &BTreeSet<String>,
+        input_secrets: &BTreeSet<PropertyPath>,
     ) -> Struct {
-        let mut secret: BTreeSet<String> = info.secret_outputs.clone();
-        secret.extend(input_secrets.iter().cloned());
-        value::encode(&out.value, &out.unknowns, &secret)
+        value::encode(
+            &out.value,
+            &out.unknowns,
+            input_secrets,
+            Some(&info.output_secrets),
+        )
     }
 }
 
@@ -134,7 +145,9 @@ fn status_of(e: Error) -> Status {
 
 /// Engine-private keys (`__defaults`, `__internal`, …) are passed back untouched and never
 /// shown to a resource.
-fn split_private(mut d: Decoded) -> (Props, Map<String, Json>, BTreeSet<String>) {
+/// Secrets the engine sent are kept secret by their top-level property (normalization may
+/// reorder what is inside); the schema's own secrets are found at any depth when encoding.
+fn split_private(mut d: Decoded) -> (Props, Map<String, Json>, BTreeSet<PropertyPath>) {
     let private: Vec<String> = d
         .value
         .keys()
@@ -147,7 +160,12 @@ fn split_private(mut d: Decoded) -> (Props, Map<String, Json>, BTreeSet<String>)
             kept.insert(k, v);
         }
     }
-    let secrets = d.secret_roots();
+    let secrets = d
+        .secret_roots()
+        .iter()
+        .filter(|r| !r.starts_with("__"))
+        .map(|r| PropertyPath::root_key(r))
+        .collect();
     (
         Props {
             value: d.value,
@@ -158,14 +176,17 @@ fn split_private(mut d: Decoded) -> (Props, Map<String, Json>, BTreeSet<String>)
     )
 }
 
-fn decode(s: Option<&Struct>) -> (Props, Map<String, Json>, BTreeSet<String>) {
+fn decode(s: Option<&Struct>) -> (Props, Map<String, Json>, BTreeSet<PropertyPath>) {
     split_private(value::decode(s))
 }
 
 fn config_from(req: &rpc::ConfigureRequest) -> Result<ProviderConfig, Status> {
-    let mut map = match &req.args {
-        Some(args) => split_private(value::decode(Some(args))).0.value,
-        None => Map::new(),
+    let (mut map, unknowns) = match &req.args {
+        Some(args) => {
+            let props = split_private(value::decode(Some(args))).0;
+            (props.value, props.unknowns)
+        }
+        None => (Map::new(), BTreeSet::new()),
     };
     if req.args.is_none() {
         // Older engines send `multiarch:config:key` strings; structured values as JSON text.
@@ -178,7 +199,7 @@ fn config_from(req: &rpc::ConfigureRequest) -> Result<ProviderConfig, Status> {
     }
     map.remove("version");
     map.remove("pluginDownloadURL");
-    resources::decode_config(&map).map_err(|f| {
+    resources::decode_config(&map, &unknowns).map_err(|f| {
         Status::invalid_argument(format!(
             "provider configuration {}: {}",
             f.property, f.reason
@@ -292,7 +313,7 @@ impl ResourceProvider for Provider {
             let mut typed = props.value.clone();
             typed.remove("version");
             typed.remove("pluginDownloadURL");
-            if let Err(f) = resources::decode_config(&typed) {
+            if let Err(f) = resources::decode_config(&typed, &BTreeSet::new()) {
                 failures.push(rpc::CheckFailure {
                     property: f.property,
                     reason: f.reason,
@@ -300,7 +321,12 @@ impl ResourceProvider for Provider {
             }
         }
         let inputs = with_private(
-            value::encode(&props.value, &props.unknowns, &secrets),
+            value::encode(
+                &props.value,
+                &props.unknowns,
+                &secrets,
+                Some(&self.config_secrets),
+            ),
             &private,
         );
         Ok(Response::new(rpc::CheckResponse {
@@ -321,7 +347,7 @@ impl ResourceProvider for Provider {
         let strip = |p: &Props| -> Json {
             let mut m = p.value.clone();
             m.remove("version");
-            match resources::decode_config(&m) {
+            match resources::decode_config(&m, &p.unknowns) {
                 Ok(c) => serde_json::to_value(c.without_secrets()).unwrap_or(Json::Null),
                 Err(_) => Json::Object(m),
             }
@@ -344,7 +370,9 @@ impl ResourceProvider for Provider {
         request: Request<rpc::ConfigureRequest>,
     ) -> Result<Response<rpc::ConfigureResponse>, Status> {
         let config = config_from(request.get_ref())?;
-        *self.registries.write().expect("registries lock") = Registries::new(config);
+        let registries = Registries::new(config)
+            .map_err(|e| Status::invalid_argument(format!("provider configuration: {e}")))?;
+        *self.registries.write().expect("registries lock") = registries;
         Ok(Response::new(rpc::ConfigureResponse {
             accept_secrets: true,
             supports_preview: true,
@@ -383,8 +411,10 @@ impl ResourceProvider for Provider {
         let (props, private, secrets) = decode(req.news.as_ref());
         match info.resource.check(&props) {
             Ok(value) => {
-                let inputs =
-                    with_private(value::encode(&value, &props.unknowns, &secrets), &private);
+                let inputs = with_private(
+                    value::encode(&value, &props.unknowns, &secrets, Some(&info.input_secrets)),
+                    &private,
+                );
                 Ok(Response::new(rpc::CheckResponse {
                     inputs: Some(inputs),
                     failures: vec![],

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use prost_types::{value::Kind, ListValue, Struct, Value};
 use serde_json::{Map, Number, Value as Json};
 
+use super::secrets::SecretSchema;
 use crate::resources::path::PropertyPath;
 
 /// The generic unknown a Pulumi engine sends (and the one we send back).
@@ -160,30 +161,63 @@ fn number(n: f64) -> Json {
 }
 
 /// Encodes outputs for the engine. `unknowns` are placed at their paths (the value there,
-/// if any, is replaced); top-level keys in `secret_roots` are wrapped as secrets.
+/// if any, is replaced; left-out list elements get their slots back); the values at
+/// `secret_paths` (any depth), and at the paths `schema_secrets` finds in the value, are
+/// wrapped as secrets.
 pub fn encode(
     value: &Map<String, Json>,
     unknowns: &BTreeSet<PropertyPath>,
-    secret_roots: &BTreeSet<String>,
+    secret_paths: &BTreeSet<PropertyPath>,
+    schema_secrets: Option<&SecretSchema>,
 ) -> Struct {
     let mut value = Json::Object(value.clone());
-    for p in unknowns {
-        p.set(&mut value, Json::String(UNKNOWN.to_owned()));
+    PropertyPath::restore_all(unknowns, &mut value, &Json::String(UNKNOWN.to_owned()));
+    let mut secrets = secret_paths.clone();
+    if let Some(s) = schema_secrets {
+        secrets.extend(s.paths(&value));
     }
     let Json::Object(map) = value else {
         unreachable!("an object stays an object")
     };
-    let mut fields = BTreeMap::new();
-    for (k, v) in map {
-        let mut enc = encode_value(&v);
-        if secret_roots.contains(&k) {
-            enc = secret(enc);
-        }
-        fields.insert(k, enc);
-    }
+    let fields: BTreeMap<String, Value> = map
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                encode_at(v, &PropertyPath::root_key(k), &secrets),
+            )
+        })
+        .collect();
     Struct {
         fields: fields.into_iter().collect(),
     }
+}
+
+/// A secret's whole value is wrapped once; nothing inside it is wrapped again.
+fn encode_at(v: &Json, path: &PropertyPath, secrets: &BTreeSet<PropertyPath>) -> Value {
+    if secrets.contains(path) {
+        return secret(encode_value(v));
+    }
+    if !secrets.iter().any(|s| s.starts_with(path)) {
+        return encode_value(v);
+    }
+    let kind = match v {
+        Json::Array(a) => Kind::ListValue(ListValue {
+            values: a
+                .iter()
+                .enumerate()
+                .map(|(i, x)| encode_at(x, &path.index(i), secrets))
+                .collect(),
+        }),
+        Json::Object(m) => Kind::StructValue(Struct {
+            fields: m
+                .iter()
+                .map(|(k, x)| (k.clone(), encode_at(x, &path.key(k), secrets)))
+                .collect(),
+        }),
+        other => return encode_value(other),
+    };
+    Value { kind: Some(kind) }
 }
 
 fn secret(v: Value) -> Value {
@@ -265,7 +299,7 @@ mod tests {
         let d = decode(Some(&to_struct(j.clone())));
         assert_eq!(Json::Object(d.value.clone()), j);
         assert!(d.unknowns.is_empty() && d.secrets.is_empty());
-        let back = encode(&d.value, &BTreeSet::new(), &BTreeSet::new());
+        let back = encode(&d.value, &BTreeSet::new(), &BTreeSet::new(), None);
         assert_eq!(back, to_struct(j));
     }
 
@@ -322,8 +356,12 @@ mod tests {
         }))));
         assert_eq!(d.secrets, paths(&["secrets.token", "password"]));
         assert_eq!(d.value["secrets"], json!({"token": "s3cr3t"}));
-        let roots = d.secret_roots();
-        let s = encode(&d.value, &BTreeSet::new(), &roots);
+        let roots: BTreeSet<PropertyPath> = d
+            .secret_roots()
+            .iter()
+            .map(|r| PropertyPath::root_key(r))
+            .collect();
+        let s = encode(&d.value, &BTreeSet::new(), &roots, None);
         let back = struct_to_json(&s);
         assert_eq!(
             back["password"],
@@ -334,6 +372,28 @@ mod tests {
             json!({SIG_KEY: SECRET_SIG, "value": {"token": "s3cr3t"}})
         );
         assert_eq!(back["plain"], json!("p"));
+    }
+
+    #[test]
+    fn secrets_wrap_at_any_depth_and_around_unknowns() {
+        let value = json!({"registries": [{"address": "a", "password": "pw"}, {"address": "b"}]});
+        let Json::Object(m) = value else {
+            unreachable!()
+        };
+        let s = encode(
+            &m,
+            &paths(&["registries[1].password"]),
+            &paths(&["registries[0].password", "registries[1].password"]),
+            None,
+        );
+        let back = struct_to_json(&s);
+        assert_eq!(
+            back["registries"],
+            json!([
+                {"address": "a", "password": {SIG_KEY: SECRET_SIG, "value": "pw"}},
+                {"address": "b", "password": {SIG_KEY: SECRET_SIG, "value": UNKNOWN}}
+            ])
+        );
     }
 
     #[test]
@@ -364,6 +424,7 @@ mod tests {
             &m,
             &paths(&["digest", "ref", "tags[1]", "context.location"]),
             &BTreeSet::new(),
+            None,
         );
         let back = struct_to_json(&s);
         assert_eq!(back["digest"], json!(UNKNOWN));

@@ -20,7 +20,7 @@ use serde_json::Value as Json;
 use crate::config::{EcrConfig, ProviderConfig, RegistryConfig};
 use crate::ecr::{self, EcrTokens};
 pub use manifest::RawManifest;
-use retry::{retry, Timeout};
+use retry::{retry, HttpFailure, Retried, Timeout};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
@@ -37,6 +37,8 @@ pub enum RegistryError {
         reference: String,
         message: String,
     },
+    #[error("registry client settings: {message}")]
+    Setup { message: String },
     #[error("{operation} {reference}: {source}")]
     Ecr {
         operation: &'static str,
@@ -113,8 +115,20 @@ fn normalize_host(address: &str) -> String {
     }
 }
 
+/// True when two registry addresses name the same host.
+pub fn same_host(a: &str, b: &str) -> bool {
+    normalize_host(a) == normalize_host(b)
+}
+
 impl Registries {
-    pub fn new(config: ProviderConfig) -> Self {
+    /// Access with no registry settings (before the engine configures the provider).
+    pub fn unconfigured() -> Self {
+        Self::new(ProviderConfig::default()).expect("default settings always build")
+    }
+
+    /// Fails rather than fall back to defaults: a client without the configured CAs or
+    /// plain-HTTP hosts would speak to registries differently from what was asked.
+    pub fn new(config: ProviderConfig) -> Result<Self, RegistryError> {
         let mut certs = Vec::new();
         for r in &config.registries {
             if let Some(ca) = &r.ca_cert {
@@ -151,16 +165,20 @@ impl Registries {
             .connect_timeout(Duration::from_secs(15))
             .timeout(Duration::from_secs(120))
             .user_agent(concat!("multiarch/", env!("CARGO_PKG_VERSION")));
-        let reqwest_certs: Vec<reqwest::Certificate> = certs
+        let setup = |e: &dyn std::fmt::Display| RegistryError::Setup {
+            message: e.to_string(),
+        };
+        let reqwest_certs = certs
             .iter()
-            .filter_map(|c| reqwest::Certificate::from_pem(&c.data).ok())
-            .collect();
+            .map(|c| reqwest::Certificate::from_pem(&c.data))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| setup(&format_args!("a trusted CA certificate: {e}")))?;
         if !reqwest_certs.is_empty() {
             http = http.tls_certs_merge(reqwest_certs);
         }
-        let http = http.build().unwrap_or_else(|_| reqwest::Client::new());
+        let http = http.build().map_err(|e| setup(&e))?;
         let ecr = EcrTokens::new(config.aws.clone());
-        Registries {
+        Ok(Registries {
             inner: Arc::new(Inner {
                 config,
                 client,
@@ -168,7 +186,7 @@ impl Registries {
                 ecr,
             }),
             read_only: false,
-        }
+        })
     }
 
     /// The same access with every write refused (preview).
@@ -281,13 +299,24 @@ impl Registries {
         path: &str,
         auth: &RegistryAuth,
     ) -> Option<reqwest::Response> {
-        let req = self
-            .direct_request(method, r, path, auth)
-            .header(reqwest::header::ACCEPT, manifest::ACCEPTED.join(", "));
-        let resp = tokio::time::timeout(Duration::from_secs(30), req.send())
-            .await
-            .ok()?
-            .ok()?;
+        let resp = retry(Timeout::Manifest, || async {
+            let resp = self
+                .direct_request(method.clone(), r, path, auth)
+                .header(reqwest::header::ACCEPT, manifest::ACCEPTED.join(", "))
+                .timeout(Duration::from_secs(30))
+                .send()
+                .await?;
+            let code = resp.status().as_u16();
+            if code == 429 || code >= 500 {
+                return Err(HttpFailure::Status {
+                    code,
+                    retry_after: retry::retry_after(resp.headers()),
+                });
+            }
+            Ok(resp)
+        })
+        .await
+        .ok()?;
         matches!(resp.status().as_u16(), 200 | 404).then_some(resp)
     }
 
@@ -408,7 +437,7 @@ impl Registries {
             None => retry(Timeout::Manifest, || async {
                 let mut buf = Vec::new();
                 client.pull_blob(r, digest, &mut buf).await?;
-                Ok(buf)
+                Ok::<_, OciDistributionError>(buf)
             })
             .await
             .map_err(|e| RegistryError::failed("read blob", r, format!("{digest}: {e}")))?,
@@ -588,15 +617,14 @@ impl Registries {
                 req = req.basic_auth(u, Some(p));
             }
             let resp = req.send().await?;
-            let status = resp.status();
-            if status.is_server_error() || status.as_u16() == 429 {
-                return Err(OciDistributionError::ServerError {
-                    code: status.as_u16(),
-                    url: url.clone(),
-                    message: resp.text().await.unwrap_or_default(),
+            let code = resp.status().as_u16();
+            if code == 429 || code >= 500 {
+                return Err(HttpFailure::Status {
+                    code,
+                    retry_after: retry::retry_after(resp.headers()),
                 });
             }
-            Ok(status)
+            Ok(resp.status())
         })
         .await
         .map_err(|e| RegistryError::failed("delete", r, e))?;
@@ -616,7 +644,11 @@ impl Registries {
     }
 }
 
-fn is_not_found(e: &OciDistributionError) -> bool {
+fn is_not_found(e: &Retried<OciDistributionError>) -> bool {
+    e.failure().is_some_and(oci_not_found)
+}
+
+fn oci_not_found(e: &OciDistributionError) -> bool {
     match e {
         OciDistributionError::ImageManifestNotFoundError(_) => true,
         OciDistributionError::ServerError { code, .. } => *code == 404,
@@ -654,7 +686,7 @@ mod tests {
 
     #[tokio::test]
     async fn preview_handle_refuses_writes() {
-        let r = Registries::new(ProviderConfig::default()).read_only();
+        let r = Registries::unconfigured().read_only();
         let tag: Reference = "127.0.0.1:1/app:1".parse().unwrap();
         let m = manifest::build_index(manifest::OCI_INDEX, &[], &Default::default());
         assert!(matches!(

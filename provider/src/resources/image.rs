@@ -264,6 +264,37 @@ impl Resource for Image {
                 failures.push(Failure::new("sbomGenerator", e));
             }
         }
+        for (name, entries) in [
+            ("cacheFrom", &inputs.cache_from),
+            ("cacheTo", &inputs.cache_to),
+        ] {
+            for (i, e) in entries.iter().enumerate() {
+                if let Err(reason) = crate::buildkit::check_cache_entry(e) {
+                    failures.push(Failure::new(format!("{name}[{i}]"), reason));
+                }
+            }
+        }
+        if let Some(text) = inputs.dockerfile.as_ref().and_then(|d| d.inline.as_ref()) {
+            if text.contains('\0') {
+                failures.push(Failure::new(
+                    "dockerfile.inline",
+                    "contains a NUL byte; a Dockerfile is text",
+                ));
+            }
+        }
+        for (name, map) in [
+            ("buildArgs", &inputs.build_args),
+            ("labels", &inputs.labels),
+        ] {
+            for (k, v) in map.iter() {
+                if k.is_empty() || k.contains(['=', '\0']) || v.contains('\0') {
+                    failures.push(Failure::new(
+                        format!("{name}[{k:?}]"),
+                        "names must be non-empty without '=' or NUL, values without NUL",
+                    ));
+                }
+            }
+        }
         if inputs.push && inputs.tags.is_empty() && !unknown_root("tags") {
             failures.push(Failure::new("tags", "push is true but no tags are given"));
         }
@@ -403,22 +434,22 @@ impl buildkit::RegistryAuth for SessionAuth {
     }
 }
 
-/// A directory with nothing in it, for builds without a context.
-fn empty_context() -> Result<PathBuf, Error> {
-    let dir = std::env::temp_dir().join("multiarch-empty-context");
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| Error::Other(format!("creating {}: {e}", dir.display())))?;
-    Ok(dir)
-}
-
-fn context_dir(inputs: &ImageInputs) -> Result<PathBuf, Error> {
+/// The build context directory. Without a context it is a private, empty temporary
+/// directory (nobody else can put files into it), removed when the guard is dropped.
+fn context_dir(inputs: &ImageInputs) -> Result<(PathBuf, Option<tempfile::TempDir>), Error> {
     match &inputs.context {
-        Some(c) if !is_url(&c.location) => Ok(PathBuf::from(&c.location)),
+        Some(c) if !is_url(&c.location) => Ok((PathBuf::from(&c.location), None)),
         Some(c) => Err(Error::Unsupported(format!(
             "context.location {:?}: remote contexts are not supported yet",
             c.location
         ))),
-        None => empty_context(),
+        None => {
+            let dir = tempfile::Builder::new()
+                .prefix("multiarch-empty-context-")
+                .tempdir()
+                .map_err(|e| Error::Other(format!("creating an empty build context: {e}")))?;
+            Ok((dir.path().to_path_buf(), Some(dir)))
+        }
     }
 }
 
@@ -437,7 +468,7 @@ fn dockerfile_path(inputs: &ImageInputs, context: &Path) -> Option<PathBuf> {
 /// The contextHash: the Dockerfile, then what the context sends (with its ignore rules),
 /// then each local named context with its own.
 pub fn context_hash(inputs: &ImageInputs) -> Result<String, Error> {
-    let dir = context_dir(inputs)?;
+    let (dir, _empty) = context_dir(inputs)?;
     let dockerfile = dockerfile_path(inputs, &dir);
     let inline = inputs.dockerfile.as_ref().and_then(|d| d.inline.as_ref());
     let contents = match (&dockerfile, inline) {
@@ -466,15 +497,16 @@ pub fn context_hash(inputs: &ImageInputs) -> Result<String, Error> {
     context::context_hash(&contents, &files, &named).map_err(fail)
 }
 
-fn spec(inputs: &ImageInputs) -> Result<BuildSpec, Error> {
-    let dir = context_dir(inputs)?;
+/// The build's description, with the guard of its empty context when it has none.
+fn spec(inputs: &ImageInputs) -> Result<(BuildSpec, Option<tempfile::TempDir>), Error> {
+    let (dir, empty) = context_dir(inputs)?;
     let path = dockerfile_path(inputs, &dir);
     let dockerfile = match inputs.dockerfile.as_ref().and_then(|d| d.inline.clone()) {
         Some(text) => DockerfileSource::Inline(text),
         None => DockerfileSource::Path(path.clone().unwrap_or_default()),
     };
     let ignore_file = context::ignore_file_for(&dir, path.as_deref());
-    Ok(BuildSpec {
+    let spec = BuildSpec {
         context_dir: dir,
         dockerfile,
         ignore_file,
@@ -507,7 +539,8 @@ fn spec(inputs: &ImageInputs) -> Result<BuildSpec, Error> {
         provenance: inputs.provenance,
         sbom: inputs.sbom,
         sbom_generator: inputs.sbom_generator.clone(),
-    })
+    };
+    Ok((spec, empty))
 }
 
 /// The platform entries of what the registry now holds at `tag`.
@@ -547,11 +580,15 @@ async fn build_and_push(
     inputs: ImageInputs,
     dropped_tags: &[String],
 ) -> Result<Applied<ImageState>, Error> {
-    let hash = context_hash(&inputs)?;
+    // Reading and hashing every file of the context is blocking work.
+    let for_hash = inputs.clone();
+    let hash = tokio::task::spawn_blocking(move || context_hash(&for_hash))
+        .await
+        .map_err(|e| Error::Other(format!("hashing the build context: {e}")))??;
     let endpoint = Endpoint::from_config(ctx.registries.config())
         .map_err(|e| Error::invalid(e.property, e.reason))?;
     let auth: Arc<dyn buildkit::RegistryAuth> = Arc::new(SessionAuth(ctx.registries.clone()));
-    let spec = spec(&inputs)?;
+    let (spec, _empty_context) = spec(&inputs)?;
     let mut state = ImageState {
         inputs,
         digest: None,
@@ -584,6 +621,7 @@ async fn build_and_push(
     if !state.inputs.push {
         build(Output::BuildOnly).await.map_err(build_error)?;
     } else {
+        reachable_before_push(ctx, &state.inputs.tags).await?;
         let outcome = build(Output::Push {
             tags: state.inputs.tags.clone(),
         })
@@ -606,9 +644,46 @@ async fn build_and_push(
     })
 }
 
+/// BuildKit pushes with the Engine's or buildkitd's own registry rules (the Engine speaks
+/// plain HTTP to 127.0.0.0/8 without being told), the provider with its configuration. A
+/// registry the provider cannot read would get a pushed tag that the provider then fails to
+/// read back and record, so each tag's registry is read first and nothing is built or pushed
+/// when one of them fails.
+async fn reachable_before_push(ctx: &OpContext, tags: &[String]) -> Result<(), Error> {
+    let mut seen = BTreeSet::new();
+    for (i, t) in tags.iter().enumerate() {
+        let r = parse_tag(t).map_err(|e| Error::invalid(format!("tags[{i}]"), e))?;
+        if !seen.insert((r.registry().to_owned(), r.repository().to_owned())) {
+            continue;
+        }
+        if let Err(e) = ctx.registries.digest_of(&r).await {
+            return Err(Error::Other(format!(
+                "tags[{i}]: the provider cannot read {t} ({e}); nothing was built or pushed. \
+                 A registry that speaks plain HTTP needs \
+                 registries: [{{address: \"{}\", insecure: true}}]",
+                r.registry()
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn build_error(e: buildkit::BuildError) -> Error {
     match e {
         buildkit::BuildError::Cancelled { .. } => Error::Cancelled,
-        other => Error::Other(other.to_string()),
+        other => {
+            let text = other.to_string();
+            // BuildKit's words when a base image lacks one of the requested platforms.
+            if text.contains("no match for platform in manifest") {
+                Error::invalid(
+                    "platforms",
+                    format!(
+                        "a base image has no manifest for one of the requested platforms: {text}"
+                    ),
+                )
+            } else {
+                Error::Other(text)
+            }
+        }
     }
 }

@@ -232,13 +232,73 @@ pub fn decode<T: DeserializeOwned>(value: &Map<String, Json>) -> Result<T, Failu
 /// The provider configuration in `value`, checked beyond its shape where the builder is
 /// set: an unusable `builder` or `builderTls` fails at configuration time, not at the
 /// first build. (An unset builder is the local Engine, whatever `DOCKER_HOST` says then.)
-pub fn decode_config(value: &Map<String, Json>) -> Result<crate::config::ProviderConfig, Failure> {
+/// Entries that still hold an unknown (`unknowns`, during preview) are not checked for
+/// consistency: a password that comes from another resource is simply not there yet.
+pub fn decode_config(
+    value: &Map<String, Json>,
+    unknowns: &BTreeSet<PropertyPath>,
+) -> Result<crate::config::ProviderConfig, Failure> {
     let config: crate::config::ProviderConfig = decode(value)?;
+    let registries = PropertyPath::root_key("registries");
+    for (i, r) in config.registries.iter().enumerate() {
+        let entry = registries.index(i);
+        if unknowns.iter().any(|u| u.starts_with(&entry)) {
+            continue;
+        }
+        check_registry(r)
+            .map_err(|(field, reason)| Failure::new(format!("registries[{i}]{field}"), reason))?;
+        if let Some(j) = config.registries[..i]
+            .iter()
+            .position(|o| crate::registry::same_host(&o.address, &r.address))
+        {
+            return Err(Failure::new(
+                format!("registries[{i}].address"),
+                format!("{:?} is already configured in registries[{j}]", r.address),
+            ));
+        }
+    }
     if config.builder.is_some() || config.builder_tls.is_some() {
         crate::buildkit::Endpoint::from_config(&config)
             .map_err(|e| Failure::new(e.property, e.reason))?;
     }
     Ok(config)
+}
+
+/// One registry entry's own consistency: the failing field (`.address`, …) and why.
+fn check_registry(r: &crate::config::RegistryConfig) -> Result<(), (&'static str, String)> {
+    let host = r.address.trim();
+    if host.is_empty() {
+        return Err((
+            ".address",
+            "is empty; give the registry host, e.g. ghcr.io".into(),
+        ));
+    }
+    if host.contains(|c: char| c.is_whitespace() || c == '@') {
+        return Err((
+            ".address",
+            format!("{:?} is not a registry host[:port]", r.address),
+        ));
+    }
+    match (&r.username, &r.password) {
+        (None, Some(_)) => {
+            return Err((".username", "is required when password is set".into()));
+        }
+        (Some(_), None) if r.ecr.is_none() => {
+            return Err((".password", "is required when username is set".into()));
+        }
+        _ => {}
+    }
+    if let Some(pem) = &r.ca_cert {
+        use rustls_pki_types::pem::PemObject;
+        let certs: Result<Vec<_>, _> =
+            rustls_pki_types::CertificateDer::pem_slice_iter(pem.as_bytes()).collect();
+        match certs {
+            Ok(c) if !c.is_empty() => {}
+            Ok(_) => return Err((".caCert", "holds no PEM certificate".into())),
+            Err(e) => return Err((".caCert", format!("is not valid PEM: {e}"))),
+        }
+    }
+    Ok(())
 }
 
 fn to_map<T: Serialize>(v: &T) -> Result<Map<String, Json>, Error> {

@@ -31,6 +31,10 @@ impl PropertyPath {
         p
     }
 
+    pub fn segments(&self) -> &[Segment] {
+        &self.0
+    }
+
     /// The top-level property name, if the path starts with one.
     pub fn root(&self) -> Option<&str> {
         match self.0.first() {
@@ -79,10 +83,15 @@ impl PropertyPath {
         Some(PropertyPath(segs))
     }
 
-    /// Sets `v` at this path inside `root`, creating objects and padding arrays as needed.
+    /// Puts `v` back at this path inside `root`, where decoding left an unknown out:
+    /// objects are created as needed; an array slot is re-inserted only for the last segment
+    /// (the element that was left out), never for the arrays the path passes through.
+    /// Paths must be applied in ascending order (a `BTreeSet`'s order) so that earlier slots
+    /// of the same array are back before later indices are counted.
     pub fn set(&self, root: &mut Json, v: Json) {
         let mut cur = root;
-        for seg in &self.0 {
+        let last = self.0.len().saturating_sub(1);
+        for (n, seg) in self.0.iter().enumerate() {
             cur = match seg {
                 Segment::Key(k) => {
                     if !cur.is_object() {
@@ -98,10 +107,9 @@ impl PropertyPath {
                         *cur = Json::Array(Vec::new());
                     }
                     let arr = cur.as_array_mut().expect("just made an array");
-                    // An unknown element was left out when decoding: put its slot back.
-                    if *i <= arr.len() {
+                    if n == last && *i <= arr.len() {
                         arr.insert(*i, Json::Null);
-                    } else {
+                    } else if *i >= arr.len() {
                         arr.resize(*i + 1, Json::Null);
                     }
                     &mut arr[*i]
@@ -109,6 +117,17 @@ impl PropertyPath {
             };
         }
         *cur = v;
+    }
+
+    /// Every path of `unknowns` set to `placeholder` inside `root`, in ascending order.
+    pub fn restore_all(
+        unknowns: &std::collections::BTreeSet<PropertyPath>,
+        root: &mut Json,
+        placeholder: &Json,
+    ) {
+        for p in unknowns {
+            p.set(root, placeholder.clone());
+        }
     }
 }
 
@@ -175,6 +194,39 @@ mod tests {
         assert_eq!(v, json!({"tags": ["a", "b", "c"]}));
         PropertyPath::parse("x.y").unwrap().set(&mut v, json!(1));
         assert_eq!(v["x"], json!({"y": 1}));
+    }
+
+    #[test]
+    fn set_reinserts_only_the_left_out_element() {
+        // registries: [{address, username, password: <unknown>}, {address}]
+        let mut v = json!({"registries": [
+            {"address": "r.example:5000", "username": "u"},
+            {"address": "s.example:5000"}
+        ]});
+        PropertyPath::parse("registries[0].password")
+            .unwrap()
+            .set(&mut v, json!("U"));
+        assert_eq!(
+            v,
+            json!({"registries": [
+                {"address": "r.example:5000", "username": "u", "password": "U"},
+                {"address": "s.example:5000"}
+            ]})
+        );
+    }
+
+    #[test]
+    fn restore_all_puts_every_unknown_back_where_it_was() {
+        // a: [U, "k1", U, {"x": U, "y": 1}], m: {"k": [U]}, decoded without the unknowns.
+        let original = json!({"a": ["U", "k1", "U", {"x": "U", "y": 1}], "m": {"k": ["U"]}});
+        let mut decoded = json!({"a": ["k1", {"y": 1}], "m": {"k": []}});
+        let unknowns: std::collections::BTreeSet<PropertyPath> =
+            ["a[0]", "a[2]", "a[3].x", "m.k[0]"]
+                .iter()
+                .map(|s| PropertyPath::parse(s).unwrap())
+                .collect();
+        PropertyPath::restore_all(&unknowns, &mut decoded, &json!("U"));
+        assert_eq!(decoded, original);
     }
 
     #[test]

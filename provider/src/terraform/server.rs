@@ -18,7 +18,6 @@ use tonic::{Request, Response, Status};
 use super::proto::{self, diagnostic::Severity, DynamicValue};
 use super::schema::{self as tfschema, Block};
 use super::value::{self, decode_object, encode_attr, get, object};
-use crate::config::ProviderConfig;
 use crate::log::{Level, Logger};
 use crate::registry::Registries;
 use crate::resources::{self, DiffOutcome, Dispatch, Error, OpContext, OutProps, Props};
@@ -83,25 +82,90 @@ fn diag(severity: Severity, summary: &str, detail: &str) -> proto::Diagnostic {
     }
 }
 
-/// A core property path (`buildArgs["X"]`, `tags[1]`) with its attribute name in
-/// Terraform's terms (`build_args["X"]`); map keys and indexes are left as they are.
-fn tf_property(p: &str) -> String {
-    let split = p.find(['.', '[']).unwrap_or(p.len());
-    format!("{}{}", tfschema::snake_case(&p[..split]), &p[split..])
+/// A core property path (`buildArgs["X"]`, `registries[0].caCert`) in Terraform's terms
+/// (`build_args["X"]`, `registries[0].ca_cert`), and the attribute path Terraform underlines.
+/// The walk follows the attribute types, so map keys stay as they are; set elements cannot
+/// be addressed, so the attribute path ends at the set.
+fn tf_path(p: &str, attrs: &[tfschema::Attr]) -> (String, Option<proto::AttributePath>) {
+    use proto::attribute_path::{step::Selector, Step};
+    use resources::path::Segment;
+    use tfschema::Ty;
+    let Some(path) = resources::PropertyPath::parse(p) else {
+        return (p.to_owned(), None);
+    };
+    let mut text = String::new();
+    let mut steps = Vec::new();
+    let mut addressable = true;
+    let mut ty: Option<Ty> = Some(Ty::Object(attrs.to_vec()));
+    for seg in path.segments() {
+        let mut step = None;
+        ty = match (seg, ty.take()) {
+            (Segment::Key(k), Some(Ty::Object(inner))) => {
+                let found = inner.iter().find(|a| a.key == *k || a.name == *k);
+                let name = found.map_or_else(|| tfschema::snake_case(k), |a| a.name.clone());
+                if !text.is_empty() {
+                    text.push('.');
+                }
+                text.push_str(&name);
+                step = Some(Selector::AttributeName(name));
+                found.map(|a| a.ty.clone())
+            }
+            (Segment::Key(k), Some(Ty::Map(inner))) => {
+                text.push_str(&format!("[{k:?}]"));
+                step = Some(Selector::ElementKeyString(k.clone()));
+                Some(*inner)
+            }
+            (Segment::Index(i), Some(Ty::List(inner))) => {
+                text.push_str(&format!("[{i}]"));
+                step = Some(Selector::ElementKeyInt(*i as i64));
+                Some(*inner)
+            }
+            (Segment::Index(i), Some(Ty::Set(inner))) => {
+                text.push_str(&format!("[{i}]"));
+                addressable = false;
+                Some(*inner)
+            }
+            (Segment::Key(k), _) => {
+                text.push_str(&format!("[{k:?}]"));
+                addressable = false;
+                None
+            }
+            (Segment::Index(i), _) => {
+                text.push_str(&format!("[{i}]"));
+                addressable = false;
+                None
+            }
+        };
+        if let (true, Some(selector)) = (addressable, step) {
+            steps.push(Step {
+                selector: Some(selector),
+            });
+        }
+    }
+    let attribute = (!steps.is_empty()).then_some(proto::AttributePath { steps });
+    (text, attribute)
 }
 
-fn error_diags(tf_name: &str, e: &Error) -> Vec<proto::Diagnostic> {
+fn attribute_diag(
+    summary_prefix: &str,
+    f: &resources::Failure,
+    attrs: &[tfschema::Attr],
+) -> proto::Diagnostic {
+    let (prop, attribute) = tf_path(&f.property, attrs);
+    let mut d = diag(
+        Severity::Error,
+        &format!("{summary_prefix}{prop}"),
+        &format!("{prop}: {}", f.reason),
+    );
+    d.attribute = attribute;
+    d
+}
+
+fn error_diags(tf_name: &str, attrs: &[tfschema::Attr], e: &Error) -> Vec<proto::Diagnostic> {
     match e {
         Error::Invalid(failures) => failures
             .iter()
-            .map(|f| {
-                let prop = tf_property(&f.property);
-                diag(
-                    Severity::Error,
-                    &format!("{tf_name}: invalid {prop}"),
-                    &format!("{prop}: {}", f.reason),
-                )
-            })
+            .map(|f| attribute_diag(&format!("{tf_name}: invalid "), f, attrs))
             .collect(),
         other => vec![diag(Severity::Error, &format!("{tf_name}: {other}"), "")],
     }
@@ -152,7 +216,7 @@ impl Provider {
         Provider {
             types,
             provider_block: tfschema::provider_block(),
-            registries: RwLock::new(Registries::new(ProviderConfig::default())),
+            registries: RwLock::new(Registries::unconfigured()),
             cancel: CancellationToken::new(),
         }
     }
@@ -275,14 +339,11 @@ impl proto::provider_server::Provider for Provider {
         let (props, _) = props_of(&config, &self.provider_block);
         let mut diagnostics = vec![];
         if props.unknowns.is_empty() {
-            if let Err(f) = resources::decode_config(&props.value) {
-                diagnostics.push(diag(
-                    Severity::Error,
-                    &format!(
-                        "invalid provider configuration: {}",
-                        tf_property(&f.property)
-                    ),
-                    &f.reason,
+            if let Err(f) = resources::decode_config(&props.value, &props.unknowns) {
+                diagnostics.push(attribute_diag(
+                    "invalid provider configuration: ",
+                    &f,
+                    &self.provider_block.attrs,
                 ));
             }
         }
@@ -301,7 +362,9 @@ impl proto::provider_server::Provider for Provider {
         let (props, _) = props_of(&config, &info.block);
         let diagnostics = match info.resource.check(&props) {
             Ok(_) => vec![],
-            Err(failures) => error_diags(&req.type_name, &Error::Invalid(failures)),
+            Err(failures) => {
+                error_diags(&req.type_name, &info.block.attrs, &Error::Invalid(failures))
+            }
         };
         Ok(Response::new(proto::validate_resource_config::Response {
             diagnostics,
@@ -368,17 +431,19 @@ impl proto::provider_server::Provider for Provider {
                 "unknown values are ignored until they are known",
             ));
         }
-        match resources::decode_config(&props.value) {
-            Ok(config) => {
-                *self.registries.write().expect("registries lock") = Registries::new(config)
-            }
-            Err(f) => diagnostics.push(diag(
-                Severity::Error,
-                &format!(
-                    "invalid provider configuration: {}",
-                    tf_property(&f.property)
-                ),
-                &f.reason,
+        match resources::decode_config(&props.value, &props.unknowns) {
+            Ok(config) => match Registries::new(config) {
+                Ok(r) => *self.registries.write().expect("registries lock") = r,
+                Err(e) => diagnostics.push(diag(
+                    Severity::Error,
+                    "invalid provider configuration",
+                    &e.to_string(),
+                )),
+            },
+            Err(f) => diagnostics.push(attribute_diag(
+                "invalid provider configuration: ",
+                &f,
+                &self.provider_block.attrs,
             )),
         }
         Ok(Response::new(proto::configure_provider::Response {
@@ -406,7 +471,9 @@ impl proto::provider_server::Provider for Provider {
         let result = self.run(info.resource.read(&ctx, &id, Some(&props))).await;
         resp.diagnostics = log.diagnostics();
         match result {
-            Err(e) => resp.diagnostics.extend(error_diags(&req.type_name, &e)),
+            Err(e) => resp
+                .diagnostics
+                .extend(error_diags(&req.type_name, &info.block.attrs, &e)),
             Ok(None) => resp.new_state = dv(&Mp::Nil),
             Ok(Some(out)) => {
                 // Configured values stay as written unless the registry says otherwise.
@@ -480,7 +547,9 @@ impl proto::provider_server::Provider for Provider {
         resp.diagnostics = log.diagnostics();
         match result {
             Ok(planned) => resp.planned_state = dv(&planned),
-            Err(e) => resp.diagnostics.extend(error_diags(&req.type_name, &e)),
+            Err(e) => resp
+                .diagnostics
+                .extend(error_diags(&req.type_name, &info.block.attrs, &e)),
         }
         Ok(Response::new(resp))
     }
@@ -525,7 +594,9 @@ impl proto::provider_server::Provider for Provider {
         resp.diagnostics = log.diagnostics();
         match result {
             Ok(state) => resp.new_state = dv(&state),
-            Err(e) => resp.diagnostics.extend(error_diags(&req.type_name, &e)),
+            Err(e) => resp
+                .diagnostics
+                .extend(error_diags(&req.type_name, &info.block.attrs, &e)),
         }
         Ok(Response::new(resp))
     }
@@ -543,7 +614,9 @@ impl proto::provider_server::Provider for Provider {
             diagnostics: log.diagnostics(),
         };
         match result {
-            Err(e) => resp.diagnostics.extend(error_diags(&req.type_name, &e)),
+            Err(e) => resp
+                .diagnostics
+                .extend(error_diags(&req.type_name, &info.block.attrs, &e)),
             Ok(None) => resp.diagnostics.push(diag(
                 Severity::Error,
                 &format!("{}: nothing to import at {:?}", req.type_name, req.id),
@@ -600,12 +673,38 @@ mod tests {
 
     #[test]
     fn property_names_in_terraform_terms() {
+        use proto::attribute_path::step::Selector;
+        let blocks = tfschema::resource_blocks();
+        let (_, img) = blocks
+            .iter()
+            .find(|(n, _)| *n == "multiarch_image")
+            .unwrap();
+        let text = |p: &str| tf_path(p, &img.attrs).0;
+        assert_eq!(text("buildArgs[\"someArg\"]"), "build_args[\"someArg\"]");
+        assert_eq!(text("tags[1]"), "tags[1]");
+        assert_eq!(text("context.location"), "context.location");
+        assert_eq!(text("sbomGenerator"), "sbom_generator");
+        let (_, attr) = tf_path("buildArgs[\"someArg\"]", &img.attrs);
+        let steps: Vec<_> = attr
+            .unwrap()
+            .steps
+            .into_iter()
+            .map(|s| s.selector)
+            .collect();
         assert_eq!(
-            tf_property("buildArgs[\"someArg\"]"),
-            "build_args[\"someArg\"]"
+            steps,
+            vec![
+                Some(Selector::AttributeName("build_args".into())),
+                Some(Selector::ElementKeyString("someArg".into()))
+            ]
         );
-        assert_eq!(tf_property("tags[1]"), "tags[1]");
-        assert_eq!(tf_property("context.location"), "context.location");
-        assert_eq!(tf_property("platformOverrides"), "platform_overrides");
+        // A set element cannot be addressed: the path ends at the set.
+        let (_, attr) = tf_path("tags[1]", &img.attrs);
+        assert_eq!(attr.unwrap().steps.len(), 1);
+
+        let provider = tfschema::provider_block();
+        let (t, attr) = tf_path("registries[0].caCert", &provider.attrs);
+        assert_eq!(t, "registries[0].ca_cert");
+        assert_eq!(attr.unwrap().steps.len(), 3);
     }
 }

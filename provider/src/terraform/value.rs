@@ -217,13 +217,23 @@ pub fn encode(
 }
 
 /// Encodes one top-level attribute from a core map.
+/// Unknown elements left out of lists when decoding get their slots back first.
 pub fn encode_attr(a: &Attr, value: &Map<String, Json>, unknowns: &BTreeSet<PropertyPath>) -> Mp {
-    encode(
-        value.get(&a.key),
-        &a.ty,
-        &PropertyPath::root_key(&a.key),
-        unknowns,
-    )
+    let root = PropertyPath::root_key(&a.key);
+    let inside: BTreeSet<PropertyPath> = unknowns
+        .iter()
+        .filter(|p| p.starts_with(&root) && **p != root)
+        .cloned()
+        .collect();
+    if inside.is_empty() {
+        return encode(value.get(&a.key), &a.ty, &root, unknowns);
+    }
+    let mut whole = Json::Object(Map::new());
+    if let Some(v) = value.get(&a.key) {
+        whole[&a.key] = v.clone();
+    }
+    PropertyPath::restore_all(&inside, &mut whole, &Json::Null);
+    encode(whole.get(&a.key), &a.ty, &root, unknowns)
 }
 
 /// A stored state (JSON with Terraform's attribute names) as msgpack of type `ty`.
@@ -296,6 +306,10 @@ mod tests {
 
         let enc = object(&img.attrs, |a| encode_attr(a, &m, &unknowns));
         assert_eq!(get(&enc, "digest"), Some(&unknown()));
+        assert_eq!(
+            get(&enc, "platforms"),
+            Some(&Mp::Array(vec![Mp::from("linux/amd64"), unknown()]))
+        );
         assert_eq!(get(&enc, "tags"), Some(&Mp::Nil));
         let ctx = get(&enc, "context").unwrap();
         assert_eq!(get(ctx, "named"), Some(&Mp::Nil));
