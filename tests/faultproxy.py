@@ -175,8 +175,8 @@ class StallServer:
         self.conns: list[socket.socket] = []
         self.stopping = threading.Event()
         self.accepted = 0
-        threading.Thread(target=self._accept, daemon=True).start()
         self.deadline = time.monotonic() + lifetime
+        threading.Thread(target=self._accept, daemon=True).start()
 
     @property
     def url(self) -> str:
