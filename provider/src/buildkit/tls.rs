@@ -60,6 +60,9 @@ pub(crate) fn client(tls: &BuilderTlsConfig, address: &str) -> Result<TlsClient,
     let mut config = match (&tls.cert, &tls.key) {
         (Some(cert), Some(key)) => {
             let chain = certificates(cert, "cert")?;
+            // A PEM block of garbage would otherwise surface as a key that does not match.
+            webpki::EndEntityCert::try_from(&chain[0])
+                .map_err(|e| bad("cert", format!("not a valid X.509 certificate: {e}")))?;
             // The key's parse error could quote it: say only what is wrong.
             let key = PrivateKeyDer::from_pem_slice(key.expose().as_bytes())
                 .map_err(|_| bad("key", "not a PEM private key (PKCS#8, PKCS#1 or SEC1)"))?;
@@ -126,6 +129,14 @@ mod tests {
             ..Default::default()
         });
         assert!(e.starts_with("builderTls.key:"), "{e}");
+        let e = err(BuilderTlsConfig {
+            cert: Some(
+                "-----BEGIN CERTIFICATE-----\nZ2FyYmFnZQ==\n-----END CERTIFICATE-----\n".into(),
+            ),
+            key: Some(SecretString(key.serialize_pem())),
+            ..Default::default()
+        });
+        assert!(e.starts_with("builderTls.cert:"), "{e}");
         let e = err(BuilderTlsConfig {
             ca_cert: Some(cert.pem()),
             cert: Some(cert.pem()),
