@@ -381,29 +381,36 @@ fn tf_attr_line<'a>(
     let _ = writeln!(out, "- `{}` ({kind}) {}", a.name, text.trim());
 }
 
+/// A group of a schema list: its label and which attributes it holds (the flag: the
+/// enclosing object is read-only).
+type Group = (&'static str, fn(&Attr, bool) -> bool);
+
+const GROUPS: [Group; 3] = [
+    ("Required", |a, read_only| !read_only && a.required),
+    ("Optional", |a, read_only| !read_only && !a.required),
+    ("Read-Only", |_, read_only| read_only),
+];
+
 fn tf_nested<'a>(out: &mut String, schema: &'a Json, mut pending: Vec<Pending<'a>>) {
     let mut i = 0;
     while i < pending.len() {
-        let p = Pending {
-            anchor: pending[i].anchor.clone(),
-            title: pending[i].title.clone(),
-            attrs: pending[i].attrs,
-            props: pending[i].props,
-            read_only: pending[i].read_only,
+        let (anchor, title, attrs, props, read_only) = {
+            let p = &pending[i];
+            (
+                p.anchor.clone(),
+                p.title.clone(),
+                p.attrs,
+                p.props,
+                p.read_only,
+            )
         };
         let _ = write!(
             out,
-            "\n<a id=\"{}\"></a>\n### Nested Schema for `{}`\n",
-            p.anchor, p.title
+            "\n<a id=\"{anchor}\"></a>\n### Nested Schema for `{title}`\n"
         );
         let mut more = Vec::new();
-        let groups: [(&str, Box<dyn Fn(&Attr) -> bool>); 3] = [
-            ("Required", Box::new(|a: &Attr| a.required && !p.read_only)),
-            ("Optional", Box::new(|a: &Attr| !a.required && !p.read_only)),
-            ("Read-Only", Box::new(|_: &Attr| p.read_only)),
-        ];
-        for (label, keep) in groups {
-            let members: Vec<&Attr> = p.attrs.iter().filter(|a| keep(a)).collect();
+        for (label, keep) in GROUPS {
+            let members: Vec<&Attr> = attrs.iter().filter(|a| keep(a, read_only)).collect();
             if members.is_empty() {
                 continue;
             }
@@ -413,10 +420,10 @@ fn tf_nested<'a>(out: &mut String, schema: &'a Json, mut pending: Vec<Pending<'a
                     out,
                     schema,
                     a,
-                    pulumi_prop(p.props, &a.key),
-                    &p.title,
+                    pulumi_prop(props, &a.key),
+                    &title,
                     false,
-                    p.read_only,
+                    read_only,
                     &mut more,
                 );
             }
@@ -437,13 +444,16 @@ fn tf_schema(
 ) {
     out.push_str("## Schema\n");
     let mut pending = Vec::new();
-    let groups: [(&str, fn(&Attr) -> bool); 3] = [
-        ("Required", |a| a.required),
-        ("Optional", |a| a.optional),
-        ("Read-Only", Attr::is_output),
-    ];
-    for (label, keep) in groups {
-        let attrs: Vec<&Attr> = block.attrs.iter().filter(|a| keep(a)).collect();
+    for (label, _) in GROUPS {
+        let attrs: Vec<&Attr> = block
+            .attrs
+            .iter()
+            .filter(|a| match label {
+                "Required" => a.required,
+                "Optional" => a.optional,
+                _ => a.is_output(),
+            })
+            .collect();
         if attrs.is_empty() {
             continue;
         }
@@ -618,6 +628,19 @@ fn pulumi_table(
     }
 }
 
+/// A resource's inputs as a Markdown table (property, type, required, default,
+/// description); the README carries the same tables.
+pub fn inputs_table(schema: &Json, token: &str) -> String {
+    let r = &schema["resources"][token];
+    let empty = vec![];
+    let required = r["requiredInputs"].as_array().unwrap_or(&empty);
+    let mut s = String::new();
+    if let Some(p) = r["inputProperties"].as_object() {
+        pulumi_table(&mut s, schema, p, required, true);
+    }
+    s
+}
+
 fn pulumi_index(schema: &Json) -> String {
     let mut s = pulumi_front(
         "multiarch",
@@ -649,16 +672,12 @@ See [Installation & Configuration](./installation-configuration.md) to install t
 "
     );
     for (token, r) in schema["resources"].as_object().into_iter().flatten() {
-        let empty = vec![];
-        let required = r["requiredInputs"].as_array().unwrap_or(&empty);
         let _ = write!(
             s,
-            "\n### {token}\n\n{}\n\nInputs:\n\n",
-            one_line(r["description"].as_str().unwrap_or_default())
+            "\n### {token}\n\n{}\n\nInputs:\n\n{}",
+            one_line(r["description"].as_str().unwrap_or_default()),
+            inputs_table(schema, token)
         );
-        if let Some(p) = r["inputProperties"].as_object() {
-            pulumi_table(&mut s, schema, p, required, true);
-        }
         if token == Image::TOKEN {
             let _ = write!(s, "\n{PLATFORMS_NOTE}\n");
         }
@@ -890,6 +909,26 @@ mod tests {
             .remove("description");
         let missing = undocumented(&s);
         assert_eq!(missing.len(), 2, "{missing:?}");
+    }
+
+    #[test]
+    fn readme_is_self_contained_and_its_input_tables_are_current() {
+        let readme =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+                .unwrap();
+        for bad in ["../", "shared/"] {
+            assert!(
+                !readme.contains(bad),
+                "README.md points outside the repository ({bad:?})"
+            );
+        }
+        let schema = package_schema();
+        for token in [Image::TOKEN, ManifestList::TOKEN] {
+            assert!(
+                readme.contains(&inputs_table(&schema, token)),
+                "README.md's inputs table of {token} is stale: copy it from docs/_index.md"
+            );
+        }
     }
 
     #[test]
