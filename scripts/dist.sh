@@ -29,7 +29,8 @@ version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n1)
 dist=${DIST_DIR:-$root/dist}
 profile=${MULTIARCH_DIST_PROFILE:-release}
 case $profile in release | debug) ;; *) echo "dist: MULTIARCH_DIST_PROFILE is release or debug" >&2; exit 2 ;; esac
-export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)}
+# Archive timestamps (not exported: build scripts that watch SOURCE_DATE_EPOCH would rebuild).
+epoch=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)}
 name=multiarch
 tf_ns=multiarch-dev
 
@@ -82,9 +83,12 @@ build() {
 # Files stamped and ordered so the archives are reproducible.
 stage() {
   local dir=$1
-  find "$dir" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+  find "$dir" -exec touch -h -d "@$epoch" {} +
 }
 
+# The debug build (tests) is large: compress it fast.
+level=9
+[[ $profile == debug ]] && level=1
 host_bin=
 rm -rf "$dist"
 mkdir -p "$dist"
@@ -105,8 +109,8 @@ for arch in $archs; do
   install -m 0644 LICENSE README.md "$p/"
   stage "$p"
   tarball=pulumi-resource-$name-v$version-linux-$arch.tar.gz
-  tar --sort=name --owner=0 --group=0 --numeric-owner --mtime="@$SOURCE_DATE_EPOCH" \
-    -C "$p" -cf - "pulumi-resource-$name" LICENSE README.md | gzip -n -9 > "$dist/$tarball"
+  tar --sort=name --owner=0 --group=0 --numeric-owner --mtime="@$epoch" \
+    -C "$p" -cf - "pulumi-resource-$name" LICENSE README.md | gzip -n "-$level" > "$dist/$tarball"
 
   # Terraform: terraform-provider-<type>_v<ver> in a zip named as the registry protocol names it.
   t=$work/terraform-$arch
@@ -115,7 +119,7 @@ for arch in $archs; do
   install -m 0644 LICENSE README.md "$t/"
   stage "$t"
   zipname=terraform-provider-${name}_${version}_linux_$arch.zip
-  (cd "$t" && zip -q -X -D "$dist/$zipname" "terraform-provider-${name}_v$version" LICENSE README.md)
+  (cd "$t" && zip -q -X -D "-$level" "$dist/$zipname" "terraform-provider-${name}_v$version" LICENSE README.md)
 
   # The same files unpacked: the layout of a `filesystem_mirror` (and of a plugin cache).
   m=$dist/terraform-mirror/registry.terraform.io/$tf_ns/$name/$version/linux_$arch
