@@ -218,3 +218,124 @@ def test_example_pulumi_image_ecs_is_wired(provider, world):
                        .replace("${appVersion}", "1.0.0").replace("./app", str(ex / "app")))
     _, failures = provider.check("multiarch:index:Image", props)
     assert failures == []
+
+
+# --- Pulumi: the real CLI installs the plugin from the release files -------------------------
+
+def pulumi_bin() -> str:
+    """The Pulumi CLI built from source in the test world (scripts/pulumi.sh)."""
+    given = os.environ.get("PULUMI")
+    if given:
+        return given
+    state = Path(os.environ.get("MULTIARCH_TESTENV_STATE", "/var/lib/multiarch-testenv"))
+    found = sorted(state.glob("pulumi/v*/bin/pulumi"))
+    if not found and (ROOT / "scripts" / "pulumi.sh").exists():
+        subprocess.run(["bash", str(ROOT / "scripts" / "pulumi.sh")], check=True, cwd=ROOT)
+        found = sorted(state.glob("pulumi/v*/bin/pulumi"))
+    assert found, f"no Pulumi CLI under {state}/pulumi (scripts/pulumi.sh installs it)"
+    return str(found[-1])
+
+
+class ReleaseServer:
+    """A loopback HTTP server serving the dist directory, recording what was asked for."""
+
+    def __init__(self, root: Path):
+        import functools
+        import http.server
+        import threading
+
+        self.paths: list[str] = []
+        paths = self.paths
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def do_GET(self):
+                paths.append(self.path)
+                super().do_GET()
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(
+            ("127.0.0.1", 0), functools.partial(Handler, directory=str(root)))
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def release_server(dist):
+    s = ReleaseServer(dist)
+    yield s
+    s.close()
+
+
+def pulumi_env(home: Path, extra: dict | None = None) -> dict:
+    env = dict(os.environ)
+    env.update({"PULUMI_HOME": str(home), "PULUMI_SKIP_UPDATE_CHECK": "1",
+                "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "false",
+                "PATH": f"{Path(pulumi_bin()).parent}:{env.get('PATH', '')}"})
+    env.update(extra or {})
+    return env
+
+
+def installed_plugins(home: Path) -> list[tuple[str, str, str]]:
+    out = run(pulumi_bin(), "plugin", "ls", "--json", env=pulumi_env(home)).stdout
+    return sorted((p["name"], p["kind"], p["version"]) for p in json.loads(out or "[]"))
+
+
+def test_pulumi_plugin_install_from_server_and_file(tmp_path, dist, release_server):
+    tarball = f"pulumi-resource-multiarch-v{VERSION}-linux-amd64.tar.gz"
+    for how, args in (("server", ["--server", release_server.url]), ("file", ["--file", str(dist / tarball)])):
+        home = tmp_path / how
+        p = run(pulumi_bin(), "plugin", "install", "resource", "multiarch", VERSION, *args,
+                env=pulumi_env(home), check=False)
+        assert p.returncode == 0, p.stdout + p.stderr
+        assert installed_plugins(home) == [("multiarch", "resource", VERSION)]
+        binary_path = home / "plugins" / f"resource-multiarch-v{VERSION}" / "pulumi-resource-multiarch"
+        assert run(str(binary_path), "--version").stdout == f"pulumi-resource-multiarch {VERSION}\n"
+    assert release_server.paths == [f"/{tarball}"]  # the name Pulumi computes for linux-amd64
+
+
+def test_pulumi_up_downloads_the_plugin_by_its_url(tmp_path, world, release_server):
+    """A fresh YAML project names the plugin's download URL (pointed at the loopback server):
+    `pulumi up` installs the plugin by itself, pushes a ManifestList, and `destroy` removes it."""
+    home, state, proj = tmp_path / "home", tmp_path / "state", tmp_path / "project"
+    state.mkdir()
+    proj.mkdir()
+    repo = f"{world['ECR_REGISTRY']}/{unique('pulumi-up')}"
+    (proj / "Pulumi.yaml").write_text(yaml.safe_dump({
+        "name": "multiarch-install-test",
+        "runtime": "yaml",
+        "resources": {"app": {
+            "type": "multiarch:index:ManifestList",
+            "properties": {"tags": [f"{repo}:10"],
+                           "sources": [world["BASE_IMAGE_ECR_AMD64"], world["BASE_IMAGE_ECR_ARM64"]]},
+            "options": {"version": VERSION, "pluginDownloadURL": release_server.url},
+        }},
+        "outputs": {"platforms": "${app.platforms}", "ref": "${app.ref}"},
+    }))
+    env = pulumi_env(home, {"PULUMI_BACKEND_URL": f"file://{state}", "PULUMI_CONFIG_PASSPHRASE": "",
+                            **{k: world[k] for k in ("AWS_ENDPOINT_URL_ECR", "AWS_ACCESS_KEY_ID",
+                                                     "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "SSL_CERT_FILE")}})
+
+    def pulumi(*args):
+        p = subprocess.run([pulumi_bin(), *args, "--non-interactive"], cwd=proj, env=env,
+                           capture_output=True, text=True, timeout=600)
+        assert p.returncode == 0, f"pulumi {' '.join(args)}:\n{p.stdout}\n{p.stderr}"
+        return p
+
+    pulumi("stack", "init", "dev")
+    assert installed_plugins(home) == []
+    pulumi("up", "--yes")
+    assert ("multiarch", "resource", VERSION) in installed_plugins(home)
+    assert f"/pulumi-resource-multiarch-v{VERSION}-linux-amd64.tar.gz" in release_server.paths
+    assert platforms_of(raw_manifest(f"{repo}:10")) == ["linux/amd64", "linux/arm64"]
+    outputs = json.loads(pulumi("stack", "output", "--json").stdout)
+    assert outputs["platforms"] == ["linux/amd64", "linux/arm64"]
+    assert outputs["ref"].startswith(f"{repo}@sha256:")
+    pulumi("preview", "--expect-no-changes")
+    pulumi("destroy", "--yes")
+    assert not exists(f"{repo}:10")
