@@ -132,10 +132,6 @@ const ML_IMPORT: &str = "A manifest list is imported by one of its tags; its chi
 
 const PULUMI_YAML_EXAMPLE: &str = r#"name: multiarch-quickstart
 runtime: yaml
-plugins:
-  providers:
-    - name: multiarch
-      version: VERSION
 resources:
   app:
     type: multiarch:index:Image
@@ -145,6 +141,10 @@ resources:
       platforms: [linux/amd64, linux/arm64]
       tags:
         - 123456789012.dkr.ecr.us-east-1.amazonaws.com/app:1.2.3
+    # Pulumi installs the plugin from the release by itself.
+    options:
+      version: VERSION
+      pluginDownloadURL: RELEASE_URL
 outputs:
   ref: ${app.ref}
 "#;
@@ -646,7 +646,9 @@ fn pulumi_index(schema: &Json) -> String {
         "multiarch",
         "Multi-architecture container images for Pulumi: BuildKit builds and manifest lists pushed to ECR and other registries.",
     );
-    let yaml = PULUMI_YAML_EXAMPLE.replace("VERSION", VERSION);
+    let yaml = PULUMI_YAML_EXAMPLE
+        .replace("RELEASE_URL", &release_url())
+        .replace("VERSION", VERSION);
     let _ = write!(
         s,
         "\
@@ -741,17 +743,17 @@ pulumi plugin install resource {PACKAGE} {VERSION} --server {url}
 pulumi plugin install resource {PACKAGE} {VERSION} --file pulumi-resource-multiarch-v{VERSION}-linux-amd64.tar.gz
 ```
 
-A Pulumi YAML program (or any project) can name the plugin in `Pulumi.yaml`:
+A Pulumi YAML program names the release with the resource options `version: {VERSION}` and
+`pluginDownloadURL: {url}`; `pulumi up` then installs the plugin by itself. A project can
+also point at a directory holding the binary (a local build, an unpacked tarball) in
+`Pulumi.yaml`:
 
 ```yaml
 plugins:
   providers:
     - name: {PACKAGE}
-      version: {VERSION}
+      path: /opt/multiarch   # holds pulumi-resource-multiarch
 ```
-
-or use `pluginDownloadURL: {url}` as a resource option. A local build can be used with
-`plugins: providers: [{{name: {PACKAGE}, path: /path/to/directory/of/the/binary}}]`.
 
 SDKs for TypeScript/JavaScript, Python, Go and .NET are generated from the schema into the
 repository's `sdk/` directory ({REPOSITORY}); `pulumi package add` with the plugin also
