@@ -339,3 +339,40 @@ def test_pulumi_up_downloads_the_plugin_by_its_url(tmp_path, world, release_serv
     pulumi("preview", "--expect-no-changes")
     pulumi("destroy", "--yes")
     assert not exists(f"{repo}:10")
+
+
+def test_example_pulumi_image_ecs_loads_in_the_real_cli(tmp_path):
+    """`pulumi preview` of examples/image-ecs with the real CLI: the program, its config and
+    its `plugins:` section load and the multiarch types resolve from the local plugin; what
+    fails is only loading the aws package, which cannot be installed here."""
+    proj = tmp_path / "image-ecs"
+    shutil.copytree(ROOT / "examples" / "image-ecs", proj)
+    text = (proj / "Pulumi.yaml").read_text()
+    assert "path: ../../target/release" in text
+    (proj / "Pulumi.yaml").write_text(text.replace("path: ../../target/release", f"path: {Path(binary_dir())}"))
+    (tmp_path / "state").mkdir()
+    env = pulumi_env(tmp_path / "home", {"PULUMI_BACKEND_URL": f"file://{tmp_path / 'state'}",
+                                         "PULUMI_CONFIG_PASSPHRASE": "", "NO_COLOR": "1"})
+
+    def pulumi(*args, ok=(0,)):
+        p = subprocess.run([pulumi_bin(), *args, "--non-interactive"], cwd=proj, env=env,
+                           capture_output=True, text=True, timeout=300)
+        assert p.returncode in ok, f"pulumi {' '.join(args)}:\n{p.stdout}\n{p.stderr}"
+        return p
+
+    pulumi("stack", "init", "dev")
+    pulumi("config", "set", "--path", "subnetIds[0]", "subnet-0123")
+    pulumi("config", "set", "--path", "securityGroupIds[0]", "sg-0123")
+    p = pulumi("preview", ok=(255, 1))
+    out = re.sub(r"\x1b\[[0-9;]*m", "", p.stdout + p.stderr)
+    errors = [l for l in out.splitlines() if "Error:" in l or l.startswith("error:")]
+    assert errors, out
+    for line in errors:
+        assert 'loading package "aws"' in line, line
+    assert not any("resource web" in l or "multiarch:index" in l for l in errors), errors
+
+
+def binary_dir() -> str:
+    from harness import binary
+
+    return str(Path(binary()).parent)
