@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 BIN := target/debug/pulumi-resource-multiarch
 ENVFILE := $${MULTIARCH_TESTENV_STATE:-/var/lib/multiarch-testenv}/env
 
-.PHONY: build release schema testenv testenv-down terraform test test-unit test-e2e lint demo bench clean-venv
+.PHONY: build release schema docs dist testenv testenv-down terraform test test-unit test-e2e lint demo bench clean-venv
 
 build:
 	$(CARGO) build --locked
@@ -18,6 +18,17 @@ release:
 
 schema: build
 	$(BIN) --schema > schema/schema.json
+
+# Registry docs (Terraform: docs/index.md, docs/resources/; Pulumi: docs/_index.md,
+# docs/installation-configuration.md), generated from the schema by the provider itself.
+docs: build
+	$(BIN) --docs docs
+
+# Release files in dist/: the Pulumi plugin tarball, the Terraform zip, SHA256SUMS and a
+# Terraform filesystem mirror. MULTIARCH_RELEASE_URL=<base URL> sets the schema's
+# pluginDownloadURL (compiled in); see scripts/dist.sh.
+dist:
+	bash scripts/dist.sh
 
 testenv:
 	bash scripts/testenv.sh

@@ -1,33 +1,40 @@
-# multiarch with Terraform (>= 1.0, plugin protocol 6): one multi-arch tag on ECR built with
-# BuildKit for Graviton and Intel, plus a manifest list stitched from existing images.
+# multiarch with Terraform (>= 1.0, plugin protocol 6): one multi-arch image on ECR, built
+# with BuildKit for Graviton and Intel, and a release tag stitched from it. ecs.tf (same
+# directory) creates the ECR repository and runs the image on ECS Fargate on both CPUs.
 #
-# The provider binary is `terraform-provider-multiarch` (the same binary as the Pulumi
-# plugin). Until it is published, point Terraform at a local build with a CLI config file:
+# Install the provider from its release files through a filesystem mirror in the Terraform
+# CLI configuration (~/.terraformrc or TF_CLI_CONFIG_FILE), then `terraform init`:
 #
 #   provider_installation {
-#     dev_overrides { "example.com/multiarch/multiarch" = "/path/to/target/release" }
-#     direct {}
+#     filesystem_mirror {
+#       path    = "/path/to/terraform-mirror"   # dist/terraform-mirror of `make dist`
+#       include = ["multiarch-dev/multiarch"]
+#     }
+#     direct {
+#       exclude = ["multiarch-dev/multiarch"]
+#     }
 #   }
-#
-# and `export TF_CLI_CONFIG_FILE=that-file`; `terraform plan` then needs no `init`.
 
 terraform {
+  required_version = ">= 1.0"
   required_providers {
     multiarch = {
-      source = "example.com/multiarch/multiarch"
+      source  = "multiarch-dev/multiarch"
+      version = "~> 0.1"
     }
   }
 }
 
-variable "repository" {
-  description = "ECR repository, e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com/app"
+variable "region" {
+  description = "AWS region of the ECR repository and the ECS services"
   type        = string
+  default     = "us-east-1"
 }
 
-# ECR needs no entry (IAM tokens through the AWS credential chain); other registries do.
-provider "multiarch" {
-  registries = [{ address = "127.0.0.1:5000", insecure = true }]
-  aws        = { region = "us-east-1" }
+variable "app_version" {
+  description = "Version of the app: the image tag (versioned: the repository is IMMUTABLE)"
+  type        = string
+  default     = "1.2.3"
 }
 
 variable "base_image" {
@@ -42,32 +49,40 @@ variable "network" {
   default     = "default"
 }
 
+# ECR needs no registry entry: the provider fetches IAM tokens through the AWS credential
+# chain when it needs them (nothing is stored in the state).
+provider "multiarch" {
+  aws = { region = var.region }
+}
+
 resource "multiarch_image" "app" {
   context {
     location = "${path.module}/app"
   }
   platforms = ["linux/amd64", "linux/arm64"] # a set: order never matters
-  tags      = ["${var.repository}:1.2.3", "${var.repository}:latest"]
+  tags      = ["${local.repository}:${var.app_version}"]
   build_args = {
-    VERSION = "1.2.3"
+    VERSION = var.app_version
     BASE    = var.base_image
   }
   network = var.network
 }
 
-resource "multiarch_manifest_list" "stable" {
-  tags    = ["${var.repository}:stable"]
+# A second tag for the same index, e.g. for a release channel.
+resource "multiarch_manifest_list" "release" {
+  tags    = ["${local.repository}:release-${var.app_version}"]
   sources = [multiarch_image.app.ref]
 }
 
 output "ref" {
-  value = multiarch_image.app.ref
+  description = "repository@digest: what the task definitions run"
+  value       = multiarch_image.app.ref
 }
 
 output "manifests" {
   value = multiarch_image.app.manifests
 }
 
-output "stable_ref" {
-  value = multiarch_manifest_list.stable.ref
+output "release_ref" {
+  value = multiarch_manifest_list.release.ref
 }

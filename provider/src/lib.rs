@@ -5,6 +5,7 @@ pub mod cli;
 pub mod config;
 pub mod context;
 pub mod dockerignore;
+pub mod docs;
 pub mod ecr;
 pub mod log;
 pub mod net;

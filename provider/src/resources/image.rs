@@ -57,9 +57,12 @@ pub struct Dockerfile {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum NetworkMode {
+    /// The builder's default network (BuildKit's bridge or host network, as configured).
     #[default]
     Default,
+    /// No network at all: `RUN` steps cannot reach anything.
     None,
+    /// The builder host's network (the builder must grant the `network.host` entitlement).
     Host,
 }
 
@@ -138,7 +141,9 @@ pub struct ImageInputs {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PlatformManifest {
+    /// Normalized platform, e.g. `linux/arm64`.
     pub platform: String,
+    /// Digest of the platform's image manifest, as the registry holds it.
     pub digest: String,
 }
 
