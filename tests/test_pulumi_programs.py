@@ -15,7 +15,7 @@ import pytest
 
 from harness import binary, raw_manifest, run, unique
 from pulumicli import PROGRAMS, ROOT, PulumiCLI
-from test_pulumi_cli import platform_digests, tag_exists
+from test_pulumi_cli import platform_digests, tag_exists, writes_to
 from test_pulumi_sdk import build_node_sdk, sh
 
 DOCKERFILE = """\
@@ -55,8 +55,12 @@ def typescript(tmp):
 
 
 def python(tmp):
-    return [sys.executable, str(PROGRAMS / "python" / "program.py")], {
-        "PYTHONPATH": str(ROOT / "sdk" / "python")}
+    # Installed from this repository as a user does (`pip install ./sdk/python`), into a
+    # directory of its own so the test venv stays as it is.
+    site = tmp / "site"
+    sh(sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-deps",
+       "--target", site, ROOT / "sdk" / "python")
+    return [sys.executable, str(PROGRAMS / "python" / "program.py")], {"PYTHONPATH": str(site)}
 
 
 def go(tmp):
@@ -87,7 +91,7 @@ def test_program_preview_up_destroy(language, cli, world, tmp_path, ecr_log):
     ecr_log.mark()
     preview = program("preview")
     assert preview["changes"] == {"create": 3}, preview
-    assert ecr_log.writes() == []
+    assert writes_to(ecr_log, repo) == []
     assert not tag_exists(f"{repo}:1.0")
 
     up = program("up")
@@ -104,7 +108,7 @@ def test_program_preview_up_destroy(language, cli, world, tmp_path, ecr_log):
     ecr_log.mark()
     again = program("preview", PLATFORMS=json.dumps(["linux/arm64", "linux/amd64"]))
     assert again["changes"] == {"same": 3}, again
-    assert ecr_log.writes() == []
+    assert writes_to(ecr_log, repo) == []
 
     down = program("destroy")
     assert down["changes"] == {"delete": 3}, down
