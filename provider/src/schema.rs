@@ -186,16 +186,17 @@ fn resource<R: Resource>(types: &mut Map<String, Json>) -> (String, Json) {
     required.extend(R::COMPUTED.iter().map(|k| (*k).to_owned()));
     required.sort();
     required.dedup();
-    (
-        R::TOKEN.to_owned(),
-        json!({
-            "description": R::description(),
-            "inputProperties": input_props,
-            "requiredInputs": required_inputs,
-            "properties": props,
-            "required": required,
-        }),
-    )
+    let mut spec = json!({
+        "description": R::description(),
+        "inputProperties": input_props,
+        "properties": props,
+        "required": required,
+    });
+    // As Pulumi writes schemas (`pulumi package get-schema`): no empty `requiredInputs`.
+    if !required_inputs.is_empty() {
+        spec["requiredInputs"] = json!(required_inputs);
+    }
+    (R::TOKEN.to_owned(), spec)
 }
 
 /// The whole package schema.
