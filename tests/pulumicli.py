@@ -80,7 +80,7 @@ class PulumiCLI:
         with a release tarball (the binary at the tarball's root)."""
         version = plugin_version()
         tarball = workdir / f"pulumi-resource-multiarch-v{version}-linux-amd64.tar.gz"
-        with tarfile.open(tarball, "w:gz") as t:
+        with tarfile.open(tarball, "w:gz", compresslevel=1) as t:
             t.add(binary, arcname="pulumi-resource-multiarch")
         self("plugin", "install", "resource", "multiarch", version, "--file", str(tarball))
         return tarball
