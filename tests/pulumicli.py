@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import tarfile
 from pathlib import Path
@@ -14,12 +15,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PROGRAMS = ROOT / "tests" / "pulumi_programs"
 PASSPHRASE = "multiarch-tests"
+SDK = ROOT / "sdk"
+NODE = PROGRAMS / "nodejs"
 
 
 def pulumi_version() -> str:
     """The pinned CLI version, read from scripts/pulumi.sh (one place)."""
     text = (ROOT / "scripts" / "pulumi.sh").read_text()
-    return re.search(r"^VERSION=\$\{PULUMI_VERSION:-([0-9.]+)\}", text, re.M).group(1)
+    m = re.search(r"^VERSION=\$\{PULUMI_VERSION:-([0-9.]+)\}", text, re.M)
+    assert m, "scripts/pulumi.sh pins no VERSION"
+    return m.group(1)
 
 
 def pulumi_bin_dir() -> Path:
@@ -32,7 +37,9 @@ def pulumi_bin_dir() -> Path:
 
 def plugin_version() -> str:
     text = (ROOT / "Cargo.toml").read_text()
-    return re.search(r'^version = "([^"]+)"', text, re.M).group(1)
+    m = re.search(r'^version = "([^"]+)"', text, re.M)
+    assert m, "Cargo.toml has no workspace version"
+    return m.group(1)
 
 
 class PulumiCLI:
@@ -95,3 +102,46 @@ def ops(preview: dict) -> dict[str, str]:
             continue
         out[urn.split("::", 2)[-1]] = step["op"]
     return out
+
+
+def tag_exists(ref: str) -> bool:
+    p = subprocess.run(["skopeo", "inspect", "--raw", f"docker://{ref}"], capture_output=True)
+    return p.returncode == 0
+
+
+def writes_to(log, repo: str) -> list[str]:
+    """Write requests to this test's repository (the registries are shared with other tests)."""
+    path = repo.split("/", 1)[1]
+    return [l for l in log.writes() if f" /v2/{path}/" in l]
+
+
+def platform_digests(index: dict) -> dict[str, str]:
+    return {f"{m['platform']['os']}/{m['platform']['architecture']}": m["digest"]
+            for m in index["manifests"] if m["platform"]["os"] != "unknown"}
+
+
+def sh(*args, cwd=None, env=None, timeout=900) -> subprocess.CompletedProcess:
+    p = subprocess.run([str(a) for a in args], cwd=cwd, env=env, capture_output=True,
+                       text=True, timeout=timeout)
+    assert p.returncode == 0, (
+        f"{' '.join(map(str, args))} exited {p.returncode}\n{p.stdout[-8000:]}\n{p.stderr[-8000:]}")
+    return p
+
+
+def node_modules() -> Path:
+    """The pinned npm packages of tests/pulumi_programs/nodejs (package-lock.json)."""
+    nm = NODE / "node_modules"
+    if not (nm / "@pulumi" / "pulumi" / "package.json").exists():
+        sh("npm", "ci", "--no-audit", "--no-fund", "--loglevel=error", cwd=NODE)
+    return nm
+
+
+def build_node_sdk(dest: Path) -> Path:
+    """sdk/nodejs compiled with `tsc --strict` (`npm run build`) into dest/sdk/bin."""
+    sdk = dest / "sdk"
+    shutil.copytree(SDK / "nodejs", sdk)
+    (sdk / "node_modules").symlink_to(node_modules())
+    sh(node_modules() / ".bin" / "tsc", "-p", sdk, "--strict")
+    # The package as published: bin/ with its package.json (utilities.ts reads the version).
+    shutil.copy(sdk / "package.json", sdk / "bin" / "package.json")
+    return sdk

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 
 import pytest
 import yaml
 
 from harness import binary, raw_manifest, run, unique
-from pulumicli import ROOT, PulumiCLI, ops
+from pulumicli import ROOT, PulumiCLI, ops, platform_digests, tag_exists, writes_to
 
 IMAGE = "multiarch:index:Image"
 ML = "multiarch:index:ManifestList"
@@ -70,22 +69,6 @@ def cli(world, provider_env, tmp_path_factory):
     c = PulumiCLI(base, provider_env)
     c.install_plugin(binary(), base)
     return c
-
-
-def tag_exists(ref: str) -> bool:
-    p = subprocess.run(["skopeo", "inspect", "--raw", f"docker://{ref}"], capture_output=True)
-    return p.returncode == 0
-
-
-def writes_to(log, repo: str) -> list[str]:
-    """Write requests to this test's repository (the registries are shared with other tests)."""
-    path = repo.split("/", 1)[1]
-    return [l for l in log.writes() if f" /v2/{path}/" in l]
-
-
-def platform_digests(index: dict) -> dict[str, str]:
-    return {f"{m['platform']['os']}/{m['platform']['architecture']}": m["digest"]
-            for m in index["manifests"] if m["platform"]["os"] != "unknown"}
 
 
 def write_program(d, project, platforms, tags):

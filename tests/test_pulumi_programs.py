@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
 import pytest
 
 from harness import binary, raw_manifest, run, unique
-from pulumicli import PROGRAMS, ROOT, PulumiCLI
-from test_pulumi_cli import platform_digests, tag_exists, writes_to
-from test_pulumi_sdk import build_node_sdk, sh
+from pulumicli import (
+    PROGRAMS, ROOT, PulumiCLI, build_node_sdk, platform_digests, sh, tag_exists, writes_to,
+)
 
 DOCKERFILE = """\
 FROM {base}
@@ -57,9 +58,11 @@ def typescript(tmp):
 def python(tmp):
     # Installed from this repository as a user does (`pip install ./sdk/python`), into a
     # directory of its own so the test venv stays as it is.
-    site = tmp / "site"
+    # (From a copy: setuptools writes build/ and *.egg-info next to the sources.)
+    site, src = tmp / "site", tmp / "sdk-python"
+    shutil.copytree(ROOT / "sdk" / "python", src)
     sh(sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-deps",
-       "--target", site, ROOT / "sdk" / "python")
+       "--target", site, src)
     return [sys.executable, str(PROGRAMS / "python" / "program.py")], {"PYTHONPATH": str(site)}
 
 
