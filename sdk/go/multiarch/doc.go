@@ -1,0 +1,2 @@
+// Multi-architecture container images: BuildKit builds and manifest lists pushed to ECR and other registries.
+package multiarch
