@@ -287,3 +287,22 @@ def test_sbom_generator_without_sbom_is_a_check_failure(provider, tmp_path, worl
     _, failures = provider.check(IMAGE, inputs)
     assert sorted(p for p, _ in failures) == ["sbomGenerator", "sbomGenerator"], failures
     assert any("sbom: true" in r for _, r in failures)
+
+
+def test_push_false_builds_and_reports_empty_digest_and_ref(provider, world, tmp_path, plain_log):
+    """digest and ref exist after every create (the SDKs type them non-optional); without a
+    push they are empty and nothing reaches a registry."""
+    (tmp_path / "Dockerfile").write_text(f"FROM {world['BASE_IMAGE_PLAIN']}\nRUN true\n")
+    repo = unique("nopush")
+    inputs = {"context": {"location": str(tmp_path)}, "platforms": ["linux/amd64"], "push": False,
+              "tags": [f"{world['PLAIN_REGISTRY']}/{repo}:1"]}
+    checked, failures = provider.check(IMAGE, inputs)
+    assert failures == []
+    plain_log.mark()
+    id, state = provider.create(IMAGE, checked)
+    assert state["digest"] == "" and state["ref"] == ""
+    assert state["contextHash"].startswith("sha256:")
+    _, read, _ = provider.read(IMAGE, id, state)
+    assert read["digest"] == ""
+    provider.delete(IMAGE, id, state)
+    assert [w for w in plain_log.writes() if repo in w] == []

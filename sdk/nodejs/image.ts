@@ -72,7 +72,7 @@ export class Image extends pulumi.CustomResource {
      */
     declare public /*out*/ readonly contextHash: pulumi.Output<string>;
     /**
-     * Digest of the pushed index.
+     * Digest of the pushed index (empty when `push` is false).
      */
     declare public /*out*/ readonly digest: pulumi.Output<string>;
     /**
@@ -117,7 +117,7 @@ export class Image extends pulumi.CustomResource {
      */
     declare public readonly push: pulumi.Output<boolean | undefined>;
     /**
-     * `repository@digest` of the first tag.
+     * `repository@digest` of the first tag (empty when `push` is false).
      */
     declare public /*out*/ readonly ref: pulumi.Output<string>;
     /**

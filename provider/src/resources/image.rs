@@ -152,10 +152,10 @@ pub struct PlatformManifest {
 pub struct ImageState {
     #[serde(flatten)]
     pub inputs: ImageInputs,
-    /// Digest of the pushed index.
+    /// Digest of the pushed index (empty when `push` is false).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
-    /// `repository@digest` of the first tag.
+    /// `repository@digest` of the first tag (empty when `push` is false).
     #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
     pub reference: Option<String>,
     /// One entry per platform.
@@ -625,6 +625,10 @@ async fn build_and_push(
     }
     if !state.inputs.push {
         build(Output::BuildOnly).await.map_err(build_error)?;
+        // The outputs exist after every create (SDKs type them non-optional): nothing was
+        // pushed, so there is no digest and no reference.
+        state.digest = Some(String::new());
+        state.reference = Some(String::new());
     } else {
         reachable_before_push(ctx, &state.inputs.tags).await?;
         let outcome = build(Output::Push {

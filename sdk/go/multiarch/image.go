@@ -27,7 +27,7 @@ type Image struct {
 	Context BuildContextPtrOutput `pulumi:"context"`
 	// SHA-256 over the Dockerfile and the files the context sends.
 	ContextHash pulumi.StringOutput `pulumi:"contextHash"`
-	// Digest of the pushed index.
+	// Digest of the pushed index (empty when `push` is false).
 	Digest pulumi.StringOutput `pulumi:"digest"`
 	// The Dockerfile (default `Dockerfile` in the context).
 	Dockerfile DockerfilePtrOutput `pulumi:"dockerfile"`
@@ -50,7 +50,7 @@ type Image struct {
 	Pull pulumi.BoolPtrOutput `pulumi:"pull"`
 	// Push the result to `tags` (never during preview).
 	Push pulumi.BoolPtrOutput `pulumi:"push"`
-	// `repository@digest` of the first tag.
+	// `repository@digest` of the first tag (empty when `push` is false).
 	Ref pulumi.StringOutput `pulumi:"ref"`
 	// Attach an SBOM attestation (SPDX, one per platform, as `unknown/unknown` entries).
 	Sbom pulumi.BoolPtrOutput `pulumi:"sbom"`
@@ -336,7 +336,7 @@ func (o ImageOutput) ContextHash() pulumi.StringOutput {
 	return o.ApplyT(func(v *Image) pulumi.StringOutput { return v.ContextHash }).(pulumi.StringOutput)
 }
 
-// Digest of the pushed index.
+// Digest of the pushed index (empty when `push` is false).
 func (o ImageOutput) Digest() pulumi.StringOutput {
 	return o.ApplyT(func(v *Image) pulumi.StringOutput { return v.Digest }).(pulumi.StringOutput)
 }
@@ -392,7 +392,7 @@ func (o ImageOutput) Push() pulumi.BoolPtrOutput {
 	return o.ApplyT(func(v *Image) pulumi.BoolPtrOutput { return v.Push }).(pulumi.BoolPtrOutput)
 }
 
-// `repository@digest` of the first tag.
+// `repository@digest` of the first tag (empty when `push` is false).
 func (o ImageOutput) Ref() pulumi.StringOutput {
 	return o.ApplyT(func(v *Image) pulumi.StringOutput { return v.Ref }).(pulumi.StringOutput)
 }

@@ -603,7 +603,7 @@ class Image(pulumi.CustomResource):
     @pulumi.getter
     def digest(self) -> pulumi.Output[_builtins.str]:
         """
-        Digest of the pushed index.
+        Digest of the pushed index (empty when `push` is false).
         """
         return pulumi.get(self, "digest")
 
@@ -692,7 +692,7 @@ class Image(pulumi.CustomResource):
     @pulumi.getter
     def ref(self) -> pulumi.Output[_builtins.str]:
         """
-        `repository@digest` of the first tag.
+        `repository@digest` of the first tag (empty when `push` is false).
         """
         return pulumi.get(self, "ref")
 
