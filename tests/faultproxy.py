@@ -11,6 +11,7 @@ Faults:
   ("stall", seconds)             wait, then forward
   ("stored_then", code)          forward (the upstream stores it), then answer `code`
   ("garbage",)                   200 with a body that is not what the client expects
+  ("answer", code, body)         answer `code` with `body` (e.g. an AWS error document)
   ("hang",)                      accept and never answer (until the proxy stops)
 """
 
@@ -96,6 +97,9 @@ class FaultProxy:
         if fault and fault[0] == "status":
             self._answer(h, fault[1], b'{"errors":[{"code":"UNAVAILABLE","message":"injected"}]}',
                          {"Retry-After": str(fault[2])} if len(fault) > 2 else {})
+            return
+        if fault and fault[0] == "answer":
+            self._answer(h, fault[1], fault[2], {})
             return
         if fault and fault[0] == "garbage":
             self._answer(h, 200, b"\x00\x01 this is not json", {"Content-Type": "application/json"})

@@ -289,3 +289,38 @@ def test_image_on_an_unconfigured_plain_http_registry_fails_before_pushing(engin
         assert [w for w in log.writes() if repo in w] == [], "something was pushed"
     finally:
         p.close()
+
+
+# ---- ECR API faults through a proxy in front of moto ------------------------------------
+
+THROTTLED = b'{"__type":"ThrottlingException","message":"Rate exceeded"}'
+
+
+@pytest.mark.parametrize("faults, ok", [
+    ([("answer", 400, THROTTLED)], True),
+    ([("status", 503), ("status", 500)], True),
+    ([("garbage",)] * 5, False),
+    ([("answer", 400, THROTTLED)] * 10, False),
+])
+def test_ecr_api_faults(engine, provider_env, world, faults, ok):
+    api = FaultProxy(world["AWS_ENDPOINT_URL_ECR"].removeprefix("http://"))
+    p = Provider(engine, env=provider_env)
+    try:
+        p.handshake()
+        p.configure({"registries": [{"address": world["ECR_REGISTRY"], "ecr": {"endpoint": f"http://{api.address}"}}]})
+        api.add("POST", r"^/", *faults)
+        t0 = time.monotonic()
+        news = {"tags": [f"{world['ECR_REGISTRY']}/{unique('api')}:1"], "sources": [world["BASE_IMAGE_ECR_AMD64"]]}
+        if ok:
+            _, state = p.create(ML, news)
+            assert state["platforms"] == ["linux/amd64"]
+        else:
+            with pytest.raises(grpc.RpcError) as e:
+                p.create(ML, news)
+            msg = e.value.details()
+            assert "GetAuthorizationToken" in msg and world["ECR_REGISTRY"] in msg, msg
+        assert time.monotonic() - t0 < 35
+        assert api.injected()
+    finally:
+        p.close()
+        api.stop()
