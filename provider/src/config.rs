@@ -1,38 +1,9 @@
 //! Provider configuration: registry credentials, the BuildKit endpoint, AWS settings.
 
-use std::fmt;
-
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// A string that must never be printed: `Debug` shows `***`.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(transparent)]
-pub struct SecretString(pub String);
-
-impl JsonSchema for SecretString {
-    fn inline_schema() -> bool {
-        true
-    }
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "SecretString".into()
-    }
-    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({"type": "string", "x-secret": true})
-    }
-}
-
-impl SecretString {
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for SecretString {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
+pub use crate::secret::SecretString;
 
 /// Provider-wide settings.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -66,7 +37,7 @@ pub struct RegistryConfig {
     pub username: Option<String>,
     /// Password or token for static credentials.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("x-secret" = true))]
+    #[schemars(extend("x-diff" = "ignore"))]
     pub password: Option<SecretString>,
     /// PEM-encoded CA certificate(s) to trust for this registry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -93,7 +64,7 @@ pub struct BuilderTlsConfig {
     pub cert: Option<String>,
     /// PEM-encoded private key of `cert`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("x-secret" = true))]
+    #[schemars(extend("x-diff" = "ignore"))]
     pub key: Option<SecretString>,
     /// Name to verify buildkitd's certificate against (default: the host of the address).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -122,19 +93,4 @@ pub struct AwsConfig {
     /// Named profile from the shared AWS config files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<String>,
-}
-
-impl ProviderConfig {
-    /// The configuration with every password removed: what a diff compares, since ECR and
-    /// other short-lived tokens change on every run and must not cause a change.
-    pub fn without_secrets(&self) -> ProviderConfig {
-        let mut c = self.clone();
-        for r in &mut c.registries {
-            r.password = None;
-        }
-        if let Some(t) = &mut c.builder_tls {
-            t.key = None;
-        }
-        c
-    }
 }

@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value as Json};
 
-use crate::resources::{image::Image, manifest_list::ManifestList, Resource};
+use crate::model::ResourceModel;
+use crate::resources::{all, image::Image, manifest_list::ManifestList, Resource};
 use crate::schema::{package_schema, PACKAGE, RELEASE_URL, REPOSITORY};
 use crate::terraform::schema::{self as tf, Attr, Block, Ty};
 
@@ -35,11 +36,16 @@ pub fn pages() -> Vec<(&'static str, String)> {
         ("index.md", tf_index(&schema)),
         (
             "resources/image.md",
-            tf_resource::<Image>(&schema, IMAGE_TF_EXAMPLE, IMAGE_IMPORT),
+            tf_resource(model(Image::TOKEN), &schema, IMAGE_TF_EXAMPLE, IMAGE_IMPORT),
         ),
         (
             "resources/manifest_list.md",
-            tf_resource::<ManifestList>(&schema, ML_TF_EXAMPLE, ML_IMPORT),
+            tf_resource(
+                model(ManifestList::TOKEN),
+                &schema,
+                ML_TF_EXAMPLE,
+                ML_IMPORT,
+            ),
         ),
         ("_index.md", pulumi_index(&schema)),
         ("installation-configuration.md", pulumi_install(&schema)),
@@ -538,15 +544,24 @@ provider_installation {{
     s
 }
 
-fn tf_resource<R: Resource>(schema: &Json, example: &str, import: &str) -> String {
-    let block = tf::resource_block::<R>();
-    let r = &schema["resources"][R::TOKEN];
+/// The registered resource's model (every resource has a page).
+fn model(token: &str) -> &'static ResourceModel {
+    all()
+        .iter()
+        .find(|r| r.token() == token)
+        .map(|r| r.model())
+        .expect("a registered resource")
+}
+
+fn tf_resource(model: &ResourceModel, schema: &Json, example: &str, import: &str) -> String {
+    let block = tf::resource_block(model);
+    let r = &schema["resources"][model.token];
     let desc = one_line(r["description"].as_str().unwrap_or_default());
-    let mut s = front_matter(&format!("{} Resource - multiarch", R::TF_NAME), &desc);
+    let mut s = front_matter(&format!("{} Resource - multiarch", model.tf_name), &desc);
     let _ = write!(
         s,
         "# {} (Resource)\n\n{desc}\n\n## Example Usage\n\n```terraform\n{example}```\n\n",
-        R::TF_NAME
+        model.tf_name
     );
     tf_schema(
         &mut s,

@@ -209,7 +209,7 @@ impl EcrTokens {
         };
         let token = Token {
             username: user.to_owned(),
-            password: SecretString(password.to_owned()),
+            password: SecretString::new(password.to_owned()),
             good_until,
         };
         *cached = Some(token.clone());

@@ -1,11 +1,10 @@
-//! The Pulumi package schema, derived from the typed resources' JSON Schemas (schemars):
+//! The Pulumi package schema, derived from the resources' field model (`crate::model`):
 //! nothing here is written by hand twice.
 
-use schemars::{schema_for, JsonSchema};
 use serde_json::{json, Map, Value as Json};
 
-use crate::config::ProviderConfig;
-use crate::resources::{image::Image, manifest_list::ManifestList, Resource};
+use crate::model::{Field, Kind, ResourceModel};
+use crate::resources::{all, config_model};
 
 pub const PACKAGE: &str = "multiarch";
 
@@ -22,172 +21,117 @@ pub const RELEASE_URL: &str = match option_env!("MULTIARCH_RELEASE_URL") {
 /// The Go SDK's package path: the module `…/sdk/go` (sdk/go/go.mod), package `multiarch`.
 pub const GO_IMPORT_BASE_PATH: &str = "github.com/multiarch-dev/multiarch/sdk/go/multiarch";
 
-fn type_token(def_name: &str) -> String {
-    format!("{PACKAGE}:index:{def_name}")
+fn type_token(name: &str) -> String {
+    format!("{PACKAGE}:index:{name}")
 }
 
-/// Converts one JSON Schema (schemars output) into Pulumi schema pieces, collecting named
-/// object and enum types into `types`.
+/// Pulumi schema pieces from the model, collecting the named object and enum types it
+/// reaches into `types`.
 struct Converter<'a> {
     types: &'a mut Map<String, Json>,
 }
 
 impl Converter<'_> {
-    fn root(&mut self, schema: &Json) -> (Map<String, Json>, Vec<String>) {
-        if let Some(defs) = schema.get("$defs").and_then(Json::as_object) {
-            for (name, def) in defs {
-                let t = self.named_type(def);
-                self.types.insert(type_token(name), t);
-            }
-        }
-        self.object_members(schema)
+    fn properties(&mut self, fields: &[Field]) -> Map<String, Json> {
+        fields
+            .iter()
+            .map(|f| (f.key.clone(), self.property(f)))
+            .collect()
     }
 
-    fn object_members(&mut self, schema: &Json) -> (Map<String, Json>, Vec<String>) {
-        let mut props = Map::new();
-        if let Some(p) = schema.get("properties").and_then(Json::as_object) {
-            for (k, v) in p {
-                props.insert(k.clone(), self.property(v));
-            }
-        }
-        let mut required: Vec<String> = schema
-            .get("required")
-            .and_then(Json::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|s| s.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default();
-        required.sort();
-        (props, required)
-    }
-
-    fn named_type(&mut self, def: &Json) -> Json {
-        let variants = enum_values(def);
-        let mut out = Map::new();
-        if let Some(values) = variants {
-            out.insert("type".into(), json!("string"));
-            out.insert("enum".into(), Json::Array(values));
-        } else {
-            let (props, required) = self.object_members(def);
-            out.insert("type".into(), json!("object"));
-            out.insert("properties".into(), Json::Object(props));
-            if !required.is_empty() {
-                out.insert("required".into(), json!(required));
-            }
-        }
-        if let Some(d) = def.get("description") {
-            out.insert("description".into(), d.clone());
-        }
-        Json::Object(out)
-    }
-
-    fn property(&mut self, s: &Json) -> Json {
-        let mut out = self.type_spec(s);
+    fn property(&mut self, f: &Field) -> Json {
+        let mut out = self.type_spec(&f.kind);
         if let Json::Object(m) = &mut out {
-            if let Some(d) = s.get("description") {
-                m.insert("description".into(), d.clone());
+            if !f.description.is_empty() {
+                m.insert("description".into(), json!(f.description));
             }
-            if let Some(d) = s.get("default") {
-                if !d.is_null() && (d.is_boolean() || d.is_string() || d.is_number()) {
-                    m.insert("default".into(), d.clone());
-                }
+            if let Some(d) = &f.default {
+                m.insert("default".into(), d.clone());
             }
-            if s.get("x-secret") == Some(&Json::Bool(true)) {
+            if f.secret {
                 m.insert("secret".into(), json!(true));
             }
         }
         out
     }
 
-    fn type_spec(&mut self, s: &Json) -> Json {
-        if let Some(r) = s.get("$ref").and_then(Json::as_str) {
-            let name = r.rsplit('/').next().unwrap_or(r);
-            return json!({"$ref": format!("#/types/{}", type_token(name))});
-        }
-        for key in ["anyOf", "oneOf"] {
-            if let Some(alts) = s.get(key).and_then(Json::as_array) {
-                let non_null: Vec<&Json> = alts
+    fn type_spec(&mut self, kind: &Kind) -> Json {
+        match kind {
+            Kind::String => json!({"type": "string"}),
+            Kind::Bool => json!({"type": "boolean"}),
+            Kind::Integer => json!({"type": "integer"}),
+            Kind::Number => json!({"type": "number"}),
+            Kind::List(item) => json!({"type": "array", "items": self.type_spec(item)}),
+            Kind::Map(v) => json!({"type": "object", "additionalProperties": self.type_spec(v)}),
+            Kind::Enum(e) => {
+                let values: Vec<Json> = e
+                    .values
                     .iter()
-                    .filter(|a| a.get("type") != Some(&json!("null")))
+                    .map(|v| match &v.description {
+                        Some(d) => json!({"value": v.value, "description": d}),
+                        None => json!({"value": v.value}),
+                    })
                     .collect();
-                if non_null.len() == 1 {
-                    return self.type_spec(non_null[0]);
+                let mut t = json!({"type": "string", "enum": values});
+                if !e.description.is_empty() {
+                    t["description"] = json!(e.description);
                 }
-                if enum_values(s).is_some() {
-                    return json!({"type": "string"});
+                self.named(&e.name, t)
+            }
+            Kind::Object(o) => {
+                let Some(name) = &o.name else {
+                    // Inline objects have no type of their own in a Pulumi schema.
+                    return json!({"type": "object", "additionalProperties": {"type": "string"}});
+                };
+                let token = type_token(name);
+                if !self.types.contains_key(&token) {
+                    // Reserve the name first: a type may refer to itself.
+                    self.types.insert(token.clone(), Json::Null);
+                    let mut t = json!({"type": "object", "properties": self.properties(&o.fields)});
+                    let required = required_keys(&o.fields);
+                    if !required.is_empty() {
+                        t["required"] = json!(required);
+                    }
+                    if !o.description.is_empty() {
+                        t["description"] = json!(o.description);
+                    }
+                    self.types.insert(token, t);
                 }
+                json!({"$ref": format!("#/types/{}", type_token(name))})
             }
         }
-        let ty = match s.get("type") {
-            Some(Json::String(t)) => t.clone(),
-            Some(Json::Array(ts)) => ts
-                .iter()
-                .filter_map(Json::as_str)
-                .find(|t| *t != "null")
-                .unwrap_or("string")
-                .to_owned(),
-            _ => "string".to_owned(),
-        };
-        match ty.as_str() {
-            "array" => {
-                let items = s
-                    .get("items")
-                    .map(|i| self.type_spec(i))
-                    .unwrap_or(json!({"type": "string"}));
-                json!({"type": "array", "items": items})
-            }
-            "object" => match s.get("additionalProperties") {
-                Some(ap) if ap.is_object() => {
-                    json!({"type": "object", "additionalProperties": self.type_spec(ap)})
-                }
-                _ => json!({"type": "object", "additionalProperties": {"type": "string"}}),
-            },
-            "integer" | "number" | "boolean" | "string" => json!({"type": ty}),
-            _ => json!({"type": "string"}),
-        }
+    }
+
+    fn named(&mut self, name: &str, spec: Json) -> Json {
+        self.types.insert(type_token(name), spec);
+        json!({"$ref": format!("#/types/{}", type_token(name))})
     }
 }
 
-/// String enums as schemars writes them: `enum: [...]` or `oneOf` of `const`s.
-fn enum_values(s: &Json) -> Option<Vec<Json>> {
-    if let Some(e) = s.get("enum").and_then(Json::as_array) {
-        return Some(e.iter().map(|v| json!({"value": v})).collect());
-    }
-    let alts = s.get("oneOf").and_then(Json::as_array)?;
-    let mut values = Vec::new();
-    for a in alts {
-        if let Some(c) = a.get("const") {
-            let mut v = json!({"value": c});
-            if let Some(d) = a.get("description") {
-                v["description"] = d.clone();
-            }
-            values.push(v);
-        } else if let Some(e) = a.get("enum").and_then(Json::as_array) {
-            values.extend(e.iter().map(|v| json!({"value": v})));
-        } else {
-            return None;
-        }
-    }
-    Some(values)
+fn required_keys(fields: &[Field]) -> Vec<String> {
+    fields
+        .iter()
+        .filter(|f| f.required)
+        .map(|f| f.key.clone())
+        .collect()
 }
 
-fn json_schema_of<T: JsonSchema>() -> Json {
-    serde_json::to_value(schema_for!(T)).expect("a schema serializes")
-}
-
-fn resource<R: Resource>(types: &mut Map<String, Json>) -> (String, Json) {
+fn resource(model: &ResourceModel, types: &mut Map<String, Json>) -> Json {
     let mut c = Converter { types };
-    let (input_props, required_inputs) = c.root(&json_schema_of::<R::Inputs>());
-    let (props, mut required) = c.root(&json_schema_of::<R::State>());
-    // What the provider computes is there after every create, so SDKs type it non-optional
-    // (`Output<string>`, not `Output<string | undefined>`).
-    required.extend(R::COMPUTED.iter().map(|k| (*k).to_owned()));
+    let input_props = c.properties(&model.inputs);
+    let state: Vec<Field> = model.state_fields().cloned().collect();
+    let props = c.properties(&state);
+    let required_inputs = required_keys(&model.inputs);
+    // What the provider always computes is there after every create, so SDKs type it
+    // non-optional (`Output<string>`, not `Output<string | undefined>`).
+    let mut required: Vec<String> = state
+        .iter()
+        .filter(|f| f.required || f.always_present)
+        .map(|f| f.key.clone())
+        .collect();
     required.sort();
-    required.dedup();
     let mut spec = json!({
-        "description": R::description(),
+        "description": model.description,
         "inputProperties": input_props,
         "properties": props,
         "required": required,
@@ -196,23 +140,18 @@ fn resource<R: Resource>(types: &mut Map<String, Json>) -> (String, Json) {
     if !required_inputs.is_empty() {
         spec["requiredInputs"] = json!(required_inputs);
     }
-    (R::TOKEN.to_owned(), spec)
+    spec
 }
 
 /// The whole package schema.
 pub fn package_schema() -> Json {
     let mut types = Map::new();
-    let (config_props, _) =
-        Converter { types: &mut types }.root(&json_schema_of::<ProviderConfig>());
+    let config_props = Converter { types: &mut types }.properties(&config_model().fields);
     let mut resources = Map::new();
-    for (token, spec) in [
-        resource::<Image>(&mut types),
-        resource::<ManifestList>(&mut types),
-    ] {
-        resources.insert(token, spec);
+    for r in all() {
+        let spec = resource(r.model(), &mut types);
+        resources.insert(r.token().to_owned(), spec);
     }
-    // The config's own root type is not a named type.
-    types.remove(&type_token("ProviderConfig"));
     json!({
         "name": PACKAGE,
         "displayName": "multiarch",

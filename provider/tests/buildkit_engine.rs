@@ -1131,7 +1131,7 @@ async fn standalone_buildkitd_over_tcp_with_mutual_tls() {
     let good = BuilderTlsConfig {
         ca_cert: Some(pki.ca_pem.clone()),
         cert: Some(pki.client_cert_pem.clone()),
-        key: Some(SecretString(pki.client_key_pem.clone())),
+        key: Some(SecretString::new(pki.client_key_pem.clone())),
         server_name: Some("buildkitd.test".into()),
     };
     let endpoint = Endpoint::from_setting(Some(&builder), Some(&good)).unwrap();

@@ -133,15 +133,15 @@ mod tests {
             cert: Some(
                 "-----BEGIN CERTIFICATE-----\nZ2FyYmFnZQ==\n-----END CERTIFICATE-----\n".into(),
             ),
-            key: Some(SecretString(key.serialize_pem())),
+            key: Some(SecretString::new(key.serialize_pem())),
             ..Default::default()
         });
         assert!(e.starts_with("builderTls.cert:"), "{e}");
         let e = err(BuilderTlsConfig {
             ca_cert: Some(cert.pem()),
             cert: Some(cert.pem()),
-            key: Some(SecretString(
-                "-----BEGIN PRIVATE KEY-----\nc2VjcmV0\n-----END PRIVATE KEY-----\n".into(),
+            key: Some(SecretString::new(
+                "-----BEGIN PRIVATE KEY-----\nc2VjcmV0\n-----END PRIVATE KEY-----\n",
             )),
             ..Default::default()
         });
@@ -151,7 +151,7 @@ mod tests {
             &BuilderTlsConfig {
                 ca_cert: Some(cert.pem()),
                 cert: Some(cert.pem()),
-                key: Some(SecretString(key.serialize_pem())),
+                key: Some(SecretString::new(key.serialize_pem())),
                 server_name: Some("buildkitd".into()),
             },
             "10.0.0.1:1234",

@@ -1,7 +1,6 @@
 //! The Pulumi front: the `ResourceProvider` gRPC service the engine talks to.
 
 pub mod engine;
-pub mod secrets;
 pub mod server;
 pub mod value;
 

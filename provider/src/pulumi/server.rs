@@ -12,55 +12,39 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
 use super::engine::Engine;
-use super::secrets::SecretSchema;
 use super::value::{self, Decoded};
 use crate::config::ProviderConfig;
+use crate::model::Field;
 use crate::registry::Registries;
 use crate::resources::{
     self, DiffOutcome, Dispatch, Error, OpContext, OutProps, PropertyPath, Props,
 };
 
-/// What the schema says about one resource type, used when encoding its values.
+/// One resource type and the fields of its state (inputs and outputs), whose secrets are
+/// wrapped when encoding its values.
 struct TypeInfo {
     resource: Arc<dyn Dispatch>,
+    state_fields: Vec<Field>,
     input_names: BTreeSet<String>,
-    input_secrets: SecretSchema,
-    output_secrets: SecretSchema,
 }
 
 pub struct Provider {
     types: BTreeMap<&'static str, TypeInfo>,
     schema: String,
-    config_secrets: SecretSchema,
     engine: Engine,
     registries: RwLock<Registries>,
     cancel: CancellationToken,
 }
 
-fn names(obj: &Json, pred: impl Fn(&Json) -> bool) -> BTreeSet<String> {
-    obj.as_object()
-        .map(|m| {
-            m.iter()
-                .filter(|(_, v)| pred(v))
-                .map(|(k, _)| k.clone())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 impl Provider {
     pub fn new(engine: Engine) -> Self {
-        let schema = crate::schema::package_schema();
-        let named = Arc::new(schema["types"].clone());
         let types = resources::all()
-            .into_iter()
+            .iter()
             .map(|r| {
-                let spec = &schema["resources"][r.token()];
                 let info = TypeInfo {
-                    input_names: names(&spec["inputProperties"], |_| true),
-                    input_secrets: SecretSchema::new(&spec["inputProperties"], named.clone()),
-                    output_secrets: SecretSchema::new(&spec["properties"], named.clone()),
-                    resource: r,
+                    state_fields: r.model().state_fields().cloned().collect(),
+                    input_names: r.model().inputs.iter().map(|f| f.key.clone()).collect(),
+                    resource: r.clone(),
                 };
                 (info.resource.token(), info)
             })
@@ -68,7 +52,6 @@ impl Provider {
         Provider {
             types,
             schema: crate::schema::package_schema_text(),
-            config_secrets: SecretSchema::new(&schema["config"]["variables"], named),
             engine,
             registries: RwLock::new(Registries::unconfigured()),
             cancel: CancellationToken::new(),
@@ -120,7 +103,7 @@ impl Provider {
             &out.value,
             &out.unknowns,
             input_secrets,
-            Some(&info.output_secrets),
+            Some(&info.state_fields),
         )
     }
 }
@@ -219,7 +202,6 @@ fn diff_response(outcome: DiffOutcome) -> rpc::DiffResponse {
         DiffOutcome::Changes(changes) => {
             let mut detailed = HashMap::new();
             let mut diffs = BTreeSet::new();
-            let mut replaces = BTreeSet::new();
             for c in changes {
                 let root = c
                     .path
@@ -227,22 +209,11 @@ fn diff_response(outcome: DiffOutcome) -> rpc::DiffResponse {
                     .next()
                     .unwrap_or(&c.path)
                     .to_owned();
-                let kind = match (c.kind, c.replace) {
-                    (resources::ChangeKind::Add, false) => Kind::Add,
-                    (resources::ChangeKind::Add, true) => Kind::AddReplace,
-                    (resources::ChangeKind::Delete, false) => Kind::Delete,
-                    (resources::ChangeKind::Delete, true) => Kind::DeleteReplace,
-                    (resources::ChangeKind::Update, false) => Kind::Update,
-                    (resources::ChangeKind::Update, true) => Kind::UpdateReplace,
-                };
-                if c.replace {
-                    replaces.insert(root.clone());
-                }
                 diffs.insert(root);
                 detailed.insert(
                     c.path,
                     rpc::PropertyDiff {
-                        kind: kind as i32,
+                        kind: Kind::Update as i32,
                         input_diff: true,
                     },
                 );
@@ -250,7 +221,6 @@ fn diff_response(outcome: DiffOutcome) -> rpc::DiffResponse {
             rpc::DiffResponse {
                 changes: DiffChanges::DiffSome as i32,
                 diffs: diffs.into_iter().collect(),
-                replaces: replaces.into_iter().collect(),
                 detailed_diff: detailed,
                 has_detailed_diff: true,
                 ..Default::default()
@@ -325,7 +295,7 @@ impl ResourceProvider for Provider {
                 &props.value,
                 &props.unknowns,
                 &secrets,
-                Some(&self.config_secrets),
+                Some(&resources::config_model().fields),
             ),
             &private,
         );
@@ -344,16 +314,7 @@ impl ResourceProvider for Provider {
         let req = request.into_inner();
         let (olds, _, _) = decode(req.olds.as_ref());
         let (news, _, _) = decode(req.news.as_ref());
-        let strip = |p: &Props| -> Json {
-            let mut m = p.value.clone();
-            m.remove("version");
-            match resources::decode_config(&m, &p.unknowns) {
-                Ok(c) => serde_json::to_value(c.without_secrets()).unwrap_or(Json::Null),
-                Err(_) => Json::Object(m),
-            }
-        };
-        let changed = !news.unknowns.is_empty() || strip(&olds) != strip(&news);
-        let outcome = if changed {
+        let outcome = if resources::config_changed(&olds, &news) {
             DiffOutcome::Changes(vec![resources::Change::update("registries")])
         } else {
             DiffOutcome::NoChange
@@ -412,7 +373,7 @@ impl ResourceProvider for Provider {
         match info.resource.check(&props) {
             Ok(value) => {
                 let inputs = with_private(
-                    value::encode(&value, &props.unknowns, &secrets, Some(&info.input_secrets)),
+                    value::encode(&value, &props.unknowns, &secrets, Some(&info.state_fields)),
                     &private,
                 );
                 Ok(Response::new(rpc::CheckResponse {

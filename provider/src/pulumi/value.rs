@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use prost_types::{value::Kind, ListValue, Struct, Value};
 use serde_json::{Map, Number, Value as Json};
 
-use super::secrets::SecretSchema;
+use crate::model::{self, Field};
 use crate::resources::path::PropertyPath;
 
 /// The generic unknown a Pulumi engine sends (and the one we send back).
@@ -168,17 +168,17 @@ pub fn encode(
     value: &Map<String, Json>,
     unknowns: &BTreeSet<PropertyPath>,
     secret_paths: &BTreeSet<PropertyPath>,
-    schema_secrets: Option<&SecretSchema>,
+    schema_secrets: Option<&[Field]>,
 ) -> Struct {
     let mut value = Json::Object(value.clone());
     PropertyPath::restore_all(unknowns, &mut value, &Json::String(UNKNOWN.to_owned()));
-    let mut secrets = secret_paths.clone();
-    if let Some(s) = schema_secrets {
-        secrets.extend(s.paths(&value));
-    }
     let Json::Object(map) = value else {
         unreachable!("an object stays an object")
     };
+    let mut secrets = secret_paths.clone();
+    if let Some(fields) = schema_secrets {
+        secrets.extend(model::secret_paths(fields, &map));
+    }
     let fields: BTreeMap<String, Value> = map
         .iter()
         .map(|(k, v)| {

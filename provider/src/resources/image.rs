@@ -13,7 +13,9 @@ use std::sync::Arc;
 
 use oci_client::secrets::RegistryAuth;
 
-use super::{tags, Applied, Change, Error, Failure, OpContext, PropertyPath, Resource};
+use super::{
+    tags, Applied, Change, Error, Failure, OpContext, PropertyPath, Resource, UnknownOutputs,
+};
 use crate::buildkit::{self, BuildSpec, DockerfileSource, Endpoint, Output};
 use crate::config::SecretString;
 use crate::context;
@@ -78,9 +80,11 @@ pub struct ImageInputs {
     /// Platforms to build, e.g. `linux/amd64`, `linux/arm64`. Compared as a set after
     /// normalization (`aarch64` = `arm64`).
     #[serde(default)]
+    #[schemars(extend("x-set" = true))]
     pub platforms: Vec<String>,
     /// Fully qualified references to push to. Compared as a set.
     #[serde(default)]
+    #[schemars(extend("x-set" = true))]
     pub tags: Vec<String>,
     /// Push the result to `tags` (never during preview).
     #[serde(default = "yes", skip_serializing_if = "is_true")]
@@ -97,7 +101,6 @@ pub struct ImageInputs {
     pub labels: BTreeMap<String, String>,
     /// Build secrets by id, for `RUN --mount=type=secret,id=<id>`. Never stored in the image.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    #[schemars(extend("x-secret" = true))]
     pub secrets: BTreeMap<String, SecretString>,
     /// Cache sources, buildx syntax, e.g. `type=registry,ref=<repo>:cache`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -154,15 +157,19 @@ pub struct ImageState {
     pub inputs: ImageInputs,
     /// Digest of the pushed index (empty when `push` is false).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("x-output" = "always"))]
     pub digest: Option<String>,
     /// `repository@digest` of the first tag (empty when `push` is false).
     #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("x-output" = "always"))]
     pub reference: Option<String>,
     /// One entry per platform.
     #[serde(default)]
+    #[schemars(extend("x-output" = "always"))]
     pub manifests: Vec<PlatformManifest>,
     /// SHA-256 over the Dockerfile and the files the context sends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("x-output" = "always"))]
     pub context_hash: Option<String>,
 }
 
@@ -178,7 +185,6 @@ fn is_url(s: &str) -> bool {
 impl Resource for Image {
     const TOKEN: &'static str = "multiarch:index:Image";
     const TF_NAME: &'static str = "multiarch_image";
-    const COMPUTED: &'static [&'static str] = &["digest", "ref", "manifests", "contextHash"];
 
     type Inputs = ImageInputs;
     type State = ImageState;
@@ -315,40 +321,18 @@ impl Resource for Image {
         inputs
     }
 
-    async fn diff(
+    fn inputs_of(state: &ImageState) -> &ImageInputs {
+        &state.inputs
+    }
+
+    async fn content_changes(
         &self,
         ctx: &OpContext,
         _id: &str,
         olds: &ImageState,
         news: &ImageInputs,
     ) -> Result<Vec<Change>, Error> {
-        let o = &olds.inputs;
         let mut changes = Vec::new();
-        let norm = |v: &[String]| -> BTreeSet<String> {
-            v.iter()
-                .map(|p| platform::normalize(p).unwrap_or_else(|_| p.clone()))
-                .collect()
-        };
-        if norm(&o.platforms) != norm(&news.platforms) {
-            changes.push(Change::update("platforms"));
-        }
-        if !super::same_set(&o.tags, &news.tags) {
-            changes.push(Change::update("tags"));
-        }
-        macro_rules! plain {
-            ($($field:ident => $name:literal),* $(,)?) => {
-                $(if o.$field != news.$field { changes.push(Change::update($name)); })*
-            };
-        }
-        plain!(
-            context => "context", dockerfile => "dockerfile", push => "push",
-            build_args => "buildArgs", target => "target", labels => "labels",
-            secrets => "secrets", cache_from => "cacheFrom", cache_to => "cacheTo",
-            no_cache => "noCache", pull => "pull", network => "network",
-            build_on_preview => "buildOnPreview", provenance => "provenance", sbom => "sbom",
-            sbom_generator => "sbomGenerator",
-            triggers => "triggers", keep_remotely => "keepRemotely",
-        );
         // The content decides, not timestamps or permission bits: hash what the context
         // sends now and compare with what was built.
         let news_for_hash = news.clone();
@@ -620,7 +604,7 @@ async fn build_and_push(
             id,
             state,
             // contextHash too: the files may change before apply (Terraform checks).
-            unknown_outputs: vec!["digest", "ref", "manifests", "contextHash"],
+            unknown_outputs: UnknownOutputs::All,
         });
     }
     if !state.inputs.push {
@@ -649,7 +633,7 @@ async fn build_and_push(
     Ok(Applied {
         id,
         state,
-        unknown_outputs: vec![],
+        unknown_outputs: UnknownOutputs::None,
     })
 }
 

@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 use oci_client::Reference;
 use serde_json::{Map, Value as Json};
 
-use super::{tags, Applied, Change, Error, Failure, OpContext, PropertyPath, Resource};
+use super::{
+    tags, Applied, Change, Error, Failure, OpContext, PropertyPath, Resource, UnknownOutputs,
+};
 use crate::platform::{self, Platform};
 use crate::reference::{parse_qualified, parse_tag, repository_of};
 use crate::registry::manifest::{
@@ -33,10 +35,12 @@ pub enum IndexMediaType {
 pub struct ManifestListInputs {
     /// Fully qualified references to push the index under, e.g.
     /// `123456789012.dkr.ecr.us-east-1.amazonaws.com/app:10`. Compared as a set.
+    #[schemars(extend("x-set" = true))]
     pub tags: Vec<String>,
     /// Images to combine, by tag or digest, from any repository or registry. Each is a
     /// single-platform image (its platform read from its config) or an index (its platform
     /// entries are taken). Compared as a set.
+    #[schemars(extend("x-set" = true))]
     pub sources: Vec<String>,
     /// `oci` or `docker`. Unset: a Docker manifest list when every child is a Docker
     /// manifest, otherwise an OCI index.
@@ -73,19 +77,24 @@ pub struct ManifestListState {
     pub inputs: ManifestListInputs,
     /// Digest of the pushed index.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("x-output" = "always"))]
     pub digest: Option<String>,
     /// `repository@digest` of the first tag: a pinned reference for task definitions.
     #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("x-output" = "always"))]
     pub reference: Option<String>,
     /// The platform entries of the index.
     #[serde(default)]
+    #[schemars(extend("x-output" = "always"))]
     pub manifests: Vec<ManifestEntry>,
     /// The index's platforms, normalized and sorted.
     #[serde(default)]
+    #[schemars(extend("x-output" = "always", "x-set" = true))]
     pub platforms: Vec<String>,
     /// The digest each source resolved to when the index was pushed; a source tag that
     /// moves shows up as a change.
     #[serde(default)]
+    #[schemars(extend("x-output" = "always"))]
     pub source_digests: BTreeMap<String, String>,
 }
 
@@ -99,8 +108,6 @@ fn unknown_under(unknown: &BTreeSet<PropertyPath>, root: &str) -> bool {
 impl Resource for ManifestList {
     const TOKEN: &'static str = "multiarch:index:ManifestList";
     const TF_NAME: &'static str = "multiarch_manifest_list";
-    const COMPUTED: &'static [&'static str] =
-        &["digest", "ref", "manifests", "platforms", "sourceDigests"];
 
     type Inputs = ManifestListInputs;
     type State = ManifestListState;
@@ -176,14 +183,18 @@ impl Resource for ManifestList {
         inputs
     }
 
-    async fn diff(
+    fn inputs_of(state: &ManifestListState) -> &ManifestListInputs {
+        &state.inputs
+    }
+
+    async fn content_changes(
         &self,
         ctx: &OpContext,
         _id: &str,
         olds: &ManifestListState,
         news: &ManifestListInputs,
     ) -> Result<Vec<Change>, Error> {
-        let mut changes = input_changes(&olds.inputs, news);
+        let mut changes = Vec::new();
         // A source tag that now points elsewhere (app:10.20 was rebuilt) is a change.
         for (i, source) in news.sources.iter().enumerate() {
             let Some(recorded) = olds.source_digests.get(source) else {
@@ -565,7 +576,7 @@ async fn apply(
             Ok(resolved) => Ok(Applied {
                 id,
                 state: state_for(inputs, &resolved, None),
-                unknown_outputs: vec!["digest", "ref"],
+                unknown_outputs: UnknownOutputs::Only(&["digest", "ref"]),
             }),
             // Sources may be pushed by this very update (an Image earlier in the program).
             Err(e) => {
@@ -577,7 +588,7 @@ async fn apply(
                         inputs,
                         ..Default::default()
                     },
-                    unknown_outputs: ManifestList::COMPUTED.to_vec(),
+                    unknown_outputs: UnknownOutputs::All,
                 })
             }
         };
@@ -647,7 +658,7 @@ async fn apply(
     Ok(Applied {
         id,
         state: state_for(inputs, &resolved, Some(&index)),
-        unknown_outputs: vec![],
+        unknown_outputs: UnknownOutputs::None,
     })
 }
 
@@ -713,29 +724,6 @@ async fn import(ctx: &OpContext, id: &str) -> Result<Option<(String, ManifestLis
 }
 
 /// Differences in the inputs themselves, sets compared as sets.
-fn input_changes(olds: &ManifestListInputs, news: &ManifestListInputs) -> Vec<Change> {
-    let mut changes = Vec::new();
-    if !super::same_set(&olds.tags, &news.tags) {
-        changes.push(Change::update("tags"));
-    }
-    if !super::same_set(&olds.sources, &news.sources) {
-        changes.push(Change::update("sources"));
-    }
-    if olds.media_type != news.media_type {
-        changes.push(Change::update("mediaType"));
-    }
-    if olds.annotations != news.annotations {
-        changes.push(Change::update("annotations"));
-    }
-    if olds.platform_overrides != news.platform_overrides {
-        changes.push(Change::update("platformOverrides"));
-    }
-    if olds.keep_remotely != news.keep_remotely {
-        changes.push(Change::update("keepRemotely"));
-    }
-    changes
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -749,6 +737,23 @@ mod tests {
     }
 
     const R: &str = "127.0.0.1:5000/app";
+
+    /// The input keys the model-driven Diff reports.
+    fn input_changes(a: &ManifestListInputs, b: &ManifestListInputs) -> Vec<String> {
+        let model = crate::model::ResourceModel::new::<ManifestListInputs, ManifestListState>(
+            ManifestList::TOKEN,
+            ManifestList::TF_NAME,
+            "",
+        );
+        let json = |v: &ManifestListInputs| {
+            serde_json::to_value(v)
+                .unwrap()
+                .as_object()
+                .unwrap()
+                .clone()
+        };
+        crate::model::changes(&model.inputs, &json(a), &json(b))
+    }
 
     #[test]
     fn reordering_is_no_change() {
@@ -765,7 +770,7 @@ mod tests {
             &[&format!("{R}:10")],
             &[&format!("{R}:b"), &format!("{R}:a")],
         );
-        assert_eq!(input_changes(&a, &c), vec![Change::update("tags")]);
+        assert_eq!(input_changes(&a, &c), ["tags"]);
     }
 
     #[test]

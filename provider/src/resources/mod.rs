@@ -7,8 +7,8 @@ pub mod manifest_list;
 pub mod path;
 mod tags;
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::collections::BTreeSet;
+use std::sync::{Arc, LazyLock};
 
 use async_trait::async_trait;
 use schemars::JsonSchema;
@@ -17,6 +17,7 @@ use serde_json::{Map, Value as Json};
 use tokio_util::sync::CancellationToken;
 
 use crate::log::Logger;
+use crate::model::{self, ObjectType, ResourceModel};
 use crate::registry::Registries;
 pub use path::PropertyPath;
 
@@ -56,28 +57,16 @@ impl Error {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ChangeKind {
-    Add,
-    Delete,
-    Update,
-}
-
-/// One property that differs between the recorded state and the new inputs.
+/// One property that differs between the recorded state and the new inputs: always an
+/// update in place (nothing here is ever replaced; a new tag set is pushed, old tags removed).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
     pub path: String,
-    pub kind: ChangeKind,
-    pub replace: bool,
 }
 
 impl Change {
     pub fn update(path: impl Into<String>) -> Self {
-        Change {
-            path: path.into(),
-            kind: ChangeKind::Update,
-            replace: false,
-        }
+        Change { path: path.into() }
     }
 }
 
@@ -92,11 +81,19 @@ pub struct OpContext {
     pub preview: bool,
 }
 
-/// Created or updated state, with the output properties that are not known yet (preview).
+/// Created or updated state, and which of its outputs are not known yet (preview).
 pub struct Applied<S> {
     pub id: String,
     pub state: S,
-    pub unknown_outputs: Vec<&'static str>,
+    pub unknown_outputs: UnknownOutputs,
+}
+
+/// Outputs a preview cannot know.
+pub enum UnknownOutputs {
+    None,
+    /// Every output the resource's model declares.
+    All,
+    Only(&'static [&'static str]),
 }
 
 #[async_trait]
@@ -105,8 +102,6 @@ pub trait Resource: Send + Sync + 'static {
     const TOKEN: &'static str;
     /// Terraform resource type name, e.g. `multiarch_manifest_list`.
     const TF_NAME: &'static str;
-    /// Output properties the provider computes (unknown during preview).
-    const COMPUTED: &'static [&'static str];
 
     type Inputs: Serialize + DeserializeOwned + JsonSchema + Clone + Send + Sync;
     type State: Serialize + DeserializeOwned + JsonSchema + Clone + Send + Sync;
@@ -122,7 +117,12 @@ pub trait Resource: Send + Sync + 'static {
         inputs
     }
 
-    async fn diff(
+    /// The inputs a state was made from.
+    fn inputs_of(state: &Self::State) -> &Self::Inputs;
+
+    /// Changes the inputs do not show: the content behind them (the files of a build
+    /// context, a source tag that moved). Changed inputs are found from the field model.
+    async fn content_changes(
         &self,
         ctx: &OpContext,
         id: &str,
@@ -178,8 +178,13 @@ pub enum DiffOutcome {
 /// Object-safe, JSON-level view of a resource, used by the fronts.
 #[async_trait]
 pub trait Dispatch: Send + Sync {
-    fn token(&self) -> &'static str;
-    fn tf_name(&self) -> &'static str;
+    fn model(&self) -> &ResourceModel;
+    fn token(&self) -> &'static str {
+        self.model().token
+    }
+    fn tf_name(&self) -> &'static str {
+        self.model().tf_name
+    }
     fn check(&self, news: &Props) -> Result<Map<String, Json>, Vec<Failure>>;
     async fn diff(
         &self,
@@ -204,8 +209,6 @@ pub trait Dispatch: Send + Sync {
     ) -> Result<OutProps, Error>;
     async fn delete(&self, ctx: &OpContext, id: &str, state: &Props) -> Result<(), Error>;
 }
-
-pub struct Handler<R: Resource>(pub R);
 
 /// Decodes a typed value, naming the property path of the first mismatch.
 pub fn decode<T: DeserializeOwned>(value: &Map<String, Json>) -> Result<T, Failure> {
@@ -301,30 +304,14 @@ fn check_registry(r: &crate::config::RegistryConfig) -> Result<(), (&'static str
     Ok(())
 }
 
+/// The wire form of a typed value. Secrets are written in plain text here only: the fronts
+/// mark them secret (or sensitive) from the model before anything leaves the process.
 fn to_map<T: Serialize>(v: &T) -> Result<Map<String, Json>, Error> {
-    match serde_json::to_value(v) {
+    match crate::secret::reveal(|| serde_json::to_value(v)) {
         Ok(Json::Object(m)) => Ok(m),
         Ok(_) => Err(Error::Other("state did not serialize to an object".into())),
         Err(e) => Err(Error::Other(format!("serializing state: {e}"))),
     }
-}
-
-fn out<S: Serialize>(
-    applied: Applied<S>,
-    input_unknowns: &BTreeSet<PropertyPath>,
-) -> Result<OutProps, Error> {
-    let mut unknowns = input_unknowns.clone();
-    unknowns.extend(
-        applied
-            .unknown_outputs
-            .iter()
-            .map(|k| PropertyPath::root_key(k)),
-    );
-    Ok(OutProps {
-        id: applied.id,
-        value: to_map(&applied.state)?,
-        unknowns,
-    })
 }
 
 /// Inputs that still hold unknowns cannot be typed: changed properties are those whose
@@ -343,14 +330,76 @@ fn untyped_changes(olds: &Props, news: &Props) -> Vec<Change> {
     roots.into_iter().map(Change::update).collect()
 }
 
-#[async_trait]
-impl<R: Resource> Dispatch for Handler<R> {
-    fn token(&self) -> &'static str {
-        R::TOKEN
+/// A resource with its model: the one place a resource type is registered ([`all`]).
+pub struct Handler<R: Resource> {
+    resource: R,
+    model: ResourceModel,
+}
+
+impl<R: Resource> Handler<R> {
+    pub fn new(resource: R) -> Self {
+        Handler {
+            resource,
+            model: ResourceModel::new::<R::Inputs, R::State>(
+                R::TOKEN,
+                R::TF_NAME,
+                R::description(),
+            ),
+        }
     }
 
-    fn tf_name(&self) -> &'static str {
-        R::TF_NAME
+    fn out(
+        &self,
+        applied: Applied<R::State>,
+        input_unknowns: &BTreeSet<PropertyPath>,
+    ) -> Result<OutProps, Error> {
+        let mut unknowns = input_unknowns.clone();
+        match applied.unknown_outputs {
+            UnknownOutputs::None => {}
+            UnknownOutputs::All => {
+                unknowns.extend(self.model.output_keys().map(PropertyPath::root_key))
+            }
+            UnknownOutputs::Only(keys) => {
+                unknowns.extend(keys.iter().map(|k| PropertyPath::root_key(k)))
+            }
+        }
+        Ok(OutProps {
+            id: applied.id,
+            value: to_map(&applied.state)?,
+            unknowns,
+        })
+    }
+
+    /// Preview with unknown inputs: what is known echoed back, every output unknown.
+    fn echo(&self, id: &str, news: &Props) -> OutProps {
+        let mut unknowns = news.unknowns.clone();
+        unknowns.extend(self.model.output_keys().map(PropertyPath::root_key));
+        OutProps {
+            id: id.to_owned(),
+            value: news.value.clone(),
+            unknowns,
+        }
+    }
+
+    /// Known inputs, decoded, checked and normalized.
+    fn checked(news: &Props) -> Result<R::Inputs, Error> {
+        let inputs: R::Inputs = decode(&news.value).map_err(|f| Error::Invalid(vec![f]))?;
+        let failures = R::check(&inputs, &BTreeSet::new());
+        if !failures.is_empty() {
+            return Err(Error::Invalid(failures));
+        }
+        Ok(R::normalize(inputs))
+    }
+}
+
+fn decode_state<S: DeserializeOwned>(p: &Props) -> Result<S, Error> {
+    decode(&p.value).map_err(|f| Error::Invalid(vec![f]))
+}
+
+#[async_trait]
+impl<R: Resource> Dispatch for Handler<R> {
+    fn model(&self) -> &ResourceModel {
+        &self.model
     }
 
     fn check(&self, news: &Props) -> Result<Map<String, Json>, Vec<Failure>> {
@@ -380,9 +429,20 @@ impl<R: Resource> Dispatch for Handler<R> {
         news: &Props,
     ) -> Result<DiffOutcome, Error> {
         let changes = if news.unknowns.is_empty() {
-            let olds_t: R::State = decode(&olds.value).map_err(|f| Error::Invalid(vec![f]))?;
-            let news_t: R::Inputs = decode(&news.value).map_err(|f| Error::Invalid(vec![f]))?;
-            self.0.diff(ctx, id, &olds_t, &R::normalize(news_t)).await?
+            let olds_t: R::State = decode_state(olds)?;
+            let news_t: R::Inputs = R::normalize(decode_state(news)?);
+            let recorded = to_map(&R::normalize(R::inputs_of(&olds_t).clone()))?;
+            let mut changes: Vec<Change> =
+                model::changes(&self.model.inputs, &recorded, &to_map(&news_t)?)
+                    .into_iter()
+                    .map(Change::update)
+                    .collect();
+            changes.extend(
+                self.resource
+                    .content_changes(ctx, id, &olds_t, &news_t)
+                    .await?,
+            );
+            changes
         } else {
             untyped_changes(olds, news)
         };
@@ -395,22 +455,10 @@ impl<R: Resource> Dispatch for Handler<R> {
 
     async fn create(&self, ctx: &OpContext, news: &Props) -> Result<OutProps, Error> {
         if !news.unknowns.is_empty() {
-            // Preview with unknown inputs: echo what is known, every output unknown.
-            let mut unknowns = news.unknowns.clone();
-            unknowns.extend(R::COMPUTED.iter().map(|k| PropertyPath::root_key(k)));
-            return Ok(OutProps {
-                id: String::new(),
-                value: news.value.clone(),
-                unknowns,
-            });
+            return Ok(self.echo("", news));
         }
-        let inputs: R::Inputs = decode(&news.value).map_err(|f| Error::Invalid(vec![f]))?;
-        let failures = R::check(&inputs, &BTreeSet::new());
-        if !failures.is_empty() {
-            return Err(Error::Invalid(failures));
-        }
-        let applied = self.0.create(ctx, R::normalize(inputs)).await?;
-        out(applied, &news.unknowns)
+        let applied = self.resource.create(ctx, Self::checked(news)?).await?;
+        self.out(applied, &news.unknowns)
     }
 
     async fn read(
@@ -420,12 +468,10 @@ impl<R: Resource> Dispatch for Handler<R> {
         state: Option<&Props>,
     ) -> Result<Option<OutProps>, Error> {
         let state = match state {
-            Some(p) if !p.value.is_empty() => {
-                Some(decode::<R::State>(&p.value).map_err(|f| Error::Invalid(vec![f]))?)
-            }
+            Some(p) if !p.value.is_empty() => Some(decode_state::<R::State>(p)?),
             _ => None,
         };
-        match self.0.read(ctx, id, state).await? {
+        match self.resource.read(ctx, id, state).await? {
             None => Ok(None),
             Some((id, s)) => Ok(Some(OutProps {
                 id,
@@ -442,45 +488,58 @@ impl<R: Resource> Dispatch for Handler<R> {
         olds: &Props,
         news: &Props,
     ) -> Result<OutProps, Error> {
-        let olds_t: R::State = decode(&olds.value).map_err(|f| Error::Invalid(vec![f]))?;
+        let olds_t: R::State = decode_state(olds)?;
         if !news.unknowns.is_empty() {
-            let mut unknowns = news.unknowns.clone();
-            unknowns.extend(R::COMPUTED.iter().map(|k| PropertyPath::root_key(k)));
-            return Ok(OutProps {
-                id: id.to_owned(),
-                value: news.value.clone(),
-                unknowns,
-            });
+            return Ok(self.echo(id, news));
         }
-        let news_t: R::Inputs = decode(&news.value).map_err(|f| Error::Invalid(vec![f]))?;
-        let failures = R::check(&news_t, &BTreeSet::new());
-        if !failures.is_empty() {
-            return Err(Error::Invalid(failures));
-        }
-        let applied = self.0.update(ctx, id, olds_t, R::normalize(news_t)).await?;
-        out(applied, &BTreeSet::new())
+        let applied = self
+            .resource
+            .update(ctx, id, olds_t, Self::checked(news)?)
+            .await?;
+        self.out(applied, &BTreeSet::new())
     }
 
     async fn delete(&self, ctx: &OpContext, id: &str, state: &Props) -> Result<(), Error> {
-        let state: R::State = decode(&state.value).map_err(|f| Error::Invalid(vec![f]))?;
-        self.0.delete(ctx, id, state).await
+        self.resource.delete(ctx, id, decode_state(state)?).await
     }
 }
 
-/// Every resource this provider serves.
-pub fn all() -> Vec<Arc<dyn Dispatch>> {
-    vec![
-        Arc::new(Handler(image::Image)),
-        Arc::new(Handler(manifest_list::ManifestList)),
-    ]
+/// Every resource this provider serves, registered here once: both fronts, the Pulumi
+/// schema and the Terraform schema iterate this list.
+pub fn all() -> &'static [Arc<dyn Dispatch>] {
+    static ALL: LazyLock<Vec<Arc<dyn Dispatch>>> = LazyLock::new(|| {
+        vec![
+            Arc::new(Handler::new(image::Image)),
+            Arc::new(Handler::new(manifest_list::ManifestList)),
+        ]
+    });
+    &ALL
 }
 
-/// Compares two lists as sets.
-pub fn same_set<T: Ord + Clone>(a: &[T], b: &[T]) -> bool {
-    a.iter().cloned().collect::<BTreeSet<_>>() == b.iter().cloned().collect::<BTreeSet<_>>()
+/// The provider configuration's model.
+pub fn config_model() -> &'static ObjectType {
+    static CONFIG: LazyLock<ObjectType> =
+        LazyLock::new(model::object_model::<crate::config::ProviderConfig>);
+    &CONFIG
 }
 
-/// Maps compared as maps (order of keys never matters).
-pub fn same_map(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>) -> bool {
-    a == b
+/// Whether a new provider configuration differs from the old one in what counts: decoded
+/// (so defaults compare equal), with the fields declared `x-diff = "ignore"` (passwords:
+/// ECR tokens change on every run) left out.
+pub fn config_changed(olds: &Props, news: &Props) -> bool {
+    if !news.unknowns.is_empty() {
+        return true;
+    }
+    let canonical = |p: &Props| -> Map<String, Json> {
+        let mut m = p.value.clone();
+        m.remove("version");
+        match decode_config(&m, &p.unknowns)
+            .map_err(|_| ())
+            .and_then(|c| to_map(&c).map_err(|_| ()))
+        {
+            Ok(c) => c,
+            Err(()) => m,
+        }
+    };
+    !model::changes(&config_model().fields, &canonical(olds), &canonical(news)).is_empty()
 }

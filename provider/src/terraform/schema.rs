@@ -1,16 +1,12 @@
-//! The Terraform schema, derived from the same schemars JSON Schemas as the Pulumi schema
-//! (`crate::schema`): attribute names in snake_case, sets for set-valued lists, `x-secret`
-//! as `sensitive`, nested attributes for input objects, cty types for computed values.
+//! The Terraform schema, derived from the same field model as the Pulumi schema
+//! (`crate::model`): attribute names in snake_case, sets for set fields, secrets as
+//! `sensitive`, nested attributes for input objects, cty types for computed values.
 
-use schemars::{schema_for, JsonSchema};
 use serde_json::{json, Map, Value as Json};
 
 use super::proto;
-use crate::config::ProviderConfig;
-use crate::resources::{image::Image, manifest_list::ManifestList, Resource};
-
-/// Lists whose order never matters: Terraform sets (the core compares them as sets).
-const SET_KEYS: &[&str] = &["tags", "platforms", "sources"];
+use crate::model::{Field, Kind, ResourceModel};
+use crate::resources::{all, config_model};
 
 /// A value's type as Terraform sees it.
 #[derive(Debug, Clone, PartialEq)]
@@ -77,133 +73,45 @@ pub fn snake_case(s: &str) -> String {
     out
 }
 
-struct Conv<'a> {
-    defs: &'a Map<String, Json>,
+/// Attributes from model fields; `computed` for output values.
+fn attrs(fields: &[Field], computed: bool) -> Vec<Attr> {
+    let mut out: Vec<Attr> = fields
+        .iter()
+        .map(|f| {
+            let required = !computed && f.required;
+            Attr {
+                name: snake_case(&f.key),
+                key: f.key.clone(),
+                ty: ty(&f.kind, f.set, computed),
+                required,
+                optional: !computed && !required,
+                computed,
+                sensitive: f.secret,
+                description: f.description_or_type().to_owned(),
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
 }
 
-impl Conv<'_> {
-    fn resolve<'s>(&'s self, s: &'s Json) -> &'s Json {
-        match s.get("$ref").and_then(Json::as_str) {
-            Some(r) => {
-                let name = r.rsplit('/').next().unwrap_or(r);
-                self.defs.get(name).unwrap_or(s)
-            }
-            None => s,
-        }
+/// A field's Terraform type; the members of its objects share its computedness.
+fn ty(k: &Kind, set: bool, computed: bool) -> Ty {
+    match k {
+        Kind::String | Kind::Enum(_) => Ty::String,
+        Kind::Bool => Ty::Bool,
+        Kind::Integer | Kind::Number => Ty::Number,
+        Kind::List(item) if set => Ty::Set(Box::new(ty(item, false, computed))),
+        Kind::List(item) => Ty::List(Box::new(ty(item, false, computed))),
+        Kind::Map(v) => Ty::Map(Box::new(ty(v, false, computed))),
+        Kind::Object(o) => Ty::Object(attrs(&o.fields, computed)),
     }
-
-    fn ty(&self, s: &Json, key: &str, computed: bool) -> Ty {
-        let s = self.resolve(s);
-        for k in ["anyOf", "oneOf"] {
-            if let Some(alts) = s.get(k).and_then(Json::as_array) {
-                let non_null: Vec<&Json> = alts
-                    .iter()
-                    .filter(|a| a.get("type") != Some(&json!("null")))
-                    .collect();
-                if non_null.len() == 1 {
-                    return self.ty(non_null[0], key, computed);
-                }
-                return Ty::String;
-            }
-        }
-        if s.get("enum").is_some() || s.get("const").is_some() {
-            return Ty::String;
-        }
-        let ty = match s.get("type") {
-            Some(Json::String(t)) => t.as_str(),
-            Some(Json::Array(ts)) => ts
-                .iter()
-                .filter_map(Json::as_str)
-                .find(|t| *t != "null")
-                .unwrap_or("string"),
-            _ => "string",
-        };
-        match ty {
-            "array" => {
-                let item = s
-                    .get("items")
-                    .map(|i| self.ty(i, "", computed))
-                    .unwrap_or(Ty::String);
-                if SET_KEYS.contains(&key) {
-                    Ty::Set(Box::new(item))
-                } else {
-                    Ty::List(Box::new(item))
-                }
-            }
-            "object" if s.get("properties").is_some() => Ty::Object(self.attrs(s, computed)),
-            "object" => match s.get("additionalProperties") {
-                Some(ap) if ap.is_object() => Ty::Map(Box::new(self.ty(ap, "", computed))),
-                _ => Ty::Map(Box::new(Ty::String)),
-            },
-            "boolean" => Ty::Bool,
-            "integer" | "number" => Ty::Number,
-            _ => Ty::String,
-        }
-    }
-
-    /// The members of an object schema; `computed` for output values.
-    fn attrs(&self, s: &Json, computed: bool) -> Vec<Attr> {
-        let required: Vec<&str> = s
-            .get("required")
-            .and_then(Json::as_array)
-            .map(|a| a.iter().filter_map(Json::as_str).collect())
-            .unwrap_or_default();
-        let mut out: Vec<Attr> = s
-            .get("properties")
-            .and_then(Json::as_object)
-            .map(|props| {
-                props
-                    .iter()
-                    .map(|(k, v)| {
-                        let req = !computed && required.contains(&k.as_str());
-                        let resolved = self.resolve(v);
-                        Attr {
-                            name: snake_case(k),
-                            key: k.clone(),
-                            ty: self.ty(v, k, computed),
-                            required: req,
-                            optional: !computed && !req,
-                            computed,
-                            sensitive: v.get("x-secret") == Some(&Json::Bool(true))
-                                || resolved.get("x-secret") == Some(&Json::Bool(true)),
-                            description: v
-                                .get("description")
-                                .or_else(|| resolved.get("description"))
-                                .and_then(Json::as_str)
-                                .unwrap_or_default()
-                                .to_owned(),
-                        }
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        out.sort_by(|a, b| a.name.cmp(&b.name));
-        out
-    }
-}
-
-fn json_schema_of<T: JsonSchema>() -> Json {
-    serde_json::to_value(schema_for!(T)).expect("a schema serializes")
-}
-
-fn block_of(schema: &Json, computed: bool) -> Vec<Attr> {
-    let empty = Map::new();
-    let defs = schema
-        .get("$defs")
-        .and_then(Json::as_object)
-        .unwrap_or(&empty);
-    Conv { defs }.attrs(schema, computed)
 }
 
 /// A resource's block: its inputs (configurable), its outputs (computed) and `id`.
-pub fn resource_block<R: Resource>() -> Block {
-    let mut attrs = block_of(&json_schema_of::<R::Inputs>(), false);
-    let outputs = block_of(&json_schema_of::<R::State>(), true);
-    for o in outputs {
-        if !attrs.iter().any(|a| a.key == o.key) {
-            attrs.push(o);
-        }
-    }
+pub fn resource_block(model: &ResourceModel) -> Block {
+    let mut attrs = attrs(&model.inputs, false);
+    attrs.extend(self::attrs(&model.outputs, true));
     attrs.push(Attr {
         name: "id".into(),
         key: "id".into(),
@@ -217,13 +125,13 @@ pub fn resource_block<R: Resource>() -> Block {
     attrs.sort_by(|a, b| a.name.cmp(&b.name));
     Block {
         attrs,
-        description: R::description().to_owned(),
+        description: model.description.to_owned(),
     }
 }
 
 pub fn provider_block() -> Block {
     Block {
-        attrs: block_of(&json_schema_of::<ProviderConfig>(), false),
+        attrs: attrs(&config_model().fields, false),
         description:
             "The multiarch provider: registry credentials, the BuildKit endpoint and AWS settings."
                 .into(),
@@ -232,10 +140,10 @@ pub fn provider_block() -> Block {
 
 /// Every resource type: (Terraform type name, block).
 pub fn resource_blocks() -> Vec<(&'static str, Block)> {
-    vec![
-        (Image::TF_NAME, resource_block::<Image>()),
-        (ManifestList::TF_NAME, resource_block::<ManifestList>()),
-    ]
+    all()
+        .iter()
+        .map(|r| (r.tf_name(), resource_block(r.model())))
+        .collect()
 }
 
 /// The cty type JSON Terraform expects in `Attribute.type`.

@@ -204,13 +204,18 @@ impl Default for Provider {
 
 impl Provider {
     pub fn new() -> Self {
-        let blocks: BTreeMap<&'static str, Block> =
-            tfschema::resource_blocks().into_iter().collect();
+        // Every registered resource, each with the block derived from its own model.
         let types = resources::all()
-            .into_iter()
-            .filter_map(|r| {
-                let block = blocks.get(r.tf_name())?.clone();
-                Some((r.tf_name(), TypeInfo { resource: r, block }))
+            .iter()
+            .map(|r| {
+                let block = tfschema::resource_block(r.model());
+                (
+                    r.tf_name(),
+                    TypeInfo {
+                        resource: r.clone(),
+                        block,
+                    },
+                )
             })
             .collect();
         Provider {

@@ -1,0 +1,596 @@
+//! One typed model of each resource and of the provider configuration, derived once from the
+//! Rust types' JSON Schemas (schemars) and the facts declared on their fields.
+//!
+//! A field's facts are declared on the field, and nowhere else:
+//! - `#[schemars(extend("x-set" = true))]`: a list whose order never matters (Diff compares
+//!   it as a set; Terraform types it as a set).
+//! - a `SecretString` type (its schema carries `x-secret`), or `extend("x-secret" = true)`:
+//!   a secret at any depth (Pulumi secret, Terraform `sensitive`).
+//! - `extend("x-diff" = "ignore")`: never a change (short-lived registry passwords).
+//! - `extend("x-output" = "always")`: an output that exists after every create (SDKs type
+//!   it non-optional; unknown during preview).
+//!
+//! The generic Diff ([`changes`]), the secret paths of a value ([`secret_paths`]), the
+//! Pulumi schema (`crate::schema`), the Terraform schema (`crate::terraform::schema`) and,
+//! through the Pulumi schema, the docs all read this model.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use schemars::{schema_for, JsonSchema};
+use serde_json::{Map, Value as Json};
+
+use crate::resources::path::PropertyPath;
+
+/// Extension keys a field may carry; any other `x-` key is a typo and fails the model.
+const KNOWN_EXTENSIONS: &[&str] = &["x-set", "x-secret", "x-diff", "x-output"];
+
+/// What a value is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Kind {
+    String,
+    Bool,
+    Integer,
+    Number,
+    /// A named string enum.
+    Enum(Arc<EnumType>),
+    List(Box<Kind>),
+    /// String keys to values of one kind.
+    Map(Box<Kind>),
+    Object(Arc<ObjectType>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnumValue {
+    pub value: Json,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnumType {
+    pub name: String,
+    pub description: String,
+    pub values: Vec<EnumValue>,
+}
+
+/// An object: a named type (`BuildContext`) or the root of a resource's inputs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObjectType {
+    /// The Rust type's name, for named types.
+    pub name: Option<String>,
+    pub description: String,
+    /// Sorted by key.
+    pub fields: Vec<Field>,
+}
+
+/// One property and everything known about it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Field {
+    /// The JSON key (camelCase).
+    pub key: String,
+    pub kind: Kind,
+    /// The field's own description (its type's is on the type).
+    pub description: String,
+    pub required: bool,
+    /// A scalar default shown in the schema.
+    pub default: Option<Json>,
+    pub set: bool,
+    pub secret: bool,
+    pub diff_ignored: bool,
+    pub always_present: bool,
+}
+
+impl Field {
+    /// The field's description, or its named type's when it has none of its own.
+    pub fn description_or_type(&self) -> &str {
+        match (&self.kind, self.description.is_empty()) {
+            (Kind::Object(o), true) => &o.description,
+            (Kind::Enum(e), true) => &e.description,
+            _ => &self.description,
+        }
+    }
+
+    /// The fields of the object this field holds (directly, in a list or in a map).
+    fn nested(&self) -> Option<&[Field]> {
+        fn of(k: &Kind) -> Option<&[Field]> {
+            match k {
+                Kind::Object(o) => Some(&o.fields),
+                Kind::List(k) | Kind::Map(k) => of(k),
+                _ => None,
+            }
+        }
+        of(&self.kind)
+    }
+}
+
+/// A resource: what the program sets and what the provider computes.
+#[derive(Debug, Clone)]
+pub struct ResourceModel {
+    pub token: &'static str,
+    pub tf_name: &'static str,
+    pub description: &'static str,
+    /// Sorted by key.
+    pub inputs: Vec<Field>,
+    /// State fields that are not inputs, sorted by key.
+    pub outputs: Vec<Field>,
+}
+
+impl ResourceModel {
+    pub fn new<I: JsonSchema, S: JsonSchema>(
+        token: &'static str,
+        tf_name: &'static str,
+        description: &'static str,
+    ) -> ResourceModel {
+        let inputs = object_model::<I>().fields.clone();
+        let outputs = object_model::<S>()
+            .fields
+            .iter()
+            .filter(|f| !inputs.iter().any(|i| i.key == f.key))
+            .cloned()
+            .collect();
+        ResourceModel {
+            token,
+            tf_name,
+            description,
+            inputs,
+            outputs,
+        }
+    }
+
+    /// Every state field: the inputs (recorded as given) and the outputs.
+    pub fn state_fields(&self) -> impl Iterator<Item = &Field> {
+        self.inputs.iter().chain(&self.outputs)
+    }
+
+    /// The output keys: all unknown until the provider has computed them.
+    pub fn output_keys(&self) -> impl Iterator<Item = &str> {
+        self.outputs.iter().map(|f| f.key.as_str())
+    }
+}
+
+/// The model of a type: its JSON Schema walked once.
+pub fn object_model<T: JsonSchema>() -> ObjectType {
+    let schema = serde_json::to_value(schema_for!(T)).expect("a JSON Schema serializes");
+    let empty = Map::new();
+    let defs = schema
+        .get("$defs")
+        .and_then(Json::as_object)
+        .unwrap_or(&empty);
+    let mut walker = Walker {
+        defs,
+        named: HashMap::new(),
+    };
+    let mut root = walker.object(&schema, None);
+    root.name = None;
+    root
+}
+
+struct Walker<'a> {
+    defs: &'a Map<String, Json>,
+    named: HashMap<String, Kind>,
+}
+
+impl Walker<'_> {
+    fn object(&mut self, s: &Json, name: Option<&str>) -> ObjectType {
+        let required: Vec<&str> = s
+            .get("required")
+            .and_then(Json::as_array)
+            .map(|a| a.iter().filter_map(Json::as_str).collect())
+            .unwrap_or_default();
+        let mut fields: Vec<Field> = s
+            .get("properties")
+            .and_then(Json::as_object)
+            .map(|props| {
+                props
+                    .iter()
+                    .map(|(k, v)| self.field(k, v, required.contains(&k.as_str())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        fields.sort_by(|a, b| a.key.cmp(&b.key));
+        ObjectType {
+            name: name.map(str::to_owned),
+            description: text(s, "description"),
+            fields,
+        }
+    }
+
+    fn field(&mut self, key: &str, v: &Json, required: bool) -> Field {
+        if let Some(m) = v.as_object() {
+            for k in m.keys().filter(|k| k.starts_with("x-")) {
+                assert!(
+                    KNOWN_EXTENSIONS.contains(&k.as_str()),
+                    "field {key:?} declares unknown fact {k:?} (known: {KNOWN_EXTENSIONS:?})"
+                );
+            }
+        }
+        let kind = self.kind(v);
+        let description = text(v, "description");
+        Field {
+            key: key.to_owned(),
+            set: v.get("x-set") == Some(&Json::Bool(true)),
+            secret: holds_secret(v),
+            diff_ignored: v.get("x-diff").and_then(Json::as_str) == Some("ignore"),
+            always_present: v.get("x-output").and_then(Json::as_str) == Some("always"),
+            default: v
+                .get("default")
+                .filter(|d| d.is_boolean() || d.is_string() || d.is_number())
+                .cloned(),
+            kind,
+            description,
+            required,
+        }
+    }
+
+    fn named(&mut self, name: &str) -> Kind {
+        if let Some(k) = self.named.get(name) {
+            return k.clone();
+        }
+        let Some(def) = self.defs.get(name) else {
+            return Kind::String;
+        };
+        let kind = match enum_values(def) {
+            Some(values) => Kind::Enum(Arc::new(EnumType {
+                name: name.to_owned(),
+                description: text(def, "description"),
+                values,
+            })),
+            None => Kind::Object(Arc::new(self.object(def, Some(name)))),
+        };
+        self.named.insert(name.to_owned(), kind.clone());
+        kind
+    }
+
+    fn kind(&mut self, s: &Json) -> Kind {
+        if let Some(r) = s.get("$ref").and_then(Json::as_str) {
+            return self.named(r.rsplit('/').next().unwrap_or(r));
+        }
+        for key in ["anyOf", "oneOf"] {
+            if let Some(alts) = s.get(key).and_then(Json::as_array) {
+                let non_null: Vec<&Json> = alts
+                    .iter()
+                    .filter(|a| a.get("type") != Some(&Json::from("null")))
+                    .collect();
+                if non_null.len() == 1 {
+                    return self.kind(non_null[0]);
+                }
+                return Kind::String;
+            }
+        }
+        if s.get("enum").is_some() || s.get("const").is_some() {
+            return Kind::String;
+        }
+        match type_name(s) {
+            "array" => Kind::List(Box::new(
+                s.get("items").map_or(Kind::String, |i| self.kind(i)),
+            )),
+            "object" if s.get("properties").is_some() => {
+                Kind::Object(Arc::new(self.object(s, None)))
+            }
+            "object" => Kind::Map(Box::new(match s.get("additionalProperties") {
+                Some(ap) if ap.is_object() => self.kind(ap),
+                _ => Kind::String,
+            })),
+            "boolean" => Kind::Bool,
+            "integer" => Kind::Integer,
+            "number" => Kind::Number,
+            _ => Kind::String,
+        }
+    }
+}
+
+fn text(s: &Json, key: &str) -> String {
+    s.get(key)
+        .and_then(Json::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// `"string"`, or the first non-null entry of `["string", "null"]`.
+fn type_name(s: &Json) -> &str {
+    match s.get("type") {
+        Some(Json::String(t)) => t,
+        Some(Json::Array(ts)) => ts
+            .iter()
+            .filter_map(Json::as_str)
+            .find(|t| *t != "null")
+            .unwrap_or("string"),
+        _ => "string",
+    }
+}
+
+/// A field is secret when it is, or directly holds, a secret value (`Option<SecretString>`,
+/// a map or list of `SecretString`): the whole property is then secret.
+fn holds_secret(v: &Json) -> bool {
+    if v.get("x-secret") == Some(&Json::Bool(true)) {
+        return true;
+    }
+    let inner = ["items", "additionalProperties"]
+        .iter()
+        .filter_map(|k| v.get(*k))
+        .chain(
+            ["anyOf", "oneOf"]
+                .iter()
+                .filter_map(|k| v.get(*k).and_then(Json::as_array))
+                .flatten(),
+        );
+    inner
+        .into_iter()
+        .any(|i| i.get("x-secret") == Some(&Json::Bool(true)))
+}
+
+/// String enums as schemars writes them: `enum: [...]` or `oneOf` of `const`s.
+fn enum_values(s: &Json) -> Option<Vec<EnumValue>> {
+    let plain = |v: &Json| EnumValue {
+        value: v.clone(),
+        description: None,
+    };
+    if let Some(e) = s.get("enum").and_then(Json::as_array) {
+        return Some(e.iter().map(plain).collect());
+    }
+    let alts = s.get("oneOf").and_then(Json::as_array)?;
+    let mut values = Vec::new();
+    for a in alts {
+        if let Some(c) = a.get("const") {
+            values.push(EnumValue {
+                value: c.clone(),
+                description: a
+                    .get("description")
+                    .and_then(Json::as_str)
+                    .map(str::to_owned),
+            });
+        } else if let Some(e) = a.get("enum").and_then(Json::as_array) {
+            values.extend(e.iter().map(plain));
+        } else {
+            return None;
+        }
+    }
+    Some(values)
+}
+
+/// The top-level keys whose values differ between two values of the same type, as the
+/// fields' facts say: sets compared as sets, `x-diff = "ignore"` fields never, objects
+/// field by field (their own facts apply), everything else as JSON.
+pub fn changes(
+    fields: &[Field],
+    olds: &Map<String, Json>,
+    news: &Map<String, Json>,
+) -> Vec<String> {
+    fields
+        .iter()
+        .filter(|f| !same_field(f, olds.get(&f.key), news.get(&f.key)))
+        .map(|f| f.key.clone())
+        .collect()
+}
+
+fn same_field(f: &Field, a: Option<&Json>, b: Option<&Json>) -> bool {
+    if f.diff_ignored {
+        return true;
+    }
+    match (a, b) {
+        (Some(Json::Array(x)), Some(Json::Array(y))) if f.set => {
+            let canon =
+                |v: &Vec<Json>| -> BTreeSet<String> { v.iter().map(Json::to_string).collect() };
+            canon(x) == canon(y)
+        }
+        (Some(x), Some(y)) => same_value(f.nested(), x, y),
+        (None, None) => true,
+        (Some(x), None) | (None, Some(x)) => x.is_null(),
+    }
+}
+
+/// Values of a field; `nested` are the fields of the objects it holds.
+fn same_value(nested: Option<&[Field]>, a: &Json, b: &Json) -> bool {
+    match (nested, a, b) {
+        (Some(fields), Json::Object(x), Json::Object(y)) if has_facts(fields) => {
+            changes(fields, x, y).is_empty()
+        }
+        (Some(fields), Json::Array(x), Json::Array(y)) if has_facts(fields) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same_value(Some(fields), p, q))
+        }
+        _ => a == b,
+    }
+}
+
+/// Whether comparing field by field can differ from comparing as JSON.
+fn has_facts(fields: &[Field]) -> bool {
+    fields
+        .iter()
+        .any(|f| f.set || f.diff_ignored || f.nested().is_some_and(has_facts))
+}
+
+/// The paths of the secret values present in `value`, at any depth.
+pub fn secret_paths(fields: &[Field], value: &Map<String, Json>) -> BTreeSet<PropertyPath> {
+    let mut out = BTreeSet::new();
+    for f in fields {
+        if let Some(v) = value.get(&f.key) {
+            walk_secrets(f, v, PropertyPath::root_key(&f.key), &mut out);
+        }
+    }
+    out
+}
+
+fn walk_secrets(f: &Field, v: &Json, path: PropertyPath, out: &mut BTreeSet<PropertyPath>) {
+    if v.is_null() {
+        return;
+    }
+    if f.secret {
+        out.insert(path);
+        return;
+    }
+    walk_kind(&f.kind, v, path, out);
+}
+
+fn walk_kind(kind: &Kind, v: &Json, path: PropertyPath, out: &mut BTreeSet<PropertyPath>) {
+    match (kind, v) {
+        (Kind::Object(o), Json::Object(m)) => {
+            for f in &o.fields {
+                if let Some(x) = m.get(&f.key) {
+                    walk_secrets(f, x, path.key(&f.key), out);
+                }
+            }
+        }
+        (Kind::List(k), Json::Array(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                walk_kind(k, item, path.index(i), out);
+            }
+        }
+        (Kind::Map(k), Json::Object(m)) => {
+            for (key, x) in m {
+                walk_kind(k, x, path.key(key), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A copy of `value` without the fields whose changes do not count (`x-diff = "ignore"`),
+/// at any depth.
+pub fn without_diff_ignored(fields: &[Field], value: &Map<String, Json>) -> Map<String, Json> {
+    let mut out = Map::new();
+    for (k, v) in value {
+        match fields.iter().find(|f| &f.key == k) {
+            Some(f) if f.diff_ignored => {}
+            Some(f) => {
+                out.insert(k.clone(), strip_kind(&f.kind, v));
+            }
+            None => {
+                out.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    out
+}
+
+fn strip_kind(kind: &Kind, v: &Json) -> Json {
+    match (kind, v) {
+        (Kind::Object(o), Json::Object(m)) => Json::Object(without_diff_ignored(&o.fields, m)),
+        (Kind::List(k), Json::Array(items)) => {
+            Json::Array(items.iter().map(|i| strip_kind(k, i)).collect())
+        }
+        (Kind::Map(k), Json::Object(m)) => Json::Object(
+            m.iter()
+                .map(|(key, x)| (key.clone(), strip_kind(k, x)))
+                .collect(),
+        ),
+        _ => v.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn config() -> ObjectType {
+        object_model::<crate::config::ProviderConfig>()
+    }
+
+    fn field<'a>(fields: &'a [Field], key: &str) -> &'a Field {
+        fields.iter().find(|f| f.key == key).unwrap()
+    }
+
+    #[test]
+    fn facts_come_from_the_fields() {
+        let c = config();
+        let registries = field(&c.fields, "registries");
+        let Kind::List(item) = &registries.kind else {
+            panic!("registries: {:?}", registries.kind)
+        };
+        let Kind::Object(reg) = item.as_ref() else {
+            panic!("registries items")
+        };
+        assert_eq!(reg.name.as_deref(), Some("RegistryConfig"));
+        let pw = field(&reg.fields, "password");
+        assert!(pw.secret && pw.diff_ignored && !pw.required);
+        assert!(field(&reg.fields, "address").required);
+        assert!(!field(&reg.fields, "username").secret);
+    }
+
+    #[test]
+    fn secret_paths_at_any_depth() {
+        let c = config();
+        let value = json!({
+            "registries": [
+                {"address": "a.example", "username": "u", "password": "pw"},
+                {"address": "b.example"}
+            ],
+            "builderTls": {"cert": "c", "key": "k"},
+        });
+        let got: Vec<String> = secret_paths(&c.fields, value.as_object().unwrap())
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
+        assert_eq!(got, ["builderTls.key", "registries[0].password"]);
+    }
+
+    #[test]
+    fn ignored_fields_are_no_change_at_any_depth() {
+        let c = config();
+        let a = json!({"registries": [{"address": "a", "username": "u", "password": "one"}]});
+        let b = json!({"registries": [{"address": "a", "username": "u", "password": "two"}]});
+        let d = json!({"registries": [{"address": "b", "username": "u", "password": "two"}]});
+        let m = |v: &Json| v.as_object().unwrap().clone();
+        assert!(changes(&c.fields, &m(&a), &m(&b)).is_empty());
+        assert_eq!(changes(&c.fields, &m(&a), &m(&d)), ["registries"]);
+        let stripped = without_diff_ignored(&c.fields, &m(&a));
+        assert_eq!(
+            Json::Object(stripped),
+            json!({"registries": [{"address": "a", "username": "u"}]})
+        );
+    }
+
+    #[test]
+    fn sets_compare_as_sets() {
+        let f = Field {
+            key: "tags".into(),
+            kind: Kind::List(Box::new(Kind::String)),
+            description: String::new(),
+            required: false,
+            default: None,
+            set: true,
+            secret: false,
+            diff_ignored: false,
+            always_present: false,
+        };
+        let m = |v: Json| v.as_object().unwrap().clone();
+        let fields = [f];
+        assert!(changes(
+            &fields,
+            &m(json!({"tags": ["a", "b"]})),
+            &m(json!({"tags": ["b", "a"]}))
+        )
+        .is_empty());
+        assert_eq!(
+            changes(
+                &fields,
+                &m(json!({"tags": ["a"]})),
+                &m(json!({"tags": ["a", "c"]}))
+            ),
+            ["tags"]
+        );
+        let mut list = fields[0].clone();
+        list.set = false;
+        assert_eq!(
+            changes(
+                &[list],
+                &m(json!({"tags": ["a", "b"]})),
+                &m(json!({"tags": ["b", "a"]}))
+            ),
+            ["tags"]
+        );
+    }
+
+    #[derive(schemars::JsonSchema)]
+    #[allow(dead_code)]
+    struct Typo {
+        #[schemars(extend("x-sett" = true))]
+        tags: Vec<String>,
+    }
+
+    #[test]
+    #[should_panic(expected = "unknown fact \"x-sett\"")]
+    fn a_misspelt_fact_fails_the_model() {
+        object_model::<Typo>();
+    }
+}
