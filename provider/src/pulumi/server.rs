@@ -71,16 +71,12 @@ impl Provider {
 
     fn context(&self, urn: &str, preview: bool) -> OpContext {
         let registries = self.registries.read().expect("registries lock").clone();
-        OpContext {
-            registries: if preview {
-                registries.read_only()
-            } else {
-                registries
-            },
-            log: self.engine.logger(urn),
-            cancel: self.cancel.child_token(),
+        OpContext::live(
+            registries,
+            self.engine.logger(urn),
+            self.cancel.child_token(),
             preview,
-        }
+        )
     }
 
     /// Runs an operation unless Cancel arrives first.

@@ -9,19 +9,16 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use std::path::PathBuf;
-use std::sync::Arc;
-
-use oci_client::secrets::RegistryAuth;
 
 use super::{
     tags, Applied, Change, Error, Failure, OpContext, PropertyPath, Resource, UnknownOutputs,
 };
-use crate::buildkit::{self, BuildSpec, DockerfileSource, Endpoint, Output};
+use crate::buildkit::{BuildSpec, DockerfileSource, Output};
 use crate::config::SecretString;
 use crate::context;
 use crate::platform::{self, Platform};
 use crate::reference::{parse_qualified, parse_tag, repository_of};
-use crate::registry::{manifest, Registries};
+use crate::registry::manifest;
 
 fn yes() -> bool {
     true
@@ -410,19 +407,6 @@ impl Resource for Image {
     }
 }
 
-/// Registry credentials for BuildKit's session, looked up when BuildKit asks.
-struct SessionAuth(Registries);
-
-#[async_trait]
-impl buildkit::RegistryAuth for SessionAuth {
-    async fn basic(&self, host: &str) -> Option<(String, String)> {
-        match self.0.credentials(host).await {
-            Ok(RegistryAuth::Basic(u, p)) => Some((u, p)),
-            _ => None,
-        }
-    }
-}
-
 /// The build context directory. Without a context it is a private, empty temporary
 /// directory (nobody else can put files into it), removed when the guard is dropped.
 fn context_dir(inputs: &ImageInputs) -> Result<(PathBuf, Option<tempfile::TempDir>), Error> {
@@ -535,7 +519,7 @@ fn spec(inputs: &ImageInputs) -> Result<(BuildSpec, Option<tempfile::TempDir>), 
 /// The platform entries of what the registry now holds at `tag`.
 async fn pushed_manifests(ctx: &OpContext, tag: &str) -> Result<Vec<PlatformManifest>, Error> {
     let t = parse_tag(tag).map_err(|e| Error::invalid("tags", e))?;
-    let Some(m) = ctx.registries.manifest(&t).await? else {
+    let Some(m) = ctx.registry.manifest(&t).await? else {
         return Err(Error::Other(format!(
             "{tag} is missing right after the push"
         )));
@@ -574,9 +558,6 @@ async fn build_and_push(
     let hash = tokio::task::spawn_blocking(move || context_hash(&for_hash))
         .await
         .map_err(|e| Error::Other(format!("hashing the build context: {e}")))??;
-    let endpoint = Endpoint::from_config(ctx.registries.config())
-        .map_err(|e| Error::invalid(e.property, e.reason))?;
-    let auth: Arc<dyn buildkit::RegistryAuth> = Arc::new(SessionAuth(ctx.registries.clone()));
     let (spec, _empty_context) = spec(&inputs)?;
     let mut state = ImageState {
         inputs,
@@ -586,19 +567,13 @@ async fn build_and_push(
         context_hash: Some(hash),
     };
     let build = |output| {
-        buildkit::build(
-            &endpoint,
-            &spec,
-            output,
-            auth.clone(),
-            ctx.log.clone(),
-            ctx.cancel.clone(),
-        )
+        ctx.builder
+            .build(&spec, output, ctx.log.clone(), ctx.cancel.clone())
     };
     if ctx.preview {
         // Dockerfile errors show at preview, push or not; nothing is exported.
         if state.inputs.build_on_preview {
-            build(Output::BuildOnly).await.map_err(build_error)?;
+            build(Output::BuildOnly).await?;
         }
         return Ok(Applied {
             id,
@@ -608,7 +583,7 @@ async fn build_and_push(
         });
     }
     if !state.inputs.push {
-        build(Output::BuildOnly).await.map_err(build_error)?;
+        build(Output::BuildOnly).await?;
         // The outputs exist after every create (SDKs type them non-optional): nothing was
         // pushed, so there is no digest and no reference.
         state.digest = Some(String::new());
@@ -618,8 +593,7 @@ async fn build_and_push(
         let outcome = build(Output::Push {
             tags: state.inputs.tags.clone(),
         })
-        .await
-        .map_err(build_error)?;
+        .await?;
         let digest = outcome
             .digest
             .ok_or_else(|| Error::Other("BuildKit pushed but reported no digest".into()))?;
@@ -649,7 +623,7 @@ async fn reachable_before_push(ctx: &OpContext, tags: &[String]) -> Result<(), E
         if !seen.insert((r.registry().to_owned(), r.repository().to_owned())) {
             continue;
         }
-        if let Err(e) = ctx.registries.digest_of(&r).await {
+        if let Err(e) = ctx.registry.digest_of(&r).await {
             return Err(Error::Other(format!(
                 "tags[{i}]: the provider cannot read {t} ({e}); nothing was built or pushed. \
                  A registry that speaks plain HTTP needs \
@@ -659,24 +633,4 @@ async fn reachable_before_push(ctx: &OpContext, tags: &[String]) -> Result<(), E
         }
     }
     Ok(())
-}
-
-fn build_error(e: buildkit::BuildError) -> Error {
-    match e {
-        buildkit::BuildError::Cancelled { .. } => Error::Cancelled,
-        other => {
-            let text = other.to_string();
-            // BuildKit's words when a base image lacks one of the requested platforms.
-            if text.contains("no match for platform in manifest") {
-                Error::invalid(
-                    "platforms",
-                    format!(
-                        "a base image has no manifest for one of the requested platforms: {text}"
-                    ),
-                )
-            } else {
-                Error::Other(text)
-            }
-        }
-    }
 }

@@ -206,7 +206,7 @@ impl Resource for ManifestList {
             if r.digest().is_some() {
                 continue;
             }
-            match ctx.registries.digest_of(&r).await {
+            match ctx.registry.digest_of(&r).await {
                 Ok(Some(now)) if &now != recorded => {
                     changes.push(Change::update(format!("sources[{i}]")))
                 }
@@ -362,7 +362,7 @@ async fn resolve_source(
         let path = format!("sources[{i}]");
         let r = parse_qualified(source).map_err(|e| Error::invalid(&path, e))?;
         let m = ctx
-            .registries
+            .registry
             .manifest(&r)
             .await?
             .ok_or_else(|| not_found(i, source))?;
@@ -449,7 +449,7 @@ async fn resolve_source(
                         .ok_or_else(|| {
                             Error::invalid(&path, format!("{source} has no image config"))
                         })?;
-                    let cfg = ctx.registries.json_blob(&r, config).await?;
+                    let cfg = ctx.registry.json_blob(&r, config).await?;
                     let field = |k: &str| cfg.get(k).and_then(Json::as_str).unwrap_or("");
                     platform_object(
                         field("os"),
@@ -598,8 +598,7 @@ async fn apply(
         targets.push(parse_tag(tag).map_err(|e| Error::invalid("tags", e))?);
     }
     // What each tag points to now does not depend on the sources: look both up at once.
-    let current =
-        futures::future::try_join_all(targets.iter().map(|t| ctx.registries.digest_of(t)));
+    let current = futures::future::try_join_all(targets.iter().map(|t| ctx.registry.digest_of(t)));
     let (resolved, current) = futures::future::try_join(resolve(ctx, &inputs), async {
         current.await.map_err(Error::from)
     })
@@ -626,7 +625,7 @@ async fn apply(
             c.platform.as_deref().unwrap_or("attestation"),
             repository_of(t)
         ));
-        ctx.registries
+        ctx.registry
             .copy_manifest(&c.from, &c.entry.digest, t)
             .await
     }))
@@ -639,7 +638,7 @@ async fn apply(
                 return Ok::<(), Error>(());
             }
             ctx.log.status(&format!("pushing {}", t.whole()));
-            ctx.registries.put_manifest(t, index).await?;
+            ctx.registry.put_manifest(t, index).await?;
             Ok(())
         }
     }))
@@ -681,7 +680,7 @@ async fn refresh(
 /// Import by reference: the index at `id` becomes the state, its children the sources.
 async fn import(ctx: &OpContext, id: &str) -> Result<Option<(String, ManifestListState)>, Error> {
     let t = parse_tag(id).map_err(|e| Error::invalid("id", e))?;
-    let Some(m) = ctx.registries.manifest(&t).await? else {
+    let Some(m) = ctx.registry.manifest(&t).await? else {
         return Ok(None);
     };
     if !m.is_index() {

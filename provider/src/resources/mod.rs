@@ -5,7 +5,10 @@
 pub mod image;
 pub mod manifest_list;
 pub mod path;
+mod ports;
 mod tags;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, LazyLock};
@@ -18,8 +21,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::log::Logger;
 use crate::model::{self, ObjectType, ResourceModel};
-use crate::registry::Registries;
 pub use path::PropertyPath;
+pub use ports::{BuildKit, Builder, Registry};
 
 /// A reason an input is unacceptable, naming the property.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,11 +76,11 @@ impl Change {
 /// What an operation may touch and report to.
 #[derive(Clone)]
 pub struct OpContext {
-    pub registries: Registries,
+    pub registry: Arc<dyn Registry>,
+    pub builder: Arc<dyn Builder>,
     pub log: Arc<dyn Logger>,
     pub cancel: CancellationToken,
-    /// Preview/plan: nothing may be written anywhere. The registry handle in
-    /// `registries` is read-only in this mode as well, so the rule holds at both levels.
+    /// Preview/plan: nothing may be written anywhere.
     pub preview: bool,
 }
 

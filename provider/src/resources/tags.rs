@@ -18,7 +18,7 @@ async fn still_ours(
             kept.push(tag.clone());
             continue;
         };
-        match ctx.registries.digest_of(&t).await {
+        match ctx.registry.digest_of(&t).await {
             Ok(Some(d)) if digest.is_none() || Some(d.as_str()) == digest => kept.push(tag.clone()),
             Ok(Some(d)) => ctx.log.warn(&format!(
                 "{tag} now points to {d}, not to this resource's digest"
@@ -62,7 +62,7 @@ pub async fn remove(ctx: &OpContext, tags: &[String]) -> Result<(), Error> {
     }
     for t in &going {
         ctx.log.status(&format!("removing {}", t.whole()));
-        if let Deleted::KeptShared { other } = ctx.registries.delete_tag(t, &going).await? {
+        if let Deleted::KeptShared { other } = ctx.registry.delete_tag(t, &going).await? {
             ctx.log.warn(&format!(
                 "{} was left in place: {other} points to the same manifest and this registry \
                  can only delete by digest",

@@ -236,16 +236,7 @@ impl Provider {
         let registries = self.registries.read().expect("registries lock").clone();
         let log = Arc::new(Collect::default());
         (
-            OpContext {
-                registries: if preview {
-                    registries.read_only()
-                } else {
-                    registries
-                },
-                log: log.clone(),
-                cancel: self.cancel.child_token(),
-                preview,
-            },
+            OpContext::live(registries, log.clone(), self.cancel.child_token(), preview),
             log,
         )
     }

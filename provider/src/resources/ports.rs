@@ -1,0 +1,174 @@
+//! What an operation reaches outside the process, as traits: the registries and BuildKit.
+//! The fronts wire the real ones ([`OpContext::live`]); unit tests wire fakes.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use oci_client::secrets::RegistryAuth;
+use oci_client::Reference;
+use serde_json::Value as Json;
+use tokio_util::sync::CancellationToken;
+
+use super::Error;
+use crate::buildkit::{self, BuildOutcome, BuildSpec, Endpoint, Output};
+use crate::config::ProviderConfig;
+use crate::log::Logger;
+use crate::registry::manifest::RawManifest;
+use crate::registry::{Deleted, Registries, RegistryError};
+
+/// The registry operations the resources use.
+#[async_trait]
+pub trait Registry: Send + Sync {
+    /// The digest `r` points to now; None when it does not exist.
+    async fn digest_of(&self, r: &Reference) -> Result<Option<String>, RegistryError>;
+    async fn manifest(&self, r: &Reference) -> Result<Option<RawManifest>, RegistryError>;
+    async fn json_blob(&self, r: &Reference, digest: &str) -> Result<Json, RegistryError>;
+    /// Makes manifest `digest` of `src`'s repository available in `dst`'s repository.
+    async fn copy_manifest(
+        &self,
+        src: &Reference,
+        digest: &str,
+        dst: &Reference,
+    ) -> Result<(), RegistryError>;
+    async fn put_manifest(&self, r: &Reference, m: &RawManifest) -> Result<(), RegistryError>;
+    /// Removes tag `t`; `going` are the tags removed with it.
+    async fn delete_tag(
+        &self,
+        t: &Reference,
+        going: &[Reference],
+    ) -> Result<Deleted, RegistryError>;
+    /// Basic credentials for `host`, for BuildKit's session.
+    async fn basic_auth(&self, host: &str) -> Option<(String, String)>;
+}
+
+#[async_trait]
+impl Registry for Registries {
+    async fn digest_of(&self, r: &Reference) -> Result<Option<String>, RegistryError> {
+        Registries::digest_of(self, r).await
+    }
+    async fn manifest(&self, r: &Reference) -> Result<Option<RawManifest>, RegistryError> {
+        Registries::manifest(self, r).await
+    }
+    async fn json_blob(&self, r: &Reference, digest: &str) -> Result<Json, RegistryError> {
+        Registries::json_blob(self, r, digest).await
+    }
+    async fn copy_manifest(
+        &self,
+        src: &Reference,
+        digest: &str,
+        dst: &Reference,
+    ) -> Result<(), RegistryError> {
+        Registries::copy_manifest(self, src, digest, dst).await
+    }
+    async fn put_manifest(&self, r: &Reference, m: &RawManifest) -> Result<(), RegistryError> {
+        Registries::put_manifest(self, r, m).await
+    }
+    async fn delete_tag(
+        &self,
+        t: &Reference,
+        going: &[Reference],
+    ) -> Result<Deleted, RegistryError> {
+        Registries::delete_tag(self, t, going).await
+    }
+    async fn basic_auth(&self, host: &str) -> Option<(String, String)> {
+        match self.credentials(host).await {
+            Ok(RegistryAuth::Basic(u, p)) => Some((u, p)),
+            _ => None,
+        }
+    }
+}
+
+/// One build: solve `spec`, export as `output`.
+#[async_trait]
+pub trait Builder: Send + Sync {
+    async fn build(
+        &self,
+        spec: &BuildSpec,
+        output: Output,
+        log: Arc<dyn Logger>,
+        cancel: CancellationToken,
+    ) -> Result<BuildOutcome, Error>;
+}
+
+/// The configured BuildKit endpoint, authenticating to registries through `registry`.
+pub struct BuildKit {
+    config: ProviderConfig,
+    registry: Arc<dyn Registry>,
+}
+
+/// Registry credentials for BuildKit's session, looked up when BuildKit asks.
+struct SessionAuth(Arc<dyn Registry>);
+
+#[async_trait]
+impl buildkit::RegistryAuth for SessionAuth {
+    async fn basic(&self, host: &str) -> Option<(String, String)> {
+        self.0.basic_auth(host).await
+    }
+}
+
+#[async_trait]
+impl Builder for BuildKit {
+    async fn build(
+        &self,
+        spec: &BuildSpec,
+        output: Output,
+        log: Arc<dyn Logger>,
+        cancel: CancellationToken,
+    ) -> Result<BuildOutcome, Error> {
+        let endpoint = Endpoint::from_config(&self.config)
+            .map_err(|e| Error::invalid(e.property, e.reason))?;
+        let auth = Arc::new(SessionAuth(self.registry.clone()));
+        buildkit::build(&endpoint, spec, output, auth, log, cancel)
+            .await
+            .map_err(build_error)
+    }
+}
+
+fn build_error(e: buildkit::BuildError) -> Error {
+    match e {
+        buildkit::BuildError::Cancelled { .. } => Error::Cancelled,
+        other => {
+            let text = other.to_string();
+            // BuildKit's words when a base image lacks one of the requested platforms.
+            if text.contains("no match for platform in manifest") {
+                Error::invalid(
+                    "platforms",
+                    format!(
+                        "a base image has no manifest for one of the requested platforms: {text}"
+                    ),
+                )
+            } else {
+                Error::Other(text)
+            }
+        }
+    }
+}
+
+impl super::OpContext {
+    /// The real registries and BuildKit of `registries`' configuration. In preview the
+    /// registry handle is read-only as well, so "nothing is written" holds at both levels.
+    pub fn live(
+        registries: Registries,
+        log: Arc<dyn Logger>,
+        cancel: CancellationToken,
+        preview: bool,
+    ) -> Self {
+        let registries = if preview {
+            registries.read_only()
+        } else {
+            registries
+        };
+        let config = registries.config().clone();
+        let registry: Arc<dyn Registry> = Arc::new(registries);
+        super::OpContext {
+            builder: Arc::new(BuildKit {
+                config,
+                registry: registry.clone(),
+            }),
+            registry,
+            log,
+            cancel,
+            preview,
+        }
+    }
+}
