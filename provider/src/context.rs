@@ -164,6 +164,7 @@ pub fn context_hash(
 
 /// [`walk`] with the context's own ignore file ([`ignore_file_for`] without a
 /// Dockerfile path), then [`context_hash`] with an empty Dockerfile.
+#[cfg(test)]
 pub fn hash_dir(context: &Path) -> Result<String, ContextError> {
     let ignore = ignore_file_for(context, None);
     let files = walk(context, ignore.as_deref())?;

@@ -1,20 +1,31 @@
 //! multiarch: a provider for multi-architecture container images.
+//!
+//! The public surface is deliberate: the binaries' entry point (`cli::main`), and what the
+//! integration tests in `provider/tests` drive directly: the BuildKit client, the
+//! `.dockerignore` matcher, the reference and platform parsers, property paths, loggers
+//! and the provider configuration types. Everything else is crate-private.
+
+mod context;
+mod docs;
+mod ecr;
+mod model;
+mod net;
+mod pulumi;
+mod registry;
+mod resources;
+mod schema;
+mod secret;
+mod terraform;
 
 pub mod buildkit;
 pub mod cli;
 pub mod config;
-pub mod context;
 pub mod dockerignore;
-pub mod docs;
-pub mod ecr;
 pub mod log;
-pub mod model;
-pub mod net;
 pub mod platform;
-pub mod pulumi;
 pub mod reference;
-pub mod registry;
-pub mod resources;
-pub mod schema;
-pub mod secret;
-pub mod terraform;
+
+/// Property paths (`registries[0].password`), as both fronts address values.
+pub mod path {
+    pub use crate::resources::path::{PropertyPath, Segment};
+}

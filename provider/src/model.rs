@@ -444,39 +444,6 @@ fn walk_kind(kind: &Kind, v: &Json, path: PropertyPath, out: &mut BTreeSet<Prope
     }
 }
 
-/// A copy of `value` without the fields whose changes do not count (`x-diff = "ignore"`),
-/// at any depth.
-pub fn without_diff_ignored(fields: &[Field], value: &Map<String, Json>) -> Map<String, Json> {
-    let mut out = Map::new();
-    for (k, v) in value {
-        match fields.iter().find(|f| &f.key == k) {
-            Some(f) if f.diff_ignored => {}
-            Some(f) => {
-                out.insert(k.clone(), strip_kind(&f.kind, v));
-            }
-            None => {
-                out.insert(k.clone(), v.clone());
-            }
-        }
-    }
-    out
-}
-
-fn strip_kind(kind: &Kind, v: &Json) -> Json {
-    match (kind, v) {
-        (Kind::Object(o), Json::Object(m)) => Json::Object(without_diff_ignored(&o.fields, m)),
-        (Kind::List(k), Json::Array(items)) => {
-            Json::Array(items.iter().map(|i| strip_kind(k, i)).collect())
-        }
-        (Kind::Map(k), Json::Object(m)) => Json::Object(
-            m.iter()
-                .map(|(key, x)| (key.clone(), strip_kind(k, x)))
-                .collect(),
-        ),
-        _ => v.clone(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -533,11 +500,6 @@ mod tests {
         let m = |v: &Json| v.as_object().unwrap().clone();
         assert!(changes(&c.fields, &m(&a), &m(&b)).is_empty());
         assert_eq!(changes(&c.fields, &m(&a), &m(&d)), ["registries"]);
-        let stripped = without_diff_ignored(&c.fields, &m(&a));
-        assert_eq!(
-            Json::Object(stripped),
-            json!({"registries": [{"address": "a", "username": "u"}]})
-        );
     }
 
     #[test]

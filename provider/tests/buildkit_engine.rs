@@ -13,7 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use multiarch::buildkit::{
-    build, BuildError, BuildOutcome, BuildSpec, DockerfileSource, Endpoint, Output, RegistryAuth,
+    build, BuildError, BuildOutcome, BuildSpec, DockerfileSource, Endpoint, NetworkMode, Output,
+    RegistryAuth,
 };
 use multiarch::log::{Level, Logger};
 use sha2::Digest;
@@ -314,7 +315,7 @@ async fn two_platform_build_pushes_an_index() {
         context_dir: ctx.clone(),
         dockerfile: DockerfileSource::Path(ctx.join("Dockerfile")),
         platforms: vec!["linux/amd64".into(), "linux/arm64".into()],
-        network: Some("none".into()),
+        network: Some(NetworkMode::None),
         labels: BTreeMap::from([("org.example.test".to_string(), "yes".to_string())]),
         ..Default::default()
     };
@@ -380,7 +381,7 @@ async fn build_only_writes_nothing_and_reports_the_failing_step() {
         context_dir: ctx.clone(),
         dockerfile: DockerfileSource::Inline(dockerfile),
         platforms: vec!["linux/amd64".into(), "linux/arm64".into()],
-        network: Some("none".into()),
+        network: Some(NetworkMode::None),
         cache_to: vec![format!(
             "type=registry,ref={}/bk-test/cache:{marker},mode=max",
             w.get("PLAIN_REGISTRY")
@@ -454,7 +455,7 @@ async fn secret_is_used_but_not_stored() {
         context_dir: ctx.clone(),
         dockerfile: DockerfileSource::Inline(dockerfile),
         platforms: vec!["linux/amd64".into()],
-        network: Some("none".into()),
+        network: Some(NetworkMode::None),
         secrets: BTreeMap::from([("tok".to_string(), secret.clone().into_bytes())]),
         ..Default::default()
     };
@@ -508,7 +509,7 @@ async fn push_to_ecr_lookalike_with_basic_credentials() {
         context_dir: ctx.clone(),
         dockerfile: DockerfileSource::Inline(format!("FROM {base}\nRUN echo ecr > /where\n")),
         platforms: vec!["linux/amd64".into(), "linux/arm64".into()],
-        network: Some("none".into()),
+        network: Some(NetworkMode::None),
         ..Default::default()
     };
     let tag = format!("{ecr}/bk-test/ecr:{}", unique());
@@ -581,7 +582,7 @@ async fn cross_compile_with_buildplatform_and_named_context() {
         context_dir: ctx.clone(),
         dockerfile: DockerfileSource::Path(ctx.join("Dockerfile.cross")),
         platforms: vec!["linux/amd64".into(), "linux/arm64".into()],
-        network: Some("none".into()),
+        network: Some(NetworkMode::None),
         build_args: BTreeMap::from([("BASE".to_string(), w.get("BASE_IMAGE_PLAIN"))]),
         named_contexts: BTreeMap::from([(
             "extra".to_string(),
@@ -648,7 +649,7 @@ async fn context_honours_dockerignore_and_custom_ignore_file() {
             &["ignored.txt", "node_modules", "a.log"],
         )),
         platforms: vec!["linux/amd64".into()],
-        network: Some("none".into()),
+        network: Some(NetworkMode::None),
         no_cache: true,
         ..Default::default()
     };
@@ -706,7 +707,7 @@ async fn cancellation_stops_the_build() {
         context_dir: ctx.clone(),
         dockerfile: DockerfileSource::Inline(format!("FROM {base}\nRUN {needle}\n")),
         platforms: vec!["linux/amd64".into()],
-        network: Some("none".into()),
+        network: Some(NetworkMode::None),
         no_cache: true,
         ..Default::default()
     };
@@ -770,7 +771,7 @@ async fn long_build_keeps_the_session_alive() {
             unique()
         )),
         platforms: vec!["linux/amd64".into()],
-        network: Some("none".into()),
+        network: Some(NetworkMode::None),
         ..Default::default()
     };
     let creds = Arc::new(Creds {
@@ -810,7 +811,7 @@ async fn provenance_is_opt_in_and_cache_export_reaches_the_registry() {
             unique()
         )),
         platforms: vec!["linux/amd64".into(), "linux/arm64".into()],
-        network: Some("none".into()),
+        network: Some(NetworkMode::None),
         provenance: true,
         cache_to: vec![format!(
             "type=registry,ref={cache_ref},mode=max,image-manifest=true,oci-mediatypes=true"
@@ -881,7 +882,7 @@ async fn bench_large_context() {
         context_dir: ctx.clone(),
         dockerfile: DockerfileSource::Path(ctx.join("Dockerfile")),
         platforms: vec!["linux/amd64".into()],
-        network: Some("none".into()),
+        network: Some(NetworkMode::None),
         no_cache: true,
         ..Default::default()
     };

@@ -4,9 +4,9 @@
 use std::collections::BTreeSet;
 
 use multiarch::dockerignore::Patterns;
+use multiarch::path::{PropertyPath, Segment};
 use multiarch::platform::normalize;
 use multiarch::reference::{parse_qualified, parse_tag};
-use multiarch::resources::path::{PropertyPath, Segment};
 use proptest::prelude::*;
 use serde_json::{json, Value as Json};
 

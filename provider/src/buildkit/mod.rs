@@ -183,6 +183,29 @@ impl Default for DockerfileSource {
     }
 }
 
+/// Network mode for `RUN` steps.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum NetworkMode {
+    /// The builder's default network (BuildKit's bridge or host network, as configured).
+    #[default]
+    Default,
+    /// No network at all: `RUN` steps cannot reach anything.
+    None,
+    /// The builder host's network (the builder must grant the `network.host` entitlement).
+    Host,
+}
+
 /// What to build.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct BuildSpec {
@@ -201,8 +224,8 @@ pub struct BuildSpec {
     pub no_cache: bool,
     /// Always pull base images (`image-resolve-mode=pull`).
     pub pull: bool,
-    /// `RUN` network: `default`, `none` or `host`.
-    pub network: Option<String>,
+    /// `RUN` network.
+    pub network: Option<NetworkMode>,
     /// Secrets for `RUN --mount=type=secret,id=...`; never logged.
     pub secrets: BTreeMap<String, Vec<u8>>,
     /// Cache imports, buildx syntax (`type=registry,ref=...`) or a bare ref.

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use bollard_buildkit_proto::moby::buildkit::v1::{CacheOptions, CacheOptionsEntry, SolveRequest};
 
 use super::filesync::{DirSource, VirtualFile};
-use super::{BuildError, BuildSpec, DockerfileSource, Output};
+use super::{BuildError, BuildSpec, DockerfileSource, NetworkMode, Output};
 
 /// Local directory names the Dockerfile frontend asks for.
 pub(crate) const DIR_CONTEXT: &str = "context";
@@ -113,14 +113,38 @@ pub(crate) fn prepare(
 ) -> Result<Prepared, BuildError> {
     let mut attrs: HashMap<String, String> = HashMap::new();
     let mut dirs = BTreeMap::new();
-
-    let context = dir_exists(&spec.context_dir, "build context")?;
-    let mut context_src = DirSource {
-        root: Some(context),
+    let (filename, dockerfile_dir) = dockerfile_source(spec)?;
+    attrs.insert("filename".into(), filename);
+    dirs.insert(DIR_DOCKERFILE.to_string(), dockerfile_dir);
+    dirs.insert(DIR_CONTEXT.to_string(), context_source(spec)?);
+    named_contexts(spec, &mut attrs, &mut dirs)?;
+    build_options(spec, &mut attrs)?;
+    let imports = cache_entries(&spec.cache_from)?;
+    if !imports.is_empty() {
+        attrs.insert("cache-imports".into(), cache_imports_attr(&imports)?);
+    }
+    let (exporter, exporter_attrs, exports) = exporter(spec, output)?;
+    let request = SolveRequest {
+        r#ref: build_ref.to_string(),
+        exporter_deprecated: exporter,
+        exporter_attrs_deprecated: exporter_attrs,
+        session: session_id.to_string(),
+        frontend: "dockerfile.v0".into(),
+        frontend_attrs: attrs,
+        cache: Some(CacheOptions {
+            exports,
+            imports,
+            ..Default::default()
+        }),
+        entitlements: entitlements(spec),
         ..Default::default()
     };
+    Ok(Prepared { request, dirs })
+}
 
-    let filename = match &spec.dockerfile {
+/// The Dockerfile's file name and the directory BuildKit reads it from.
+fn dockerfile_source(spec: &BuildSpec) -> Result<(String, DirSource), BuildError> {
+    match &spec.dockerfile {
         DockerfileSource::Path(p) => {
             let abs = std::fs::canonicalize(p)
                 .map_err(|e| invalid(format!("Dockerfile {}: {e}", p.display())))?;
@@ -131,17 +155,15 @@ pub(crate) fn prepare(
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .ok_or_else(|| invalid(format!("Dockerfile {} has no file name", p.display())))?;
-            let parent = abs.parent().map(Path::to_path_buf).unwrap_or_default();
             let mut src = DirSource {
-                root: Some(parent),
+                root: Some(abs.parent().map(Path::to_path_buf).unwrap_or_default()),
                 ..Default::default()
             };
             if spec.ignore_file.is_some() {
                 // the caller's ignore file wins over <Dockerfile>.dockerignore
                 src.hidden.insert(format!("{name}.dockerignore"));
             }
-            dirs.insert(DIR_DOCKERFILE.to_string(), src);
-            name
+            Ok((name, src))
         }
         DockerfileSource::Inline(text) => {
             let mut src = DirSource::default();
@@ -149,12 +171,17 @@ pub(crate) fn prepare(
                 "Dockerfile".into(),
                 VirtualFile::Bytes(Arc::new(text.as_bytes().to_vec())),
             );
-            dirs.insert(DIR_DOCKERFILE.to_string(), src);
-            "Dockerfile".to_string()
+            Ok(("Dockerfile".to_string(), src))
         }
-    };
-    attrs.insert("filename".into(), filename);
+    }
+}
 
+/// The main context, with the caller's ignore file served as its `.dockerignore`.
+fn context_source(spec: &BuildSpec) -> Result<DirSource, BuildError> {
+    let mut src = DirSource {
+        root: Some(dir_exists(&spec.context_dir, "build context")?),
+        ..Default::default()
+    };
     if let Some(ignore) = &spec.ignore_file {
         let meta = std::fs::metadata(ignore)
             .map_err(|e| invalid(format!("ignore file {}: {e}", ignore.display())))?;
@@ -164,41 +191,53 @@ pub(crate) fn prepare(
                 ignore.display()
             )));
         }
-        context_src
-            .extra
+        src.extra
             .insert(".dockerignore".into(), VirtualFile::Disk(ignore.clone()));
     }
-    dirs.insert(DIR_CONTEXT.to_string(), context_src);
+    Ok(src)
+}
 
+/// Named contexts: local directories become session directories, the rest (URLs,
+/// `docker-image://`, `target:`) pass through to the frontend.
+fn named_contexts(
+    spec: &BuildSpec,
+    attrs: &mut HashMap<String, String>,
+    dirs: &mut BTreeMap<String, DirSource>,
+) -> Result<(), BuildError> {
     for (name, value) in &spec.named_contexts {
         check_key("named context", name)?;
         let v = value.trim();
-        let passthrough = v.contains("://") || v.starts_with("target:") || v.starts_with("input:");
-        if passthrough {
+        if v.contains("://") || v.starts_with("target:") || v.starts_with("input:") {
             attrs.insert(format!("context:{name}"), v.to_string());
-        } else {
-            if name == DIR_CONTEXT || name == DIR_DOCKERFILE {
-                return Err(invalid(format!(
-                    "named context {name:?} clashes with the main context"
-                )));
-            }
-            let abs = dir_exists(Path::new(v), &format!("named context {name:?}"))?;
-            dirs.insert(
-                name.clone(),
-                DirSource {
-                    root: Some(abs),
-                    ..Default::default()
-                },
-            );
-            attrs.insert(format!("context:{name}"), format!("local:{name}"));
+            continue;
         }
+        if name == DIR_CONTEXT || name == DIR_DOCKERFILE {
+            return Err(invalid(format!(
+                "named context {name:?} clashes with the main context"
+            )));
+        }
+        let abs = dir_exists(Path::new(v), &format!("named context {name:?}"))?;
+        dirs.insert(
+            name.clone(),
+            DirSource {
+                root: Some(abs),
+                ..Default::default()
+            },
+        );
+        attrs.insert(format!("context:{name}"), format!("local:{name}"));
     }
+    Ok(())
+}
 
+/// Platforms, build args, labels, target and the build flags, as frontend attributes.
+fn build_options(spec: &BuildSpec, attrs: &mut HashMap<String, String>) -> Result<(), BuildError> {
     if !spec.platforms.is_empty() {
-        for p in &spec.platforms {
-            if p.trim().is_empty() || p.contains(',') {
-                return Err(invalid(format!("invalid platform {p:?}")));
-            }
+        if let Some(p) = spec
+            .platforms
+            .iter()
+            .find(|p| p.trim().is_empty() || p.contains(','))
+        {
+            return Err(invalid(format!("invalid platform {p:?}")));
         }
         let platforms: Vec<&str> = spec.platforms.iter().map(|p| p.trim()).collect();
         attrs.insert("platform".into(), platforms.join(","));
@@ -220,20 +259,13 @@ pub(crate) fn prepare(
     if spec.pull {
         attrs.insert("image-resolve-mode".into(), "pull".into());
     }
-    let mut entitlements = Vec::new();
-    match spec.network.as_deref().map(str::trim) {
-        None | Some("") | Some("default") => {}
-        Some("none") => {
+    match spec.network {
+        None | Some(NetworkMode::Default) => {}
+        Some(NetworkMode::None) => {
             attrs.insert("force-network-mode".into(), "none".into());
         }
-        Some("host") => {
+        Some(NetworkMode::Host) => {
             attrs.insert("force-network-mode".into(), "host".into());
-            entitlements.push("network.host".to_string());
-        }
-        Some(other) => {
-            return Err(invalid(format!(
-                "network {other:?}: expected \"default\", \"none\" or \"host\""
-            )))
         }
     }
     if spec.provenance {
@@ -246,81 +278,68 @@ pub(crate) fn prepare(
         };
         attrs.insert("attest:sbom".into(), generator);
     }
+    Ok(())
+}
 
-    let imports = spec
-        .cache_from
-        .iter()
-        .map(|s| parse_cache_entry(s))
-        .collect::<Result<Vec<_>, _>>()?;
-    if !imports.is_empty() {
-        #[derive(serde::Serialize)]
-        struct Entry<'a> {
-            #[serde(rename = "Type")]
-            ty: &'a str,
-            #[serde(rename = "Attrs")]
-            attrs: &'a HashMap<String, String>,
-        }
-        let json: Vec<Entry> = imports
-            .iter()
-            .map(|e| Entry {
-                ty: &e.r#type,
-                attrs: &e.attrs,
-            })
-            .collect();
-        attrs.insert(
-            "cache-imports".into(),
-            serde_json::to_string(&json).map_err(|e| invalid(e.to_string()))?,
-        );
+/// The host network must be granted by the builder.
+fn entitlements(spec: &BuildSpec) -> Vec<String> {
+    match spec.network {
+        Some(NetworkMode::Host) => vec!["network.host".to_string()],
+        _ => Vec::new(),
     }
+}
 
-    let (exporter, exporter_attrs, exports) = match output {
+fn cache_entries(entries: &[String]) -> Result<Vec<CacheOptionsEntry>, BuildError> {
+    entries.iter().map(|s| parse_cache_entry(s)).collect()
+}
+
+/// The `cache-imports` frontend attribute: the entries as the Dockerfile frontend reads them.
+fn cache_imports_attr(imports: &[CacheOptionsEntry]) -> Result<String, BuildError> {
+    #[derive(serde::Serialize)]
+    struct Entry<'a> {
+        #[serde(rename = "Type")]
+        ty: &'a str,
+        #[serde(rename = "Attrs")]
+        attrs: &'a HashMap<String, String>,
+    }
+    let json: Vec<Entry> = imports
+        .iter()
+        .map(|e| Entry {
+            ty: &e.r#type,
+            attrs: &e.attrs,
+        })
+        .collect();
+    serde_json::to_string(&json).map_err(|e| invalid(e.to_string()))
+}
+
+type Exporter = (String, HashMap<String, String>, Vec<CacheOptionsEntry>);
+
+/// The image exporter and cache exports of a push; nothing at all for a build only.
+fn exporter(spec: &BuildSpec, output: &Output) -> Result<Exporter, BuildError> {
+    let Output::Push { tags } = output else {
         // No exporter and no cache export: nothing leaves BuildKit.
-        Output::BuildOnly => (String::new(), HashMap::new(), Vec::new()),
-        Output::Push { tags } => {
-            let tags: Vec<&str> = tags
-                .iter()
-                .map(|t| t.trim())
-                .filter(|t| !t.is_empty())
-                .collect();
-            if tags.is_empty() {
-                return Err(invalid("push needs at least one tag"));
-            }
-            if let Some(bad) = tags.iter().find(|t| t.contains([',', ' '])) {
-                return Err(invalid(format!("invalid tag {bad:?}")));
-            }
-            let exports = spec
-                .cache_to
-                .iter()
-                .map(|s| parse_cache_entry(s))
-                .collect::<Result<Vec<_>, _>>()?;
-            (
-                "image".to_string(),
-                HashMap::from([
-                    ("name".to_string(), tags.join(",")),
-                    ("push".to_string(), "true".to_string()),
-                    ("store".to_string(), "false".to_string()),
-                ]),
-                exports,
-            )
-        }
+        return Ok((String::new(), HashMap::new(), Vec::new()));
     };
-
-    let request = SolveRequest {
-        r#ref: build_ref.to_string(),
-        exporter_deprecated: exporter,
-        exporter_attrs_deprecated: exporter_attrs,
-        session: session_id.to_string(),
-        frontend: "dockerfile.v0".into(),
-        frontend_attrs: attrs,
-        cache: Some(CacheOptions {
-            exports,
-            imports,
-            ..Default::default()
-        }),
-        entitlements,
-        ..Default::default()
-    };
-    Ok(Prepared { request, dirs })
+    let tags: Vec<&str> = tags
+        .iter()
+        .map(|t| t.trim())
+        .filter(|t| !t.is_empty())
+        .collect();
+    if tags.is_empty() {
+        return Err(invalid("push needs at least one tag"));
+    }
+    if let Some(bad) = tags.iter().find(|t| t.contains([',', ' '])) {
+        return Err(invalid(format!("invalid tag {bad:?}")));
+    }
+    Ok((
+        "image".to_string(),
+        HashMap::from([
+            ("name".to_string(), tags.join(",")),
+            ("push".to_string(), "true".to_string()),
+            ("store".to_string(), "false".to_string()),
+        ]),
+        cache_entries(&spec.cache_to)?,
+    ))
 }
 
 #[cfg(test)]
@@ -334,7 +353,7 @@ mod tests {
             platforms: vec!["linux/amd64".into(), "linux/arm64".into()],
             cache_to: vec!["type=registry,ref=127.0.0.1:5000/c:x,mode=max".into()],
             cache_from: vec!["127.0.0.1:5000/c:x".into()],
-            network: Some("none".into()),
+            network: Some(NetworkMode::None),
             ..Default::default()
         }
     }

@@ -44,10 +44,6 @@ pub struct Decoded {
 }
 
 impl Decoded {
-    pub fn has_unknowns(&self) -> bool {
-        !self.unknowns.is_empty()
-    }
-
     /// Top-level property names holding a secret anywhere inside them.
     pub fn secret_roots(&self) -> BTreeSet<String> {
         self.secrets
@@ -57,6 +53,7 @@ impl Decoded {
     }
 
     /// Top-level property names holding an unknown anywhere inside them.
+    #[cfg(test)]
     pub fn unknown_roots(&self) -> BTreeSet<String> {
         self.unknowns
             .iter()
@@ -259,6 +256,7 @@ pub fn encode_value(v: &Json) -> Value {
 
 /// Plain protobuf Struct to JSON, keeping signature objects as they are (for `__internal`
 /// and other engine keys we pass back untouched).
+#[cfg(test)]
 pub fn struct_to_json(s: &Struct) -> Map<String, Json> {
     s.fields
         .iter()
@@ -266,6 +264,7 @@ pub fn struct_to_json(s: &Struct) -> Map<String, Json> {
         .collect()
 }
 
+#[cfg(test)]
 fn value_to_json(v: &Value) -> Json {
     match v.kind.as_ref() {
         None | Some(Kind::NullValue(_)) => Json::Null,

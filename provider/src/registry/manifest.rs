@@ -13,7 +13,6 @@ pub const ACCEPTED: &[&str] = &[OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MAN
 
 /// The annotation BuildKit puts on attestation manifests, naming the image they describe.
 pub const ATTESTATION_REF: &str = "vnd.docker.reference.digest";
-pub const ATTESTATION_TYPE: &str = "vnd.docker.reference.type";
 
 /// A manifest as the registry stores it: the exact bytes matter (they are the digest).
 #[derive(Debug, Clone)]

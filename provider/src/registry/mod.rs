@@ -201,10 +201,6 @@ impl Registries {
         &self.inner.config
     }
 
-    pub fn is_read_only(&self) -> bool {
-        self.read_only
-    }
-
     fn guard_write(&self, operation: &'static str, r: &Reference) -> Result<(), RegistryError> {
         if self.read_only {
             return Err(RegistryError::WriteInPreview {
@@ -233,11 +229,6 @@ impl Registries {
             _ if ecr::parse_host(host).is_some() => Some(None),
             _ => None,
         }
-    }
-
-    /// True when `host` is authenticated (and its tags deleted) through the ECR API.
-    pub fn is_ecr(&self, host: &str) -> bool {
-        self.ecr_settings(host).is_some()
     }
 
     /// Credentials for a registry host, looked up now (ECR tokens are fetched on demand and

@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use super::{
     tags, Applied, Change, Error, Failure, OpContext, PropertyPath, Resource, UnknownOutputs,
 };
+pub use crate::buildkit::NetworkMode;
 use crate::buildkit::{BuildSpec, DockerfileSource, Output};
 use crate::config::SecretString;
 use crate::context;
@@ -50,19 +51,6 @@ pub struct Dockerfile {
     /// The Dockerfile's contents.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inline: Option<String>,
-}
-
-/// Network mode for `RUN` steps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum NetworkMode {
-    /// The builder's default network (BuildKit's bridge or host network, as configured).
-    #[default]
-    Default,
-    /// No network at all: `RUN` steps cannot reach anything.
-    None,
-    /// The builder host's network (the builder must grant the `network.host` entitlement).
-    Host,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -494,14 +482,7 @@ fn spec(inputs: &ImageInputs) -> Result<(BuildSpec, Option<tempfile::TempDir>), 
         labels: inputs.labels.clone(),
         no_cache: inputs.no_cache,
         pull: inputs.pull,
-        network: inputs.network.map(|n| {
-            match n {
-                NetworkMode::Default => "default",
-                NetworkMode::None => "none",
-                NetworkMode::Host => "host",
-            }
-            .to_owned()
-        }),
+        network: inputs.network,
         secrets: inputs
             .secrets
             .iter()

@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use crate::log::Logger;
 use crate::model::{self, ObjectType, ResourceModel};
 pub use path::PropertyPath;
-pub use ports::{BuildKit, Builder, Registry};
+pub use ports::{Builder, Registry};
 
 /// A reason an input is unacceptable, naming the property.
 #[derive(Debug, Clone, PartialEq, Eq)]

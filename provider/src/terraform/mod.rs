@@ -15,12 +15,12 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Notify};
 use tokio_stream::wrappers::ReceiverStream;
 
-#[allow(clippy::all, clippy::pedantic)]
+#[allow(clippy::all, clippy::pedantic, dead_code)]
 pub mod proto {
     tonic::include_proto!("tfplugin6");
 }
 
-#[allow(clippy::all, clippy::pedantic)]
+#[allow(clippy::all, clippy::pedantic, dead_code)]
 pub mod plugin {
     tonic::include_proto!("plugin");
 }

@@ -6,7 +6,7 @@ use serde_json::{json, Map, Value as Json};
 
 use super::proto;
 use crate::model::{Field, Kind, ResourceModel};
-use crate::resources::{all, config_model};
+use crate::resources::config_model;
 
 /// A value's type as Terraform sees it.
 #[derive(Debug, Clone, PartialEq)]
@@ -52,6 +52,7 @@ impl Block {
         Ty::Object(self.attrs.clone())
     }
 
+    #[cfg(test)]
     pub fn attr(&self, name: &str) -> Option<&Attr> {
         self.attrs.iter().find(|a| a.name == name)
     }
@@ -139,8 +140,9 @@ pub fn provider_block() -> Block {
 }
 
 /// Every resource type: (Terraform type name, block).
+#[cfg(test)]
 pub fn resource_blocks() -> Vec<(&'static str, Block)> {
-    all()
+    crate::resources::all()
         .iter()
         .map(|r| (r.tf_name(), resource_block(r.model())))
         .collect()
