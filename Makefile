@@ -7,13 +7,22 @@ VENV := .venv
 PY := $(VENV)/bin/python
 BIN := target/debug/pulumi-resource-multiarch
 ENVFILE := $${MULTIARCH_TESTENV_STATE:-/var/lib/multiarch-testenv}/env
+# Tools the gates use, built once per machine from the crate registry.
+TOOLS := $(or $(MULTIARCH_TESTENV_STATE),/var/lib/multiarch-testenv)/tools
+CARGO_DENY_VERSION := 0.20.2
+DENY := $(TOOLS)/cargo-deny-$(CARGO_DENY_VERSION)/bin/cargo-deny
 
-.PHONY: build release schema docs dist sdk pulumi testenv testenv-down terraform test test-unit test-e2e lint demo bench clean-venv
+.PHONY: toolchain build release schema docs dist sdk pulumi testenv testenv-down terraform test test-unit test-e2e lint demo bench clean-venv
 
-build:
+# The toolchain pinned in rust-toolchain.toml (linked to the installed stable of that release;
+# no download).
+toolchain:
+	bash scripts/toolchain.sh
+
+build: toolchain
 	$(CARGO) build --locked
 
-release:
+release: toolchain
 	$(CARGO) build --locked --release
 
 schema: build
@@ -65,15 +74,21 @@ test: testenv build $(PY) terraform pulumi $(GENSDK)
 	$(CARGO) test --locked
 	set -a; source $(ENVFILE); set +a; $(PY) -m pytest -q tests
 
-test-unit:
+test-unit: toolchain
 	$(CARGO) test --locked
 
 test-e2e: build $(PY) terraform pulumi $(GENSDK)
 	set -a; source $(ENVFILE); set +a; $(PY) -m pytest -q tests
 
-lint:
+# The gates CI runs before the tests: formatting, clippy with warnings denied, and the
+# dependency audit (deny.toml: licenses, banned and duplicate crates, crate sources).
+lint: toolchain $(DENY)
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
+	$(DENY) --locked check --config deny.toml bans licenses sources
+
+$(DENY):
+	$(CARGO) install --locked --quiet --root $(TOOLS)/cargo-deny-$(CARGO_DENY_VERSION) cargo-deny --version $(CARGO_DENY_VERSION)
 
 # The main job: start the test world, build the provider, drive it as the Pulumi engine
 # does, then with the real Terraform CLI; publish multi-arch tags on the ECR look-alike, show and run them.
