@@ -215,6 +215,50 @@ step_dockerd() {
   RESULT="started ($(docker_up))"
 }
 
+# ---- 2b. a second, independent Docker Engine ---------------------------------------------
+# Its own data root, exec root, socket, pidfile and containerd namespaces, on the same
+# containerd: a second BuildKit with its own build cache and image store. Its default network
+# is its own bridge (made here, as dockerd requires for a bridge not named docker0) and it
+# writes no iptables rules. Not `--bridge=none`: with it, dockerd deletes the docker0 device at
+# start-up (the first Engine's bridge) and BuildKit's RUN steps fail ("network bridge not
+# found").
+DOCKER2_SOCK=/run/multiarch-docker2.sock
+DOCKER2_EXEC=/run/multiarch-docker2
+DOCKER2_ROOT=$STATE/docker2
+DOCKER2_BRIDGE=docker2br0
+DOCKER2_BRIDGE_IP=172.31.250.1/24
+docker2_up() { docker -H "unix://$DOCKER2_SOCK" info --format '{{.ServerVersion}}'; }
+
+step_dockerd2() {
+  FAIL_LOG=$LOGS/dockerd2.log
+  local conf=$DOCKER2_ROOT/daemon.json
+  local want='{ "features": { "containerd-snapshotter": true } }'
+  mkdir -p "$DOCKER2_ROOT/data"
+  if [[ ! -f $conf || $(cat "$conf") != "$want" ]]; then
+    echo "$want" >"$conf"
+  fi
+  if docker2_up >/dev/null 2>&1; then
+    RESULT="already running ($(docker2_up))"
+    return
+  fi
+  containerd_up
+  if ! ip link show "$DOCKER2_BRIDGE" >/dev/null 2>&1; then
+    ip link add "$DOCKER2_BRIDGE" type bridge
+  fi
+  if ! ip -4 addr show dev "$DOCKER2_BRIDGE" | grep -q "inet $DOCKER2_BRIDGE_IP "; then
+    ip addr add "$DOCKER2_BRIDGE_IP" dev "$DOCKER2_BRIDGE"
+  fi
+  ip link set "$DOCKER2_BRIDGE" up
+  start_bg dockerd2 "$LOGS/dockerd2.log" "$(command -v dockerd)" \
+    --config-file "$conf" --data-root "$DOCKER2_ROOT/data" --exec-root "$DOCKER2_EXEC" \
+    -H "unix://$DOCKER2_SOCK" --pidfile /run/multiarch-docker2.pid \
+    --containerd="$CONTAINERD_SOCK" --containerd-namespace multiarch-docker2 \
+    --containerd-plugins-namespace multiarch-docker2-plugins \
+    --bridge="$DOCKER2_BRIDGE" --iptables=false --ip6tables=false
+  wait_for 60 dockerd2 docker2_up
+  RESULT="started on $DOCKER2_SOCK ($(docker2_up))"
+}
+
 # ---- 3. qemu binfmt ---------------------------------------------------------------------
 step_binfmt() {
   if [[ ! -e /proc/sys/fs/binfmt_misc/register ]]; then
@@ -488,6 +532,8 @@ step_env() {
     "MOTO_LOG=$LOGS/moto.log"
     "MOTO_PYTHON=$VPY"
     "DOCKERD_LOG=$LOGS/dockerd.log"
+    "DOCKER2_HOST=unix://$DOCKER2_SOCK"
+    "DOCKERD2_LOG=$LOGS/dockerd2.log"
     "TEST_CA_CERT=$CA_CERT"
     "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt"
     "REQUESTS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt"
@@ -514,6 +560,7 @@ step_env() {
 step packages step_apt
 step docker-engine step_docker_pkgs
 step dockerd step_dockerd
+step dockerd2 step_dockerd2
 step binfmt step_binfmt
 step pki step_pki
 step registry-plain step_registry_plain
