@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 BIN := target/debug/pulumi-resource-multiarch
 ENVFILE := $${MULTIARCH_TESTENV_STATE:-/var/lib/multiarch-testenv}/env
 
-.PHONY: build release schema docs dist sdk pulumi testenv testenv-down terraform test test-unit test-e2e lint demo bench clean-venv
+.PHONY: build release schema docs dist sdk pulumi buildkit testenv testenv-down terraform test test-unit test-e2e lint demo bench clean-venv
 
 build:
 	$(CARGO) build --locked
@@ -40,6 +40,11 @@ testenv-down:
 # under the test world's state directory, so only the first run builds).
 pulumi:
 	bash scripts/pulumi.sh
+
+# A standalone buildkitd and buildctl, built from BuildKit's Go module (idempotent; cached under
+# the test world's state directory). `make testenv` runs it too and starts the daemon.
+buildkit:
+	bash scripts/buildkit.sh
 
 # The SDKs (sdk/nodejs, sdk/python, sdk/go) from schema/schema.json with Pulumi's own
 # generators; tests/test_pulumi_sdk.py fails when they are stale.

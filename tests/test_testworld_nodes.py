@@ -1,0 +1,105 @@
+"""The test world's build nodes, proved end to end with real clients (no provider involved):
+
+- the second, independent Docker Engine (DOCKER2_HOST) builds with RUN steps and pushes an
+  arm64 image (QEMU) that runs there as aarch64;
+- the two Engines keep separate build caches and image stores;
+- the standalone buildkitd (tcp:// + mutual TLS) builds with `buildctl`, and refuses a client
+  without a certificate.
+"""
+
+import json
+import subprocess
+
+import pytest
+
+from harness import raw_manifest, run, unique
+
+
+def docker(env, *args, check=True, timeout=300):
+    p = subprocess.run(["docker", *args], env=env, capture_output=True, text=True, timeout=timeout)
+    if check and p.returncode != 0:
+        raise AssertionError(f"docker {' '.join(args)} failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
+    return p
+
+
+def platforms_of(ref):
+    """The platforms of `ref` in the plain registry (an index's image entries, or the one image)."""
+    m = raw_manifest(ref, insecure=True)
+    if "manifests" in m:
+        return sorted(f"{d['platform']['os']}/{d['platform']['architecture']}" for d in m["manifests"]
+                      if d.get("platform", {}).get("os") != "unknown")
+    config = json.loads(run("skopeo", "inspect", "--config", "--tls-verify=false", f"docker://{ref}").stdout)
+    return [f"{config['os']}/{config['architecture']}"]
+
+
+def build_cache_descriptions(env):
+    return docker(env, "buildx", "du", "--verbose").stdout
+
+
+def test_second_engine_builds_and_pushes_arm64(world, docker2_env, tmp_path):
+    repo = f"{world['PLAIN_REGISTRY']}/{unique('docker2-arm64')}"
+    marker = unique("m")
+    (tmp_path / "Dockerfile").write_text(
+        f"FROM {world['BASE_IMAGE_PLAIN']}\nRUN echo {marker} > /marker && uname -m > /arch\nCMD cat /arch\n")
+    docker(docker2_env, "buildx", "build", "--platform", "linux/arm64", "--provenance=false",
+           "--push", "-t", f"{repo}:v1", str(tmp_path))
+    assert platforms_of(f"{repo}:v1") == ["linux/arm64"]
+    # The RUN step ran as arm64 (under QEMU), and the image runs there as aarch64.
+    out = docker(docker2_env, "run", "--rm", "--pull", "always", "--platform", "linux/arm64", f"{repo}:v1")
+    assert out.stdout.strip() == "aarch64"
+
+
+def test_the_two_engines_have_separate_build_caches_and_images(world, docker1_env, docker2_env, tmp_path):
+    assert docker1_env["DOCKER_HOST"] != docker2_env["DOCKER_HOST"]
+    ids = {name: docker(env, "info", "--format", "{{.ID}} {{.DockerRootDir}}").stdout.strip()
+           for name, env in (("first", docker1_env), ("second", docker2_env))}
+    assert ids["first"] != ids["second"], ids
+
+    built = {}
+    for name, env in (("first", docker1_env), ("second", docker2_env)):
+        marker = unique(f"only-on-{name}")
+        ctx = tmp_path / name
+        ctx.mkdir()
+        (ctx / "Dockerfile").write_text(f"FROM {world['BASE_IMAGE_PLAIN']}\nRUN echo {marker} > /marker\n")
+        tag = f"multiarch-test/{marker}:v1"
+        docker(env, "buildx", "build", "--platform", "linux/amd64", "--provenance=false", "-t", tag, str(ctx))
+        built[name] = (marker, tag)
+
+    for name, env, other in (("first", docker1_env, "second"), ("second", docker2_env, "first")):
+        cache = build_cache_descriptions(env)
+        own_marker, own_tag = built[name]
+        other_marker, other_tag = built[other]
+        assert own_marker in cache, f"the {name} Engine's build cache lacks its own RUN step"
+        assert other_marker not in cache, f"the {other} Engine's build shows in the {name} Engine's cache"
+        assert docker(env, "image", "inspect", own_tag, check=False).returncode == 0
+        assert docker(env, "image", "inspect", other_tag, check=False).returncode != 0, \
+            f"the {other} Engine's image is in the {name} Engine's image store"
+    for name, env in (("first", docker1_env), ("second", docker2_env)):
+        docker(env, "image", "rm", built[name][1], check=False)
+
+
+def test_buildctl_builds_on_the_tls_buildkitd(world, world_buildkitd, tmp_path):
+    repo = f"{world['PLAIN_REGISTRY']}/{unique('buildctl-tls')}"
+    (tmp_path / "Dockerfile").write_text(
+        f"FROM {world['BASE_IMAGE_PLAIN']}\nARG TARGETARCH\n"
+        "RUN uname -m > /arch && test \"$(cat /arch)\" = \"$([ $TARGETARCH = arm64 ] && echo aarch64 || echo x86_64)\"\n")
+    world_buildkitd.buildctl(
+        "build", "--frontend", "dockerfile.v0",
+        "--local", f"context={tmp_path}", "--local", f"dockerfile={tmp_path}",
+        "--opt", "platform=linux/amd64,linux/arm64",
+        "--output", f"type=image,name={repo}:v1,push=true", timeout=600)
+    assert platforms_of(f"{repo}:v1") == ["linux/amd64", "linux/arm64"]
+    records = world_buildkitd.builds_exporting(repo)
+    assert len(records) == 1, records
+    assert records[0].get("ExporterResponse", {}).get("containerimage.digest", "").startswith("sha256:")
+
+
+def test_tls_buildkitd_refuses_a_client_without_certificate(world_buildkitd):
+    b = world_buildkitd
+    p = run(b.buildctl_bin, "--addr", b.addr, "--tlsservername", b.server_name,
+            "--tlscacert", b.certs["ca.pem"], "--timeout", "10", "debug", "workers", check=False, timeout=60)
+    assert p.returncode != 0
+    assert "certificate required" in p.stderr or "bad certificate" in p.stderr, p.stderr
+    # ...and answers one with the test world's client certificate.
+    workers = b.buildctl("debug", "workers", timeout=60).stdout
+    assert "linux/amd64" in workers and "linux/arm64" in workers, workers
