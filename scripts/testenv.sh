@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs and starts the local test world (see shared/test-world.md), idempotently:
-#   Docker Engine 26 (containerd image store, BuildKit 0.13), QEMU binfmt for arm64,
+#   Docker Engine 26 (containerd image store, BuildKit 0.13), a second independent Engine on
+#   /run/multiarch-docker2.sock, a standalone buildkitd on tcp://127.0.0.1:5200 with mutual
+#   TLS (built by scripts/buildkit.sh), QEMU binfmt for arm64,
 #   a plain registry on 127.0.0.1:5000, a TLS+htpasswd registry posing as ECR on
 #   127.0.0.1:443, moto's ECR API on 127.0.0.1:5100, and busybox base images in both
 #   registries. Writes "$STATE/env" (export K=V lines) for the tests.
@@ -386,6 +388,8 @@ root = "$BUILDKITD_DIR/root"
     cert = "$BUILDKITD_PKI/server.crt"
     key = "$BUILDKITD_PKI/server.key"
     ca = "$CA_CERT"
+[cdi]
+  disabled = true
 [worker.oci]
   enabled = true
   snapshotter = "overlayfs"

@@ -315,6 +315,14 @@ class WorldBuildkitd:
                     records.append(rec)
         return records
 
+    @staticmethod
+    def result_digests(record: dict) -> list[str]:
+        """The digests of what a recorded build produced (for an image export: the pushed index
+        or manifest)."""
+        res = record.get("Result") or {}
+        descs = list((res.get("Results") or {}).values()) + [res.get("ResultDeprecated") or {}]
+        return sorted({d["digest"] for d in descs if d.get("digest")})
+
     def builds_exporting(self, name_part: str) -> list[dict]:
         """The records of builds whose image exporter was given a name containing `name_part`."""
         found = []
