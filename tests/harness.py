@@ -414,5 +414,30 @@ def make_test_pki(d: Path) -> dict:
     return {f: str(d / f) for f in os.listdir(d)}
 
 
+_ENGINE_HISTORY_PKI: dict = {}
+
+
+def engine_build_history(world: dict, docker_host: str) -> list[dict]:
+    """The build records of a Docker Engine's own BuildKit (`docker_host` = unix://...): the
+    test world's buildctl reads them through an `EngineAsBuildkitd` splice onto that Engine.
+    Each record has `FrontendAttrs` (`platform`, `build-arg:*`, ...) and `Result` (what the
+    build produced: for a push, the pushed manifest or index); `WorldBuildkitd.result_digests`
+    reads the latter."""
+    import tempfile
+
+    if not _ENGINE_HISTORY_PKI:
+        _ENGINE_HISTORY_PKI.update(make_test_pki(Path(tempfile.mkdtemp(prefix="engine-history-pki-"))))
+    certs = _ENGINE_HISTORY_PKI
+    splice = EngineAsBuildkitd(docker_host.removeprefix("unix://"), certs)
+    try:
+        out = run(world["BUILDCTL"], "--addr", f"tcp://127.0.0.1:{splice.port}",
+                  "--tlsservername", "buildkitd.test", "--tlscacert", certs["ca.pem"],
+                  "--tlscert", certs["client.pem"], "--tlskey", certs["client.key"],
+                  "debug", "histories", "--format", "{{json .}}", timeout=60).stdout
+    finally:
+        splice.close()
+    return [json.loads(l)["record"] for l in out.splitlines() if l.strip() and '"record"' in l]
+
+
 def docker_socket(world: dict) -> str:
     return world.get("DOCKER_HOST", "unix:///var/run/docker.sock").removeprefix("unix://")

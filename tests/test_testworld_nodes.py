@@ -1,7 +1,8 @@
 """The test world's build nodes, proved end to end with real clients (no provider involved):
 
 - the second, independent Docker Engine (DOCKER2_HOST) builds with RUN steps and pushes an
-  arm64 image (QEMU) that runs there as aarch64;
+  arm64 image (QEMU) that runs there as aarch64; its BuildKit's build history has the build,
+  for linux/arm64, with the pushed digest (`harness.engine_build_history`), the first's not;
 - the two Engines keep separate build caches and image stores;
 - the standalone buildkitd (tcp:// + mutual TLS) builds with `buildctl`, and refuses a client
   without a certificate.
@@ -15,7 +16,7 @@ import subprocess
 
 import pytest
 
-from harness import raw_manifest, run, unique
+from harness import WorldBuildkitd, engine_build_history, raw_manifest, run, unique
 
 
 def docker(env, *args, check=True, timeout=300):
@@ -35,6 +36,17 @@ def platforms_of(ref):
     return [f"{config['os']}/{config['architecture']}"]
 
 
+def manifest_digest(ref):
+    raw = run("skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{ref}").stdout
+    return "sha256:" + hashlib.sha256(raw.encode()).hexdigest()
+
+
+def builds_with_marker(world, env, marker):
+    """The Engine's BuildKit build records of builds given `--build-arg MARKER=<marker>`."""
+    return [r for r in engine_build_history(world, env["DOCKER_HOST"])
+            if (r.get("FrontendAttrs") or {}).get("build-arg:MARKER") == marker]
+
+
 def build_cache_descriptions(env):
     return docker(env, "buildx", "du", "--verbose").stdout
 
@@ -45,8 +57,15 @@ def test_second_engine_builds_and_pushes_arm64(world, docker2_env, tmp_path):
     (tmp_path / "Dockerfile").write_text(
         f"FROM {world['BASE_IMAGE_PLAIN']}\nRUN echo {marker} > /marker && uname -m > /arch\nCMD cat /arch\n")
     docker(docker2_env, "buildx", "build", "--platform", "linux/arm64", "--provenance=false",
-           "--push", "-t", f"{repo}:v1", str(tmp_path))
+           "--build-arg", f"MARKER={marker}", "--push", "-t", f"{repo}:v1", str(tmp_path))
     assert platforms_of(f"{repo}:v1") == ["linux/arm64"]
+    pushed = manifest_digest(f"{repo}:v1")
+    # The second Engine's BuildKit recorded the build, for linux/arm64, with the pushed
+    # manifest as its result; the first Engine's did not.
+    mine = builds_with_marker(world, docker2_env, marker)
+    assert [r["FrontendAttrs"].get("platform") for r in mine] == ["linux/arm64"], mine
+    assert WorldBuildkitd.result_digests(mine[0]) == [pushed]
+    assert builds_with_marker(world, {"DOCKER_HOST": world["DOCKER_HOST"]}, marker) == []
     # The RUN step ran as arm64 (under QEMU), and the image runs there as aarch64.
     out = docker(docker2_env, "run", "--rm", "--pull", "always", "--platform", "linux/arm64", f"{repo}:v1")
     assert out.stdout.strip() == "aarch64"
@@ -94,9 +113,7 @@ def test_buildctl_builds_on_the_tls_buildkitd(world, world_buildkitd, tmp_path):
     assert platforms_of(f"{repo}:v1") == ["linux/amd64", "linux/arm64"]
     records = world_buildkitd.builds_exporting(repo)
     assert len(records) == 1, records
-    pushed = "sha256:" + hashlib.sha256(
-        run("skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{repo}:v1").stdout.encode()).hexdigest()
-    assert world_buildkitd.result_digests(records[0]) == [pushed]
+    assert world_buildkitd.result_digests(records[0]) == [manifest_digest(f"{repo}:v1")]
 
 
 def test_tls_buildkitd_refuses_a_client_without_certificate(world_buildkitd):
