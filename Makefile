@@ -12,7 +12,7 @@ TOOLS := $(or $(MULTIARCH_TESTENV_STATE),/var/lib/multiarch-testenv)/tools
 CARGO_DENY_VERSION := 0.20.2
 DENY := $(TOOLS)/cargo-deny-$(CARGO_DENY_VERSION)/bin/cargo-deny
 
-.PHONY: toolchain build release schema docs dist sdk pulumi testenv testenv-down terraform test test-unit test-e2e lint demo bench clean-venv
+.PHONY: toolchain build release schema docs dist sdk pulumi buildkit testenv testenv-down terraform test test-unit test-e2e lint demo bench clean-venv
 
 # The toolchain pinned in rust-toolchain.toml (linked to the installed stable of that release;
 # no download).
@@ -49,6 +49,11 @@ testenv-down:
 # under the test world's state directory, so only the first run builds).
 pulumi:
 	bash scripts/pulumi.sh
+
+# A standalone buildkitd and buildctl, built from BuildKit's Go module (idempotent; cached under
+# the test world's state directory). `make testenv` runs it too and starts the daemon.
+buildkit:
+	bash scripts/buildkit.sh
 
 # The SDKs (sdk/nodejs, sdk/python, sdk/go) from schema/schema.json with Pulumi's own
 # generators; tests/test_pulumi_sdk.py fails when they are stale.

@@ -42,8 +42,9 @@ stop_one() { # NAME PID EXE
   fi
 }
 
-# Dependents first: moto and the registries, then dockerd, then containerd.
-order=(moto registry-ecr registry-plain dockerd containerd)
+# Dependents first: moto and the registries, buildkitd, the second Engine, then the first
+# Engine, then containerd (which both Engines use).
+order=(moto registry-ecr registry-plain buildkitd dockerd2 dockerd containerd)
 for want in "${order[@]}" '*'; do
   while read -r name pid exe; do
     [[ -n ${name:-} && -n ${pid:-} && -n ${exe:-} ]] || continue

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs and starts the local test world (see shared/test-world.md), idempotently:
-#   Docker Engine 26 (containerd image store, BuildKit 0.13), QEMU binfmt for arm64,
+#   Docker Engine 26 (containerd image store, BuildKit 0.13), a second independent Engine on
+#   /run/multiarch-docker2.sock, a standalone buildkitd on tcp://127.0.0.1:5200 with mutual
+#   TLS (built by scripts/buildkit.sh), QEMU binfmt for arm64,
 #   a plain registry on 127.0.0.1:5000, a TLS+htpasswd registry posing as ECR on
 #   127.0.0.1:443, moto's ECR API on 127.0.0.1:5100, and busybox base images in both
 #   registries. Writes "$STATE/env" (export K=V lines) for the tests.
@@ -215,6 +217,50 @@ step_dockerd() {
   RESULT="started ($(docker_up))"
 }
 
+# ---- 2b. a second, independent Docker Engine ---------------------------------------------
+# Its own data root, exec root, socket, pidfile and containerd namespaces, on the same
+# containerd: a second BuildKit with its own build cache and image store. Its default network
+# is its own bridge (made here, as dockerd requires for a bridge not named docker0) and it
+# writes no iptables rules. Not `--bridge=none`: with it, dockerd deletes the docker0 device at
+# start-up (the first Engine's bridge) and BuildKit's RUN steps fail ("network bridge not
+# found").
+DOCKER2_SOCK=/run/multiarch-docker2.sock
+DOCKER2_EXEC=/run/multiarch-docker2
+DOCKER2_ROOT=$STATE/docker2
+DOCKER2_BRIDGE=docker2br0
+DOCKER2_BRIDGE_IP=172.31.250.1/24
+docker2_up() { docker -H "unix://$DOCKER2_SOCK" info --format '{{.ServerVersion}}'; }
+
+step_dockerd2() {
+  FAIL_LOG=$LOGS/dockerd2.log
+  local conf=$DOCKER2_ROOT/daemon.json
+  local want='{ "features": { "containerd-snapshotter": true } }'
+  mkdir -p "$DOCKER2_ROOT/data"
+  if [[ ! -f $conf || $(cat "$conf") != "$want" ]]; then
+    echo "$want" >"$conf"
+  fi
+  if docker2_up >/dev/null 2>&1; then
+    RESULT="already running ($(docker2_up))"
+    return
+  fi
+  containerd_up
+  if ! ip link show "$DOCKER2_BRIDGE" >/dev/null 2>&1; then
+    ip link add "$DOCKER2_BRIDGE" type bridge
+  fi
+  if ! ip -4 addr show dev "$DOCKER2_BRIDGE" | grep -q "inet $DOCKER2_BRIDGE_IP "; then
+    ip addr add "$DOCKER2_BRIDGE_IP" dev "$DOCKER2_BRIDGE"
+  fi
+  ip link set "$DOCKER2_BRIDGE" up
+  start_bg dockerd2 "$LOGS/dockerd2.log" "$(command -v dockerd)" \
+    --config-file "$conf" --data-root "$DOCKER2_ROOT/data" --exec-root "$DOCKER2_EXEC" \
+    -H "unix://$DOCKER2_SOCK" --pidfile /run/multiarch-docker2.pid \
+    --containerd="$CONTAINERD_SOCK" --containerd-namespace multiarch-docker2 \
+    --containerd-plugins-namespace multiarch-docker2-plugins \
+    --bridge="$DOCKER2_BRIDGE" --iptables=false --ip6tables=false
+  wait_for 60 dockerd2 docker2_up
+  RESULT="started on $DOCKER2_SOCK ($(docker2_up))"
+}
+
 # ---- 3. qemu binfmt ---------------------------------------------------------------------
 step_binfmt() {
   if [[ ! -e /proc/sys/fs/binfmt_misc/register ]]; then
@@ -283,6 +329,102 @@ step_pki() {
   fi
   RESULT=${made[*]:+"made: ${made[*]}"}
   RESULT=${RESULT:-"up to date"}
+}
+
+# ---- 4b. a standalone buildkitd: tcp:// with mutual TLS ----------------------------------
+# buildkitd and buildctl are built from BuildKit's Go module by scripts/buildkit.sh (cached;
+# minutes the first time). The daemon runs its steps with the system's runc (OCI worker, host
+# network, QEMU binfmt for arm64), keeps its state under $STATE/buildkitd, listens only on
+# tcp://127.0.0.1:$BUILDKITD_PORT and requires a client certificate signed by the test CA.
+BUILDKIT_VERSION=0.34.2
+BUILDKIT_BIN=$STATE/buildkit/v$BUILDKIT_VERSION/bin
+BUILDKITD_PORT=5200
+BUILDKITD_DIR=$STATE/buildkitd
+BUILDKITD_PKI=$PKI/buildkitd
+BUILDKITD_NAME=buildkitd.test
+buildkitd_up() { timeout 10 "$BUILDKIT_BIN/buildctl" --addr "tcp://127.0.0.1:$BUILDKITD_PORT" \
+  --tlscacert "$CA_CERT" --tlscert "$BUILDKITD_PKI/client.crt" --tlskey "$BUILDKITD_PKI/client.key" \
+  --tlsservername "$BUILDKITD_NAME" debug workers; }
+
+buildkitd_cert_ok() { # NAME: a key and a certificate signed by the test CA are there
+  [[ -s $BUILDKITD_PKI/$1.crt && -s $BUILDKITD_PKI/$1.key ]] &&
+    openssl verify -CAfile "$CA_CERT" "$BUILDKITD_PKI/$1.crt" >/dev/null 2>&1
+}
+buildkitd_cert() { # NAME CN EXT_USAGE SAN: make them
+  local name=$1 cn=$2 usage=$3 san=$4 d=$BUILDKITD_PKI
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -sha256 \
+    -keyout "$d/$name.key" -out "$d/$name.csr" -subj "/CN=$cn"
+  printf '%s\n' "subjectAltName=$san" 'basicConstraints=CA:FALSE' \
+    'keyUsage=critical,digitalSignature' "extendedKeyUsage=$usage" >"$d/$name.ext"
+  openssl x509 -req -in "$d/$name.csr" -CA "$CA_CERT" -CAkey "$PKI/ca.key" -CAcreateserial \
+    -days 3650 -sha256 -extfile "$d/$name.ext" -out "$d/$name.crt"
+  chmod 600 "$d/$name.key"
+}
+
+step_buildkitd() {
+  FAIL_LOG=$LOGS/buildkit-build.log
+  local t made=()
+  t=$(date +%s)
+  MULTIARCH_TESTENV_STATE=$STATE BUILDKIT_VERSION=$BUILDKIT_VERSION \
+    bash "$HERE/buildkit.sh" >>"$LOGS/buildkit-build.log" 2>&1
+  if (($(date +%s) - t > 5)); then made+=("built v$BUILDKIT_VERSION in $(($(date +%s) - t))s"); fi
+  FAIL_LOG=$LOGS/buildkitd.log
+  mkdir -p "$BUILDKITD_PKI" "$BUILDKITD_DIR/root"
+  if ! buildkitd_cert_ok server; then
+    buildkitd_cert server "$BUILDKITD_NAME" serverAuth "DNS:$BUILDKITD_NAME,IP:127.0.0.1"
+    made+=(server-cert)
+  fi
+  if ! buildkitd_cert_ok client; then
+    buildkitd_cert client ci-runner clientAuth "DNS:ci-runner"
+    made+=(client-cert)
+  fi
+  local conf=$BUILDKITD_DIR/buildkitd.toml
+  cat >"$conf.tmp" <<EOF
+# written by scripts/testenv.sh
+root = "$BUILDKITD_DIR/root"
+[grpc]
+  address = ["tcp://127.0.0.1:$BUILDKITD_PORT"]
+  [grpc.tls]
+    cert = "$BUILDKITD_PKI/server.crt"
+    key = "$BUILDKITD_PKI/server.key"
+    ca = "$CA_CERT"
+[cdi]
+  disabled = true
+[worker.oci]
+  enabled = true
+  snapshotter = "overlayfs"
+  networkMode = "host"
+  gc = true
+  maxUsedSpace = "4GB"
+[worker.containerd]
+  enabled = false
+[history]
+  maxAge = 172800
+  maxEntries = 500
+[registry."$PLAIN"]
+  http = true
+[registry."$ECR_HOST"]
+  ca = ["$CA_CERT"]
+EOF
+  local pid
+  pid=$(pid_of buildkitd)
+  if ! cmp -s "$conf.tmp" "$conf" || ((${#made[@]} > 0)); then
+    # New settings or certificates: a buildkitd of ours still running on the old ones stops.
+    if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
+      kill -TERM "$pid"
+      for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+      made+=(restarted)
+    fi
+  fi
+  mv "$conf.tmp" "$conf"
+  if buildkitd_up >/dev/null 2>&1; then
+    RESULT="${made[*]:+${made[*]}; }already running on 127.0.0.1:$BUILDKITD_PORT"
+    return
+  fi
+  start_bg buildkitd "$LOGS/buildkitd.log" "$BUILDKIT_BIN/buildkitd" --config "$conf"
+  wait_for 60 buildkitd buildkitd_up
+  buildkitd_up
+  RESULT="${made[*]:+${made[*]}; }started on tcp://127.0.0.1:$BUILDKITD_PORT (mTLS)"
 }
 
 # ---- 5. registries --------------------------------------------------------------------
@@ -488,6 +630,15 @@ step_env() {
     "MOTO_LOG=$LOGS/moto.log"
     "MOTO_PYTHON=$VPY"
     "DOCKERD_LOG=$LOGS/dockerd.log"
+    "DOCKER2_HOST=unix://$DOCKER2_SOCK"
+    "DOCKERD2_LOG=$LOGS/dockerd2.log"
+    "BUILDKITD_ADDR=tcp://127.0.0.1:$BUILDKITD_PORT"
+    "BUILDKITD_SERVER_NAME=$BUILDKITD_NAME"
+    "BUILDKITD_CA_CERT=$CA_CERT"
+    "BUILDKITD_CLIENT_CERT=$BUILDKITD_PKI/client.crt"
+    "BUILDKITD_CLIENT_KEY=$BUILDKITD_PKI/client.key"
+    "BUILDKITD_LOG=$LOGS/buildkitd.log"
+    "BUILDCTL=$BUILDKIT_BIN/buildctl"
     "TEST_CA_CERT=$CA_CERT"
     "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt"
     "REQUESTS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt"
@@ -514,8 +665,10 @@ step_env() {
 step packages step_apt
 step docker-engine step_docker_pkgs
 step dockerd step_dockerd
+step dockerd2 step_dockerd2
 step binfmt step_binfmt
 step pki step_pki
+step buildkitd step_buildkitd
 step registry-plain step_registry_plain
 step registry-ecr step_registry_ecr
 step moto step_moto

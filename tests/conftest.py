@@ -5,13 +5,31 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from harness import FakeEngine, Provider, RegistryLog, testenv  # noqa: E402
+from harness import FakeEngine, Provider, RegistryLog, WorldBuildkitd, testenv  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def world():
     """The running test world (scripts/testenv.sh): registries, moto, Docker Engine."""
     return testenv()
+
+
+@pytest.fixture(scope="session")
+def world_buildkitd(world):
+    """The test world's standalone buildkitd: tcp://127.0.0.1 with mutual TLS."""
+    return WorldBuildkitd(world)
+
+
+@pytest.fixture(scope="session")
+def docker2_env(world):
+    """The environment for a Docker client talking to the test world's second Engine."""
+    return {**os.environ, "DOCKER_HOST": world["DOCKER2_HOST"]}
+
+
+@pytest.fixture(scope="session")
+def docker1_env(world):
+    """The environment for a Docker client talking to the test world's first Engine."""
+    return {**os.environ, "DOCKER_HOST": world["DOCKER_HOST"]}
 
 
 @pytest.fixture(scope="session")

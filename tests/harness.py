@@ -274,12 +274,71 @@ def pulled_digest(ref: str, arch: str) -> str:
             return "sha256:" + hashlib.sha256(f.read()).hexdigest()
 
 
-# ---- a standalone buildkitd stand-in --------------------------------------------------------
-# There is no buildkitd package on this machine kind, so the Engine's own BuildKit stands in
-# for one: `EngineAsBuildkitd` terminates TLS as `buildkitd --tlscacert --tlscert --tlskey`
-# does (client certificate required, ALPN h2) and splices each connection onto a `POST /grpc`
-# h2c upgrade of the Engine socket. Everything on the provider's side (its gRPC client, TLS,
-# the session tunnelled through Control.Session, file sync) meets real BuildKit.
+# ---- the test world's standalone buildkitd ---------------------------------------------------
+# scripts/testenv.sh builds buildkitd and buildctl from BuildKit's Go module (scripts/buildkit.sh)
+# and runs it on tcp://127.0.0.1 with mutual TLS (server certificate for buildkitd.test, client
+# certificate CN ci-runner, both signed by the test CA). `WorldBuildkitd` gives its address,
+# the client's files, buildctl with those flags, and the daemon's build history: the record of
+# every build it ran (frontend attributes, exporters, exporter response).
+
+class WorldBuildkitd:
+    def __init__(self, world: dict):
+        self.addr = world["BUILDKITD_ADDR"]
+        self.port = int(self.addr.rsplit(":", 1)[1])
+        self.server_name = world["BUILDKITD_SERVER_NAME"]
+        self.buildctl_bin = world["BUILDCTL"]
+        self.log = world["BUILDKITD_LOG"]
+        # The key names make_test_pki uses, so tests can take either.
+        self.certs = {
+            "ca.pem": world["BUILDKITD_CA_CERT"],
+            "client.pem": world["BUILDKITD_CLIENT_CERT"],
+            "client.key": world["BUILDKITD_CLIENT_KEY"],
+        }
+
+    def tls_args(self) -> list[str]:
+        return ["--addr", self.addr, "--tlsservername", self.server_name,
+                "--tlscacert", self.certs["ca.pem"], "--tlscert", self.certs["client.pem"],
+                "--tlskey", self.certs["client.key"]]
+
+    def buildctl(self, *args: str, check=True, **kw) -> subprocess.CompletedProcess:
+        return run(self.buildctl_bin, *self.tls_args(), *args, check=check, **kw)
+
+    def history(self) -> list[dict]:
+        """Every build record the daemon keeps (newest last), fetched over mutual TLS."""
+        out = self.buildctl("debug", "histories", "--format", "{{json .}}", timeout=60).stdout
+        records = []
+        for line in out.splitlines():
+            if line.strip():
+                ev = json.loads(line)
+                rec = ev.get("record") or ev.get("Record")
+                if rec:
+                    records.append(rec)
+        return records
+
+    @staticmethod
+    def result_digests(record: dict) -> list[str]:
+        """The digests of what a recorded build produced (for an image export: the pushed index
+        or manifest)."""
+        res = record.get("Result") or {}
+        descs = list((res.get("Results") or {}).values()) + [res.get("ResultDeprecated") or {}]
+        return sorted({d["digest"] for d in descs if d.get("digest")})
+
+    def builds_exporting(self, name_part: str) -> list[dict]:
+        """The records of builds whose image exporter was given a name containing `name_part`."""
+        found = []
+        for rec in self.history():
+            names = [e.get("Attrs", e.get("attrs", {})).get("name", "")
+                     for e in rec.get("Exporters", rec.get("exporters", [])) or []]
+            if any(name_part in n for n in names):
+                found.append(rec)
+        return found
+
+
+# ---- a buildkitd stand-in, the Engine's BuildKit behind a TLS splice -------------------------
+# `EngineAsBuildkitd` terminates TLS as `buildkitd --tlscacert --tlscert --tlskey` does (client
+# certificate required, ALPN h2) and splices each connection onto a `POST /grpc` h2c upgrade of
+# the Engine socket. tests/test_buildkitd.py uses the real buildkitd above; this stays for the
+# tests that have not moved to it yet.
 
 class EngineAsBuildkitd:
     def __init__(self, docker_socket: str, certs: dict):
@@ -353,6 +412,31 @@ def make_test_pki(d: Path) -> dict:
         openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
                 "-CAcreateserial", "-out", f"{name}.pem", "-days", "2", "-extfile", f"{name}.ext", cwd=d)
     return {f: str(d / f) for f in os.listdir(d)}
+
+
+_ENGINE_HISTORY_PKI: dict = {}
+
+
+def engine_build_history(world: dict, docker_host: str) -> list[dict]:
+    """The build records of a Docker Engine's own BuildKit (`docker_host` = unix://...): the
+    test world's buildctl reads them through an `EngineAsBuildkitd` splice onto that Engine.
+    Each record has `FrontendAttrs` (`platform`, `build-arg:*`, ...) and `Result` (what the
+    build produced: for a push, the pushed manifest or index); `WorldBuildkitd.result_digests`
+    reads the latter."""
+    import tempfile
+
+    if not _ENGINE_HISTORY_PKI:
+        _ENGINE_HISTORY_PKI.update(make_test_pki(Path(tempfile.mkdtemp(prefix="engine-history-pki-"))))
+    certs = _ENGINE_HISTORY_PKI
+    splice = EngineAsBuildkitd(docker_host.removeprefix("unix://"), certs)
+    try:
+        out = run(world["BUILDCTL"], "--addr", f"tcp://127.0.0.1:{splice.port}",
+                  "--tlsservername", "buildkitd.test", "--tlscacert", certs["ca.pem"],
+                  "--tlscert", certs["client.pem"], "--tlskey", certs["client.key"],
+                  "debug", "histories", "--format", "{{json .}}", timeout=60).stdout
+    finally:
+        splice.close()
+    return [json.loads(l)["record"] for l in out.splitlines() if l.strip() and '"record"' in l]
 
 
 def docker_socket(world: dict) -> str:
