@@ -665,10 +665,14 @@ step_env() {
 step packages step_apt
 step docker-engine step_docker_pkgs
 step dockerd step_dockerd
-step dockerd2 step_dockerd2
+# The extra build nodes (a second Engine, a standalone buildkitd built from source: ~10 min
+# the first time) serve the tests only; `make demo` asks for the rest with
+# MULTIARCH_TESTENV_NODES=none.
+NODES=${MULTIARCH_TESTENV_NODES:-all}
+[[ $NODES == none ]] || step dockerd2 step_dockerd2
 step binfmt step_binfmt
 step pki step_pki
-step buildkitd step_buildkitd
+[[ $NODES == none ]] || step buildkitd step_buildkitd
 step registry-plain step_registry_plain
 step registry-ecr step_registry_ecr
 step moto step_moto
