@@ -90,7 +90,7 @@ test-e2e: build $(PY) terraform pulumi $(GENSDK)
 lint: toolchain $(DENY)
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
-	$(DENY) --locked check --config deny.toml bans licenses sources
+	$(DENY) --locked check bans licenses sources
 
 $(DENY):
 	$(CARGO) install --locked --quiet --root $(TOOLS)/cargo-deny-$(CARGO_DENY_VERSION) cargo-deny --version $(CARGO_DENY_VERSION)

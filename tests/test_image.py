@@ -167,6 +167,12 @@ def test_build_secret_is_used_and_kept_out_of_everything(provider, world, tmp_pa
         ({"dockerfile": {"inline": "FROM scratch"}}, "tags", "no tags"),
         ({"dockerfile": {"inline": "FROM scratch"}, "tags": ["127.0.0.1:5000/a:1"], "network": "bridge"},
          "network", "unknown variant"),
+        ({"dockerfile": {"inline": "FROM scratch"}, "tags": ["127.0.0.1:5000/a:1"],
+          "addHosts": ["db.internal:10.0.0.5", "db.internal=10.0.0.6"]}, "addHosts[1]", "not host:ip"),
+        ({"dockerfile": {"inline": "FROM scratch"}, "tags": ["127.0.0.1:5000/a:1"],
+          "addHosts": ["db.internal:10.0.0"]}, "addHosts[0]", "not an IPv4 or IPv6 address"),
+        ({"dockerfile": {"inline": "FROM scratch"}, "tags": ["127.0.0.1:5000/a:1"],
+          "addHosts": ["bad host:10.0.0.1"]}, "addHosts[0]", "not a host name"),
     ],
 )
 def test_bad_image_input_is_a_check_failure(provider, inputs, prop, words):
@@ -306,3 +312,29 @@ def test_push_false_builds_and_reports_empty_digest_and_ref(provider, world, tmp
     assert read["digest"] == ""
     provider.delete(IMAGE, id, state)
     assert [w for w in plain_log.writes() if repo in w] == []
+
+
+def test_add_hosts_resolve_names_in_run_steps_and_compare_as_a_set(provider, world, tmp_path):
+    """A name that exists only through addHosts resolves in RUN; reordering is no change."""
+    (tmp_path / "Dockerfile").write_text(
+        f"FROM {world['BASE_IMAGE_PLAIN']}\n"
+        # busybox ping resolves through /etc/hosts first (and then fails: no network at all).
+        "RUN (ping -c 1 -W 1 db.multiarch.internal 2>&1 || true) > /hosts && cat /etc/hosts >> /hosts\n"
+    )
+    repo = f"{world['PLAIN_REGISTRY']}/{unique('addhosts')}"
+    inputs = {"context": {"location": str(tmp_path)}, "platforms": ["linux/amd64"],
+              "tags": [f"{repo}:1"], "network": "none",
+              "addHosts": ["db.multiarch.internal:10.11.12.13", "v6.multiarch.internal:fd00::7"]}
+    checked, failures = provider.check(IMAGE, inputs)
+    assert failures == []
+    id_, state = provider.create(IMAGE, checked)
+    out = run("docker", "run", "--rm", "--pull", "always", "--network", "none", f"{repo}:1",
+              "cat", "/hosts").stdout
+    assert "PING db.multiarch.internal (10.11.12.13)" in out, out
+    assert "fd00::7" in out and "v6.multiarch.internal" in out, out
+    reordered = dict(inputs, addHosts=list(reversed(inputs["addHosts"])))
+    diff = provider.diff(IMAGE, id_, state, provider.check(IMAGE, reordered)[0])
+    assert diff.changes == DIFF_NONE, diff
+    changed = dict(inputs, addHosts=["db.multiarch.internal:10.11.12.14"])
+    diff = provider.diff(IMAGE, id_, state, provider.check(IMAGE, changed)[0])
+    assert diff.changes == DIFF_SOME and list(diff.diffs) == ["addHosts"], diff

@@ -48,6 +48,11 @@ export class Image extends pulumi.CustomResource {
     }
 
     /**
+     * Extra `/etc/hosts` entries for `RUN` steps, `host:ip` as `docker build --add-host`
+     * takes them (e.g. `db.internal:10.0.0.5`, `v6.internal:fd00::1`). Compared as a set.
+     */
+    declare public readonly addHosts: pulumi.Output<string[] | undefined>;
+    /**
      * Build arguments (`ARG`).
      */
     declare public readonly buildArgs: pulumi.Output<{[key: string]: string} | undefined>;
@@ -158,6 +163,7 @@ export class Image extends pulumi.CustomResource {
         let resourceInputs: pulumi.Inputs = {};
         opts = opts || {};
         if (!opts.id) {
+            resourceInputs["addHosts"] = args?.addHosts;
             resourceInputs["buildArgs"] = args?.buildArgs;
             resourceInputs["buildOnPreview"] = (args?.buildOnPreview) ?? true;
             resourceInputs["cacheFrom"] = args?.cacheFrom;
@@ -183,6 +189,7 @@ export class Image extends pulumi.CustomResource {
             resourceInputs["manifests"] = undefined /*out*/;
             resourceInputs["ref"] = undefined /*out*/;
         } else {
+            resourceInputs["addHosts"] = undefined /*out*/;
             resourceInputs["buildArgs"] = undefined /*out*/;
             resourceInputs["buildOnPreview"] = undefined /*out*/;
             resourceInputs["cacheFrom"] = undefined /*out*/;
@@ -219,6 +226,11 @@ export class Image extends pulumi.CustomResource {
  * The set of arguments for constructing a Image resource.
  */
 export interface ImageArgs {
+    /**
+     * Extra `/etc/hosts` entries for `RUN` steps, `host:ip` as `docker build --add-host`
+     * takes them (e.g. `db.internal:10.0.0.5`, `v6.internal:fd00::1`). Compared as a set.
+     */
+    addHosts?: pulumi.Input<pulumi.Input<string>[] | undefined>;
     /**
      * Build arguments (`ARG`).
      */

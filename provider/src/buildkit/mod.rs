@@ -226,6 +226,8 @@ pub struct BuildSpec {
     pub pull: bool,
     /// `RUN` network.
     pub network: Option<NetworkMode>,
+    /// Extra `/etc/hosts` entries for `RUN` steps.
+    pub add_hosts: Vec<(String, std::net::IpAddr)>,
     /// Secrets for `RUN --mount=type=secret,id=...`; never logged.
     pub secrets: BTreeMap<String, Vec<u8>>,
     /// Cache imports, buildx syntax (`type=registry,ref=...`) or a bare ref.

@@ -268,6 +268,14 @@ fn build_options(spec: &BuildSpec, attrs: &mut HashMap<String, String>) -> Resul
             attrs.insert("force-network-mode".into(), "host".into());
         }
     }
+    if !spec.add_hosts.is_empty() {
+        let hosts: Vec<String> = spec
+            .add_hosts
+            .iter()
+            .map(|(host, ip)| format!("{host}={ip}"))
+            .collect();
+        attrs.insert("add-hosts".into(), hosts.join(","));
+    }
     if spec.provenance {
         attrs.insert("attest:provenance".into(), "mode=min".into());
     }
@@ -354,6 +362,10 @@ mod tests {
             cache_to: vec!["type=registry,ref=127.0.0.1:5000/c:x,mode=max".into()],
             cache_from: vec!["127.0.0.1:5000/c:x".into()],
             network: Some(NetworkMode::None),
+            add_hosts: vec![
+                ("db.internal".into(), [10, 0, 0, 5].into()),
+                ("v6.internal".into(), "fd00::1".parse().unwrap()),
+            ],
             ..Default::default()
         }
     }
@@ -374,6 +386,10 @@ mod tests {
             "linux/amd64,linux/arm64"
         );
         assert_eq!(p.request.frontend_attrs["force-network-mode"], "none");
+        assert_eq!(
+            p.request.frontend_attrs["add-hosts"],
+            "db.internal=10.0.0.5,v6.internal=fd00::1"
+        );
         assert!(!p.request.frontend_attrs.contains_key("attest:provenance"));
         assert!(p.request.frontend_attrs["cache-imports"].contains("\"Type\":\"registry\""));
     }

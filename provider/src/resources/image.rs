@@ -99,6 +99,11 @@ pub struct ImageInputs {
     /// Always look for newer base images.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub pull: bool,
+    /// Extra `/etc/hosts` entries for `RUN` steps, `host:ip` as `docker build --add-host`
+    /// takes them (e.g. `db.internal:10.0.0.5`, `v6.internal:fd00::1`). Compared as a set.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-set" = true))]
+    pub add_hosts: Vec<String>,
     /// Network mode for `RUN` steps: `default`, `none` or `host`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<NetworkMode>,
@@ -159,6 +164,30 @@ pub struct ImageState {
 }
 
 pub struct Image;
+
+/// `host:ip` (the IP may be IPv6 and hold colons itself) as a host name and an address.
+fn parse_add_host(entry: &str) -> Result<(String, std::net::IpAddr), String> {
+    let Some((host, ip)) = entry.split_once(':') else {
+        return Err(format!(
+            "{entry:?} is not host:ip, e.g. db.internal:10.0.0.5"
+        ));
+    };
+    let host_ok = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'));
+    if !host_ok {
+        return Err(format!(
+            "{host:?} is not a host name (letters, digits, '-', '.', '_')"
+        ));
+    }
+    let ip = ip
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .map_err(|_| format!("{ip:?} is not an IPv4 or IPv6 address"))?;
+    Ok((host.to_owned(), ip))
+}
 
 fn is_url(s: &str) -> bool {
     ["http://", "https://", "git://", "git@", "ssh://"]
@@ -289,6 +318,11 @@ impl Resource for Image {
                         "names must be non-empty without '=' or NUL, values without NUL",
                     ));
                 }
+            }
+        }
+        for (i, entry) in inputs.add_hosts.iter().enumerate() {
+            if let Err(reason) = parse_add_host(entry) {
+                failures.push(Failure::new(format!("addHosts[{i}]"), reason));
             }
         }
         if inputs.push && inputs.tags.is_empty() && !unknown_root("tags") {
@@ -483,6 +517,11 @@ fn spec(inputs: &ImageInputs) -> Result<(BuildSpec, Option<tempfile::TempDir>), 
         no_cache: inputs.no_cache,
         pull: inputs.pull,
         network: inputs.network,
+        add_hosts: inputs
+            .add_hosts
+            .iter()
+            .filter_map(|e| parse_add_host(e).ok())
+            .collect(),
         secrets: inputs
             .secrets
             .iter()

@@ -15,6 +15,9 @@ import (
 type Image struct {
 	pulumi.CustomResourceState
 
+	// Extra `/etc/hosts` entries for `RUN` steps, `host:ip` as `docker build --add-host`
+	// takes them (e.g. `db.internal:10.0.0.5`, `v6.internal:fd00::1`). Compared as a set.
+	AddHosts pulumi.StringArrayOutput `pulumi:"addHosts"`
 	// Build arguments (`ARG`).
 	BuildArgs pulumi.StringMapOutput `pulumi:"buildArgs"`
 	// Build during preview (without exporting) so Dockerfile errors show before `up`.
@@ -127,6 +130,9 @@ func ImageExists(ctx *pulumi.Context,
 }
 
 type imageArgs struct {
+	// Extra `/etc/hosts` entries for `RUN` steps, `host:ip` as `docker build --add-host`
+	// takes them (e.g. `db.internal:10.0.0.5`, `v6.internal:fd00::1`). Compared as a set.
+	AddHosts []string `pulumi:"addHosts"`
 	// Build arguments (`ARG`).
 	BuildArgs map[string]string `pulumi:"buildArgs"`
 	// Build during preview (without exporting) so Dockerfile errors show before `up`.
@@ -174,6 +180,9 @@ type imageArgs struct {
 
 // The set of arguments for constructing a Image resource.
 type ImageArgs struct {
+	// Extra `/etc/hosts` entries for `RUN` steps, `host:ip` as `docker build --add-host`
+	// takes them (e.g. `db.internal:10.0.0.5`, `v6.internal:fd00::1`). Compared as a set.
+	AddHosts pulumi.StringArrayInput
 	// Build arguments (`ARG`).
 	BuildArgs pulumi.StringMapInput
 	// Build during preview (without exporting) so Dockerfile errors show before `up`.
@@ -304,6 +313,12 @@ func (o ImageOutput) ToImageOutput() ImageOutput {
 
 func (o ImageOutput) ToImageOutputWithContext(ctx context.Context) ImageOutput {
 	return o
+}
+
+// Extra `/etc/hosts` entries for `RUN` steps, `host:ip` as `docker build --add-host`
+// takes them (e.g. `db.internal:10.0.0.5`, `v6.internal:fd00::1`). Compared as a set.
+func (o ImageOutput) AddHosts() pulumi.StringArrayOutput {
+	return o.ApplyT(func(v *Image) pulumi.StringArrayOutput { return v.AddHosts }).(pulumi.StringArrayOutput)
 }
 
 // Build arguments (`ARG`).

@@ -22,6 +22,7 @@ __all__ = ['ImageArgs', 'Image']
 @pulumi.input_type
 class ImageArgs:
     def __init__(__self__, *,
+                 add_hosts: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
                  build_args: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
                  build_on_preview: pulumi.Input[Optional[_builtins.bool]] = None,
                  cache_from: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
@@ -45,6 +46,8 @@ class ImageArgs:
         """
         The set of arguments for constructing a Image resource.
 
+        :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] add_hosts: Extra `/etc/hosts` entries for `RUN` steps, `host:ip` as `docker build --add-host`
+               takes them (e.g. `db.internal:10.0.0.5`, `v6.internal:fd00::1`). Compared as a set.
         :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] build_args: Build arguments (`ARG`).
         :param pulumi.Input[_builtins.bool] build_on_preview: Build during preview (without exporting) so Dockerfile errors show before `up`.
         :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] cache_from: Cache sources, buildx syntax, e.g. `type=registry,ref=<repo>:cache`.
@@ -69,6 +72,8 @@ class ImageArgs:
         :param pulumi.Input[_builtins.str] target: The Dockerfile stage to build.
         :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] triggers: Arbitrary values; changing any of them rebuilds the image.
         """
+        if add_hosts is not None:
+            pulumi.set(__self__, "add_hosts", add_hosts)
         if build_args is not None:
             pulumi.set(__self__, "build_args", build_args)
         if build_on_preview is None:
@@ -113,6 +118,19 @@ class ImageArgs:
             pulumi.set(__self__, "target", target)
         if triggers is not None:
             pulumi.set(__self__, "triggers", triggers)
+
+    @_builtins.property
+    @pulumi.getter(name="addHosts")
+    def add_hosts(self) -> pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]]:
+        """
+        Extra `/etc/hosts` entries for `RUN` steps, `host:ip` as `docker build --add-host`
+        takes them (e.g. `db.internal:10.0.0.5`, `v6.internal:fd00::1`). Compared as a set.
+        """
+        return pulumi.get(self, "add_hosts")
+
+    @add_hosts.setter
+    def add_hosts(self, value: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]]):
+        pulumi.set(self, "add_hosts", value)
 
     @_builtins.property
     @pulumi.getter(name="buildArgs")
@@ -364,6 +382,7 @@ class Image(pulumi.CustomResource):
     def __init__(__self__,
                  resource_name: str,
                  opts: Optional[pulumi.ResourceOptions] = None,
+                 add_hosts: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
                  build_args: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
                  build_on_preview: pulumi.Input[Optional[_builtins.bool]] = None,
                  cache_from: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
@@ -390,6 +409,8 @@ class Image(pulumi.CustomResource):
 
         :param str resource_name: The name of the resource.
         :param pulumi.ResourceOptions opts: Options for the resource.
+        :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] add_hosts: Extra `/etc/hosts` entries for `RUN` steps, `host:ip` as `docker build --add-host`
+               takes them (e.g. `db.internal:10.0.0.5`, `v6.internal:fd00::1`). Compared as a set.
         :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] build_args: Build arguments (`ARG`).
         :param pulumi.Input[_builtins.bool] build_on_preview: Build during preview (without exporting) so Dockerfile errors show before `up`.
         :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] cache_from: Cache sources, buildx syntax, e.g. `type=registry,ref=<repo>:cache`.
@@ -438,6 +459,7 @@ class Image(pulumi.CustomResource):
     def _internal_init(__self__,
                  resource_name: str,
                  opts: Optional[pulumi.ResourceOptions] = None,
+                 add_hosts: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
                  build_args: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
                  build_on_preview: pulumi.Input[Optional[_builtins.bool]] = None,
                  cache_from: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
@@ -467,6 +489,7 @@ class Image(pulumi.CustomResource):
                 raise TypeError('__props__ is only valid when passed in combination with a valid opts.id to get an existing resource')
             __props__ = ImageArgs.__new__(ImageArgs)
 
+            __props__.__dict__["add_hosts"] = add_hosts
             __props__.__dict__["build_args"] = build_args
             if build_on_preview is None:
                 build_on_preview = True
@@ -519,6 +542,7 @@ class Image(pulumi.CustomResource):
 
         __props__ = ImageArgs.__new__(ImageArgs)
 
+        __props__.__dict__["add_hosts"] = None
         __props__.__dict__["build_args"] = None
         __props__.__dict__["build_on_preview"] = None
         __props__.__dict__["cache_from"] = None
@@ -550,6 +574,15 @@ class Image(pulumi.CustomResource):
             opts: Optional[pulumi.ResourceOptions] = None) -> pulumi.Output[bool]:
         __props__: dict = {}
         return pulumi.runtime.exists_resource(None, 'multiarch:index:Image', id, __props__, opts or pulumi.ResourceOptions())
+
+    @_builtins.property
+    @pulumi.getter(name="addHosts")
+    def add_hosts(self) -> pulumi.Output[Optional[Sequence[_builtins.str]]]:
+        """
+        Extra `/etc/hosts` entries for `RUN` steps, `host:ip` as `docker build --add-host`
+        takes them (e.g. `db.internal:10.0.0.5`, `v6.internal:fd00::1`). Compared as a set.
+        """
+        return pulumi.get(self, "add_hosts")
 
     @_builtins.property
     @pulumi.getter(name="buildArgs")
