@@ -338,3 +338,32 @@ def test_add_hosts_resolve_names_in_run_steps_and_compare_as_a_set(provider, wor
     changed = dict(inputs, addHosts=["db.multiarch.internal:10.11.12.14"])
     diff = provider.diff(IMAGE, id_, state, provider.check(IMAGE, changed)[0])
     assert diff.changes == DIFF_SOME and list(diff.diffs) == ["addHosts"], diff
+
+
+def test_a_changed_up_reads_the_context_once(provider, world, tmp_path):
+    """Diff hashes the changed files; Create/Update reuse every digest whose file is
+    unchanged since (stat cache, racy timestamps excluded): one read pass per changed up."""
+    import re
+    import time
+
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(f"FROM {world['BASE_IMAGE_PLAIN']}\nCOPY . /src\n")
+    for i in range(40):
+        (ctx / f"f{i}.txt").write_text(f"file {i}\n")
+    time.sleep(2.5)  # older than the racy-timestamp window (2 s)
+    inputs = {"context": {"location": str(ctx)}, "platforms": ["linux/amd64"], "push": False,
+              "network": "none"}
+    checked, _ = provider.check(IMAGE, inputs)
+    id_, state = provider.create(IMAGE, checked)
+    (ctx / "f3.txt").write_text("changed\n")
+    time.sleep(2.5)
+    diff = provider.diff(IMAGE, id_, state, checked)
+    assert diff.changes == DIFF_SOME and list(diff.diffs) == ["contextHash"], diff
+    provider.update(IMAGE, id_, state, checked)
+    provider.engine.saw("unchanged since hashed")
+    reads = [tuple(map(int, m.groups())) for m in
+             (re.match(r"contextHash: (\d+) files, (\d+) read", l) for l in provider.engine.messages()) if m]
+    # create reads all 41 files (40 + the Dockerfile); the Diff only the changed one; the
+    # Update none.
+    assert reads[-3:] == [(41, 41), (41, 1), (41, 0)], reads

@@ -18,13 +18,14 @@
 //! Both block (on a shared pool of I/O threads): from async code, call them
 //! through `spawn_blocking`.
 
+use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
@@ -53,6 +54,11 @@ pub struct ContextEntry {
     pub mtime_ns: i64,
     pub uid: u32,
     pub gid: u32,
+    /// Status change time, inode and device: with size, mtime and mode, what the content
+    /// hash cache compares (as git's index does).
+    pub ctime_ns: i64,
+    pub ino: u64,
+    pub dev: u64,
 }
 
 /// The walk of a context directory.
@@ -142,24 +148,44 @@ pub fn walk(context: &Path, ignore_file: Option<&Path>) -> Result<ContextFiles, 
 /// mode bits, no times, no owners); for a symlink its target. Every
 /// variable-length field is length-prefixed. File contents are hashed in
 /// parallel and combined in entry order.
+#[cfg(test)]
 pub fn context_hash(
     dockerfile_contents: &[u8],
     files: &ContextFiles,
     named: &[(String, ContextFiles)],
 ) -> Result<String, ContextError> {
+    context_hash_counted(dockerfile_contents, files, named).map(|(h, _)| h)
+}
+
+/// How much of a context was read to hash it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reads {
+    pub files: usize,
+    /// Files read (the rest came from the stat cache).
+    pub read: usize,
+    pub bytes: u64,
+}
+
+/// [`context_hash`], and how much was read.
+pub fn context_hash_counted(
+    dockerfile_contents: &[u8],
+    files: &ContextFiles,
+    named: &[(String, ContextFiles)],
+) -> Result<(String, Reads), ContextError> {
     let mut named: Vec<&(String, ContextFiles)> = named.iter().collect();
     named.sort_by(|a, b| a.0.cmp(&b.0));
 
+    let mut reads = Reads::default();
     let mut h = Sha256::new();
     h.update(b"multiarch context hash v1\0");
     put_bytes(&mut h, dockerfile_contents);
-    put_tree(&mut h, files)?;
+    put_tree(&mut h, files, &mut reads)?;
     put_len(&mut h, named.len());
     for (name, tree) in named {
         put_bytes(&mut h, name.as_bytes());
-        put_tree(&mut h, tree)?;
+        put_tree(&mut h, tree, &mut reads)?;
     }
-    Ok(format!("sha256:{}", hex::encode(h.finalize())))
+    Ok((format!("sha256:{}", hex::encode(h.finalize())), reads))
 }
 
 /// [`walk`] with the context's own ignore file ([`ignore_file_for`] without a
@@ -183,8 +209,8 @@ fn put_bytes(h: &mut Sha256, b: &[u8]) {
     h.update(b);
 }
 
-fn put_tree(h: &mut Sha256, files: &ContextFiles) -> Result<(), ContextError> {
-    let digests = hash_files(files)?;
+fn put_tree(h: &mut Sha256, files: &ContextFiles, reads: &mut Reads) -> Result<(), ContextError> {
+    let digests = hash_files(files, reads)?;
     let mut digests = digests.iter();
 
     put_len(h, files.entries.len());
@@ -241,52 +267,144 @@ fn in_io_pool<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     }
 }
 
-/// The SHA-256 of every file of `files.entries`, in entry order. Each
-/// thread of the I/O pool takes the next file of a shared list, biggest
-/// first (so that no big file is left for the end), until none is left.
-fn hash_files(files: &ContextFiles) -> Result<Vec<[u8; 32]>, ContextError> {
-    let mut work: Vec<usize> = files
-        .entries
-        .iter()
-        .enumerate()
-        .filter(|(_, e)| e.kind == EntryKind::File)
-        .map(|(i, _)| i)
-        .collect();
-    let path = |i: usize| files.root.join(&files.entries[i].rel_path);
-    if work.len() < 32 {
-        let mut buf = vec![0; READ_BUF];
-        return work
-            .iter()
-            .map(|&i| hash_file(&path(i), &mut buf))
-            .collect();
+/// A file's content digest, valid while its stat fields are unchanged. The file sync reads
+/// the context once more anyway; this cache saves the second and third hashing pass of a
+/// changed `up` (Diff, then Create/Update) and makes a no-change Diff a walk of stats.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    size: u64,
+    mtime_ns: i64,
+    ctime_ns: i64,
+    ino: u64,
+    dev: u64,
+    mode: u32,
+}
+
+struct Cached {
+    stamp: Stamp,
+    digest: [u8; 32],
+    /// When reading began (ns since the epoch).
+    hashed_at_ns: i64,
+}
+
+/// Racy timestamps (git's "racy clean" problem): a file changed within this window before
+/// it was hashed may change again without a different stamp (coarse file-system clocks, a
+/// write in the same tick), so its cached digest is not trusted.
+const RACY_NS: i64 = 2_000_000_000;
+
+/// Entries kept at most; past that the cache starts over.
+const CACHE_ENTRIES: usize = 1 << 20;
+
+fn cache() -> &'static Mutex<HashMap<PathBuf, Cached>> {
+    static CACHE: OnceLock<Mutex<HashMap<PathBuf, Cached>>> = OnceLock::new();
+    CACHE.get_or_init(Mutex::default)
+}
+
+fn stamp(e: &ContextEntry) -> Stamp {
+    Stamp {
+        size: e.size,
+        mtime_ns: e.mtime_ns,
+        ctime_ns: e.ctime_ns,
+        ino: e.ino,
+        dev: e.dev,
+        mode: e.mode,
     }
-    work.sort_by_key(|&i| std::cmp::Reverse(files.entries[i].size));
-    let next = AtomicUsize::new(0);
-    let failed = AtomicBool::new(false);
-    let worker = || {
+}
+
+fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
+
+/// The cached digest of `path`, if its stamp is unchanged and was not racy when hashed.
+fn cached_digest(path: &Path, e: &ContextEntry) -> Option<[u8; 32]> {
+    let cache = cache().lock().ok()?;
+    let c = cache.get(path)?;
+    let settled = e.mtime_ns < c.hashed_at_ns - RACY_NS && e.ctime_ns < c.hashed_at_ns - RACY_NS;
+    (c.stamp == stamp(e) && settled).then_some(c.digest)
+}
+
+fn remember(done: &[(usize, [u8; 32], i64)], files: &ContextFiles) {
+    let Ok(mut cache) = cache().lock() else {
+        return;
+    };
+    if cache.len() + done.len() > CACHE_ENTRIES {
+        cache.clear();
+    }
+    for &(i, digest, hashed_at_ns) in done {
+        let e = &files.entries[i];
+        cache.insert(
+            files.root.join(&e.rel_path),
+            Cached {
+                stamp: stamp(e),
+                digest,
+                hashed_at_ns,
+            },
+        );
+    }
+}
+
+/// The SHA-256 of every file of `files.entries`, in entry order: from the stat cache where
+/// the file is unchanged, else read. Each thread of the I/O pool takes the next file of a
+/// shared list, biggest first (so that no big file is left for the end), until none is left.
+fn hash_files(files: &ContextFiles, reads: &mut Reads) -> Result<Vec<[u8; 32]>, ContextError> {
+    let path = |i: usize| files.root.join(&files.entries[i].rel_path);
+    let mut by_entry = vec![None; files.entries.len()];
+    let mut work = Vec::new();
+    for (i, e) in files.entries.iter().enumerate() {
+        if e.kind != EntryKind::File {
+            continue;
+        }
+        reads.files += 1;
+        match cached_digest(&path(i), e) {
+            Some(d) => by_entry[i] = Some(d),
+            None => work.push(i),
+        }
+    }
+    reads.read += work.len();
+    reads.bytes += work.iter().map(|&i| files.entries[i].size).sum::<u64>();
+    let hash_one = |i: usize, buf: &mut [u8]| -> Result<(usize, [u8; 32], i64), ContextError> {
+        let at = now_ns();
+        hash_file(&path(i), buf).map(|d| (i, d, at))
+    };
+    let done: Vec<(usize, [u8; 32], i64)> = if work.len() < 32 {
         let mut buf = vec![0; READ_BUF];
-        let mut done = Vec::new();
-        while !failed.load(Ordering::Relaxed) {
-            let Some(&i) = work.get(next.fetch_add(1, Ordering::Relaxed)) else {
-                break;
-            };
-            match hash_file(&path(i), &mut buf) {
-                Ok(d) => done.push((i, d)),
-                Err(e) => {
-                    failed.store(true, Ordering::Relaxed);
-                    return Err(e);
+        work.iter()
+            .map(|&i| hash_one(i, &mut buf))
+            .collect::<Result<_, _>>()?
+    } else {
+        work.sort_by_key(|&i| std::cmp::Reverse(files.entries[i].size));
+        let next = AtomicUsize::new(0);
+        let failed = AtomicBool::new(false);
+        let worker = || {
+            let mut buf = vec![0; READ_BUF];
+            let mut done = Vec::new();
+            while !failed.load(Ordering::Relaxed) {
+                let Some(&i) = work.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                    break;
+                };
+                match hash_one(i, &mut buf) {
+                    Ok(d) => done.push(d),
+                    Err(e) => {
+                        failed.store(true, Ordering::Relaxed);
+                        return Err(e);
+                    }
                 }
             }
+            Ok(done)
+        };
+        let results = in_io_pool(|| rayon::broadcast(|_| worker()));
+        let mut all = Vec::new();
+        for r in results {
+            all.extend(r?);
         }
-        Ok(done)
+        all
     };
-    let results = in_io_pool(|| rayon::broadcast(|_| worker()));
-    let mut by_entry = vec![None; files.entries.len()];
-    for r in results {
-        for (i, d) in r? {
-            by_entry[i] = Some(d);
-        }
+    for &(i, d, _) in &done {
+        by_entry[i] = Some(d);
     }
+    remember(&done, files);
     Ok(by_entry.into_iter().flatten().collect())
 }
 
@@ -506,6 +624,12 @@ fn entry_for(
             .saturating_add(meta.mtime_nsec()),
         uid: meta.uid(),
         gid: meta.gid(),
+        ctime_ns: meta
+            .ctime()
+            .saturating_mul(1_000_000_000)
+            .saturating_add(meta.ctime_nsec()),
+        ino: meta.ino(),
+        dev: meta.dev(),
     }))
 }
 
@@ -817,13 +941,41 @@ mod tests {
     }
 
     #[test]
+    fn unchanged_settled_files_are_not_read_again() {
+        let d = tempfile::tempdir().unwrap();
+        let r = d.path();
+        write(r, "a", "one");
+        write(r, "b", "two");
+        let count = |r: &Path| {
+            let files = walk(r, None).unwrap();
+            context_hash_counted(b"", &files, &[]).unwrap()
+        };
+        // Just written: racy, so read every time (a write in the same clock tick with
+        // the same size would not change the stamp).
+        let (h1, first) = count(r);
+        let (h2, again) = count(r);
+        assert_eq!((first.read, again.read), (2, 2));
+        assert_eq!(h1, h2);
+        std::thread::sleep(std::time::Duration::from_millis(2100));
+        let (_, settled) = count(r);
+        assert_eq!(settled.read, 2, "hashed after the racy window: now trusted");
+        let (h3, cached) = count(r);
+        assert_eq!((cached.files, cached.read, cached.bytes), (2, 0, 0));
+        assert_eq!(h3, h1);
+        write(r, "b", "TWO");
+        let (h4, changed) = count(r);
+        assert_eq!(changed.read, 1);
+        assert_ne!(h4, h1);
+    }
+
+    #[test]
     fn hash_files_parallel_matches_sequential() {
         let d = tempfile::tempdir().unwrap();
         for i in 0..300 {
             write(d.path(), &format!("d{}/f{i}", i % 7), &"x".repeat(i * 37));
         }
         let files = walk(d.path(), None).unwrap();
-        let parallel = hash_files(&files).unwrap();
+        let parallel = hash_files(&files, &mut Reads::default()).unwrap();
         let sequential: Vec<[u8; 32]> = files
             .entries
             .iter()

@@ -354,11 +354,8 @@ impl Resource for Image {
         let mut changes = Vec::new();
         // The content decides, not timestamps or permission bits: hash what the context
         // sends now and compare with what was built.
-        let news_for_hash = news.clone();
-        let now = tokio::task::spawn_blocking(move || context_hash(&news_for_hash))
-            .await
-            .map_err(|e| Error::Other(format!("hashing the context: {e}")))?;
-        match now {
+        // Files unchanged since they were last hashed (stat cache) are not read again.
+        match hash_context(ctx, news).await {
             Ok(h) if Some(&h) != olds.context_hash.as_ref() => {
                 changes.push(Change::update("contextHash"))
             }
@@ -462,7 +459,7 @@ fn dockerfile_path(inputs: &ImageInputs, context: &Path) -> Option<PathBuf> {
 
 /// The contextHash: the Dockerfile, then what the context sends (with its ignore rules),
 /// then each local named context with its own.
-pub fn context_hash(inputs: &ImageInputs) -> Result<String, Error> {
+pub fn context_hash(inputs: &ImageInputs) -> Result<(String, context::Reads), Error> {
     let (dir, _empty) = context_dir(inputs)?;
     let dockerfile = dockerfile_path(inputs, &dir);
     let inline = inputs.dockerfile.as_ref().and_then(|d| d.inline.as_ref());
@@ -489,7 +486,26 @@ pub fn context_hash(inputs: &ImageInputs) -> Result<String, Error> {
             }
         }
     }
-    context::context_hash(&contents, &files, &named).map_err(fail)
+    context::context_hash_counted(&contents, &files, &named).map_err(fail)
+}
+
+/// [`context_hash`] on a blocking thread (it reads files), with what it read logged.
+async fn hash_context(ctx: &OpContext, inputs: &ImageInputs) -> Result<String, Error> {
+    let for_hash = inputs.clone();
+    let (hash, reads) = tokio::task::spawn_blocking(move || context_hash(&for_hash))
+        .await
+        .map_err(|e| Error::Other(format!("hashing the build context: {e}")))??;
+    ctx.log.log(
+        crate::log::Level::Debug,
+        &format!(
+            "contextHash: {} files, {} read ({} bytes), {} unchanged since hashed",
+            reads.files,
+            reads.read,
+            reads.bytes,
+            reads.files - reads.read
+        ),
+    );
+    Ok(hash)
 }
 
 /// The build's description, with the guard of its empty context when it has none.
@@ -573,11 +589,7 @@ async fn build_and_push(
     inputs: ImageInputs,
     dropped_tags: &[String],
 ) -> Result<Applied<ImageState>, Error> {
-    // Reading and hashing every file of the context is blocking work.
-    let for_hash = inputs.clone();
-    let hash = tokio::task::spawn_blocking(move || context_hash(&for_hash))
-        .await
-        .map_err(|e| Error::Other(format!("hashing the build context: {e}")))??;
+    let hash = hash_context(ctx, &inputs).await?;
     let (spec, _empty_context) = spec(&inputs)?;
     let mut state = ImageState {
         inputs,
