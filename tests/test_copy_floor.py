@@ -31,7 +31,8 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))
 
 from faultproxy import FaultProxy  # noqa: E402
-from harness import DIFF_NONE, ML, FakeEngine, Provider, raw_manifest, testenv, unique  # noqa: E402
+from harness import DIFF_NONE, ML, FakeEngine, Provider, raw_manifest, unique  # noqa: E402
+from harness import testenv as load_world  # noqa: E402
 
 OSES = ["linux", "freebsd", "netbsd", "openbsd", "solaris", "illumos", "aix", "dragonfly"]
 ARCHS = ["amd64", "arm64", "386", "riscv64", "ppc64le", "s390x", "mips64le", "loong64"]
@@ -280,7 +281,7 @@ def test_diff_source_lookups_overlap_in_the_access_log(provider, world):
 # ---- figures --------------------------------------------------------------------------------
 
 def main(sizes: list[int]):
-    world = testenv()
+    world = load_world()
     os.environ.update({k: v for k, v in world.items() if k.startswith("AWS_") or k == "SSL_CERT_FILE"})
     runs = int(os.environ.get("RUNS", "3"))
     engine = FakeEngine()
