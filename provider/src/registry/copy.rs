@@ -16,7 +16,7 @@ use oci_client::Reference;
 
 use super::manifest::{self, RawManifest};
 use super::retry::{retry, HttpFailure, Retried, Timeout};
-use super::{retryable_status, same_host, RegistryError, Registries};
+use super::{retryable_status, same_host, Registries, RegistryError};
 
 /// How many blobs, manifests or look-ups of one operation are in flight at once.
 pub(crate) const CONCURRENCY: usize = 16;
@@ -74,17 +74,22 @@ pub(crate) fn plan_blobs(
 /// operation wanting the same blob in the same repository waits for the first one.
 #[derive(Default)]
 pub(crate) struct InFlight {
-    map: Mutex<HashMap<(String, String), Arc<tokio::sync::Mutex<bool>>>>,
+    map: Mutex<HashMap<BlobKey, Slot>>,
 }
 
+/// (target repository, blob digest).
+type BlobKey = (String, String);
+/// Held while the blob is moved; true once it is there.
+type Slot = Arc<tokio::sync::Mutex<bool>>;
+
 impl InFlight {
-    fn slot(&self, key: &(String, String)) -> Arc<tokio::sync::Mutex<bool>> {
+    fn slot(&self, key: &BlobKey) -> Slot {
         let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
         map.entry(key.clone()).or_default().clone()
     }
 
     /// Forgets a finished slot (later operations check the registry again).
-    fn release(&self, key: &(String, String), slot: &Arc<tokio::sync::Mutex<bool>>) {
+    fn release(&self, key: &BlobKey, slot: &Slot) {
         let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
         if map.get(key).is_some_and(|s| Arc::ptr_eq(s, slot)) {
             map.remove(key);
@@ -189,23 +194,26 @@ impl Registries {
         &self,
         children: &[CopyChild],
     ) -> Result<Vec<RawManifest>, RegistryError> {
-        let reads: Vec<_> = children.iter().map(|c| async move {
-            let src = with_digest(&c.from, &c.digest);
-            let raw = match &c.manifest {
-                Some(m) if m.digest == c.digest => m.clone(),
-                _ => self.manifest(&src).await?.ok_or_else(|| {
-                    RegistryError::failed("copy", &src, "the manifest does not exist")
-                })?,
-            };
-            if raw.is_index() {
-                return Err(RegistryError::failed(
-                    "copy",
-                    &src,
-                    "nested indexes are not supported",
-                ));
-            }
-            Ok(raw)
-        }).collect();
+        let reads: Vec<_> = children
+            .iter()
+            .map(|c| async move {
+                let src = with_digest(&c.from, &c.digest);
+                let raw = match &c.manifest {
+                    Some(m) if m.digest == c.digest => m.clone(),
+                    _ => self.manifest(&src).await?.ok_or_else(|| {
+                        RegistryError::failed("copy", &src, "the manifest does not exist")
+                    })?,
+                };
+                if raw.is_index() {
+                    return Err(RegistryError::failed(
+                        "copy",
+                        &src,
+                        "nested indexes are not supported",
+                    ));
+                }
+                Ok(raw)
+            })
+            .collect();
         futures::stream::iter(reads)
             .buffered(CONCURRENCY)
             .try_collect()
@@ -235,7 +243,11 @@ impl Registries {
         };
         let dst_auth = self.credentials(dst.registry()).await?;
         let moved = if same_host(job.from.registry(), dst.registry()) {
-            match self.mount(dst, job, &dst_auth).await.map_err(|e| failed(&e))? {
+            match self
+                .mount(dst, job, &dst_auth)
+                .await
+                .map_err(|e| failed(&e))?
+            {
                 Mount::Mounted => Moved::Done,
                 Mount::NotDirect => Moved::NotDirect,
                 // No mount (disabled, or the source repository is not readable): upload,
@@ -311,12 +323,7 @@ impl Registries {
         auth: &RegistryAuth,
     ) -> Result<Option<bool>, Retried<HttpFailure>> {
         let resp = self
-            .direct_send(
-                reqwest::Method::HEAD,
-                dst,
-                &format!("blobs/{digest}"),
-                auth,
-            )
+            .direct_send(reqwest::Method::HEAD, dst, &format!("blobs/{digest}"), auth)
             .await?;
         Ok(match resp.status().as_u16() {
             200 => Some(true),
@@ -411,9 +418,11 @@ impl Registries {
             return Ok(());
         }
         if same_host(src.registry(), dst.registry())
-            && retry(Timeout::Manifest, || client.mount_blob(dst, src, &desc.digest))
-                .await
-                .is_ok()
+            && retry(Timeout::Manifest, || {
+                client.mount_blob(dst, src, &desc.digest)
+            })
+            .await
+            .is_ok()
         {
             return Ok(());
         }
@@ -454,9 +463,18 @@ mod tests {
         let dst = r("reg.example/target:1");
         let src = r("reg.example/src:1");
         let children = vec![
-            (src.clone(), image("sha256:c1", &["sha256:base", "sha256:a"])),
-            (src.clone(), image("sha256:c2", &["sha256:base", "sha256:b"])),
-            (src.clone(), image("sha256:c3", &["sha256:base", "sha256:a"])),
+            (
+                src.clone(),
+                image("sha256:c1", &["sha256:base", "sha256:a"]),
+            ),
+            (
+                src.clone(),
+                image("sha256:c2", &["sha256:base", "sha256:b"]),
+            ),
+            (
+                src.clone(),
+                image("sha256:c3", &["sha256:base", "sha256:a"]),
+            ),
         ];
         let plan = plan_blobs(&dst, &children).unwrap();
         let digests: Vec<&str> = plan.iter().map(|j| j.desc.digest.as_str()).collect();

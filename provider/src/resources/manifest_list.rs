@@ -14,11 +14,11 @@ use serde_json::{Map, Value as Json};
 use super::{tags, Applied, Change, Error, Failure, OpContext, PropertyPath, Resource};
 use crate::platform::{self, Platform};
 use crate::reference::{parse_qualified, parse_tag, repository_of};
-use crate::registry::CopyChild;
 use crate::registry::manifest::{
     build_index, entry_platform, index_entries, EntryPlatform, IndexEntry, RawManifest,
     ATTESTATION_REF, DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX,
 };
+use crate::registry::CopyChild;
 
 /// The media type of the pushed index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -328,7 +328,7 @@ async fn resolve_source(
     ctx: &OpContext,
     inputs: &ManifestListInputs,
     i: usize,
-    source: &String,
+    source: &str,
 ) -> Result<(String, String, Vec<Child>), Error> {
     let path = format!("sources[{i}]");
     let r = parse_qualified(source).map_err(|e| Error::invalid(&path, e))?;
@@ -343,7 +343,7 @@ async fn resolve_source(
     } else {
         vec![image_child(ctx, inputs, source, &r, m, &path).await?]
     };
-    Ok((source.clone(), digest, children))
+    Ok((source.to_owned(), digest, children))
 }
 
 fn override_path(source: &str) -> String {
@@ -450,11 +450,9 @@ async fn image_child(
 type PlatformResult = Result<(String, Map<String, Json>), String>;
 
 fn override_platform(source: &str, p: &str) -> Result<PlatformResult, Error> {
-    let p: Platform = p
-        .parse()
-        .map_err(|e: crate::platform::PlatformError| {
-            Error::invalid(override_path(source), e.to_string())
-        })?;
+    let p: Platform = p.parse().map_err(|e: crate::platform::PlatformError| {
+        Error::invalid(override_path(source), e.to_string())
+    })?;
     Ok(platform_object(
         &p.os,
         &p.architecture,
@@ -673,11 +671,15 @@ async fn copy_children(
                 c.entry.digest,
                 c.platform.as_deref().unwrap_or("attestation"),
             ));
-            per_repo.entry(repo.clone()).or_insert((t, Vec::new())).1.push(CopyChild {
-                from: c.from.clone(),
-                digest: c.entry.digest.clone(),
-                manifest: c.manifest.clone(),
-            });
+            per_repo
+                .entry(repo.clone())
+                .or_insert((t, Vec::new()))
+                .1
+                .push(CopyChild {
+                    from: c.from.clone(),
+                    digest: c.entry.digest.clone(),
+                    manifest: c.manifest.clone(),
+                });
         }
     }
     futures::future::try_join_all(
