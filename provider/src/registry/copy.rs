@@ -296,6 +296,7 @@ impl Registries {
             job.from.repository()
         );
         let resp = retry(Timeout::Manifest, || async {
+            let _permit = self.permit(dst.registry()).await;
             let resp = self
                 .direct_request(reqwest::Method::POST, dst, &path, auth)
                 .header(reqwest::header::CONTENT_LENGTH, "0")
@@ -334,6 +335,7 @@ impl Registries {
 
     /// Cancels an upload session we do not need (best effort: sessions expire anyway).
     async fn cancel_upload(&self, dst: &Reference, loc: &str, auth: &RegistryAuth) {
+        let _permit = self.permit(dst.registry()).await;
         let url = absolute(self.scheme(dst), dst.resolve_registry(), loc);
         let req = self
             .request_to(reqwest::Method::DELETE, &url, auth)
@@ -357,6 +359,7 @@ impl Registries {
         let session = Mutex::new(session);
         let digest = &job.desc.digest;
         retry(Timeout::Blob, || async {
+            let _permit = self.permit(dst.registry()).await;
             let given = session.lock().unwrap_or_else(|e| e.into_inner()).take();
             let loc = match given {
                 Some(loc) => loc,

@@ -63,7 +63,13 @@ struct Inner {
     http: reqwest::Client,
     ecr: EcrTokens,
     in_flight: copy::InFlight,
+    /// One bound per registry host on the requests in flight from this process.
+    per_host: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Semaphore>>>,
 }
+
+/// Requests in flight to one registry host at most, across every operation of the process
+/// (over HTTP/2 they share one connection; over HTTP/1.1 this bounds the connections).
+const PER_HOST: usize = 32;
 
 /// What became of a tag asked to be deleted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,8 +168,11 @@ impl Registries {
             user_agent: concat!("multiarch/", env!("CARGO_PKG_VERSION")),
             ..Default::default()
         });
+        // One client (one connection pool per host) for every operation of the process;
+        // HTTP/2 where the registry offers it through ALPN, HTTP/1.1 otherwise.
         let mut http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(15))
+            .pool_idle_timeout(Duration::from_secs(90))
             .timeout(Duration::from_secs(120))
             .user_agent(concat!("multiarch/", env!("CARGO_PKG_VERSION")));
         let setup = |e: &dyn std::fmt::Display| RegistryError::Setup {
@@ -186,9 +195,26 @@ impl Registries {
                 http,
                 ecr,
                 in_flight: Default::default(),
+                per_host: Default::default(),
             }),
             read_only: false,
         })
+    }
+
+    /// A turn to send a request to `host` (held until its answer is read).
+    async fn permit(&self, host: &str) -> tokio::sync::OwnedSemaphorePermit {
+        let limit = {
+            let mut hosts = self
+                .inner
+                .per_host
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            hosts
+                .entry(normalize_host(host))
+                .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(PER_HOST)))
+                .clone()
+        };
+        limit.acquire_owned().await.expect("the semaphore is never closed")
     }
 
     /// The same access with every write refused (preview).
@@ -336,6 +362,7 @@ impl Registries {
         auth: &RegistryAuth,
     ) -> Result<reqwest::Response, Retried<HttpFailure>> {
         retry(Timeout::Manifest, || async {
+            let _permit = self.permit(r.registry()).await;
             let resp = self
                 .direct_request(method.clone(), r, path, auth)
                 .header(reqwest::header::ACCEPT, manifest::ACCEPTED.join(", "))
@@ -357,6 +384,7 @@ impl Registries {
         auth: &RegistryAuth,
     ) -> Result<bool, Retried<HttpFailure>> {
         let resp = retry(Timeout::Manifest, || async {
+            let _permit = self.permit(r.registry()).await;
             let resp = self
                 .direct_request(reqwest::Method::PUT, r, &Self::manifest_path(r), auth)
                 .header(reqwest::header::CONTENT_TYPE, m.media_type.as_str())
@@ -404,6 +432,7 @@ impl Registries {
         expect: Option<&str>,
     ) -> Result<Fetched, Retried<HttpFailure>> {
         retry(Timeout::Manifest, || async {
+            let _permit = self.permit(r.registry()).await;
             let resp = self
                 .direct_request(reqwest::Method::GET, r, path, auth)
                 .header(reqwest::header::ACCEPT, manifest::ACCEPTED.join(", "))
@@ -608,6 +637,7 @@ impl Registries {
         );
         let http = &self.inner.http;
         let status = retry(Timeout::Manifest, || async {
+            let _permit = self.permit(r.registry()).await;
             let mut req = http.delete(&url);
             if let RegistryAuth::Basic(u, p) = &auth {
                 req = req.basic_auth(u, Some(p));
