@@ -26,12 +26,13 @@ import threading
 import time
 from datetime import datetime
 
+import grpc
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
 from faultproxy import FaultProxy  # noqa: E402
-from harness import DIFF_NONE, ML, FakeEngine, Provider, raw_manifest, unique  # noqa: E402
+from harness import DIFF_NONE, ML, FakeEngine, Provider, raw_manifest, run, unique  # noqa: E402
 from harness import testenv as load_world  # noqa: E402
 
 OSES = ["linux", "freebsd", "netbsd", "openbsd", "solaris", "illumos", "aix", "dragonfly"]
@@ -203,6 +204,76 @@ def test_shared_blob_once_per_repository_with_two_target_repositories(provider, 
         assert len(mounts) == n + 1, "\n".join(mounts)
     assert raw_manifest(f"{registry}/{b}:1")["manifests"] == raw_manifest(f"{registry}/{a}:2")["manifests"]
     assert len(lines) <= 1.1 * (n + n + 2 * (n + 1 + n) + 3 + 3), "\n".join(lines)
+
+
+def test_refused_mount_uploads_into_the_session_it_opened(engine, provider_env, world):
+    """A registry that answers a mount with 202 (mounting off, as on ECR by default): each
+    blob is checked once and uploaded into that session, no second upload session."""
+    n = 4
+    proxy = FaultProxy(world["PLAIN_REGISTRY"])
+    p = Provider(engine, env=provider_env)
+    try:
+        p.handshake()
+        p.configure({"registries": [{"address": proxy.address, "insecure": True}]})
+        src, dst = unique("refused-src"), unique("refused-dst")
+        make_sources(world, world["PLAIN_REGISTRY"], src, n)
+        proxy.add("POST", r"/v2/" + dst + r"/blobs/uploads/\?mount=", *([("drop_query",)] * 50))
+        inputs = {"tags": [f"{proxy.address}/{dst}:v1"],
+                  "sources": [f"{proxy.address}/{src}:src{i}" for i in range(n)]}
+        _, state = p.create(ML, p.check(ML, inputs)[0])
+        assert len(state["platforms"]) == n
+        seen = [(m, path) for m, path, _ in proxy.log if f"/v2/{dst}/blobs/" in path]
+        posts = [x for x in seen if x[0] == "POST"]
+        puts = [x for x in seen if x[0] == "PUT"]
+        heads = [x for x in seen if x[0] == "HEAD"]
+        assert len(posts) == n + 1 and all("mount=" in x[1] for x in posts), seen
+        assert len(puts) == n + 1 and len(heads) == n + 1, seen
+        index = raw_manifest(f"{world['PLAIN_REGISTRY']}/{dst}:v1", insecure=True)
+        child = raw_manifest(f"{world['PLAIN_REGISTRY']}/{dst}@{index['manifests'][0]['digest']}", insecure=True)
+        # The blobs really are in the target repository.
+        for blob in [child["config"], *child["layers"]]:
+            out = run("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-I",
+                      f"http://{world['PLAIN_REGISTRY']}/v2/{dst}/blobs/{blob['digest']}").stdout
+            assert out == "200", blob
+    finally:
+        p.close()
+        proxy.stop()
+
+
+def test_cross_registry_copy_uploads_a_shared_blob_once(provider, world):
+    n = 4
+    src, dst = unique("xreg-src"), unique("xreg-dst")
+    sources = make_sources(world, world["PLAIN_REGISTRY"], src, n)
+    offset = os.path.getsize(world["ECR_REGISTRY_LOG"])
+    inputs = {"tags": [f"{world['ECR_REGISTRY']}/{dst}:v1"], "sources": sources}
+    _, state = provider.create(ML, provider.check(ML, inputs)[0])
+    assert len(state["platforms"]) == n
+    time.sleep(0.2)
+    lines = access_lines(world["ECR_REGISTRY_LOG"], offset, [dst])
+    uploads = [l for l in lines if '"PUT ' in l and "/blobs/uploads/" in l]
+    assert len(uploads) == n + 1, "\n".join(lines)
+
+
+def test_a_persistent_failure_is_retried_by_one_policy_only(engine, provider_env, world):
+    proxy = FaultProxy(world["PLAIN_REGISTRY"])
+    p = Provider(engine, env=provider_env)
+    try:
+        p.handshake()
+        p.configure({"registries": [{"address": proxy.address, "insecure": True}]})
+        repo = unique("persistent")
+        make_sources(world, world["PLAIN_REGISTRY"], repo, 1)
+        proxy.add("GET", r"/manifests/src0$", *([("status", 503)] * 20))
+        t0 = time.perf_counter()
+        with pytest.raises(grpc.RpcError) as e:
+            p.create(ML, {"tags": [f"{proxy.address}/{repo}:v1"], "sources": [f"{proxy.address}/{repo}:src0"]})
+        elapsed = time.perf_counter() - t0
+        assert f"{repo}:src0" in e.value.details() and "503" in e.value.details(), e.value.details()
+        # Four attempts (250 + 500 + 1000 ms apart), not four more from a second client.
+        assert len(proxy.injected()) == 4, proxy.injected()
+        assert elapsed < 3.0, elapsed
+    finally:
+        p.close()
+        proxy.stop()
 
 
 # ---- (b) 32 cross-repository sources, concurrently mounted, without a failure ------------
