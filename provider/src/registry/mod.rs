@@ -214,7 +214,10 @@ impl Registries {
                 .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(PER_HOST)))
                 .clone()
         };
-        limit.acquire_owned().await.expect("the semaphore is never closed")
+        limit
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed")
     }
 
     /// The same access with every write refused (preview).
