@@ -321,6 +321,22 @@ def test_diff_looks_sources_up_concurrently(engine, provider_env, world):
         proxy.stop()
 
 
+UNITS = {"ns": 1e9, "us": 1e6, "\u00b5s": 1e6, "\u03bcs": 1e6, "ms": 1e3, "s": 1.0}
+
+
+def span_of(line: str) -> tuple[float, float]:
+    """(start, end) of a request from the registry's "response completed" line."""
+    stamp = re.search(r'time="([^"]+)"', line).group(1).rstrip("Z")
+    whole, _, frac = stamp.partition(".")
+    end = datetime.fromisoformat(whole + "+00:00").timestamp() + float("0." + (frac or "0"))
+    # Go's Duration.String: "812.5µs", "3.2ms", "1.5s", "1m2.5s".
+    text = re.search(r"http\.response\.duration=(\S+)", line).group(1)
+    secs = 0.0
+    for num, unit in re.findall(r"([0-9.]+)(ns|us|\u00b5s|\u03bcs|ms|s|m|h)", text):
+        secs += float(num) * {"m": 60.0, "h": 3600.0}.get(unit, 1.0 / UNITS.get(unit, 1.0))
+    return end - secs, end
+
+
 def test_diff_source_lookups_overlap_in_the_access_log(provider, world):
     n = 16
     repo = unique("diffpar")
@@ -338,10 +354,7 @@ def test_diff_source_lookups_overlap_in_the_access_log(provider, world):
     for l in text.splitlines():
         if not (l.startswith("time=") and "response completed" in l and f"/v2/{repo}/manifests/src" in l):
             continue
-        end = datetime.fromisoformat(re.search(r'time="([^"]+)"', l).group(1)[:26] + "+00:00").timestamp()
-        dur = re.search(r"http\.response\.duration=([0-9.]+)(ms|µs|s)", l)
-        secs = float(dur.group(1)) / {"ms": 1e3, "µs": 1e6, "s": 1}[dur.group(2)]
-        spans.append((end - secs, end))
+        spans.append(span_of(l))
     assert len(spans) == n, text
     # Concurrent: some look-up starts before another one has finished.
     spans.sort()
