@@ -18,6 +18,10 @@ use super::manifest::{self, RawManifest};
 use super::retry::{retry, HttpFailure, Retried, Timeout};
 use super::{retryable_status, same_host, Registries, RegistryError};
 
+/// A layer may be large: its GET and PUT get this long (the client's default is 2 minutes
+/// per request, body included).
+const BLOB_TIME: Duration = Duration::from_secs(30 * 60);
+
 /// How many blobs, manifests or look-ups of one operation are in flight at once.
 pub(crate) const CONCURRENCY: usize = 16;
 
@@ -384,6 +388,7 @@ impl Registries {
                     &format!("blobs/{digest}"),
                     &src_auth,
                 )
+                .timeout(BLOB_TIME)
                 .send()
                 .await?;
             let src = retryable_status(src)?;
@@ -395,6 +400,7 @@ impl Registries {
                 .request_to(reqwest::Method::PUT, &url, dst_auth)
                 .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
                 .header(reqwest::header::CONTENT_LENGTH, job.desc.size.to_string())
+                .timeout(BLOB_TIME)
                 .body(reqwest::Body::wrap_stream(src.bytes_stream()))
                 .send()
                 .await?;
