@@ -13,6 +13,8 @@ Faults:
   ("garbage",)                   200 with a body that is not what the client expects
   ("answer", code, body)         answer `code` with `body` (e.g. an AWS error document)
   ("hang",)                      accept and never answer (until the proxy stops)
+  ("drop_query",)                forward without the query string (a blob mount becomes a
+                                 plain upload start: a registry that will not mount)
 """
 
 from __future__ import annotations
@@ -107,6 +109,8 @@ class FaultProxy:
         if fault and fault[0] == "stall":
             if self.stopping.wait(fault[1]):
                 return
+        if fault and fault[0] == "drop_query":
+            path = path.split("?", 1)[0]
         status, headers, resp_body = self._forward(method, path, h.headers, body)
         if fault and fault[0] == "stored_then":
             self._answer(h, fault[1], b'{"errors":[{"code":"UNKNOWN","message":"injected after store"}]}', {})

@@ -212,7 +212,8 @@ def created_index_is_whole(world, repo, tag, state):
     ("config blob GET 500 once", "GET", r"/blobs/sha256:", [("status", 500)]),
     ("index PUT stored, then 500", "PUT", r"/manifests/v1$", [("stored_then", 500)]),
     ("index PUT 503 once", "PUT", r"/manifests/v1$", [("status", 503)]),
-    ("tag HEAD stalled 5 s", "HEAD", r"/manifests/v1$", [("stall", 5)]),
+    # (Tags get no HEAD outside ECR: only IMMUTABLE repositories need one.)
+    ("index PUT stalled 5 s", "PUT", r"/manifests/v1$", [("stall", 5)]),
 ])
 def test_manifest_list_create_survives_registry_faults(via_proxy, proxy, world, name, method, path, faults):
     repo, sources = two_sources(world, proxy)
@@ -236,12 +237,28 @@ def test_retry_after_is_honoured(via_proxy, proxy, world):
     created_index_is_whole(world, repo, "v1", state)
 
 
-def test_cross_repository_copy_retries_500_on_blob_checks(via_proxy, proxy, world):
+def test_cross_repository_copy_retries_500_on_blob_mounts(via_proxy, proxy, world):
+    # The registry answers 500 now and then under concurrent mounts: retried.
     repo, sources = two_sources(world, proxy)
     target = unique("faults-target")
-    proxy.add("HEAD", r"/v2/" + target + r"/blobs/", ("status", 500), ("status", 500))
+    proxy.add("POST", r"/v2/" + target + r"/blobs/uploads/\?mount=", ("status", 500), ("status", 500))
     _, state = via_proxy.create(ML, {"tags": [f"{proxy.address}/{target}:v1"], "sources": sources})
     assert len(proxy.injected()) == 2
+    created_index_is_whole(world, target, "v1", state)
+
+
+def test_cross_registry_copy_retries_500_on_blob_checks(via_proxy, proxy, world):
+    # Sources on the plain registry itself, target through the proxy: another registry
+    # host, so blobs are checked (HEAD) and uploaded, not mounted.
+    repo = unique("faults")
+    skopeo_copy(world["BASE_IMAGE_PLAIN_AMD64"], f"{world['PLAIN_REGISTRY']}/{repo}:amd64")
+    skopeo_copy(world["BASE_IMAGE_PLAIN_ARM64"], f"{world['PLAIN_REGISTRY']}/{repo}:arm64")
+    sources = [f"{world['PLAIN_REGISTRY']}/{repo}:amd64", f"{world['PLAIN_REGISTRY']}/{repo}:arm64"]
+    target = unique("faults-target")
+    proxy.add("HEAD", r"/v2/" + target + r"/blobs/", ("status", 500), ("status", 500))
+    proxy.add("PUT", r"/v2/" + target + r"/blobs/uploads/", ("status", 503))
+    _, state = via_proxy.create(ML, {"tags": [f"{proxy.address}/{target}:v1"], "sources": sources})
+    assert len(proxy.injected()) == 3
     created_index_is_whole(world, target, "v1", state)
 
 

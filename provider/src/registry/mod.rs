@@ -3,22 +3,22 @@
 //! Every write goes through [`Registries::guard_write`], so a read-only handle (preview)
 //! cannot write whatever the resource code asks for.
 
+mod copy;
 pub mod manifest;
 mod retry;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::TryStreamExt;
 use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
-use oci_client::manifest::OciDescriptor;
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 use serde_json::Value as Json;
 
 use crate::config::{EcrConfig, ProviderConfig, RegistryConfig};
 use crate::ecr::{self, EcrTokens};
+pub use copy::CopyChild;
 pub use manifest::RawManifest;
 use retry::{retry, HttpFailure, Retried, Timeout};
 
@@ -62,7 +62,14 @@ struct Inner {
     client: Client,
     http: reqwest::Client,
     ecr: EcrTokens,
+    in_flight: copy::InFlight,
+    /// One bound per registry host on the requests in flight from this process.
+    per_host: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Semaphore>>>,
 }
+
+/// Requests in flight to one registry host at most, across every operation of the process
+/// (over HTTP/2 they share one connection; over HTTP/1.1 this bounds the connections).
+const PER_HOST: usize = 32;
 
 /// What became of a tag asked to be deleted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -161,8 +168,11 @@ impl Registries {
             user_agent: concat!("multiarch/", env!("CARGO_PKG_VERSION")),
             ..Default::default()
         });
+        // One client (one connection pool per host) for every operation of the process;
+        // HTTP/2 where the registry offers it through ALPN, HTTP/1.1 otherwise.
         let mut http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(15))
+            .pool_idle_timeout(Duration::from_secs(90))
             .timeout(Duration::from_secs(120))
             .user_agent(concat!("multiarch/", env!("CARGO_PKG_VERSION")));
         let setup = |e: &dyn std::fmt::Display| RegistryError::Setup {
@@ -184,9 +194,30 @@ impl Registries {
                 client,
                 http,
                 ecr,
+                in_flight: Default::default(),
+                per_host: Default::default(),
             }),
             read_only: false,
         })
+    }
+
+    /// A turn to send a request to `host` (held until its answer is read).
+    async fn permit(&self, host: &str) -> tokio::sync::OwnedSemaphorePermit {
+        let limit = {
+            let mut hosts = self
+                .inner
+                .per_host
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            hosts
+                .entry(normalize_host(host))
+                .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(PER_HOST)))
+                .clone()
+        };
+        limit
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed")
     }
 
     /// The same access with every write refused (preview).
@@ -231,6 +262,11 @@ impl Registries {
         }
     }
 
+    /// True when `host` is authenticated (and its tags deleted) through the ECR API.
+    pub fn is_ecr(&self, host: &str) -> bool {
+        self.ecr_settings(host).is_some()
+    }
+
     /// Credentials for a registry host, looked up now (ECR tokens are fetched on demand and
     /// cached in memory only).
     pub async fn credentials(&self, host: &str) -> Result<RegistryAuth, RegistryError> {
@@ -269,8 +305,10 @@ impl Registries {
     /// The digest a tag (or digest reference) points to; None when it does not exist.
     pub async fn digest_of(&self, r: &Reference) -> Result<Option<String>, RegistryError> {
         let auth = self.login(r).await?;
-        if let Some(answer) = self.head_digest(r, &auth).await {
-            return Ok(answer);
+        match self.head_digest(r, &auth).await {
+            Ok(Some(answer)) => return Ok(answer),
+            Ok(None) => {}
+            Err(e) => return Err(RegistryError::failed("look up", r, e)),
         }
         let client = &self.inner.client;
         match retry(Timeout::Manifest, || client.fetch_manifest_digest(r, &auth)).await {
@@ -280,37 +318,7 @@ impl Registries {
         }
     }
 
-    /// One plain request where basic or no auth is enough: oci-client pings `/v2/` before
-    /// every call on anonymous registries and answers a 404 HEAD with a second, GET request.
-    /// None means "ask oci-client" (token auth, an odd answer, a transport error).
-    async fn direct(
-        &self,
-        method: reqwest::Method,
-        r: &Reference,
-        path: &str,
-        auth: &RegistryAuth,
-    ) -> Option<reqwest::Response> {
-        let resp = retry(Timeout::Manifest, || async {
-            let resp = self
-                .direct_request(method.clone(), r, path, auth)
-                .header(reqwest::header::ACCEPT, manifest::ACCEPTED.join(", "))
-                .timeout(Duration::from_secs(30))
-                .send()
-                .await?;
-            let code = resp.status().as_u16();
-            if code == 429 || code >= 500 {
-                return Err(HttpFailure::Status {
-                    code,
-                    retry_after: retry::retry_after(resp.headers()),
-                });
-            }
-            Ok(resp)
-        })
-        .await
-        .ok()?;
-        matches!(resp.status().as_u16(), 200 | 404).then_some(resp)
-    }
-
+    /// A plain request to `path` under the repository of `r`, with basic or no auth.
     fn direct_request(
         &self,
         method: reqwest::Method,
@@ -324,65 +332,134 @@ impl Registries {
             r.resolve_registry(),
             r.repository()
         );
-        let req = self.inner.http.request(method, &url);
+        self.request_to(method, &url, auth)
+    }
+
+    /// A plain request to a full URL (an upload location), with basic or no auth.
+    fn request_to(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        auth: &RegistryAuth,
+    ) -> reqwest::RequestBuilder {
+        let req = self.inner.http.request(method, url);
         match auth {
             RegistryAuth::Basic(u, p) => req.basic_auth(u, Some(p)),
             _ => req,
         }
     }
 
-    /// A manifest PUT in one request where basic or no auth is enough; false means "ask
-    /// oci-client" (token auth, an error answer), which retries and words the registry's
-    /// error (a PUT is idempotent).
-    async fn direct_put(&self, r: &Reference, m: &RawManifest, auth: &RegistryAuth) -> bool {
-        let req = self
-            .direct_request(reqwest::Method::PUT, r, &Self::manifest_path(r), auth)
-            .header(reqwest::header::CONTENT_TYPE, m.media_type.as_str())
-            .body(m.bytes.clone());
-        match tokio::time::timeout(Duration::from_secs(30), req.send()).await {
-            Ok(Ok(resp)) => resp.status().as_u16() == 201,
-            _ => false,
-        }
+    /// One plain manifest request where basic or no auth is enough (oci-client pings `/v2/`
+    /// before every call on anonymous registries and answers a 404 HEAD with a second, GET
+    /// request). 429, 5xx and transport errors are retried here, once, and then are the
+    /// answer: a persistent failure is not retried a second time by oci-client.
+    async fn direct_send(
+        &self,
+        method: reqwest::Method,
+        r: &Reference,
+        path: &str,
+        auth: &RegistryAuth,
+    ) -> Result<reqwest::Response, Retried<HttpFailure>> {
+        retry(Timeout::Manifest, || async {
+            let _permit = self.permit(r.registry()).await;
+            let resp = self
+                .direct_request(method.clone(), r, path, auth)
+                .header(reqwest::header::ACCEPT, manifest::ACCEPTED.join(", "))
+                .timeout(Duration::from_secs(30))
+                .send()
+                .await?;
+            retryable_status(resp)
+        })
+        .await
+    }
+
+    /// A manifest PUT in one request where basic or no auth is enough (429, 5xx and transport
+    /// errors retried). Ok(false) means "ask oci-client" (token auth, an error answer it
+    /// words better).
+    async fn direct_put(
+        &self,
+        r: &Reference,
+        m: &RawManifest,
+        auth: &RegistryAuth,
+    ) -> Result<bool, Retried<HttpFailure>> {
+        let resp = retry(Timeout::Manifest, || async {
+            let _permit = self.permit(r.registry()).await;
+            let resp = self
+                .direct_request(reqwest::Method::PUT, r, &Self::manifest_path(r), auth)
+                .header(reqwest::header::CONTENT_TYPE, m.media_type.as_str())
+                .timeout(Duration::from_secs(30))
+                .body(m.bytes.clone())
+                .send()
+                .await?;
+            retryable_status(resp)
+        })
+        .await?;
+        Ok(resp.status().as_u16() == 201)
     }
 
     fn manifest_path(r: &Reference) -> String {
         format!("manifests/{}", r.digest().or(r.tag()).unwrap_or("latest"))
     }
 
-    async fn head_digest(&self, r: &Reference, auth: &RegistryAuth) -> Option<Option<String>> {
+    /// Ok(Some(None)): no such manifest; Ok(None): ask oci-client.
+    async fn head_digest(
+        &self,
+        r: &Reference,
+        auth: &RegistryAuth,
+    ) -> Result<Option<Option<String>>, Retried<HttpFailure>> {
         let resp = self
-            .direct(reqwest::Method::HEAD, r, &Self::manifest_path(r), auth)
+            .direct_send(reqwest::Method::HEAD, r, &Self::manifest_path(r), auth)
             .await?;
-        if resp.status().as_u16() == 404 {
-            return Some(None);
-        }
-        resp.headers()
-            .get("docker-content-digest")
-            .and_then(|v| v.to_str().ok())
-            .map(|d| Some(d.to_owned()))
+        Ok(match resp.status().as_u16() {
+            404 => Some(None),
+            200 => resp
+                .headers()
+                .get("docker-content-digest")
+                .and_then(|v| v.to_str().ok())
+                .map(|d| Some(d.to_owned())),
+            _ => None,
+        })
     }
 
-    /// GET of a manifest or blob whose content must hash to `expect` (when known).
+    /// GET of a manifest or blob whose content must hash to `expect` (when known); the body
+    /// is read inside the retried call, so a reset mid-body is retried too.
     async fn direct_get(
         &self,
         r: &Reference,
         path: &str,
         auth: &RegistryAuth,
         expect: Option<&str>,
-    ) -> Option<Option<bytes::Bytes>> {
-        let resp = self.direct(reqwest::Method::GET, r, path, auth).await?;
-        if resp.status().as_u16() == 404 {
-            return Some(None);
-        }
-        let body = resp.bytes().await.ok()?;
-        match expect {
-            Some(d) if manifest::sha256_digest(&body) != d => None,
-            _ => Some(Some(body)),
-        }
+    ) -> Result<Fetched, Retried<HttpFailure>> {
+        retry(Timeout::Manifest, || async {
+            let _permit = self.permit(r.registry()).await;
+            let resp = self
+                .direct_request(reqwest::Method::GET, r, path, auth)
+                .header(reqwest::header::ACCEPT, manifest::ACCEPTED.join(", "))
+                .timeout(Duration::from_secs(30))
+                .send()
+                .await?;
+            let resp = retryable_status(resp)?;
+            Ok(match resp.status().as_u16() {
+                404 => Fetched::NotFound,
+                200 => {
+                    let body = resp.bytes().await?;
+                    match expect {
+                        Some(d) if manifest::sha256_digest(&body) != d => Fetched::Other,
+                        _ => Fetched::Body(body),
+                    }
+                }
+                _ => Fetched::Other,
+            })
+        })
+        .await
     }
 
     fn scheme(&self, r: &Reference) -> &'static str {
-        if self.entry(r.registry()).is_some_and(|e| e.insecure) {
+        self.scheme_of(r.registry())
+    }
+
+    fn scheme_of(&self, host: &str) -> &'static str {
+        if self.entry(host).is_some_and(|e| e.insecure) {
             "http"
         } else {
             "https"
@@ -392,14 +469,18 @@ impl Registries {
     /// The manifest at `r`; None when it does not exist.
     pub async fn manifest(&self, r: &Reference) -> Result<Option<RawManifest>, RegistryError> {
         let auth = self.login(r).await?;
-        if let Some(found) = self
+        match self
             .direct_get(r, &Self::manifest_path(r), &auth, r.digest())
             .await
         {
-            return found
-                .map(RawManifest::from_bytes)
-                .transpose()
-                .map_err(|e| RegistryError::failed("read manifest", r, e));
+            Ok(Fetched::Body(bytes)) => {
+                return RawManifest::from_bytes(bytes)
+                    .map(Some)
+                    .map_err(|e| RegistryError::failed("read manifest", r, e))
+            }
+            Ok(Fetched::NotFound) => return Ok(None),
+            Ok(Fetched::Other) => {}
+            Err(e) => return Err(RegistryError::failed("read manifest", r, e)),
         }
         let client = &self.inner.client;
         match retry(Timeout::Manifest, || {
@@ -418,20 +499,28 @@ impl Registries {
     /// A small JSON blob (an image config) from the repository of `r`.
     pub async fn json_blob(&self, r: &Reference, digest: &str) -> Result<Json, RegistryError> {
         let auth = self.login(r).await?;
-        let direct = self
+        let read_failed = |e: &dyn std::fmt::Display| {
+            RegistryError::failed("read blob", r, format!("{digest}: {e}"))
+        };
+        let direct = match self
             .direct_get(r, &format!("blobs/{digest}"), &auth, Some(digest))
             .await
-            .flatten();
+        {
+            Ok(Fetched::Body(b)) => Some(b.to_vec()),
+            Ok(Fetched::NotFound) => return Err(read_failed(&"the blob does not exist")),
+            Ok(Fetched::Other) => None,
+            Err(e) => return Err(read_failed(&e)),
+        };
         let client = &self.inner.client;
         let bytes = match direct {
-            Some(b) => b.to_vec(),
+            Some(b) => b,
             None => retry(Timeout::Manifest, || async {
                 let mut buf = Vec::new();
                 client.pull_blob(r, digest, &mut buf).await?;
                 Ok::<_, OciDistributionError>(buf)
             })
             .await
-            .map_err(|e| RegistryError::failed("read blob", r, format!("{digest}: {e}")))?,
+            .map_err(|e| read_failed(&e))?,
         };
         serde_json::from_slice(&bytes).map_err(|e| {
             RegistryError::failed("read blob", r, format!("{digest} is not JSON: {e}"))
@@ -440,86 +529,31 @@ impl Registries {
 
     /// Makes the image manifest `digest` of `src`'s repository available in `dst`'s
     /// repository: blobs are mounted where the registry allows, uploaded where it answers
-    /// 202 or lives elsewhere, then the manifest is put by digest.
+    /// 202 or lives elsewhere, then the manifest is put by digest. Several manifests for one
+    /// repository go through [`Registries::copy_into`], which moves each blob once.
+    #[cfg(test)]
     pub async fn copy_manifest(
         &self,
         src: &Reference,
         digest: &str,
         dst: &Reference,
     ) -> Result<(), RegistryError> {
-        let dst_m = Reference::with_digest(
-            dst.registry().into(),
-            dst.repository().into(),
-            digest.into(),
-        );
-        self.guard_write("copy a manifest to", &dst_m)?;
-        if self.digest_of(&dst_m).await?.is_some() {
-            return Ok(());
-        }
-        let src_m = Reference::with_digest(
-            src.registry().into(),
-            src.repository().into(),
-            digest.into(),
-        );
-        let raw = self
-            .manifest(&src_m)
-            .await?
-            .ok_or_else(|| RegistryError::failed("copy", &src_m, "the manifest does not exist"))?;
-        if raw.is_index() {
-            return Err(RegistryError::failed(
-                "copy",
-                &src_m,
-                "nested indexes are not supported",
-            ));
-        }
-        self.login(&dst_m).await?;
-        for blob in manifest::blobs_of(&raw.json()) {
-            let desc: OciDescriptor = serde_json::from_value(blob).map_err(|e| {
-                RegistryError::failed("copy", &src_m, format!("bad descriptor: {e}"))
-            })?;
-            self.copy_blob(&src_m, &dst_m, &desc).await?;
-        }
-        self.put_manifest(&dst_m, &raw).await?;
-        Ok(())
-    }
-
-    async fn copy_blob(
-        &self,
-        src: &Reference,
-        dst: &Reference,
-        desc: &OciDescriptor,
-    ) -> Result<(), RegistryError> {
-        let client = &self.inner.client;
-        let exists = retry(Timeout::Manifest, || client.blob_exists(dst, &desc.digest))
-            .await
-            .map_err(|e| RegistryError::failed("check blob", dst, e))?;
-        if exists {
-            return Ok(());
-        }
-        if src.registry() == dst.registry()
-            && client.mount_blob(dst, src, &desc.digest).await.is_ok()
-        {
-            return Ok(());
-        }
-        // No mount (other registry, mounting disabled: 202): stream it across.
-        retry(Timeout::Blob, || async {
-            let stream = client.pull_blob_stream(src, desc).await?;
-            let body = stream.stream.map_err(OciDistributionError::IoError);
-            client
-                .push_blob_stream(dst, body, &desc.digest, Some(desc.size as u64))
-                .await
-        })
-        .await
-        .map_err(|e| RegistryError::failed("copy blob to", dst, format!("{}: {e}", desc.digest)))?;
-        Ok(())
+        let child = CopyChild {
+            from: src.clone(),
+            digest: digest.to_owned(),
+            manifest: None,
+        };
+        self.copy_into(dst, std::slice::from_ref(&child)).await
     }
 
     /// Puts a manifest at `r` (a tag or a digest reference).
     pub async fn put_manifest(&self, r: &Reference, m: &RawManifest) -> Result<(), RegistryError> {
         self.guard_write("push", r)?;
         let auth = self.login(r).await?;
-        if self.direct_put(r, m, &auth).await {
-            return Ok(());
+        match self.direct_put(r, m, &auth).await {
+            Ok(true) => return Ok(()),
+            Ok(false) => {}
+            Err(e) => return Err(RegistryError::failed("push", r, e)),
         }
         let client = &self.inner.client;
         let content_type = reqwest::header::HeaderValue::from_str(&m.media_type)
@@ -603,19 +637,13 @@ impl Registries {
         );
         let http = &self.inner.http;
         let status = retry(Timeout::Manifest, || async {
+            let _permit = self.permit(r.registry()).await;
             let mut req = http.delete(&url);
             if let RegistryAuth::Basic(u, p) = &auth {
                 req = req.basic_auth(u, Some(p));
             }
-            let resp = req.send().await?;
-            let code = resp.status().as_u16();
-            if code == 429 || code >= 500 {
-                return Err(HttpFailure::Status {
-                    code,
-                    retry_after: retry::retry_after(resp.headers()),
-                });
-            }
-            Ok(resp.status())
+            let resp = retryable_status(req.send().await?)?;
+            Ok::<_, HttpFailure>(resp.status())
         })
         .await
         .map_err(|e| RegistryError::failed("delete", r, e))?;
@@ -633,6 +661,26 @@ impl Registries {
             )),
         }
     }
+}
+
+/// What a plain GET found.
+enum Fetched {
+    Body(bytes::Bytes),
+    NotFound,
+    /// An answer oci-client handles better (a token challenge, a digest mismatch).
+    Other,
+}
+
+/// 429 and 5xx answers as retryable failures, every other answer as it is.
+fn retryable_status(resp: reqwest::Response) -> Result<reqwest::Response, HttpFailure> {
+    let code = resp.status().as_u16();
+    if code == 429 || code >= 500 {
+        return Err(HttpFailure::Status {
+            code,
+            retry_after: retry::retry_after(resp.headers()),
+        });
+    }
+    Ok(resp)
 }
 
 fn is_not_found(e: &Retried<OciDistributionError>) -> bool {

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use futures::StreamExt;
 use oci_client::Reference;
 use serde_json::{Map, Value as Json};
 
@@ -19,6 +20,7 @@ use crate::registry::manifest::{
     build_index, entry_platform, index_entries, EntryPlatform, IndexEntry, RawManifest,
     ATTESTATION_REF, DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX,
 };
+use crate::registry::CopyChild;
 
 /// The media type of the pushed index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -196,27 +198,7 @@ impl Resource for ManifestList {
     ) -> Result<Vec<Change>, Error> {
         let mut changes = Vec::new();
         // A source tag that now points elsewhere (app:10.20 was rebuilt) is a change.
-        for (i, source) in news.sources.iter().enumerate() {
-            let Some(recorded) = olds.source_digests.get(source) else {
-                continue;
-            };
-            let Ok(r) = parse_qualified(source) else {
-                continue;
-            };
-            if r.digest().is_some() {
-                continue;
-            }
-            match ctx.registry.digest_of(&r).await {
-                Ok(Some(now)) if &now != recorded => {
-                    changes.push(Change::update(format!("sources[{i}]")))
-                }
-                Ok(None) => changes.push(Change::update(format!("sources[{i}]"))),
-                Ok(Some(_)) => {}
-                Err(e) => ctx.log.warn(&format!(
-                    "could not check whether source {source} moved: {e}"
-                )),
-            }
-        }
+        changes.extend(moved_sources(ctx, olds, news).await);
         Ok(changes)
     }
 
@@ -270,6 +252,9 @@ struct Child {
     from: Reference,
     entry: IndexEntry,
     platform: Option<String>,
+    /// The manifest, when resolving already read it (single-platform sources): the copy
+    /// reuses it instead of reading it again.
+    manifest: Option<RawManifest>,
 }
 
 struct Resolved {
@@ -354,133 +339,161 @@ async fn resolve_source(
     ctx: &OpContext,
     inputs: &ManifestListInputs,
     i: usize,
-    source: &String,
+    source: &str,
 ) -> Result<(String, String, Vec<Child>), Error> {
-    let mut children = Vec::new();
-    let mut source_digests = BTreeMap::new();
-    {
-        let path = format!("sources[{i}]");
-        let r = parse_qualified(source).map_err(|e| Error::invalid(&path, e))?;
-        let m = ctx
-            .registry
-            .manifest(&r)
-            .await?
-            .ok_or_else(|| not_found(i, source))?;
-        source_digests.insert(source.clone(), m.digest.clone());
-        let json = m.json();
-        if m.is_index() {
-            if inputs.platform_overrides.contains_key(source) {
-                return Err(Error::invalid(
-                    PropertyPath::root_key("platformOverrides")
-                        .key(source)
-                        .to_string(),
-                    format!("{source} is an index; its entries already name their platforms"),
-                ));
-            }
-            for e in index_entries(&json) {
-                let desc = |k: &str| {
-                    e.get(k)
-                        .and_then(Json::as_str)
-                        .unwrap_or_default()
-                        .to_owned()
-                };
-                let p = e.get("platform");
-                let EntryPlatform {
-                    os,
-                    architecture: arch,
-                    variant,
-                } = entry_platform(e);
+    let path = format!("sources[{i}]");
+    let r = parse_qualified(source).map_err(|e| Error::invalid(&path, e))?;
+    let m = ctx
+        .registry
+        .manifest(&r)
+        .await?
+        .ok_or_else(|| not_found(i, source))?;
+    let digest = m.digest.clone();
+    let children = if m.is_index() {
+        index_children(inputs, source, &r, &m, &path)?
+    } else {
+        vec![image_child(ctx, inputs, source, &r, m, &path).await?]
+    };
+    Ok((source.to_owned(), digest, children))
+}
 
-                let annotations = e
-                    .get("annotations")
-                    .and_then(Json::as_object)
-                    .cloned()
-                    .unwrap_or_default();
-                let entry = |platform: Map<String, Json>| IndexEntry {
-                    media_type: desc("mediaType"),
-                    digest: desc("digest"),
-                    size: e.get("size").and_then(Json::as_i64).unwrap_or(0),
-                    platform,
-                    annotations: annotations.clone(),
-                };
-                if Platform::is_unknown_attestation(os, arch) {
-                    let mut pm = Map::new();
-                    pm.insert("architecture".into(), Json::String("unknown".into()));
-                    pm.insert("os".into(), Json::String("unknown".into()));
-                    children.push(Child {
-                        source: source.clone(),
-                        from: r.clone(),
-                        entry: entry(pm),
-                        platform: None,
-                    });
-                    continue;
-                }
-                let (name, pm) = platform_object(os, arch, variant, p).map_err(|e| {
-                    Error::invalid(
-                        &path,
-                        format!("{source} has an entry with a bad platform: {e}"),
-                    )
-                })?;
-                children.push(Child {
-                    source: source.clone(),
-                    from: r.clone(),
-                    entry: entry(pm),
-                    platform: Some(name),
-                });
-            }
-        } else {
-            let (name, pm) = match inputs.platform_overrides.get(source) {
-                Some(p) => {
-                    let p: Platform = p.parse().map_err(|e: crate::platform::PlatformError| {
-                        Error::invalid(
-                            PropertyPath::root_key("platformOverrides")
-                                .key(source)
-                                .to_string(),
-                            e.to_string(),
-                        )
-                    })?;
-                    platform_object(&p.os, &p.architecture, p.variant.as_deref(), None)
-                }
-                None => {
-                    let config = json
-                        .get("config")
-                        .and_then(|c| c.get("digest"))
-                        .and_then(Json::as_str)
-                        .ok_or_else(|| {
-                            Error::invalid(&path, format!("{source} has no image config"))
-                        })?;
-                    let cfg = ctx.registry.json_blob(&r, config).await?;
-                    let field = |k: &str| cfg.get(k).and_then(Json::as_str).unwrap_or("");
-                    platform_object(
-                        field("os"),
-                        field("architecture"),
-                        cfg.get("variant").and_then(Json::as_str),
-                        None,
-                    )
-                }
-            }
-            .map_err(|e| {
-                Error::invalid(
-                    &path,
-                    format!("{source}: {e}; set platformOverrides for it"),
-                )
-            })?;
-            children.push(Child {
-                source: source.clone(),
-                from: r.clone(),
-                entry: IndexEntry {
-                    media_type: m.media_type.clone(),
-                    digest: m.digest.clone(),
-                    size: m.size(),
-                    platform: pm,
-                    annotations: Map::new(),
-                },
-                platform: Some(name),
-            });
-        }
+fn override_path(source: &str) -> String {
+    PropertyPath::root_key("platformOverrides")
+        .key(source)
+        .to_string()
+}
+
+/// The entries of an index source, attestations included.
+fn index_children(
+    inputs: &ManifestListInputs,
+    source: &str,
+    r: &Reference,
+    m: &RawManifest,
+    path: &str,
+) -> Result<Vec<Child>, Error> {
+    if inputs.platform_overrides.contains_key(source) {
+        return Err(Error::invalid(
+            override_path(source),
+            format!("{source} is an index; its entries already name their platforms"),
+        ));
     }
-    let digest = source_digests.remove(source).unwrap_or_default();
-    Ok((source.clone(), digest, children))
+    index_entries(&m.json())
+        .iter()
+        .map(|e| index_child(source, r, e, path))
+        .collect()
+}
+
+/// One entry of an index source: a platform image or an attestation.
+fn index_child(source: &str, r: &Reference, e: &Json, path: &str) -> Result<Child, Error> {
+    let EntryPlatform {
+        os,
+        architecture: arch,
+        variant,
+    } = entry_platform(e);
+    let (platform, pm) = if Platform::is_unknown_attestation(os, arch) {
+        let mut pm = Map::new();
+        pm.insert("architecture".into(), Json::String("unknown".into()));
+        pm.insert("os".into(), Json::String("unknown".into()));
+        (None, pm)
+    } else {
+        let (name, pm) = platform_object(os, arch, variant, e.get("platform")).map_err(|err| {
+            Error::invalid(
+                path,
+                format!("{source} has an entry with a bad platform: {err}"),
+            )
+        })?;
+        (Some(name), pm)
+    };
+    let field = |k: &str| {
+        e.get(k)
+            .and_then(Json::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    Ok(Child {
+        source: source.to_owned(),
+        from: r.clone(),
+        entry: IndexEntry {
+            media_type: field("mediaType"),
+            digest: field("digest"),
+            size: e.get("size").and_then(Json::as_i64).unwrap_or(0),
+            platform: pm,
+            annotations: e
+                .get("annotations")
+                .and_then(Json::as_object)
+                .cloned()
+                .unwrap_or_default(),
+        },
+        platform,
+        manifest: None,
+    })
+}
+
+/// A single-platform source; its manifest is kept for the copy.
+async fn image_child(
+    ctx: &OpContext,
+    inputs: &ManifestListInputs,
+    source: &str,
+    r: &Reference,
+    m: RawManifest,
+    path: &str,
+) -> Result<Child, Error> {
+    let (name, pm) = match inputs.platform_overrides.get(source) {
+        Some(p) => override_platform(source, p)?,
+        None => config_platform(ctx, source, r, &m, path).await?,
+    }
+    .map_err(|e| Error::invalid(path, format!("{source}: {e}; set platformOverrides for it")))?;
+    Ok(Child {
+        source: source.to_owned(),
+        from: r.clone(),
+        entry: IndexEntry {
+            media_type: m.media_type.clone(),
+            digest: m.digest.clone(),
+            size: m.size(),
+            platform: pm,
+            annotations: Map::new(),
+        },
+        platform: Some(name),
+        manifest: Some(m),
+    })
+}
+
+type PlatformResult = Result<(String, Map<String, Json>), String>;
+
+fn override_platform(source: &str, p: &str) -> Result<PlatformResult, Error> {
+    let p: Platform = p.parse().map_err(|e: crate::platform::PlatformError| {
+        Error::invalid(override_path(source), e.to_string())
+    })?;
+    Ok(platform_object(
+        &p.os,
+        &p.architecture,
+        p.variant.as_deref(),
+        None,
+    ))
+}
+
+/// The platform an image's config names (one blob read).
+async fn config_platform(
+    ctx: &OpContext,
+    source: &str,
+    r: &Reference,
+    m: &RawManifest,
+    path: &str,
+) -> Result<PlatformResult, Error> {
+    let json = m.json();
+    let config = json
+        .get("config")
+        .and_then(|c| c.get("digest"))
+        .and_then(Json::as_str)
+        .ok_or_else(|| Error::invalid(path, format!("{source} has no image config")))?;
+    let cfg = ctx.registry.json_blob(r, config).await?;
+    let field = |k: &str| cfg.get(k).and_then(Json::as_str).unwrap_or("");
+    Ok(platform_object(
+        field("os"),
+        field("architecture"),
+        cfg.get("variant").and_then(Json::as_str),
+        None,
+    ))
 }
 
 /// The index for the resolved children: platform entries sorted by platform, each followed
@@ -598,38 +611,21 @@ async fn apply(
         targets.push(parse_tag(tag).map_err(|e| Error::invalid("tags", e))?);
     }
     // What each tag points to now does not depend on the sources: look both up at once.
-    let current = futures::future::try_join_all(targets.iter().map(|t| ctx.registry.digest_of(t)));
+    // Only IMMUTABLE (ECR) repositories need to know (they reject an identical re-push);
+    // elsewhere pushing the same index again is one request, the same as asking.
+    let current = futures::future::try_join_all(targets.iter().map(|t| async move {
+        if ctx.registry.is_ecr(t.registry()) {
+            ctx.registry.digest_of(t).await
+        } else {
+            Ok(None)
+        }
+    }));
     let (resolved, current) = futures::future::try_join(resolve(ctx, &inputs), async {
         current.await.map_err(Error::from)
     })
     .await?;
     let (index, order) = index_for(&inputs, &resolved);
-    // Children living in another repository are copied into each target repository first
-    // (ECR refuses an index whose children it does not hold), all concurrently.
-    let mut copies = Vec::new();
-    let mut seen = BTreeSet::new();
-    for t in &targets {
-        for &i in &order {
-            let c = &resolved.children[i];
-            let same_repo =
-                c.from.registry() == t.registry() && c.from.repository() == t.repository();
-            if !same_repo && seen.insert((repository_of(t), c.entry.digest.clone())) {
-                copies.push((c, t));
-            }
-        }
-    }
-    futures::future::try_join_all(copies.into_iter().map(|(c, t)| async move {
-        ctx.log.status(&format!(
-            "copying {} ({}) into {}",
-            c.entry.digest,
-            c.platform.as_deref().unwrap_or("attestation"),
-            repository_of(t)
-        ));
-        ctx.registry
-            .copy_manifest(&c.from, &c.entry.digest, t)
-            .await
-    }))
-    .await?;
+    copy_children(ctx, &targets, &resolved, &order).await?;
     futures::future::try_join_all(targets.iter().zip(&current).map(|(t, now)| {
         let index = &index;
         async move {
@@ -659,6 +655,93 @@ async fn apply(
         state: state_for(inputs, &resolved, Some(&index)),
         unknown_outputs: UnknownOutputs::None,
     })
+}
+
+/// Children living in another repository are copied into each target repository first
+/// (ECR refuses an index whose children it does not hold): one copy per target repository,
+/// all concurrently, each moving every unique blob once.
+async fn copy_children(
+    ctx: &OpContext,
+    targets: &[Reference],
+    resolved: &Resolved,
+    order: &[usize],
+) -> Result<(), Error> {
+    let mut per_repo: BTreeMap<String, (&Reference, Vec<CopyChild>)> = BTreeMap::new();
+    let mut seen = BTreeSet::new();
+    for t in targets {
+        let repo = repository_of(t);
+        for &i in order {
+            let c = &resolved.children[i];
+            let same_repo =
+                c.from.registry() == t.registry() && c.from.repository() == t.repository();
+            if same_repo || !seen.insert((repo.clone(), c.entry.digest.clone())) {
+                continue;
+            }
+            ctx.log.status(&format!(
+                "copying {} ({}) into {repo}",
+                c.entry.digest,
+                c.platform.as_deref().unwrap_or("attestation"),
+            ));
+            per_repo
+                .entry(repo.clone())
+                .or_insert((t, Vec::new()))
+                .1
+                .push(CopyChild {
+                    from: c.from.clone(),
+                    digest: c.entry.digest.clone(),
+                    manifest: c.manifest.clone(),
+                });
+        }
+    }
+    futures::future::try_join_all(
+        per_repo
+            .into_values()
+            .map(|(t, children)| async move { ctx.registry.copy_into(t, &children).await }),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Sources given by tag whose digest moved since the last push (`app:10.20` was rebuilt),
+/// looked up concurrently (at most `LOOKUPS` at a time).
+async fn moved_sources(
+    ctx: &OpContext,
+    olds: &ManifestListState,
+    news: &ManifestListInputs,
+) -> Vec<Change> {
+    const LOOKUPS: usize = 16;
+    let lookups: Vec<_> = news
+        .sources
+        .iter()
+        .enumerate()
+        .filter_map(|(i, source)| {
+            let recorded = olds.source_digests.get(source)?;
+            let r = parse_qualified(source).ok()?;
+            r.digest().is_none().then_some((i, source, recorded, r))
+        })
+        .map(|(i, source, recorded, r)| async move {
+            let now = ctx.registry.digest_of(&r).await;
+            (i, source, recorded, now)
+        })
+        .collect();
+    let answers: Vec<_> = futures::stream::iter(lookups)
+        .buffered(LOOKUPS)
+        .collect()
+        .await;
+    let mut changes = Vec::new();
+    for (i, source, recorded, now) in answers {
+        match now {
+            Ok(Some(now)) if &now != recorded => {
+                changes.push(Change::update(format!("sources[{i}]")))
+            }
+            Ok(None) => changes.push(Change::update(format!("sources[{i}]"))),
+            Ok(Some(_)) => {}
+            Err(e) => ctx.log.warn(&format!(
+                "could not check whether source {source} moved: {e}"
+            )),
+        }
+    }
+    changes
 }
 
 /// Refresh: tags still pointing at our digest stay; 404 (or another digest) drops a tag;

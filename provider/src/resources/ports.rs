@@ -14,7 +14,7 @@ use crate::buildkit::{self, BuildOutcome, BuildSpec, Endpoint, Output};
 use crate::config::ProviderConfig;
 use crate::log::Logger;
 use crate::registry::manifest::RawManifest;
-use crate::registry::{Deleted, Registries, RegistryError};
+use crate::registry::{CopyChild, Deleted, Registries, RegistryError};
 
 /// The registry operations the resources use.
 #[async_trait]
@@ -23,13 +23,12 @@ pub trait Registry: Send + Sync {
     async fn digest_of(&self, r: &Reference) -> Result<Option<String>, RegistryError>;
     async fn manifest(&self, r: &Reference) -> Result<Option<RawManifest>, RegistryError>;
     async fn json_blob(&self, r: &Reference, digest: &str) -> Result<Json, RegistryError>;
-    /// Makes manifest `digest` of `src`'s repository available in `dst`'s repository.
-    async fn copy_manifest(
-        &self,
-        src: &Reference,
-        digest: &str,
-        dst: &Reference,
-    ) -> Result<(), RegistryError>;
+    /// Makes `children` (manifests of other repositories) available in `dst`'s repository,
+    /// each unique blob moved once.
+    async fn copy_into(&self, dst: &Reference, children: &[CopyChild])
+        -> Result<(), RegistryError>;
+    /// True when `host` is an ECR registry (IMMUTABLE repositories refuse a re-push).
+    fn is_ecr(&self, host: &str) -> bool;
     async fn put_manifest(&self, r: &Reference, m: &RawManifest) -> Result<(), RegistryError>;
     /// Removes tag `t`; `going` are the tags removed with it.
     async fn delete_tag(
@@ -52,13 +51,15 @@ impl Registry for Registries {
     async fn json_blob(&self, r: &Reference, digest: &str) -> Result<Json, RegistryError> {
         Registries::json_blob(self, r, digest).await
     }
-    async fn copy_manifest(
+    async fn copy_into(
         &self,
-        src: &Reference,
-        digest: &str,
         dst: &Reference,
+        children: &[CopyChild],
     ) -> Result<(), RegistryError> {
-        Registries::copy_manifest(self, src, digest, dst).await
+        Registries::copy_into(self, dst, children).await
+    }
+    fn is_ecr(&self, host: &str) -> bool {
+        Registries::is_ecr(self, host)
     }
     async fn put_manifest(&self, r: &Reference, m: &RawManifest) -> Result<(), RegistryError> {
         Registries::put_manifest(self, r, m).await

@@ -14,7 +14,7 @@ use super::*;
 use crate::buildkit::{BuildOutcome, BuildSpec, Output};
 use crate::log::{Level, Logger};
 use crate::registry::manifest::RawManifest;
-use crate::registry::{Deleted, RegistryError};
+use crate::registry::{CopyChild, Deleted, RegistryError};
 
 #[derive(Default)]
 struct FakeRegistry {
@@ -59,17 +59,21 @@ impl Registry for FakeRegistry {
             message: format!("no blob {digest} in {}", r.whole()),
         })
     }
-    async fn copy_manifest(
+    async fn copy_into(
         &self,
-        _src: &Reference,
-        digest: &str,
         dst: &Reference,
+        children: &[CopyChild],
     ) -> Result<(), RegistryError> {
-        self.writes
-            .lock()
-            .unwrap()
-            .push(format!("copy {digest} to {}", dst.whole()));
+        for c in children {
+            self.writes
+                .lock()
+                .unwrap()
+                .push(format!("copy {} to {}", c.digest, dst.whole()));
+        }
         Ok(())
+    }
+    fn is_ecr(&self, _host: &str) -> bool {
+        false
     }
     async fn put_manifest(&self, r: &Reference, m: &RawManifest) -> Result<(), RegistryError> {
         self.writes
