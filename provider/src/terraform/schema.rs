@@ -278,6 +278,11 @@ mod tests {
         assert_eq!(p.ty, Ty::Set(Box::new(Ty::String)));
         assert!(p.optional && !p.computed);
         assert!(img.attr("secrets").unwrap().sensitive);
+        // One annotation on the field (`x-set`) makes it a Terraform set.
+        assert_eq!(
+            img.attr("add_hosts").unwrap().ty,
+            Ty::Set(Box::new(Ty::String))
+        );
         assert_eq!(img.attr("build_args").unwrap().key, "buildArgs");
         let d = img.attr("digest").unwrap();
         assert!(d.is_output());
