@@ -8,7 +8,7 @@ import grpc
 import pytest
 
 from harness import (
-    DIFF_NONE, DIFF_SOME, IMAGE, SECRET_SIG, SIG, UNKNOWN, pulled_digest, raw_manifest, run,
+    DIFF_NONE, DIFF_SOME, IMAGE, ROOT, SECRET_SIG, SIG, UNKNOWN, pulled_digest, raw_manifest, run,
     secret, unique,
 )
 
@@ -367,3 +367,50 @@ def test_a_changed_up_reads_the_context_once(provider, world, tmp_path):
     # create reads all 41 files (40 + the Dockerfile); the Diff only the changed one; the
     # Update none.
     assert reads[-3:] == [(41, 41), (41, 1), (41, 0)], reads
+
+
+def test_ssh_agent_is_forwarded_to_run_steps(provider, world, tmp_path):
+    """`RUN --mount=type=ssh` sees the keys of the agent given in `ssh` (a test agent with a
+    fresh key); the key itself never leaves the agent."""
+    import subprocess
+
+    agent_sock = tmp_path / "agent.sock"
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(agent_sock)], stdout=subprocess.DEVNULL)
+    try:
+        for _ in range(50):
+            if agent_sock.exists():
+                break
+            import time
+            time.sleep(0.1)
+        key = tmp_path / "id_ed25519"
+        run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key))
+        env = dict(os.environ, SSH_AUTH_SOCK=str(agent_sock))
+        subprocess.run(["ssh-add", "-q", str(key)], env=env, check=True)
+        fp = subprocess.run(["ssh-add", "-l", "-E", "sha256"], env=env, check=True,
+                            capture_output=True, text=True).stdout.split()[1]
+        ctx = tmp_path / "ctx"
+        ctx.mkdir()
+        # A static program that asks the agent for its identities (busybox has no ssh-add).
+        run("go", "build", "-o", str(ctx / "agentls"), ".", cwd=str(ROOT / "tests" / "ssh_agentls"),
+            env=dict(os.environ, CGO_ENABLED="0", GOOS="linux", GOARCH="amd64", GOFLAGS="-mod=mod"))
+        (ctx / "Dockerfile").write_text(
+            f"FROM {world['BASE_IMAGE_PLAIN']}\nCOPY agentls /agentls\nARG FP\n"
+            "RUN --mount=type=ssh,id=deploy /agentls > /fps && grep -qx \"$FP\" /fps\n"
+        )
+        inputs = {"context": {"location": str(ctx)}, "platforms": ["linux/amd64"], "push": False,
+                  "network": "none", "buildArgs": {"FP": fp},
+                  "ssh": [{"id": "deploy", "paths": [str(tmp_path / "missing.sock"), str(agent_sock)]}]}
+        checked, failures = provider.check(IMAGE, inputs)
+        assert failures == []
+        provider.create(IMAGE, checked)
+        # Another fingerprint: the RUN step fails, so the check above can fail.
+        wrong = dict(inputs, buildArgs={"FP": "SHA256:not-this-key"})
+        with pytest.raises(grpc.RpcError) as e:
+            provider.create(IMAGE, provider.check(IMAGE, wrong)[0])
+        assert "grep" in e.value.details()
+        # A path that is no agent socket is a Check failure naming it.
+        bad = dict(inputs, ssh=[{"id": "deploy", "paths": [str(key)]}])
+        _, failures = provider.check(IMAGE, bad)
+        assert any(p == "ssh[0].paths[0]" and "only agent sockets" in r for p, r in failures), failures
+    finally:
+        agent.terminate()

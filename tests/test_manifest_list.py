@@ -114,6 +114,28 @@ def test_index_source_and_oci_media_type(provider, world):
     assert state["platforms"] == ["linux/amd64", "linux/arm64"]
 
 
+def test_promotion_keeps_the_index_digest(provider, world, ecr_app):
+    """app:v1 -> prod/app:stable (another repository): the same index, byte for byte."""
+    v1 = {"tags": [f"{ecr_app}:v1"], "sources": [f"{ecr_app}:10.10", f"{ecr_app}:10.20"]}
+    _, made = provider.create(ML, provider.check(ML, v1)[0])
+    prod = f"{world['ECR_REGISTRY']}/{unique('prod')}"
+    promote = {"tags": [f"{prod}:stable"], "sources": [f"{ecr_app}:v1"]}
+    _, state = provider.create(ML, provider.check(ML, promote)[0])
+    assert state["digest"] == made["digest"]
+    assert state["ref"] == f"{prod}@{made['digest']}"
+    digest = run("skopeo", "inspect", "--raw", f"docker://{prod}:stable").stdout
+    assert digest == run("skopeo", "inspect", "--raw", f"docker://{ecr_app}:v1").stdout
+    # The children were copied first: a pull by digest works from the new repository.
+    for arch in ["amd64", "arm64"]:
+        assert pulled_digest(f"{prod}@{made['digest']}", arch) == {
+            m["platform"]: m["digest"] for m in made["manifests"]}[f"linux/{arch}"]
+    # Asking for a change (annotations) is a new index, not a promotion.
+    changed = dict(promote, tags=[f"{prod}:annotated"], mediaType="oci",
+                   annotations={"org.opencontainers.image.version": "v1"})
+    _, other = provider.create(ML, provider.check(ML, changed)[0])
+    assert other["digest"] != made["digest"]
+
+
 def test_diff_ignores_order_and_follows_moved_source(provider, world):
     repo = f"{world['PLAIN_REGISTRY']}/{unique('follow')}"
     skopeo_copy(world["BASE_IMAGE_PLAIN_AMD64"], f"{repo}:10.10")

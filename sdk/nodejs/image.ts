@@ -140,6 +140,11 @@ export class Image extends pulumi.CustomResource {
      */
     declare public readonly secrets: pulumi.Output<{[key: string]: string} | undefined>;
     /**
+     * SSH agents the build may use (`RUN --mount=type=ssh`), served through the BuildKit
+     * session like secrets; nothing of the agent ends up in the image. Compared as a set.
+     */
+    declare public readonly ssh: pulumi.Output<outputs.SshAgent[] | undefined>;
+    /**
      * Fully qualified references to push to. Compared as a set.
      */
     declare public readonly tags: pulumi.Output<string[] | undefined>;
@@ -181,6 +186,7 @@ export class Image extends pulumi.CustomResource {
             resourceInputs["sbom"] = args?.sbom;
             resourceInputs["sbomGenerator"] = args?.sbomGenerator;
             resourceInputs["secrets"] = args?.secrets ? pulumi.secret(args.secrets) : undefined;
+            resourceInputs["ssh"] = args?.ssh;
             resourceInputs["tags"] = args?.tags;
             resourceInputs["target"] = args?.target;
             resourceInputs["triggers"] = args?.triggers;
@@ -211,6 +217,7 @@ export class Image extends pulumi.CustomResource {
             resourceInputs["sbom"] = undefined /*out*/;
             resourceInputs["sbomGenerator"] = undefined /*out*/;
             resourceInputs["secrets"] = undefined /*out*/;
+            resourceInputs["ssh"] = undefined /*out*/;
             resourceInputs["tags"] = undefined /*out*/;
             resourceInputs["target"] = undefined /*out*/;
             resourceInputs["triggers"] = undefined /*out*/;
@@ -302,6 +309,11 @@ export interface ImageArgs {
      * Build secrets by id, for `RUN --mount=type=secret,id=<id>`. Never stored in the image.
      */
     secrets?: pulumi.Input<{[key: string]: pulumi.Input<string>} | undefined>;
+    /**
+     * SSH agents the build may use (`RUN --mount=type=ssh`), served through the BuildKit
+     * session like secrets; nothing of the agent ends up in the image. Compared as a set.
+     */
+    ssh?: pulumi.Input<pulumi.Input<inputs.SshAgentArgs>[] | undefined>;
     /**
      * Fully qualified references to push to. Compared as a set.
      */

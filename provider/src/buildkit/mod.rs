@@ -230,6 +230,8 @@ pub struct BuildSpec {
     pub add_hosts: Vec<(String, std::net::IpAddr)>,
     /// Secrets for `RUN --mount=type=secret,id=...`; never logged.
     pub secrets: BTreeMap<String, Vec<u8>>,
+    /// SSH agent sockets for `RUN --mount=type=ssh,id=...` (`default` without an id).
+    pub ssh: BTreeMap<String, PathBuf>,
     /// Cache imports, buildx syntax (`type=registry,ref=...`) or a bare ref.
     pub cache_from: Vec<String>,
     /// Cache exports (ignored for [`Output::BuildOnly`]).
@@ -407,6 +409,7 @@ async fn build_via(
             dirs: prepared.dirs,
             auth,
             secrets: spec.secrets.clone(),
+            ssh: spec.ssh.clone(),
         },
         request: prepared.request,
         build_ref,

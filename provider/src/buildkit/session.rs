@@ -1,7 +1,8 @@
 //! The services we serve to BuildKit over the session connection: health,
-//! registry credentials, secrets and local directories.
+//! registry credentials, secrets, SSH agents and local directories.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use bollard_buildkit_proto::health::health_check_response::ServingStatus;
@@ -18,7 +19,13 @@ use bollard_buildkit_proto::moby::filesync::v1::{
     GetTokenAuthorityRequest, GetTokenAuthorityResponse, VerifyTokenAuthorityRequest,
     VerifyTokenAuthorityResponse,
 };
+use bollard_buildkit_proto::moby::sshforward::v1::ssh_server::{Ssh, SshServer};
+use bollard_buildkit_proto::moby::sshforward::v1::{
+    BytesMessage, CheckAgentRequest, CheckAgentResponse,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status};
 
 use super::filesync::{DirSource, FileSyncService};
@@ -34,6 +41,8 @@ pub(crate) const EXPOSED_METHODS: &[&str] = &[
     "/moby.filesync.v1.Auth/GetTokenAuthority",
     "/moby.filesync.v1.Auth/VerifyTokenAuthority",
     "/moby.buildkit.secrets.v1.Secrets/GetSecret",
+    "/moby.sshforward.v1.SSH/CheckAgent",
+    "/moby.sshforward.v1.SSH/ForwardAgent",
 ];
 
 /// Session message size limits, like buildkit's defaults (16 MiB).
@@ -144,11 +153,90 @@ impl Secrets for SecretsService {
     }
 }
 
+/// SSH agents by id (`RUN --mount=type=ssh,id=<id>`; `default` without one): each
+/// forwarded connection is a new connection to the agent's socket, bytes relayed both ways.
+struct SshService {
+    agents: Arc<BTreeMap<String, PathBuf>>,
+}
+
+/// The metadata key BuildKit names the agent with (sshforward.KeySSHID).
+const SSH_ID_KEY: &str = "buildkit.ssh.id";
+
+impl SshService {
+    fn socket(&self, id: &str) -> Result<&PathBuf, Status> {
+        let id = if id.is_empty() { "default" } else { id };
+        self.agents.get(id).ok_or_else(|| {
+            Status::not_found(format!(
+                "no SSH agent {id:?} is configured for this build (Image input ssh)"
+            ))
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl Ssh for SshService {
+    async fn check_agent(
+        &self,
+        request: Request<CheckAgentRequest>,
+    ) -> Result<Response<CheckAgentResponse>, Status> {
+        self.socket(&request.into_inner().id)?;
+        Ok(Response::new(CheckAgentResponse {}))
+    }
+
+    type ForwardAgentStream = ReceiverStream<Result<BytesMessage, Status>>;
+
+    async fn forward_agent(
+        &self,
+        request: Request<tonic::Streaming<BytesMessage>>,
+    ) -> Result<Response<Self::ForwardAgentStream>, Status> {
+        let id = request
+            .metadata()
+            .get(SSH_ID_KEY)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let path = self.socket(&id)?.clone();
+        let agent = tokio::net::UnixStream::connect(&path)
+            .await
+            .map_err(|e| Status::unavailable(format!("SSH agent {}: {e}", path.display())))?;
+        let (mut from_agent, mut to_agent) = agent.into_split();
+        let mut from_build = request.into_inner();
+        tokio::spawn(async move {
+            while let Some(Ok(m)) = from_build.next().await {
+                if to_agent.write_all(&m.data).await.is_err() {
+                    break;
+                }
+            }
+            let _ = to_agent.shutdown().await;
+        });
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 32 << 10];
+            loop {
+                match from_agent.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        let m = BytesMessage {
+                            data: buf[..n].to_vec(),
+                        };
+                        if tx.send(Ok(m)).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+}
+
 /// Everything the session serves for one build.
 pub(crate) struct SessionServices {
     pub dirs: BTreeMap<String, DirSource>,
     pub auth: Arc<dyn RegistryAuth>,
     pub secrets: BTreeMap<String, Vec<u8>>,
+    /// SSH agent sockets by id.
+    pub ssh: BTreeMap<String, PathBuf>,
 }
 
 impl SessionServices {
@@ -164,10 +252,14 @@ impl SessionServices {
         })
         .max_decoding_message_size(MAX_MSG)
         .max_encoding_message_size(MAX_MSG);
+        let ssh = SshServer::new(SshService {
+            agents: Arc::new(self.ssh),
+        });
         tonic::service::Routes::new(HealthServer::new(HealthService))
             .add_service(filesync)
             .add_service(auth)
             .add_service(secrets)
+            .add_service(ssh)
     }
 }
 
@@ -199,7 +291,8 @@ mod tests {
                     "grpc.health.v1.Health",
                     "moby.filesync.v1.FileSync",
                     "moby.filesync.v1.Auth",
-                    "moby.buildkit.secrets.v1.Secrets"
+                    "moby.buildkit.secrets.v1.Secrets",
+                    "moby.sshforward.v1.SSH"
                 ]
                 .contains(&svc),
                 "{m}"

@@ -53,6 +53,18 @@ pub struct Dockerfile {
     pub inline: Option<String>,
 }
 
+/// An SSH agent for `RUN --mount=type=ssh,id=<id>`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SshAgent {
+    /// The id `RUN --mount=type=ssh,id=…` names (`default` when the mount names none).
+    pub id: String,
+    /// The agent's socket; the first that exists is used. Default: `SSH_AUTH_SOCK` of the
+    /// provider's environment. (Key files are not loaded: add them to an agent.)
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub paths: Vec<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ImageInputs {
@@ -87,6 +99,11 @@ pub struct ImageInputs {
     /// Build secrets by id, for `RUN --mount=type=secret,id=<id>`. Never stored in the image.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub secrets: BTreeMap<String, SecretString>,
+    /// SSH agents the build may use (`RUN --mount=type=ssh`), served through the BuildKit
+    /// session like secrets; nothing of the agent ends up in the image. Compared as a set.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-set" = true))]
+    pub ssh: Vec<SshAgent>,
     /// Cache sources, buildx syntax, e.g. `type=registry,ref=<repo>:cache`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cache_from: Vec<String>,
@@ -164,6 +181,42 @@ pub struct ImageState {
 }
 
 pub struct Image;
+
+/// The agent socket of an `ssh` entry: the first of its paths that is a socket, or
+/// `SSH_AUTH_SOCK`. The error names the failing field (`.paths[1]`, `.paths`).
+fn agent_socket(agent: &SshAgent) -> Result<PathBuf, (String, String)> {
+    use std::os::unix::fs::FileTypeExt;
+    let is_socket = |p: &Path| std::fs::metadata(p).is_ok_and(|m| m.file_type().is_socket());
+    if agent.paths.is_empty() {
+        return match std::env::var_os("SSH_AUTH_SOCK") {
+            Some(s) if is_socket(Path::new(&s)) => Ok(PathBuf::from(s)),
+            Some(s) => Err((
+                ".paths".into(),
+                format!(
+                    "SSH_AUTH_SOCK ({}) is not a socket; start an agent or give paths",
+                    Path::new(&s).display()
+                ),
+            )),
+            None => Err((
+                ".paths".into(),
+                "no paths and no SSH_AUTH_SOCK in the provider's environment".into(),
+            )),
+        };
+    }
+    for p in &agent.paths {
+        if is_socket(Path::new(p)) {
+            return Ok(PathBuf::from(p));
+        }
+    }
+    let i = agent.paths.len() - 1;
+    let last = &agent.paths[i];
+    let why = if Path::new(last).is_file() {
+        "is a file; only agent sockets are supported (ssh-add the key to an agent)"
+    } else {
+        "is not an SSH agent socket"
+    };
+    Err((format!(".paths[{i}]"), format!("{last:?} {why}")))
+}
 
 /// `host:ip` (the IP may be IPv6 and hold colons itself) as a host name and an address.
 fn parse_add_host(entry: &str) -> Result<(String, std::net::IpAddr), String> {
@@ -318,6 +371,24 @@ impl Resource for Image {
                         "names must be non-empty without '=' or NUL, values without NUL",
                     ));
                 }
+            }
+        }
+        let mut ids = BTreeMap::new();
+        for (i, agent) in inputs.ssh.iter().enumerate() {
+            if let Some(j) = ids.insert(agent.id.as_str(), i) {
+                failures.push(Failure::new(
+                    format!("ssh[{i}].id"),
+                    format!("{:?} is already used by ssh[{j}]", agent.id),
+                ));
+            }
+            if agent.id.is_empty() || agent.id.contains([',', '=', '\0']) {
+                failures.push(Failure::new(
+                    format!("ssh[{i}].id"),
+                    "must be non-empty, without ',', '=' or NUL (e.g. default)",
+                ));
+            }
+            if let Err((field, reason)) = agent_socket(agent) {
+                failures.push(Failure::new(format!("ssh[{i}]{field}"), reason));
             }
         }
         for (i, entry) in inputs.add_hosts.iter().enumerate() {
@@ -537,6 +608,11 @@ fn spec(inputs: &ImageInputs) -> Result<(BuildSpec, Option<tempfile::TempDir>), 
             .add_hosts
             .iter()
             .filter_map(|e| parse_add_host(e).ok())
+            .collect(),
+        ssh: inputs
+            .ssh
+            .iter()
+            .filter_map(|a| agent_socket(a).ok().map(|p| (a.id.clone(), p)))
             .collect(),
         secrets: inputs
             .secrets

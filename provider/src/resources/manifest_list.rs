@@ -260,6 +260,8 @@ struct Child {
 struct Resolved {
     children: Vec<Child>,
     source_digests: BTreeMap<String, String>,
+    /// The source when there is exactly one and it is an index (a promotion).
+    sole_index: Option<RawManifest>,
 }
 
 fn not_found(i: usize, source: &str) -> Error {
@@ -301,9 +303,13 @@ async fn resolve(ctx: &OpContext, inputs: &ManifestListInputs) -> Result<Resolve
             .map(|(i, source)| resolve_source(ctx, inputs, i, source)),
     )
     .await?;
+    let sole_index = match per_source.as_slice() {
+        [(_, _, _, Some(index))] => Some(index.clone()),
+        _ => None,
+    };
     let mut children = Vec::new();
     let mut source_digests = BTreeMap::new();
-    for (source, digest, mut kids) in per_source {
+    for (source, digest, mut kids, _) in per_source {
         source_digests.insert(source, digest);
         children.append(&mut kids);
     }
@@ -331,16 +337,17 @@ async fn resolve(ctx: &OpContext, inputs: &ManifestListInputs) -> Result<Resolve
     Ok(Resolved {
         children,
         source_digests,
+        sole_index,
     })
 }
 
-/// One source: its digest and the index entries it contributes.
+/// One source: its digest, the index entries it contributes, and itself if an index.
 async fn resolve_source(
     ctx: &OpContext,
     inputs: &ManifestListInputs,
     i: usize,
     source: &str,
-) -> Result<(String, String, Vec<Child>), Error> {
+) -> Result<(String, String, Vec<Child>, Option<RawManifest>), Error> {
     let path = format!("sources[{i}]");
     let r = parse_qualified(source).map_err(|e| Error::invalid(&path, e))?;
     let m = ctx
@@ -349,12 +356,12 @@ async fn resolve_source(
         .await?
         .ok_or_else(|| not_found(i, source))?;
     let digest = m.digest.clone();
-    let children = if m.is_index() {
-        index_children(inputs, source, &r, &m, &path)?
-    } else {
-        vec![image_child(ctx, inputs, source, &r, m, &path).await?]
-    };
-    Ok((source.to_owned(), digest, children))
+    if m.is_index() {
+        let children = index_children(inputs, source, &r, &m, &path)?;
+        return Ok((source.to_owned(), digest, children, Some(m)));
+    }
+    let child = image_child(ctx, inputs, source, &r, m, &path).await?;
+    Ok((source.to_owned(), digest, vec![child], None))
 }
 
 fn override_path(source: &str) -> String {
@@ -498,7 +505,11 @@ async fn config_platform(
 
 /// The index for the resolved children: platform entries sorted by platform, each followed
 /// by the attestations that describe it. Docker lists carry no attestations.
+/// The index to push and which children it holds (in the order they are copied).
 fn index_for(inputs: &ManifestListInputs, resolved: &Resolved) -> (RawManifest, Vec<usize>) {
+    if let Some(index) = promoted(inputs, resolved) {
+        return (index.clone(), (0..resolved.children.len()).collect());
+    }
     let all_docker = resolved
         .children
         .iter()
@@ -542,6 +553,20 @@ fn index_for(inputs: &ManifestListInputs, resolved: &Resolved) -> (RawManifest, 
         build_index(media_type, &entries, &inputs.annotations),
         order,
     )
+}
+
+/// A promotion (`app:v1` to `app:stable`): one source that is an index, and nothing asked
+/// that would change it (annotations, another media type). The tags then get that index
+/// byte for byte, so its digest stays what clients pinned (task definitions, signatures).
+fn promoted<'a>(inputs: &ManifestListInputs, resolved: &'a Resolved) -> Option<&'a RawManifest> {
+    let index = resolved.sole_index.as_ref()?;
+    let same_type = match inputs.media_type {
+        None => true,
+        Some(IndexMediaType::Docker) => index.media_type == DOCKER_LIST,
+        Some(IndexMediaType::Oci) => index.media_type == OCI_INDEX,
+    };
+    (same_type && inputs.annotations.is_empty() && inputs.platform_overrides.is_empty())
+        .then_some(index)
 }
 
 fn state_for(

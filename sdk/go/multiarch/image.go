@@ -63,6 +63,9 @@ type Image struct {
 	SbomGenerator pulumi.StringPtrOutput `pulumi:"sbomGenerator"`
 	// Build secrets by id, for `RUN --mount=type=secret,id=<id>`. Never stored in the image.
 	Secrets pulumi.StringMapOutput `pulumi:"secrets"`
+	// SSH agents the build may use (`RUN --mount=type=ssh`), served through the BuildKit
+	// session like secrets; nothing of the agent ends up in the image. Compared as a set.
+	Ssh SshAgentArrayOutput `pulumi:"ssh"`
 	// Fully qualified references to push to. Compared as a set.
 	Tags pulumi.StringArrayOutput `pulumi:"tags"`
 	// The Dockerfile stage to build.
@@ -170,6 +173,9 @@ type imageArgs struct {
 	SbomGenerator *string `pulumi:"sbomGenerator"`
 	// Build secrets by id, for `RUN --mount=type=secret,id=<id>`. Never stored in the image.
 	Secrets map[string]string `pulumi:"secrets"`
+	// SSH agents the build may use (`RUN --mount=type=ssh`), served through the BuildKit
+	// session like secrets; nothing of the agent ends up in the image. Compared as a set.
+	Ssh []SshAgent `pulumi:"ssh"`
 	// Fully qualified references to push to. Compared as a set.
 	Tags []string `pulumi:"tags"`
 	// The Dockerfile stage to build.
@@ -220,6 +226,9 @@ type ImageArgs struct {
 	SbomGenerator pulumi.StringPtrInput
 	// Build secrets by id, for `RUN --mount=type=secret,id=<id>`. Never stored in the image.
 	Secrets pulumi.StringMapInput
+	// SSH agents the build may use (`RUN --mount=type=ssh`), served through the BuildKit
+	// session like secrets; nothing of the agent ends up in the image. Compared as a set.
+	Ssh SshAgentArrayInput
 	// Fully qualified references to push to. Compared as a set.
 	Tags pulumi.StringArrayInput
 	// The Dockerfile stage to build.
@@ -427,6 +436,12 @@ func (o ImageOutput) SbomGenerator() pulumi.StringPtrOutput {
 // Build secrets by id, for `RUN --mount=type=secret,id=<id>`. Never stored in the image.
 func (o ImageOutput) Secrets() pulumi.StringMapOutput {
 	return o.ApplyT(func(v *Image) pulumi.StringMapOutput { return v.Secrets }).(pulumi.StringMapOutput)
+}
+
+// SSH agents the build may use (`RUN --mount=type=ssh`), served through the BuildKit
+// session like secrets; nothing of the agent ends up in the image. Compared as a set.
+func (o ImageOutput) Ssh() SshAgentArrayOutput {
+	return o.ApplyT(func(v *Image) SshAgentArrayOutput { return v.Ssh }).(SshAgentArrayOutput)
 }
 
 // Fully qualified references to push to. Compared as a set.

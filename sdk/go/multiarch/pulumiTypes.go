@@ -1115,6 +1115,118 @@ func (o RegistryConfigArrayOutput) Index(i pulumi.IntInput) RegistryConfigOutput
 	}).(RegistryConfigOutput)
 }
 
+// An SSH agent for `RUN --mount=type=ssh,id=<id>`.
+type SshAgent struct {
+	// The id `RUN --mount=type=ssh,id=…` names (`default` when the mount names none).
+	Id string `pulumi:"id"`
+	// The agent's socket; the first that exists is used. Default: `SSH_AUTH_SOCK` of the
+	// provider's environment. (Key files are not loaded: add them to an agent.)
+	Paths []string `pulumi:"paths"`
+}
+
+// SshAgentInput is an input type that accepts SshAgentArgs and SshAgentOutput values.
+// You can construct a concrete instance of `SshAgentInput` via:
+//
+//	SshAgentArgs{...}
+type SshAgentInput interface {
+	pulumi.Input
+
+	ToSshAgentOutput() SshAgentOutput
+	ToSshAgentOutputWithContext(context.Context) SshAgentOutput
+}
+
+// An SSH agent for `RUN --mount=type=ssh,id=<id>`.
+type SshAgentArgs struct {
+	// The id `RUN --mount=type=ssh,id=…` names (`default` when the mount names none).
+	Id pulumi.StringInput `pulumi:"id"`
+	// The agent's socket; the first that exists is used. Default: `SSH_AUTH_SOCK` of the
+	// provider's environment. (Key files are not loaded: add them to an agent.)
+	Paths pulumi.StringArrayInput `pulumi:"paths"`
+}
+
+func (SshAgentArgs) ElementType() reflect.Type {
+	return reflect.TypeOf((*SshAgent)(nil)).Elem()
+}
+
+func (i SshAgentArgs) ToSshAgentOutput() SshAgentOutput {
+	return i.ToSshAgentOutputWithContext(context.Background())
+}
+
+func (i SshAgentArgs) ToSshAgentOutputWithContext(ctx context.Context) SshAgentOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(SshAgentOutput)
+}
+
+// SshAgentArrayInput is an input type that accepts SshAgentArray and SshAgentArrayOutput values.
+// You can construct a concrete instance of `SshAgentArrayInput` via:
+//
+//	SshAgentArray{ SshAgentArgs{...} }
+type SshAgentArrayInput interface {
+	pulumi.Input
+
+	ToSshAgentArrayOutput() SshAgentArrayOutput
+	ToSshAgentArrayOutputWithContext(context.Context) SshAgentArrayOutput
+}
+
+type SshAgentArray []SshAgentInput
+
+func (SshAgentArray) ElementType() reflect.Type {
+	return reflect.TypeOf((*[]SshAgent)(nil)).Elem()
+}
+
+func (i SshAgentArray) ToSshAgentArrayOutput() SshAgentArrayOutput {
+	return i.ToSshAgentArrayOutputWithContext(context.Background())
+}
+
+func (i SshAgentArray) ToSshAgentArrayOutputWithContext(ctx context.Context) SshAgentArrayOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(SshAgentArrayOutput)
+}
+
+// An SSH agent for `RUN --mount=type=ssh,id=<id>`.
+type SshAgentOutput struct{ *pulumi.OutputState }
+
+func (SshAgentOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*SshAgent)(nil)).Elem()
+}
+
+func (o SshAgentOutput) ToSshAgentOutput() SshAgentOutput {
+	return o
+}
+
+func (o SshAgentOutput) ToSshAgentOutputWithContext(ctx context.Context) SshAgentOutput {
+	return o
+}
+
+// The id `RUN --mount=type=ssh,id=…` names (`default` when the mount names none).
+func (o SshAgentOutput) Id() pulumi.StringOutput {
+	return o.ApplyT(func(v SshAgent) string { return v.Id }).(pulumi.StringOutput)
+}
+
+// The agent's socket; the first that exists is used. Default: `SSH_AUTH_SOCK` of the
+// provider's environment. (Key files are not loaded: add them to an agent.)
+func (o SshAgentOutput) Paths() pulumi.StringArrayOutput {
+	return o.ApplyT(func(v SshAgent) []string { return v.Paths }).(pulumi.StringArrayOutput)
+}
+
+type SshAgentArrayOutput struct{ *pulumi.OutputState }
+
+func (SshAgentArrayOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*[]SshAgent)(nil)).Elem()
+}
+
+func (o SshAgentArrayOutput) ToSshAgentArrayOutput() SshAgentArrayOutput {
+	return o
+}
+
+func (o SshAgentArrayOutput) ToSshAgentArrayOutputWithContext(ctx context.Context) SshAgentArrayOutput {
+	return o
+}
+
+func (o SshAgentArrayOutput) Index(i pulumi.IntInput) SshAgentOutput {
+	return pulumi.All(o, i).ApplyT(func(vs []interface{}) SshAgent {
+		return vs[0].([]SshAgent)[vs[1].(int)]
+	}).(SshAgentOutput)
+}
+
 func init() {
 	pulumi.RegisterInputType(reflect.TypeOf((*AwsConfigInput)(nil)).Elem(), AwsConfigArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*AwsConfigPtrInput)(nil)).Elem(), AwsConfigArgs{})
@@ -1128,6 +1240,8 @@ func init() {
 	pulumi.RegisterInputType(reflect.TypeOf((*EcrConfigPtrInput)(nil)).Elem(), EcrConfigArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*RegistryConfigInput)(nil)).Elem(), RegistryConfigArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*RegistryConfigArrayInput)(nil)).Elem(), RegistryConfigArray{})
+	pulumi.RegisterInputType(reflect.TypeOf((*SshAgentInput)(nil)).Elem(), SshAgentArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*SshAgentArrayInput)(nil)).Elem(), SshAgentArray{})
 	pulumi.RegisterOutputType(AwsConfigOutput{})
 	pulumi.RegisterOutputType(AwsConfigPtrOutput{})
 	pulumi.RegisterOutputType(BuildContextOutput{})
@@ -1144,4 +1258,6 @@ func init() {
 	pulumi.RegisterOutputType(PlatformManifestArrayOutput{})
 	pulumi.RegisterOutputType(RegistryConfigOutput{})
 	pulumi.RegisterOutputType(RegistryConfigArrayOutput{})
+	pulumi.RegisterOutputType(SshAgentOutput{})
+	pulumi.RegisterOutputType(SshAgentArrayOutput{})
 }

@@ -116,3 +116,18 @@ export interface RegistryConfigArgs {
      */
     username?: pulumi.Input<string | undefined>;
 }
+
+/**
+ * An SSH agent for `RUN --mount=type=ssh,id=<id>`.
+ */
+export interface SshAgentArgs {
+    /**
+     * The id `RUN --mount=type=ssh,id=…` names (`default` when the mount names none).
+     */
+    id: pulumi.Input<string>;
+    /**
+     * The agent's socket; the first that exists is used. Default: `SSH_AUTH_SOCK` of the
+     * provider's environment. (Key files are not loaded: add them to an agent.)
+     */
+    paths?: pulumi.Input<pulumi.Input<string>[] | undefined>;
+}

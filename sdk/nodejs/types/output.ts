@@ -149,3 +149,18 @@ export interface RegistryConfig {
     username?: string;
 }
 
+/**
+ * An SSH agent for `RUN --mount=type=ssh,id=<id>`.
+ */
+export interface SshAgent {
+    /**
+     * The id `RUN --mount=type=ssh,id=…` names (`default` when the mount names none).
+     */
+    id: string;
+    /**
+     * The agent's socket; the first that exists is used. Default: `SSH_AUTH_SOCK` of the
+     * provider's environment. (Key files are not loaded: add them to an agent.)
+     */
+    paths?: string[];
+}
+

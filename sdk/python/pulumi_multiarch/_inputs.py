@@ -28,6 +28,8 @@ __all__ = [
     'EcrConfigArgsDict',
     'RegistryConfigArgs',
     'RegistryConfigArgsDict',
+    'SshAgentArgs',
+    'SshAgentArgsDict',
 ]
 
 class AwsConfigArgsDict(TypedDict):
@@ -478,5 +480,61 @@ class RegistryConfigArgs:
     @username.setter
     def username(self, value: pulumi.Input[Optional[_builtins.str]]):
         pulumi.set(self, "username", value)
+
+
+class SshAgentArgsDict(TypedDict):
+    """
+    An SSH agent for `RUN --mount=type=ssh,id=<id>`.
+    """
+    id: pulumi.Input[_builtins.str]
+    """
+    The id `RUN --mount=type=ssh,id=…` names (`default` when the mount names none).
+    """
+    paths: NotRequired[pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]]]
+    """
+    The agent's socket; the first that exists is used. Default: `SSH_AUTH_SOCK` of the
+    provider's environment. (Key files are not loaded: add them to an agent.)
+    """
+
+@pulumi.input_type
+class SshAgentArgs:
+    def __init__(__self__, *,
+                 id: pulumi.Input[_builtins.str],
+                 paths: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None):
+        """
+        An SSH agent for `RUN --mount=type=ssh,id=<id>`.
+
+        :param pulumi.Input[_builtins.str] id: The id `RUN --mount=type=ssh,id=…` names (`default` when the mount names none).
+        :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] paths: The agent's socket; the first that exists is used. Default: `SSH_AUTH_SOCK` of the
+               provider's environment. (Key files are not loaded: add them to an agent.)
+        """
+        pulumi.set(__self__, "id", id)
+        if paths is not None:
+            pulumi.set(__self__, "paths", paths)
+
+    @_builtins.property
+    @pulumi.getter
+    def id(self) -> pulumi.Input[_builtins.str]:
+        """
+        The id `RUN --mount=type=ssh,id=…` names (`default` when the mount names none).
+        """
+        return pulumi.get(self, "id")
+
+    @id.setter
+    def id(self, value: pulumi.Input[_builtins.str]):
+        pulumi.set(self, "id", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def paths(self) -> pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]]:
+        """
+        The agent's socket; the first that exists is used. Default: `SSH_AUTH_SOCK` of the
+        provider's environment. (Key files are not loaded: add them to an agent.)
+        """
+        return pulumi.get(self, "paths")
+
+    @paths.setter
+    def paths(self, value: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]]):
+        pulumi.set(self, "paths", value)
 
 

@@ -40,6 +40,7 @@ class ImageArgs:
                  sbom: pulumi.Input[Optional[_builtins.bool]] = None,
                  sbom_generator: pulumi.Input[Optional[_builtins.str]] = None,
                  secrets: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
+                 ssh: pulumi.Input[Optional[Sequence[pulumi.Input['SshAgentArgs']]]] = None,
                  tags: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
                  target: pulumi.Input[Optional[_builtins.str]] = None,
                  triggers: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None):
@@ -68,6 +69,8 @@ class ImageArgs:
                default `docker/buildkit-syft-scanner`. Set it to a mirror in your own registry where
                Docker Hub is out of reach.
         :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] secrets: Build secrets by id, for `RUN --mount=type=secret,id=<id>`. Never stored in the image.
+        :param pulumi.Input[Sequence[pulumi.Input['SshAgentArgs']]] ssh: SSH agents the build may use (`RUN --mount=type=ssh`), served through the BuildKit
+               session like secrets; nothing of the agent ends up in the image. Compared as a set.
         :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] tags: Fully qualified references to push to. Compared as a set.
         :param pulumi.Input[_builtins.str] target: The Dockerfile stage to build.
         :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] triggers: Arbitrary values; changing any of them rebuilds the image.
@@ -112,6 +115,8 @@ class ImageArgs:
             pulumi.set(__self__, "sbom_generator", sbom_generator)
         if secrets is not None:
             pulumi.set(__self__, "secrets", secrets)
+        if ssh is not None:
+            pulumi.set(__self__, "ssh", ssh)
         if tags is not None:
             pulumi.set(__self__, "tags", tags)
         if target is not None:
@@ -341,6 +346,19 @@ class ImageArgs:
 
     @_builtins.property
     @pulumi.getter
+    def ssh(self) -> pulumi.Input[Optional[Sequence[pulumi.Input['SshAgentArgs']]]]:
+        """
+        SSH agents the build may use (`RUN --mount=type=ssh`), served through the BuildKit
+        session like secrets; nothing of the agent ends up in the image. Compared as a set.
+        """
+        return pulumi.get(self, "ssh")
+
+    @ssh.setter
+    def ssh(self, value: pulumi.Input[Optional[Sequence[pulumi.Input['SshAgentArgs']]]]):
+        pulumi.set(self, "ssh", value)
+
+    @_builtins.property
+    @pulumi.getter
     def tags(self) -> pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]]:
         """
         Fully qualified references to push to. Compared as a set.
@@ -400,6 +418,7 @@ class Image(pulumi.CustomResource):
                  sbom: pulumi.Input[Optional[_builtins.bool]] = None,
                  sbom_generator: pulumi.Input[Optional[_builtins.str]] = None,
                  secrets: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
+                 ssh: pulumi.Input[Optional[Sequence[pulumi.Input[Union['SshAgentArgs', 'SshAgentArgsDict', 'outputs.SshAgent']]]]] = None,
                  tags: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
                  target: pulumi.Input[Optional[_builtins.str]] = None,
                  triggers: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
@@ -431,6 +450,8 @@ class Image(pulumi.CustomResource):
                default `docker/buildkit-syft-scanner`. Set it to a mirror in your own registry where
                Docker Hub is out of reach.
         :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] secrets: Build secrets by id, for `RUN --mount=type=secret,id=<id>`. Never stored in the image.
+        :param pulumi.Input[Sequence[pulumi.Input[Union['SshAgentArgs', 'SshAgentArgsDict', 'outputs.SshAgent']]]] ssh: SSH agents the build may use (`RUN --mount=type=ssh`), served through the BuildKit
+               session like secrets; nothing of the agent ends up in the image. Compared as a set.
         :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] tags: Fully qualified references to push to. Compared as a set.
         :param pulumi.Input[_builtins.str] target: The Dockerfile stage to build.
         :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] triggers: Arbitrary values; changing any of them rebuilds the image.
@@ -477,6 +498,7 @@ class Image(pulumi.CustomResource):
                  sbom: pulumi.Input[Optional[_builtins.bool]] = None,
                  sbom_generator: pulumi.Input[Optional[_builtins.str]] = None,
                  secrets: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
+                 ssh: pulumi.Input[Optional[Sequence[pulumi.Input[Union['SshAgentArgs', 'SshAgentArgsDict', 'outputs.SshAgent']]]]] = None,
                  tags: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
                  target: pulumi.Input[Optional[_builtins.str]] = None,
                  triggers: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
@@ -511,6 +533,7 @@ class Image(pulumi.CustomResource):
             __props__.__dict__["sbom"] = sbom
             __props__.__dict__["sbom_generator"] = sbom_generator
             __props__.__dict__["secrets"] = None if secrets is None else pulumi.Output.secret(secrets)
+            __props__.__dict__["ssh"] = ssh
             __props__.__dict__["tags"] = tags
             __props__.__dict__["target"] = target
             __props__.__dict__["triggers"] = triggers
@@ -564,6 +587,7 @@ class Image(pulumi.CustomResource):
         __props__.__dict__["sbom"] = None
         __props__.__dict__["sbom_generator"] = None
         __props__.__dict__["secrets"] = None
+        __props__.__dict__["ssh"] = None
         __props__.__dict__["tags"] = None
         __props__.__dict__["target"] = None
         __props__.__dict__["triggers"] = None
@@ -754,6 +778,15 @@ class Image(pulumi.CustomResource):
         Build secrets by id, for `RUN --mount=type=secret,id=<id>`. Never stored in the image.
         """
         return pulumi.get(self, "secrets")
+
+    @_builtins.property
+    @pulumi.getter
+    def ssh(self) -> pulumi.Output[Optional[Sequence['outputs.SshAgent']]]:
+        """
+        SSH agents the build may use (`RUN --mount=type=ssh`), served through the BuildKit
+        session like secrets; nothing of the agent ends up in the image. Compared as a set.
+        """
+        return pulumi.get(self, "ssh")
 
     @_builtins.property
     @pulumi.getter

@@ -25,6 +25,7 @@ __all__ = [
     'ManifestEntry',
     'PlatformManifest',
     'RegistryConfig',
+    'SshAgent',
 ]
 
 @pulumi.output_type
@@ -396,5 +397,42 @@ class RegistryConfig(dict):
         User name for static credentials.
         """
         return pulumi.get(self, "username")
+
+
+@pulumi.output_type
+class SshAgent(dict):
+    """
+    An SSH agent for `RUN --mount=type=ssh,id=<id>`.
+    """
+    def __init__(__self__, *,
+                 id: _builtins.str,
+                 paths: Optional[Sequence[_builtins.str]] = None):
+        """
+        An SSH agent for `RUN --mount=type=ssh,id=<id>`.
+
+        :param _builtins.str id: The id `RUN --mount=type=ssh,id=…` names (`default` when the mount names none).
+        :param Sequence[_builtins.str] paths: The agent's socket; the first that exists is used. Default: `SSH_AUTH_SOCK` of the
+               provider's environment. (Key files are not loaded: add them to an agent.)
+        """
+        pulumi.set(__self__, "id", id)
+        if paths is not None:
+            pulumi.set(__self__, "paths", paths)
+
+    @_builtins.property
+    @pulumi.getter
+    def id(self) -> _builtins.str:
+        """
+        The id `RUN --mount=type=ssh,id=…` names (`default` when the mount names none).
+        """
+        return pulumi.get(self, "id")
+
+    @_builtins.property
+    @pulumi.getter
+    def paths(self) -> Optional[Sequence[_builtins.str]]:
+        """
+        The agent's socket; the first that exists is used. Default: `SSH_AUTH_SOCK` of the
+        provider's environment. (Key files are not loaded: add them to an agent.)
+        """
+        return pulumi.get(self, "paths")
 
 

@@ -1,0 +1,3 @@
+module agentls
+
+go 1.21
