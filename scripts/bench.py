@@ -86,7 +86,7 @@ def row(name: str, times: list[float], ours: list[float] | None = None, extra: s
     ratio = ""
     if ours is not None:
         ratio = f"  ours/this {statistics.median(ours) / statistics.median(times):5.2f}x"
-    print(f"  {name:<34} {fmt(times, unit)}{ratio:<20}  {extra}", flush=True)
+    print(f"  {name:<40} {fmt(times, unit)}{ratio:<20}  {extra}", flush=True)
 
 
 def run(*args, env=None, check=True) -> subprocess.CompletedProcess:
@@ -219,11 +219,12 @@ def bench_manifestlist(w: World) -> None:
             def ours_cold(repo, tag):
                 t0 = time.perf_counter()
                 p = w.cold()
-                inputs = {"tags": [f"{reg.host}/{repo}:{tag}"], "sources": srcs}
-                p.create(ML, p.check(ML, inputs)[0])
-                dt = time.perf_counter() - t0
-                p.close()
-                return dt
+                try:
+                    inputs = {"tags": [f"{reg.host}/{repo}:{tag}"], "sources": srcs}
+                    p.create(ML, p.check(ML, inputs)[0])
+                    return time.perf_counter() - t0
+                finally:
+                    p.close()
 
             def ours_warm(repo, tag):
                 p = w.warm_provider()
@@ -249,23 +250,26 @@ def bench_manifestlist(w: World) -> None:
                      ("regctl index create", regctl)]
             for name, fn in tools:
                 key = name.split()[0] + ("" if "multiarch" not in name else name.split()[1])
-                times, reqs = [], []
-                try:
-                    for i in range(RUNS):
-                        repo, tag = target(key, i)
-                        log.mark()
+                times, reqs, failures = [], [], []
+                for i in range(RUNS):
+                    repo, tag = target(key, i)
+                    log.mark()
+                    try:
                         times.append(fn(repo, tag))
-                        lines = log.lines({src_repo, repo})
-                        reqs.append(len(lines))
-                        if i == 0:
+                        if not failures and len(times) == 1:
                             check_index(reg, repo, tag, n, name)
-                except RuntimeError as e:
-                    print(f"  {name:<34} failed: {str(e).splitlines()[0][:150]}", flush=True)
+                    except Exception as e:  # a failed run is counted, the others go on
+                        failures.append(str(e).strip().splitlines()[-1][:160] if str(e).strip() else repr(e))
+                        continue
+                    reqs.append(len(log.lines({src_repo, repo})))
+                if not times:
+                    print(f"  {name:<40} failed {len(failures)}/{RUNS}: {failures[0]}", flush=True)
                     continue
                 results[name] = times
                 ours = results.get("multiarch cold") if "multiarch" not in name else None
                 r = statistics.median(reqs)
-                row(name, times, ours, f"requests {r:.0f} ({r / floor:.2f}x floor {floor})")
+                fails = f"  FAILED {len(failures)}/{RUNS}: {failures[0]}" if failures else ""
+                row(name, times, ours, f"requests {r:.0f} ({r / floor:.2f}x floor {floor}){fails}")
             if "multiarch warm" in results:
                 warm = statistics.median(results["multiarch warm"])
                 print("  warm ratios: " + ", ".join(
@@ -312,11 +316,11 @@ def bench_copy(w: World) -> None:
     def ours(dst):
         t0 = time.perf_counter()
         p = w.cold()
-        p.create(ML, p.check(ML, {"tags": [dst], "sources": [src]})[0])
-        dt = time.perf_counter() - t0
-        rss = vm_hwm(p.proc.pid)
-        p.close()
-        return dt, rss
+        try:
+            p.create(ML, p.check(ML, {"tags": [dst], "sources": [src]})[0])
+            return time.perf_counter() - t0, vm_hwm(p.proc.pid)
+        finally:
+            p.close()
 
     def cmd(*args, env=None):
         return lambda dst: run_rss(*[a.format(dst=dst, src=src) for a in args], env=env)
@@ -344,7 +348,7 @@ def bench_copy(w: World) -> None:
                 if i == 0:
                     check_index(w.ecr, repo, "multi", 2, name)
         except RuntimeError as e:
-            print(f"  {name:<34} failed: {str(e).splitlines()[0][:150]}", flush=True)
+            print(f"  {name:<40} failed: {str(e).splitlines()[0][:150]}", flush=True)
             continue
         if ours_times is None:
             ours_times = times
@@ -381,10 +385,11 @@ def bench_image(w: World) -> None:
     def ours_cold(tag: str) -> float:
         t0 = time.perf_counter()
         p = w.cold()
-        p.create(IMAGE, p.check(IMAGE, inputs(tag))[0])
-        dt = time.perf_counter() - t0
-        p.close()
-        return dt
+        try:
+            p.create(IMAGE, p.check(IMAGE, inputs(tag))[0])
+            return time.perf_counter() - t0
+        finally:
+            p.close()
 
     header("Image, 2 platforms (arm64 under QEMU), cold build + push: a new RUN step each time")
     ours, theirs = [], []
