@@ -282,8 +282,10 @@ mod tests {
         assert!(parse_tag("127.0.0.1:5000/app@sha256:0000000000000000000000000000000000000000000000000000000000000000").is_err());
     }
 
-    /// Valid references: (input, registry, repository, tag, digest).
-    fn valid() -> Vec<(String, &'static str, String, Option<String>, Option<String>)> {
+    /// A valid reference: (input, registry, repository, tag, digest).
+    type Valid = (String, &'static str, String, Option<String>, Option<String>);
+
+    fn valid() -> Vec<Valid> {
         let t128 = format!("a{}", "b".repeat(127));
         let d = |s: &str| Some(s.to_owned());
         let mut v = vec![
