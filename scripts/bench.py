@@ -26,8 +26,8 @@ Sections (BENCH=a,b,…; default all): startup, manifestlist, copy, image, conte
   no-change `up` (fresh plugin + Configure + Check + Diff).
 - context: contextHash of 500 MB in 20,000 files (BENCH_CONTEXT_MB, BENCH_CONTEXT_FILES)
   through a Diff RPC, warm page cache and, when /proc/sys/vm/drop_caches is writable (root,
-  BENCH_DROP_CACHES not 0), cold, against `tar c . | sha256sum` (one thread, as is
-  multiarch's hash; the reference also hashes tar headers).
+  BENCH_DROP_CACHES not 0), cold, against `tar c . | sha256sum` (a single sha256 thread,
+  which also hashes tar headers; multiarch reads and hashes files on a pool of threads).
 - startup: scripts/startup.py (start-up, idle RSS, first Configure, first Check).
 
 Generated files live in a temporary directory (BENCH_TMP, default the system's) removed at
