@@ -15,7 +15,7 @@ Sections (BENCH=a,b,…; default all): startup, manifestlist, copy, image, conte
   and token requests name no repository and are not counted for anyone) against the floor:
   per child one manifest GET and one config GET (single-platform sources carry no platform in
   an index), one mount/upload per unique blob, one child PUT, one index PUT per tag.
-- copy: an index of amd64 + arm64 (BENCH_COPY_MB, default 420 MB of random layers, one layer
+- copy: an index of amd64 + arm64 (BENCH_COPY_MB, default 420 MiB of random layers, one layer
   shared by both) from the plain registry to the ECR look-alike, a fresh repository per run:
   time, bytes uploaded (completed uploads in the target's access log, sized from the
   registry's storage) and peak RSS, against imagetools, `crane copy`, `regctl image copy` and
@@ -294,7 +294,7 @@ def bench_copy(w: World) -> None:
     layer = total // 3
     src_repo = f"bench-{TAG}/copy-src"
     blobs = {}
-    print(f"\npreparing {3 * layer >> 20} MB of random layers (one shared by amd64 and arm64) "
+    print(f"\npreparing {3 * layer >> 20} MiB of random layers (one shared by amd64 and arm64) "
           f"in {w.tmp} and {w.plain.host}/{src_repo} …", flush=True)
     for name in ("shared", "amd64", "arm64"):
         p = os.path.join(w.tmp, f"{name}.layer")
