@@ -324,30 +324,41 @@ type Exporter = (String, HashMap<String, String>, Vec<CacheOptionsEntry>);
 
 /// The image exporter and cache exports of a push; nothing at all for a build only.
 fn exporter(spec: &BuildSpec, output: &Output) -> Result<Exporter, BuildError> {
-    let Output::Push { tags } = output else {
+    let (name, by_digest) = match output {
         // No exporter and no cache export: nothing leaves BuildKit.
-        return Ok((String::new(), HashMap::new(), Vec::new()));
+        Output::BuildOnly => return Ok((String::new(), HashMap::new(), Vec::new())),
+        Output::Push { tags } => {
+            let tags: Vec<&str> = tags
+                .iter()
+                .map(|t| t.trim())
+                .filter(|t| !t.is_empty())
+                .collect();
+            if tags.is_empty() {
+                return Err(invalid("push needs at least one tag"));
+            }
+            if let Some(bad) = tags.iter().find(|t| t.contains([',', ' '])) {
+                return Err(invalid(format!("invalid tag {bad:?}")));
+            }
+            (tags.join(","), false)
+        }
+        Output::PushByDigest { repository } => {
+            let r = repository.trim();
+            if r.is_empty() || r.contains([',', ' ', '@']) {
+                return Err(invalid(format!("invalid repository {repository:?}")));
+            }
+            (r.to_owned(), true)
+        }
     };
-    let tags: Vec<&str> = tags
-        .iter()
-        .map(|t| t.trim())
-        .filter(|t| !t.is_empty())
-        .collect();
-    if tags.is_empty() {
-        return Err(invalid("push needs at least one tag"));
+    let mut attrs = HashMap::from([
+        ("name".to_string(), name),
+        ("push".to_string(), "true".to_string()),
+        ("store".to_string(), "false".to_string()),
+    ]);
+    if by_digest {
+        // The manifests go up under no tag; the provider writes the index itself.
+        attrs.insert("push-by-digest".to_string(), "true".to_string());
     }
-    if let Some(bad) = tags.iter().find(|t| t.contains([',', ' '])) {
-        return Err(invalid(format!("invalid tag {bad:?}")));
-    }
-    Ok((
-        "image".to_string(),
-        HashMap::from([
-            ("name".to_string(), tags.join(",")),
-            ("push".to_string(), "true".to_string()),
-            ("store".to_string(), "false".to_string()),
-        ]),
-        cache_entries(&spec.cache_to)?,
-    ))
+    Ok(("image".to_string(), attrs, cache_entries(&spec.cache_to)?))
 }
 
 #[cfg(test)]
@@ -429,6 +440,17 @@ mod tests {
         let cache = p.request.cache.unwrap();
         assert_eq!(cache.exports[0].attrs["mode"], "max");
         assert!(prepare(&spec(&dir), &Output::Push { tags: vec![] }, "s", "r").is_err());
+        let out = Output::PushByDigest {
+            repository: "r/a".into(),
+        };
+        let p = prepare(&spec(&dir), &out, "s", "r").unwrap();
+        assert_eq!(p.request.exporter_deprecated, "image");
+        assert_eq!(p.request.exporter_attrs_deprecated["name"], "r/a");
+        assert_eq!(
+            p.request.exporter_attrs_deprecated["push-by-digest"],
+            "true"
+        );
+        assert_eq!(p.request.exporter_attrs_deprecated["push"], "true");
     }
 
     #[test]
