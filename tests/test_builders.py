@@ -1,0 +1,172 @@
+"""Build nodes (provider configuration `builders`) end to end: linux/amd64 routed to the test
+world's first Docker Engine, linux/arm64 to the second, independent one (DOCKER2_HOST; QEMU
+still runs its steps, there is no arm64 host here). Each node pushes its manifest by digest to
+the ECR look-alike, the provider writes the index; each Engine's BuildKit history shows only
+its own platform. Driven as the engine drives the provider (Pulumi's own stubs)."""
+
+import hashlib
+import time
+
+import grpc
+import pytest
+
+from harness import (
+    DIFF_NONE, IMAGE, UNKNOWN, WorldBuildkitd, Provider, engine_build_history, raw_manifest,
+    run, unique,
+)
+
+DOCKERFILE = """\
+FROM {base}
+ARG MARKER
+RUN echo "$MARKER" > /marker && uname -m > /built-on
+CMD ["uname", "-m"]
+"""
+
+
+def nodes(world):
+    return [
+        {"endpoint": "docker+" + world["DOCKER_HOST"], "platforms": ["linux/amd64"]},
+        {"endpoint": "docker+" + world["DOCKER2_HOST"], "platforms": ["linux/arm64"]},
+    ]
+
+
+@pytest.fixture
+def two_nodes(engine, provider_env, world):
+    """A provider with two build nodes: builders[0] the first Engine (amd64), builders[1]
+    the second (arm64)."""
+    p = Provider(engine, env=provider_env)
+    p.handshake()
+    p.configure({"registries": [{"address": world["PLAIN_REGISTRY"], "insecure": True}],
+                 "builders": nodes(world)})
+    yield p
+    p.close()
+
+
+def builds_with_marker(world, docker_host, marker):
+    return [r for r in engine_build_history(world, docker_host)
+            if (r.get("FrontendAttrs") or {}).get("build-arg:MARKER") == marker]
+
+
+def raw_digest(ref):
+    raw = run("skopeo", "inspect", "--raw", f"docker://{ref}").stdout
+    return "sha256:" + hashlib.sha256(raw.encode()).hexdigest()
+
+
+def tag_exists(ref):
+    return run("skopeo", "inspect", "--raw", f"docker://{ref}", check=False).returncode == 0
+
+
+def test_two_nodes_each_build_their_platform_and_the_provider_writes_the_index(
+        two_nodes, provider, world, tmp_path, ecr_log):
+    (tmp_path / "Dockerfile").write_text(DOCKERFILE.format(base=world["BASE_IMAGE_ECR"]))
+    repo = f"{world['ECR_REGISTRY']}/{unique('nodes')}"
+    marker = unique("m")
+    inputs = {"context": {"location": str(tmp_path)}, "platforms": ["linux/amd64", "linux/arm64"],
+              "tags": [f"{repo}:v1", f"{repo}:latest"], "network": "none",
+              "buildArgs": {"MARKER": marker}}
+    checked, failures = two_nodes.check(IMAGE, inputs)
+    assert failures == []
+
+    # Preview: both nodes build, nothing is written.
+    _, preview = two_nodes.create(IMAGE, checked, preview=True)
+    assert preview["digest"] == UNKNOWN
+    assert ecr_log.writes() == []
+    assert not tag_exists(f"{repo}:v1")
+
+    id, state = two_nodes.create(IMAGE, checked)
+    # The index under both tags has both platforms with the digests the outputs report.
+    index = raw_manifest(f"{repo}:v1")
+    got = {f"{m['platform']['os']}/{m['platform']['architecture']}": m["digest"]
+           for m in index["manifests"] if m["platform"]["os"] != "unknown"}
+    assert sorted(got) == ["linux/amd64", "linux/arm64"]
+    assert got == {m["platform"]: m["digest"] for m in state["manifests"]}
+    assert raw_digest(f"{repo}:v1") == state["digest"] == raw_digest(f"{repo}:latest")
+    assert state["ref"] == f"{repo}@{state['digest']}"
+    for arch, machine in [("arm64", "aarch64"), ("amd64", "x86_64")]:
+        out = run("docker", "run", "--rm", "--pull", "always", "--network", "none",
+                  "--platform", f"linux/{arch}", f"{repo}:v1").stdout.strip()
+        assert out == machine
+
+    # Each Engine's BuildKit built only its own platform (preview and up), and the up's
+    # result on each is the manifest the index lists for that platform.
+    first = builds_with_marker(world, world["DOCKER_HOST"], marker)
+    second = builds_with_marker(world, world["DOCKER2_HOST"], marker)
+    assert {r["FrontendAttrs"].get("platform") for r in first} == {"linux/amd64"}, first
+    assert {r["FrontendAttrs"].get("platform") for r in second} == {"linux/arm64"}, second
+    assert len(first) == len(second) == 2
+    assert got["linux/amd64"] in sum((WorldBuildkitd.result_digests(r) for r in first), [])
+    assert got["linux/arm64"] in sum((WorldBuildkitd.result_digests(r) for r in second), [])
+
+    # Progress lines carry node and platform.
+    assert two_nodes.engine.saw("[builders[1] linux/arm64]")
+    assert two_nodes.engine.saw("[builders[0] linux/amd64]")
+
+    # The node layout is configuration, not content: a provider with one node sees no change.
+    assert provider.diff(IMAGE, id, state, checked).changes == DIFF_NONE
+    assert two_nodes.diff(IMAGE, id, state, checked).changes == DIFF_NONE
+
+    two_nodes.delete(IMAGE, id, state)
+    assert not tag_exists(f"{repo}:v1")
+
+
+def test_a_platform_failing_on_its_node_fails_preview_and_up_and_leaves_no_tag(
+        two_nodes, world, tmp_path, ecr_log):
+    (tmp_path / "Dockerfile").write_text(
+        f"FROM {world['BASE_IMAGE_ECR']}\nRUN [ \"$(uname -m)\" != aarch64 ]\n")
+    repo = f"{world['ECR_REGISTRY']}/{unique('nodes-broken')}"
+    inputs = {"context": {"location": str(tmp_path)}, "platforms": ["linux/amd64", "linux/arm64"],
+              "tags": [f"{repo}:v1"], "network": "none"}
+    checked, failures = two_nodes.check(IMAGE, inputs)
+    assert failures == []
+    for preview in (True, False):
+        with pytest.raises(grpc.RpcError) as e:
+            two_nodes.create(IMAGE, checked, preview=preview)
+        text = e.value.details()
+        assert "builders[1]" in text and "platform linux/arm64" in text, text
+        assert "uname -m" in text, text  # the failing step
+        assert "builders[0]" not in text, text
+    assert not tag_exists(f"{repo}:v1")
+    # Nothing under the repository's tags; the amd64 node may have pushed its manifest by
+    # digest (untagged) before the arm64 one failed, never a tag.
+    assert [w for w in ecr_log.writes() if "/manifests/" in w and "sha256:" not in w] == []
+
+
+def test_two_nodes_reject_a_platform_claimed_twice(engine, provider_env, world):
+    p = Provider(engine, env=provider_env)
+    try:
+        p.handshake()
+        config = {"builders": nodes(world) + [
+            {"endpoint": "docker+" + world["DOCKER2_HOST"], "platforms": ["linux/x86_64"]}]}
+        with pytest.raises(grpc.RpcError) as e:
+            p.configure(config)
+        assert "builders[2].platforms[0]" in e.value.details()
+        assert "builders[0]" in e.value.details()
+    finally:
+        p.close()
+
+
+CPU_DOCKERFILE = """\
+FROM {base}
+ARG MARKER
+RUN echo "$MARKER" && i=0; while [ $i -lt 60000 ]; do i=$((i+1)); done; echo $i > /n
+"""
+
+
+def test_two_node_and_one_node_wall_time(two_nodes, provider, world, tmp_path):
+    """The same two-platform CPU-bound build on one node and on two (both share this
+    machine's cores, so about 1x is expected: the figure is the overhead of splitting)."""
+    (tmp_path / "Dockerfile").write_text(CPU_DOCKERFILE.format(base=world["BASE_IMAGE_ECR"]))
+    times = {}
+    for name, p in (("one node", provider), ("two nodes", two_nodes)):
+        repo = f"{world['ECR_REGISTRY']}/{unique('nodes-time')}"
+        inputs = {"context": {"location": str(tmp_path)},
+                  "platforms": ["linux/amd64", "linux/arm64"], "tags": [f"{repo}:v1"],
+                  "network": "none", "noCache": True, "buildArgs": {"MARKER": unique("t")}}
+        checked, _ = p.check(IMAGE, inputs)
+        t0 = time.monotonic()
+        id, state = p.create(IMAGE, checked)
+        times[name] = time.monotonic() - t0
+        assert sorted(m["platform"] for m in state["manifests"]) == ["linux/amd64", "linux/arm64"]
+        p.delete(IMAGE, id, state)
+    print(f"\nwall time: one node {times['one node']:.2f} s, two nodes {times['two nodes']:.2f} s, "
+          f"ratio {times['two nodes'] / times['one node']:.2f}")
