@@ -11,8 +11,8 @@ import grpc
 import pytest
 
 from harness import (
-    DIFF_NONE, IMAGE, UNKNOWN, WorldBuildkitd, Provider, engine_build_history, raw_manifest,
-    run, unique,
+    DIFF_NONE, IMAGE, UNKNOWN, Provider, WorldBuildkitd, engine_build_history, raw_manifest,
+    run, secret, unique,
 )
 
 DOCKERFILE = """\
@@ -170,3 +170,56 @@ def test_two_node_and_one_node_wall_time(two_nodes, provider, world, tmp_path):
         p.delete(IMAGE, id, state)
     print(f"\nwall time: one node {times['one node']:.2f} s, two nodes {times['two nodes']:.2f} s, "
           f"ratio {times['two nodes'] / times['one node']:.2f}")
+
+
+def buildkitd_node(world, platforms):
+    read = lambda k: open(world[k]).read()
+    return {"endpoint": world["BUILDKITD_ADDR"], "platforms": platforms,
+            "tls": {"caCert": read("BUILDKITD_CA_CERT"), "cert": read("BUILDKITD_CLIENT_CERT"),
+                    "key": secret(read("BUILDKITD_CLIENT_KEY")),
+                    "serverName": world["BUILDKITD_SERVER_NAME"]}}
+
+
+def test_each_node_keeps_its_own_registry_cache(engine, provider_env, world, tmp_path):
+    """Layout A (amd64 on the first Engine, arm64 on the second) exports a registry cache per
+    platform (`:cache-linux-amd64`, `:cache-linux-arm64`, OCI image manifests on ECR); layout B
+    (amd64 on the second Engine, arm64 on the standalone buildkitd: neither ever built that
+    platform of this Dockerfile, so their local caches are empty for it) then gets the
+    expensive RUN step from the registry cache on both platforms."""
+    marker = unique("cache")
+    (tmp_path / "Dockerfile").write_text(
+        f"FROM {world['BASE_IMAGE_ECR']}\n"
+        f"RUN echo {marker} > /m && i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done\n")
+    repo = f"{world['ECR_REGISTRY']}/{unique('nodes-cache')}"
+    layouts = {
+        "A": [{"endpoint": "docker+" + world["DOCKER_HOST"], "platforms": ["linux/amd64"]},
+              {"endpoint": "docker+" + world["DOCKER2_HOST"], "platforms": ["linux/arm64"]}],
+        "B": [{"endpoint": "docker+" + world["DOCKER2_HOST"], "platforms": ["linux/amd64"]},
+              buildkitd_node(world, ["linux/arm64"])],
+    }
+    for layout, tag in (("A", "v1"), ("B", "v2")):
+        e = type(engine)()
+        p = Provider(e, env=provider_env)
+        try:
+            p.handshake()
+            p.configure({"builders": layouts[layout]})
+            inputs = {"context": {"location": str(tmp_path)},
+                      "platforms": ["linux/amd64", "linux/arm64"], "tags": [f"{repo}:{tag}"],
+                      "network": "none", "cacheFrom": [f"{repo}:cache"],
+                      "cacheTo": [f"type=registry,ref={repo}:cache,mode=max"]}
+            checked, failures = p.check(IMAGE, inputs)
+            assert failures == []
+            p.create(IMAGE, checked)
+            cached = {n: any(f"[builders[{n}] " in m and "CACHED" in m and marker in m
+                             for m in e.messages()) for n in (0, 1)}
+        finally:
+            p.close()
+            e.stop()
+        if layout == "A":
+            assert cached == {0: False, 1: False}, "a fresh Dockerfile: the step runs"
+            assert not tag_exists(f"{repo}:cache")
+            for platform in ("linux-amd64", "linux-arm64"):
+                m = raw_manifest(f"{repo}:cache-{platform}")
+                assert m["mediaType"] == "application/vnd.oci.image.manifest.v1+json", m
+        else:
+            assert cached == {0: True, 1: True}, cached

@@ -21,7 +21,7 @@ mod filesync;
 mod progress;
 mod session;
 mod solve;
-pub use solve::check_cache_entry;
+pub use solve::{check_cache_entry, split_cache_entry};
 mod tls;
 mod transport;
 

@@ -96,10 +96,13 @@ pub struct ImageInputs {
     /// Build secrets by id, for `RUN --mount=type=secret,id=<id>`. Never stored in the image.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub secrets: BTreeMap<String, SecretString>,
-    /// Cache sources, buildx syntax, e.g. `type=registry,ref=<repo>:cache`.
+    /// Cache sources, buildx syntax, e.g. `type=registry,ref=<repo>:cache`. With several
+    /// build nodes each node reads its own: `<repo>:cache-linux-arm64`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cache_from: Vec<String>,
-    /// Cache exports, buildx syntax. On ECR add `image-manifest=true,oci-mediatypes=true`.
+    /// Cache exports, buildx syntax. ECR hosts get `image-manifest=true,oci-mediatypes=true`
+    /// automatically. With several build nodes each node writes its own registry cache, the
+    /// ref's tag suffixed with its platforms (`<repo>:cache` -> `<repo>:cache-linux-arm64`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cache_to: Vec<String>,
     /// Do not use the build cache.
@@ -688,8 +691,19 @@ async fn build_on(
         Some(i) => format!("builders[{i}]"),
     };
     let list = platforms.join(", ");
+    // Each node imports and exports its own registry cache (`<ref>-linux-arm64`): nodes
+    // sharing one cache ref would overwrite each other's, keeping only the last platform.
+    let suffix = platforms.join("-").replace('/', "-");
+    let split = |entries: &[String]| {
+        entries
+            .iter()
+            .map(|e| crate::buildkit::split_cache_entry(e, &suffix))
+            .collect()
+    };
     let spec = BuildSpec {
         platforms: platforms.to_vec(),
+        cache_from: split(&spec.cache_from),
+        cache_to: split(&spec.cache_to),
         ..spec.clone()
     };
     let log: Arc<dyn Logger> = Arc::new(NodeLog {

@@ -113,7 +113,11 @@ struct FakeBuilder {
     failing: BTreeSet<String>,
     /// Each build's node, platforms and output.
     routed: Mutex<Vec<(ports::Node, Vec<String>, Output)>>,
+    /// Each build's node, cache imports and exports.
+    caches: Mutex<Vec<Caches>>,
 }
+
+type Caches = (ports::Node, Vec<String>, Vec<String>);
 
 fn platform_manifest(platform: &str) -> RawManifest {
     let body = json!({
@@ -170,6 +174,10 @@ impl Builder for FakeBuilder {
             .lock()
             .unwrap()
             .push((node, spec.platforms.clone(), output.clone()));
+        self.caches
+            .lock()
+            .unwrap()
+            .push((node, spec.cache_from.clone(), spec.cache_to.clone()));
         log.info("#1 RUN make");
         if let Some(p) = spec.platforms.iter().find(|p| self.failing.contains(*p)) {
             return Err(Error::Other(format!(
@@ -787,4 +795,42 @@ fn reordering_a_nodes_platforms_is_no_configuration_change() {
         &config(&["linux/amd64"]),
         &config(&["linux/arm64"])
     ));
+}
+
+#[tokio::test]
+async fn several_nodes_each_use_their_own_registry_cache() {
+    let w = World::with_nodes(&[&["linux/arm64"]], &[]);
+    let img = resource(IMAGE);
+    let dir = tempfile::tempdir().unwrap();
+    let mut inputs = image_inputs(
+        dir.path(),
+        &["127.0.0.1:5000/app:1"],
+        &["linux/amd64", "linux/arm64"],
+    );
+    inputs["cacheFrom"] = json!(["127.0.0.1:5000/app:cache", "type=local,src=/c"]);
+    inputs["cacheTo"] = json!(["type=registry,ref=127.0.0.1:5000/app:cache,mode=max"]);
+    img.create(&w.ctx(false), &props(inputs)).await.unwrap();
+    let mut caches = w.builder.caches.lock().unwrap().clone();
+    caches.sort_by_key(|c| c.0);
+    assert_eq!(
+        caches,
+        [
+            (
+                None,
+                strings(&[
+                    "type=registry,ref=127.0.0.1:5000/app:cache-linux-amd64",
+                    "type=local,src=/c"
+                ]),
+                strings(&["type=registry,mode=max,ref=127.0.0.1:5000/app:cache-linux-amd64"])
+            ),
+            (
+                Some(0),
+                strings(&[
+                    "type=registry,ref=127.0.0.1:5000/app:cache-linux-arm64",
+                    "type=local,src=/c"
+                ]),
+                strings(&["type=registry,mode=max,ref=127.0.0.1:5000/app:cache-linux-arm64"])
+            ),
+        ]
+    );
 }
