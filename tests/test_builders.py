@@ -223,3 +223,56 @@ def test_each_node_keeps_its_own_registry_cache(engine, provider_env, world, tmp
                 assert m["mediaType"] == "application/vnd.oci.image.manifest.v1+json", m
         else:
             assert cached == {0: True, 1: True}, cached
+
+
+def test_cancel_stops_every_nodes_build(two_nodes, world, tmp_path):
+    import threading
+
+    from google.protobuf import empty_pb2
+
+    marker = unique("cancel")
+    (tmp_path / "Dockerfile").write_text(
+        f"FROM {world['BASE_IMAGE_ECR']}\nARG MARKER\nRUN echo $MARKER && sleep 120\n")
+    inputs = {"context": {"location": str(tmp_path)}, "platforms": ["linux/amd64", "linux/arm64"],
+              "tags": [f"{world['ECR_REGISTRY']}/{unique('nodes-cancel')}:1"], "network": "none",
+              "buildArgs": {"MARKER": marker}}
+    checked = two_nodes.check(IMAGE, inputs)[0]
+    result = {}
+
+    def create():
+        try:
+            two_nodes.create(IMAGE, checked)
+            result["outcome"] = "finished"
+        except grpc.RpcError as e:
+            result["outcome"] = e.code()
+            result["at"] = time.monotonic()
+
+    t = threading.Thread(target=create)
+    t.start()
+    # Wait until both nodes run the step.
+    deadline = time.monotonic() + 60
+    running = lambda node: any(node in m and "sleep 120" in m and "CACHED" not in m
+                               for m in two_nodes.engine.messages())
+    while not (running("[builders[0] linux/amd64]") and running("[builders[1] linux/arm64]")):
+        assert time.monotonic() < deadline, two_nodes.engine.messages()
+        time.sleep(0.5)
+    time.sleep(1)
+    cancelled_at, cancelled_wall = time.monotonic(), time.time()
+    two_nodes.stub.Cancel(empty_pb2.Empty())
+    t.join(timeout=30)
+    assert result.get("outcome") == grpc.StatusCode.CANCELLED
+    assert result["at"] - cancelled_at < 2
+    # Both Engines' builds ended, cancelled, within 2 s (not still sleeping).
+    for host in ("DOCKER_HOST", "DOCKER2_HOST"):
+        deadline = time.monotonic() + 20
+        while True:
+            records = builds_with_marker(world, world[host], marker)
+            assert len(records) == 1, (host, records)
+            r = records[0]
+            if r.get("CompletedAt") or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert "context canceled" in (r.get("error") or {}).get("message", ""), (host, r)
+        done = r["CompletedAt"]["seconds"] + r["CompletedAt"].get("nanos", 0) / 1e9
+        print(f"\n{host}: build ended {done - cancelled_wall:.2f} s after Cancel")
+        assert done - cancelled_wall < 2, (host, done - cancelled_wall)
