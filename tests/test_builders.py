@@ -288,3 +288,43 @@ def test_cancel_stops_every_nodes_build(two_nodes, world, tmp_path):
         done = r["CompletedAt"]["seconds"] + r["CompletedAt"].get("nanos", 0) / 1e9
         print(f"\n{host}: build ended {done - cancelled_wall:.2f} s after Cancel")
         assert done - cancelled_wall < 2, (host, done - cancelled_wall)
+
+
+def test_one_shared_cache_ref_keeps_only_the_last_platform(engine, provider_env, world, tmp_path):
+    """Why the split matters (buildx#1044): two one-platform builds on two nodes export to
+    the SAME cache ref (one node each, so nothing is split); fresh nodes importing that ref
+    then find the cache of the platform written last only."""
+    marker = unique("shared")
+    (tmp_path / "Dockerfile").write_text(
+        f"FROM {world['BASE_IMAGE_ECR']}\n"
+        f"RUN echo {marker} > /m && i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done\n")
+    repo = f"{world['ECR_REGISTRY']}/{unique('nodes-shared')}"
+    engine1 = {"endpoint": "docker+" + world["DOCKER_HOST"]}
+    engine2 = {"endpoint": "docker+" + world["DOCKER2_HOST"]}
+    buildkitd = buildkitd_node(world, [])
+    # (node, platform): first amd64 on Engine 1 then arm64 on Engine 2, both exporting
+    # :shared; then amd64 on Engine 2 and arm64 on buildkitd, both importing it.
+    runs = [(engine1, "linux/amd64", True), (engine2, "linux/arm64", True),
+            (engine2, "linux/amd64", False), (buildkitd, "linux/arm64", False)]
+    cached = {}
+    for n, (node, platform, export) in enumerate(runs):
+        e = type(engine)()
+        p = Provider(e, env=provider_env)
+        try:
+            p.handshake()
+            p.configure({"builders": [dict(node, platforms=[platform])]})
+            inputs = {"context": {"location": str(tmp_path)}, "platforms": [platform],
+                      "tags": [f"{repo}:run{n}"], "network": "none",
+                      "cacheFrom": [f"{repo}:shared"]}
+            if export:
+                inputs["cacheTo"] = [f"type=registry,ref={repo}:shared,mode=max"]
+            checked, failures = p.check(IMAGE, inputs)
+            assert failures == []
+            p.create(IMAGE, checked)
+            if not export:
+                cached[platform] = any("CACHED" in m and marker in m for m in e.messages())
+        finally:
+            p.close()
+            e.stop()
+    print(f"\none shared cache ref, after two nodes exported to it: cached {cached}")
+    assert cached == {"linux/amd64": False, "linux/arm64": True}, cached
