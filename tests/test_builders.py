@@ -328,3 +328,25 @@ def test_one_shared_cache_ref_keeps_only_the_last_platform(engine, provider_env,
             e.stop()
     print(f"\none shared cache ref, after two nodes exported to it: cached {cached}")
     assert cached == {"linux/amd64": False, "linux/arm64": True}, cached
+
+
+def test_attestations_stay_next_to_the_manifest_they_describe(two_nodes, world, tmp_path):
+    """provenance: each node pushes an index (its manifest + attestation); the provider's index
+    is OCI, each attestation right after the manifest it describes."""
+    (tmp_path / "Dockerfile").write_text(
+        f"FROM {world['BASE_IMAGE_PLAIN']}\nRUN uname -m > /built-on\n")
+    repo = f"{world['PLAIN_REGISTRY']}/{unique('nodes-att')}"
+    inputs = {"context": {"location": str(tmp_path)}, "platforms": ["linux/arm64", "linux/amd64"],
+              "tags": [f"{repo}:v1"], "network": "none", "provenance": True}
+    checked, failures = two_nodes.check(IMAGE, inputs)
+    assert failures == []
+    _, state = two_nodes.create(IMAGE, checked)
+    index = raw_manifest(f"{repo}:v1", insecure=True)
+    assert index["mediaType"] == "application/vnd.oci.image.index.v1+json"
+    entries = index["manifests"]
+    kinds = [e["platform"]["architecture"] for e in entries]
+    assert kinds == ["amd64", "unknown", "arm64", "unknown"], kinds
+    for image, attestation in (entries[0:2], entries[2:4]):
+        assert attestation["annotations"]["vnd.docker.reference.digest"] == image["digest"]
+    assert [(m["platform"], m["digest"]) for m in state["manifests"]] == [
+        ("linux/amd64", entries[0]["digest"]), ("linux/arm64", entries[2]["digest"])]
