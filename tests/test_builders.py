@@ -274,9 +274,10 @@ def test_cancel_stops_every_nodes_build(two_nodes, world, tmp_path):
     t.join(timeout=30)
     assert result.get("outcome") == grpc.StatusCode.CANCELLED
     assert result["at"] - cancelled_at < 2
-    # Both Engines' builds ended, cancelled, within 2 s (not still sleeping).
+    # Both Engines' builds ended, cancelled, within 2 s (not still sleeping). An Engine may
+    # take a while to write the final build record; its CompletedAt is when the build ended.
     for host in ("DOCKER_HOST", "DOCKER2_HOST"):
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 90
         while True:
             records = builds_with_marker(world, world[host], marker)
             assert len(records) == 1, (host, records)
