@@ -328,6 +328,8 @@ def test_add_hosts_resolve_names_in_run_steps_and_compare_as_a_set(provider, wor
     checked, failures = provider.check(IMAGE, inputs)
     assert failures == []
     id_, state = provider.create(IMAGE, checked)
+    # One platform, no attestations: the tag is the image manifest itself, still reported.
+    assert state["manifests"] == [{"platform": "linux/amd64", "digest": state["digest"]}]
     out = run("docker", "run", "--rm", "--pull", "always", "--network", "none", f"{repo}:1",
               "cat", "/hosts").stdout
     assert "PING db.multiarch.internal (10.11.12.13)" in out, out

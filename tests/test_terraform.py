@@ -256,3 +256,65 @@ output "digest" {{
             assert key_body not in text, f"the client key leaked into the {where}"
     finally:
         buildkitd.close()
+
+
+def test_build_nodes_in_the_provider_block(tmp_path, world):
+    """`builders` in the provider block: linux/amd64 on the first Engine, linux/arm64 on the
+    standalone buildkitd (tcp:// with mutual TLS, `tls.key` sensitive); the provider writes the
+    index, a second plan has no changes, and the key appears in neither output nor state."""
+    d = tmp_path / "tf-nodes"
+    (d / "app").mkdir(parents=True)
+    (d / "app" / "Dockerfile").write_text(
+        f"FROM {world['BASE_IMAGE_PLAIN']}\nRUN uname -m > /built-on\n")
+    repo = f"{world['PLAIN_REGISTRY']}/{unique('tfnodes')}"
+    (d / "main.tf").write_text(f"""
+terraform {{
+  required_providers {{
+    multiarch = {{ source = "example.com/multiarch/multiarch" }}
+  }}
+}}
+
+provider "multiarch" {{
+  builders = [
+    {{ endpoint = "docker+{world['DOCKER_HOST']}", platforms = ["linux/amd64"] }},
+    {{
+      endpoint  = "{world['BUILDKITD_ADDR']}"
+      platforms = ["linux/arm64"]
+      tls = {{
+        ca_cert     = file("{world['BUILDKITD_CA_CERT']}")
+        cert        = file("{world['BUILDKITD_CLIENT_CERT']}")
+        key         = file("{world['BUILDKITD_CLIENT_KEY']}")
+        server_name = "{world['BUILDKITD_SERVER_NAME']}"
+      }}
+    }},
+  ]
+  registries = [{{ address = "{world['PLAIN_REGISTRY']}", insecure = true }}]
+}}
+
+resource "multiarch_image" "app" {{
+  context {{
+    location = "{d / 'app'}"
+  }}
+  platforms = ["linux/amd64", "linux/arm64"]
+  tags      = ["{repo}:v1"]
+  network   = "none"
+}}
+""")
+    tf = Terraform(d, world)
+    code, plan = tf.plan()
+    assert code == 2 and "multiarch_image.app will be created" in plan
+    applied = tf("apply", "-input=false", "-auto-approve")
+    state = tf.state()["multiarch_image.app"]
+    index = raw_manifest(f"{repo}:v1", insecure=True)
+    assert platforms_of(index) == ["linux/amd64", "linux/arm64"]
+    assert sorted((m["platform"], m["digest"]) for m in state["manifests"]) == sorted(
+        (f"{m['platform']['os']}/{m['platform']['architecture']}", m["digest"])
+        for m in index["manifests"] if m["platform"]["os"] != "unknown")
+    assert raw_manifest(f"{repo}@{state['digest']}", insecure=True) == index
+    assert tf.plan()[0] == 0, "a second plan should say No changes"
+    key_body = Path(world["BUILDKITD_CLIENT_KEY"]).read_text().splitlines()[1]
+    for where, text in [("plan", plan), ("apply", applied.stdout + applied.stderr),
+                        ("state", (d / "terraform.tfstate").read_text())]:
+        assert key_body not in text, f"the client key leaked into the {where}"
+    tf("destroy", "-input=false", "-auto-approve")
+    assert not exists(f"{repo}:v1")

@@ -21,6 +21,11 @@ pub struct ProviderConfig {
     /// `--tlskey`). Without it a `tcp://` builder is spoken to in plain text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub builder_tls: Option<BuilderTlsConfig>,
+    /// Build nodes, each building the platforms it lists (in parallel across nodes; the
+    /// provider assembles the index). `builder`/`builderTls` stays the node for every
+    /// platform no entry lists. A platform belongs to one node at most.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub builders: Vec<BuilderNodeConfig>,
     /// AWS settings for ECR token look-ups.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aws: Option<AwsConfig>,
@@ -48,6 +53,21 @@ pub struct RegistryConfig {
     /// Authenticate with an ECR IAM token even though the host name is not an ECR one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ecr: Option<EcrConfig>,
+}
+
+/// One build node: a BuildKit endpoint and the platforms it builds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BuilderNodeConfig {
+    /// BuildKit endpoint, as `builder`: `docker`, `docker+unix:///path`, `unix:///path` or
+    /// `tcp://host:port`.
+    pub endpoint: String,
+    /// Platforms this node builds, e.g. `linux/arm64`. Compared as a set.
+    #[schemars(extend("x-set" = true))]
+    pub platforms: Vec<String>,
+    /// TLS for a `tcp://` endpoint, as `builderTls`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<BuilderTlsConfig>,
 }
 
 /// TLS settings for a standalone buildkitd, as `buildctl --tlscacert --tlscert --tlskey

@@ -61,11 +61,14 @@ export class Image extends pulumi.CustomResource {
      */
     declare public readonly buildOnPreview: pulumi.Output<boolean | undefined>;
     /**
-     * Cache sources, buildx syntax, e.g. `type=registry,ref=<repo>:cache`.
+     * Cache sources, buildx syntax, e.g. `type=registry,ref=<repo>:cache`. With several
+     * build nodes each node reads its own: `<repo>:cache-linux-arm64`.
      */
     declare public readonly cacheFrom: pulumi.Output<string[] | undefined>;
     /**
-     * Cache exports, buildx syntax. On ECR add `image-manifest=true,oci-mediatypes=true`.
+     * Cache exports, buildx syntax. ECR hosts get `image-manifest=true,oci-mediatypes=true`
+     * automatically. With several build nodes each node writes its own registry cache, the
+     * ref's tag suffixed with its platforms (`<repo>:cache` -> `<repo>:cache-linux-arm64`).
      */
     declare public readonly cacheTo: pulumi.Output<string[] | undefined>;
     /**
@@ -247,11 +250,14 @@ export interface ImageArgs {
      */
     buildOnPreview?: pulumi.Input<boolean | undefined>;
     /**
-     * Cache sources, buildx syntax, e.g. `type=registry,ref=<repo>:cache`.
+     * Cache sources, buildx syntax, e.g. `type=registry,ref=<repo>:cache`. With several
+     * build nodes each node reads its own: `<repo>:cache-linux-arm64`.
      */
     cacheFrom?: pulumi.Input<pulumi.Input<string>[] | undefined>;
     /**
-     * Cache exports, buildx syntax. On ECR add `image-manifest=true,oci-mediatypes=true`.
+     * Cache exports, buildx syntax. ECR hosts get `image-manifest=true,oci-mediatypes=true`
+     * automatically. With several build nodes each node writes its own registry cache, the
+     * ref's tag suffixed with its platforms (`<repo>:cache` -> `<repo>:cache-linux-arm64`).
      */
     cacheTo?: pulumi.Input<pulumi.Input<string>[] | undefined>;
     /**

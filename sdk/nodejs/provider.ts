@@ -40,6 +40,7 @@ export class Provider extends pulumi.ProviderResource {
             resourceInputs["aws"] = pulumi.output(args?.aws).apply(JSON.stringify);
             resourceInputs["builder"] = args?.builder;
             resourceInputs["builderTls"] = pulumi.output(args?.builderTls).apply(JSON.stringify);
+            resourceInputs["builders"] = pulumi.output(args?.builders).apply(JSON.stringify);
             resourceInputs["registries"] = pulumi.output(args?.registries).apply(JSON.stringify);
         }
         opts = pulumi.mergeOptions(utilities.resourceOptsDefaults(), opts);
@@ -65,6 +66,12 @@ export interface ProviderArgs {
      * `--tlskey`). Without it a `tcp://` builder is spoken to in plain text.
      */
     builderTls?: pulumi.Input<inputs.BuilderTlsConfigArgs | undefined>;
+    /**
+     * Build nodes, each building the platforms it lists (in parallel across nodes; the
+     * provider assembles the index). `builder`/`builderTls` stays the node for every
+     * platform no entry lists. A platform belongs to one node at most.
+     */
+    builders?: pulumi.Input<pulumi.Input<inputs.BuilderNodeConfigArgs>[] | undefined>;
     /**
      * Registries to authenticate with. ECR hosts (`<account>.dkr.ecr.<region>.amazonaws.com`)
      * need no entry: the provider fetches an IAM token through the AWS credential chain.

@@ -21,7 +21,7 @@ mod filesync;
 mod progress;
 mod session;
 mod solve;
-pub use solve::check_cache_entry;
+pub use solve::{check_cache_entry, split_cache_entry};
 mod tls;
 mod transport;
 
@@ -90,6 +90,26 @@ impl Endpoint {
     /// The endpoint the provider configuration names.
     pub fn from_config(config: &ProviderConfig) -> Result<Self, InvalidSetting> {
         Self::from_setting(config.builder.as_deref(), config.builder_tls.as_ref())
+    }
+
+    /// The endpoint of `builders[i]`, its failures named under `builders[i]`
+    /// (`.endpoint`, `.tls`, `.tls.caCert`, …).
+    pub fn from_node(config: &ProviderConfig, i: usize) -> Result<Self, InvalidSetting> {
+        let node = &config.builders[i];
+        Self::from_setting(Some(&node.endpoint), node.tls.as_ref()).map_err(|e| {
+            let property = if e.property == "builder" {
+                format!("builders[{i}].endpoint")
+            } else {
+                format!(
+                    "builders[{i}].tls{}",
+                    e.property.strip_prefix("builderTls").unwrap_or_default()
+                )
+            };
+            InvalidSetting {
+                property,
+                reason: e.reason.replace("builderTls", "tls"),
+            }
+        })
     }
 
     fn parse(builder: Option<&str>) -> Result<Self, String> {
@@ -276,6 +296,9 @@ pub enum Output {
     BuildOnly,
     /// Push the image (an index when several platforms) under these tags.
     Push { tags: Vec<String> },
+    /// Push the image (an index when several platforms or attestations) to `repository`
+    /// by digest only, under no tag: one node's share of a multi-node build.
+    PushByDigest { repository: String },
 }
 
 /// Registry credentials BuildKit asks for during the build (pulls, pushes,
@@ -413,7 +436,7 @@ async fn build_via(
         },
         request: prepared.request,
         build_ref,
-        push: matches!(output, Output::Push { .. }),
+        push: !matches!(output, Output::BuildOnly),
     };
     tokio::select! {
         biased;

@@ -76,6 +76,59 @@ pub(crate) fn parse_cache_entry(s: &str) -> Result<CacheOptionsEntry, BuildError
     Ok(CacheOptionsEntry { r#type: ty, attrs })
 }
 
+/// A registry cache entry for one node's share of a multi-node build, `suffix` naming its
+/// platforms (`linux-arm64`): `ref=<repo>:<tag>` becomes `<repo>:<tag>-<suffix>`, a ref
+/// without a tag `<repo>:cache-<suffix>`; refs by digest and other cache types stay as they
+/// are. So every node exports and imports its own cache, and none overwrites another's.
+/// The entry comes back in buildx syntax (unusable entries unchanged: Check reports them).
+pub fn split_cache_entry(s: &str, suffix: &str) -> String {
+    let Ok(mut entry) = parse_cache_entry(s) else {
+        return s.to_owned();
+    };
+    if entry.r#type != "registry" {
+        return s.to_owned();
+    }
+    let Some(r) = entry.attrs.get("ref").cloned() else {
+        return s.to_owned();
+    };
+    if r.contains('@') {
+        return s.to_owned();
+    }
+    let name_end = r.rfind('/').map(|i| i + 1).unwrap_or(0);
+    let split = match r[name_end..].rfind(':') {
+        Some(_) => format!("{r}-{suffix}"),
+        None => format!("{r}:cache-{suffix}"),
+    };
+    entry.attrs.insert("ref".into(), split);
+    let mut fields = vec![format!("type={}", entry.r#type)];
+    let mut attrs: Vec<_> = entry.attrs.into_iter().collect();
+    attrs.sort();
+    fields.extend(attrs.into_iter().map(|(k, v)| format!("{k}={v}")));
+    fields.join(",")
+}
+
+/// Cache exports as BuildKit takes them; a registry export to an ECR host gets
+/// `image-manifest=true,oci-mediatypes=true` (ECR refuses BuildKit's default cache manifest)
+/// unless the entry sets them itself.
+fn cache_exports(entries: &[String]) -> Result<Vec<CacheOptionsEntry>, BuildError> {
+    let mut out = cache_entries(entries)?;
+    for e in &mut out {
+        let ecr = e.r#type == "registry"
+            && e.attrs
+                .get("ref")
+                .and_then(|r| r.split('/').next())
+                .is_some_and(|host| crate::ecr::parse_host(host).is_some());
+        if ecr {
+            for k in ["image-manifest", "oci-mediatypes"] {
+                e.attrs
+                    .entry(k.to_string())
+                    .or_insert_with(|| "true".into());
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Checks a cache entry's syntax (Check time); the reason, if it is unusable.
 pub fn check_cache_entry(s: &str) -> Result<(), String> {
     parse_cache_entry(s).map(|_| ()).map_err(|e| match e {
@@ -324,30 +377,41 @@ type Exporter = (String, HashMap<String, String>, Vec<CacheOptionsEntry>);
 
 /// The image exporter and cache exports of a push; nothing at all for a build only.
 fn exporter(spec: &BuildSpec, output: &Output) -> Result<Exporter, BuildError> {
-    let Output::Push { tags } = output else {
+    let (name, by_digest) = match output {
         // No exporter and no cache export: nothing leaves BuildKit.
-        return Ok((String::new(), HashMap::new(), Vec::new()));
+        Output::BuildOnly => return Ok((String::new(), HashMap::new(), Vec::new())),
+        Output::Push { tags } => {
+            let tags: Vec<&str> = tags
+                .iter()
+                .map(|t| t.trim())
+                .filter(|t| !t.is_empty())
+                .collect();
+            if tags.is_empty() {
+                return Err(invalid("push needs at least one tag"));
+            }
+            if let Some(bad) = tags.iter().find(|t| t.contains([',', ' '])) {
+                return Err(invalid(format!("invalid tag {bad:?}")));
+            }
+            (tags.join(","), false)
+        }
+        Output::PushByDigest { repository } => {
+            let r = repository.trim();
+            if r.is_empty() || r.contains([',', ' ', '@']) {
+                return Err(invalid(format!("invalid repository {repository:?}")));
+            }
+            (r.to_owned(), true)
+        }
     };
-    let tags: Vec<&str> = tags
-        .iter()
-        .map(|t| t.trim())
-        .filter(|t| !t.is_empty())
-        .collect();
-    if tags.is_empty() {
-        return Err(invalid("push needs at least one tag"));
+    let mut attrs = HashMap::from([
+        ("name".to_string(), name),
+        ("push".to_string(), "true".to_string()),
+        ("store".to_string(), "false".to_string()),
+    ]);
+    if by_digest {
+        // The manifests go up under no tag; the provider writes the index itself.
+        attrs.insert("push-by-digest".to_string(), "true".to_string());
     }
-    if let Some(bad) = tags.iter().find(|t| t.contains([',', ' '])) {
-        return Err(invalid(format!("invalid tag {bad:?}")));
-    }
-    Ok((
-        "image".to_string(),
-        HashMap::from([
-            ("name".to_string(), tags.join(",")),
-            ("push".to_string(), "true".to_string()),
-            ("store".to_string(), "false".to_string()),
-        ]),
-        cache_entries(&spec.cache_to)?,
-    ))
+    Ok(("image".to_string(), attrs, cache_exports(&spec.cache_to)?))
 }
 
 #[cfg(test)]
@@ -428,7 +492,52 @@ mod tests {
         assert_eq!(p.request.exporter_attrs_deprecated["store"], "false");
         let cache = p.request.cache.unwrap();
         assert_eq!(cache.exports[0].attrs["mode"], "max");
+    }
+
+    #[test]
+    fn cache_entries_split_per_node_and_ecr_exports_get_oci_manifests() {
+        let split = |s: &str| split_cache_entry(s, "linux-arm64");
+        assert_eq!(
+            split("type=registry,ref=127.0.0.1:5000/app:cache,mode=max"),
+            "type=registry,mode=max,ref=127.0.0.1:5000/app:cache-linux-arm64"
+        );
+        assert_eq!(
+            split("127.0.0.1:5000/app"),
+            "type=registry,ref=127.0.0.1:5000/app:cache-linux-arm64"
+        );
+        assert_eq!(split("r/app@sha256:ab"), "r/app@sha256:ab");
+        assert_eq!(split("type=inline"), "type=inline");
+        assert_eq!(split("type=local,src=/c"), "type=local,src=/c");
+        let ecr = cache_exports(&[
+            "type=registry,ref=123456789012.dkr.ecr.us-east-1.amazonaws.com/app:cache".into(),
+            "type=registry,ref=123456789012.dkr.ecr.us-east-1.amazonaws.com/app:c2,image-manifest=false".into(),
+            "type=registry,ref=127.0.0.1:5000/app:cache".into(),
+        ])
+        .unwrap();
+        assert_eq!(ecr[0].attrs["image-manifest"], "true");
+        assert_eq!(ecr[0].attrs["oci-mediatypes"], "true");
+        assert_eq!(
+            ecr[1].attrs["image-manifest"], "false",
+            "set by the user: kept"
+        );
+        assert!(!ecr[2].attrs.contains_key("image-manifest"));
+    }
+
+    #[test]
+    fn push_by_digest_sets_the_exporter() {
+        let dir = std::env::temp_dir();
         assert!(prepare(&spec(&dir), &Output::Push { tags: vec![] }, "s", "r").is_err());
+        let out = Output::PushByDigest {
+            repository: "r/a".into(),
+        };
+        let p = prepare(&spec(&dir), &out, "s", "r").unwrap();
+        assert_eq!(p.request.exporter_deprecated, "image");
+        assert_eq!(p.request.exporter_attrs_deprecated["name"], "r/a");
+        assert_eq!(
+            p.request.exporter_attrs_deprecated["push-by-digest"],
+            "true"
+        );
+        assert_eq!(p.request.exporter_attrs_deprecated["push"], "true");
     }
 
     #[test]

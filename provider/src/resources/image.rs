@@ -14,12 +14,21 @@ use super::{
     tags, Applied, Change, Error, Failure, OpContext, PropertyPath, Resource, UnknownOutputs,
 };
 pub use crate::buildkit::NetworkMode;
-use crate::buildkit::{BuildSpec, DockerfileSource, Output};
+use std::sync::Arc;
+
+use oci_client::Reference;
+use serde_json::{Map, Value as Json};
+
+use super::manifest_list::assemble_index;
+use super::ports::Node;
+use crate::buildkit::{BuildOutcome, BuildSpec, DockerfileSource, Output};
 use crate::config::SecretString;
 use crate::context;
+use crate::log::{Level, Logger};
 use crate::platform::{self, Platform};
 use crate::reference::{parse_qualified, parse_tag, repository_of};
-use crate::registry::manifest;
+use crate::registry::manifest::IndexEntry;
+use crate::registry::{manifest, CopyChild};
 
 fn yes() -> bool {
     true
@@ -104,10 +113,13 @@ pub struct ImageInputs {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-set" = true))]
     pub ssh: Vec<SshAgent>,
-    /// Cache sources, buildx syntax, e.g. `type=registry,ref=<repo>:cache`.
+    /// Cache sources, buildx syntax, e.g. `type=registry,ref=<repo>:cache`. With several
+    /// build nodes each node reads its own: `<repo>:cache-linux-arm64`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cache_from: Vec<String>,
-    /// Cache exports, buildx syntax. On ECR add `image-manifest=true,oci-mediatypes=true`.
+    /// Cache exports, buildx syntax. ECR hosts get `image-manifest=true,oci-mediatypes=true`
+    /// automatically. With several build nodes each node writes its own registry cache, the
+    /// ref's tag suffixed with its platforms (`<repo>:cache` -> `<repo>:cache-linux-arm64`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cache_to: Vec<String>,
     /// Do not use the build cache.
@@ -636,8 +648,28 @@ async fn pushed_manifests(ctx: &OpContext, tag: &str) -> Result<Vec<PlatformMani
             "{tag} is missing right after the push"
         )));
     };
-    let mut out = Vec::new();
     let json = m.json();
+    if !m.is_index() {
+        // One platform without attestations: BuildKit pushes the image manifest itself,
+        // whose platform is in its config.
+        let config = json
+            .pointer("/config/digest")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default();
+        let cfg = ctx.registry.json_blob(&t, config).await?;
+        let field = |k: &str| cfg.get(k).and_then(|v| v.as_str()).unwrap_or_default();
+        let platform = Platform::new(
+            field("os"),
+            field("architecture"),
+            cfg.get("variant").and_then(|v| v.as_str()),
+        )
+        .map_err(|e| Error::Other(format!("{tag}: the pushed image's config: {e}")))?;
+        return Ok(vec![PlatformManifest {
+            platform: platform.to_string(),
+            digest: m.digest,
+        }]);
+    }
+    let mut out = Vec::new();
     for e in manifest::index_entries(&json) {
         let p = manifest::entry_platform(e);
         if p.is_attestation() {
@@ -674,9 +706,16 @@ async fn build_and_push(
         manifests: Vec::new(),
         context_hash: Some(hash),
     };
+    let groups = route(ctx, &state.inputs.platforms);
+    if groups.len() > 1 {
+        return multi_node(ctx, id, state, &spec, &groups, dropped_tags).await;
+    }
+    // One node (the default one, or the `builders` entry that lists every platform): one
+    // solve, BuildKit pushes the index itself.
+    let node = groups.first().and_then(|g| g.0);
     let build = |output| {
         ctx.builder
-            .build(&spec, output, ctx.log.clone(), ctx.cancel.clone())
+            .build(node, &spec, output, ctx.log.clone(), ctx.cancel.clone())
     };
     if ctx.preview {
         // Dockerfile errors show at preview, push or not; nothing is exported.
@@ -711,6 +750,299 @@ async fn build_and_push(
         state.reference = Some(format!("{}@{digest}", repository_of(&t)));
         state.digest = Some(digest);
     }
+    tags::remove(ctx, dropped_tags).await?;
+    Ok(Applied {
+        id,
+        state,
+        unknown_outputs: UnknownOutputs::None,
+    })
+}
+
+/// The image's platforms grouped by the node that builds them, in node order (the default
+/// node first). No platforms at all: no group (the default node builds its own platform).
+fn route(ctx: &OpContext, platforms: &[String]) -> Vec<(Node, Vec<String>)> {
+    let mut groups: BTreeMap<Node, Vec<String>> = BTreeMap::new();
+    for p in platforms {
+        let p = platform::normalize(p).unwrap_or_else(|_| p.clone());
+        groups.entry(ctx.builder.node_for(&p)).or_default().push(p);
+    }
+    groups.into_iter().collect()
+}
+
+/// Progress and log lines of one node's build, prefixed with the node and its platforms.
+struct NodeLog {
+    prefix: String,
+    inner: Arc<dyn Logger>,
+}
+
+impl Logger for NodeLog {
+    fn log(&self, level: Level, message: &str) {
+        self.inner.log(level, &format!("{}{message}", self.prefix))
+    }
+    fn status(&self, message: &str) {
+        self.inner.status(&format!("{}{message}", self.prefix))
+    }
+}
+
+/// One node's share of a multi-node build: `spec` for `platforms` only, on `node`; a
+/// failure names the node (with its endpoint) and the platforms.
+async fn build_on(
+    ctx: &OpContext,
+    node: Node,
+    spec: &BuildSpec,
+    platforms: &[String],
+    output: Output,
+) -> Result<BuildOutcome, Error> {
+    let name = ctx.builder.node_name(node);
+    let label = match node {
+        None => "builder".to_owned(),
+        Some(i) => format!("builders[{i}]"),
+    };
+    let list = platforms.join(", ");
+    // Each node imports and exports its own registry cache (`<ref>-linux-arm64`): nodes
+    // sharing one cache ref would overwrite each other's, keeping only the last platform.
+    let suffix = platforms.join("-").replace('/', "-");
+    let split = |entries: &[String]| {
+        entries
+            .iter()
+            .map(|e| crate::buildkit::split_cache_entry(e, &suffix))
+            .collect()
+    };
+    let spec = BuildSpec {
+        platforms: platforms.to_vec(),
+        cache_from: split(&spec.cache_from),
+        cache_to: split(&spec.cache_to),
+        ..spec.clone()
+    };
+    let log: Arc<dyn Logger> = Arc::new(NodeLog {
+        prefix: format!("[{label} {list}] "),
+        inner: ctx.log.clone(),
+    });
+    log.info(&format!("building {list} on {name}"));
+    let what = format!("{name}, platform {list}");
+    match ctx
+        .builder
+        .build(node, &spec, output, log, ctx.cancel.clone())
+        .await
+    {
+        Ok(o) => Ok(o),
+        Err(Error::Cancelled) => Err(Error::Cancelled),
+        Err(Error::Invalid(failures)) => Err(Error::Invalid(
+            failures
+                .into_iter()
+                .map(|f| Failure::new(f.property, format!("on {what}: {}", f.reason)))
+                .collect(),
+        )),
+        Err(e) => Err(Error::Other(format!("on {what}: {e}"))),
+    }
+}
+
+/// The platform object of an index entry for `p`.
+fn platform_object(p: &Platform) -> Map<String, Json> {
+    let mut m = Map::new();
+    m.insert("architecture".into(), Json::String(p.architecture.clone()));
+    m.insert("os".into(), Json::String(p.os.clone()));
+    if let Some(v) = &p.variant {
+        m.insert("variant".into(), Json::String(v.clone()));
+    }
+    m
+}
+
+/// The index entries one node pushed by `digest` for `platforms`: a single manifest (one
+/// platform, no attestations) or the entries of its index (attestations included).
+async fn node_children(
+    ctx: &OpContext,
+    repository: &Reference,
+    digest: &str,
+    platforms: &[String],
+) -> Result<Vec<(IndexEntry, Option<String>)>, Error> {
+    let at = Reference::with_digest(
+        repository.registry().into(),
+        repository.repository().into(),
+        digest.into(),
+    );
+    let Some(m) = ctx.registry.manifest(&at).await? else {
+        return Err(Error::Other(format!(
+            "{} is missing right after the push",
+            at.whole()
+        )));
+    };
+    if !m.is_index() {
+        let [p] = platforms else {
+            return Err(Error::Other(format!(
+                "{} is one manifest for several platforms ({})",
+                at.whole(),
+                platforms.join(", ")
+            )));
+        };
+        let platform: Platform = p
+            .parse()
+            .map_err(|e: platform::PlatformError| Error::invalid("platforms", e.to_string()))?;
+        return Ok(vec![(
+            IndexEntry {
+                media_type: m.media_type.clone(),
+                digest: m.digest.clone(),
+                size: m.size(),
+                platform: platform_object(&platform),
+                annotations: Map::new(),
+            },
+            Some(platform.to_string()),
+        )]);
+    }
+    let json = m.json();
+    let mut out = Vec::new();
+    for e in manifest::index_entries(&json) {
+        let field = |k: &str| e.get(k).and_then(Json::as_str).unwrap_or_default();
+        let p = manifest::entry_platform(e);
+        let platform = if p.is_attestation() {
+            None
+        } else {
+            Some(
+                Platform::new(p.os, p.architecture, p.variant).map_err(|err| {
+                    Error::Other(format!("{} has a bad platform entry: {err}", at.whole()))
+                })?,
+            )
+        };
+        let object = match &platform {
+            Some(p) => platform_object(p),
+            None => e
+                .get("platform")
+                .and_then(Json::as_object)
+                .cloned()
+                .unwrap_or_default(),
+        };
+        out.push((
+            IndexEntry {
+                media_type: field("mediaType").to_owned(),
+                digest: field("digest").to_owned(),
+                size: e.get("size").and_then(Json::as_i64).unwrap_or(0),
+                platform: object,
+                annotations: e
+                    .get("annotations")
+                    .and_then(Json::as_object)
+                    .cloned()
+                    .unwrap_or_default(),
+            },
+            platform.map(|p| p.to_string()),
+        ));
+    }
+    Ok(out)
+}
+
+/// Several nodes: each builds its platforms in parallel. In preview (and without push) only
+/// building; otherwise each pushes its manifests by digest to the first tag's repository,
+/// and once every node has succeeded the provider assembles the index (as a ManifestList
+/// does) and pushes it to every tag. A failing node fails the whole: no tag is written.
+async fn multi_node(
+    ctx: &OpContext,
+    id: String,
+    mut state: ImageState,
+    spec: &BuildSpec,
+    groups: &[(Node, Vec<String>)],
+    dropped_tags: &[String],
+) -> Result<Applied<ImageState>, Error> {
+    if ctx.preview || !state.inputs.push {
+        if !ctx.preview || state.inputs.build_on_preview {
+            futures::future::try_join_all(
+                groups.iter().map(|(node, platforms)| {
+                    build_on(ctx, *node, spec, platforms, Output::BuildOnly)
+                }),
+            )
+            .await?;
+        }
+        if ctx.preview {
+            return Ok(Applied {
+                id,
+                state,
+                unknown_outputs: UnknownOutputs::All,
+            });
+        }
+        state.digest = Some(String::new());
+        state.reference = Some(String::new());
+        tags::remove(ctx, dropped_tags).await?;
+        return Ok(Applied {
+            id,
+            state,
+            unknown_outputs: UnknownOutputs::None,
+        });
+    }
+    reachable_before_push(ctx, &state.inputs.tags).await?;
+    let mut targets = Vec::new();
+    for (i, t) in state.inputs.tags.iter().enumerate() {
+        targets.push(parse_tag(t).map_err(|e| Error::invalid(format!("tags[{i}]"), e))?);
+    }
+    let home = targets[0].clone();
+    let repository = repository_of(&home);
+    let outcomes = futures::future::try_join_all(groups.iter().map(|(node, platforms)| {
+        let output = Output::PushByDigest {
+            repository: repository.clone(),
+        };
+        build_on(ctx, *node, spec, platforms, output)
+    }))
+    .await?;
+    let mut children = Vec::new();
+    for ((node, platforms), outcome) in groups.iter().zip(outcomes) {
+        let digest = outcome.digest.ok_or_else(|| {
+            Error::Other(format!(
+                "{} pushed {} but reported no digest",
+                ctx.builder.node_name(*node),
+                platforms.join(", ")
+            ))
+        })?;
+        children.extend(node_children(ctx, &home, &digest, platforms).await?);
+    }
+    let refs: Vec<(&IndexEntry, Option<&str>)> =
+        children.iter().map(|(e, p)| (e, p.as_deref())).collect();
+    let (index, order) = assemble_index(&refs, None, &BTreeMap::new());
+    // Tags in other repositories get the children first (ECR refuses an index whose
+    // children it does not hold), each unique blob moved once per repository.
+    let mut per_repo: BTreeMap<String, (&Reference, Vec<CopyChild>)> = BTreeMap::new();
+    for t in &targets[1..] {
+        if repository_of(t) == repository || per_repo.contains_key(&repository_of(t)) {
+            continue;
+        }
+        let kids = order
+            .iter()
+            .map(|&i| CopyChild {
+                from: home.clone(),
+                digest: children[i].0.digest.clone(),
+                manifest: None,
+            })
+            .collect();
+        per_repo.insert(repository_of(t), (t, kids));
+    }
+    futures::future::try_join_all(
+        per_repo
+            .into_values()
+            .map(|(t, kids)| async move { ctx.registry.copy_into(t, &kids).await }),
+    )
+    .await?;
+    futures::future::try_join_all(targets.iter().map(|t| {
+        let index = &index;
+        async move {
+            // IMMUTABLE ECR repositories reject even an identical re-push.
+            if ctx.registry.digest_of(t).await?.as_deref() == Some(index.digest.as_str()) {
+                return Ok::<(), Error>(());
+            }
+            ctx.log.status(&format!("pushing {}", t.whole()));
+            ctx.registry.put_manifest(t, index).await?;
+            Ok(())
+        }
+    }))
+    .await?;
+    let mut manifests: Vec<PlatformManifest> = children
+        .iter()
+        .filter_map(|(e, p)| {
+            p.as_ref().map(|p| PlatformManifest {
+                platform: p.clone(),
+                digest: e.digest.clone(),
+            })
+        })
+        .collect();
+    manifests.sort();
+    state.manifests = manifests;
+    state.reference = Some(format!("{repository}@{}", index.digest));
+    state.digest = Some(index.digest.clone());
     tags::remove(ctx, dropped_tags).await?;
     Ok(Applied {
         id,

@@ -503,56 +503,60 @@ async fn config_platform(
     ))
 }
 
-/// The index for the resolved children: platform entries sorted by platform, each followed
-/// by the attestations that describe it. Docker lists carry no attestations.
-/// The index to push and which children it holds (in the order they are copied).
+/// The index to push and which children it holds (in the order they are copied): the
+/// source index itself for a promotion, else one assembled from the children.
 fn index_for(inputs: &ManifestListInputs, resolved: &Resolved) -> (RawManifest, Vec<usize>) {
     if let Some(index) = promoted(inputs, resolved) {
         return (index.clone(), (0..resolved.children.len()).collect());
     }
-    let all_docker = resolved
+    let children: Vec<(&IndexEntry, Option<&str>)> = resolved
         .children
         .iter()
-        .all(|c| c.entry.media_type == DOCKER_MANIFEST);
-    let media_type = match inputs.media_type {
+        .map(|c| (&c.entry, c.platform.as_deref()))
+        .collect();
+    assemble_index(&children, inputs.media_type, &inputs.annotations)
+}
+
+/// The index of `children` (each an entry and its platform, `None` for an attestation):
+/// platform entries sorted by platform, each followed by the attestations that describe it.
+/// Unless `requested` says otherwise, a Docker list when every child is a Docker manifest,
+/// else an OCI index; Docker lists carry no attestations. Also the order of the children
+/// it took. (The Image's multi-node builds assemble their index here too.)
+pub(super) fn assemble_index(
+    children: &[(&IndexEntry, Option<&str>)],
+    requested: Option<IndexMediaType>,
+    annotations: &BTreeMap<String, String>,
+) -> (RawManifest, Vec<usize>) {
+    let all_docker = children.iter().all(|c| c.0.media_type == DOCKER_MANIFEST);
+    let media_type = match requested {
         Some(IndexMediaType::Docker) => DOCKER_LIST,
         Some(IndexMediaType::Oci) => OCI_INDEX,
         None if all_docker => DOCKER_LIST,
         None => OCI_INDEX,
     };
-    let mut platforms: Vec<usize> = (0..resolved.children.len())
-        .filter(|&i| resolved.children[i].platform.is_some())
+    let mut platforms: Vec<usize> = (0..children.len())
+        .filter(|&i| children[i].1.is_some())
         .collect();
-    platforms.sort_by(|&a, &b| {
-        resolved.children[a]
-            .platform
-            .cmp(&resolved.children[b].platform)
-    });
+    platforms.sort_by(|&a, &b| children[a].1.cmp(&children[b].1));
     let mut order = Vec::new();
     for i in platforms {
         order.push(i);
         if media_type == DOCKER_LIST {
             continue;
         }
-        let digest = &resolved.children[i].entry.digest;
-        order.extend((0..resolved.children.len()).filter(|&j| {
-            let c = &resolved.children[j];
-            c.platform.is_none()
-                && c.entry
+        let digest = &children[i].0.digest;
+        order.extend((0..children.len()).filter(|&j| {
+            let (entry, platform) = children[j];
+            platform.is_none()
+                && entry
                     .annotations
                     .get(ATTESTATION_REF)
                     .and_then(Json::as_str)
                     == Some(digest)
         }));
     }
-    let entries: Vec<IndexEntry> = order
-        .iter()
-        .map(|&i| resolved.children[i].entry.clone())
-        .collect();
-    (
-        build_index(media_type, &entries, &inputs.annotations),
-        order,
-    )
+    let entries: Vec<IndexEntry> = order.iter().map(|&i| children[i].0.clone()).collect();
+    (build_index(media_type, &entries, annotations), order)
 }
 
 /// A promotion (`app:v1` to `app:stable`): one source that is an index, and nothing asked

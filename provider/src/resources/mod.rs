@@ -10,7 +10,7 @@ mod tags;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, LazyLock};
 
 use async_trait::async_trait;
@@ -267,7 +267,46 @@ pub fn decode_config(
         crate::buildkit::Endpoint::from_config(&config)
             .map_err(|e| Failure::new(e.property, e.reason))?;
     }
+    check_builders(&config, unknowns)?;
     Ok(config)
+}
+
+/// Each `builders` entry: a usable endpoint (and TLS), at least one platform, each platform
+/// valid and claimed by one node only (builds are routed, not spread across nodes).
+fn check_builders(
+    config: &crate::config::ProviderConfig,
+    unknowns: &BTreeSet<PropertyPath>,
+) -> Result<(), Failure> {
+    let builders = PropertyPath::root_key("builders");
+    let mut claimed: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    for (i, node) in config.builders.iter().enumerate() {
+        let entry = builders.index(i);
+        if unknowns.iter().any(|u| u.starts_with(&entry)) {
+            continue;
+        }
+        crate::buildkit::Endpoint::from_node(config, i)
+            .map_err(|e| Failure::new(e.property, e.reason))?;
+        if node.platforms.is_empty() {
+            return Err(Failure::new(
+                format!("builders[{i}].platforms"),
+                "lists no platform; a node builds the platforms it lists (the default node is builder)",
+            ));
+        }
+        for (j, p) in node.platforms.iter().enumerate() {
+            let at = format!("builders[{i}].platforms[{j}]");
+            let n = crate::platform::normalize(p).map_err(|e| Failure::new(&at, e.to_string()))?;
+            if let Some((oi, oj)) = claimed.insert(n.clone(), (i, j)) {
+                return Err(Failure::new(
+                    at,
+                    format!(
+                        "{n} is already built by builders[{oi}] (builders[{oi}].platforms[{oj}]); \
+                         a platform belongs to one node"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// One registry entry's own consistency: the failing field (`.address`, …) and why.

@@ -79,11 +79,20 @@ impl Registry for Registries {
     }
 }
 
-/// One build: solve `spec`, export as `output`.
+/// A build node: `None` is the default node (`builder`), `Some(i)` is `builders[i]`.
+pub type Node = Option<usize>;
+
+/// One build: solve `spec` on `node`, export as `output`.
 #[async_trait]
 pub trait Builder: Send + Sync {
+    /// The node that builds `platform` (normalized): the `builders` entry listing it, or
+    /// the default node.
+    fn node_for(&self, platform: &str) -> Node;
+    /// The node as messages name it, e.g. `builders[1] (buildkitd at tcp://…)`.
+    fn node_name(&self, node: Node) -> String;
     async fn build(
         &self,
+        node: Node,
         spec: &BuildSpec,
         output: Output,
         log: Arc<dyn Logger>,
@@ -91,10 +100,21 @@ pub trait Builder: Send + Sync {
     ) -> Result<BuildOutcome, Error>;
 }
 
-/// The configured BuildKit endpoint, authenticating to registries through `registry`.
+/// The configured BuildKit endpoints, authenticating to registries through `registry`.
 pub struct BuildKit {
     config: ProviderConfig,
     registry: Arc<dyn Registry>,
+}
+
+impl BuildKit {
+    fn endpoint(&self, node: Node) -> Result<Endpoint, Error> {
+        match node {
+            None => Endpoint::from_config(&self.config),
+            Some(i) if i < self.config.builders.len() => Endpoint::from_node(&self.config, i),
+            Some(i) => return Err(Error::Other(format!("no build node builders[{i}]"))),
+        }
+        .map_err(|e| Error::invalid(e.property, e.reason))
+    }
 }
 
 /// Registry credentials for BuildKit's session, looked up when BuildKit asks.
@@ -109,15 +129,34 @@ impl buildkit::RegistryAuth for SessionAuth {
 
 #[async_trait]
 impl Builder for BuildKit {
+    fn node_for(&self, platform: &str) -> Node {
+        self.config.builders.iter().position(|n| {
+            n.platforms
+                .iter()
+                .any(|p| crate::platform::normalize(p).is_ok_and(|p| p == platform))
+        })
+    }
+
+    fn node_name(&self, node: Node) -> String {
+        let at = match self.endpoint(node) {
+            Ok(e) => e.to_string(),
+            Err(e) => e.to_string(),
+        };
+        match node {
+            None => format!("builder ({at})"),
+            Some(i) => format!("builders[{i}] ({at})"),
+        }
+    }
+
     async fn build(
         &self,
+        node: Node,
         spec: &BuildSpec,
         output: Output,
         log: Arc<dyn Logger>,
         cancel: CancellationToken,
     ) -> Result<BuildOutcome, Error> {
-        let endpoint = Endpoint::from_config(&self.config)
-            .map_err(|e| Error::invalid(e.property, e.reason))?;
+        let endpoint = self.endpoint(node)?;
         let auth = Arc::new(SessionAuth(self.registry.clone()));
         buildkit::build(&endpoint, spec, output, auth, log, cancel)
             .await

@@ -312,6 +312,25 @@ mod tests {
             t => panic!("registries: {t:?}"),
         }
         assert!(prov.attr("builder").is_some() && prov.attr("aws").is_some());
+        // Build nodes: a list of {endpoint, platforms (a set), tls {key sensitive}}.
+        match &prov.attr("builders").unwrap().ty {
+            Ty::List(t) => match t.as_ref() {
+                Ty::Object(inner) => {
+                    let attr = |n: &str| inner.iter().find(|a| a.name == n).unwrap();
+                    assert!(attr("endpoint").required);
+                    assert!(attr("platforms").required);
+                    assert_eq!(attr("platforms").ty, Ty::Set(Box::new(Ty::String)));
+                    match &attr("tls").ty {
+                        Ty::Object(tls) => {
+                            assert!(tls.iter().any(|a| a.name == "key" && a.sensitive));
+                        }
+                        t => panic!("builders.tls: {t:?}"),
+                    }
+                }
+                t => panic!("builders items: {t:?}"),
+            },
+            t => panic!("builders: {t:?}"),
+        }
         let schema = to_proto(img, true).block.unwrap();
         let plat = schema
             .attributes

@@ -22,9 +22,12 @@ type Image struct {
 	BuildArgs pulumi.StringMapOutput `pulumi:"buildArgs"`
 	// Build during preview (without exporting) so Dockerfile errors show before `up`.
 	BuildOnPreview pulumi.BoolPtrOutput `pulumi:"buildOnPreview"`
-	// Cache sources, buildx syntax, e.g. `type=registry,ref=<repo>:cache`.
+	// Cache sources, buildx syntax, e.g. `type=registry,ref=<repo>:cache`. With several
+	// build nodes each node reads its own: `<repo>:cache-linux-arm64`.
 	CacheFrom pulumi.StringArrayOutput `pulumi:"cacheFrom"`
-	// Cache exports, buildx syntax. On ECR add `image-manifest=true,oci-mediatypes=true`.
+	// Cache exports, buildx syntax. ECR hosts get `image-manifest=true,oci-mediatypes=true`
+	// automatically. With several build nodes each node writes its own registry cache, the
+	// ref's tag suffixed with its platforms (`<repo>:cache` -> `<repo>:cache-linux-arm64`).
 	CacheTo pulumi.StringArrayOutput `pulumi:"cacheTo"`
 	// The build context.
 	Context BuildContextPtrOutput `pulumi:"context"`
@@ -140,9 +143,12 @@ type imageArgs struct {
 	BuildArgs map[string]string `pulumi:"buildArgs"`
 	// Build during preview (without exporting) so Dockerfile errors show before `up`.
 	BuildOnPreview *bool `pulumi:"buildOnPreview"`
-	// Cache sources, buildx syntax, e.g. `type=registry,ref=<repo>:cache`.
+	// Cache sources, buildx syntax, e.g. `type=registry,ref=<repo>:cache`. With several
+	// build nodes each node reads its own: `<repo>:cache-linux-arm64`.
 	CacheFrom []string `pulumi:"cacheFrom"`
-	// Cache exports, buildx syntax. On ECR add `image-manifest=true,oci-mediatypes=true`.
+	// Cache exports, buildx syntax. ECR hosts get `image-manifest=true,oci-mediatypes=true`
+	// automatically. With several build nodes each node writes its own registry cache, the
+	// ref's tag suffixed with its platforms (`<repo>:cache` -> `<repo>:cache-linux-arm64`).
 	CacheTo []string `pulumi:"cacheTo"`
 	// The build context.
 	Context *BuildContext `pulumi:"context"`
@@ -193,9 +199,12 @@ type ImageArgs struct {
 	BuildArgs pulumi.StringMapInput
 	// Build during preview (without exporting) so Dockerfile errors show before `up`.
 	BuildOnPreview pulumi.BoolPtrInput
-	// Cache sources, buildx syntax, e.g. `type=registry,ref=<repo>:cache`.
+	// Cache sources, buildx syntax, e.g. `type=registry,ref=<repo>:cache`. With several
+	// build nodes each node reads its own: `<repo>:cache-linux-arm64`.
 	CacheFrom pulumi.StringArrayInput
-	// Cache exports, buildx syntax. On ECR add `image-manifest=true,oci-mediatypes=true`.
+	// Cache exports, buildx syntax. ECR hosts get `image-manifest=true,oci-mediatypes=true`
+	// automatically. With several build nodes each node writes its own registry cache, the
+	// ref's tag suffixed with its platforms (`<repo>:cache` -> `<repo>:cache-linux-arm64`).
 	CacheTo pulumi.StringArrayInput
 	// The build context.
 	Context BuildContextPtrInput
@@ -340,12 +349,15 @@ func (o ImageOutput) BuildOnPreview() pulumi.BoolPtrOutput {
 	return o.ApplyT(func(v *Image) pulumi.BoolPtrOutput { return v.BuildOnPreview }).(pulumi.BoolPtrOutput)
 }
 
-// Cache sources, buildx syntax, e.g. `type=registry,ref=<repo>:cache`.
+// Cache sources, buildx syntax, e.g. `type=registry,ref=<repo>:cache`. With several
+// build nodes each node reads its own: `<repo>:cache-linux-arm64`.
 func (o ImageOutput) CacheFrom() pulumi.StringArrayOutput {
 	return o.ApplyT(func(v *Image) pulumi.StringArrayOutput { return v.CacheFrom }).(pulumi.StringArrayOutput)
 }
 
-// Cache exports, buildx syntax. On ECR add `image-manifest=true,oci-mediatypes=true`.
+// Cache exports, buildx syntax. ECR hosts get `image-manifest=true,oci-mediatypes=true`
+// automatically. With several build nodes each node writes its own registry cache, the
+// ref's tag suffixed with its platforms (`<repo>:cache` -> `<repo>:cache-linux-arm64`).
 func (o ImageOutput) CacheTo() pulumi.StringArrayOutput {
 	return o.ApplyT(func(v *Image) pulumi.StringArrayOutput { return v.CacheTo }).(pulumi.StringArrayOutput)
 }

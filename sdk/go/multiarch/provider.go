@@ -41,6 +41,10 @@ type providerArgs struct {
 	// TLS for a `tcp://` builder (buildkitd started with `--tlscacert`, `--tlscert`,
 	// `--tlskey`). Without it a `tcp://` builder is spoken to in plain text.
 	BuilderTls *BuilderTlsConfig `pulumi:"builderTls"`
+	// Build nodes, each building the platforms it lists (in parallel across nodes; the
+	// provider assembles the index). `builder`/`builderTls` stays the node for every
+	// platform no entry lists. A platform belongs to one node at most.
+	Builders []BuilderNodeConfig `pulumi:"builders"`
 	// Registries to authenticate with. ECR hosts (`<account>.dkr.ecr.<region>.amazonaws.com`)
 	// need no entry: the provider fetches an IAM token through the AWS credential chain.
 	Registries []RegistryConfig `pulumi:"registries"`
@@ -56,6 +60,10 @@ type ProviderArgs struct {
 	// TLS for a `tcp://` builder (buildkitd started with `--tlscacert`, `--tlscert`,
 	// `--tlskey`). Without it a `tcp://` builder is spoken to in plain text.
 	BuilderTls BuilderTlsConfigPtrInput
+	// Build nodes, each building the platforms it lists (in parallel across nodes; the
+	// provider assembles the index). `builder`/`builderTls` stays the node for every
+	// platform no entry lists. A platform belongs to one node at most.
+	Builders BuilderNodeConfigArrayInput
 	// Registries to authenticate with. ECR hosts (`<account>.dkr.ecr.<region>.amazonaws.com`)
 	// need no entry: the provider fetches an IAM token through the AWS credential chain.
 	Registries RegistryConfigArrayInput

@@ -335,6 +335,127 @@ func (o BuildContextPtrOutput) Named() pulumi.StringMapOutput {
 	}).(pulumi.StringMapOutput)
 }
 
+// One build node: a BuildKit endpoint and the platforms it builds.
+type BuilderNodeConfig struct {
+	// BuildKit endpoint, as `builder`: `docker`, `docker+unix:///path`, `unix:///path` or
+	// `tcp://host:port`.
+	Endpoint string `pulumi:"endpoint"`
+	// Platforms this node builds, e.g. `linux/arm64`. Compared as a set.
+	Platforms []string `pulumi:"platforms"`
+	// TLS for a `tcp://` endpoint, as `builderTls`.
+	Tls *BuilderTlsConfig `pulumi:"tls"`
+}
+
+// BuilderNodeConfigInput is an input type that accepts BuilderNodeConfigArgs and BuilderNodeConfigOutput values.
+// You can construct a concrete instance of `BuilderNodeConfigInput` via:
+//
+//	BuilderNodeConfigArgs{...}
+type BuilderNodeConfigInput interface {
+	pulumi.Input
+
+	ToBuilderNodeConfigOutput() BuilderNodeConfigOutput
+	ToBuilderNodeConfigOutputWithContext(context.Context) BuilderNodeConfigOutput
+}
+
+// One build node: a BuildKit endpoint and the platforms it builds.
+type BuilderNodeConfigArgs struct {
+	// BuildKit endpoint, as `builder`: `docker`, `docker+unix:///path`, `unix:///path` or
+	// `tcp://host:port`.
+	Endpoint pulumi.StringInput `pulumi:"endpoint"`
+	// Platforms this node builds, e.g. `linux/arm64`. Compared as a set.
+	Platforms pulumi.StringArrayInput `pulumi:"platforms"`
+	// TLS for a `tcp://` endpoint, as `builderTls`.
+	Tls BuilderTlsConfigPtrInput `pulumi:"tls"`
+}
+
+func (BuilderNodeConfigArgs) ElementType() reflect.Type {
+	return reflect.TypeOf((*BuilderNodeConfig)(nil)).Elem()
+}
+
+func (i BuilderNodeConfigArgs) ToBuilderNodeConfigOutput() BuilderNodeConfigOutput {
+	return i.ToBuilderNodeConfigOutputWithContext(context.Background())
+}
+
+func (i BuilderNodeConfigArgs) ToBuilderNodeConfigOutputWithContext(ctx context.Context) BuilderNodeConfigOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(BuilderNodeConfigOutput)
+}
+
+// BuilderNodeConfigArrayInput is an input type that accepts BuilderNodeConfigArray and BuilderNodeConfigArrayOutput values.
+// You can construct a concrete instance of `BuilderNodeConfigArrayInput` via:
+//
+//	BuilderNodeConfigArray{ BuilderNodeConfigArgs{...} }
+type BuilderNodeConfigArrayInput interface {
+	pulumi.Input
+
+	ToBuilderNodeConfigArrayOutput() BuilderNodeConfigArrayOutput
+	ToBuilderNodeConfigArrayOutputWithContext(context.Context) BuilderNodeConfigArrayOutput
+}
+
+type BuilderNodeConfigArray []BuilderNodeConfigInput
+
+func (BuilderNodeConfigArray) ElementType() reflect.Type {
+	return reflect.TypeOf((*[]BuilderNodeConfig)(nil)).Elem()
+}
+
+func (i BuilderNodeConfigArray) ToBuilderNodeConfigArrayOutput() BuilderNodeConfigArrayOutput {
+	return i.ToBuilderNodeConfigArrayOutputWithContext(context.Background())
+}
+
+func (i BuilderNodeConfigArray) ToBuilderNodeConfigArrayOutputWithContext(ctx context.Context) BuilderNodeConfigArrayOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(BuilderNodeConfigArrayOutput)
+}
+
+// One build node: a BuildKit endpoint and the platforms it builds.
+type BuilderNodeConfigOutput struct{ *pulumi.OutputState }
+
+func (BuilderNodeConfigOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*BuilderNodeConfig)(nil)).Elem()
+}
+
+func (o BuilderNodeConfigOutput) ToBuilderNodeConfigOutput() BuilderNodeConfigOutput {
+	return o
+}
+
+func (o BuilderNodeConfigOutput) ToBuilderNodeConfigOutputWithContext(ctx context.Context) BuilderNodeConfigOutput {
+	return o
+}
+
+// BuildKit endpoint, as `builder`: `docker`, `docker+unix:///path`, `unix:///path` or
+// `tcp://host:port`.
+func (o BuilderNodeConfigOutput) Endpoint() pulumi.StringOutput {
+	return o.ApplyT(func(v BuilderNodeConfig) string { return v.Endpoint }).(pulumi.StringOutput)
+}
+
+// Platforms this node builds, e.g. `linux/arm64`. Compared as a set.
+func (o BuilderNodeConfigOutput) Platforms() pulumi.StringArrayOutput {
+	return o.ApplyT(func(v BuilderNodeConfig) []string { return v.Platforms }).(pulumi.StringArrayOutput)
+}
+
+// TLS for a `tcp://` endpoint, as `builderTls`.
+func (o BuilderNodeConfigOutput) Tls() BuilderTlsConfigPtrOutput {
+	return o.ApplyT(func(v BuilderNodeConfig) *BuilderTlsConfig { return v.Tls }).(BuilderTlsConfigPtrOutput)
+}
+
+type BuilderNodeConfigArrayOutput struct{ *pulumi.OutputState }
+
+func (BuilderNodeConfigArrayOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*[]BuilderNodeConfig)(nil)).Elem()
+}
+
+func (o BuilderNodeConfigArrayOutput) ToBuilderNodeConfigArrayOutput() BuilderNodeConfigArrayOutput {
+	return o
+}
+
+func (o BuilderNodeConfigArrayOutput) ToBuilderNodeConfigArrayOutputWithContext(ctx context.Context) BuilderNodeConfigArrayOutput {
+	return o
+}
+
+func (o BuilderNodeConfigArrayOutput) Index(i pulumi.IntInput) BuilderNodeConfigOutput {
+	return pulumi.All(o, i).ApplyT(func(vs []interface{}) BuilderNodeConfig {
+		return vs[0].([]BuilderNodeConfig)[vs[1].(int)]
+	}).(BuilderNodeConfigOutput)
+}
+
 // TLS settings for a standalone buildkitd, as `buildctl --tlscacert --tlscert --tlskey
 // --tlsservername` takes them, but PEM contents rather than paths.
 type BuilderTlsConfig struct {
@@ -1232,6 +1353,8 @@ func init() {
 	pulumi.RegisterInputType(reflect.TypeOf((*AwsConfigPtrInput)(nil)).Elem(), AwsConfigArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*BuildContextInput)(nil)).Elem(), BuildContextArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*BuildContextPtrInput)(nil)).Elem(), BuildContextArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*BuilderNodeConfigInput)(nil)).Elem(), BuilderNodeConfigArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*BuilderNodeConfigArrayInput)(nil)).Elem(), BuilderNodeConfigArray{})
 	pulumi.RegisterInputType(reflect.TypeOf((*BuilderTlsConfigInput)(nil)).Elem(), BuilderTlsConfigArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*BuilderTlsConfigPtrInput)(nil)).Elem(), BuilderTlsConfigArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*DockerfileInput)(nil)).Elem(), DockerfileArgs{})
@@ -1246,6 +1369,8 @@ func init() {
 	pulumi.RegisterOutputType(AwsConfigPtrOutput{})
 	pulumi.RegisterOutputType(BuildContextOutput{})
 	pulumi.RegisterOutputType(BuildContextPtrOutput{})
+	pulumi.RegisterOutputType(BuilderNodeConfigOutput{})
+	pulumi.RegisterOutputType(BuilderNodeConfigArrayOutput{})
 	pulumi.RegisterOutputType(BuilderTlsConfigOutput{})
 	pulumi.RegisterOutputType(BuilderTlsConfigPtrOutput{})
 	pulumi.RegisterOutputType(DockerfileOutput{})

@@ -46,6 +46,19 @@ Object.defineProperty(exports, "builderTls", {
 });
 
 /**
+ * Build nodes, each building the platforms it lists (in parallel across nodes; the
+ * provider assembles the index). `builder`/`builderTls` stays the node for every
+ * platform no entry lists. A platform belongs to one node at most.
+ */
+export declare const builders: outputs.BuilderNodeConfig[] | undefined;
+Object.defineProperty(exports, "builders", {
+    get() {
+        return __config.getObject<outputs.BuilderNodeConfig[]>("builders");
+    },
+    enumerable: true,
+});
+
+/**
  * Registries to authenticate with. ECR hosts (`<account>.dkr.ecr.<region>.amazonaws.com`)
  * need no entry: the provider fetches an IAM token through the AWS credential chain.
  */

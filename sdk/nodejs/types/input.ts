@@ -36,6 +36,25 @@ export interface BuildContextArgs {
 }
 
 /**
+ * One build node: a BuildKit endpoint and the platforms it builds.
+ */
+export interface BuilderNodeConfigArgs {
+    /**
+     * BuildKit endpoint, as `builder`: `docker`, `docker+unix:///path`, `unix:///path` or
+     * `tcp://host:port`.
+     */
+    endpoint: pulumi.Input<string>;
+    /**
+     * Platforms this node builds, e.g. `linux/arm64`. Compared as a set.
+     */
+    platforms: pulumi.Input<pulumi.Input<string>[]>;
+    /**
+     * TLS for a `tcp://` endpoint, as `builderTls`.
+     */
+    tls?: pulumi.Input<inputs.BuilderTlsConfigArgs | undefined>;
+}
+
+/**
  * TLS settings for a standalone buildkitd, as `buildctl --tlscacert --tlscert --tlskey
  * --tlsservername` takes them, but PEM contents rather than paths.
  */

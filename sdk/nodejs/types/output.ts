@@ -36,6 +36,25 @@ export interface BuildContext {
 }
 
 /**
+ * One build node: a BuildKit endpoint and the platforms it builds.
+ */
+export interface BuilderNodeConfig {
+    /**
+     * BuildKit endpoint, as `builder`: `docker`, `docker+unix:///path`, `unix:///path` or
+     * `tcp://host:port`.
+     */
+    endpoint: string;
+    /**
+     * Platforms this node builds, e.g. `linux/arm64`. Compared as a set.
+     */
+    platforms: string[];
+    /**
+     * TLS for a `tcp://` endpoint, as `builderTls`.
+     */
+    tls?: outputs.BuilderTlsConfig;
+}
+
+/**
  * TLS settings for a standalone buildkitd, as `buildctl --tlscacert --tlscert --tlskey
  * --tlsservername` takes them, but PEM contents rather than paths.
  */

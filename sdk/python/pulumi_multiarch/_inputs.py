@@ -20,6 +20,8 @@ __all__ = [
     'AwsConfigArgsDict',
     'BuildContextArgs',
     'BuildContextArgsDict',
+    'BuilderNodeConfigArgs',
+    'BuilderNodeConfigArgsDict',
     'BuilderTlsConfigArgs',
     'BuilderTlsConfigArgsDict',
     'DockerfileArgs',
@@ -140,6 +142,81 @@ class BuildContextArgs:
     @named.setter
     def named(self, value: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]]):
         pulumi.set(self, "named", value)
+
+
+class BuilderNodeConfigArgsDict(TypedDict):
+    """
+    One build node: a BuildKit endpoint and the platforms it builds.
+    """
+    endpoint: pulumi.Input[_builtins.str]
+    """
+    BuildKit endpoint, as `builder`: `docker`, `docker+unix:///path`, `unix:///path` or
+    `tcp://host:port`.
+    """
+    platforms: pulumi.Input[Sequence[pulumi.Input[_builtins.str]]]
+    """
+    Platforms this node builds, e.g. `linux/arm64`. Compared as a set.
+    """
+    tls: NotRequired[pulumi.Input[Optional['BuilderTlsConfigArgsDict']]]
+    """
+    TLS for a `tcp://` endpoint, as `builderTls`.
+    """
+
+@pulumi.input_type
+class BuilderNodeConfigArgs:
+    def __init__(__self__, *,
+                 endpoint: pulumi.Input[_builtins.str],
+                 platforms: pulumi.Input[Sequence[pulumi.Input[_builtins.str]]],
+                 tls: pulumi.Input[Optional['BuilderTlsConfigArgs']] = None):
+        """
+        One build node: a BuildKit endpoint and the platforms it builds.
+
+        :param pulumi.Input[_builtins.str] endpoint: BuildKit endpoint, as `builder`: `docker`, `docker+unix:///path`, `unix:///path` or
+               `tcp://host:port`.
+        :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] platforms: Platforms this node builds, e.g. `linux/arm64`. Compared as a set.
+        :param pulumi.Input['BuilderTlsConfigArgs'] tls: TLS for a `tcp://` endpoint, as `builderTls`.
+        """
+        pulumi.set(__self__, "endpoint", endpoint)
+        pulumi.set(__self__, "platforms", platforms)
+        if tls is not None:
+            pulumi.set(__self__, "tls", tls)
+
+    @_builtins.property
+    @pulumi.getter
+    def endpoint(self) -> pulumi.Input[_builtins.str]:
+        """
+        BuildKit endpoint, as `builder`: `docker`, `docker+unix:///path`, `unix:///path` or
+        `tcp://host:port`.
+        """
+        return pulumi.get(self, "endpoint")
+
+    @endpoint.setter
+    def endpoint(self, value: pulumi.Input[_builtins.str]):
+        pulumi.set(self, "endpoint", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def platforms(self) -> pulumi.Input[Sequence[pulumi.Input[_builtins.str]]]:
+        """
+        Platforms this node builds, e.g. `linux/arm64`. Compared as a set.
+        """
+        return pulumi.get(self, "platforms")
+
+    @platforms.setter
+    def platforms(self, value: pulumi.Input[Sequence[pulumi.Input[_builtins.str]]]):
+        pulumi.set(self, "platforms", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def tls(self) -> pulumi.Input[Optional['BuilderTlsConfigArgs']]:
+        """
+        TLS for a `tcp://` endpoint, as `builderTls`.
+        """
+        return pulumi.get(self, "tls")
+
+    @tls.setter
+    def tls(self, value: pulumi.Input[Optional['BuilderTlsConfigArgs']]):
+        pulumi.set(self, "tls", value)
 
 
 class BuilderTlsConfigArgsDict(TypedDict):

@@ -51,8 +51,11 @@ class ImageArgs:
                takes them (e.g. `db.internal:10.0.0.5`, `v6.internal:fd00::1`). Compared as a set.
         :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] build_args: Build arguments (`ARG`).
         :param pulumi.Input[_builtins.bool] build_on_preview: Build during preview (without exporting) so Dockerfile errors show before `up`.
-        :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] cache_from: Cache sources, buildx syntax, e.g. `type=registry,ref=<repo>:cache`.
-        :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] cache_to: Cache exports, buildx syntax. On ECR add `image-manifest=true,oci-mediatypes=true`.
+        :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] cache_from: Cache sources, buildx syntax, e.g. `type=registry,ref=<repo>:cache`. With several
+               build nodes each node reads its own: `<repo>:cache-linux-arm64`.
+        :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] cache_to: Cache exports, buildx syntax. ECR hosts get `image-manifest=true,oci-mediatypes=true`
+               automatically. With several build nodes each node writes its own registry cache, the
+               ref's tag suffixed with its platforms (`<repo>:cache` -> `<repo>:cache-linux-arm64`).
         :param pulumi.Input['BuildContextArgs'] context: The build context.
         :param pulumi.Input['DockerfileArgs'] dockerfile: The Dockerfile (default `Dockerfile` in the context).
         :param pulumi.Input[_builtins.bool] keep_remotely: Leave the tags in the registry when the resource is deleted.
@@ -165,7 +168,8 @@ class ImageArgs:
     @pulumi.getter(name="cacheFrom")
     def cache_from(self) -> pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]]:
         """
-        Cache sources, buildx syntax, e.g. `type=registry,ref=<repo>:cache`.
+        Cache sources, buildx syntax, e.g. `type=registry,ref=<repo>:cache`. With several
+        build nodes each node reads its own: `<repo>:cache-linux-arm64`.
         """
         return pulumi.get(self, "cache_from")
 
@@ -177,7 +181,9 @@ class ImageArgs:
     @pulumi.getter(name="cacheTo")
     def cache_to(self) -> pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]]:
         """
-        Cache exports, buildx syntax. On ECR add `image-manifest=true,oci-mediatypes=true`.
+        Cache exports, buildx syntax. ECR hosts get `image-manifest=true,oci-mediatypes=true`
+        automatically. With several build nodes each node writes its own registry cache, the
+        ref's tag suffixed with its platforms (`<repo>:cache` -> `<repo>:cache-linux-arm64`).
         """
         return pulumi.get(self, "cache_to")
 
@@ -432,8 +438,11 @@ class Image(pulumi.CustomResource):
                takes them (e.g. `db.internal:10.0.0.5`, `v6.internal:fd00::1`). Compared as a set.
         :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] build_args: Build arguments (`ARG`).
         :param pulumi.Input[_builtins.bool] build_on_preview: Build during preview (without exporting) so Dockerfile errors show before `up`.
-        :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] cache_from: Cache sources, buildx syntax, e.g. `type=registry,ref=<repo>:cache`.
-        :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] cache_to: Cache exports, buildx syntax. On ECR add `image-manifest=true,oci-mediatypes=true`.
+        :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] cache_from: Cache sources, buildx syntax, e.g. `type=registry,ref=<repo>:cache`. With several
+               build nodes each node reads its own: `<repo>:cache-linux-arm64`.
+        :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] cache_to: Cache exports, buildx syntax. ECR hosts get `image-manifest=true,oci-mediatypes=true`
+               automatically. With several build nodes each node writes its own registry cache, the
+               ref's tag suffixed with its platforms (`<repo>:cache` -> `<repo>:cache-linux-arm64`).
         :param pulumi.Input[Union['BuildContextArgs', 'BuildContextArgsDict', 'outputs.BuildContext']] context: The build context.
         :param pulumi.Input[Union['DockerfileArgs', 'DockerfileArgsDict', 'outputs.Dockerfile']] dockerfile: The Dockerfile (default `Dockerfile` in the context).
         :param pulumi.Input[_builtins.bool] keep_remotely: Leave the tags in the registry when the resource is deleted.
@@ -628,7 +637,8 @@ class Image(pulumi.CustomResource):
     @pulumi.getter(name="cacheFrom")
     def cache_from(self) -> pulumi.Output[Optional[Sequence[_builtins.str]]]:
         """
-        Cache sources, buildx syntax, e.g. `type=registry,ref=<repo>:cache`.
+        Cache sources, buildx syntax, e.g. `type=registry,ref=<repo>:cache`. With several
+        build nodes each node reads its own: `<repo>:cache-linux-arm64`.
         """
         return pulumi.get(self, "cache_from")
 
@@ -636,7 +646,9 @@ class Image(pulumi.CustomResource):
     @pulumi.getter(name="cacheTo")
     def cache_to(self) -> pulumi.Output[Optional[Sequence[_builtins.str]]]:
         """
-        Cache exports, buildx syntax. On ECR add `image-manifest=true,oci-mediatypes=true`.
+        Cache exports, buildx syntax. ECR hosts get `image-manifest=true,oci-mediatypes=true`
+        automatically. With several build nodes each node writes its own registry cache, the
+        ref's tag suffixed with its platforms (`<repo>:cache` -> `<repo>:cache-linux-arm64`).
         """
         return pulumi.get(self, "cache_to")
 

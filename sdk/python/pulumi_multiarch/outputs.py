@@ -19,6 +19,7 @@ from ._enums import *
 __all__ = [
     'AwsConfig',
     'BuildContext',
+    'BuilderNodeConfig',
     'BuilderTlsConfig',
     'Dockerfile',
     'EcrConfig',
@@ -99,6 +100,54 @@ class BuildContext(dict):
         URL or `docker-image://` reference.
         """
         return pulumi.get(self, "named")
+
+
+@pulumi.output_type
+class BuilderNodeConfig(dict):
+    """
+    One build node: a BuildKit endpoint and the platforms it builds.
+    """
+    def __init__(__self__, *,
+                 endpoint: _builtins.str,
+                 platforms: Sequence[_builtins.str],
+                 tls: Optional['outputs.BuilderTlsConfig'] = None):
+        """
+        One build node: a BuildKit endpoint and the platforms it builds.
+
+        :param _builtins.str endpoint: BuildKit endpoint, as `builder`: `docker`, `docker+unix:///path`, `unix:///path` or
+               `tcp://host:port`.
+        :param Sequence[_builtins.str] platforms: Platforms this node builds, e.g. `linux/arm64`. Compared as a set.
+        :param 'BuilderTlsConfig' tls: TLS for a `tcp://` endpoint, as `builderTls`.
+        """
+        pulumi.set(__self__, "endpoint", endpoint)
+        pulumi.set(__self__, "platforms", platforms)
+        if tls is not None:
+            pulumi.set(__self__, "tls", tls)
+
+    @_builtins.property
+    @pulumi.getter
+    def endpoint(self) -> _builtins.str:
+        """
+        BuildKit endpoint, as `builder`: `docker`, `docker+unix:///path`, `unix:///path` or
+        `tcp://host:port`.
+        """
+        return pulumi.get(self, "endpoint")
+
+    @_builtins.property
+    @pulumi.getter
+    def platforms(self) -> Sequence[_builtins.str]:
+        """
+        Platforms this node builds, e.g. `linux/arm64`. Compared as a set.
+        """
+        return pulumi.get(self, "platforms")
+
+    @_builtins.property
+    @pulumi.getter
+    def tls(self) -> Optional['outputs.BuilderTlsConfig']:
+        """
+        TLS for a `tcp://` endpoint, as `builderTls`.
+        """
+        return pulumi.get(self, "tls")
 
 
 @pulumi.output_type

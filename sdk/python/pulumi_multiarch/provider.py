@@ -24,6 +24,7 @@ class ProviderArgs:
                  aws: pulumi.Input[Optional['AwsConfigArgs']] = None,
                  builder: pulumi.Input[Optional[_builtins.str]] = None,
                  builder_tls: pulumi.Input[Optional['BuilderTlsConfigArgs']] = None,
+                 builders: pulumi.Input[Optional[Sequence[pulumi.Input['BuilderNodeConfigArgs']]]] = None,
                  registries: pulumi.Input[Optional[Sequence[pulumi.Input['RegistryConfigArgs']]]] = None):
         """
         The set of arguments for constructing a Provider resource.
@@ -33,6 +34,9 @@ class ProviderArgs:
                socket; the default), `unix:///path/buildkitd.sock` or `tcp://host:port`.
         :param pulumi.Input['BuilderTlsConfigArgs'] builder_tls: TLS for a `tcp://` builder (buildkitd started with `--tlscacert`, `--tlscert`,
                `--tlskey`). Without it a `tcp://` builder is spoken to in plain text.
+        :param pulumi.Input[Sequence[pulumi.Input['BuilderNodeConfigArgs']]] builders: Build nodes, each building the platforms it lists (in parallel across nodes; the
+               provider assembles the index). `builder`/`builderTls` stays the node for every
+               platform no entry lists. A platform belongs to one node at most.
         :param pulumi.Input[Sequence[pulumi.Input['RegistryConfigArgs']]] registries: Registries to authenticate with. ECR hosts (`<account>.dkr.ecr.<region>.amazonaws.com`)
                need no entry: the provider fetches an IAM token through the AWS credential chain.
         """
@@ -42,6 +46,8 @@ class ProviderArgs:
             pulumi.set(__self__, "builder", builder)
         if builder_tls is not None:
             pulumi.set(__self__, "builder_tls", builder_tls)
+        if builders is not None:
+            pulumi.set(__self__, "builders", builders)
         if registries is not None:
             pulumi.set(__self__, "registries", registries)
 
@@ -85,6 +91,20 @@ class ProviderArgs:
 
     @_builtins.property
     @pulumi.getter
+    def builders(self) -> pulumi.Input[Optional[Sequence[pulumi.Input['BuilderNodeConfigArgs']]]]:
+        """
+        Build nodes, each building the platforms it lists (in parallel across nodes; the
+        provider assembles the index). `builder`/`builderTls` stays the node for every
+        platform no entry lists. A platform belongs to one node at most.
+        """
+        return pulumi.get(self, "builders")
+
+    @builders.setter
+    def builders(self, value: pulumi.Input[Optional[Sequence[pulumi.Input['BuilderNodeConfigArgs']]]]):
+        pulumi.set(self, "builders", value)
+
+    @_builtins.property
+    @pulumi.getter
     def registries(self) -> pulumi.Input[Optional[Sequence[pulumi.Input['RegistryConfigArgs']]]]:
         """
         Registries to authenticate with. ECR hosts (`<account>.dkr.ecr.<region>.amazonaws.com`)
@@ -106,6 +126,7 @@ class Provider(pulumi.ProviderResource):
                  aws: pulumi.Input[Optional[Union['AwsConfigArgs', 'AwsConfigArgsDict', 'outputs.AwsConfig']]] = None,
                  builder: pulumi.Input[Optional[_builtins.str]] = None,
                  builder_tls: pulumi.Input[Optional[Union['BuilderTlsConfigArgs', 'BuilderTlsConfigArgsDict', 'outputs.BuilderTlsConfig']]] = None,
+                 builders: pulumi.Input[Optional[Sequence[pulumi.Input[Union['BuilderNodeConfigArgs', 'BuilderNodeConfigArgsDict', 'outputs.BuilderNodeConfig']]]]] = None,
                  registries: pulumi.Input[Optional[Sequence[pulumi.Input[Union['RegistryConfigArgs', 'RegistryConfigArgsDict', 'outputs.RegistryConfig']]]]] = None,
                  __props__=None):
         """
@@ -118,6 +139,9 @@ class Provider(pulumi.ProviderResource):
                socket; the default), `unix:///path/buildkitd.sock` or `tcp://host:port`.
         :param pulumi.Input[Union['BuilderTlsConfigArgs', 'BuilderTlsConfigArgsDict', 'outputs.BuilderTlsConfig']] builder_tls: TLS for a `tcp://` builder (buildkitd started with `--tlscacert`, `--tlscert`,
                `--tlskey`). Without it a `tcp://` builder is spoken to in plain text.
+        :param pulumi.Input[Sequence[pulumi.Input[Union['BuilderNodeConfigArgs', 'BuilderNodeConfigArgsDict', 'outputs.BuilderNodeConfig']]]] builders: Build nodes, each building the platforms it lists (in parallel across nodes; the
+               provider assembles the index). `builder`/`builderTls` stays the node for every
+               platform no entry lists. A platform belongs to one node at most.
         :param pulumi.Input[Sequence[pulumi.Input[Union['RegistryConfigArgs', 'RegistryConfigArgsDict', 'outputs.RegistryConfig']]]] registries: Registries to authenticate with. ECR hosts (`<account>.dkr.ecr.<region>.amazonaws.com`)
                need no entry: the provider fetches an IAM token through the AWS credential chain.
         """
@@ -148,6 +172,7 @@ class Provider(pulumi.ProviderResource):
                  aws: pulumi.Input[Optional[Union['AwsConfigArgs', 'AwsConfigArgsDict', 'outputs.AwsConfig']]] = None,
                  builder: pulumi.Input[Optional[_builtins.str]] = None,
                  builder_tls: pulumi.Input[Optional[Union['BuilderTlsConfigArgs', 'BuilderTlsConfigArgsDict', 'outputs.BuilderTlsConfig']]] = None,
+                 builders: pulumi.Input[Optional[Sequence[pulumi.Input[Union['BuilderNodeConfigArgs', 'BuilderNodeConfigArgsDict', 'outputs.BuilderNodeConfig']]]]] = None,
                  registries: pulumi.Input[Optional[Sequence[pulumi.Input[Union['RegistryConfigArgs', 'RegistryConfigArgsDict', 'outputs.RegistryConfig']]]]] = None,
                  __props__=None):
         opts = pulumi.ResourceOptions.merge(_utilities.get_resource_opts_defaults(), opts)
@@ -161,6 +186,7 @@ class Provider(pulumi.ProviderResource):
             __props__.__dict__["aws"] = pulumi.Output.from_input(aws).apply(pulumi.runtime.to_json) if aws is not None else None
             __props__.__dict__["builder"] = builder
             __props__.__dict__["builder_tls"] = pulumi.Output.from_input(builder_tls).apply(pulumi.runtime.to_json) if builder_tls is not None else None
+            __props__.__dict__["builders"] = pulumi.Output.from_input(builders).apply(pulumi.runtime.to_json) if builders is not None else None
             __props__.__dict__["registries"] = pulumi.Output.from_input(registries).apply(pulumi.runtime.to_json) if registries is not None else None
         super(Provider, __self__).__init__(
             'multiarch',

@@ -28,6 +28,13 @@ func GetBuilderTls(ctx *pulumi.Context) string {
 	return config.Get(ctx, "multiarch:builderTls")
 }
 
+// Build nodes, each building the platforms it lists (in parallel across nodes; the
+// provider assembles the index). `builder`/`builderTls` stays the node for every
+// platform no entry lists. A platform belongs to one node at most.
+func GetBuilders(ctx *pulumi.Context) string {
+	return config.Get(ctx, "multiarch:builders")
+}
+
 // Registries to authenticate with. ECR hosts (`<account>.dkr.ecr.<region>.amazonaws.com`)
 // need no entry: the provider fetches an IAM token through the AWS credential chain.
 func GetRegistries(ctx *pulumi.Context) string {

@@ -32,6 +32,13 @@ TLS for a `tcp://` builder (buildkitd started with `--tlscacert`, `--tlscert`,
 `--tlskey`). Without it a `tcp://` builder is spoken to in plain text.
 """
 
+builders: Optional[str]
+"""
+Build nodes, each building the platforms it lists (in parallel across nodes; the
+provider assembles the index). `builder`/`builderTls` stays the node for every
+platform no entry lists. A platform belongs to one node at most.
+"""
+
 registries: Optional[str]
 """
 Registries to authenticate with. ECR hosts (`<account>.dkr.ecr.<region>.amazonaws.com`)

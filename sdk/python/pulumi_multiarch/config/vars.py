@@ -45,6 +45,15 @@ class _ExportableConfig(types.ModuleType):
         return __config__.get('builderTls')
 
     @_builtins.property
+    def builders(self) -> Optional[str]:
+        """
+        Build nodes, each building the platforms it lists (in parallel across nodes; the
+        provider assembles the index). `builder`/`builderTls` stays the node for every
+        platform no entry lists. A platform belongs to one node at most.
+        """
+        return __config__.get('builders')
+
+    @_builtins.property
     def registries(self) -> Optional[str]:
         """
         Registries to authenticate with. ECR hosts (`<account>.dkr.ecr.<region>.amazonaws.com`)
