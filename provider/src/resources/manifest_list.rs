@@ -505,8 +505,12 @@ async fn config_platform(
 
 /// The index to push and which children it holds (in the order they are copied): the
 /// source index itself for a promotion, else one assembled from the children.
-fn index_for(inputs: &ManifestListInputs, resolved: &Resolved) -> (RawManifest, Vec<usize>) {
-    if let Some(index) = promoted(inputs, resolved) {
+fn index_for(
+    inputs: &ManifestListInputs,
+    resolved: &Resolved,
+    targets: &[Reference],
+) -> (RawManifest, Vec<usize>) {
+    if let Some(index) = promoted(inputs, resolved, targets) {
         return (index.clone(), (0..resolved.children.len()).collect());
     }
     let children: Vec<(&IndexEntry, Option<&str>)> = resolved
@@ -559,11 +563,22 @@ pub(super) fn assemble_index(
     (build_index(media_type, &entries, annotations), order)
 }
 
-/// A promotion (`app:v1` to `app:stable`): one source that is an index, and nothing asked
-/// that would change it (annotations, another media type). The tags then get that index
-/// byte for byte, so its digest stays what clients pinned (task definitions, signatures).
-fn promoted<'a>(inputs: &ManifestListInputs, resolved: &'a Resolved) -> Option<&'a RawManifest> {
+/// A promotion (`dev/app:v1` to `prod/app:stable`): one source that is an index, in another
+/// repository than every tag, and nothing asked that would change it (annotations, another
+/// media type). The tags then get that index byte for byte, so its digest stays what clients
+/// pinned (task definitions, signatures). Within the source's own repository the index is
+/// written anew: two tags on one digest there could not be deleted one at a time on
+/// registries that delete by digest only.
+fn promoted<'a>(
+    inputs: &ManifestListInputs,
+    resolved: &'a Resolved,
+    targets: &[Reference],
+) -> Option<&'a RawManifest> {
     let index = resolved.sole_index.as_ref()?;
+    let source = resolved.children.first().map(|c| repository_of(&c.from))?;
+    if targets.iter().any(|t| repository_of(t) == source) {
+        return None;
+    }
     let same_type = match inputs.media_type {
         None => true,
         Some(IndexMediaType::Docker) => index.media_type == DOCKER_LIST,
@@ -653,7 +668,7 @@ async fn apply(
         current.await.map_err(Error::from)
     })
     .await?;
-    let (index, order) = index_for(&inputs, &resolved);
+    let (index, order) = index_for(&inputs, &resolved, &targets);
     copy_children(ctx, &targets, &resolved, &order).await?;
     futures::future::try_join_all(targets.iter().zip(&current).map(|(t, now)| {
         let index = &index;
