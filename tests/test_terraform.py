@@ -4,6 +4,7 @@ go-plugin AutoMTLS with its P-521 client certificate) against the test world."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -91,6 +92,12 @@ def tf(tmp_path, world):
 
 def exists(ref: str) -> bool:
     return run("skopeo", "inspect", "--raw", f"docker://{ref}", check=False).returncode == 0
+
+
+def raw_manifest_digest(ref: str) -> str:
+    """The digest of the manifest `ref` names, from its exact bytes."""
+    raw = run("skopeo", "inspect", "--raw", f"docker://{ref}").stdout
+    return "sha256:" + hashlib.sha256(raw.encode()).hexdigest()
 
 
 def platforms_of(index: dict) -> list[str]:
@@ -182,9 +189,38 @@ def test_plan_apply_noop_update_import_destroy_on_ecr(tf, world):
     code, out = tf.plan()
     assert code == 0 and "No changes." in out, out
 
+    # Import an image pushed out of band into a multiarch_image. Terraform compares the
+    # configuration with the state literally, so the build inputs the import cannot know
+    # show as one in-place update; applying it records them without building or pushing.
+    # (In a repository of its own: two tags of one digest in one repository cannot be
+    # deleted one at a time on a registry that deletes by digest only.)
+    adopted_tag = f"{repo}-adopted:v1"
+    skopeo_copy(world["BASE_IMAGE_ECR"], adopted_tag, "--all")
+    adopted_digest = raw_manifest_digest(adopted_tag)
+    tf.vars(**dict(with_import, adopted_tag=adopted_tag))
+    p = tf("import", "-input=false", "multiarch_image.adopted[0]", adopted_tag)
+    assert "Import successful!" in p.stdout
+    adopted = tf.state()["multiarch_image.adopted[0]"]
+    assert adopted["digest"] == adopted_digest and adopted["context_hash"] is None
+    assert sorted(adopted["platforms"]) == ["linux/amd64", "linux/arm64"]
+    code, out = tf.plan()
+    assert code == 2 and "multiarch_image.adopted[0] will be updated in-place" in out, out
+    assert "Plan: 0 to add, 1 to change, 0 to destroy." in out
+    ecr.mark()
+    p = tf("apply", "-input=false", "-auto-approve")
+    assert "Resources: 0 added, 1 changed, 0 destroyed." in p.stdout
+    adopted_path = f"/v2/{adopted_tag.split('/', 1)[1].split(':')[0]}/"
+    assert [w for w in ecr.writes() if adopted_path in w] == []
+    assert raw_manifest_digest(adopted_tag) == adopted_digest
+    code, out = tf.plan()
+    assert code == 0 and "No changes." in out, out
+    adopted = tf.state()["multiarch_image.adopted[0]"]
+    assert adopted["context_hash"].startswith("sha256:") and adopted["digest"] == adopted_digest
+
     # Destroy: the owned tags are gone, nothing else.
     p = tf("destroy", "-input=false", "-auto-approve")
-    assert "Resources: 3 destroyed." in p.stdout
+    assert "Resources: 4 destroyed." in p.stdout
+    assert not exists(adopted_tag)
     for t in ("base", "extra"):
         assert not exists(f"{repo}:{t}"), t
     assert exists(f"{repo}:not-ours")
