@@ -603,6 +603,10 @@ fn pulumi_type(schema: &Json, spec: &Json) -> String {
             None => format!("[{name}](#{})", name.to_lowercase()),
         };
     }
+    if let Some(alts) = spec.get("oneOf").and_then(Json::as_array) {
+        let alts: Vec<String> = alts.iter().map(|a| pulumi_type(schema, a)).collect();
+        return format!("({})", alts.join(" \\| "));
+    }
     match spec["type"].as_str().unwrap_or("string") {
         "array" => format!("{}[]", pulumi_type(schema, &spec["items"])),
         "object" => format!(
@@ -735,7 +739,7 @@ See [Installation & Configuration](./installation-configuration.md) to install t
                     one_line(v["description"].as_str().unwrap_or_default())
                 );
             }
-        } else if let Some(p) = t["properties"].as_object() {
+        } else if let Some(p) = t["properties"].as_object().filter(|p| !p.is_empty()) {
             let empty = vec![];
             let required = t["required"].as_array().unwrap_or(&empty);
             pulumi_table(&mut s, schema, p, required, true);

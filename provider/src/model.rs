@@ -10,6 +10,11 @@
 //! - `extend("x-output" = "always")`: an output that exists after every create (SDKs type
 //!   it non-optional; unknown during preview).
 //!
+//! A value that is one of several kinds (a `#[serde(untagged)]` enum of a string and a named
+//! object, JSON Schema `anyOf`) is a [`Kind::Union`]. Pulumi types it as the union
+//! (`oneOf`: `string | CacheTo`); a front without unions (Terraform) takes its one scalar
+//! alternative ([`Kind::plain`]), so a union must have exactly one.
+//!
 //! The generic Diff ([`changes`]), the secret paths of a value ([`secret_paths`]), the
 //! Pulumi schema (`crate::schema`), the Terraform schema (`crate::terraform::schema`) and,
 //! through the Pulumi schema, the docs all read this model.
@@ -38,6 +43,35 @@ pub enum Kind {
     /// String keys to values of one kind.
     Map(Box<Kind>),
     Object(Arc<ObjectType>),
+    /// One of these kinds (at most one scalar; the others named objects).
+    Union(Vec<Kind>),
+}
+
+impl Kind {
+    fn is_scalar(&self) -> bool {
+        matches!(
+            self,
+            Kind::String | Kind::Bool | Kind::Integer | Kind::Number | Kind::Enum(_)
+        )
+    }
+
+    /// The kind a front without union types uses: a union's scalar alternative (the
+    /// string form of a string-or-object value); any other kind is itself.
+    pub fn plain(&self) -> &Kind {
+        match self {
+            Kind::Union(alts) => alts.iter().find(|k| k.is_scalar()).unwrap_or(self),
+            k => k,
+        }
+    }
+
+    /// The object a value of this kind may be: itself, or a union's object alternative.
+    fn object(&self) -> Option<&ObjectType> {
+        match self {
+            Kind::Object(o) => Some(o),
+            Kind::Union(alts) => alts.iter().find_map(Kind::object),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -94,9 +128,8 @@ impl Field {
     fn nested(&self) -> Option<&[Field]> {
         fn of(k: &Kind) -> Option<&[Field]> {
             match k {
-                Kind::Object(o) => Some(&o.fields),
                 Kind::List(k) | Kind::Map(k) => of(k),
-                _ => None,
+                k => k.object().map(|o| o.fields.as_slice()),
             }
         }
         of(&self.kind)
@@ -235,6 +268,12 @@ impl Walker<'_> {
                 description: text(def, "description"),
                 values,
             })),
+            // A named union (an untagged enum) is its alternatives; it has no name of its own.
+            None if def.get("properties").is_none()
+                && (def.get("anyOf").is_some() || def.get("oneOf").is_some()) =>
+            {
+                self.kind(def)
+            }
             None => Kind::Object(Arc::new(self.object(def, Some(name)))),
         };
         self.named.insert(name.to_owned(), kind.clone());
@@ -254,7 +293,11 @@ impl Walker<'_> {
                 if non_null.len() == 1 {
                     return self.kind(non_null[0]);
                 }
-                return Kind::String;
+                let alts: Vec<Kind> = non_null.iter().map(|a| self.kind(a)).collect();
+                if alts.iter().all(|k| *k == Kind::String) {
+                    return Kind::String;
+                }
+                return union(alts);
             }
         }
         if s.get("enum").is_some() || s.get("const").is_some() {
@@ -277,6 +320,21 @@ impl Walker<'_> {
             _ => Kind::String,
         }
     }
+}
+
+/// A union the fronts can carry: exactly one scalar alternative (what Terraform takes), the
+/// others named objects (Pulumi names each in its `oneOf`). Anything else is a mistake in
+/// the types, found by the first test that builds the model.
+fn union(alts: Vec<Kind>) -> Kind {
+    let scalars = alts.iter().filter(|k| k.is_scalar()).count();
+    let named_objects = alts
+        .iter()
+        .all(|k| k.is_scalar() || matches!(k, Kind::Object(o) if o.name.is_some()));
+    assert!(
+        scalars == 1 && named_objects,
+        "a union needs exactly one scalar alternative and named object types otherwise: {alts:?}"
+    );
+    Kind::Union(alts)
 }
 
 fn text(s: &Json, key: &str) -> String {
@@ -440,6 +498,12 @@ fn walk_kind(kind: &Kind, v: &Json, path: PropertyPath, out: &mut BTreeSet<Prope
                 walk_kind(k, x, path.key(key), out);
             }
         }
+        (Kind::Union(alts), v) => {
+            // Only the alternative of the value's own shape matches below.
+            for k in alts {
+                walk_kind(k, v, path.clone(), out);
+            }
+        }
         _ => {}
     }
 }
@@ -541,6 +605,127 @@ mod tests {
             ),
             ["tags"]
         );
+    }
+
+    fn image() -> ObjectType {
+        object_model::<crate::resources::image::ImageInputs>()
+    }
+
+    #[test]
+    fn a_string_or_object_entry_is_a_union_whose_plain_kind_is_the_string() {
+        let img = image();
+        for (key, name) in [("cacheFrom", "CacheFrom"), ("cacheTo", "CacheTo")] {
+            let f = field(&img.fields, key);
+            assert!(
+                !f.set && !f.secret,
+                "{key}: a list, not a set; not secret as a whole"
+            );
+            let Kind::List(item) = &f.kind else {
+                panic!("{key}: {:?}", f.kind)
+            };
+            let Kind::Union(alts) = item.as_ref() else {
+                panic!("{key} items: {item:?}")
+            };
+            assert_eq!(alts.len(), 2);
+            assert_eq!(alts[0], Kind::String);
+            assert!(matches!(&alts[1], Kind::Object(o) if o.name.as_deref() == Some(name)));
+            assert_eq!(item.plain(), &Kind::String);
+        }
+        // The named entry enum is its alternatives, not a type of its own.
+        assert_eq!(Kind::String.plain(), &Kind::String);
+    }
+
+    #[test]
+    fn secrets_inside_a_union_are_found_at_their_path() {
+        let img = image();
+        let value = json!({
+            "cacheTo": [
+                "type=registry,ref=r.example/a:c",
+                {"gha": {"scope": "app", "token": "t"}},
+                {"s3": {"bucket": "b", "region": "r", "secretAccessKey": "k", "accessKeyId": "id"}}
+            ],
+            "cacheFrom": [{"s3": {"bucket": "b", "region": "r", "sessionToken": "st"}}],
+        });
+        let got: Vec<String> = secret_paths(&img.fields, value.as_object().unwrap())
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "cacheFrom[0].s3.sessionToken",
+                "cacheTo[1].gha.token",
+                "cacheTo[2].s3.secretAccessKey"
+            ]
+        );
+    }
+
+    #[test]
+    fn union_entries_compare_by_their_facts_and_in_order() {
+        let img = image();
+        let m = |v: Json| v.as_object().unwrap().clone();
+        let s3 = |key: &str, bucket: &str| json!({"s3": {"bucket": bucket, "region": "r", "secretAccessKey": key}});
+        // A rotated credential is no change; another bucket is.
+        let a = m(json!({"cacheTo": ["r.example/a:c", s3("one", "b")]}));
+        assert!(changes(
+            &img.fields,
+            &a,
+            &m(json!({"cacheTo": ["r.example/a:c", s3("two", "b")]}))
+        )
+        .is_empty());
+        assert_eq!(
+            changes(
+                &img.fields,
+                &a,
+                &m(json!({"cacheTo": ["r.example/a:c", s3("one", "c")]}))
+            ),
+            ["cacheTo"]
+        );
+        // A list: order matters, as for the strings.
+        assert_eq!(
+            changes(
+                &img.fields,
+                &a,
+                &m(json!({"cacheTo": [s3("one", "b"), "r.example/a:c"]}))
+            ),
+            ["cacheTo"]
+        );
+        // The string and the equivalent typed entry are different values.
+        let typed = m(json!({"cacheFrom": [{"registry": {"ref": "r.example/a:c"}}]}));
+        let string = m(json!({"cacheFrom": ["type=registry,ref=r.example/a:c"]}));
+        assert_eq!(changes(&img.fields, &typed, &string), ["cacheFrom"]);
+    }
+
+    #[derive(schemars::JsonSchema)]
+    #[allow(dead_code)]
+    struct A {
+        a: String,
+    }
+
+    #[derive(schemars::JsonSchema)]
+    #[allow(dead_code)]
+    struct B {
+        b: String,
+    }
+
+    #[derive(schemars::JsonSchema)]
+    #[allow(dead_code)]
+    #[serde(untagged)]
+    enum NoString {
+        A(A),
+        B(B),
+    }
+
+    #[derive(schemars::JsonSchema)]
+    #[allow(dead_code)]
+    struct Unplain {
+        x: Vec<NoString>,
+    }
+
+    #[test]
+    #[should_panic(expected = "a union needs exactly one scalar alternative")]
+    fn a_union_without_a_plain_form_fails_the_model() {
+        object_model::<Unplain>();
     }
 
     #[derive(schemars::JsonSchema)]

@@ -63,6 +63,10 @@ impl Converter<'_> {
             Kind::Number => json!({"type": "number"}),
             Kind::List(item) => json!({"type": "array", "items": self.type_spec(item)}),
             Kind::Map(v) => json!({"type": "object", "additionalProperties": self.type_spec(v)}),
+            // `string | CacheTo` in TypeScript, `Union[str, CacheToArgs]` in Python.
+            Kind::Union(alts) => {
+                json!({"oneOf": alts.iter().map(|k| self.type_spec(k)).collect::<Vec<_>>()})
+            }
             Kind::Enum(e) => {
                 let values: Vec<Json> = e
                     .values
@@ -227,6 +231,25 @@ mod tests {
             "string"
         );
         assert_eq!(img["properties"]["contextHash"]["type"], "string");
+        // A string-or-object entry is a Pulumi union (`string | CacheTo`).
+        for (key, ty) in [("cacheFrom", "CacheFrom"), ("cacheTo", "CacheTo")] {
+            assert_eq!(
+                img["inputProperties"][key]["items"],
+                json!({"oneOf": [{"type": "string"}, {"$ref": format!("#/types/multiarch:index:{ty}")}]})
+            );
+        }
+        assert!(s["types"].get("multiarch:index:CacheToEntry").is_none());
+        assert_eq!(
+            s["types"]["multiarch:index:CacheGha"]["properties"]["token"]["secret"],
+            true
+        );
+        assert_eq!(
+            s["types"]["multiarch:index:CacheS3"]["properties"]["secretAccessKey"]["secret"],
+            true
+        );
+        assert!(s["types"]["multiarch:index:CacheFrom"]["properties"]
+            .get("inline")
+            .is_none());
         for (r, outputs) in [
             (img, &["contextHash", "digest", "manifests", "ref"][..]),
             (

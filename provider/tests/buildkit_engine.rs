@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use multiarch::buildkit::{
-    build, BuildError, BuildOutcome, BuildSpec, DockerfileSource, Endpoint, NetworkMode, Output,
-    RegistryAuth,
+    build, BuildError, BuildOutcome, BuildSpec, CacheEntry, DockerfileSource, Endpoint,
+    NetworkMode, Output, RegistryAuth,
 };
 use multiarch::log::{Level, Logger};
 use sha2::Digest;
@@ -382,10 +382,11 @@ async fn build_only_writes_nothing_and_reports_the_failing_step() {
         dockerfile: DockerfileSource::Inline(dockerfile),
         platforms: vec!["linux/amd64".into(), "linux/arm64".into()],
         network: Some(NetworkMode::None),
-        cache_to: vec![format!(
+        cache_to: vec![CacheEntry::parse(&format!(
             "type=registry,ref={}/bk-test/cache:{marker},mode=max",
             w.get("PLAIN_REGISTRY")
-        )],
+        ))
+        .unwrap()],
         ..Default::default()
     };
     let offset = registry_log_offset(&w);
@@ -813,10 +814,11 @@ async fn provenance_is_opt_in_and_cache_export_reaches_the_registry() {
         platforms: vec!["linux/amd64".into(), "linux/arm64".into()],
         network: Some(NetworkMode::None),
         provenance: true,
-        cache_to: vec![format!(
+        cache_to: vec![CacheEntry::parse(&format!(
             "type=registry,ref={cache_ref},mode=max,image-manifest=true,oci-mediatypes=true"
-        )],
-        cache_from: vec![cache_ref.clone()],
+        ))
+        .unwrap()],
+        cache_from: vec![CacheEntry::parse(&cache_ref).unwrap()],
         ..Default::default()
     };
     let creds = Arc::new(Creds {

@@ -61,16 +61,21 @@ export class Image extends pulumi.CustomResource {
      */
     declare public readonly buildOnPreview: pulumi.Output<boolean | undefined>;
     /**
-     * Cache sources, buildx syntax, e.g. `type=registry,ref=<repo>:cache`. With several
-     * build nodes each node reads its own: `<repo>:cache-linux-arm64`.
+     * Cache sources: buildx strings, e.g. `type=registry,ref=<repo>:cache` or a bare ref,
+     * or (Pulumi) typed entries, e.g. `{registry: {ref: "<repo>:cache"}}`; Terraform takes
+     * the strings. With several build nodes each node reads its own registry cache:
+     * `<repo>:cache-linux-arm64`.
      */
-    declare public readonly cacheFrom: pulumi.Output<string[] | undefined>;
+    declare public readonly cacheFrom: pulumi.Output<(string | outputs.CacheFrom)[] | undefined>;
     /**
-     * Cache exports, buildx syntax. ECR hosts get `image-manifest=true,oci-mediatypes=true`
-     * automatically. With several build nodes each node writes its own registry cache, the
-     * ref's tag suffixed with its platforms (`<repo>:cache` -> `<repo>:cache-linux-arm64`).
+     * Cache exports: buildx strings, e.g. `type=registry,ref=<repo>:cache,mode=max`, or
+     * (Pulumi) typed entries, e.g. `{registry: {ref: "<repo>:cache", mode: "max"}}`;
+     * Terraform takes the strings. ECR hosts get `image-manifest=true,oci-mediatypes=true`
+     * unless the entry sets them. With several build nodes each node writes its own registry
+     * cache, the ref's tag suffixed with its platforms (`<repo>:cache` ->
+     * `<repo>:cache-linux-arm64`).
      */
-    declare public readonly cacheTo: pulumi.Output<string[] | undefined>;
+    declare public readonly cacheTo: pulumi.Output<(string | outputs.CacheTo)[] | undefined>;
     /**
      * The build context.
      */
@@ -250,16 +255,21 @@ export interface ImageArgs {
      */
     buildOnPreview?: pulumi.Input<boolean | undefined>;
     /**
-     * Cache sources, buildx syntax, e.g. `type=registry,ref=<repo>:cache`. With several
-     * build nodes each node reads its own: `<repo>:cache-linux-arm64`.
+     * Cache sources: buildx strings, e.g. `type=registry,ref=<repo>:cache` or a bare ref,
+     * or (Pulumi) typed entries, e.g. `{registry: {ref: "<repo>:cache"}}`; Terraform takes
+     * the strings. With several build nodes each node reads its own registry cache:
+     * `<repo>:cache-linux-arm64`.
      */
-    cacheFrom?: pulumi.Input<pulumi.Input<string>[] | undefined>;
+    cacheFrom?: pulumi.Input<pulumi.Input<string | inputs.CacheFromArgs>[] | undefined>;
     /**
-     * Cache exports, buildx syntax. ECR hosts get `image-manifest=true,oci-mediatypes=true`
-     * automatically. With several build nodes each node writes its own registry cache, the
-     * ref's tag suffixed with its platforms (`<repo>:cache` -> `<repo>:cache-linux-arm64`).
+     * Cache exports: buildx strings, e.g. `type=registry,ref=<repo>:cache,mode=max`, or
+     * (Pulumi) typed entries, e.g. `{registry: {ref: "<repo>:cache", mode: "max"}}`;
+     * Terraform takes the strings. ECR hosts get `image-manifest=true,oci-mediatypes=true`
+     * unless the entry sets them. With several build nodes each node writes its own registry
+     * cache, the ref's tag suffixed with its platforms (`<repo>:cache` ->
+     * `<repo>:cache-linux-arm64`).
      */
-    cacheTo?: pulumi.Input<pulumi.Input<string>[] | undefined>;
+    cacheTo?: pulumi.Input<pulumi.Input<string | inputs.CacheToArgs>[] | undefined>;
     /**
      * The build context.
      */

@@ -21,7 +21,8 @@ mod filesync;
 mod progress;
 mod session;
 mod solve;
-pub use solve::{check_cache_entry, split_cache_entry};
+pub use cache::{check_cache_entry, CacheEntry, CacheEntryError};
+mod cache;
 mod tls;
 mod transport;
 
@@ -252,10 +253,10 @@ pub struct BuildSpec {
     pub secrets: BTreeMap<String, Vec<u8>>,
     /// SSH agent sockets for `RUN --mount=type=ssh,id=...` (`default` without an id).
     pub ssh: BTreeMap<String, PathBuf>,
-    /// Cache imports, buildx syntax (`type=registry,ref=...`) or a bare ref.
-    pub cache_from: Vec<String>,
+    /// Cache imports (credentials print as `***`).
+    pub cache_from: Vec<CacheEntry>,
     /// Cache exports (ignored for [`Output::BuildOnly`]).
-    pub cache_to: Vec<String>,
+    pub cache_to: Vec<CacheEntry>,
     /// Attach a provenance attestation (`mode=min`).
     pub provenance: bool,
     /// Attach an SBOM attestation.

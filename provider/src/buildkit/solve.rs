@@ -24,119 +24,6 @@ fn invalid(msg: impl Into<String>) -> BuildError {
     BuildError::Invalid(msg.into())
 }
 
-/// Parses a `type=registry,ref=...,mode=max` entry (buildx syntax); a bare
-/// value is a registry reference.
-pub(crate) fn parse_cache_entry(s: &str) -> Result<CacheOptionsEntry, BuildError> {
-    let s = s.trim();
-    if s.is_empty() {
-        return Err(invalid("empty cache entry"));
-    }
-    if !s.contains('=') {
-        return Ok(CacheOptionsEntry {
-            r#type: "registry".into(),
-            attrs: HashMap::from([("ref".to_string(), s.to_string())]),
-        });
-    }
-    let mut ty = None;
-    let mut attrs = HashMap::new();
-    for field in s.split(',') {
-        let field = field.trim();
-        if field.is_empty() {
-            continue;
-        }
-        let (k, v) = field.split_once('=').ok_or_else(|| {
-            invalid(format!(
-                "cache entry {s:?}: field {field:?} is not key=value"
-            ))
-        })?;
-        let (k, v) = (k.trim().to_ascii_lowercase(), v.trim().to_string());
-        if k == "type" {
-            ty = Some(v);
-        } else {
-            attrs.insert(k, v);
-        }
-    }
-    let ty = ty.unwrap_or_else(|| "registry".into());
-    let required: &[&str] = match ty.as_str() {
-        "registry" => &["ref"],
-        "local" => &["src", "dest"],
-        "inline" | "gha" | "s3" | "azblob" => &[],
-        other => {
-            return Err(invalid(format!(
-                "cache entry {s:?}: unknown type {other:?} (registry, local, inline, gha, s3 or azblob)"
-            )))
-        }
-    };
-    if !required.is_empty() && !required.iter().any(|k| attrs.contains_key(*k)) {
-        return Err(invalid(format!(
-            "cache entry {s:?}: type={ty} needs {}",
-            required.join(" or ")
-        )));
-    }
-    Ok(CacheOptionsEntry { r#type: ty, attrs })
-}
-
-/// A registry cache entry for one node's share of a multi-node build, `suffix` naming its
-/// platforms (`linux-arm64`): `ref=<repo>:<tag>` becomes `<repo>:<tag>-<suffix>`, a ref
-/// without a tag `<repo>:cache-<suffix>`; refs by digest and other cache types stay as they
-/// are. So every node exports and imports its own cache, and none overwrites another's.
-/// The entry comes back in buildx syntax (unusable entries unchanged: Check reports them).
-pub fn split_cache_entry(s: &str, suffix: &str) -> String {
-    let Ok(mut entry) = parse_cache_entry(s) else {
-        return s.to_owned();
-    };
-    if entry.r#type != "registry" {
-        return s.to_owned();
-    }
-    let Some(r) = entry.attrs.get("ref").cloned() else {
-        return s.to_owned();
-    };
-    if r.contains('@') {
-        return s.to_owned();
-    }
-    let name_end = r.rfind('/').map(|i| i + 1).unwrap_or(0);
-    let split = match r[name_end..].rfind(':') {
-        Some(_) => format!("{r}-{suffix}"),
-        None => format!("{r}:cache-{suffix}"),
-    };
-    entry.attrs.insert("ref".into(), split);
-    let mut fields = vec![format!("type={}", entry.r#type)];
-    let mut attrs: Vec<_> = entry.attrs.into_iter().collect();
-    attrs.sort();
-    fields.extend(attrs.into_iter().map(|(k, v)| format!("{k}={v}")));
-    fields.join(",")
-}
-
-/// Cache exports as BuildKit takes them; a registry export to an ECR host gets
-/// `image-manifest=true,oci-mediatypes=true` (ECR refuses BuildKit's default cache manifest)
-/// unless the entry sets them itself.
-fn cache_exports(entries: &[String]) -> Result<Vec<CacheOptionsEntry>, BuildError> {
-    let mut out = cache_entries(entries)?;
-    for e in &mut out {
-        let ecr = e.r#type == "registry"
-            && e.attrs
-                .get("ref")
-                .and_then(|r| r.split('/').next())
-                .is_some_and(|host| crate::ecr::parse_host(host).is_some());
-        if ecr {
-            for k in ["image-manifest", "oci-mediatypes"] {
-                e.attrs
-                    .entry(k.to_string())
-                    .or_insert_with(|| "true".into());
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// Checks a cache entry's syntax (Check time); the reason, if it is unusable.
-pub fn check_cache_entry(s: &str) -> Result<(), String> {
-    parse_cache_entry(s).map(|_| ()).map_err(|e| match e {
-        BuildError::Invalid(m) => m,
-        other => other.to_string(),
-    })
-}
-
 fn check_key(kind: &str, k: &str) -> Result<(), BuildError> {
     if k.is_empty() || k.contains(['=', '\n', '\0']) {
         return Err(invalid(format!("invalid {kind} name {k:?}")));
@@ -172,7 +59,7 @@ pub(crate) fn prepare(
     dirs.insert(DIR_CONTEXT.to_string(), context_source(spec)?);
     named_contexts(spec, &mut attrs, &mut dirs)?;
     build_options(spec, &mut attrs)?;
-    let imports = cache_entries(&spec.cache_from)?;
+    let imports = super::cache::imports(&spec.cache_from);
     if !imports.is_empty() {
         attrs.insert("cache-imports".into(), cache_imports_attr(&imports)?);
     }
@@ -350,10 +237,6 @@ fn entitlements(spec: &BuildSpec) -> Vec<String> {
     }
 }
 
-fn cache_entries(entries: &[String]) -> Result<Vec<CacheOptionsEntry>, BuildError> {
-    entries.iter().map(|s| parse_cache_entry(s)).collect()
-}
-
 /// The `cache-imports` frontend attribute: the entries as the Dockerfile frontend reads them.
 fn cache_imports_attr(imports: &[CacheOptionsEntry]) -> Result<String, BuildError> {
     #[derive(serde::Serialize)]
@@ -411,7 +294,11 @@ fn exporter(spec: &BuildSpec, output: &Output) -> Result<Exporter, BuildError> {
         // The manifests go up under no tag; the provider writes the index itself.
         attrs.insert("push-by-digest".to_string(), "true".to_string());
     }
-    Ok(("image".to_string(), attrs, cache_exports(&spec.cache_to)?))
+    Ok((
+        "image".to_string(),
+        attrs,
+        super::cache::exports(&spec.cache_to),
+    ))
 }
 
 #[cfg(test)]
@@ -423,8 +310,11 @@ mod tests {
             context_dir: dir.to_path_buf(),
             dockerfile: DockerfileSource::Inline("FROM scratch\n".into()),
             platforms: vec!["linux/amd64".into(), "linux/arm64".into()],
-            cache_to: vec!["type=registry,ref=127.0.0.1:5000/c:x,mode=max".into()],
-            cache_from: vec!["127.0.0.1:5000/c:x".into()],
+            cache_to: vec![super::super::CacheEntry::parse(
+                "type=registry,ref=127.0.0.1:5000/c:x,mode=max",
+            )
+            .unwrap()],
+            cache_from: vec![super::super::CacheEntry::parse("127.0.0.1:5000/c:x").unwrap()],
             network: Some(NetworkMode::None),
             add_hosts: vec![
                 ("db.internal".into(), [10, 0, 0, 5].into()),
@@ -495,35 +385,6 @@ mod tests {
     }
 
     #[test]
-    fn cache_entries_split_per_node_and_ecr_exports_get_oci_manifests() {
-        let split = |s: &str| split_cache_entry(s, "linux-arm64");
-        assert_eq!(
-            split("type=registry,ref=127.0.0.1:5000/app:cache,mode=max"),
-            "type=registry,mode=max,ref=127.0.0.1:5000/app:cache-linux-arm64"
-        );
-        assert_eq!(
-            split("127.0.0.1:5000/app"),
-            "type=registry,ref=127.0.0.1:5000/app:cache-linux-arm64"
-        );
-        assert_eq!(split("r/app@sha256:ab"), "r/app@sha256:ab");
-        assert_eq!(split("type=inline"), "type=inline");
-        assert_eq!(split("type=local,src=/c"), "type=local,src=/c");
-        let ecr = cache_exports(&[
-            "type=registry,ref=123456789012.dkr.ecr.us-east-1.amazonaws.com/app:cache".into(),
-            "type=registry,ref=123456789012.dkr.ecr.us-east-1.amazonaws.com/app:c2,image-manifest=false".into(),
-            "type=registry,ref=127.0.0.1:5000/app:cache".into(),
-        ])
-        .unwrap();
-        assert_eq!(ecr[0].attrs["image-manifest"], "true");
-        assert_eq!(ecr[0].attrs["oci-mediatypes"], "true");
-        assert_eq!(
-            ecr[1].attrs["image-manifest"], "false",
-            "set by the user: kept"
-        );
-        assert!(!ecr[2].attrs.contains_key("image-manifest"));
-    }
-
-    #[test]
     fn push_by_digest_sets_the_exporter() {
         let dir = std::env::temp_dir();
         assert!(prepare(&spec(&dir), &Output::Push { tags: vec![] }, "s", "r").is_err());
@@ -538,18 +399,5 @@ mod tests {
             "true"
         );
         assert_eq!(p.request.exporter_attrs_deprecated["push"], "true");
-    }
-
-    #[test]
-    fn cache_entries() {
-        let e = parse_cache_entry("type=registry,ref=x/y:z,image-manifest=true").unwrap();
-        assert_eq!(e.r#type, "registry");
-        assert_eq!(e.attrs["ref"], "x/y:z");
-        assert_eq!(e.attrs["image-manifest"], "true");
-        assert!(parse_cache_entry("type=registry,bogus").is_err());
-        assert!(parse_cache_entry("type=nosuch,ref=x").is_err());
-        assert!(parse_cache_entry("type=registry,mode=max").is_err());
-        assert!(parse_cache_entry("type=local,src=/tmp/c").is_ok());
-        assert!(parse_cache_entry("type=inline").is_ok());
     }
 }

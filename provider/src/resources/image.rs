@@ -19,9 +19,10 @@ use std::sync::Arc;
 use oci_client::Reference;
 use serde_json::{Map, Value as Json};
 
+use super::cache::{self, CacheFromEntry, CacheToEntry};
 use super::manifest_list::assemble_index;
 use super::ports::Node;
-use crate::buildkit::{BuildOutcome, BuildSpec, DockerfileSource, Output};
+use crate::buildkit::{BuildOutcome, BuildSpec, CacheEntry, DockerfileSource, Output};
 use crate::config::SecretString;
 use crate::context;
 use crate::log::{Level, Logger};
@@ -113,15 +114,20 @@ pub struct ImageInputs {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-set" = true))]
     pub ssh: Vec<SshAgent>,
-    /// Cache sources, buildx syntax, e.g. `type=registry,ref=<repo>:cache`. With several
-    /// build nodes each node reads its own: `<repo>:cache-linux-arm64`.
+    /// Cache sources: buildx strings, e.g. `type=registry,ref=<repo>:cache` or a bare ref,
+    /// or (Pulumi) typed entries, e.g. `{registry: {ref: "<repo>:cache"}}`; Terraform takes
+    /// the strings. With several build nodes each node reads its own registry cache:
+    /// `<repo>:cache-linux-arm64`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub cache_from: Vec<String>,
-    /// Cache exports, buildx syntax. ECR hosts get `image-manifest=true,oci-mediatypes=true`
-    /// automatically. With several build nodes each node writes its own registry cache, the
-    /// ref's tag suffixed with its platforms (`<repo>:cache` -> `<repo>:cache-linux-arm64`).
+    pub cache_from: Vec<CacheFromEntry>,
+    /// Cache exports: buildx strings, e.g. `type=registry,ref=<repo>:cache,mode=max`, or
+    /// (Pulumi) typed entries, e.g. `{registry: {ref: "<repo>:cache", mode: "max"}}`;
+    /// Terraform takes the strings. ECR hosts get `image-manifest=true,oci-mediatypes=true`
+    /// unless the entry sets them. With several build nodes each node writes its own registry
+    /// cache, the ref's tag suffixed with its platforms (`<repo>:cache` ->
+    /// `<repo>:cache-linux-arm64`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub cache_to: Vec<String>,
+    pub cache_to: Vec<CacheToEntry>,
     /// Do not use the build cache.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub no_cache: bool,
@@ -363,15 +369,11 @@ impl Resource for Image {
                 failures.push(Failure::new("sbomGenerator", e));
             }
         }
-        for (name, entries) in [
-            ("cacheFrom", &inputs.cache_from),
-            ("cacheTo", &inputs.cache_to),
-        ] {
-            for (i, e) in entries.iter().enumerate() {
-                if let Err(reason) = crate::buildkit::check_cache_entry(e) {
-                    failures.push(Failure::new(format!("{name}[{i}]"), reason));
-                }
-            }
+        if !unknown_root("cacheFrom") {
+            failures.extend(cache::failures(&inputs.cache_from));
+        }
+        if !unknown_root("cacheTo") {
+            failures.extend(cache::failures(&inputs.cache_to));
         }
         if let Some(text) = inputs.dockerfile.as_ref().and_then(|d| d.inline.as_ref()) {
             if text.contains('\0') {
@@ -654,8 +656,8 @@ fn spec(inputs: &ImageInputs) -> Result<(BuildSpec, Option<tempfile::TempDir>), 
             .iter()
             .map(|(k, v)| (k.clone(), v.expose().as_bytes().to_vec()))
             .collect(),
-        cache_from: inputs.cache_from.clone(),
-        cache_to: inputs.cache_to.clone(),
+        cache_from: cache::entries(&inputs.cache_from),
+        cache_to: cache::entries(&inputs.cache_to),
         provenance: inputs.provenance,
         sbom: inputs.sbom,
         sbom_generator: inputs.sbom_generator.clone(),
@@ -865,12 +867,7 @@ async fn build_on(
     // Each node imports and exports its own registry cache (`<ref>-linux-arm64`): nodes
     // sharing one cache ref would overwrite each other's, keeping only the last platform.
     let suffix = platforms.join("-").replace('/', "-");
-    let split = |entries: &[String]| {
-        entries
-            .iter()
-            .map(|e| crate::buildkit::split_cache_entry(e, &suffix))
-            .collect()
-    };
+    let split = |entries: &[CacheEntry]| entries.iter().map(|e| e.split(&suffix)).collect();
     let spec = BuildSpec {
         platforms: platforms.to_vec(),
         cache_from: split(&spec.cache_from),

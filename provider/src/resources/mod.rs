@@ -2,6 +2,7 @@
 //! six operations. The fronts (Pulumi gRPC, later Terraform) translate their wire formats to
 //! and from these types through [`Dispatch`], written once.
 
+pub mod cache;
 pub mod image;
 pub mod manifest_list;
 pub mod path;

@@ -121,7 +121,11 @@ struct FakeBuilder {
     caches: Mutex<Vec<Caches>>,
 }
 
-type Caches = (ports::Node, Vec<String>, Vec<String>);
+type Caches = (
+    ports::Node,
+    Vec<crate::buildkit::CacheEntry>,
+    Vec<crate::buildkit::CacheEntry>,
+);
 
 fn platform_manifest(platform: &str) -> RawManifest {
     let body = json!({
@@ -812,8 +816,16 @@ async fn several_nodes_each_use_their_own_registry_cache() {
         &["linux/amd64", "linux/arm64"],
     );
     inputs["cacheFrom"] = json!(["127.0.0.1:5000/app:cache", "type=local,src=/c"]);
-    inputs["cacheTo"] = json!(["type=registry,ref=127.0.0.1:5000/app:cache,mode=max"]);
+    inputs["cacheTo"] = json!([
+        "type=registry,ref=127.0.0.1:5000/app:cache,mode=max",
+        {"registry": {"ref": "127.0.0.1:5000/app:typed", "mode": "max"}}
+    ]);
     img.create(&w.ctx(false), &props(inputs)).await.unwrap();
+    let entries = |l: &[&str]| -> Vec<crate::buildkit::CacheEntry> {
+        l.iter()
+            .map(|s| crate::buildkit::CacheEntry::parse(s).unwrap())
+            .collect()
+    };
     let mut caches = w.builder.caches.lock().unwrap().clone();
     caches.sort_by_key(|c| c.0);
     assert_eq!(
@@ -821,19 +833,25 @@ async fn several_nodes_each_use_their_own_registry_cache() {
         [
             (
                 None,
-                strings(&[
+                entries(&[
                     "type=registry,ref=127.0.0.1:5000/app:cache-linux-amd64",
                     "type=local,src=/c"
                 ]),
-                strings(&["type=registry,mode=max,ref=127.0.0.1:5000/app:cache-linux-amd64"])
+                entries(&[
+                    "type=registry,mode=max,ref=127.0.0.1:5000/app:cache-linux-amd64",
+                    "type=registry,mode=max,ref=127.0.0.1:5000/app:typed-linux-amd64"
+                ])
             ),
             (
                 Some(0),
-                strings(&[
+                entries(&[
                     "type=registry,ref=127.0.0.1:5000/app:cache-linux-arm64",
                     "type=local,src=/c"
                 ]),
-                strings(&["type=registry,mode=max,ref=127.0.0.1:5000/app:cache-linux-arm64"])
+                entries(&[
+                    "type=registry,mode=max,ref=127.0.0.1:5000/app:cache-linux-arm64",
+                    "type=registry,mode=max,ref=127.0.0.1:5000/app:typed-linux-arm64"
+                ])
             ),
         ]
     );

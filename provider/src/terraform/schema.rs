@@ -106,6 +106,11 @@ fn ty(k: &Kind, set: bool, computed: bool) -> Ty {
         Kind::List(item) => Ty::List(Box::new(ty(item, false, computed))),
         Kind::Map(v) => Ty::Map(Box::new(ty(v, false, computed))),
         Kind::Object(o) => Ty::Object(attrs(&o.fields, computed)),
+        // Terraform has no unions: the model's plain alternative (a cache entry's string).
+        Kind::Union(_) => match k.plain() {
+            Kind::Union(_) => Ty::String,
+            plain => ty(plain, set, computed),
+        },
     }
 }
 
@@ -284,6 +289,13 @@ mod tests {
             Ty::Set(Box::new(Ty::String))
         );
         assert_eq!(img.attr("build_args").unwrap().key, "buildArgs");
+        // String-or-object cache entries (a model union) are their plain form here: the
+        // buildx strings kreuzwerker/docker users write.
+        for name in ["cache_from", "cache_to"] {
+            let a = img.attr(name).unwrap();
+            assert_eq!(a.ty, Ty::List(Box::new(Ty::String)), "{name}");
+            assert!(a.optional && !a.sensitive, "{name}");
+        }
         let d = img.attr("digest").unwrap();
         assert!(d.is_output());
         assert!(img.attr("id").unwrap().is_output());

@@ -22,13 +22,18 @@ type Image struct {
 	BuildArgs pulumi.StringMapOutput `pulumi:"buildArgs"`
 	// Build during preview (without exporting) so Dockerfile errors show before `up`.
 	BuildOnPreview pulumi.BoolPtrOutput `pulumi:"buildOnPreview"`
-	// Cache sources, buildx syntax, e.g. `type=registry,ref=<repo>:cache`. With several
-	// build nodes each node reads its own: `<repo>:cache-linux-arm64`.
-	CacheFrom pulumi.StringArrayOutput `pulumi:"cacheFrom"`
-	// Cache exports, buildx syntax. ECR hosts get `image-manifest=true,oci-mediatypes=true`
-	// automatically. With several build nodes each node writes its own registry cache, the
-	// ref's tag suffixed with its platforms (`<repo>:cache` -> `<repo>:cache-linux-arm64`).
-	CacheTo pulumi.StringArrayOutput `pulumi:"cacheTo"`
+	// Cache sources: buildx strings, e.g. `type=registry,ref=<repo>:cache` or a bare ref,
+	// or (Pulumi) typed entries, e.g. `{registry: {ref: "<repo>:cache"}}`; Terraform takes
+	// the strings. With several build nodes each node reads its own registry cache:
+	// `<repo>:cache-linux-arm64`.
+	CacheFrom pulumi.ArrayOutput `pulumi:"cacheFrom"`
+	// Cache exports: buildx strings, e.g. `type=registry,ref=<repo>:cache,mode=max`, or
+	// (Pulumi) typed entries, e.g. `{registry: {ref: "<repo>:cache", mode: "max"}}`;
+	// Terraform takes the strings. ECR hosts get `image-manifest=true,oci-mediatypes=true`
+	// unless the entry sets them. With several build nodes each node writes its own registry
+	// cache, the ref's tag suffixed with its platforms (`<repo>:cache` ->
+	// `<repo>:cache-linux-arm64`).
+	CacheTo pulumi.ArrayOutput `pulumi:"cacheTo"`
 	// The build context.
 	Context BuildContextPtrOutput `pulumi:"context"`
 	// SHA-256 over the Dockerfile and the files the context sends.
@@ -143,13 +148,18 @@ type imageArgs struct {
 	BuildArgs map[string]string `pulumi:"buildArgs"`
 	// Build during preview (without exporting) so Dockerfile errors show before `up`.
 	BuildOnPreview *bool `pulumi:"buildOnPreview"`
-	// Cache sources, buildx syntax, e.g. `type=registry,ref=<repo>:cache`. With several
-	// build nodes each node reads its own: `<repo>:cache-linux-arm64`.
-	CacheFrom []string `pulumi:"cacheFrom"`
-	// Cache exports, buildx syntax. ECR hosts get `image-manifest=true,oci-mediatypes=true`
-	// automatically. With several build nodes each node writes its own registry cache, the
-	// ref's tag suffixed with its platforms (`<repo>:cache` -> `<repo>:cache-linux-arm64`).
-	CacheTo []string `pulumi:"cacheTo"`
+	// Cache sources: buildx strings, e.g. `type=registry,ref=<repo>:cache` or a bare ref,
+	// or (Pulumi) typed entries, e.g. `{registry: {ref: "<repo>:cache"}}`; Terraform takes
+	// the strings. With several build nodes each node reads its own registry cache:
+	// `<repo>:cache-linux-arm64`.
+	CacheFrom []interface{} `pulumi:"cacheFrom"`
+	// Cache exports: buildx strings, e.g. `type=registry,ref=<repo>:cache,mode=max`, or
+	// (Pulumi) typed entries, e.g. `{registry: {ref: "<repo>:cache", mode: "max"}}`;
+	// Terraform takes the strings. ECR hosts get `image-manifest=true,oci-mediatypes=true`
+	// unless the entry sets them. With several build nodes each node writes its own registry
+	// cache, the ref's tag suffixed with its platforms (`<repo>:cache` ->
+	// `<repo>:cache-linux-arm64`).
+	CacheTo []interface{} `pulumi:"cacheTo"`
 	// The build context.
 	Context *BuildContext `pulumi:"context"`
 	// The Dockerfile (default `Dockerfile` in the context).
@@ -199,13 +209,18 @@ type ImageArgs struct {
 	BuildArgs pulumi.StringMapInput
 	// Build during preview (without exporting) so Dockerfile errors show before `up`.
 	BuildOnPreview pulumi.BoolPtrInput
-	// Cache sources, buildx syntax, e.g. `type=registry,ref=<repo>:cache`. With several
-	// build nodes each node reads its own: `<repo>:cache-linux-arm64`.
-	CacheFrom pulumi.StringArrayInput
-	// Cache exports, buildx syntax. ECR hosts get `image-manifest=true,oci-mediatypes=true`
-	// automatically. With several build nodes each node writes its own registry cache, the
-	// ref's tag suffixed with its platforms (`<repo>:cache` -> `<repo>:cache-linux-arm64`).
-	CacheTo pulumi.StringArrayInput
+	// Cache sources: buildx strings, e.g. `type=registry,ref=<repo>:cache` or a bare ref,
+	// or (Pulumi) typed entries, e.g. `{registry: {ref: "<repo>:cache"}}`; Terraform takes
+	// the strings. With several build nodes each node reads its own registry cache:
+	// `<repo>:cache-linux-arm64`.
+	CacheFrom pulumi.ArrayInput
+	// Cache exports: buildx strings, e.g. `type=registry,ref=<repo>:cache,mode=max`, or
+	// (Pulumi) typed entries, e.g. `{registry: {ref: "<repo>:cache", mode: "max"}}`;
+	// Terraform takes the strings. ECR hosts get `image-manifest=true,oci-mediatypes=true`
+	// unless the entry sets them. With several build nodes each node writes its own registry
+	// cache, the ref's tag suffixed with its platforms (`<repo>:cache` ->
+	// `<repo>:cache-linux-arm64`).
+	CacheTo pulumi.ArrayInput
 	// The build context.
 	Context BuildContextPtrInput
 	// The Dockerfile (default `Dockerfile` in the context).
@@ -349,17 +364,22 @@ func (o ImageOutput) BuildOnPreview() pulumi.BoolPtrOutput {
 	return o.ApplyT(func(v *Image) pulumi.BoolPtrOutput { return v.BuildOnPreview }).(pulumi.BoolPtrOutput)
 }
 
-// Cache sources, buildx syntax, e.g. `type=registry,ref=<repo>:cache`. With several
-// build nodes each node reads its own: `<repo>:cache-linux-arm64`.
-func (o ImageOutput) CacheFrom() pulumi.StringArrayOutput {
-	return o.ApplyT(func(v *Image) pulumi.StringArrayOutput { return v.CacheFrom }).(pulumi.StringArrayOutput)
+// Cache sources: buildx strings, e.g. `type=registry,ref=<repo>:cache` or a bare ref,
+// or (Pulumi) typed entries, e.g. `{registry: {ref: "<repo>:cache"}}`; Terraform takes
+// the strings. With several build nodes each node reads its own registry cache:
+// `<repo>:cache-linux-arm64`.
+func (o ImageOutput) CacheFrom() pulumi.ArrayOutput {
+	return o.ApplyT(func(v *Image) pulumi.ArrayOutput { return v.CacheFrom }).(pulumi.ArrayOutput)
 }
 
-// Cache exports, buildx syntax. ECR hosts get `image-manifest=true,oci-mediatypes=true`
-// automatically. With several build nodes each node writes its own registry cache, the
-// ref's tag suffixed with its platforms (`<repo>:cache` -> `<repo>:cache-linux-arm64`).
-func (o ImageOutput) CacheTo() pulumi.StringArrayOutput {
-	return o.ApplyT(func(v *Image) pulumi.StringArrayOutput { return v.CacheTo }).(pulumi.StringArrayOutput)
+// Cache exports: buildx strings, e.g. `type=registry,ref=<repo>:cache,mode=max`, or
+// (Pulumi) typed entries, e.g. `{registry: {ref: "<repo>:cache", mode: "max"}}`;
+// Terraform takes the strings. ECR hosts get `image-manifest=true,oci-mediatypes=true`
+// unless the entry sets them. With several build nodes each node writes its own registry
+// cache, the ref's tag suffixed with its platforms (`<repo>:cache` ->
+// `<repo>:cache-linux-arm64`).
+func (o ImageOutput) CacheTo() pulumi.ArrayOutput {
+	return o.ApplyT(func(v *Image) pulumi.ArrayOutput { return v.CacheTo }).(pulumi.ArrayOutput)
 }
 
 // The build context.

@@ -10,6 +10,174 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
+// Which cache layers an export writes.
+type CacheMode string
+
+const (
+	// Only the layers of the exported image (BuildKit's default).
+	CacheModeMin = CacheMode("min")
+	// Every intermediate step's layers too: more cache hits, notably for multi-stage builds.
+	CacheModeMax = CacheMode("max")
+)
+
+func (CacheMode) ElementType() reflect.Type {
+	return reflect.TypeOf((*CacheMode)(nil)).Elem()
+}
+
+func (e CacheMode) ToCacheModeOutput() CacheModeOutput {
+	return pulumi.ToOutput(e).(CacheModeOutput)
+}
+
+func (e CacheMode) ToCacheModeOutputWithContext(ctx context.Context) CacheModeOutput {
+	return pulumi.ToOutputWithContext(ctx, e).(CacheModeOutput)
+}
+
+func (e CacheMode) ToCacheModePtrOutput() CacheModePtrOutput {
+	return e.ToCacheModePtrOutputWithContext(context.Background())
+}
+
+func (e CacheMode) ToCacheModePtrOutputWithContext(ctx context.Context) CacheModePtrOutput {
+	return CacheMode(e).ToCacheModeOutputWithContext(ctx).ToCacheModePtrOutputWithContext(ctx)
+}
+
+func (e CacheMode) ToStringOutput() pulumi.StringOutput {
+	return pulumi.ToOutput(pulumi.String(e)).(pulumi.StringOutput)
+}
+
+func (e CacheMode) ToStringOutputWithContext(ctx context.Context) pulumi.StringOutput {
+	return pulumi.ToOutputWithContext(ctx, pulumi.String(e)).(pulumi.StringOutput)
+}
+
+func (e CacheMode) ToStringPtrOutput() pulumi.StringPtrOutput {
+	return pulumi.String(e).ToStringPtrOutputWithContext(context.Background())
+}
+
+func (e CacheMode) ToStringPtrOutputWithContext(ctx context.Context) pulumi.StringPtrOutput {
+	return pulumi.String(e).ToStringOutputWithContext(ctx).ToStringPtrOutputWithContext(ctx)
+}
+
+type CacheModeOutput struct{ *pulumi.OutputState }
+
+func (CacheModeOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*CacheMode)(nil)).Elem()
+}
+
+func (o CacheModeOutput) ToCacheModeOutput() CacheModeOutput {
+	return o
+}
+
+func (o CacheModeOutput) ToCacheModeOutputWithContext(ctx context.Context) CacheModeOutput {
+	return o
+}
+
+func (o CacheModeOutput) ToCacheModePtrOutput() CacheModePtrOutput {
+	return o.ToCacheModePtrOutputWithContext(context.Background())
+}
+
+func (o CacheModeOutput) ToCacheModePtrOutputWithContext(ctx context.Context) CacheModePtrOutput {
+	return o.ApplyTWithContext(ctx, func(_ context.Context, v CacheMode) *CacheMode {
+		return &v
+	}).(CacheModePtrOutput)
+}
+
+func (o CacheModeOutput) ToStringOutput() pulumi.StringOutput {
+	return o.ToStringOutputWithContext(context.Background())
+}
+
+func (o CacheModeOutput) ToStringOutputWithContext(ctx context.Context) pulumi.StringOutput {
+	return o.ApplyTWithContext(ctx, func(_ context.Context, e CacheMode) string {
+		return string(e)
+	}).(pulumi.StringOutput)
+}
+
+func (o CacheModeOutput) ToStringPtrOutput() pulumi.StringPtrOutput {
+	return o.ToStringPtrOutputWithContext(context.Background())
+}
+
+func (o CacheModeOutput) ToStringPtrOutputWithContext(ctx context.Context) pulumi.StringPtrOutput {
+	return o.ApplyTWithContext(ctx, func(_ context.Context, e CacheMode) *string {
+		v := string(e)
+		return &v
+	}).(pulumi.StringPtrOutput)
+}
+
+type CacheModePtrOutput struct{ *pulumi.OutputState }
+
+func (CacheModePtrOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((**CacheMode)(nil)).Elem()
+}
+
+func (o CacheModePtrOutput) ToCacheModePtrOutput() CacheModePtrOutput {
+	return o
+}
+
+func (o CacheModePtrOutput) ToCacheModePtrOutputWithContext(ctx context.Context) CacheModePtrOutput {
+	return o
+}
+
+func (o CacheModePtrOutput) Elem() CacheModeOutput {
+	return o.ApplyT(func(v *CacheMode) CacheMode {
+		if v != nil {
+			return *v
+		}
+		var ret CacheMode
+		return ret
+	}).(CacheModeOutput)
+}
+
+func (o CacheModePtrOutput) ToStringPtrOutput() pulumi.StringPtrOutput {
+	return o.ToStringPtrOutputWithContext(context.Background())
+}
+
+func (o CacheModePtrOutput) ToStringPtrOutputWithContext(ctx context.Context) pulumi.StringPtrOutput {
+	return o.ApplyTWithContext(ctx, func(_ context.Context, e *CacheMode) *string {
+		if e == nil {
+			return nil
+		}
+		v := string(*e)
+		return &v
+	}).(pulumi.StringPtrOutput)
+}
+
+// CacheModeInput is an input type that accepts values of the CacheMode enum
+// A concrete instance of `CacheModeInput` can be one of the following:
+//
+//	CacheModeMin
+//	CacheModeMax
+type CacheModeInput interface {
+	pulumi.Input
+
+	ToCacheModeOutput() CacheModeOutput
+	ToCacheModeOutputWithContext(context.Context) CacheModeOutput
+}
+
+var cacheModePtrType = reflect.TypeOf((**CacheMode)(nil)).Elem()
+
+type CacheModePtrInput interface {
+	pulumi.Input
+
+	ToCacheModePtrOutput() CacheModePtrOutput
+	ToCacheModePtrOutputWithContext(context.Context) CacheModePtrOutput
+}
+
+type cacheModePtr string
+
+func CacheModePtr(v string) CacheModePtrInput {
+	return (*cacheModePtr)(&v)
+}
+
+func (*cacheModePtr) ElementType() reflect.Type {
+	return cacheModePtrType
+}
+
+func (in *cacheModePtr) ToCacheModePtrOutput() CacheModePtrOutput {
+	return pulumi.ToOutput(in).(CacheModePtrOutput)
+}
+
+func (in *cacheModePtr) ToCacheModePtrOutputWithContext(ctx context.Context) CacheModePtrOutput {
+	return pulumi.ToOutputWithContext(ctx, in).(CacheModePtrOutput)
+}
+
 // The media type of the pushed index.
 type IndexMediaType string
 
@@ -350,10 +518,14 @@ func (in *networkModePtr) ToNetworkModePtrOutputWithContext(ctx context.Context)
 }
 
 func init() {
+	pulumi.RegisterInputType(reflect.TypeOf((*CacheModeInput)(nil)).Elem(), CacheMode("min"))
+	pulumi.RegisterInputType(reflect.TypeOf((*CacheModePtrInput)(nil)).Elem(), CacheMode("min"))
 	pulumi.RegisterInputType(reflect.TypeOf((*IndexMediaTypeInput)(nil)).Elem(), IndexMediaType("oci"))
 	pulumi.RegisterInputType(reflect.TypeOf((*IndexMediaTypePtrInput)(nil)).Elem(), IndexMediaType("oci"))
 	pulumi.RegisterInputType(reflect.TypeOf((*NetworkModeInput)(nil)).Elem(), NetworkMode("default"))
 	pulumi.RegisterInputType(reflect.TypeOf((*NetworkModePtrInput)(nil)).Elem(), NetworkMode("default"))
+	pulumi.RegisterOutputType(CacheModeOutput{})
+	pulumi.RegisterOutputType(CacheModePtrOutput{})
 	pulumi.RegisterOutputType(IndexMediaTypeOutput{})
 	pulumi.RegisterOutputType(IndexMediaTypePtrOutput{})
 	pulumi.RegisterOutputType(NetworkModeOutput{})

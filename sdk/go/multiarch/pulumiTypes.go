@@ -660,6 +660,1302 @@ func (o BuilderTlsConfigPtrOutput) ServerName() pulumi.StringPtrOutput {
 	}).(pulumi.StringPtrOutput)
 }
 
+// A typed cache source: set exactly one of `registry`, `local`, `gha`, `s3`, `raw`.
+type CacheFrom struct {
+	// Import the GitHub Actions cache.
+	Gha *CacheGha `pulumi:"gha"`
+	// Import a local directory cache (`src`).
+	Local *CacheLocal `pulumi:"local"`
+	// A buildx string, e.g. `type=registry,ref=<repo>:cache`.
+	Raw *string `pulumi:"raw"`
+	// Import a registry cache.
+	Registry *CacheRegistry `pulumi:"registry"`
+	// Import an S3 bucket cache.
+	S3 *CacheS3 `pulumi:"s3"`
+}
+
+// CacheFromInput is an input type that accepts CacheFromArgs and CacheFromOutput values.
+// You can construct a concrete instance of `CacheFromInput` via:
+//
+//	CacheFromArgs{...}
+type CacheFromInput interface {
+	pulumi.Input
+
+	ToCacheFromOutput() CacheFromOutput
+	ToCacheFromOutputWithContext(context.Context) CacheFromOutput
+}
+
+// A typed cache source: set exactly one of `registry`, `local`, `gha`, `s3`, `raw`.
+type CacheFromArgs struct {
+	// Import the GitHub Actions cache.
+	Gha CacheGhaPtrInput `pulumi:"gha"`
+	// Import a local directory cache (`src`).
+	Local CacheLocalPtrInput `pulumi:"local"`
+	// A buildx string, e.g. `type=registry,ref=<repo>:cache`.
+	Raw pulumi.StringPtrInput `pulumi:"raw"`
+	// Import a registry cache.
+	Registry CacheRegistryPtrInput `pulumi:"registry"`
+	// Import an S3 bucket cache.
+	S3 CacheS3PtrInput `pulumi:"s3"`
+}
+
+func (CacheFromArgs) ElementType() reflect.Type {
+	return reflect.TypeOf((*CacheFrom)(nil)).Elem()
+}
+
+func (i CacheFromArgs) ToCacheFromOutput() CacheFromOutput {
+	return i.ToCacheFromOutputWithContext(context.Background())
+}
+
+func (i CacheFromArgs) ToCacheFromOutputWithContext(ctx context.Context) CacheFromOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(CacheFromOutput)
+}
+
+// A typed cache source: set exactly one of `registry`, `local`, `gha`, `s3`, `raw`.
+type CacheFromOutput struct{ *pulumi.OutputState }
+
+func (CacheFromOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*CacheFrom)(nil)).Elem()
+}
+
+func (o CacheFromOutput) ToCacheFromOutput() CacheFromOutput {
+	return o
+}
+
+func (o CacheFromOutput) ToCacheFromOutputWithContext(ctx context.Context) CacheFromOutput {
+	return o
+}
+
+// Import the GitHub Actions cache.
+func (o CacheFromOutput) Gha() CacheGhaPtrOutput {
+	return o.ApplyT(func(v CacheFrom) *CacheGha { return v.Gha }).(CacheGhaPtrOutput)
+}
+
+// Import a local directory cache (`src`).
+func (o CacheFromOutput) Local() CacheLocalPtrOutput {
+	return o.ApplyT(func(v CacheFrom) *CacheLocal { return v.Local }).(CacheLocalPtrOutput)
+}
+
+// A buildx string, e.g. `type=registry,ref=<repo>:cache`.
+func (o CacheFromOutput) Raw() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v CacheFrom) *string { return v.Raw }).(pulumi.StringPtrOutput)
+}
+
+// Import a registry cache.
+func (o CacheFromOutput) Registry() CacheRegistryPtrOutput {
+	return o.ApplyT(func(v CacheFrom) *CacheRegistry { return v.Registry }).(CacheRegistryPtrOutput)
+}
+
+// Import an S3 bucket cache.
+func (o CacheFromOutput) S3() CacheS3PtrOutput {
+	return o.ApplyT(func(v CacheFrom) *CacheS3 { return v.S3 }).(CacheS3PtrOutput)
+}
+
+// The GitHub Actions cache (`type=gha`).
+type CacheGha struct {
+	// cacheTo only: a failed cache export is a warning instead of a failed build.
+	IgnoreError *bool `pulumi:"ignoreError"`
+	// cacheTo only: `min` (default) or `max`.
+	Mode *CacheMode `pulumi:"mode"`
+	// The cache's scope (BuildKit's default: `buildkit`); give each image its own.
+	Scope *string `pulumi:"scope"`
+	// The cache service token. Default: `ACTIONS_RUNTIME_TOKEN` of the provider's
+	// environment. It changes every workflow run, so a new one is never a change.
+	Token *string `pulumi:"token"`
+	// The cache service URL. Default: `ACTIONS_CACHE_URL` of the provider's environment.
+	Url *string `pulumi:"url"`
+}
+
+// CacheGhaInput is an input type that accepts CacheGhaArgs and CacheGhaOutput values.
+// You can construct a concrete instance of `CacheGhaInput` via:
+//
+//	CacheGhaArgs{...}
+type CacheGhaInput interface {
+	pulumi.Input
+
+	ToCacheGhaOutput() CacheGhaOutput
+	ToCacheGhaOutputWithContext(context.Context) CacheGhaOutput
+}
+
+// The GitHub Actions cache (`type=gha`).
+type CacheGhaArgs struct {
+	// cacheTo only: a failed cache export is a warning instead of a failed build.
+	IgnoreError pulumi.BoolPtrInput `pulumi:"ignoreError"`
+	// cacheTo only: `min` (default) or `max`.
+	Mode CacheModePtrInput `pulumi:"mode"`
+	// The cache's scope (BuildKit's default: `buildkit`); give each image its own.
+	Scope pulumi.StringPtrInput `pulumi:"scope"`
+	// The cache service token. Default: `ACTIONS_RUNTIME_TOKEN` of the provider's
+	// environment. It changes every workflow run, so a new one is never a change.
+	Token pulumi.StringPtrInput `pulumi:"token"`
+	// The cache service URL. Default: `ACTIONS_CACHE_URL` of the provider's environment.
+	Url pulumi.StringPtrInput `pulumi:"url"`
+}
+
+func (CacheGhaArgs) ElementType() reflect.Type {
+	return reflect.TypeOf((*CacheGha)(nil)).Elem()
+}
+
+func (i CacheGhaArgs) ToCacheGhaOutput() CacheGhaOutput {
+	return i.ToCacheGhaOutputWithContext(context.Background())
+}
+
+func (i CacheGhaArgs) ToCacheGhaOutputWithContext(ctx context.Context) CacheGhaOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(CacheGhaOutput)
+}
+
+func (i CacheGhaArgs) ToCacheGhaPtrOutput() CacheGhaPtrOutput {
+	return i.ToCacheGhaPtrOutputWithContext(context.Background())
+}
+
+func (i CacheGhaArgs) ToCacheGhaPtrOutputWithContext(ctx context.Context) CacheGhaPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(CacheGhaOutput).ToCacheGhaPtrOutputWithContext(ctx)
+}
+
+// CacheGhaPtrInput is an input type that accepts CacheGhaArgs, CacheGhaPtr and CacheGhaPtrOutput values.
+// You can construct a concrete instance of `CacheGhaPtrInput` via:
+//
+//	        CacheGhaArgs{...}
+//
+//	or:
+//
+//	        nil
+type CacheGhaPtrInput interface {
+	pulumi.Input
+
+	ToCacheGhaPtrOutput() CacheGhaPtrOutput
+	ToCacheGhaPtrOutputWithContext(context.Context) CacheGhaPtrOutput
+}
+
+type cacheGhaPtrType CacheGhaArgs
+
+func CacheGhaPtr(v *CacheGhaArgs) CacheGhaPtrInput {
+	return (*cacheGhaPtrType)(v)
+}
+
+func (*cacheGhaPtrType) ElementType() reflect.Type {
+	return reflect.TypeOf((**CacheGha)(nil)).Elem()
+}
+
+func (i *cacheGhaPtrType) ToCacheGhaPtrOutput() CacheGhaPtrOutput {
+	return i.ToCacheGhaPtrOutputWithContext(context.Background())
+}
+
+func (i *cacheGhaPtrType) ToCacheGhaPtrOutputWithContext(ctx context.Context) CacheGhaPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(CacheGhaPtrOutput)
+}
+
+// The GitHub Actions cache (`type=gha`).
+type CacheGhaOutput struct{ *pulumi.OutputState }
+
+func (CacheGhaOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*CacheGha)(nil)).Elem()
+}
+
+func (o CacheGhaOutput) ToCacheGhaOutput() CacheGhaOutput {
+	return o
+}
+
+func (o CacheGhaOutput) ToCacheGhaOutputWithContext(ctx context.Context) CacheGhaOutput {
+	return o
+}
+
+func (o CacheGhaOutput) ToCacheGhaPtrOutput() CacheGhaPtrOutput {
+	return o.ToCacheGhaPtrOutputWithContext(context.Background())
+}
+
+func (o CacheGhaOutput) ToCacheGhaPtrOutputWithContext(ctx context.Context) CacheGhaPtrOutput {
+	return o.ApplyTWithContext(ctx, func(_ context.Context, v CacheGha) *CacheGha {
+		return &v
+	}).(CacheGhaPtrOutput)
+}
+
+// cacheTo only: a failed cache export is a warning instead of a failed build.
+func (o CacheGhaOutput) IgnoreError() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v CacheGha) *bool { return v.IgnoreError }).(pulumi.BoolPtrOutput)
+}
+
+// cacheTo only: `min` (default) or `max`.
+func (o CacheGhaOutput) Mode() CacheModePtrOutput {
+	return o.ApplyT(func(v CacheGha) *CacheMode { return v.Mode }).(CacheModePtrOutput)
+}
+
+// The cache's scope (BuildKit's default: `buildkit`); give each image its own.
+func (o CacheGhaOutput) Scope() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v CacheGha) *string { return v.Scope }).(pulumi.StringPtrOutput)
+}
+
+// The cache service token. Default: `ACTIONS_RUNTIME_TOKEN` of the provider's
+// environment. It changes every workflow run, so a new one is never a change.
+func (o CacheGhaOutput) Token() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v CacheGha) *string { return v.Token }).(pulumi.StringPtrOutput)
+}
+
+// The cache service URL. Default: `ACTIONS_CACHE_URL` of the provider's environment.
+func (o CacheGhaOutput) Url() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v CacheGha) *string { return v.Url }).(pulumi.StringPtrOutput)
+}
+
+type CacheGhaPtrOutput struct{ *pulumi.OutputState }
+
+func (CacheGhaPtrOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((**CacheGha)(nil)).Elem()
+}
+
+func (o CacheGhaPtrOutput) ToCacheGhaPtrOutput() CacheGhaPtrOutput {
+	return o
+}
+
+func (o CacheGhaPtrOutput) ToCacheGhaPtrOutputWithContext(ctx context.Context) CacheGhaPtrOutput {
+	return o
+}
+
+func (o CacheGhaPtrOutput) Elem() CacheGhaOutput {
+	return o.ApplyT(func(v *CacheGha) CacheGha {
+		if v != nil {
+			return *v
+		}
+		var ret CacheGha
+		return ret
+	}).(CacheGhaOutput)
+}
+
+// cacheTo only: a failed cache export is a warning instead of a failed build.
+func (o CacheGhaPtrOutput) IgnoreError() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v *CacheGha) *bool {
+		if v == nil {
+			return nil
+		}
+		return v.IgnoreError
+	}).(pulumi.BoolPtrOutput)
+}
+
+// cacheTo only: `min` (default) or `max`.
+func (o CacheGhaPtrOutput) Mode() CacheModePtrOutput {
+	return o.ApplyT(func(v *CacheGha) *CacheMode {
+		if v == nil {
+			return nil
+		}
+		return v.Mode
+	}).(CacheModePtrOutput)
+}
+
+// The cache's scope (BuildKit's default: `buildkit`); give each image its own.
+func (o CacheGhaPtrOutput) Scope() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *CacheGha) *string {
+		if v == nil {
+			return nil
+		}
+		return v.Scope
+	}).(pulumi.StringPtrOutput)
+}
+
+// The cache service token. Default: `ACTIONS_RUNTIME_TOKEN` of the provider's
+// environment. It changes every workflow run, so a new one is never a change.
+func (o CacheGhaPtrOutput) Token() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *CacheGha) *string {
+		if v == nil {
+			return nil
+		}
+		return v.Token
+	}).(pulumi.StringPtrOutput)
+}
+
+// The cache service URL. Default: `ACTIONS_CACHE_URL` of the provider's environment.
+func (o CacheGhaPtrOutput) Url() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *CacheGha) *string {
+		if v == nil {
+			return nil
+		}
+		return v.Url
+	}).(pulumi.StringPtrOutput)
+}
+
+// An inline cache (`type=inline`, cacheTo only): cache metadata inside the pushed image;
+// a later build imports it with a registry cacheFrom naming that image.
+type CacheInline struct {
+}
+
+// CacheInlineInput is an input type that accepts CacheInlineArgs and CacheInlineOutput values.
+// You can construct a concrete instance of `CacheInlineInput` via:
+//
+//	CacheInlineArgs{...}
+type CacheInlineInput interface {
+	pulumi.Input
+
+	ToCacheInlineOutput() CacheInlineOutput
+	ToCacheInlineOutputWithContext(context.Context) CacheInlineOutput
+}
+
+// An inline cache (`type=inline`, cacheTo only): cache metadata inside the pushed image;
+// a later build imports it with a registry cacheFrom naming that image.
+type CacheInlineArgs struct {
+}
+
+func (CacheInlineArgs) ElementType() reflect.Type {
+	return reflect.TypeOf((*CacheInline)(nil)).Elem()
+}
+
+func (i CacheInlineArgs) ToCacheInlineOutput() CacheInlineOutput {
+	return i.ToCacheInlineOutputWithContext(context.Background())
+}
+
+func (i CacheInlineArgs) ToCacheInlineOutputWithContext(ctx context.Context) CacheInlineOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(CacheInlineOutput)
+}
+
+func (i CacheInlineArgs) ToCacheInlinePtrOutput() CacheInlinePtrOutput {
+	return i.ToCacheInlinePtrOutputWithContext(context.Background())
+}
+
+func (i CacheInlineArgs) ToCacheInlinePtrOutputWithContext(ctx context.Context) CacheInlinePtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(CacheInlineOutput).ToCacheInlinePtrOutputWithContext(ctx)
+}
+
+// CacheInlinePtrInput is an input type that accepts CacheInlineArgs, CacheInlinePtr and CacheInlinePtrOutput values.
+// You can construct a concrete instance of `CacheInlinePtrInput` via:
+//
+//	        CacheInlineArgs{...}
+//
+//	or:
+//
+//	        nil
+type CacheInlinePtrInput interface {
+	pulumi.Input
+
+	ToCacheInlinePtrOutput() CacheInlinePtrOutput
+	ToCacheInlinePtrOutputWithContext(context.Context) CacheInlinePtrOutput
+}
+
+type cacheInlinePtrType CacheInlineArgs
+
+func CacheInlinePtr(v *CacheInlineArgs) CacheInlinePtrInput {
+	return (*cacheInlinePtrType)(v)
+}
+
+func (*cacheInlinePtrType) ElementType() reflect.Type {
+	return reflect.TypeOf((**CacheInline)(nil)).Elem()
+}
+
+func (i *cacheInlinePtrType) ToCacheInlinePtrOutput() CacheInlinePtrOutput {
+	return i.ToCacheInlinePtrOutputWithContext(context.Background())
+}
+
+func (i *cacheInlinePtrType) ToCacheInlinePtrOutputWithContext(ctx context.Context) CacheInlinePtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(CacheInlinePtrOutput)
+}
+
+// An inline cache (`type=inline`, cacheTo only): cache metadata inside the pushed image;
+// a later build imports it with a registry cacheFrom naming that image.
+type CacheInlineOutput struct{ *pulumi.OutputState }
+
+func (CacheInlineOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*CacheInline)(nil)).Elem()
+}
+
+func (o CacheInlineOutput) ToCacheInlineOutput() CacheInlineOutput {
+	return o
+}
+
+func (o CacheInlineOutput) ToCacheInlineOutputWithContext(ctx context.Context) CacheInlineOutput {
+	return o
+}
+
+func (o CacheInlineOutput) ToCacheInlinePtrOutput() CacheInlinePtrOutput {
+	return o.ToCacheInlinePtrOutputWithContext(context.Background())
+}
+
+func (o CacheInlineOutput) ToCacheInlinePtrOutputWithContext(ctx context.Context) CacheInlinePtrOutput {
+	return o.ApplyTWithContext(ctx, func(_ context.Context, v CacheInline) *CacheInline {
+		return &v
+	}).(CacheInlinePtrOutput)
+}
+
+type CacheInlinePtrOutput struct{ *pulumi.OutputState }
+
+func (CacheInlinePtrOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((**CacheInline)(nil)).Elem()
+}
+
+func (o CacheInlinePtrOutput) ToCacheInlinePtrOutput() CacheInlinePtrOutput {
+	return o
+}
+
+func (o CacheInlinePtrOutput) ToCacheInlinePtrOutputWithContext(ctx context.Context) CacheInlinePtrOutput {
+	return o
+}
+
+func (o CacheInlinePtrOutput) Elem() CacheInlineOutput {
+	return o.ApplyT(func(v *CacheInline) CacheInline {
+		if v != nil {
+			return *v
+		}
+		var ret CacheInline
+		return ret
+	}).(CacheInlineOutput)
+}
+
+// A local directory cache (`type=local`, an OCI layout on the provider's host): a cacheTo
+// writes `dest`, a cacheFrom reads `src`.
+type CacheLocal struct {
+	// cacheTo: the directory to export to.
+	Dest *string `pulumi:"dest"`
+	// cacheTo only: a failed cache export is a warning instead of a failed build.
+	IgnoreError *bool `pulumi:"ignoreError"`
+	// cacheTo only: `min` (default) or `max`.
+	Mode *CacheMode `pulumi:"mode"`
+	// cacheFrom: the directory to import from (what a cacheTo `dest` wrote).
+	Src *string `pulumi:"src"`
+}
+
+// CacheLocalInput is an input type that accepts CacheLocalArgs and CacheLocalOutput values.
+// You can construct a concrete instance of `CacheLocalInput` via:
+//
+//	CacheLocalArgs{...}
+type CacheLocalInput interface {
+	pulumi.Input
+
+	ToCacheLocalOutput() CacheLocalOutput
+	ToCacheLocalOutputWithContext(context.Context) CacheLocalOutput
+}
+
+// A local directory cache (`type=local`, an OCI layout on the provider's host): a cacheTo
+// writes `dest`, a cacheFrom reads `src`.
+type CacheLocalArgs struct {
+	// cacheTo: the directory to export to.
+	Dest pulumi.StringPtrInput `pulumi:"dest"`
+	// cacheTo only: a failed cache export is a warning instead of a failed build.
+	IgnoreError pulumi.BoolPtrInput `pulumi:"ignoreError"`
+	// cacheTo only: `min` (default) or `max`.
+	Mode CacheModePtrInput `pulumi:"mode"`
+	// cacheFrom: the directory to import from (what a cacheTo `dest` wrote).
+	Src pulumi.StringPtrInput `pulumi:"src"`
+}
+
+func (CacheLocalArgs) ElementType() reflect.Type {
+	return reflect.TypeOf((*CacheLocal)(nil)).Elem()
+}
+
+func (i CacheLocalArgs) ToCacheLocalOutput() CacheLocalOutput {
+	return i.ToCacheLocalOutputWithContext(context.Background())
+}
+
+func (i CacheLocalArgs) ToCacheLocalOutputWithContext(ctx context.Context) CacheLocalOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(CacheLocalOutput)
+}
+
+func (i CacheLocalArgs) ToCacheLocalPtrOutput() CacheLocalPtrOutput {
+	return i.ToCacheLocalPtrOutputWithContext(context.Background())
+}
+
+func (i CacheLocalArgs) ToCacheLocalPtrOutputWithContext(ctx context.Context) CacheLocalPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(CacheLocalOutput).ToCacheLocalPtrOutputWithContext(ctx)
+}
+
+// CacheLocalPtrInput is an input type that accepts CacheLocalArgs, CacheLocalPtr and CacheLocalPtrOutput values.
+// You can construct a concrete instance of `CacheLocalPtrInput` via:
+//
+//	        CacheLocalArgs{...}
+//
+//	or:
+//
+//	        nil
+type CacheLocalPtrInput interface {
+	pulumi.Input
+
+	ToCacheLocalPtrOutput() CacheLocalPtrOutput
+	ToCacheLocalPtrOutputWithContext(context.Context) CacheLocalPtrOutput
+}
+
+type cacheLocalPtrType CacheLocalArgs
+
+func CacheLocalPtr(v *CacheLocalArgs) CacheLocalPtrInput {
+	return (*cacheLocalPtrType)(v)
+}
+
+func (*cacheLocalPtrType) ElementType() reflect.Type {
+	return reflect.TypeOf((**CacheLocal)(nil)).Elem()
+}
+
+func (i *cacheLocalPtrType) ToCacheLocalPtrOutput() CacheLocalPtrOutput {
+	return i.ToCacheLocalPtrOutputWithContext(context.Background())
+}
+
+func (i *cacheLocalPtrType) ToCacheLocalPtrOutputWithContext(ctx context.Context) CacheLocalPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(CacheLocalPtrOutput)
+}
+
+// A local directory cache (`type=local`, an OCI layout on the provider's host): a cacheTo
+// writes `dest`, a cacheFrom reads `src`.
+type CacheLocalOutput struct{ *pulumi.OutputState }
+
+func (CacheLocalOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*CacheLocal)(nil)).Elem()
+}
+
+func (o CacheLocalOutput) ToCacheLocalOutput() CacheLocalOutput {
+	return o
+}
+
+func (o CacheLocalOutput) ToCacheLocalOutputWithContext(ctx context.Context) CacheLocalOutput {
+	return o
+}
+
+func (o CacheLocalOutput) ToCacheLocalPtrOutput() CacheLocalPtrOutput {
+	return o.ToCacheLocalPtrOutputWithContext(context.Background())
+}
+
+func (o CacheLocalOutput) ToCacheLocalPtrOutputWithContext(ctx context.Context) CacheLocalPtrOutput {
+	return o.ApplyTWithContext(ctx, func(_ context.Context, v CacheLocal) *CacheLocal {
+		return &v
+	}).(CacheLocalPtrOutput)
+}
+
+// cacheTo: the directory to export to.
+func (o CacheLocalOutput) Dest() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v CacheLocal) *string { return v.Dest }).(pulumi.StringPtrOutput)
+}
+
+// cacheTo only: a failed cache export is a warning instead of a failed build.
+func (o CacheLocalOutput) IgnoreError() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v CacheLocal) *bool { return v.IgnoreError }).(pulumi.BoolPtrOutput)
+}
+
+// cacheTo only: `min` (default) or `max`.
+func (o CacheLocalOutput) Mode() CacheModePtrOutput {
+	return o.ApplyT(func(v CacheLocal) *CacheMode { return v.Mode }).(CacheModePtrOutput)
+}
+
+// cacheFrom: the directory to import from (what a cacheTo `dest` wrote).
+func (o CacheLocalOutput) Src() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v CacheLocal) *string { return v.Src }).(pulumi.StringPtrOutput)
+}
+
+type CacheLocalPtrOutput struct{ *pulumi.OutputState }
+
+func (CacheLocalPtrOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((**CacheLocal)(nil)).Elem()
+}
+
+func (o CacheLocalPtrOutput) ToCacheLocalPtrOutput() CacheLocalPtrOutput {
+	return o
+}
+
+func (o CacheLocalPtrOutput) ToCacheLocalPtrOutputWithContext(ctx context.Context) CacheLocalPtrOutput {
+	return o
+}
+
+func (o CacheLocalPtrOutput) Elem() CacheLocalOutput {
+	return o.ApplyT(func(v *CacheLocal) CacheLocal {
+		if v != nil {
+			return *v
+		}
+		var ret CacheLocal
+		return ret
+	}).(CacheLocalOutput)
+}
+
+// cacheTo: the directory to export to.
+func (o CacheLocalPtrOutput) Dest() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *CacheLocal) *string {
+		if v == nil {
+			return nil
+		}
+		return v.Dest
+	}).(pulumi.StringPtrOutput)
+}
+
+// cacheTo only: a failed cache export is a warning instead of a failed build.
+func (o CacheLocalPtrOutput) IgnoreError() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v *CacheLocal) *bool {
+		if v == nil {
+			return nil
+		}
+		return v.IgnoreError
+	}).(pulumi.BoolPtrOutput)
+}
+
+// cacheTo only: `min` (default) or `max`.
+func (o CacheLocalPtrOutput) Mode() CacheModePtrOutput {
+	return o.ApplyT(func(v *CacheLocal) *CacheMode {
+		if v == nil {
+			return nil
+		}
+		return v.Mode
+	}).(CacheModePtrOutput)
+}
+
+// cacheFrom: the directory to import from (what a cacheTo `dest` wrote).
+func (o CacheLocalPtrOutput) Src() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *CacheLocal) *string {
+		if v == nil {
+			return nil
+		}
+		return v.Src
+	}).(pulumi.StringPtrOutput)
+}
+
+// A registry cache (`type=registry`): the cache stored as an image in a repository.
+type CacheRegistry struct {
+	// cacheTo only: a failed cache export is a warning instead of a failed build.
+	IgnoreError *bool `pulumi:"ignoreError"`
+	// cacheTo only: write the cache as an image manifest (`image-manifest`). Default: true
+	// on ECR hosts (ECR refuses BuildKit's cache manifest), BuildKit's default elsewhere.
+	ImageManifest *bool `pulumi:"imageManifest"`
+	// cacheTo only: `min` (default) or `max`.
+	Mode *CacheMode `pulumi:"mode"`
+	// cacheTo only: OCI media types (`oci-mediatypes`). Default: true on ECR hosts.
+	OciMediaTypes *bool `pulumi:"ociMediaTypes"`
+	// The cache's reference, with its registry host, e.g. `<registry>/app:cache`. With
+	// several build nodes each node uses its own: `<registry>/app:cache-linux-arm64`.
+	Ref string `pulumi:"ref"`
+}
+
+// CacheRegistryInput is an input type that accepts CacheRegistryArgs and CacheRegistryOutput values.
+// You can construct a concrete instance of `CacheRegistryInput` via:
+//
+//	CacheRegistryArgs{...}
+type CacheRegistryInput interface {
+	pulumi.Input
+
+	ToCacheRegistryOutput() CacheRegistryOutput
+	ToCacheRegistryOutputWithContext(context.Context) CacheRegistryOutput
+}
+
+// A registry cache (`type=registry`): the cache stored as an image in a repository.
+type CacheRegistryArgs struct {
+	// cacheTo only: a failed cache export is a warning instead of a failed build.
+	IgnoreError pulumi.BoolPtrInput `pulumi:"ignoreError"`
+	// cacheTo only: write the cache as an image manifest (`image-manifest`). Default: true
+	// on ECR hosts (ECR refuses BuildKit's cache manifest), BuildKit's default elsewhere.
+	ImageManifest pulumi.BoolPtrInput `pulumi:"imageManifest"`
+	// cacheTo only: `min` (default) or `max`.
+	Mode CacheModePtrInput `pulumi:"mode"`
+	// cacheTo only: OCI media types (`oci-mediatypes`). Default: true on ECR hosts.
+	OciMediaTypes pulumi.BoolPtrInput `pulumi:"ociMediaTypes"`
+	// The cache's reference, with its registry host, e.g. `<registry>/app:cache`. With
+	// several build nodes each node uses its own: `<registry>/app:cache-linux-arm64`.
+	Ref pulumi.StringInput `pulumi:"ref"`
+}
+
+func (CacheRegistryArgs) ElementType() reflect.Type {
+	return reflect.TypeOf((*CacheRegistry)(nil)).Elem()
+}
+
+func (i CacheRegistryArgs) ToCacheRegistryOutput() CacheRegistryOutput {
+	return i.ToCacheRegistryOutputWithContext(context.Background())
+}
+
+func (i CacheRegistryArgs) ToCacheRegistryOutputWithContext(ctx context.Context) CacheRegistryOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(CacheRegistryOutput)
+}
+
+func (i CacheRegistryArgs) ToCacheRegistryPtrOutput() CacheRegistryPtrOutput {
+	return i.ToCacheRegistryPtrOutputWithContext(context.Background())
+}
+
+func (i CacheRegistryArgs) ToCacheRegistryPtrOutputWithContext(ctx context.Context) CacheRegistryPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(CacheRegistryOutput).ToCacheRegistryPtrOutputWithContext(ctx)
+}
+
+// CacheRegistryPtrInput is an input type that accepts CacheRegistryArgs, CacheRegistryPtr and CacheRegistryPtrOutput values.
+// You can construct a concrete instance of `CacheRegistryPtrInput` via:
+//
+//	        CacheRegistryArgs{...}
+//
+//	or:
+//
+//	        nil
+type CacheRegistryPtrInput interface {
+	pulumi.Input
+
+	ToCacheRegistryPtrOutput() CacheRegistryPtrOutput
+	ToCacheRegistryPtrOutputWithContext(context.Context) CacheRegistryPtrOutput
+}
+
+type cacheRegistryPtrType CacheRegistryArgs
+
+func CacheRegistryPtr(v *CacheRegistryArgs) CacheRegistryPtrInput {
+	return (*cacheRegistryPtrType)(v)
+}
+
+func (*cacheRegistryPtrType) ElementType() reflect.Type {
+	return reflect.TypeOf((**CacheRegistry)(nil)).Elem()
+}
+
+func (i *cacheRegistryPtrType) ToCacheRegistryPtrOutput() CacheRegistryPtrOutput {
+	return i.ToCacheRegistryPtrOutputWithContext(context.Background())
+}
+
+func (i *cacheRegistryPtrType) ToCacheRegistryPtrOutputWithContext(ctx context.Context) CacheRegistryPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(CacheRegistryPtrOutput)
+}
+
+// A registry cache (`type=registry`): the cache stored as an image in a repository.
+type CacheRegistryOutput struct{ *pulumi.OutputState }
+
+func (CacheRegistryOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*CacheRegistry)(nil)).Elem()
+}
+
+func (o CacheRegistryOutput) ToCacheRegistryOutput() CacheRegistryOutput {
+	return o
+}
+
+func (o CacheRegistryOutput) ToCacheRegistryOutputWithContext(ctx context.Context) CacheRegistryOutput {
+	return o
+}
+
+func (o CacheRegistryOutput) ToCacheRegistryPtrOutput() CacheRegistryPtrOutput {
+	return o.ToCacheRegistryPtrOutputWithContext(context.Background())
+}
+
+func (o CacheRegistryOutput) ToCacheRegistryPtrOutputWithContext(ctx context.Context) CacheRegistryPtrOutput {
+	return o.ApplyTWithContext(ctx, func(_ context.Context, v CacheRegistry) *CacheRegistry {
+		return &v
+	}).(CacheRegistryPtrOutput)
+}
+
+// cacheTo only: a failed cache export is a warning instead of a failed build.
+func (o CacheRegistryOutput) IgnoreError() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v CacheRegistry) *bool { return v.IgnoreError }).(pulumi.BoolPtrOutput)
+}
+
+// cacheTo only: write the cache as an image manifest (`image-manifest`). Default: true
+// on ECR hosts (ECR refuses BuildKit's cache manifest), BuildKit's default elsewhere.
+func (o CacheRegistryOutput) ImageManifest() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v CacheRegistry) *bool { return v.ImageManifest }).(pulumi.BoolPtrOutput)
+}
+
+// cacheTo only: `min` (default) or `max`.
+func (o CacheRegistryOutput) Mode() CacheModePtrOutput {
+	return o.ApplyT(func(v CacheRegistry) *CacheMode { return v.Mode }).(CacheModePtrOutput)
+}
+
+// cacheTo only: OCI media types (`oci-mediatypes`). Default: true on ECR hosts.
+func (o CacheRegistryOutput) OciMediaTypes() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v CacheRegistry) *bool { return v.OciMediaTypes }).(pulumi.BoolPtrOutput)
+}
+
+// The cache's reference, with its registry host, e.g. `<registry>/app:cache`. With
+// several build nodes each node uses its own: `<registry>/app:cache-linux-arm64`.
+func (o CacheRegistryOutput) Ref() pulumi.StringOutput {
+	return o.ApplyT(func(v CacheRegistry) string { return v.Ref }).(pulumi.StringOutput)
+}
+
+type CacheRegistryPtrOutput struct{ *pulumi.OutputState }
+
+func (CacheRegistryPtrOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((**CacheRegistry)(nil)).Elem()
+}
+
+func (o CacheRegistryPtrOutput) ToCacheRegistryPtrOutput() CacheRegistryPtrOutput {
+	return o
+}
+
+func (o CacheRegistryPtrOutput) ToCacheRegistryPtrOutputWithContext(ctx context.Context) CacheRegistryPtrOutput {
+	return o
+}
+
+func (o CacheRegistryPtrOutput) Elem() CacheRegistryOutput {
+	return o.ApplyT(func(v *CacheRegistry) CacheRegistry {
+		if v != nil {
+			return *v
+		}
+		var ret CacheRegistry
+		return ret
+	}).(CacheRegistryOutput)
+}
+
+// cacheTo only: a failed cache export is a warning instead of a failed build.
+func (o CacheRegistryPtrOutput) IgnoreError() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v *CacheRegistry) *bool {
+		if v == nil {
+			return nil
+		}
+		return v.IgnoreError
+	}).(pulumi.BoolPtrOutput)
+}
+
+// cacheTo only: write the cache as an image manifest (`image-manifest`). Default: true
+// on ECR hosts (ECR refuses BuildKit's cache manifest), BuildKit's default elsewhere.
+func (o CacheRegistryPtrOutput) ImageManifest() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v *CacheRegistry) *bool {
+		if v == nil {
+			return nil
+		}
+		return v.ImageManifest
+	}).(pulumi.BoolPtrOutput)
+}
+
+// cacheTo only: `min` (default) or `max`.
+func (o CacheRegistryPtrOutput) Mode() CacheModePtrOutput {
+	return o.ApplyT(func(v *CacheRegistry) *CacheMode {
+		if v == nil {
+			return nil
+		}
+		return v.Mode
+	}).(CacheModePtrOutput)
+}
+
+// cacheTo only: OCI media types (`oci-mediatypes`). Default: true on ECR hosts.
+func (o CacheRegistryPtrOutput) OciMediaTypes() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v *CacheRegistry) *bool {
+		if v == nil {
+			return nil
+		}
+		return v.OciMediaTypes
+	}).(pulumi.BoolPtrOutput)
+}
+
+// The cache's reference, with its registry host, e.g. `<registry>/app:cache`. With
+// several build nodes each node uses its own: `<registry>/app:cache-linux-arm64`.
+func (o CacheRegistryPtrOutput) Ref() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *CacheRegistry) *string {
+		if v == nil {
+			return nil
+		}
+		return &v.Ref
+	}).(pulumi.StringPtrOutput)
+}
+
+// An S3 bucket cache (`type=s3`). Without keys, BuildKit uses its own AWS credentials.
+type CacheS3 struct {
+	// The access key id. A new key is never a change.
+	AccessKeyId *string `pulumi:"accessKeyId"`
+	// The bucket.
+	Bucket string `pulumi:"bucket"`
+	// An S3-compatible endpoint instead of AWS's.
+	EndpointUrl *string `pulumi:"endpointUrl"`
+	// cacheTo only: a failed cache export is a warning instead of a failed build.
+	IgnoreError *bool `pulumi:"ignoreError"`
+	// cacheTo only: `min` (default) or `max`.
+	Mode *CacheMode `pulumi:"mode"`
+	// The cache manifest's name (BuildKit's default: `buildkit`).
+	Name *string `pulumi:"name"`
+	// A prefix for every object the cache writes.
+	Prefix *string `pulumi:"prefix"`
+	// The bucket's region, e.g. `us-east-1`.
+	Region string `pulumi:"region"`
+	// The secret access key. A new key is never a change.
+	SecretAccessKey *string `pulumi:"secretAccessKey"`
+	// The session token of temporary credentials. A new one is never a change.
+	SessionToken *string `pulumi:"sessionToken"`
+	// Path-style bucket URLs (`<endpoint>/<bucket>`), as MinIO and most S3-compatible
+	// stores need.
+	UsePathStyle *bool `pulumi:"usePathStyle"`
+}
+
+// CacheS3Input is an input type that accepts CacheS3Args and CacheS3Output values.
+// You can construct a concrete instance of `CacheS3Input` via:
+//
+//	CacheS3Args{...}
+type CacheS3Input interface {
+	pulumi.Input
+
+	ToCacheS3Output() CacheS3Output
+	ToCacheS3OutputWithContext(context.Context) CacheS3Output
+}
+
+// An S3 bucket cache (`type=s3`). Without keys, BuildKit uses its own AWS credentials.
+type CacheS3Args struct {
+	// The access key id. A new key is never a change.
+	AccessKeyId pulumi.StringPtrInput `pulumi:"accessKeyId"`
+	// The bucket.
+	Bucket pulumi.StringInput `pulumi:"bucket"`
+	// An S3-compatible endpoint instead of AWS's.
+	EndpointUrl pulumi.StringPtrInput `pulumi:"endpointUrl"`
+	// cacheTo only: a failed cache export is a warning instead of a failed build.
+	IgnoreError pulumi.BoolPtrInput `pulumi:"ignoreError"`
+	// cacheTo only: `min` (default) or `max`.
+	Mode CacheModePtrInput `pulumi:"mode"`
+	// The cache manifest's name (BuildKit's default: `buildkit`).
+	Name pulumi.StringPtrInput `pulumi:"name"`
+	// A prefix for every object the cache writes.
+	Prefix pulumi.StringPtrInput `pulumi:"prefix"`
+	// The bucket's region, e.g. `us-east-1`.
+	Region pulumi.StringInput `pulumi:"region"`
+	// The secret access key. A new key is never a change.
+	SecretAccessKey pulumi.StringPtrInput `pulumi:"secretAccessKey"`
+	// The session token of temporary credentials. A new one is never a change.
+	SessionToken pulumi.StringPtrInput `pulumi:"sessionToken"`
+	// Path-style bucket URLs (`<endpoint>/<bucket>`), as MinIO and most S3-compatible
+	// stores need.
+	UsePathStyle pulumi.BoolPtrInput `pulumi:"usePathStyle"`
+}
+
+func (CacheS3Args) ElementType() reflect.Type {
+	return reflect.TypeOf((*CacheS3)(nil)).Elem()
+}
+
+func (i CacheS3Args) ToCacheS3Output() CacheS3Output {
+	return i.ToCacheS3OutputWithContext(context.Background())
+}
+
+func (i CacheS3Args) ToCacheS3OutputWithContext(ctx context.Context) CacheS3Output {
+	return pulumi.ToOutputWithContext(ctx, i).(CacheS3Output)
+}
+
+func (i CacheS3Args) ToCacheS3PtrOutput() CacheS3PtrOutput {
+	return i.ToCacheS3PtrOutputWithContext(context.Background())
+}
+
+func (i CacheS3Args) ToCacheS3PtrOutputWithContext(ctx context.Context) CacheS3PtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(CacheS3Output).ToCacheS3PtrOutputWithContext(ctx)
+}
+
+// CacheS3PtrInput is an input type that accepts CacheS3Args, CacheS3Ptr and CacheS3PtrOutput values.
+// You can construct a concrete instance of `CacheS3PtrInput` via:
+//
+//	        CacheS3Args{...}
+//
+//	or:
+//
+//	        nil
+type CacheS3PtrInput interface {
+	pulumi.Input
+
+	ToCacheS3PtrOutput() CacheS3PtrOutput
+	ToCacheS3PtrOutputWithContext(context.Context) CacheS3PtrOutput
+}
+
+type cacheS3PtrType CacheS3Args
+
+func CacheS3Ptr(v *CacheS3Args) CacheS3PtrInput {
+	return (*cacheS3PtrType)(v)
+}
+
+func (*cacheS3PtrType) ElementType() reflect.Type {
+	return reflect.TypeOf((**CacheS3)(nil)).Elem()
+}
+
+func (i *cacheS3PtrType) ToCacheS3PtrOutput() CacheS3PtrOutput {
+	return i.ToCacheS3PtrOutputWithContext(context.Background())
+}
+
+func (i *cacheS3PtrType) ToCacheS3PtrOutputWithContext(ctx context.Context) CacheS3PtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(CacheS3PtrOutput)
+}
+
+// An S3 bucket cache (`type=s3`). Without keys, BuildKit uses its own AWS credentials.
+type CacheS3Output struct{ *pulumi.OutputState }
+
+func (CacheS3Output) ElementType() reflect.Type {
+	return reflect.TypeOf((*CacheS3)(nil)).Elem()
+}
+
+func (o CacheS3Output) ToCacheS3Output() CacheS3Output {
+	return o
+}
+
+func (o CacheS3Output) ToCacheS3OutputWithContext(ctx context.Context) CacheS3Output {
+	return o
+}
+
+func (o CacheS3Output) ToCacheS3PtrOutput() CacheS3PtrOutput {
+	return o.ToCacheS3PtrOutputWithContext(context.Background())
+}
+
+func (o CacheS3Output) ToCacheS3PtrOutputWithContext(ctx context.Context) CacheS3PtrOutput {
+	return o.ApplyTWithContext(ctx, func(_ context.Context, v CacheS3) *CacheS3 {
+		return &v
+	}).(CacheS3PtrOutput)
+}
+
+// The access key id. A new key is never a change.
+func (o CacheS3Output) AccessKeyId() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v CacheS3) *string { return v.AccessKeyId }).(pulumi.StringPtrOutput)
+}
+
+// The bucket.
+func (o CacheS3Output) Bucket() pulumi.StringOutput {
+	return o.ApplyT(func(v CacheS3) string { return v.Bucket }).(pulumi.StringOutput)
+}
+
+// An S3-compatible endpoint instead of AWS's.
+func (o CacheS3Output) EndpointUrl() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v CacheS3) *string { return v.EndpointUrl }).(pulumi.StringPtrOutput)
+}
+
+// cacheTo only: a failed cache export is a warning instead of a failed build.
+func (o CacheS3Output) IgnoreError() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v CacheS3) *bool { return v.IgnoreError }).(pulumi.BoolPtrOutput)
+}
+
+// cacheTo only: `min` (default) or `max`.
+func (o CacheS3Output) Mode() CacheModePtrOutput {
+	return o.ApplyT(func(v CacheS3) *CacheMode { return v.Mode }).(CacheModePtrOutput)
+}
+
+// The cache manifest's name (BuildKit's default: `buildkit`).
+func (o CacheS3Output) Name() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v CacheS3) *string { return v.Name }).(pulumi.StringPtrOutput)
+}
+
+// A prefix for every object the cache writes.
+func (o CacheS3Output) Prefix() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v CacheS3) *string { return v.Prefix }).(pulumi.StringPtrOutput)
+}
+
+// The bucket's region, e.g. `us-east-1`.
+func (o CacheS3Output) Region() pulumi.StringOutput {
+	return o.ApplyT(func(v CacheS3) string { return v.Region }).(pulumi.StringOutput)
+}
+
+// The secret access key. A new key is never a change.
+func (o CacheS3Output) SecretAccessKey() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v CacheS3) *string { return v.SecretAccessKey }).(pulumi.StringPtrOutput)
+}
+
+// The session token of temporary credentials. A new one is never a change.
+func (o CacheS3Output) SessionToken() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v CacheS3) *string { return v.SessionToken }).(pulumi.StringPtrOutput)
+}
+
+// Path-style bucket URLs (`<endpoint>/<bucket>`), as MinIO and most S3-compatible
+// stores need.
+func (o CacheS3Output) UsePathStyle() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v CacheS3) *bool { return v.UsePathStyle }).(pulumi.BoolPtrOutput)
+}
+
+type CacheS3PtrOutput struct{ *pulumi.OutputState }
+
+func (CacheS3PtrOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((**CacheS3)(nil)).Elem()
+}
+
+func (o CacheS3PtrOutput) ToCacheS3PtrOutput() CacheS3PtrOutput {
+	return o
+}
+
+func (o CacheS3PtrOutput) ToCacheS3PtrOutputWithContext(ctx context.Context) CacheS3PtrOutput {
+	return o
+}
+
+func (o CacheS3PtrOutput) Elem() CacheS3Output {
+	return o.ApplyT(func(v *CacheS3) CacheS3 {
+		if v != nil {
+			return *v
+		}
+		var ret CacheS3
+		return ret
+	}).(CacheS3Output)
+}
+
+// The access key id. A new key is never a change.
+func (o CacheS3PtrOutput) AccessKeyId() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *CacheS3) *string {
+		if v == nil {
+			return nil
+		}
+		return v.AccessKeyId
+	}).(pulumi.StringPtrOutput)
+}
+
+// The bucket.
+func (o CacheS3PtrOutput) Bucket() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *CacheS3) *string {
+		if v == nil {
+			return nil
+		}
+		return &v.Bucket
+	}).(pulumi.StringPtrOutput)
+}
+
+// An S3-compatible endpoint instead of AWS's.
+func (o CacheS3PtrOutput) EndpointUrl() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *CacheS3) *string {
+		if v == nil {
+			return nil
+		}
+		return v.EndpointUrl
+	}).(pulumi.StringPtrOutput)
+}
+
+// cacheTo only: a failed cache export is a warning instead of a failed build.
+func (o CacheS3PtrOutput) IgnoreError() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v *CacheS3) *bool {
+		if v == nil {
+			return nil
+		}
+		return v.IgnoreError
+	}).(pulumi.BoolPtrOutput)
+}
+
+// cacheTo only: `min` (default) or `max`.
+func (o CacheS3PtrOutput) Mode() CacheModePtrOutput {
+	return o.ApplyT(func(v *CacheS3) *CacheMode {
+		if v == nil {
+			return nil
+		}
+		return v.Mode
+	}).(CacheModePtrOutput)
+}
+
+// The cache manifest's name (BuildKit's default: `buildkit`).
+func (o CacheS3PtrOutput) Name() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *CacheS3) *string {
+		if v == nil {
+			return nil
+		}
+		return v.Name
+	}).(pulumi.StringPtrOutput)
+}
+
+// A prefix for every object the cache writes.
+func (o CacheS3PtrOutput) Prefix() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *CacheS3) *string {
+		if v == nil {
+			return nil
+		}
+		return v.Prefix
+	}).(pulumi.StringPtrOutput)
+}
+
+// The bucket's region, e.g. `us-east-1`.
+func (o CacheS3PtrOutput) Region() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *CacheS3) *string {
+		if v == nil {
+			return nil
+		}
+		return &v.Region
+	}).(pulumi.StringPtrOutput)
+}
+
+// The secret access key. A new key is never a change.
+func (o CacheS3PtrOutput) SecretAccessKey() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *CacheS3) *string {
+		if v == nil {
+			return nil
+		}
+		return v.SecretAccessKey
+	}).(pulumi.StringPtrOutput)
+}
+
+// The session token of temporary credentials. A new one is never a change.
+func (o CacheS3PtrOutput) SessionToken() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *CacheS3) *string {
+		if v == nil {
+			return nil
+		}
+		return v.SessionToken
+	}).(pulumi.StringPtrOutput)
+}
+
+// Path-style bucket URLs (`<endpoint>/<bucket>`), as MinIO and most S3-compatible
+// stores need.
+func (o CacheS3PtrOutput) UsePathStyle() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v *CacheS3) *bool {
+		if v == nil {
+			return nil
+		}
+		return v.UsePathStyle
+	}).(pulumi.BoolPtrOutput)
+}
+
+// A typed cache export: set exactly one of `registry`, `local`, `inline`, `gha`, `s3`,
+// `raw`.
+type CacheTo struct {
+	// Export to the GitHub Actions cache.
+	Gha *CacheGha `pulumi:"gha"`
+	// Write cache metadata into the pushed image.
+	Inline *CacheInline `pulumi:"inline"`
+	// Export to a local directory (`dest`).
+	Local *CacheLocal `pulumi:"local"`
+	// A buildx string, e.g. `type=registry,ref=<repo>:cache,mode=max`.
+	Raw *string `pulumi:"raw"`
+	// Export to a registry.
+	Registry *CacheRegistry `pulumi:"registry"`
+	// Export to an S3 bucket.
+	S3 *CacheS3 `pulumi:"s3"`
+}
+
+// CacheToInput is an input type that accepts CacheToArgs and CacheToOutput values.
+// You can construct a concrete instance of `CacheToInput` via:
+//
+//	CacheToArgs{...}
+type CacheToInput interface {
+	pulumi.Input
+
+	ToCacheToOutput() CacheToOutput
+	ToCacheToOutputWithContext(context.Context) CacheToOutput
+}
+
+// A typed cache export: set exactly one of `registry`, `local`, `inline`, `gha`, `s3`,
+// `raw`.
+type CacheToArgs struct {
+	// Export to the GitHub Actions cache.
+	Gha CacheGhaPtrInput `pulumi:"gha"`
+	// Write cache metadata into the pushed image.
+	Inline CacheInlinePtrInput `pulumi:"inline"`
+	// Export to a local directory (`dest`).
+	Local CacheLocalPtrInput `pulumi:"local"`
+	// A buildx string, e.g. `type=registry,ref=<repo>:cache,mode=max`.
+	Raw pulumi.StringPtrInput `pulumi:"raw"`
+	// Export to a registry.
+	Registry CacheRegistryPtrInput `pulumi:"registry"`
+	// Export to an S3 bucket.
+	S3 CacheS3PtrInput `pulumi:"s3"`
+}
+
+func (CacheToArgs) ElementType() reflect.Type {
+	return reflect.TypeOf((*CacheTo)(nil)).Elem()
+}
+
+func (i CacheToArgs) ToCacheToOutput() CacheToOutput {
+	return i.ToCacheToOutputWithContext(context.Background())
+}
+
+func (i CacheToArgs) ToCacheToOutputWithContext(ctx context.Context) CacheToOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(CacheToOutput)
+}
+
+// A typed cache export: set exactly one of `registry`, `local`, `inline`, `gha`, `s3`,
+// `raw`.
+type CacheToOutput struct{ *pulumi.OutputState }
+
+func (CacheToOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*CacheTo)(nil)).Elem()
+}
+
+func (o CacheToOutput) ToCacheToOutput() CacheToOutput {
+	return o
+}
+
+func (o CacheToOutput) ToCacheToOutputWithContext(ctx context.Context) CacheToOutput {
+	return o
+}
+
+// Export to the GitHub Actions cache.
+func (o CacheToOutput) Gha() CacheGhaPtrOutput {
+	return o.ApplyT(func(v CacheTo) *CacheGha { return v.Gha }).(CacheGhaPtrOutput)
+}
+
+// Write cache metadata into the pushed image.
+func (o CacheToOutput) Inline() CacheInlinePtrOutput {
+	return o.ApplyT(func(v CacheTo) *CacheInline { return v.Inline }).(CacheInlinePtrOutput)
+}
+
+// Export to a local directory (`dest`).
+func (o CacheToOutput) Local() CacheLocalPtrOutput {
+	return o.ApplyT(func(v CacheTo) *CacheLocal { return v.Local }).(CacheLocalPtrOutput)
+}
+
+// A buildx string, e.g. `type=registry,ref=<repo>:cache,mode=max`.
+func (o CacheToOutput) Raw() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v CacheTo) *string { return v.Raw }).(pulumi.StringPtrOutput)
+}
+
+// Export to a registry.
+func (o CacheToOutput) Registry() CacheRegistryPtrOutput {
+	return o.ApplyT(func(v CacheTo) *CacheRegistry { return v.Registry }).(CacheRegistryPtrOutput)
+}
+
+// Export to an S3 bucket.
+func (o CacheToOutput) S3() CacheS3PtrOutput {
+	return o.ApplyT(func(v CacheTo) *CacheS3 { return v.S3 }).(CacheS3PtrOutput)
+}
+
 // The Dockerfile: a path or inline text (exactly one).
 type Dockerfile struct {
 	// The Dockerfile's contents.
@@ -1357,6 +2653,18 @@ func init() {
 	pulumi.RegisterInputType(reflect.TypeOf((*BuilderNodeConfigArrayInput)(nil)).Elem(), BuilderNodeConfigArray{})
 	pulumi.RegisterInputType(reflect.TypeOf((*BuilderTlsConfigInput)(nil)).Elem(), BuilderTlsConfigArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*BuilderTlsConfigPtrInput)(nil)).Elem(), BuilderTlsConfigArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*CacheFromInput)(nil)).Elem(), CacheFromArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*CacheGhaInput)(nil)).Elem(), CacheGhaArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*CacheGhaPtrInput)(nil)).Elem(), CacheGhaArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*CacheInlineInput)(nil)).Elem(), CacheInlineArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*CacheInlinePtrInput)(nil)).Elem(), CacheInlineArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*CacheLocalInput)(nil)).Elem(), CacheLocalArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*CacheLocalPtrInput)(nil)).Elem(), CacheLocalArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*CacheRegistryInput)(nil)).Elem(), CacheRegistryArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*CacheRegistryPtrInput)(nil)).Elem(), CacheRegistryArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*CacheS3Input)(nil)).Elem(), CacheS3Args{})
+	pulumi.RegisterInputType(reflect.TypeOf((*CacheS3PtrInput)(nil)).Elem(), CacheS3Args{})
+	pulumi.RegisterInputType(reflect.TypeOf((*CacheToInput)(nil)).Elem(), CacheToArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*DockerfileInput)(nil)).Elem(), DockerfileArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*DockerfilePtrInput)(nil)).Elem(), DockerfileArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*EcrConfigInput)(nil)).Elem(), EcrConfigArgs{})
@@ -1373,6 +2681,18 @@ func init() {
 	pulumi.RegisterOutputType(BuilderNodeConfigArrayOutput{})
 	pulumi.RegisterOutputType(BuilderTlsConfigOutput{})
 	pulumi.RegisterOutputType(BuilderTlsConfigPtrOutput{})
+	pulumi.RegisterOutputType(CacheFromOutput{})
+	pulumi.RegisterOutputType(CacheGhaOutput{})
+	pulumi.RegisterOutputType(CacheGhaPtrOutput{})
+	pulumi.RegisterOutputType(CacheInlineOutput{})
+	pulumi.RegisterOutputType(CacheInlinePtrOutput{})
+	pulumi.RegisterOutputType(CacheLocalOutput{})
+	pulumi.RegisterOutputType(CacheLocalPtrOutput{})
+	pulumi.RegisterOutputType(CacheRegistryOutput{})
+	pulumi.RegisterOutputType(CacheRegistryPtrOutput{})
+	pulumi.RegisterOutputType(CacheS3Output{})
+	pulumi.RegisterOutputType(CacheS3PtrOutput{})
+	pulumi.RegisterOutputType(CacheToOutput{})
 	pulumi.RegisterOutputType(DockerfileOutput{})
 	pulumi.RegisterOutputType(DockerfilePtrOutput{})
 	pulumi.RegisterOutputType(EcrConfigOutput{})

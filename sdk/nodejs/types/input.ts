@@ -79,6 +79,199 @@ export interface BuilderTlsConfigArgs {
 }
 
 /**
+ * A typed cache source: set exactly one of `registry`, `local`, `gha`, `s3`, `raw`.
+ */
+export interface CacheFromArgs {
+    /**
+     * Import the GitHub Actions cache.
+     */
+    gha?: pulumi.Input<inputs.CacheGhaArgs | undefined>;
+    /**
+     * Import a local directory cache (`src`).
+     */
+    local?: pulumi.Input<inputs.CacheLocalArgs | undefined>;
+    /**
+     * A buildx string, e.g. `type=registry,ref=<repo>:cache`.
+     */
+    raw?: pulumi.Input<string | undefined>;
+    /**
+     * Import a registry cache.
+     */
+    registry?: pulumi.Input<inputs.CacheRegistryArgs | undefined>;
+    /**
+     * Import an S3 bucket cache.
+     */
+    s3?: pulumi.Input<inputs.CacheS3Args | undefined>;
+}
+
+/**
+ * The GitHub Actions cache (`type=gha`).
+ */
+export interface CacheGhaArgs {
+    /**
+     * cacheTo only: a failed cache export is a warning instead of a failed build.
+     */
+    ignoreError?: pulumi.Input<boolean | undefined>;
+    /**
+     * cacheTo only: `min` (default) or `max`.
+     */
+    mode?: pulumi.Input<enums.CacheMode | undefined>;
+    /**
+     * The cache's scope (BuildKit's default: `buildkit`); give each image its own.
+     */
+    scope?: pulumi.Input<string | undefined>;
+    /**
+     * The cache service token. Default: `ACTIONS_RUNTIME_TOKEN` of the provider's
+     * environment. It changes every workflow run, so a new one is never a change.
+     */
+    token?: pulumi.Input<string | undefined>;
+    /**
+     * The cache service URL. Default: `ACTIONS_CACHE_URL` of the provider's environment.
+     */
+    url?: pulumi.Input<string | undefined>;
+}
+
+/**
+ * An inline cache (`type=inline`, cacheTo only): cache metadata inside the pushed image;
+ * a later build imports it with a registry cacheFrom naming that image.
+ */
+export interface CacheInlineArgs {
+}
+
+/**
+ * A local directory cache (`type=local`, an OCI layout on the provider's host): a cacheTo
+ * writes `dest`, a cacheFrom reads `src`.
+ */
+export interface CacheLocalArgs {
+    /**
+     * cacheTo: the directory to export to.
+     */
+    dest?: pulumi.Input<string | undefined>;
+    /**
+     * cacheTo only: a failed cache export is a warning instead of a failed build.
+     */
+    ignoreError?: pulumi.Input<boolean | undefined>;
+    /**
+     * cacheTo only: `min` (default) or `max`.
+     */
+    mode?: pulumi.Input<enums.CacheMode | undefined>;
+    /**
+     * cacheFrom: the directory to import from (what a cacheTo `dest` wrote).
+     */
+    src?: pulumi.Input<string | undefined>;
+}
+
+/**
+ * A registry cache (`type=registry`): the cache stored as an image in a repository.
+ */
+export interface CacheRegistryArgs {
+    /**
+     * cacheTo only: a failed cache export is a warning instead of a failed build.
+     */
+    ignoreError?: pulumi.Input<boolean | undefined>;
+    /**
+     * cacheTo only: write the cache as an image manifest (`image-manifest`). Default: true
+     * on ECR hosts (ECR refuses BuildKit's cache manifest), BuildKit's default elsewhere.
+     */
+    imageManifest?: pulumi.Input<boolean | undefined>;
+    /**
+     * cacheTo only: `min` (default) or `max`.
+     */
+    mode?: pulumi.Input<enums.CacheMode | undefined>;
+    /**
+     * cacheTo only: OCI media types (`oci-mediatypes`). Default: true on ECR hosts.
+     */
+    ociMediaTypes?: pulumi.Input<boolean | undefined>;
+    /**
+     * The cache's reference, with its registry host, e.g. `<registry>/app:cache`. With
+     * several build nodes each node uses its own: `<registry>/app:cache-linux-arm64`.
+     */
+    ref: pulumi.Input<string>;
+}
+
+/**
+ * An S3 bucket cache (`type=s3`). Without keys, BuildKit uses its own AWS credentials.
+ */
+export interface CacheS3Args {
+    /**
+     * The access key id. A new key is never a change.
+     */
+    accessKeyId?: pulumi.Input<string | undefined>;
+    /**
+     * The bucket.
+     */
+    bucket: pulumi.Input<string>;
+    /**
+     * An S3-compatible endpoint instead of AWS's.
+     */
+    endpointUrl?: pulumi.Input<string | undefined>;
+    /**
+     * cacheTo only: a failed cache export is a warning instead of a failed build.
+     */
+    ignoreError?: pulumi.Input<boolean | undefined>;
+    /**
+     * cacheTo only: `min` (default) or `max`.
+     */
+    mode?: pulumi.Input<enums.CacheMode | undefined>;
+    /**
+     * The cache manifest's name (BuildKit's default: `buildkit`).
+     */
+    name?: pulumi.Input<string | undefined>;
+    /**
+     * A prefix for every object the cache writes.
+     */
+    prefix?: pulumi.Input<string | undefined>;
+    /**
+     * The bucket's region, e.g. `us-east-1`.
+     */
+    region: pulumi.Input<string>;
+    /**
+     * The secret access key. A new key is never a change.
+     */
+    secretAccessKey?: pulumi.Input<string | undefined>;
+    /**
+     * The session token of temporary credentials. A new one is never a change.
+     */
+    sessionToken?: pulumi.Input<string | undefined>;
+    /**
+     * Path-style bucket URLs (`<endpoint>/<bucket>`), as MinIO and most S3-compatible
+     * stores need.
+     */
+    usePathStyle?: pulumi.Input<boolean | undefined>;
+}
+
+/**
+ * A typed cache export: set exactly one of `registry`, `local`, `inline`, `gha`, `s3`,
+ * `raw`.
+ */
+export interface CacheToArgs {
+    /**
+     * Export to the GitHub Actions cache.
+     */
+    gha?: pulumi.Input<inputs.CacheGhaArgs | undefined>;
+    /**
+     * Write cache metadata into the pushed image.
+     */
+    inline?: pulumi.Input<inputs.CacheInlineArgs | undefined>;
+    /**
+     * Export to a local directory (`dest`).
+     */
+    local?: pulumi.Input<inputs.CacheLocalArgs | undefined>;
+    /**
+     * A buildx string, e.g. `type=registry,ref=<repo>:cache,mode=max`.
+     */
+    raw?: pulumi.Input<string | undefined>;
+    /**
+     * Export to a registry.
+     */
+    registry?: pulumi.Input<inputs.CacheRegistryArgs | undefined>;
+    /**
+     * Export to an S3 bucket.
+     */
+    s3?: pulumi.Input<inputs.CacheS3Args | undefined>;
+}
+
+/**
  * The Dockerfile: a path or inline text (exactly one).
  */
 export interface DockerfileArgs {

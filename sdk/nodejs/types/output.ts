@@ -79,6 +79,199 @@ export interface BuilderTlsConfig {
 }
 
 /**
+ * A typed cache source: set exactly one of `registry`, `local`, `gha`, `s3`, `raw`.
+ */
+export interface CacheFrom {
+    /**
+     * Import the GitHub Actions cache.
+     */
+    gha?: outputs.CacheGha;
+    /**
+     * Import a local directory cache (`src`).
+     */
+    local?: outputs.CacheLocal;
+    /**
+     * A buildx string, e.g. `type=registry,ref=<repo>:cache`.
+     */
+    raw?: string;
+    /**
+     * Import a registry cache.
+     */
+    registry?: outputs.CacheRegistry;
+    /**
+     * Import an S3 bucket cache.
+     */
+    s3?: outputs.CacheS3;
+}
+
+/**
+ * The GitHub Actions cache (`type=gha`).
+ */
+export interface CacheGha {
+    /**
+     * cacheTo only: a failed cache export is a warning instead of a failed build.
+     */
+    ignoreError?: boolean;
+    /**
+     * cacheTo only: `min` (default) or `max`.
+     */
+    mode?: enums.CacheMode;
+    /**
+     * The cache's scope (BuildKit's default: `buildkit`); give each image its own.
+     */
+    scope?: string;
+    /**
+     * The cache service token. Default: `ACTIONS_RUNTIME_TOKEN` of the provider's
+     * environment. It changes every workflow run, so a new one is never a change.
+     */
+    token?: string;
+    /**
+     * The cache service URL. Default: `ACTIONS_CACHE_URL` of the provider's environment.
+     */
+    url?: string;
+}
+
+/**
+ * An inline cache (`type=inline`, cacheTo only): cache metadata inside the pushed image;
+ * a later build imports it with a registry cacheFrom naming that image.
+ */
+export interface CacheInline {
+}
+
+/**
+ * A local directory cache (`type=local`, an OCI layout on the provider's host): a cacheTo
+ * writes `dest`, a cacheFrom reads `src`.
+ */
+export interface CacheLocal {
+    /**
+     * cacheTo: the directory to export to.
+     */
+    dest?: string;
+    /**
+     * cacheTo only: a failed cache export is a warning instead of a failed build.
+     */
+    ignoreError?: boolean;
+    /**
+     * cacheTo only: `min` (default) or `max`.
+     */
+    mode?: enums.CacheMode;
+    /**
+     * cacheFrom: the directory to import from (what a cacheTo `dest` wrote).
+     */
+    src?: string;
+}
+
+/**
+ * A registry cache (`type=registry`): the cache stored as an image in a repository.
+ */
+export interface CacheRegistry {
+    /**
+     * cacheTo only: a failed cache export is a warning instead of a failed build.
+     */
+    ignoreError?: boolean;
+    /**
+     * cacheTo only: write the cache as an image manifest (`image-manifest`). Default: true
+     * on ECR hosts (ECR refuses BuildKit's cache manifest), BuildKit's default elsewhere.
+     */
+    imageManifest?: boolean;
+    /**
+     * cacheTo only: `min` (default) or `max`.
+     */
+    mode?: enums.CacheMode;
+    /**
+     * cacheTo only: OCI media types (`oci-mediatypes`). Default: true on ECR hosts.
+     */
+    ociMediaTypes?: boolean;
+    /**
+     * The cache's reference, with its registry host, e.g. `<registry>/app:cache`. With
+     * several build nodes each node uses its own: `<registry>/app:cache-linux-arm64`.
+     */
+    ref: string;
+}
+
+/**
+ * An S3 bucket cache (`type=s3`). Without keys, BuildKit uses its own AWS credentials.
+ */
+export interface CacheS3 {
+    /**
+     * The access key id. A new key is never a change.
+     */
+    accessKeyId?: string;
+    /**
+     * The bucket.
+     */
+    bucket: string;
+    /**
+     * An S3-compatible endpoint instead of AWS's.
+     */
+    endpointUrl?: string;
+    /**
+     * cacheTo only: a failed cache export is a warning instead of a failed build.
+     */
+    ignoreError?: boolean;
+    /**
+     * cacheTo only: `min` (default) or `max`.
+     */
+    mode?: enums.CacheMode;
+    /**
+     * The cache manifest's name (BuildKit's default: `buildkit`).
+     */
+    name?: string;
+    /**
+     * A prefix for every object the cache writes.
+     */
+    prefix?: string;
+    /**
+     * The bucket's region, e.g. `us-east-1`.
+     */
+    region: string;
+    /**
+     * The secret access key. A new key is never a change.
+     */
+    secretAccessKey?: string;
+    /**
+     * The session token of temporary credentials. A new one is never a change.
+     */
+    sessionToken?: string;
+    /**
+     * Path-style bucket URLs (`<endpoint>/<bucket>`), as MinIO and most S3-compatible
+     * stores need.
+     */
+    usePathStyle?: boolean;
+}
+
+/**
+ * A typed cache export: set exactly one of `registry`, `local`, `inline`, `gha`, `s3`,
+ * `raw`.
+ */
+export interface CacheTo {
+    /**
+     * Export to the GitHub Actions cache.
+     */
+    gha?: outputs.CacheGha;
+    /**
+     * Write cache metadata into the pushed image.
+     */
+    inline?: outputs.CacheInline;
+    /**
+     * Export to a local directory (`dest`).
+     */
+    local?: outputs.CacheLocal;
+    /**
+     * A buildx string, e.g. `type=registry,ref=<repo>:cache,mode=max`.
+     */
+    raw?: string;
+    /**
+     * Export to a registry.
+     */
+    registry?: outputs.CacheRegistry;
+    /**
+     * Export to an S3 bucket.
+     */
+    s3?: outputs.CacheS3;
+}
+
+/**
  * The Dockerfile: a path or inline text (exactly one).
  */
 export interface Dockerfile {

@@ -7,9 +7,25 @@ import pulumi
 from enum import Enum
 
 __all__ = [
+    'CacheMode',
     'IndexMediaType',
     'NetworkMode',
 ]
+
+
+@pulumi.type_token("multiarch:index:CacheMode")
+class CacheMode(_builtins.str, Enum):
+    """
+    Which cache layers an export writes.
+    """
+    MIN = "min"
+    """
+    Only the layers of the exported image (BuildKit's default).
+    """
+    MAX = "max"
+    """
+    Every intermediate step's layers too: more cache hits, notably for multi-stage builds.
+    """
 
 
 @pulumi.type_token("multiarch:index:IndexMediaType")

@@ -24,6 +24,20 @@ __all__ = [
     'BuilderNodeConfigArgsDict',
     'BuilderTlsConfigArgs',
     'BuilderTlsConfigArgsDict',
+    'CacheFromArgs',
+    'CacheFromArgsDict',
+    'CacheGhaArgs',
+    'CacheGhaArgsDict',
+    'CacheInlineArgs',
+    'CacheInlineArgsDict',
+    'CacheLocalArgs',
+    'CacheLocalArgsDict',
+    'CacheRegistryArgs',
+    'CacheRegistryArgsDict',
+    'CacheS3Args',
+    'CacheS3ArgsDict',
+    'CacheToArgs',
+    'CacheToArgsDict',
     'DockerfileArgs',
     'DockerfileArgsDict',
     'EcrConfigArgs',
@@ -316,6 +330,840 @@ class BuilderTlsConfigArgs:
     @server_name.setter
     def server_name(self, value: pulumi.Input[Optional[_builtins.str]]):
         pulumi.set(self, "server_name", value)
+
+
+class CacheFromArgsDict(TypedDict):
+    """
+    A typed cache source: set exactly one of `registry`, `local`, `gha`, `s3`, `raw`.
+    """
+    gha: NotRequired[pulumi.Input[Optional['CacheGhaArgsDict']]]
+    """
+    Import the GitHub Actions cache.
+    """
+    local: NotRequired[pulumi.Input[Optional['CacheLocalArgsDict']]]
+    """
+    Import a local directory cache (`src`).
+    """
+    raw: NotRequired[pulumi.Input[Optional[_builtins.str]]]
+    """
+    A buildx string, e.g. `type=registry,ref=<repo>:cache`.
+    """
+    registry: NotRequired[pulumi.Input[Optional['CacheRegistryArgsDict']]]
+    """
+    Import a registry cache.
+    """
+    s3: NotRequired[pulumi.Input[Optional['CacheS3ArgsDict']]]
+    """
+    Import an S3 bucket cache.
+    """
+
+@pulumi.input_type
+class CacheFromArgs:
+    def __init__(__self__, *,
+                 gha: pulumi.Input[Optional['CacheGhaArgs']] = None,
+                 local: pulumi.Input[Optional['CacheLocalArgs']] = None,
+                 raw: pulumi.Input[Optional[_builtins.str]] = None,
+                 registry: pulumi.Input[Optional['CacheRegistryArgs']] = None,
+                 s3: pulumi.Input[Optional['CacheS3Args']] = None):
+        """
+        A typed cache source: set exactly one of `registry`, `local`, `gha`, `s3`, `raw`.
+
+        :param pulumi.Input['CacheGhaArgs'] gha: Import the GitHub Actions cache.
+        :param pulumi.Input['CacheLocalArgs'] local: Import a local directory cache (`src`).
+        :param pulumi.Input[_builtins.str] raw: A buildx string, e.g. `type=registry,ref=<repo>:cache`.
+        :param pulumi.Input['CacheRegistryArgs'] registry: Import a registry cache.
+        :param pulumi.Input['CacheS3Args'] s3: Import an S3 bucket cache.
+        """
+        if gha is not None:
+            pulumi.set(__self__, "gha", gha)
+        if local is not None:
+            pulumi.set(__self__, "local", local)
+        if raw is not None:
+            pulumi.set(__self__, "raw", raw)
+        if registry is not None:
+            pulumi.set(__self__, "registry", registry)
+        if s3 is not None:
+            pulumi.set(__self__, "s3", s3)
+
+    @_builtins.property
+    @pulumi.getter
+    def gha(self) -> pulumi.Input[Optional['CacheGhaArgs']]:
+        """
+        Import the GitHub Actions cache.
+        """
+        return pulumi.get(self, "gha")
+
+    @gha.setter
+    def gha(self, value: pulumi.Input[Optional['CacheGhaArgs']]):
+        pulumi.set(self, "gha", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def local(self) -> pulumi.Input[Optional['CacheLocalArgs']]:
+        """
+        Import a local directory cache (`src`).
+        """
+        return pulumi.get(self, "local")
+
+    @local.setter
+    def local(self, value: pulumi.Input[Optional['CacheLocalArgs']]):
+        pulumi.set(self, "local", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def raw(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        A buildx string, e.g. `type=registry,ref=<repo>:cache`.
+        """
+        return pulumi.get(self, "raw")
+
+    @raw.setter
+    def raw(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "raw", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def registry(self) -> pulumi.Input[Optional['CacheRegistryArgs']]:
+        """
+        Import a registry cache.
+        """
+        return pulumi.get(self, "registry")
+
+    @registry.setter
+    def registry(self, value: pulumi.Input[Optional['CacheRegistryArgs']]):
+        pulumi.set(self, "registry", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def s3(self) -> pulumi.Input[Optional['CacheS3Args']]:
+        """
+        Import an S3 bucket cache.
+        """
+        return pulumi.get(self, "s3")
+
+    @s3.setter
+    def s3(self, value: pulumi.Input[Optional['CacheS3Args']]):
+        pulumi.set(self, "s3", value)
+
+
+class CacheGhaArgsDict(TypedDict):
+    """
+    The GitHub Actions cache (`type=gha`).
+    """
+    ignore_error: NotRequired[pulumi.Input[Optional[_builtins.bool]]]
+    """
+    cacheTo only: a failed cache export is a warning instead of a failed build.
+    """
+    mode: NotRequired[pulumi.Input[Optional['CacheMode']]]
+    """
+    cacheTo only: `min` (default) or `max`.
+    """
+    scope: NotRequired[pulumi.Input[Optional[_builtins.str]]]
+    """
+    The cache's scope (BuildKit's default: `buildkit`); give each image its own.
+    """
+    token: NotRequired[pulumi.Input[Optional[_builtins.str]]]
+    """
+    The cache service token. Default: `ACTIONS_RUNTIME_TOKEN` of the provider's
+    environment. It changes every workflow run, so a new one is never a change.
+    """
+    url: NotRequired[pulumi.Input[Optional[_builtins.str]]]
+    """
+    The cache service URL. Default: `ACTIONS_CACHE_URL` of the provider's environment.
+    """
+
+@pulumi.input_type
+class CacheGhaArgs:
+    def __init__(__self__, *,
+                 ignore_error: pulumi.Input[Optional[_builtins.bool]] = None,
+                 mode: pulumi.Input[Optional['CacheMode']] = None,
+                 scope: pulumi.Input[Optional[_builtins.str]] = None,
+                 token: pulumi.Input[Optional[_builtins.str]] = None,
+                 url: pulumi.Input[Optional[_builtins.str]] = None):
+        """
+        The GitHub Actions cache (`type=gha`).
+
+        :param pulumi.Input[_builtins.bool] ignore_error: cacheTo only: a failed cache export is a warning instead of a failed build.
+        :param pulumi.Input['CacheMode'] mode: cacheTo only: `min` (default) or `max`.
+        :param pulumi.Input[_builtins.str] scope: The cache's scope (BuildKit's default: `buildkit`); give each image its own.
+        :param pulumi.Input[_builtins.str] token: The cache service token. Default: `ACTIONS_RUNTIME_TOKEN` of the provider's
+               environment. It changes every workflow run, so a new one is never a change.
+        :param pulumi.Input[_builtins.str] url: The cache service URL. Default: `ACTIONS_CACHE_URL` of the provider's environment.
+        """
+        if ignore_error is not None:
+            pulumi.set(__self__, "ignore_error", ignore_error)
+        if mode is not None:
+            pulumi.set(__self__, "mode", mode)
+        if scope is not None:
+            pulumi.set(__self__, "scope", scope)
+        if token is not None:
+            pulumi.set(__self__, "token", token)
+        if url is not None:
+            pulumi.set(__self__, "url", url)
+
+    @_builtins.property
+    @pulumi.getter(name="ignoreError")
+    def ignore_error(self) -> pulumi.Input[Optional[_builtins.bool]]:
+        """
+        cacheTo only: a failed cache export is a warning instead of a failed build.
+        """
+        return pulumi.get(self, "ignore_error")
+
+    @ignore_error.setter
+    def ignore_error(self, value: pulumi.Input[Optional[_builtins.bool]]):
+        pulumi.set(self, "ignore_error", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def mode(self) -> pulumi.Input[Optional['CacheMode']]:
+        """
+        cacheTo only: `min` (default) or `max`.
+        """
+        return pulumi.get(self, "mode")
+
+    @mode.setter
+    def mode(self, value: pulumi.Input[Optional['CacheMode']]):
+        pulumi.set(self, "mode", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def scope(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        The cache's scope (BuildKit's default: `buildkit`); give each image its own.
+        """
+        return pulumi.get(self, "scope")
+
+    @scope.setter
+    def scope(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "scope", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def token(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        The cache service token. Default: `ACTIONS_RUNTIME_TOKEN` of the provider's
+        environment. It changes every workflow run, so a new one is never a change.
+        """
+        return pulumi.get(self, "token")
+
+    @token.setter
+    def token(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "token", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def url(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        The cache service URL. Default: `ACTIONS_CACHE_URL` of the provider's environment.
+        """
+        return pulumi.get(self, "url")
+
+    @url.setter
+    def url(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "url", value)
+
+
+class CacheInlineArgsDict(TypedDict):
+    """
+    An inline cache (`type=inline`, cacheTo only): cache metadata inside the pushed image;
+    a later build imports it with a registry cacheFrom naming that image.
+    """
+    pass
+
+@pulumi.input_type
+class CacheInlineArgs:
+    def __init__(__self__):
+        """
+        An inline cache (`type=inline`, cacheTo only): cache metadata inside the pushed image;
+        a later build imports it with a registry cacheFrom naming that image.
+        """
+        pass
+
+
+class CacheLocalArgsDict(TypedDict):
+    """
+    A local directory cache (`type=local`, an OCI layout on the provider's host): a cacheTo
+    writes `dest`, a cacheFrom reads `src`.
+    """
+    dest: NotRequired[pulumi.Input[Optional[_builtins.str]]]
+    """
+    cacheTo: the directory to export to.
+    """
+    ignore_error: NotRequired[pulumi.Input[Optional[_builtins.bool]]]
+    """
+    cacheTo only: a failed cache export is a warning instead of a failed build.
+    """
+    mode: NotRequired[pulumi.Input[Optional['CacheMode']]]
+    """
+    cacheTo only: `min` (default) or `max`.
+    """
+    src: NotRequired[pulumi.Input[Optional[_builtins.str]]]
+    """
+    cacheFrom: the directory to import from (what a cacheTo `dest` wrote).
+    """
+
+@pulumi.input_type
+class CacheLocalArgs:
+    def __init__(__self__, *,
+                 dest: pulumi.Input[Optional[_builtins.str]] = None,
+                 ignore_error: pulumi.Input[Optional[_builtins.bool]] = None,
+                 mode: pulumi.Input[Optional['CacheMode']] = None,
+                 src: pulumi.Input[Optional[_builtins.str]] = None):
+        """
+        A local directory cache (`type=local`, an OCI layout on the provider's host): a cacheTo
+        writes `dest`, a cacheFrom reads `src`.
+
+        :param pulumi.Input[_builtins.str] dest: cacheTo: the directory to export to.
+        :param pulumi.Input[_builtins.bool] ignore_error: cacheTo only: a failed cache export is a warning instead of a failed build.
+        :param pulumi.Input['CacheMode'] mode: cacheTo only: `min` (default) or `max`.
+        :param pulumi.Input[_builtins.str] src: cacheFrom: the directory to import from (what a cacheTo `dest` wrote).
+        """
+        if dest is not None:
+            pulumi.set(__self__, "dest", dest)
+        if ignore_error is not None:
+            pulumi.set(__self__, "ignore_error", ignore_error)
+        if mode is not None:
+            pulumi.set(__self__, "mode", mode)
+        if src is not None:
+            pulumi.set(__self__, "src", src)
+
+    @_builtins.property
+    @pulumi.getter
+    def dest(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        cacheTo: the directory to export to.
+        """
+        return pulumi.get(self, "dest")
+
+    @dest.setter
+    def dest(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "dest", value)
+
+    @_builtins.property
+    @pulumi.getter(name="ignoreError")
+    def ignore_error(self) -> pulumi.Input[Optional[_builtins.bool]]:
+        """
+        cacheTo only: a failed cache export is a warning instead of a failed build.
+        """
+        return pulumi.get(self, "ignore_error")
+
+    @ignore_error.setter
+    def ignore_error(self, value: pulumi.Input[Optional[_builtins.bool]]):
+        pulumi.set(self, "ignore_error", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def mode(self) -> pulumi.Input[Optional['CacheMode']]:
+        """
+        cacheTo only: `min` (default) or `max`.
+        """
+        return pulumi.get(self, "mode")
+
+    @mode.setter
+    def mode(self, value: pulumi.Input[Optional['CacheMode']]):
+        pulumi.set(self, "mode", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def src(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        cacheFrom: the directory to import from (what a cacheTo `dest` wrote).
+        """
+        return pulumi.get(self, "src")
+
+    @src.setter
+    def src(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "src", value)
+
+
+class CacheRegistryArgsDict(TypedDict):
+    """
+    A registry cache (`type=registry`): the cache stored as an image in a repository.
+    """
+    ref: pulumi.Input[_builtins.str]
+    """
+    The cache's reference, with its registry host, e.g. `<registry>/app:cache`. With
+    several build nodes each node uses its own: `<registry>/app:cache-linux-arm64`.
+    """
+    ignore_error: NotRequired[pulumi.Input[Optional[_builtins.bool]]]
+    """
+    cacheTo only: a failed cache export is a warning instead of a failed build.
+    """
+    image_manifest: NotRequired[pulumi.Input[Optional[_builtins.bool]]]
+    """
+    cacheTo only: write the cache as an image manifest (`image-manifest`). Default: true
+    on ECR hosts (ECR refuses BuildKit's cache manifest), BuildKit's default elsewhere.
+    """
+    mode: NotRequired[pulumi.Input[Optional['CacheMode']]]
+    """
+    cacheTo only: `min` (default) or `max`.
+    """
+    oci_media_types: NotRequired[pulumi.Input[Optional[_builtins.bool]]]
+    """
+    cacheTo only: OCI media types (`oci-mediatypes`). Default: true on ECR hosts.
+    """
+
+@pulumi.input_type
+class CacheRegistryArgs:
+    def __init__(__self__, *,
+                 ref: pulumi.Input[_builtins.str],
+                 ignore_error: pulumi.Input[Optional[_builtins.bool]] = None,
+                 image_manifest: pulumi.Input[Optional[_builtins.bool]] = None,
+                 mode: pulumi.Input[Optional['CacheMode']] = None,
+                 oci_media_types: pulumi.Input[Optional[_builtins.bool]] = None):
+        """
+        A registry cache (`type=registry`): the cache stored as an image in a repository.
+
+        :param pulumi.Input[_builtins.str] ref: The cache's reference, with its registry host, e.g. `<registry>/app:cache`. With
+               several build nodes each node uses its own: `<registry>/app:cache-linux-arm64`.
+        :param pulumi.Input[_builtins.bool] ignore_error: cacheTo only: a failed cache export is a warning instead of a failed build.
+        :param pulumi.Input[_builtins.bool] image_manifest: cacheTo only: write the cache as an image manifest (`image-manifest`). Default: true
+               on ECR hosts (ECR refuses BuildKit's cache manifest), BuildKit's default elsewhere.
+        :param pulumi.Input['CacheMode'] mode: cacheTo only: `min` (default) or `max`.
+        :param pulumi.Input[_builtins.bool] oci_media_types: cacheTo only: OCI media types (`oci-mediatypes`). Default: true on ECR hosts.
+        """
+        pulumi.set(__self__, "ref", ref)
+        if ignore_error is not None:
+            pulumi.set(__self__, "ignore_error", ignore_error)
+        if image_manifest is not None:
+            pulumi.set(__self__, "image_manifest", image_manifest)
+        if mode is not None:
+            pulumi.set(__self__, "mode", mode)
+        if oci_media_types is not None:
+            pulumi.set(__self__, "oci_media_types", oci_media_types)
+
+    @_builtins.property
+    @pulumi.getter
+    def ref(self) -> pulumi.Input[_builtins.str]:
+        """
+        The cache's reference, with its registry host, e.g. `<registry>/app:cache`. With
+        several build nodes each node uses its own: `<registry>/app:cache-linux-arm64`.
+        """
+        return pulumi.get(self, "ref")
+
+    @ref.setter
+    def ref(self, value: pulumi.Input[_builtins.str]):
+        pulumi.set(self, "ref", value)
+
+    @_builtins.property
+    @pulumi.getter(name="ignoreError")
+    def ignore_error(self) -> pulumi.Input[Optional[_builtins.bool]]:
+        """
+        cacheTo only: a failed cache export is a warning instead of a failed build.
+        """
+        return pulumi.get(self, "ignore_error")
+
+    @ignore_error.setter
+    def ignore_error(self, value: pulumi.Input[Optional[_builtins.bool]]):
+        pulumi.set(self, "ignore_error", value)
+
+    @_builtins.property
+    @pulumi.getter(name="imageManifest")
+    def image_manifest(self) -> pulumi.Input[Optional[_builtins.bool]]:
+        """
+        cacheTo only: write the cache as an image manifest (`image-manifest`). Default: true
+        on ECR hosts (ECR refuses BuildKit's cache manifest), BuildKit's default elsewhere.
+        """
+        return pulumi.get(self, "image_manifest")
+
+    @image_manifest.setter
+    def image_manifest(self, value: pulumi.Input[Optional[_builtins.bool]]):
+        pulumi.set(self, "image_manifest", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def mode(self) -> pulumi.Input[Optional['CacheMode']]:
+        """
+        cacheTo only: `min` (default) or `max`.
+        """
+        return pulumi.get(self, "mode")
+
+    @mode.setter
+    def mode(self, value: pulumi.Input[Optional['CacheMode']]):
+        pulumi.set(self, "mode", value)
+
+    @_builtins.property
+    @pulumi.getter(name="ociMediaTypes")
+    def oci_media_types(self) -> pulumi.Input[Optional[_builtins.bool]]:
+        """
+        cacheTo only: OCI media types (`oci-mediatypes`). Default: true on ECR hosts.
+        """
+        return pulumi.get(self, "oci_media_types")
+
+    @oci_media_types.setter
+    def oci_media_types(self, value: pulumi.Input[Optional[_builtins.bool]]):
+        pulumi.set(self, "oci_media_types", value)
+
+
+class CacheS3ArgsDict(TypedDict):
+    """
+    An S3 bucket cache (`type=s3`). Without keys, BuildKit uses its own AWS credentials.
+    """
+    bucket: pulumi.Input[_builtins.str]
+    """
+    The bucket.
+    """
+    region: pulumi.Input[_builtins.str]
+    """
+    The bucket's region, e.g. `us-east-1`.
+    """
+    access_key_id: NotRequired[pulumi.Input[Optional[_builtins.str]]]
+    """
+    The access key id. A new key is never a change.
+    """
+    endpoint_url: NotRequired[pulumi.Input[Optional[_builtins.str]]]
+    """
+    An S3-compatible endpoint instead of AWS's.
+    """
+    ignore_error: NotRequired[pulumi.Input[Optional[_builtins.bool]]]
+    """
+    cacheTo only: a failed cache export is a warning instead of a failed build.
+    """
+    mode: NotRequired[pulumi.Input[Optional['CacheMode']]]
+    """
+    cacheTo only: `min` (default) or `max`.
+    """
+    name: NotRequired[pulumi.Input[Optional[_builtins.str]]]
+    """
+    The cache manifest's name (BuildKit's default: `buildkit`).
+    """
+    prefix: NotRequired[pulumi.Input[Optional[_builtins.str]]]
+    """
+    A prefix for every object the cache writes.
+    """
+    secret_access_key: NotRequired[pulumi.Input[Optional[_builtins.str]]]
+    """
+    The secret access key. A new key is never a change.
+    """
+    session_token: NotRequired[pulumi.Input[Optional[_builtins.str]]]
+    """
+    The session token of temporary credentials. A new one is never a change.
+    """
+    use_path_style: NotRequired[pulumi.Input[Optional[_builtins.bool]]]
+    """
+    Path-style bucket URLs (`<endpoint>/<bucket>`), as MinIO and most S3-compatible
+    stores need.
+    """
+
+@pulumi.input_type
+class CacheS3Args:
+    def __init__(__self__, *,
+                 bucket: pulumi.Input[_builtins.str],
+                 region: pulumi.Input[_builtins.str],
+                 access_key_id: pulumi.Input[Optional[_builtins.str]] = None,
+                 endpoint_url: pulumi.Input[Optional[_builtins.str]] = None,
+                 ignore_error: pulumi.Input[Optional[_builtins.bool]] = None,
+                 mode: pulumi.Input[Optional['CacheMode']] = None,
+                 name: pulumi.Input[Optional[_builtins.str]] = None,
+                 prefix: pulumi.Input[Optional[_builtins.str]] = None,
+                 secret_access_key: pulumi.Input[Optional[_builtins.str]] = None,
+                 session_token: pulumi.Input[Optional[_builtins.str]] = None,
+                 use_path_style: pulumi.Input[Optional[_builtins.bool]] = None):
+        """
+        An S3 bucket cache (`type=s3`). Without keys, BuildKit uses its own AWS credentials.
+
+        :param pulumi.Input[_builtins.str] bucket: The bucket.
+        :param pulumi.Input[_builtins.str] region: The bucket's region, e.g. `us-east-1`.
+        :param pulumi.Input[_builtins.str] access_key_id: The access key id. A new key is never a change.
+        :param pulumi.Input[_builtins.str] endpoint_url: An S3-compatible endpoint instead of AWS's.
+        :param pulumi.Input[_builtins.bool] ignore_error: cacheTo only: a failed cache export is a warning instead of a failed build.
+        :param pulumi.Input['CacheMode'] mode: cacheTo only: `min` (default) or `max`.
+        :param pulumi.Input[_builtins.str] name: The cache manifest's name (BuildKit's default: `buildkit`).
+        :param pulumi.Input[_builtins.str] prefix: A prefix for every object the cache writes.
+        :param pulumi.Input[_builtins.str] secret_access_key: The secret access key. A new key is never a change.
+        :param pulumi.Input[_builtins.str] session_token: The session token of temporary credentials. A new one is never a change.
+        :param pulumi.Input[_builtins.bool] use_path_style: Path-style bucket URLs (`<endpoint>/<bucket>`), as MinIO and most S3-compatible
+               stores need.
+        """
+        pulumi.set(__self__, "bucket", bucket)
+        pulumi.set(__self__, "region", region)
+        if access_key_id is not None:
+            pulumi.set(__self__, "access_key_id", access_key_id)
+        if endpoint_url is not None:
+            pulumi.set(__self__, "endpoint_url", endpoint_url)
+        if ignore_error is not None:
+            pulumi.set(__self__, "ignore_error", ignore_error)
+        if mode is not None:
+            pulumi.set(__self__, "mode", mode)
+        if name is not None:
+            pulumi.set(__self__, "name", name)
+        if prefix is not None:
+            pulumi.set(__self__, "prefix", prefix)
+        if secret_access_key is not None:
+            pulumi.set(__self__, "secret_access_key", secret_access_key)
+        if session_token is not None:
+            pulumi.set(__self__, "session_token", session_token)
+        if use_path_style is not None:
+            pulumi.set(__self__, "use_path_style", use_path_style)
+
+    @_builtins.property
+    @pulumi.getter
+    def bucket(self) -> pulumi.Input[_builtins.str]:
+        """
+        The bucket.
+        """
+        return pulumi.get(self, "bucket")
+
+    @bucket.setter
+    def bucket(self, value: pulumi.Input[_builtins.str]):
+        pulumi.set(self, "bucket", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def region(self) -> pulumi.Input[_builtins.str]:
+        """
+        The bucket's region, e.g. `us-east-1`.
+        """
+        return pulumi.get(self, "region")
+
+    @region.setter
+    def region(self, value: pulumi.Input[_builtins.str]):
+        pulumi.set(self, "region", value)
+
+    @_builtins.property
+    @pulumi.getter(name="accessKeyId")
+    def access_key_id(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        The access key id. A new key is never a change.
+        """
+        return pulumi.get(self, "access_key_id")
+
+    @access_key_id.setter
+    def access_key_id(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "access_key_id", value)
+
+    @_builtins.property
+    @pulumi.getter(name="endpointUrl")
+    def endpoint_url(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        An S3-compatible endpoint instead of AWS's.
+        """
+        return pulumi.get(self, "endpoint_url")
+
+    @endpoint_url.setter
+    def endpoint_url(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "endpoint_url", value)
+
+    @_builtins.property
+    @pulumi.getter(name="ignoreError")
+    def ignore_error(self) -> pulumi.Input[Optional[_builtins.bool]]:
+        """
+        cacheTo only: a failed cache export is a warning instead of a failed build.
+        """
+        return pulumi.get(self, "ignore_error")
+
+    @ignore_error.setter
+    def ignore_error(self, value: pulumi.Input[Optional[_builtins.bool]]):
+        pulumi.set(self, "ignore_error", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def mode(self) -> pulumi.Input[Optional['CacheMode']]:
+        """
+        cacheTo only: `min` (default) or `max`.
+        """
+        return pulumi.get(self, "mode")
+
+    @mode.setter
+    def mode(self, value: pulumi.Input[Optional['CacheMode']]):
+        pulumi.set(self, "mode", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def name(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        The cache manifest's name (BuildKit's default: `buildkit`).
+        """
+        return pulumi.get(self, "name")
+
+    @name.setter
+    def name(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "name", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def prefix(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        A prefix for every object the cache writes.
+        """
+        return pulumi.get(self, "prefix")
+
+    @prefix.setter
+    def prefix(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "prefix", value)
+
+    @_builtins.property
+    @pulumi.getter(name="secretAccessKey")
+    def secret_access_key(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        The secret access key. A new key is never a change.
+        """
+        return pulumi.get(self, "secret_access_key")
+
+    @secret_access_key.setter
+    def secret_access_key(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "secret_access_key", value)
+
+    @_builtins.property
+    @pulumi.getter(name="sessionToken")
+    def session_token(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        The session token of temporary credentials. A new one is never a change.
+        """
+        return pulumi.get(self, "session_token")
+
+    @session_token.setter
+    def session_token(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "session_token", value)
+
+    @_builtins.property
+    @pulumi.getter(name="usePathStyle")
+    def use_path_style(self) -> pulumi.Input[Optional[_builtins.bool]]:
+        """
+        Path-style bucket URLs (`<endpoint>/<bucket>`), as MinIO and most S3-compatible
+        stores need.
+        """
+        return pulumi.get(self, "use_path_style")
+
+    @use_path_style.setter
+    def use_path_style(self, value: pulumi.Input[Optional[_builtins.bool]]):
+        pulumi.set(self, "use_path_style", value)
+
+
+class CacheToArgsDict(TypedDict):
+    """
+    A typed cache export: set exactly one of `registry`, `local`, `inline`, `gha`, `s3`,
+    `raw`.
+    """
+    gha: NotRequired[pulumi.Input[Optional['CacheGhaArgsDict']]]
+    """
+    Export to the GitHub Actions cache.
+    """
+    inline: NotRequired[pulumi.Input[Optional['CacheInlineArgsDict']]]
+    """
+    Write cache metadata into the pushed image.
+    """
+    local: NotRequired[pulumi.Input[Optional['CacheLocalArgsDict']]]
+    """
+    Export to a local directory (`dest`).
+    """
+    raw: NotRequired[pulumi.Input[Optional[_builtins.str]]]
+    """
+    A buildx string, e.g. `type=registry,ref=<repo>:cache,mode=max`.
+    """
+    registry: NotRequired[pulumi.Input[Optional['CacheRegistryArgsDict']]]
+    """
+    Export to a registry.
+    """
+    s3: NotRequired[pulumi.Input[Optional['CacheS3ArgsDict']]]
+    """
+    Export to an S3 bucket.
+    """
+
+@pulumi.input_type
+class CacheToArgs:
+    def __init__(__self__, *,
+                 gha: pulumi.Input[Optional['CacheGhaArgs']] = None,
+                 inline: pulumi.Input[Optional['CacheInlineArgs']] = None,
+                 local: pulumi.Input[Optional['CacheLocalArgs']] = None,
+                 raw: pulumi.Input[Optional[_builtins.str]] = None,
+                 registry: pulumi.Input[Optional['CacheRegistryArgs']] = None,
+                 s3: pulumi.Input[Optional['CacheS3Args']] = None):
+        """
+        A typed cache export: set exactly one of `registry`, `local`, `inline`, `gha`, `s3`,
+        `raw`.
+
+        :param pulumi.Input['CacheGhaArgs'] gha: Export to the GitHub Actions cache.
+        :param pulumi.Input['CacheInlineArgs'] inline: Write cache metadata into the pushed image.
+        :param pulumi.Input['CacheLocalArgs'] local: Export to a local directory (`dest`).
+        :param pulumi.Input[_builtins.str] raw: A buildx string, e.g. `type=registry,ref=<repo>:cache,mode=max`.
+        :param pulumi.Input['CacheRegistryArgs'] registry: Export to a registry.
+        :param pulumi.Input['CacheS3Args'] s3: Export to an S3 bucket.
+        """
+        if gha is not None:
+            pulumi.set(__self__, "gha", gha)
+        if inline is not None:
+            pulumi.set(__self__, "inline", inline)
+        if local is not None:
+            pulumi.set(__self__, "local", local)
+        if raw is not None:
+            pulumi.set(__self__, "raw", raw)
+        if registry is not None:
+            pulumi.set(__self__, "registry", registry)
+        if s3 is not None:
+            pulumi.set(__self__, "s3", s3)
+
+    @_builtins.property
+    @pulumi.getter
+    def gha(self) -> pulumi.Input[Optional['CacheGhaArgs']]:
+        """
+        Export to the GitHub Actions cache.
+        """
+        return pulumi.get(self, "gha")
+
+    @gha.setter
+    def gha(self, value: pulumi.Input[Optional['CacheGhaArgs']]):
+        pulumi.set(self, "gha", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def inline(self) -> pulumi.Input[Optional['CacheInlineArgs']]:
+        """
+        Write cache metadata into the pushed image.
+        """
+        return pulumi.get(self, "inline")
+
+    @inline.setter
+    def inline(self, value: pulumi.Input[Optional['CacheInlineArgs']]):
+        pulumi.set(self, "inline", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def local(self) -> pulumi.Input[Optional['CacheLocalArgs']]:
+        """
+        Export to a local directory (`dest`).
+        """
+        return pulumi.get(self, "local")
+
+    @local.setter
+    def local(self, value: pulumi.Input[Optional['CacheLocalArgs']]):
+        pulumi.set(self, "local", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def raw(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        A buildx string, e.g. `type=registry,ref=<repo>:cache,mode=max`.
+        """
+        return pulumi.get(self, "raw")
+
+    @raw.setter
+    def raw(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "raw", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def registry(self) -> pulumi.Input[Optional['CacheRegistryArgs']]:
+        """
+        Export to a registry.
+        """
+        return pulumi.get(self, "registry")
+
+    @registry.setter
+    def registry(self, value: pulumi.Input[Optional['CacheRegistryArgs']]):
+        pulumi.set(self, "registry", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def s3(self) -> pulumi.Input[Optional['CacheS3Args']]:
+        """
+        Export to an S3 bucket.
+        """
+        return pulumi.get(self, "s3")
+
+    @s3.setter
+    def s3(self, value: pulumi.Input[Optional['CacheS3Args']]):
+        pulumi.set(self, "s3", value)
 
 
 class DockerfileArgsDict(TypedDict):

@@ -25,8 +25,8 @@ class ImageArgs:
                  add_hosts: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
                  build_args: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
                  build_on_preview: pulumi.Input[Optional[_builtins.bool]] = None,
-                 cache_from: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
-                 cache_to: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
+                 cache_from: pulumi.Input[Optional[Sequence[pulumi.Input[Union[_builtins.str, 'CacheFromArgs']]]]] = None,
+                 cache_to: pulumi.Input[Optional[Sequence[pulumi.Input[Union[_builtins.str, 'CacheToArgs']]]]] = None,
                  context: pulumi.Input[Optional['BuildContextArgs']] = None,
                  dockerfile: pulumi.Input[Optional['DockerfileArgs']] = None,
                  keep_remotely: pulumi.Input[Optional[_builtins.bool]] = None,
@@ -51,11 +51,16 @@ class ImageArgs:
                takes them (e.g. `db.internal:10.0.0.5`, `v6.internal:fd00::1`). Compared as a set.
         :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] build_args: Build arguments (`ARG`).
         :param pulumi.Input[_builtins.bool] build_on_preview: Build during preview (without exporting) so Dockerfile errors show before `up`.
-        :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] cache_from: Cache sources, buildx syntax, e.g. `type=registry,ref=<repo>:cache`. With several
-               build nodes each node reads its own: `<repo>:cache-linux-arm64`.
-        :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] cache_to: Cache exports, buildx syntax. ECR hosts get `image-manifest=true,oci-mediatypes=true`
-               automatically. With several build nodes each node writes its own registry cache, the
-               ref's tag suffixed with its platforms (`<repo>:cache` -> `<repo>:cache-linux-arm64`).
+        :param pulumi.Input[Sequence[pulumi.Input[Union[_builtins.str, 'CacheFromArgs']]]] cache_from: Cache sources: buildx strings, e.g. `type=registry,ref=<repo>:cache` or a bare ref,
+               or (Pulumi) typed entries, e.g. `{registry: {ref: "<repo>:cache"}}`; Terraform takes
+               the strings. With several build nodes each node reads its own registry cache:
+               `<repo>:cache-linux-arm64`.
+        :param pulumi.Input[Sequence[pulumi.Input[Union[_builtins.str, 'CacheToArgs']]]] cache_to: Cache exports: buildx strings, e.g. `type=registry,ref=<repo>:cache,mode=max`, or
+               (Pulumi) typed entries, e.g. `{registry: {ref: "<repo>:cache", mode: "max"}}`;
+               Terraform takes the strings. ECR hosts get `image-manifest=true,oci-mediatypes=true`
+               unless the entry sets them. With several build nodes each node writes its own registry
+               cache, the ref's tag suffixed with its platforms (`<repo>:cache` ->
+               `<repo>:cache-linux-arm64`).
         :param pulumi.Input['BuildContextArgs'] context: The build context.
         :param pulumi.Input['DockerfileArgs'] dockerfile: The Dockerfile (default `Dockerfile` in the context).
         :param pulumi.Input[_builtins.bool] keep_remotely: Leave the tags in the registry when the resource is deleted.
@@ -166,29 +171,34 @@ class ImageArgs:
 
     @_builtins.property
     @pulumi.getter(name="cacheFrom")
-    def cache_from(self) -> pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]]:
+    def cache_from(self) -> pulumi.Input[Optional[Sequence[pulumi.Input[Union[_builtins.str, 'CacheFromArgs']]]]]:
         """
-        Cache sources, buildx syntax, e.g. `type=registry,ref=<repo>:cache`. With several
-        build nodes each node reads its own: `<repo>:cache-linux-arm64`.
+        Cache sources: buildx strings, e.g. `type=registry,ref=<repo>:cache` or a bare ref,
+        or (Pulumi) typed entries, e.g. `{registry: {ref: "<repo>:cache"}}`; Terraform takes
+        the strings. With several build nodes each node reads its own registry cache:
+        `<repo>:cache-linux-arm64`.
         """
         return pulumi.get(self, "cache_from")
 
     @cache_from.setter
-    def cache_from(self, value: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]]):
+    def cache_from(self, value: pulumi.Input[Optional[Sequence[pulumi.Input[Union[_builtins.str, 'CacheFromArgs']]]]]):
         pulumi.set(self, "cache_from", value)
 
     @_builtins.property
     @pulumi.getter(name="cacheTo")
-    def cache_to(self) -> pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]]:
+    def cache_to(self) -> pulumi.Input[Optional[Sequence[pulumi.Input[Union[_builtins.str, 'CacheToArgs']]]]]:
         """
-        Cache exports, buildx syntax. ECR hosts get `image-manifest=true,oci-mediatypes=true`
-        automatically. With several build nodes each node writes its own registry cache, the
-        ref's tag suffixed with its platforms (`<repo>:cache` -> `<repo>:cache-linux-arm64`).
+        Cache exports: buildx strings, e.g. `type=registry,ref=<repo>:cache,mode=max`, or
+        (Pulumi) typed entries, e.g. `{registry: {ref: "<repo>:cache", mode: "max"}}`;
+        Terraform takes the strings. ECR hosts get `image-manifest=true,oci-mediatypes=true`
+        unless the entry sets them. With several build nodes each node writes its own registry
+        cache, the ref's tag suffixed with its platforms (`<repo>:cache` ->
+        `<repo>:cache-linux-arm64`).
         """
         return pulumi.get(self, "cache_to")
 
     @cache_to.setter
-    def cache_to(self, value: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]]):
+    def cache_to(self, value: pulumi.Input[Optional[Sequence[pulumi.Input[Union[_builtins.str, 'CacheToArgs']]]]]):
         pulumi.set(self, "cache_to", value)
 
     @_builtins.property
@@ -409,8 +419,8 @@ class Image(pulumi.CustomResource):
                  add_hosts: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
                  build_args: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
                  build_on_preview: pulumi.Input[Optional[_builtins.bool]] = None,
-                 cache_from: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
-                 cache_to: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
+                 cache_from: pulumi.Input[Optional[Sequence[pulumi.Input[Union[_builtins.str, Union['CacheFromArgs', 'CacheFromArgsDict', 'outputs.CacheFrom']]]]]] = None,
+                 cache_to: pulumi.Input[Optional[Sequence[pulumi.Input[Union[_builtins.str, Union['CacheToArgs', 'CacheToArgsDict', 'outputs.CacheTo']]]]]] = None,
                  context: pulumi.Input[Optional[Union['BuildContextArgs', 'BuildContextArgsDict', 'outputs.BuildContext']]] = None,
                  dockerfile: pulumi.Input[Optional[Union['DockerfileArgs', 'DockerfileArgsDict', 'outputs.Dockerfile']]] = None,
                  keep_remotely: pulumi.Input[Optional[_builtins.bool]] = None,
@@ -438,11 +448,16 @@ class Image(pulumi.CustomResource):
                takes them (e.g. `db.internal:10.0.0.5`, `v6.internal:fd00::1`). Compared as a set.
         :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] build_args: Build arguments (`ARG`).
         :param pulumi.Input[_builtins.bool] build_on_preview: Build during preview (without exporting) so Dockerfile errors show before `up`.
-        :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] cache_from: Cache sources, buildx syntax, e.g. `type=registry,ref=<repo>:cache`. With several
-               build nodes each node reads its own: `<repo>:cache-linux-arm64`.
-        :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] cache_to: Cache exports, buildx syntax. ECR hosts get `image-manifest=true,oci-mediatypes=true`
-               automatically. With several build nodes each node writes its own registry cache, the
-               ref's tag suffixed with its platforms (`<repo>:cache` -> `<repo>:cache-linux-arm64`).
+        :param pulumi.Input[Sequence[pulumi.Input[Union[_builtins.str, Union['CacheFromArgs', 'CacheFromArgsDict', 'outputs.CacheFrom']]]]] cache_from: Cache sources: buildx strings, e.g. `type=registry,ref=<repo>:cache` or a bare ref,
+               or (Pulumi) typed entries, e.g. `{registry: {ref: "<repo>:cache"}}`; Terraform takes
+               the strings. With several build nodes each node reads its own registry cache:
+               `<repo>:cache-linux-arm64`.
+        :param pulumi.Input[Sequence[pulumi.Input[Union[_builtins.str, Union['CacheToArgs', 'CacheToArgsDict', 'outputs.CacheTo']]]]] cache_to: Cache exports: buildx strings, e.g. `type=registry,ref=<repo>:cache,mode=max`, or
+               (Pulumi) typed entries, e.g. `{registry: {ref: "<repo>:cache", mode: "max"}}`;
+               Terraform takes the strings. ECR hosts get `image-manifest=true,oci-mediatypes=true`
+               unless the entry sets them. With several build nodes each node writes its own registry
+               cache, the ref's tag suffixed with its platforms (`<repo>:cache` ->
+               `<repo>:cache-linux-arm64`).
         :param pulumi.Input[Union['BuildContextArgs', 'BuildContextArgsDict', 'outputs.BuildContext']] context: The build context.
         :param pulumi.Input[Union['DockerfileArgs', 'DockerfileArgsDict', 'outputs.Dockerfile']] dockerfile: The Dockerfile (default `Dockerfile` in the context).
         :param pulumi.Input[_builtins.bool] keep_remotely: Leave the tags in the registry when the resource is deleted.
@@ -492,8 +507,8 @@ class Image(pulumi.CustomResource):
                  add_hosts: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
                  build_args: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
                  build_on_preview: pulumi.Input[Optional[_builtins.bool]] = None,
-                 cache_from: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
-                 cache_to: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
+                 cache_from: pulumi.Input[Optional[Sequence[pulumi.Input[Union[_builtins.str, Union['CacheFromArgs', 'CacheFromArgsDict', 'outputs.CacheFrom']]]]]] = None,
+                 cache_to: pulumi.Input[Optional[Sequence[pulumi.Input[Union[_builtins.str, Union['CacheToArgs', 'CacheToArgsDict', 'outputs.CacheTo']]]]]] = None,
                  context: pulumi.Input[Optional[Union['BuildContextArgs', 'BuildContextArgsDict', 'outputs.BuildContext']]] = None,
                  dockerfile: pulumi.Input[Optional[Union['DockerfileArgs', 'DockerfileArgsDict', 'outputs.Dockerfile']]] = None,
                  keep_remotely: pulumi.Input[Optional[_builtins.bool]] = None,
@@ -635,20 +650,25 @@ class Image(pulumi.CustomResource):
 
     @_builtins.property
     @pulumi.getter(name="cacheFrom")
-    def cache_from(self) -> pulumi.Output[Optional[Sequence[_builtins.str]]]:
+    def cache_from(self) -> pulumi.Output[Optional[Sequence[Union[_builtins.str, 'outputs.CacheFrom']]]]:
         """
-        Cache sources, buildx syntax, e.g. `type=registry,ref=<repo>:cache`. With several
-        build nodes each node reads its own: `<repo>:cache-linux-arm64`.
+        Cache sources: buildx strings, e.g. `type=registry,ref=<repo>:cache` or a bare ref,
+        or (Pulumi) typed entries, e.g. `{registry: {ref: "<repo>:cache"}}`; Terraform takes
+        the strings. With several build nodes each node reads its own registry cache:
+        `<repo>:cache-linux-arm64`.
         """
         return pulumi.get(self, "cache_from")
 
     @_builtins.property
     @pulumi.getter(name="cacheTo")
-    def cache_to(self) -> pulumi.Output[Optional[Sequence[_builtins.str]]]:
+    def cache_to(self) -> pulumi.Output[Optional[Sequence[Union[_builtins.str, 'outputs.CacheTo']]]]:
         """
-        Cache exports, buildx syntax. ECR hosts get `image-manifest=true,oci-mediatypes=true`
-        automatically. With several build nodes each node writes its own registry cache, the
-        ref's tag suffixed with its platforms (`<repo>:cache` -> `<repo>:cache-linux-arm64`).
+        Cache exports: buildx strings, e.g. `type=registry,ref=<repo>:cache,mode=max`, or
+        (Pulumi) typed entries, e.g. `{registry: {ref: "<repo>:cache", mode: "max"}}`;
+        Terraform takes the strings. ECR hosts get `image-manifest=true,oci-mediatypes=true`
+        unless the entry sets them. With several build nodes each node writes its own registry
+        cache, the ref's tag suffixed with its platforms (`<repo>:cache` ->
+        `<repo>:cache-linux-arm64`).
         """
         return pulumi.get(self, "cache_to")
 

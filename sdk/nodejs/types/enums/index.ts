@@ -2,6 +2,22 @@
 // *** Do not edit by hand unless you're certain you know what you are doing! ***
 
 
+export const CacheMode = {
+    /**
+     * Only the layers of the exported image (BuildKit's default).
+     */
+    Min: "min",
+    /**
+     * Every intermediate step's layers too: more cache hits, notably for multi-stage builds.
+     */
+    Max: "max",
+} as const;
+
+/**
+ * Which cache layers an export writes.
+ */
+export type CacheMode = (typeof CacheMode)[keyof typeof CacheMode];
+
 export const IndexMediaType = {
     /**
      * `application/vnd.oci.image.index.v1+json`

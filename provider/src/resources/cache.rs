@@ -1,0 +1,869 @@
+//! An Image's `cacheFrom` and `cacheTo` entries: each is a buildx string (as buildx and
+//! Terraform users write them) or a typed object with exactly one variant set (`registry`,
+//! `local`, `inline`, `gha`, `s3`, `raw`), as Pulumi's docker-build provider has them.
+//!
+//! Both forms become one [`CacheEntry`] (BuildKit's type and attributes) here, in
+//! [`entries`]; Check ([`failures`]) runs the same conversion, so what Check accepts is what
+//! the build gets. The variant types are shared by both directions; the fields only an
+//! export has (`mode`, `ignoreError`, the registry manifest flags, `local.dest`) are
+//! rejected in `cacheFrom` with the property named.
+//!
+//! The string-or-object union is an `untagged` enum: JSON Schema `anyOf`, which the model
+//! (`crate::model`) reads as a union: Pulumi `oneOf` (`string | CacheTo`), Terraform the
+//! string alternative (`list(string)`).
+
+use std::fmt;
+
+use schemars::JsonSchema;
+use serde::de::{self, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value as Json;
+
+use super::Failure;
+use crate::buildkit::CacheEntry;
+use crate::reference::parse_qualified;
+use crate::secret::SecretString;
+
+/// Which cache layers an export writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CacheMode {
+    /// Only the layers of the exported image (BuildKit's default).
+    Min,
+    /// Every intermediate step's layers too: more cache hits, notably for multi-stage builds.
+    Max,
+}
+
+impl CacheMode {
+    fn as_str(self) -> &'static str {
+        match self {
+            CacheMode::Min => "min",
+            CacheMode::Max => "max",
+        }
+    }
+}
+
+/// A registry cache (`type=registry`): the cache stored as an image in a repository.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CacheRegistry {
+    /// The cache's reference, with its registry host, e.g. `<registry>/app:cache`. With
+    /// several build nodes each node uses its own: `<registry>/app:cache-linux-arm64`.
+    #[serde(rename = "ref")]
+    pub reference: String,
+    /// cacheTo only: `min` (default) or `max`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<CacheMode>,
+    /// cacheTo only: write the cache as an image manifest (`image-manifest`). Default: true
+    /// on ECR hosts (ECR refuses BuildKit's cache manifest), BuildKit's default elsewhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_manifest: Option<bool>,
+    /// cacheTo only: OCI media types (`oci-mediatypes`). Default: true on ECR hosts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oci_media_types: Option<bool>,
+    /// cacheTo only: a failed cache export is a warning instead of a failed build.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignore_error: Option<bool>,
+}
+
+/// A local directory cache (`type=local`, an OCI layout on the provider's host): a cacheTo
+/// writes `dest`, a cacheFrom reads `src`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CacheLocal {
+    /// cacheFrom: the directory to import from (what a cacheTo `dest` wrote).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub src: Option<String>,
+    /// cacheTo: the directory to export to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dest: Option<String>,
+    /// cacheTo only: `min` (default) or `max`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<CacheMode>,
+    /// cacheTo only: a failed cache export is a warning instead of a failed build.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignore_error: Option<bool>,
+}
+
+/// An inline cache (`type=inline`, cacheTo only): cache metadata inside the pushed image;
+/// a later build imports it with a registry cacheFrom naming that image.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CacheInline {}
+
+/// The GitHub Actions cache (`type=gha`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CacheGha {
+    /// The cache's scope (BuildKit's default: `buildkit`); give each image its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// The cache service URL. Default: `ACTIONS_CACHE_URL` of the provider's environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The cache service token. Default: `ACTIONS_RUNTIME_TOKEN` of the provider's
+    /// environment. It changes every workflow run, so a new one is never a change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("x-diff" = "ignore"))]
+    pub token: Option<SecretString>,
+    /// cacheTo only: `min` (default) or `max`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<CacheMode>,
+    /// cacheTo only: a failed cache export is a warning instead of a failed build.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignore_error: Option<bool>,
+}
+
+/// An S3 bucket cache (`type=s3`). Without keys, BuildKit uses its own AWS credentials.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CacheS3 {
+    /// The bucket.
+    pub bucket: String,
+    /// The bucket's region, e.g. `us-east-1`.
+    pub region: String,
+    /// The cache manifest's name (BuildKit's default: `buildkit`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// A prefix for every object the cache writes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    /// An S3-compatible endpoint instead of AWS's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint_url: Option<String>,
+    /// Path-style bucket URLs (`<endpoint>/<bucket>`), as MinIO and most S3-compatible
+    /// stores need.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub use_path_style: Option<bool>,
+    /// The access key id. A new key is never a change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("x-diff" = "ignore"))]
+    pub access_key_id: Option<String>,
+    /// The secret access key. A new key is never a change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("x-diff" = "ignore"))]
+    pub secret_access_key: Option<SecretString>,
+    /// The session token of temporary credentials. A new one is never a change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("x-diff" = "ignore"))]
+    pub session_token: Option<SecretString>,
+    /// cacheTo only: `min` (default) or `max`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<CacheMode>,
+    /// cacheTo only: a failed cache export is a warning instead of a failed build.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignore_error: Option<bool>,
+}
+
+/// A typed cache source: set exactly one of `registry`, `local`, `gha`, `s3`, `raw`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CacheFrom {
+    /// Import a registry cache.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry: Option<CacheRegistry>,
+    /// Import a local directory cache (`src`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local: Option<CacheLocal>,
+    /// Import the GitHub Actions cache.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gha: Option<CacheGha>,
+    /// Import an S3 bucket cache.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3: Option<CacheS3>,
+    /// A buildx string, e.g. `type=registry,ref=<repo>:cache`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw: Option<String>,
+    /// Not a cache source (no schema, no SDK field): read only so Check can say so.
+    #[serde(default, skip_serializing)]
+    #[schemars(skip)]
+    pub inline: Option<Json>,
+}
+
+/// A typed cache export: set exactly one of `registry`, `local`, `inline`, `gha`, `s3`,
+/// `raw`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CacheTo {
+    /// Export to a registry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry: Option<CacheRegistry>,
+    /// Export to a local directory (`dest`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local: Option<CacheLocal>,
+    /// Write cache metadata into the pushed image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inline: Option<CacheInline>,
+    /// Export to the GitHub Actions cache.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gha: Option<CacheGha>,
+    /// Export to an S3 bucket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3: Option<CacheS3>,
+    /// A buildx string, e.g. `type=registry,ref=<repo>:cache,mode=max`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw: Option<String>,
+}
+
+/// A `cacheFrom` entry: a buildx string or a [`CacheFrom`].
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum CacheFromEntry {
+    Raw(String),
+    Typed(Box<CacheFrom>),
+}
+
+/// A `cacheTo` entry: a buildx string or a [`CacheTo`].
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum CacheToEntry {
+    Raw(String),
+    Typed(Box<CacheTo>),
+}
+
+/// A string is the string form, an object the typed form; a mistake inside the object is
+/// reported at its own path (`cacheTo[0].registry.mode`), which serde's own untagged enums
+/// cannot do.
+macro_rules! string_or_typed {
+    ($entry:ident, $typed:ident, $what:literal) => {
+        impl<'de> Deserialize<'de> for $entry {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl<'de> Visitor<'de> for V {
+                    type Value = $entry;
+                    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                        f.write_str($what)
+                    }
+                    fn visit_str<E: de::Error>(self, s: &str) -> Result<$entry, E> {
+                        Ok($entry::Raw(s.to_owned()))
+                    }
+                    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<$entry, A::Error> {
+                        $typed::deserialize(de::value::MapAccessDeserializer::new(map))
+                            .map(|t| $entry::Typed(Box::new(t)))
+                    }
+                }
+                d.deserialize_any(V)
+            }
+        }
+
+        impl From<&str> for $entry {
+            fn from(s: &str) -> $entry {
+                $entry::Raw(s.to_owned())
+            }
+        }
+    };
+}
+
+string_or_typed!(
+    CacheFromEntry,
+    CacheFrom,
+    "a buildx cache string or a CacheFrom object"
+);
+string_or_typed!(
+    CacheToEntry,
+    CacheTo,
+    "a buildx cache string or a CacheTo object"
+);
+
+/// Import or export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    From,
+    To,
+}
+
+impl Direction {
+    pub fn property(self) -> &'static str {
+        match self {
+            Direction::From => "cacheFrom",
+            Direction::To => "cacheTo",
+        }
+    }
+
+    fn variants(self) -> &'static str {
+        match self {
+            Direction::From => "registry, local, gha, s3, raw",
+            Direction::To => "registry, local, inline, gha, s3, raw",
+        }
+    }
+}
+
+/// What is wrong with one entry: the path below it (`.registry.ref`; empty for the entry
+/// itself) and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryError {
+    pub at: String,
+    pub reason: String,
+}
+
+impl EntryError {
+    fn new(at: impl Into<String>, reason: impl Into<String>) -> EntryError {
+        EntryError {
+            at: at.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// The typed variants of either direction, borrowed.
+#[derive(Default)]
+pub struct Variants<'a> {
+    registry: Option<&'a CacheRegistry>,
+    local: Option<&'a CacheLocal>,
+    /// `Some` when the key was given (in a cacheFrom: a mistake).
+    inline: Option<()>,
+    gha: Option<&'a CacheGha>,
+    s3: Option<&'a CacheS3>,
+    raw: Option<&'a str>,
+}
+
+/// One entry of either list.
+pub trait CacheItem {
+    const DIRECTION: Direction;
+    /// The buildx string, or the typed variants.
+    fn form(&self) -> Result<&str, Variants<'_>>;
+}
+
+impl CacheItem for CacheFromEntry {
+    const DIRECTION: Direction = Direction::From;
+    fn form(&self) -> Result<&str, Variants<'_>> {
+        match self {
+            CacheFromEntry::Raw(s) => Ok(s),
+            CacheFromEntry::Typed(t) => Err(Variants {
+                registry: t.registry.as_ref(),
+                local: t.local.as_ref(),
+                inline: t.inline.as_ref().map(|_| ()),
+                gha: t.gha.as_ref(),
+                s3: t.s3.as_ref(),
+                raw: t.raw.as_deref(),
+            }),
+        }
+    }
+}
+
+impl CacheItem for CacheToEntry {
+    const DIRECTION: Direction = Direction::To;
+    fn form(&self) -> Result<&str, Variants<'_>> {
+        match self {
+            CacheToEntry::Raw(s) => Ok(s),
+            CacheToEntry::Typed(t) => Err(Variants {
+                registry: t.registry.as_ref(),
+                local: t.local.as_ref(),
+                inline: t.inline.as_ref().map(|_| ()),
+                gha: t.gha.as_ref(),
+                s3: t.s3.as_ref(),
+                raw: t.raw.as_deref(),
+            }),
+        }
+    }
+}
+
+/// The provider's environment, for the gha defaults.
+pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// One entry as BuildKit takes it, or every problem with it.
+pub fn to_entry<E: CacheItem>(item: &E, env: Env) -> Result<CacheEntry, Vec<EntryError>> {
+    match item.form() {
+        Ok(s) => CacheEntry::parse(s).map_err(|e| vec![EntryError::new("", e.to_string())]),
+        Err(v) => typed(&v, E::DIRECTION, env),
+    }
+}
+
+fn typed(v: &Variants, dir: Direction, env: Env) -> Result<CacheEntry, Vec<EntryError>> {
+    let set = [
+        v.registry.is_some(),
+        v.local.is_some(),
+        v.inline.is_some(),
+        v.gha.is_some(),
+        v.s3.is_some(),
+        v.raw.is_some(),
+    ]
+    .iter()
+    .filter(|s| **s)
+    .count();
+    if v.inline.is_some() && dir == Direction::From {
+        return Err(vec![EntryError::new(
+            ".inline",
+            "inline is a cache export only (it writes cache metadata into the pushed image); \
+             to import it, name that image: registry {ref}",
+        )]);
+    }
+    if set != 1 {
+        return Err(vec![EntryError::new(
+            "",
+            format!("set exactly one of {}", dir.variants()),
+        )]);
+    }
+    let mut errors = Vec::new();
+    let export = dir == Direction::To;
+    // Export-only fields set on an import.
+    let export_only = |errors: &mut Vec<EntryError>, at: &str, given: bool| {
+        if given && !export {
+            errors.push(EntryError::new(
+                at,
+                "is for cache exports only (cacheTo); remove it here",
+            ));
+        }
+    };
+    let mut e;
+    if let Some(r) = v.registry {
+        export_only(&mut errors, ".registry.mode", r.mode.is_some());
+        export_only(
+            &mut errors,
+            ".registry.imageManifest",
+            r.image_manifest.is_some(),
+        );
+        export_only(
+            &mut errors,
+            ".registry.ociMediaTypes",
+            r.oci_media_types.is_some(),
+        );
+        export_only(
+            &mut errors,
+            ".registry.ignoreError",
+            r.ignore_error.is_some(),
+        );
+        if let Err(reason) = parse_qualified(&r.reference) {
+            errors.push(EntryError::new(
+                ".registry.ref",
+                format!("not a valid reference: {reason}"),
+            ));
+        }
+        e = CacheEntry::new("registry");
+        e.set("ref", r.reference.trim());
+        if export {
+            flag(&mut e, "image-manifest", r.image_manifest);
+            flag(&mut e, "oci-mediatypes", r.oci_media_types);
+        }
+        common(&mut e, export, r.mode, r.ignore_error);
+    } else if let Some(l) = v.local {
+        export_only(&mut errors, ".local.mode", l.mode.is_some());
+        export_only(&mut errors, ".local.ignoreError", l.ignore_error.is_some());
+        let (key, other) = if export {
+            ("dest", "src")
+        } else {
+            ("src", "dest")
+        };
+        let (given, stray) = if export {
+            (&l.dest, &l.src)
+        } else {
+            (&l.src, &l.dest)
+        };
+        if stray.is_some() {
+            errors.push(EntryError::new(
+                format!(".local.{other}"),
+                format!(
+                    "is for {}; a {} reads {key}",
+                    if export { "cacheFrom" } else { "cacheTo" },
+                    dir.property()
+                ),
+            ));
+        }
+        e = CacheEntry::new("local");
+        match given.as_deref().map(str::trim) {
+            Some(d) if !d.is_empty() => e.set(key, d),
+            _ => errors.push(EntryError::new(
+                format!(".local.{key}"),
+                format!(
+                    "a directory is required ({} local needs {key})",
+                    dir.property()
+                ),
+            )),
+        }
+        common(&mut e, export, l.mode, l.ignore_error);
+    } else if v.inline.is_some() {
+        e = CacheEntry::new("inline");
+    } else if let Some(g) = v.gha {
+        export_only(&mut errors, ".gha.mode", g.mode.is_some());
+        export_only(&mut errors, ".gha.ignoreError", g.ignore_error.is_some());
+        e = CacheEntry::new("gha");
+        if let Some(s) = &g.scope {
+            e.set("scope", s);
+        }
+        if let Some(u) = g.url.clone().or_else(|| env("ACTIONS_CACHE_URL")) {
+            e.set("url", u);
+        }
+        match &g.token {
+            Some(t) => e.set_secret("token", t.clone()),
+            None => {
+                if let Some(t) = env("ACTIONS_RUNTIME_TOKEN") {
+                    e.set_secret("token", SecretString::new(t));
+                }
+            }
+        }
+        common(&mut e, export, g.mode, g.ignore_error);
+    } else if let Some(s) = v.s3 {
+        export_only(&mut errors, ".s3.mode", s.mode.is_some());
+        export_only(&mut errors, ".s3.ignoreError", s.ignore_error.is_some());
+        for (at, value) in [(".s3.bucket", &s.bucket), (".s3.region", &s.region)] {
+            if value.trim().is_empty() {
+                errors.push(EntryError::new(at, "must not be empty"));
+            }
+        }
+        e = CacheEntry::new("s3");
+        e.set("bucket", s.bucket.trim());
+        e.set("region", s.region.trim());
+        for (k, v) in [
+            ("name", &s.name),
+            ("prefix", &s.prefix),
+            ("endpoint_url", &s.endpoint_url),
+            ("access_key_id", &s.access_key_id),
+        ] {
+            if let Some(v) = v {
+                e.set(k, v);
+            }
+        }
+        flag(&mut e, "use_path_style", s.use_path_style);
+        for (k, v) in [
+            ("secret_access_key", &s.secret_access_key),
+            ("session_token", &s.session_token),
+        ] {
+            if let Some(v) = v {
+                e.set_secret(k, v.clone());
+            }
+        }
+        common(&mut e, export, s.mode, s.ignore_error);
+    } else {
+        let raw = v.raw.unwrap_or_default();
+        match CacheEntry::parse(raw) {
+            Ok(parsed) => e = parsed,
+            Err(err) => return Err(vec![EntryError::new(".raw", err.to_string())]),
+        }
+    }
+    if errors.is_empty() {
+        Ok(e)
+    } else {
+        Err(errors)
+    }
+}
+
+fn flag(e: &mut CacheEntry, key: &str, value: Option<bool>) {
+    if let Some(b) = value {
+        e.set(key, b.to_string());
+    }
+}
+
+/// `mode` and `ignore-error`, which only exports have.
+fn common(e: &mut CacheEntry, export: bool, mode: Option<CacheMode>, ignore_error: Option<bool>) {
+    if !export {
+        return;
+    }
+    if let Some(m) = mode {
+        e.set("mode", m.as_str());
+    }
+    flag(e, "ignore-error", ignore_error);
+}
+
+fn process_env(k: &str) -> Option<String> {
+    std::env::var(k).ok().filter(|v| !v.is_empty())
+}
+
+/// Check: every problem of every entry, named by its property path (`cacheTo[1].registry.ref`).
+pub fn failures<E: CacheItem>(items: &[E]) -> Vec<Failure> {
+    let name = E::DIRECTION.property();
+    items
+        .iter()
+        .enumerate()
+        .filter_map(|(i, item)| to_entry(item, &|_| None).err().map(|errs| (i, errs)))
+        .flat_map(|(i, errs)| {
+            errs.into_iter()
+                .map(move |e| Failure::new(format!("{name}[{i}]{}", e.at), e.reason))
+        })
+        .collect()
+}
+
+/// The entries as BuildKit takes them (what Check rejected is left out; it never gets here).
+pub fn entries<E: CacheItem>(items: &[E]) -> Vec<CacheEntry> {
+    items
+        .iter()
+        .filter_map(|item| to_entry(item, &process_env).ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn from(v: Json) -> CacheFromEntry {
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn to(v: Json) -> CacheToEntry {
+        serde_json::from_value(v).unwrap()
+    }
+
+    /// An entry, the BuildKit type it becomes and its attributes.
+    type Case<E> = (E, &'static str, Vec<(&'static str, &'static str)>);
+
+    fn none(_: &str) -> Option<String> {
+        None
+    }
+
+    fn attrs(e: &CacheEntry) -> Vec<(&str, &str)> {
+        e.attrs
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn strings_stay_strings() {
+        let e = to(json!("type=registry,ref=r.example/app:cache,mode=max"));
+        assert_eq!(
+            e,
+            CacheToEntry::Raw("type=registry,ref=r.example/app:cache,mode=max".into())
+        );
+        assert_eq!(
+            serde_json::to_value(&e).unwrap(),
+            json!("type=registry,ref=r.example/app:cache,mode=max")
+        );
+        let entry = to_entry(&e, &none).unwrap();
+        assert_eq!(
+            attrs(&entry),
+            [("mode", "max"), ("ref", "r.example/app:cache")]
+        );
+    }
+
+    #[test]
+    fn every_variant_becomes_one_buildkit_entry() {
+        let cases: Vec<Case<CacheToEntry>> = vec![
+            (
+                to(
+                    json!({"registry": {"ref": "r.example/app:cache", "mode": "max",
+                    "imageManifest": true, "ociMediaTypes": false, "ignoreError": true}}),
+                ),
+                "registry",
+                vec![
+                    ("ignore-error", "true"),
+                    ("image-manifest", "true"),
+                    ("mode", "max"),
+                    ("oci-mediatypes", "false"),
+                    ("ref", "r.example/app:cache"),
+                ],
+            ),
+            (
+                to(json!({"local": {"dest": "/tmp/c", "mode": "min"}})),
+                "local",
+                vec![("dest", "/tmp/c"), ("mode", "min")],
+            ),
+            (to(json!({"inline": {}})), "inline", vec![]),
+            (
+                to(
+                    json!({"gha": {"scope": "app", "url": "https://cache.example/", "mode": "max"}}),
+                ),
+                "gha",
+                vec![
+                    ("mode", "max"),
+                    ("scope", "app"),
+                    ("url", "https://cache.example/"),
+                ],
+            ),
+            (
+                to(
+                    json!({"s3": {"bucket": "b", "region": "eu-west-1", "name": "app",
+                    "prefix": "p/", "endpointUrl": "http://127.0.0.1:9000", "usePathStyle": true,
+                    "accessKeyId": "AKIA", "mode": "max"}}),
+                ),
+                "s3",
+                vec![
+                    ("access_key_id", "AKIA"),
+                    ("bucket", "b"),
+                    ("endpoint_url", "http://127.0.0.1:9000"),
+                    ("mode", "max"),
+                    ("name", "app"),
+                    ("prefix", "p/"),
+                    ("region", "eu-west-1"),
+                    ("use_path_style", "true"),
+                ],
+            ),
+            (to(json!({"raw": "type=inline"})), "inline", vec![]),
+        ];
+        for (item, ty, want) in cases {
+            let e = to_entry(&item, &none).unwrap();
+            assert_eq!(e.ty, ty, "{item:?}");
+            assert_eq!(attrs(&e), want, "{item:?}");
+        }
+        let imports: Vec<Case<CacheFromEntry>> = vec![
+            (
+                from(json!({"registry": {"ref": "r.example/app:cache"}})),
+                "registry",
+                vec![("ref", "r.example/app:cache")],
+            ),
+            (
+                from(json!({"local": {"src": "/tmp/c"}})),
+                "local",
+                vec![("src", "/tmp/c")],
+            ),
+            (
+                from(json!({"s3": {"bucket": "b", "region": "r"}})),
+                "s3",
+                vec![("bucket", "b"), ("region", "r")],
+            ),
+            (
+                from(json!("r.example/app:cache")),
+                "registry",
+                vec![("ref", "r.example/app:cache")],
+            ),
+        ];
+        for (item, ty, want) in imports {
+            let e = to_entry(&item, &none).unwrap();
+            assert_eq!(e.ty, ty, "{item:?}");
+            assert_eq!(attrs(&e), want, "{item:?}");
+        }
+    }
+
+    #[test]
+    fn credentials_are_secret_and_gha_defaults_come_from_the_environment() {
+        let item = to(json!({"s3": {"bucket": "b", "region": "r",
+            "secretAccessKey": "s3-sekrit", "sessionToken": "s3-tok"}}));
+        let e = to_entry(&item, &none).unwrap();
+        assert!(e.get("secret_access_key").is_none());
+        assert!(!format!("{e:?}{item:?}").contains("s3-sekrit"));
+        let p = e.to_proto();
+        assert_eq!(p.attrs["secret_access_key"], "s3-sekrit");
+        assert_eq!(p.attrs["session_token"], "s3-tok");
+        let env = |k: &str| match k {
+            "ACTIONS_CACHE_URL" => Some("https://env.example/".to_owned()),
+            "ACTIONS_RUNTIME_TOKEN" => Some("env-token".to_owned()),
+            _ => None,
+        };
+        let e = to_entry(&to(json!({"gha": {}})), &env).unwrap();
+        let p = e.to_proto();
+        assert_eq!(p.attrs["url"], "https://env.example/");
+        assert_eq!(p.attrs["token"], "env-token");
+        let e = to_entry(&to(json!({"gha": {"token": "mine"}})), &env).unwrap();
+        assert_eq!(e.to_proto().attrs["token"], "mine");
+        // Serializing a typed secret outside the wire encoders fails instead of leaking.
+        assert!(serde_json::to_string(&item).is_err());
+    }
+
+    #[test]
+    fn ecr_defaults_apply_to_typed_registry_exports_unless_set() {
+        let ecr = "123456789012.dkr.ecr.us-east-1.amazonaws.com/app:cache";
+        let e = to_entry(&to(json!({"registry": {"ref": ecr}})), &none).unwrap();
+        let p = crate::buildkit::CacheEntry::with_ecr_defaults(e).to_proto();
+        assert_eq!(p.attrs["image-manifest"], "true");
+        assert_eq!(p.attrs["oci-mediatypes"], "true");
+        let e = to_entry(
+            &to(json!({"registry": {"ref": ecr, "imageManifest": false}})),
+            &none,
+        )
+        .unwrap();
+        let p = e.with_ecr_defaults().to_proto();
+        assert_eq!(p.attrs["image-manifest"], "false", "set by the user: kept");
+        assert_eq!(p.attrs["oci-mediatypes"], "true");
+    }
+
+    #[test]
+    fn typed_registry_entries_split_per_node() {
+        let e = to_entry(
+            &to(json!({"registry": {"ref": "127.0.0.1:5000/app:cache", "mode": "max"}})),
+            &none,
+        )
+        .unwrap();
+        let s = e.split("linux-arm64");
+        assert_eq!(s.get("ref"), Some("127.0.0.1:5000/app:cache-linux-arm64"));
+        assert_eq!(s.get("mode"), Some("max"));
+        let untagged = to_entry(
+            &from(json!({"registry": {"ref": "127.0.0.1:5000/app"}})),
+            &none,
+        )
+        .unwrap()
+        .split("linux-amd64");
+        assert_eq!(
+            untagged.get("ref"),
+            Some("127.0.0.1:5000/app:cache-linux-amd64")
+        );
+        let local = to_entry(&to(json!({"local": {"dest": "/c"}})), &none).unwrap();
+        assert_eq!(local.split("linux-amd64"), local);
+    }
+
+    #[test]
+    fn check_names_the_property() {
+        let to_failures = |v: Json| -> Vec<(String, String)> {
+            failures(&[to(json!("r.example/a:c")), to(v)])
+                .into_iter()
+                .map(|f| (f.property, f.reason))
+                .collect()
+        };
+        let from_failures = |v: Json| -> Vec<(String, String)> {
+            failures(&[from(v)])
+                .into_iter()
+                .map(|f| (f.property, f.reason))
+                .collect()
+        };
+        let first = |v: Vec<(String, String)>| v.into_iter().next().unwrap();
+        let (p, r) = first(to_failures(json!({"registry": {"ref": "not a ref"}})));
+        assert_eq!(p, "cacheTo[1].registry.ref");
+        assert!(r.contains("not a valid reference"), "{r}");
+        let (p, r) = first(to_failures(json!({})));
+        assert_eq!(p, "cacheTo[1]");
+        assert_eq!(
+            r,
+            "set exactly one of registry, local, inline, gha, s3, raw"
+        );
+        let (p, _) = first(to_failures(json!({"inline": {}, "raw": "type=inline"})));
+        assert_eq!(p, "cacheTo[1]");
+        let (p, r) = first(from_failures(json!({"inline": {}})));
+        assert_eq!(p, "cacheFrom[0].inline");
+        assert!(r.contains("inline is a cache export only"), "{r}");
+        let (p, r) = first(from_failures(json!({})));
+        assert_eq!(
+            (p.as_str(), r.as_str()),
+            (
+                "cacheFrom[0]",
+                "set exactly one of registry, local, gha, s3, raw"
+            )
+        );
+        let (p, _) = first(from_failures(
+            json!({"registry": {"ref": "r.example/a:c", "mode": "max"}}),
+        ));
+        assert_eq!(p, "cacheFrom[0].registry.mode");
+        let (p, _) = first(from_failures(json!({"local": {"dest": "/c"}})));
+        assert_eq!(p, "cacheFrom[0].local.dest");
+        assert!(from_failures(json!({"local": {"dest": "/c"}}))
+            .iter()
+            .any(|(p, _)| p == "cacheFrom[0].local.src"));
+        let (p, _) = first(to_failures(json!({"local": {}})));
+        assert_eq!(p, "cacheTo[1].local.dest");
+        let (p, r) = first(to_failures(json!({"raw": "type=nosuch"})));
+        assert_eq!(p, "cacheTo[1].raw");
+        assert!(r.contains("unknown type"), "{r}");
+        let (p, r) = first(to_failures(json!("type=registry,mode=max")));
+        assert_eq!(p, "cacheTo[1]");
+        assert!(r.contains("needs ref"), "{r}");
+        let (p, _) = first(to_failures(json!({"s3": {"bucket": " ", "region": "r"}})));
+        assert_eq!(p, "cacheTo[1].s3.bucket");
+        assert!(to_failures(json!({"gha": {"mode": "max"}})).is_empty());
+        assert!(!from_failures(json!({"gha": {"ignoreError": true}})).is_empty());
+    }
+
+    #[test]
+    fn shape_errors_name_the_inner_property() {
+        let decode = |v: Json| {
+            let m = json!({"cacheTo": [v]});
+            crate::resources::decode::<crate::resources::image::ImageInputs>(m.as_object().unwrap())
+                .unwrap_err()
+        };
+        let f = decode(json!({"registry": {"ref": "r.example/a:c", "mode": "maximum"}}));
+        assert_eq!(f.property, "cacheTo[0].registry.mode");
+        assert!(
+            f.reason.contains("min") && f.reason.contains("max"),
+            "{}",
+            f.reason
+        );
+        let f = decode(json!({"s3": {"bucket": "b"}}));
+        assert_eq!(f.property, "cacheTo[0].s3.region");
+        let f = decode(json!({"registry": {"reff": "x"}}));
+        assert_eq!(f.property, "cacheTo[0].registry.reff");
+        let f = decode(json!(3));
+        assert_eq!(f.property, "cacheTo[0]");
+        assert!(
+            f.reason
+                .contains("a buildx cache string or a CacheTo object"),
+            "{}",
+            f.reason
+        );
+    }
+}
