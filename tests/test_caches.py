@@ -1,0 +1,221 @@
+"""Typed `cacheFrom` / `cacheTo` entries through the Pulumi front, end to end: a typed registry
+export read back by a builder that never ran the Dockerfile (the step comes from the cache),
+Check failures naming the property inside the entry, and credentials (gha `token`, s3
+`secretAccessKey`) that stay secret in Check's answer, in the state and out of every log.
+The string form is covered where it always was (tests/test_builders.py, test_bad_input.py)."""
+
+import base64
+import json
+
+import pytest
+
+from harness import DIFF_NONE, DIFF_SOME, IMAGE, SECRET_SIG, SIG, Provider, secret, unique
+
+
+def dockerfile(tmp_path, world, marker):
+    # A step no builder has run before: only a cache can make it CACHED.
+    (tmp_path / "Dockerfile").write_text(
+        f"FROM {world['BASE_IMAGE_PLAIN']}\n"
+        f"RUN echo {marker} > /m && i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done\n")
+
+
+def configured(engine, provider_env, world, builder=None, **config):
+    p = Provider(engine, env=provider_env)
+    p.handshake()
+    config["registries"] = [{"address": world["PLAIN_REGISTRY"], "insecure": True}]
+    if builder:
+        config["builder"] = builder
+    p.configure(config)
+    return p
+
+
+def buildkitd(world):
+    """The standalone buildkitd (the Engines' BuildKit has no s3 cache)."""
+    read = lambda k: open(world[k]).read()
+    return {"builder": world["BUILDKITD_ADDR"],
+            "builderTls": {"caCert": read("BUILDKITD_CA_CERT"),
+                           "cert": read("BUILDKITD_CLIENT_CERT"),
+                           "key": secret(read("BUILDKITD_CLIENT_KEY")),
+                           "serverName": world["BUILDKITD_SERVER_NAME"]}}
+
+
+def cached(engine, marker):
+    return any("CACHED" in m and marker in m for m in engine.messages())
+
+
+def build(p, inputs):
+    checked, failures = p.check(IMAGE, inputs)
+    assert failures == []
+    return p.create(IMAGE, checked)
+
+
+def test_typed_registry_cache_is_exported_and_imported_by_another_builder(
+        engine, provider_env, world, tmp_path):
+    """Build 1 on the first Engine exports `{registry: {ref, mode: max}}`; build 2 on the
+    second Engine (its own BuildKit and build cache, never saw this Dockerfile) imports
+    `{registry: {ref}}` and gets the RUN step from the registry cache."""
+    marker = unique("typed-cache")
+    dockerfile(tmp_path, world, marker)
+    repo = f"{world['PLAIN_REGISTRY']}/{unique('typed-cache')}"
+    base = {"context": {"location": str(tmp_path)}, "platforms": ["linux/amd64"],
+            "network": "none"}
+    p = configured(engine, provider_env, world)
+    try:
+        _, state = build(p, {**base, "tags": [f"{repo}:v1"],
+                             "cacheTo": [{"registry": {"ref": f"{repo}:cache", "mode": "max"}}]})
+        assert state["cacheTo"] == [{"registry": {"ref": f"{repo}:cache", "mode": "max"}}]
+        assert not cached(engine, marker), "a fresh Dockerfile: the step runs"
+    finally:
+        p.close()
+
+    e2 = type(engine)()
+    p2 = configured(e2, provider_env, world, builder="docker+" + world["DOCKER2_HOST"])
+    try:
+        _, state = build(p2, {**base, "tags": [f"{repo}:v2"],
+                              "cacheFrom": [{"registry": {"ref": f"{repo}:cache"}}]})
+        assert cached(e2, marker), "the second Engine gets the step from the registry cache"
+        assert state["cacheFrom"] == [{"registry": {"ref": f"{repo}:cache"}}]
+    finally:
+        p2.close()
+        e2.stop()
+
+
+def test_string_and_typed_entries_mix_in_one_list(provider, engine, world, tmp_path):
+    marker = unique("mixed-cache")
+    dockerfile(tmp_path, world, marker)
+    repo = f"{world['PLAIN_REGISTRY']}/{unique('mixed-cache')}"
+    inputs = {"context": {"location": str(tmp_path)}, "platforms": ["linux/amd64"],
+              "network": "none", "tags": [f"{repo}:v1"],
+              "cacheFrom": [f"{repo}:cache", {"registry": {"ref": f"{repo}:typed"}}],
+              "cacheTo": [f"type=registry,ref={repo}:cache,mode=max", {"inline": {}}]}
+    checked, failures = provider.check(IMAGE, inputs)
+    assert failures == []
+    assert checked["cacheTo"] == inputs["cacheTo"]
+    _, state = provider.create(IMAGE, checked)
+    assert state["cacheFrom"] == inputs["cacheFrom"]
+    assert state["digest"].startswith("sha256:")
+
+
+P = "127.0.0.1:5000"
+
+
+def img(**kw):
+    base = {"dockerfile": {"inline": "FROM scratch\n"}, "tags": [f"{P}/bad:1"]}
+    base.update(kw)
+    return base
+
+
+BAD = [
+    (img(cacheTo=["ok.example/a:c", {"registry": {"ref": "not a ref"}}]),
+     "cacheTo[1].registry.ref", "not a valid reference"),
+    (img(cacheTo=[{"registry": {"ref": "app:cache"}}]), "cacheTo[0].registry.ref",
+     "registry host"),
+    (img(cacheTo=[{}]), "cacheTo[0]", "set exactly one of registry, local, inline, gha, s3, raw"),
+    (img(cacheTo=[{"inline": {}, "raw": "type=inline"}]), "cacheTo[0]", "set exactly one of"),
+    (img(cacheFrom=[{"inline": {}}]), "cacheFrom[0].inline", "inline is a cache export only"),
+    (img(cacheFrom=[{}]), "cacheFrom[0]", "set exactly one of registry, local, gha, s3, raw"),
+    (img(cacheTo=[{"registry": {"ref": f"{P}/a:c", "mode": "maximum"}}]),
+     "cacheTo[0].registry.mode", "unknown variant"),
+    (img(cacheFrom=[{"registry": {"ref": f"{P}/a:c", "mode": "max"}}]),
+     "cacheFrom[0].registry.mode", "cache exports only"),
+    (img(cacheTo=[{"registry": {"reff": f"{P}/a:c"}}]), "cacheTo[0].registry.reff",
+     "unknown field"),
+    (img(cacheTo=[{"local": {}}]), "cacheTo[0].local.dest", "a directory is required"),
+    (img(cacheFrom=[{"local": {"dest": "/tmp/c", "src": "/tmp/c"}}]), "cacheFrom[0].local.dest",
+     "is for cacheTo"),
+    (img(cacheTo=[{"s3": {"bucket": "b"}}]), "cacheTo[0].s3.region", "missing field"),
+    (img(cacheTo=[{"s3": {"bucket": "", "region": "r"}}]), "cacheTo[0].s3.bucket", "empty"),
+    (img(cacheFrom=[{"gha": {"ignoreError": True}}]), "cacheFrom[0].gha.ignoreError",
+     "cache exports only"),
+    (img(cacheTo=[{"raw": "type=nosuch"}]), "cacheTo[0].raw", "unknown type"),
+    (img(cacheTo=[{"raw": "type=registry,mode=max"}]), "cacheTo[0].raw", "needs ref"),
+    (img(cacheTo=[3]), "cacheTo[0]", "a buildx cache string or a CacheTo object"),
+    (img(cacheTo=["type=registry,ref=x,garbage"]), "cacheTo[0]", "not key=value"),
+]
+
+
+@pytest.mark.parametrize("inputs,prop,reason", BAD, ids=[f"{c[1]}-{i}" for i, c in enumerate(BAD)])
+def test_bad_typed_entries_are_check_failures_naming_the_property(provider, inputs, prop, reason):
+    _, failures = provider.check(IMAGE, inputs)
+    assert failures, f"no failure for {inputs}"
+    props = [f[0] for f in failures]
+    assert prop in props, failures
+    assert any(reason in r for p, r in failures if p == prop), failures
+
+
+def _b64(d):
+    return base64.urlsafe_b64encode(json.dumps(d).encode()).decode().rstrip("=")
+
+
+# A JWT as the Actions runtime hands out (BuildKit reads its claims); the signature is the
+# part to look for in logs.
+GHA_SIG = "sig" + "7" * 29  # valid base64url: BuildKit decodes it
+GHA_TOKEN = ".".join([_b64({"alg": "HS256", "typ": "JWT"}),
+                      _b64({"ac": json.dumps([{"Scope": "refs/heads/main", "Permission": 3}]),
+                            "exp": 4102444800}), GHA_SIG])
+S3_KEY = "s3secret" + "9" * 20
+S3_SESSION = "s3session" + "5" * 20
+
+
+def no_secrets(text):
+    for s in (GHA_SIG, S3_KEY, S3_SESSION):
+        assert s not in text, f"a credential leaked: {s[:6]}…"
+
+
+@pytest.fixture
+def on_buildkitd(engine, provider_env, world):
+    p = configured(engine, provider_env, world, **buildkitd(world))
+    yield p
+    p.close()
+
+
+def test_cache_credentials_stay_secret_in_state_and_logs(on_buildkitd, engine, world, tmp_path):
+    """The program sends the token and keys as plain strings; Check and the state wrap them
+    as secrets at their own path; a real build (gha import and s3 export against unreachable
+    services, the export with `ignoreError`), the engine's messages and the provider's log
+    at -v=9 never show them."""
+    marker = unique("secret-cache")
+    dockerfile(tmp_path, world, marker)
+    repo = f"{world['PLAIN_REGISTRY']}/{unique('secret-cache')}"
+    inputs = {
+        "context": {"location": str(tmp_path)}, "platforms": ["linux/amd64"], "network": "none",
+        "tags": [f"{repo}:v1"],
+        "cacheFrom": [{"gha": {"scope": "app", "url": "http://127.0.0.1:9/", "token": GHA_TOKEN}}],
+        "cacheTo": [{"s3": {"bucket": "b", "region": "us-east-1", "accessKeyId": "AKIAX",
+                            "secretAccessKey": S3_KEY, "sessionToken": S3_SESSION,
+                            "endpointUrl": "http://127.0.0.1:9", "usePathStyle": True,
+                            "ignoreError": True}}],
+    }
+    checked, failures = on_buildkitd.check(IMAGE, inputs)
+    assert failures == []
+    wrapped = {SIG: SECRET_SIG, "value": GHA_TOKEN}
+    assert checked["cacheFrom"][0]["gha"]["token"] == wrapped
+    s3 = checked["cacheTo"][0]["s3"]
+    assert s3["secretAccessKey"] == {SIG: SECRET_SIG, "value": S3_KEY}
+    assert s3["sessionToken"] == {SIG: SECRET_SIG, "value": S3_SESSION}
+    assert s3["accessKeyId"] == "AKIAX"
+    _, state = on_buildkitd.create(IMAGE, checked)
+    assert state["digest"].startswith("sha256:")
+    # The engine sent them as secrets (Check's answer), so each whole property comes back
+    # secret (the front's rule); inside, each value is at its own path.
+    for key in ("cacheFrom", "cacheTo"):
+        assert state[key][SIG] == SECRET_SIG, state[key]
+    assert state["cacheFrom"]["value"][0]["gha"]["token"] in (GHA_TOKEN, wrapped)
+    assert state["cacheTo"]["value"][0]["s3"]["secretAccessKey"] in (
+        S3_KEY, {SIG: SECRET_SIG, "value": S3_KEY})
+    # Outside the secret properties the values appear nowhere in the state.
+    bare = {k: v for k, v in state.items() if k not in ("cacheFrom", "cacheTo")}
+    no_secrets(json.dumps(bare))
+    # BuildKit got them: both caches were tried (and failed, the services being unreachable).
+    messages = "\n".join(engine.messages())
+    assert "importing cache manifest from gha" in messages, messages
+    assert "exporting cache to Amazon S3" in messages, messages
+    no_secrets(on_buildkitd.stderr())
+    no_secrets("\n".join(engine.messages()))
+    # A rotated token is no change (x-diff ignore), another scope is.
+    news = json.loads(json.dumps(checked))
+    news["cacheFrom"][0]["gha"]["token"] = secret("another-token")
+    assert on_buildkitd.diff(IMAGE, "r", state, news).changes == DIFF_NONE
+    news["cacheFrom"][0]["gha"]["scope"] = "other"
+    assert on_buildkitd.diff(IMAGE, "r", state, news).changes == DIFF_SOME
+    no_secrets(on_buildkitd.stderr())
