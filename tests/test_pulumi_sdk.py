@@ -101,3 +101,30 @@ def test_go_sdk_and_program_build_and_vet(tmp_path):
     sh("go", "build", "-o", tmp_path / "program", ".", cwd=go, env=env)
     sh("go", "vet", ".", "github.com/multiarch-dev/multiarch/sdk/go/multiarch/...", cwd=go,
        env=env)
+
+
+TYPECHECK = PROGRAMS / "typecheck"
+
+
+def test_typed_cache_entries_type_check_in_typescript(tmp_path):
+    """`cacheFrom`/`cacheTo` are `(string | CacheTo)[]`: strings and typed entries mix, and a
+    mode other than min|max is a compile error."""
+    sdk = build_node_sdk(tmp_path)
+    for name, ok in (("caches.ts", True), ("caches_bad.ts", False)):
+        prog = tmp_path / name.replace(".", "_")
+        prog.mkdir()
+        shutil.copy(TYPECHECK / name, prog / "program.ts")
+        (prog / "node_modules").symlink_to(node_modules())
+        (prog / "tsconfig.json").write_text(TSCONFIG.format(sdk=sdk))
+        p = subprocess.run([node_modules() / ".bin" / "tsc", "-p", prog, "--noEmit"],
+                           capture_output=True, text=True, timeout=600)
+        if ok:
+            assert p.returncode == 0, p.stdout + p.stderr
+        else:
+            assert p.returncode != 0 and "maximum" in p.stdout, p.stdout + p.stderr
+
+
+def test_typed_cache_entries_type_check_in_python(tmp_path):
+    env = {**os.environ, "MYPYPATH": str(SDK / "python")}
+    sh(sys.executable, "-m", "mypy", "--strict", "--follow-imports=silent",
+       "--cache-dir", tmp_path / "mypy", TYPECHECK / "caches.py", env=env)

@@ -815,7 +815,7 @@ async fn several_nodes_each_use_their_own_registry_cache() {
         &["127.0.0.1:5000/app:1"],
         &["linux/amd64", "linux/arm64"],
     );
-    inputs["cacheFrom"] = json!(["127.0.0.1:5000/app:cache", "type=local,src=/c"]);
+    inputs["cacheFrom"] = json!(["127.0.0.1:5000/app:cache", "type=gha,scope=app"]);
     inputs["cacheTo"] = json!([
         "type=registry,ref=127.0.0.1:5000/app:cache,mode=max",
         {"registry": {"ref": "127.0.0.1:5000/app:typed", "mode": "max"}}
@@ -835,7 +835,7 @@ async fn several_nodes_each_use_their_own_registry_cache() {
                 None,
                 entries(&[
                     "type=registry,ref=127.0.0.1:5000/app:cache-linux-amd64",
-                    "type=local,src=/c"
+                    "type=gha,scope=app"
                 ]),
                 entries(&[
                     "type=registry,mode=max,ref=127.0.0.1:5000/app:cache-linux-amd64",
@@ -846,7 +846,7 @@ async fn several_nodes_each_use_their_own_registry_cache() {
                 Some(0),
                 entries(&[
                     "type=registry,ref=127.0.0.1:5000/app:cache-linux-arm64",
-                    "type=local,src=/c"
+                    "type=gha,scope=app"
                 ]),
                 entries(&[
                     "type=registry,mode=max,ref=127.0.0.1:5000/app:cache-linux-arm64",

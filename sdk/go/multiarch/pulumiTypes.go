@@ -1096,7 +1096,8 @@ func (o CacheInlinePtrOutput) Elem() CacheInlineOutput {
 }
 
 // A local directory cache (`type=local`, an OCI layout on the provider's host): a cacheTo
-// writes `dest`, a cacheFrom reads `src`.
+// writes `dest`, a cacheFrom reads `src`. Not supported yet: Check refuses it (BuildKit
+// writes it through a content store the provider does not serve yet).
 type CacheLocal struct {
 	// cacheTo: the directory to export to.
 	Dest *string `pulumi:"dest"`
@@ -1120,7 +1121,8 @@ type CacheLocalInput interface {
 }
 
 // A local directory cache (`type=local`, an OCI layout on the provider's host): a cacheTo
-// writes `dest`, a cacheFrom reads `src`.
+// writes `dest`, a cacheFrom reads `src`. Not supported yet: Check refuses it (BuildKit
+// writes it through a content store the provider does not serve yet).
 type CacheLocalArgs struct {
 	// cacheTo: the directory to export to.
 	Dest pulumi.StringPtrInput `pulumi:"dest"`
@@ -1186,7 +1188,8 @@ func (i *cacheLocalPtrType) ToCacheLocalPtrOutputWithContext(ctx context.Context
 }
 
 // A local directory cache (`type=local`, an OCI layout on the provider's host): a cacheTo
-// writes `dest`, a cacheFrom reads `src`.
+// writes `dest`, a cacheFrom reads `src`. Not supported yet: Check refuses it (BuildKit
+// writes it through a content store the provider does not serve yet).
 type CacheLocalOutput struct{ *pulumi.OutputState }
 
 func (CacheLocalOutput) ElementType() reflect.Type {

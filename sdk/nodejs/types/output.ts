@@ -140,7 +140,8 @@ export interface CacheInline {
 
 /**
  * A local directory cache (`type=local`, an OCI layout on the provider's host): a cacheTo
- * writes `dest`, a cacheFrom reads `src`.
+ * writes `dest`, a cacheFrom reads `src`. Not supported yet: Check refuses it (BuildKit
+ * writes it through a content store the provider does not serve yet).
  */
 export interface CacheLocal {
     /**

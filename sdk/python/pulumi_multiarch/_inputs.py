@@ -583,7 +583,8 @@ class CacheInlineArgs:
 class CacheLocalArgsDict(TypedDict):
     """
     A local directory cache (`type=local`, an OCI layout on the provider's host): a cacheTo
-    writes `dest`, a cacheFrom reads `src`.
+    writes `dest`, a cacheFrom reads `src`. Not supported yet: Check refuses it (BuildKit
+    writes it through a content store the provider does not serve yet).
     """
     dest: NotRequired[pulumi.Input[Optional[_builtins.str]]]
     """
@@ -611,7 +612,8 @@ class CacheLocalArgs:
                  src: pulumi.Input[Optional[_builtins.str]] = None):
         """
         A local directory cache (`type=local`, an OCI layout on the provider's host): a cacheTo
-        writes `dest`, a cacheFrom reads `src`.
+        writes `dest`, a cacheFrom reads `src`. Not supported yet: Check refuses it (BuildKit
+        writes it through a content store the provider does not serve yet).
 
         :param pulumi.Input[_builtins.str] dest: cacheTo: the directory to export to.
         :param pulumi.Input[_builtins.bool] ignore_error: cacheTo only: a failed cache export is a warning instead of a failed build.

@@ -402,7 +402,8 @@ class CacheInline(dict):
 class CacheLocal(dict):
     """
     A local directory cache (`type=local`, an OCI layout on the provider's host): a cacheTo
-    writes `dest`, a cacheFrom reads `src`.
+    writes `dest`, a cacheFrom reads `src`. Not supported yet: Check refuses it (BuildKit
+    writes it through a content store the provider does not serve yet).
     """
     @staticmethod
     def __key_warning(key: str):
@@ -428,7 +429,8 @@ class CacheLocal(dict):
                  src: Optional[_builtins.str] = None):
         """
         A local directory cache (`type=local`, an OCI layout on the provider's host): a cacheTo
-        writes `dest`, a cacheFrom reads `src`.
+        writes `dest`, a cacheFrom reads `src`. Not supported yet: Check refuses it (BuildKit
+        writes it through a content store the provider does not serve yet).
 
         :param _builtins.str dest: cacheTo: the directory to export to.
         :param _builtins.bool ignore_error: cacheTo only: a failed cache export is a warning instead of a failed build.
