@@ -9,7 +9,9 @@ import json
 
 import pytest
 
-from harness import DIFF_NONE, DIFF_SOME, IMAGE, SECRET_SIG, SIG, Provider, secret, unique
+from harness import (
+    DIFF_NONE, DIFF_SOME, IMAGE, SECRET_SIG, SIG, Provider, raw_manifest, secret, unique,
+)
 
 
 def dockerfile(tmp_path, world, marker):
@@ -78,6 +80,25 @@ def test_typed_registry_cache_is_exported_and_imported_by_another_builder(
     finally:
         p2.close()
         e2.stop()
+
+
+def test_typed_registry_export_to_ecr_gets_an_oci_image_manifest_unless_set(
+        provider, world, tmp_path):
+    """ECR refuses BuildKit's default cache manifest list: a typed registry export to an ECR
+    host gets `image-manifest=true,oci-mediatypes=true`, as the string form does; an explicit
+    `imageManifest: false` is kept (documented: the user asked for it)."""
+    marker = unique("ecr-cache")
+    (tmp_path / "Dockerfile").write_text(f"FROM {world['BASE_IMAGE_ECR']}\nRUN echo {marker} > /m\n")
+    repo = f"{world['ECR_REGISTRY']}/{unique('typed-ecr-cache')}"
+    build(provider, {"context": {"location": str(tmp_path)}, "platforms": ["linux/amd64"],
+                     "network": "none", "tags": [f"{repo}:v1"],
+                     "cacheTo": [{"registry": {"ref": f"{repo}:cache", "mode": "max"}},
+                                 {"registry": {"ref": f"{repo}:cache-list",
+                                               "imageManifest": False}}]})
+    m = raw_manifest(f"{repo}:cache")
+    assert m["mediaType"] == "application/vnd.oci.image.manifest.v1+json", m
+    m = raw_manifest(f"{repo}:cache-list")
+    assert m["mediaType"] == "application/vnd.oci.image.index.v1+json", m
 
 
 def test_string_and_typed_entries_mix_in_one_list(provider, engine, world, tmp_path):
@@ -256,3 +277,55 @@ def test_typed_local_cache_round_trip(engine, provider_env, world, tmp_path):
     finally:
         p2.close()
         e2.stop()
+
+
+TF_CONFIG = """
+terraform {
+  required_providers {
+    multiarch = { source = "example.com/multiarch/multiarch" }
+  }
+}
+
+provider "multiarch" {
+  registries = [{ address = "%(registry)s", insecure = true }]
+}
+
+resource "multiarch_image" "app" {
+  context {
+    location = "%(context)s"
+  }
+  platforms  = ["linux/amd64"]
+  tags       = ["%(repo)s:v1"]
+  network    = "none"
+  cache_from = %(cache_from)s
+  cache_to   = ["type=registry,ref=%(repo)s:cache,mode=max"]
+}
+"""
+
+
+def test_terraform_takes_the_string_form(tmp_path, world):
+    """Terraform has no unions: `cache_from`/`cache_to` stay `list(string)` (the model's plain
+    form of the union), so buildx strings plan and an object is Terraform's own type error."""
+    from test_terraform import Terraform
+
+    marker = unique("tf-cache")
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    dockerfile(ctx, world, marker)
+    repo = f"{world['PLAIN_REGISTRY']}/{unique('tf-cache')}"
+    values = {"registry": world["PLAIN_REGISTRY"], "context": str(ctx), "repo": repo}
+    for name, cache_from, ok in (
+        ("strings", f'["{repo}:cache"]', True),
+        ("object", f'[{{ registry = {{ ref = "{repo}:cache" }} }}]', False),
+    ):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "main.tf").write_text(TF_CONFIG % {**values, "cache_from": cache_from})
+        tf = Terraform(d, world)
+        p = tf("plan", "-input=false", ok=(0, 1))
+        if ok:
+            assert p.returncode == 0, p.stderr
+            assert f'"{repo}:cache"' in p.stdout, p.stdout
+        else:
+            assert p.returncode == 1
+            assert "string required" in p.stderr, p.stderr
