@@ -191,6 +191,8 @@ impl Builder for FakeBuilder {
         let pushed = match output {
             Output::BuildOnly => None,
             Output::Push { tags } => Some(tags),
+            Output::Export(x) if x.push.is_empty() => None,
+            Output::Export(x) => Some(x.push),
             Output::PushByDigest { repository } => {
                 let manifests: Vec<RawManifest> = spec
                     .platforms
@@ -221,6 +223,7 @@ impl Builder for FakeBuilder {
                 }
                 return Ok(BuildOutcome {
                     digest: Some(result.digest),
+                    exported: Vec::new(),
                 });
             }
         };
@@ -229,7 +232,10 @@ impl Builder for FakeBuilder {
             .unwrap()
             .push((spec.platforms.clone(), pushed.clone()));
         let Some(tags) = pushed else {
-            return Ok(BuildOutcome { digest: None });
+            return Ok(BuildOutcome {
+                digest: None,
+                exported: Vec::new(),
+            });
         };
         let m = index();
         for t in &tags {
@@ -237,6 +243,7 @@ impl Builder for FakeBuilder {
         }
         Ok(BuildOutcome {
             digest: Some(m.digest),
+            exported: Vec::new(),
         })
     }
 }

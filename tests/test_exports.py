@@ -1,0 +1,249 @@
+"""Image `load` and `exports` end to end: the Engine's BuildKit (Docker Engine 26, containerd
+image store, arm64 under QEMU) and the standalone buildkitd, driven as the engine drives the
+provider."""
+
+import hashlib
+import json
+import os
+import subprocess
+import tarfile
+
+import pytest
+
+from harness import IMAGE, UNKNOWN, Provider, run, secret, unique
+
+DOCKERFILE = """\
+FROM {base}
+ARG MARK
+RUN uname -m > /built-on && echo "$MARK" > /mark
+CMD ["uname", "-m"]
+"""
+
+
+def ctx(tmp_path, world, mark):
+    d = tmp_path / "ctx"
+    d.mkdir()
+    (d / "Dockerfile").write_text(DOCKERFILE.format(base=world["BASE_IMAGE_PLAIN"]))
+    return d, {"MARK": mark}
+
+
+def inputs_for(d, args, **extra):
+    inputs = {"context": {"location": str(d)}, "platforms": ["linux/amd64", "linux/arm64"],
+              "buildArgs": args, "network": "none"}
+    inputs.update(extra)
+    return inputs
+
+
+def create(provider, inputs):
+    checked, failures = provider.check(IMAGE, inputs)
+    assert failures == []
+    return provider.create(IMAGE, checked)
+
+
+def test_load_puts_both_platforms_into_the_engine(provider, world, tmp_path, plain_log):
+    mark = unique("load")
+    d, args = ctx(tmp_path, world, mark)
+    tag = f"{world['PLAIN_REGISTRY']}/{unique('loaded')}:v1"
+    plain_log.mark()
+    id, state = create(provider, inputs_for(d, args, tags=[tag], push=False, load=True))
+    try:
+        assert state["digest"] == "" and state["exported"] == []
+        for platform, arch in (("linux/amd64", "x86_64"), ("linux/arm64", "aarch64")):
+            out = run("docker", "run", "--rm", "--network", "none", "--platform", platform, tag,
+                      "sh", "-c", "uname -m; cat /mark").stdout.split()
+            assert out == [arch, mark], (platform, out)
+        # Loaded, not pushed.
+        assert [w for w in plain_log.writes() if "loaded" in w] == []
+        # Delete leaves the Engine's image alone (a local artefact, like file exports).
+        provider.delete(IMAGE, id, state)
+        assert run("docker", "image", "inspect", tag, check=False).returncode == 0
+    finally:
+        run("docker", "image", "rm", "-f", tag, check=False)
+
+
+def test_oci_export_with_push_in_one_build(provider, world, tmp_path):
+    """An OCI tarball of both platforms, written while the same build pushes."""
+    d, args = ctx(tmp_path, world, unique("oci"))
+    dest = tmp_path / "out" / "image.tar"
+    dest.parent.mkdir()
+    repo = f"{world['PLAIN_REGISTRY']}/{unique('ocipush')}"
+    id, state = create(provider, inputs_for(d, args, tags=[f"{repo}:v1"],
+                                            exports=[{"oci": {"dest": str(dest)}}]))
+    raw = json.loads(run("skopeo", "inspect", "--raw", f"oci-archive:{dest}").stdout)
+    platforms = {f"{m['platform']['os']}/{m['platform']['architecture']}"
+                 for m in raw["manifests"] if m["platform"]["os"] != "unknown"}
+    assert platforms == {"linux/amd64", "linux/arm64"}
+    file_digest = "sha256:" + hashlib.sha256(dest.read_bytes()).hexdigest()
+    assert state["exported"] == [{"type": "oci", "dest": str(dest), "digest": file_digest}]
+    # The push happened too, and its digest is the registry's.
+    pushed = run("skopeo", "inspect", "--tls-verify=false", "--raw",
+                 f"docker://{repo}:v1").stdout.encode()
+    assert state["digest"] == "sha256:" + hashlib.sha256(pushed).hexdigest()
+    assert {m["platform"] for m in state["manifests"]} == {"linux/amd64", "linux/arm64"}
+    # No temporaries left next to the file.
+    assert os.listdir(dest.parent) == ["image.tar"]
+    provider.delete(IMAGE, id, state)
+    assert dest.exists(), "delete leaves exported files in place"
+
+
+def test_tar_local_and_docker_exports_hold_the_image(provider, world, tmp_path):
+    mark = unique("fs")
+    d, args = ctx(tmp_path, world, mark)
+    tar_dest, local_dest, docker_dest = tmp_path / "fs.tar", tmp_path / "fs", tmp_path / "d.tar"
+    tag = f"{world['PLAIN_REGISTRY']}/{unique('fsx')}:v1"
+    id, state = create(provider, inputs_for(d, args, tags=[tag], push=False, exports=[
+        {"tar": {"dest": str(tar_dest)}},
+        {"local": {"dest": str(local_dest)}},
+        {"docker": {"dest": str(docker_dest)}},
+    ]))
+    with tarfile.open(tar_dest) as t:
+        names = set(t.getnames())
+        assert {"linux_amd64/mark", "linux_arm64/mark", "linux_arm64/built-on"} <= names
+        assert t.extractfile("linux_arm64/built-on").read() == b"aarch64\n"
+        assert t.extractfile("linux_amd64/mark").read() == f"{mark}\n".encode()
+    assert (local_dest / "linux_amd64" / "built-on").read_text() == "x86_64\n"
+    assert (local_dest / "linux_arm64" / "built-on").read_text() == "aarch64\n"
+    assert (local_dest / "linux_arm64" / "mark").read_text() == f"{mark}\n"
+    assert (local_dest / "linux_arm64" / "bin" / "busybox").stat().st_mode & 0o111
+    with tarfile.open(docker_dest) as t:
+        index = json.load(t.extractfile("index.json"))
+        assert index["manifests"], index
+    kinds = [(e["type"], e["dest"], "digest" in e) for e in state["exported"]]
+    assert kinds == [("tar", str(tar_dest), True), ("local", str(local_dest), False),
+                     ("docker", str(docker_dest), True)]
+    assert state["exported"][0]["digest"] == "sha256:" + hashlib.sha256(
+        tar_dest.read_bytes()).hexdigest()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ctx", "d.tar", "fs", "fs.tar"]
+
+
+def test_oci_layout_directory(provider, world, tmp_path):
+    d, args = ctx(tmp_path, world, unique("ocidir"))
+    dest = tmp_path / "layout"
+    _, state = create(provider, inputs_for(d, args, platforms=["linux/amd64"], push=False,
+                                           exports=[{"oci": {"dest": str(dest), "tar": False}}]))
+    assert json.loads((dest / "oci-layout").read_text())["imageLayoutVersion"] == "1.0.0"
+    raw = run("skopeo", "inspect", "--raw", f"oci:{dest}").stdout
+    assert json.loads(raw)["schemaVersion"] == 2
+    assert state["exported"] == [{"type": "oci", "dest": str(dest)}]
+
+
+def test_cacheonly_exports_the_cache_and_no_image(provider, world, tmp_path, plain_log):
+    d, args = ctx(tmp_path, world, unique("cacheonly"))
+    name = unique("conly")
+    cache = f"{world['PLAIN_REGISTRY']}/{name}:cache"
+    plain_log.mark()
+    _, state = create(provider, inputs_for(
+        d, args, platforms=["linux/amd64"], push=False,
+        tags=[f"{world['PLAIN_REGISTRY']}/{name}:v1"],
+        cacheTo=[f"type=registry,ref={cache},mode=max"], exports=[{"cacheonly": {}}]))
+    assert state["exported"] == [] and state["digest"] == ""
+    run("skopeo", "inspect", "--tls-verify=false", "--raw", f"docker://{cache}")
+    gone = run("skopeo", "inspect", "--tls-verify=false", "--raw",
+               f"docker://{world['PLAIN_REGISTRY']}/{name}:v1", check=False)
+    assert gone.returncode != 0
+    assert not [w for w in plain_log.writes() if f"{name}/manifests/v1" in w]
+
+
+def test_preview_exports_nothing(provider, world, tmp_path, plain_log):
+    d, args = ctx(tmp_path, world, unique("preview"))
+    dest, local = tmp_path / "p.tar", tmp_path / "p"
+    tag = f"{world['PLAIN_REGISTRY']}/{unique('prev')}:v1"
+    inputs = inputs_for(d, args, tags=[tag], load=True, exports=[
+        {"oci": {"dest": str(dest)}}, {"local": {"dest": str(local)}}])
+    checked, failures = provider.check(IMAGE, inputs)
+    assert failures == []
+    plain_log.mark()
+    _, preview = provider.create(IMAGE, checked, preview=True)
+    assert preview["exported"] == UNKNOWN
+    assert not dest.exists() and not local.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ctx"]
+    assert run("docker", "image", "inspect", tag, check=False).returncode != 0
+    assert plain_log.writes() == []
+
+
+def test_a_failed_build_leaves_no_file(provider, world, tmp_path):
+    (tmp_path / "Dockerfile").write_text(f"FROM {world['BASE_IMAGE_PLAIN']}\nRUN exit 3\n")
+    dest = tmp_path / "out.tar"
+    checked, failures = provider.check(IMAGE, {
+        "context": {"location": str(tmp_path)}, "push": False,
+        "exports": [{"oci": {"dest": str(dest)}}, {"local": {"dest": str(tmp_path / "l")}}]})
+    assert failures == []
+    with pytest.raises(Exception):
+        provider.create(IMAGE, checked)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["Dockerfile"]
+
+
+def test_changed_exports_or_load_is_an_update(provider, world, tmp_path):
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    olds = {"context": {"location": str(tmp_path)}, "push": False,
+            "exports": [{"tar": {"dest": str(tmp_path / "a.tar")}}]}
+    for news in ({**olds, "exports": [{"tar": {"dest": str(tmp_path / "b.tar")}}]},
+                 {**olds, "load": True, "tags": ["127.0.0.1:5000/a:1"]}):
+        d = provider.diff(IMAGE, "x", olds, news)
+        assert d.changes == d.DIFF_SOME and not d.replaces, d
+        assert set(d.diffs) & {"exports", "load", "tags"}, d
+
+
+def test_load_on_a_standalone_buildkitd_names_load(engine, provider_env, world, tmp_path):
+    read = lambda k: open(world[k]).read()
+    p = Provider(engine, env=provider_env)
+    try:
+        p.handshake()
+        p.configure({"registries": [{"address": world["PLAIN_REGISTRY"], "insecure": True}],
+                     "builder": world["BUILDKITD_ADDR"],
+                     "builderTls": {"caCert": read("BUILDKITD_CA_CERT"),
+                                    "cert": read("BUILDKITD_CLIENT_CERT"),
+                                    "key": secret(read("BUILDKITD_CLIENT_KEY")),
+                                    "serverName": world["BUILDKITD_SERVER_NAME"]}})
+        d, args = ctx(tmp_path, world, unique("bk"))
+        # File exports work on the standalone buildkitd too.
+        dest = tmp_path / "bk.tar"
+        _, state = create(p, inputs_for(d, args, platforms=["linux/amd64"], push=False,
+                                        exports=[{"oci": {"dest": str(dest)}}]))
+        assert state["exported"][0]["dest"] == str(dest) and dest.stat().st_size > 0
+        checked, failures = p.check(IMAGE, inputs_for(
+            d, args, platforms=["linux/amd64"], push=False, load=True,
+            tags=[f"{world['PLAIN_REGISTRY']}/x:1"]))
+        assert failures == []
+        with pytest.raises(Exception) as e:
+            p.create(IMAGE, checked)
+        text = str(e.value)
+        assert "load" in text and "buildkitd" in text, text
+    finally:
+        p.close()
+
+
+@pytest.mark.parametrize(
+    "exports, extra, prop, words",
+    [
+        ([{}], {}, "exports[0]", "exactly one"),
+        ([{"tar": {"dest": "/tmp/x.tar"}, "local": {"dest": "/tmp/x"}}], {}, "exports[0]",
+         "tar, local are set"),
+        ([{"oci": {"dest": ""}}], {}, "exports[0].oci.dest", "must not be empty"),
+        ([{"docker": {"dest": "/nonexistent/dir/x.tar"}}], {}, "exports[0].docker.dest",
+         "not an existing directory"),
+        ([{"tar": {"dest": "/tmp"}}], {}, "exports[0].tar.dest", "is a directory"),
+        ([{"local": {"dest": "/etc/hostname"}}], {}, "exports[0].local.dest", "not a directory"),
+        ([{"tar": {"dest": "/tmp/same.tar"}}, {"oci": {"dest": "/tmp//same.tar"}}], {},
+         "exports[1].oci.dest", "also written by exports[0]"),
+        ([{"cacheonly": {}}], {"cacheTo": ["type=registry,ref=127.0.0.1:5000/c:x"]},
+         "exports[0].cacheonly", "push: false"),
+        ([{"cacheonly": {}}], {"push": False}, "exports[0].cacheonly", "without cacheTo"),
+        ([{"cacheonly": {}}, {"tar": {"dest": "/tmp/t.tar"}}],
+         {"push": False, "cacheTo": ["127.0.0.1:5000/c:x"]}, "exports[0].cacheonly",
+         "cannot be combined"),
+        ([{"oci": {"dest": "/tmp/o.tar", "compression": "zstd"}}], {}, "exports[0].oci",
+         "unknown field"),
+        ([{"zip": {"dest": "/tmp/o.zip"}}], {}, "exports[0]", "unknown field"),
+        (None, {"load": True, "push": False}, "load", "needs tags"),
+    ],
+)
+def test_bad_exports_are_check_failures(provider, exports, extra, prop, words):
+    inputs = {"dockerfile": {"inline": "FROM scratch"}, "tags": ["127.0.0.1:5000/a:1"]}
+    if exports is not None:
+        inputs["exports"] = exports
+    inputs.update(extra)
+    if extra.get("load"):
+        del inputs["tags"]
+    _, failures = provider.check(IMAGE, inputs)
+    assert any(p.startswith(prop) and words in r for p, r in failures), failures
