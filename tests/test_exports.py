@@ -86,15 +86,13 @@ def test_oci_export_with_push_in_one_build(provider, world, tmp_path):
     assert dest.exists(), "delete leaves exported files in place"
 
 
-def test_tar_local_and_docker_exports_hold_the_image(provider, world, tmp_path):
+def test_tar_and_local_exports_hold_the_files(provider, world, tmp_path):
     mark = unique("fs")
     d, args = ctx(tmp_path, world, mark)
-    tar_dest, local_dest, docker_dest = tmp_path / "fs.tar", tmp_path / "fs", tmp_path / "d.tar"
-    tag = f"{world['PLAIN_REGISTRY']}/{unique('fsx')}:v1"
-    id, state = create(provider, inputs_for(d, args, tags=[tag], push=False, exports=[
+    tar_dest, local_dest = tmp_path / "fs.tar", tmp_path / "fs"
+    id, state = create(provider, inputs_for(d, args, push=False, exports=[
         {"tar": {"dest": str(tar_dest)}},
         {"local": {"dest": str(local_dest)}},
-        {"docker": {"dest": str(docker_dest)}},
     ]))
     with tarfile.open(tar_dest) as t:
         names = set(t.getnames())
@@ -105,26 +103,38 @@ def test_tar_local_and_docker_exports_hold_the_image(provider, world, tmp_path):
     assert (local_dest / "linux_arm64" / "built-on").read_text() == "aarch64\n"
     assert (local_dest / "linux_arm64" / "mark").read_text() == f"{mark}\n"
     assert (local_dest / "linux_arm64" / "bin" / "busybox").stat().st_mode & 0o111
-    with tarfile.open(docker_dest) as t:
-        index = json.load(t.extractfile("index.json"))
-        assert index["manifests"], index
     kinds = [(e["type"], e["dest"], "digest" in e) for e in state["exported"]]
-    assert kinds == [("tar", str(tar_dest), True), ("local", str(local_dest), False),
-                     ("docker", str(docker_dest), True)]
+    assert kinds == [("tar", str(tar_dest), True), ("local", str(local_dest), False)]
     assert state["exported"][0]["digest"] == "sha256:" + hashlib.sha256(
         tar_dest.read_bytes()).hexdigest()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["ctx", "d.tar", "fs", "fs.tar"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ctx", "fs", "fs.tar"]
+    # An update writes over the old export; a tree's other entries stay.
+    (local_dest / "mine").write_text("kept")
+    state = provider.update(IMAGE, id, state, inputs_for(d, {"MARK": "two"}, push=False,
+                                                            exports=state["exports"]))
+    assert (local_dest / "linux_amd64" / "mark").read_text() == "two\n"
+    assert (local_dest / "mine").read_text() == "kept"
 
 
-def test_oci_layout_directory(provider, world, tmp_path):
-    d, args = ctx(tmp_path, world, unique("ocidir"))
-    dest = tmp_path / "layout"
-    _, state = create(provider, inputs_for(d, args, platforms=["linux/amd64"], push=False,
-                                           exports=[{"oci": {"dest": str(dest), "tar": False}}]))
-    assert json.loads((dest / "oci-layout").read_text())["imageLayoutVersion"] == "1.0.0"
-    raw = run("skopeo", "inspect", "--raw", f"oci:{dest}").stdout
-    assert json.loads(raw)["schemaVersion"] == 2
-    assert state["exported"] == [{"type": "oci", "dest": str(dest)}]
+def test_docker_tarball_loads_under_the_tags(provider, world, tmp_path):
+    mark = unique("docker")
+    d, args = ctx(tmp_path, world, mark)
+    dest = tmp_path / "d.tar"
+    tag = f"{world['PLAIN_REGISTRY']}/{unique('dock')}:v1"
+    _, state = create(provider, inputs_for(d, args, platforms=["linux/arm64"], push=False,
+                                           tags=[tag], exports=[{"docker": {"dest": str(dest)}}]))
+    with tarfile.open(dest) as t:
+        manifest = json.load(t.extractfile("manifest.json"))
+    assert manifest[0]["RepoTags"] == [tag]
+    assert state["exported"] == [{"type": "docker", "dest": str(dest), "digest": "sha256:"
+                                  + hashlib.sha256(dest.read_bytes()).hexdigest()}]
+    try:
+        run("docker", "load", "-i", str(dest))
+        out = run("docker", "run", "--rm", "--network", "none", "--platform", "linux/arm64",
+                  tag, "cat", "/mark").stdout.strip()
+        assert out == mark
+    finally:
+        run("docker", "image", "rm", "-f", tag, check=False)
 
 
 def test_cacheonly_exports_the_cache_and_no_image(provider, world, tmp_path, plain_log):
@@ -235,6 +245,10 @@ def test_load_on_a_standalone_buildkitd_names_load(engine, provider_env, world, 
         ([{"oci": {"dest": "/tmp/o.tar", "compression": "zstd"}}], {}, "exports[0].oci",
          "unknown field"),
         ([{"zip": {"dest": "/tmp/o.zip"}}], {}, "exports[0]", "unknown field"),
+        ([{"oci": {"dest": "/tmp/layout", "tar": False}}], {}, "exports[0].oci.tar",
+         "not supported"),
+        ([{"docker": {"dest": "/tmp/d.tar"}}], {"platforms": ["linux/amd64", "linux/arm64"]},
+         "exports[0].docker", "one platform"),
         (None, {"load": True, "push": False}, "load", "needs tags"),
     ],
 )

@@ -159,6 +159,22 @@ impl Receipts {
         Ok((id, target))
     }
 
+    /// The temporary directory of exporter `id`, made by its first stream: the `local`
+    /// exporter sends each platform of a multi-platform result in a stream of its own
+    /// (`linux_amd64/…`, `linux_arm64/…`), all into one tree.
+    fn dir_for(&self, id: u32, dest: &Path) -> Result<PathBuf, String> {
+        let mut received = self.received.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(Received::Dir { tmp }) = received.get(&id) {
+            return Ok(tmp.path().to_path_buf());
+        }
+        let tmp = temp_dir(dest)?;
+        // The tree's root gets the usual permissions of a new directory, not 0700.
+        let _ = std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755));
+        let path = tmp.path().to_path_buf();
+        received.insert(id, Received::Dir { tmp });
+        Ok(path)
+    }
+
     fn store(&self, id: u32, r: Received) {
         self.received
             .lock()
@@ -291,11 +307,16 @@ impl FileSendServer {
         let receipts = self.receipts.clone();
         tokio::spawn(async move {
             let result = match target.kind {
-                TargetKind::File => receive_file(incoming, &target.dest).await,
-                TargetKind::Dir => receive_dir(incoming, &target.dest, &tx).await,
+                TargetKind::File => receive_file(incoming, &target.dest)
+                    .await
+                    .map(|r| receipts.store(id, r)),
+                TargetKind::Dir => match receipts.dir_for(id, &target.dest) {
+                    Ok(root) => receive_dir(incoming, root, &tx).await,
+                    Err(e) => Err(e),
+                },
             };
             match result {
-                Ok(r) => receipts.store(id, r),
+                Ok(()) => {}
                 Err(e) => {
                     tracing::debug!(dest = %target.dest.display(), "export failed: {e}");
                     if target.kind == TargetKind::Dir {
@@ -521,17 +542,14 @@ fn finish_file(path: &Path, mode: u32, mtime_ns: i64) -> std::io::Result<()> {
     Ok(())
 }
 
-/// A directory through fsutil's packet protocol, BuildKit sending.
+/// A directory through fsutil's packet protocol, BuildKit sending, into `root`.
 async fn receive_dir(
     mut incoming: Streaming<Bytes>,
-    dest: &Path,
+    root: PathBuf,
     tx: &Outgoing,
-) -> Result<Received, String> {
-    let tmp = temp_dir(dest)?;
-    // The tree's root gets the usual permissions of a new directory, not 0700.
-    let _ = std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755));
+) -> Result<(), String> {
     let mut tree = Tree {
-        root: tmp.path().to_path_buf(),
+        root,
         pending: HashMap::new(),
         symlinks: BTreeSet::new(),
         dirs: Vec::new(),
@@ -575,7 +593,7 @@ async fn receive_dir(
     for (path, mode) in tree.dirs.iter().rev() {
         let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(*mode));
     }
-    Ok(Received::Dir { tmp })
+    Ok(())
 }
 
 #[cfg(test)]

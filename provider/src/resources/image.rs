@@ -78,9 +78,10 @@ pub struct SshAgent {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ExportOci {
-    /// The file (or, with `tar: false`, the directory) to write.
+    /// The file to write.
     pub dest: String,
-    /// A tarball (`oci-archive`); false: an OCI layout directory.
+    /// A tarball (`oci-archive`). `false` (an OCI layout directory) is not supported yet
+    /// and fails Check.
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     #[schemars(extend("default" = true))]
     pub tar: bool,
@@ -122,7 +123,7 @@ pub struct ExportCacheOnly {}
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Export {
-    /// An OCI image layout tarball (or directory).
+    /// An OCI image layout tarball.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oci: Option<ExportOci>,
     /// A Docker image tarball.
@@ -437,6 +438,22 @@ fn check_exports(inputs: &ImageInputs, cache_known: bool) -> Vec<Failure> {
             }
             continue;
         };
+        if e.oci.as_ref().is_some_and(|o| !o.tar) {
+            failures.push(Failure::new(
+                format!("exports[{i}].oci.tar"),
+                "false (an OCI layout directory) is not supported yet: BuildKit writes it \
+                 through the client's content store, which the provider does not serve; use \
+                 the tarball (tar: true) and unpack it",
+            ));
+        }
+        if *kind == "docker" && inputs.platforms.len() > 1 {
+            failures.push(Failure::new(
+                format!("exports[{i}].docker"),
+                "a Docker tarball holds one platform (BuildKit's docker exporter refuses \
+                 manifest lists); use oci for several, which `docker load` takes too with \
+                 the containerd image store",
+            ));
+        }
         let field = format!("exports[{i}].{kind}.dest");
         if dest.trim().is_empty() {
             failures.push(Failure::new(field, "must not be empty"));
