@@ -959,7 +959,9 @@ mod tests {
             "### Optional",
             "### Read-Only",
             "- `platforms` (Set of String)",
-            "- `push` (Boolean) Push the result to `tags` (never during preview). Default: `true`.",
+            "- `push` (Boolean) Push the result to `tags` (never during preview). This is the only \
+             way to push: `exports` writes files and directories, `load` the Engine's image \
+             store. Default: `true`.",
             "- `secrets` (Map of String, Sensitive)",
             "- `context` (Block, Optional)",
             "### Nested Schema for `context`",

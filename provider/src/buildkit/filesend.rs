@@ -101,7 +101,11 @@ impl Receipts {
     /// sent nothing for is an error, and then nothing is moved.
     pub(crate) fn commit(&self) -> Result<Vec<Written>, String> {
         let mut received = self.received.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((_, t)) = self.targets.iter().find(|(id, _)| !received.contains_key(id)) {
+        if let Some((_, t)) = self
+            .targets
+            .iter()
+            .find(|(id, _)| !received.contains_key(id))
+        {
             return Err(format!(
                 "BuildKit sent nothing for the export to {}",
                 t.dest.display()
@@ -114,9 +118,8 @@ impl Receipts {
             };
             match r {
                 Received::File { tmp, sha256 } => {
-                    tmp.persist(&target.dest).map_err(|e| {
-                        format!("writing {}: {}", target.dest.display(), e.error)
-                    })?;
+                    tmp.persist(&target.dest)
+                        .map_err(|e| format!("writing {}: {}", target.dest.display(), e.error))?;
                     out.push(Written {
                         dest: target.dest.clone(),
                         sha256: Some(sha256),
@@ -668,9 +671,6 @@ mod tests {
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
-        assert!(
-            names.iter().all(|n| !n.ends_with(".partial")),
-            "{names:?}"
-        );
+        assert!(names.iter().all(|n| !n.ends_with(".partial")), "{names:?}");
     }
 }

@@ -641,6 +641,115 @@ mod tests {
     }
 
     #[test]
+    fn exports_use_the_exporters_list_one_entry_each() {
+        let dir = std::env::temp_dir();
+        let x = Exports {
+            push: vec!["r/a:1".into()],
+            load: vec!["r/a:1".into(), "r/a:local".into()],
+            names: vec!["r/a:1".into()],
+            files: vec![
+                FileExport::Oci {
+                    dest: "/o/i.tar".into(),
+                    tar: true,
+                },
+                FileExport::Docker {
+                    dest: "/o/d.tar".into(),
+                },
+                FileExport::Tar {
+                    dest: "/o/fs.tar".into(),
+                },
+                FileExport::Local {
+                    dest: "/o/fs".into(),
+                },
+            ],
+        };
+        let p = prepare(&spec(&dir), &Output::Export(x), "s", "r").unwrap();
+        let r = &p.request;
+        assert!(r.exporter_deprecated.is_empty() && r.exporter_attrs_deprecated.is_empty());
+        let types: Vec<&str> = r.exporters.iter().map(|e| e.r#type.as_str()).collect();
+        assert_eq!(types, ["image", "oci", "docker", "tar", "local"]);
+        let image = &r.exporters[0].attrs;
+        assert_eq!(image["name"], "r/a:1,r/a:local");
+        assert_eq!(image["push"], "true");
+        assert_eq!(image["store"], "true", "loaded: kept in the image store");
+        assert_eq!(r.exporters[1].attrs["tar"], "true");
+        assert_eq!(r.exporters[1].attrs["name"], "r/a:1");
+        assert_eq!(r.exporters[2].attrs["name"], "r/a:1");
+        assert!(r.exporters[3].attrs.is_empty() && r.exporters[4].attrs.is_empty());
+        // Each file export is found by its index in the list, as BuildKit names it.
+        let targets: Vec<(u32, TargetKind, &str)> = p
+            .targets
+            .iter()
+            .map(|(i, t)| (*i, t.kind.clone(), t.dest.to_str().unwrap()))
+            .collect();
+        assert_eq!(
+            targets,
+            [
+                (1, TargetKind::File, "/o/i.tar"),
+                (2, TargetKind::File, "/o/d.tar"),
+                (3, TargetKind::File, "/o/fs.tar"),
+                (4, TargetKind::Dir, "/o/fs"),
+            ]
+        );
+        assert_eq!(r.cache.as_ref().unwrap().exports[0].attrs["mode"], "max");
+    }
+
+    #[test]
+    fn load_only_push_only_files_only_and_cache_only() {
+        let dir = std::env::temp_dir();
+        let prep = |x: Exports| prepare(&spec(&dir), &Output::Export(x), "s", "r").unwrap();
+        let load = prep(Exports {
+            load: vec!["r/a:1".into()],
+            ..Default::default()
+        });
+        let attrs = &load.request.exporters[0].attrs;
+        assert_eq!(attrs["name"], "r/a:1");
+        assert_eq!(attrs["store"], "true");
+        assert!(!attrs.contains_key("push"), "loaded, never pushed");
+        let push = prep(Exports {
+            push: vec!["r/a:1".into()],
+            ..Default::default()
+        });
+        assert_eq!(push.request.exporters[0].attrs["store"], "false");
+        let files = prep(Exports {
+            files: vec![FileExport::Tar {
+                dest: "/o/t.tar".into(),
+            }],
+            ..Default::default()
+        });
+        assert_eq!(files.request.exporters.len(), 1);
+        assert_eq!(files.request.exporters[0].r#type, "tar");
+        assert_eq!(files.targets.keys().copied().collect::<Vec<_>>(), [0]);
+        // Cache only: no exporter at all, the cache exports still run.
+        let cache = prep(Exports::default());
+        assert!(cache.request.exporters.is_empty());
+        assert!(cache.request.exporter_deprecated.is_empty());
+        assert!(cache.targets.is_empty());
+        assert_eq!(cache.request.cache.unwrap().exports.len(), 1);
+        // Unusable names are refused, not sent.
+        let bad = prepare(
+            &spec(&dir),
+            &Output::Export(Exports {
+                load: vec!["r/a:1,x".into()],
+                ..Default::default()
+            }),
+            "s",
+            "r",
+        );
+        assert!(bad.is_err());
+        let no_dest = prepare(
+            &spec(&dir),
+            &Output::Export(Exports {
+                files: vec![FileExport::Local { dest: "".into() }],
+                ..Default::default()
+            }),
+            "s",
+            "r",
+        );
+        assert!(no_dest.is_err());
+    }
+
+    #[test]
     fn cache_entries() {
         let e = parse_cache_entry("type=registry,ref=x/y:z,image-manifest=true").unwrap();
         assert_eq!(e.r#type, "registry");

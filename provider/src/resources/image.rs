@@ -1053,8 +1053,16 @@ where
         reachable_before_push(ctx, &tags).await?;
     }
     let exports = Exports {
-        push: if inputs.push { tags.clone() } else { Vec::new() },
-        load: if inputs.load { tags.clone() } else { Vec::new() },
+        push: if inputs.push {
+            tags.clone()
+        } else {
+            Vec::new()
+        },
+        load: if inputs.load {
+            tags.clone()
+        } else {
+            Vec::new()
+        },
         names: tags.clone(),
         files: inputs
             .exports

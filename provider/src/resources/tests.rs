@@ -371,7 +371,14 @@ async fn preview_with_unknown_inputs_echoes_them_and_leaves_every_output_unknown
     assert_eq!(out.value.get("platforms"), Some(&json!(["linux/amd64"])));
     assert_eq!(
         keys(&out.unknowns),
-        ["contextHash", "digest", "manifests", "ref", "tags"]
+        [
+            "contextHash",
+            "digest",
+            "exported",
+            "manifests",
+            "ref",
+            "tags"
+        ]
     );
     assert!(
         w.builds().is_empty(),

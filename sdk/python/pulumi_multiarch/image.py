@@ -29,8 +29,10 @@ class ImageArgs:
                  cache_to: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
                  context: pulumi.Input[Optional['BuildContextArgs']] = None,
                  dockerfile: pulumi.Input[Optional['DockerfileArgs']] = None,
+                 exports: pulumi.Input[Optional[Sequence[pulumi.Input['ExportArgs']]]] = None,
                  keep_remotely: pulumi.Input[Optional[_builtins.bool]] = None,
                  labels: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
+                 load: pulumi.Input[Optional[_builtins.bool]] = None,
                  network: pulumi.Input[Optional['NetworkMode']] = None,
                  no_cache: pulumi.Input[Optional[_builtins.bool]] = None,
                  platforms: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
@@ -58,15 +60,26 @@ class ImageArgs:
                ref's tag suffixed with its platforms (`<repo>:cache` -> `<repo>:cache-linux-arm64`).
         :param pulumi.Input['BuildContextArgs'] context: The build context.
         :param pulumi.Input['DockerfileArgs'] dockerfile: The Dockerfile (default `Dockerfile` in the context).
+        :param pulumi.Input[Sequence[pulumi.Input['ExportArgs']]] exports: Exports to the provider's file system (besides `push`, in the same build): each
+               entry sets exactly one of `oci`, `docker`, `tar`, `local`, or `cacheonly`.
+               Relative `dest` paths are relative to the program's directory; a file appears only
+               once the whole build has succeeded (written next to it, then renamed). Never during
+               preview. These are local artefacts: refresh does not look at them and delete
+               leaves them in place.
         :param pulumi.Input[_builtins.bool] keep_remotely: Leave the tags in the registry when the resource is deleted.
         :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] labels: Image labels.
+        :param pulumi.Input[_builtins.bool] load: Load the result into the builder Docker Engine's image store under `tags` (all
+               platforms, with the Engine's containerd image store), as `docker buildx build
+               --load` does. Needs the Docker Engine's BuildKit: a standalone buildkitd builder
+               fails. Never during preview. Refresh and delete leave the Engine's images alone.
         :param pulumi.Input['NetworkMode'] network: Network mode for `RUN` steps: `default`, `none` or `host`.
         :param pulumi.Input[_builtins.bool] no_cache: Do not use the build cache.
         :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] platforms: Platforms to build, e.g. `linux/amd64`, `linux/arm64`. Compared as a set after
                normalization (`aarch64` = `arm64`).
         :param pulumi.Input[_builtins.bool] provenance: Attach a provenance attestation (adds `unknown/unknown` entries to the index).
         :param pulumi.Input[_builtins.bool] pull: Always look for newer base images.
-        :param pulumi.Input[_builtins.bool] push: Push the result to `tags` (never during preview).
+        :param pulumi.Input[_builtins.bool] push: Push the result to `tags` (never during preview). This is the only way to push:
+               `exports` writes files and directories, `load` the Engine's image store.
         :param pulumi.Input[_builtins.bool] sbom: Attach an SBOM attestation (SPDX, one per platform, as `unknown/unknown` entries).
         :param pulumi.Input[_builtins.str] sbom_generator: The SBOM generator image (BuildKit's SBOM scanning protocol) when `sbom` is true;
                default `docker/buildkit-syft-scanner`. Set it to a mirror in your own registry where
@@ -94,10 +107,14 @@ class ImageArgs:
             pulumi.set(__self__, "context", context)
         if dockerfile is not None:
             pulumi.set(__self__, "dockerfile", dockerfile)
+        if exports is not None:
+            pulumi.set(__self__, "exports", exports)
         if keep_remotely is not None:
             pulumi.set(__self__, "keep_remotely", keep_remotely)
         if labels is not None:
             pulumi.set(__self__, "labels", labels)
+        if load is not None:
+            pulumi.set(__self__, "load", load)
         if network is not None:
             pulumi.set(__self__, "network", network)
         if no_cache is not None:
@@ -216,6 +233,23 @@ class ImageArgs:
         pulumi.set(self, "dockerfile", value)
 
     @_builtins.property
+    @pulumi.getter
+    def exports(self) -> pulumi.Input[Optional[Sequence[pulumi.Input['ExportArgs']]]]:
+        """
+        Exports to the provider's file system (besides `push`, in the same build): each
+        entry sets exactly one of `oci`, `docker`, `tar`, `local`, or `cacheonly`.
+        Relative `dest` paths are relative to the program's directory; a file appears only
+        once the whole build has succeeded (written next to it, then renamed). Never during
+        preview. These are local artefacts: refresh does not look at them and delete
+        leaves them in place.
+        """
+        return pulumi.get(self, "exports")
+
+    @exports.setter
+    def exports(self, value: pulumi.Input[Optional[Sequence[pulumi.Input['ExportArgs']]]]):
+        pulumi.set(self, "exports", value)
+
+    @_builtins.property
     @pulumi.getter(name="keepRemotely")
     def keep_remotely(self) -> pulumi.Input[Optional[_builtins.bool]]:
         """
@@ -238,6 +272,21 @@ class ImageArgs:
     @labels.setter
     def labels(self, value: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]]):
         pulumi.set(self, "labels", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def load(self) -> pulumi.Input[Optional[_builtins.bool]]:
+        """
+        Load the result into the builder Docker Engine's image store under `tags` (all
+        platforms, with the Engine's containerd image store), as `docker buildx build
+        --load` does. Needs the Docker Engine's BuildKit: a standalone buildkitd builder
+        fails. Never during preview. Refresh and delete leave the Engine's images alone.
+        """
+        return pulumi.get(self, "load")
+
+    @load.setter
+    def load(self, value: pulumi.Input[Optional[_builtins.bool]]):
+        pulumi.set(self, "load", value)
 
     @_builtins.property
     @pulumi.getter
@@ -304,7 +353,8 @@ class ImageArgs:
     @pulumi.getter
     def push(self) -> pulumi.Input[Optional[_builtins.bool]]:
         """
-        Push the result to `tags` (never during preview).
+        Push the result to `tags` (never during preview). This is the only way to push:
+        `exports` writes files and directories, `load` the Engine's image store.
         """
         return pulumi.get(self, "push")
 
@@ -413,8 +463,10 @@ class Image(pulumi.CustomResource):
                  cache_to: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
                  context: pulumi.Input[Optional[Union['BuildContextArgs', 'BuildContextArgsDict', 'outputs.BuildContext']]] = None,
                  dockerfile: pulumi.Input[Optional[Union['DockerfileArgs', 'DockerfileArgsDict', 'outputs.Dockerfile']]] = None,
+                 exports: pulumi.Input[Optional[Sequence[pulumi.Input[Union['ExportArgs', 'ExportArgsDict', 'outputs.Export']]]]] = None,
                  keep_remotely: pulumi.Input[Optional[_builtins.bool]] = None,
                  labels: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
+                 load: pulumi.Input[Optional[_builtins.bool]] = None,
                  network: pulumi.Input[Optional['NetworkMode']] = None,
                  no_cache: pulumi.Input[Optional[_builtins.bool]] = None,
                  platforms: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
@@ -445,15 +497,26 @@ class Image(pulumi.CustomResource):
                ref's tag suffixed with its platforms (`<repo>:cache` -> `<repo>:cache-linux-arm64`).
         :param pulumi.Input[Union['BuildContextArgs', 'BuildContextArgsDict', 'outputs.BuildContext']] context: The build context.
         :param pulumi.Input[Union['DockerfileArgs', 'DockerfileArgsDict', 'outputs.Dockerfile']] dockerfile: The Dockerfile (default `Dockerfile` in the context).
+        :param pulumi.Input[Sequence[pulumi.Input[Union['ExportArgs', 'ExportArgsDict', 'outputs.Export']]]] exports: Exports to the provider's file system (besides `push`, in the same build): each
+               entry sets exactly one of `oci`, `docker`, `tar`, `local`, or `cacheonly`.
+               Relative `dest` paths are relative to the program's directory; a file appears only
+               once the whole build has succeeded (written next to it, then renamed). Never during
+               preview. These are local artefacts: refresh does not look at them and delete
+               leaves them in place.
         :param pulumi.Input[_builtins.bool] keep_remotely: Leave the tags in the registry when the resource is deleted.
         :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] labels: Image labels.
+        :param pulumi.Input[_builtins.bool] load: Load the result into the builder Docker Engine's image store under `tags` (all
+               platforms, with the Engine's containerd image store), as `docker buildx build
+               --load` does. Needs the Docker Engine's BuildKit: a standalone buildkitd builder
+               fails. Never during preview. Refresh and delete leave the Engine's images alone.
         :param pulumi.Input['NetworkMode'] network: Network mode for `RUN` steps: `default`, `none` or `host`.
         :param pulumi.Input[_builtins.bool] no_cache: Do not use the build cache.
         :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] platforms: Platforms to build, e.g. `linux/amd64`, `linux/arm64`. Compared as a set after
                normalization (`aarch64` = `arm64`).
         :param pulumi.Input[_builtins.bool] provenance: Attach a provenance attestation (adds `unknown/unknown` entries to the index).
         :param pulumi.Input[_builtins.bool] pull: Always look for newer base images.
-        :param pulumi.Input[_builtins.bool] push: Push the result to `tags` (never during preview).
+        :param pulumi.Input[_builtins.bool] push: Push the result to `tags` (never during preview). This is the only way to push:
+               `exports` writes files and directories, `load` the Engine's image store.
         :param pulumi.Input[_builtins.bool] sbom: Attach an SBOM attestation (SPDX, one per platform, as `unknown/unknown` entries).
         :param pulumi.Input[_builtins.str] sbom_generator: The SBOM generator image (BuildKit's SBOM scanning protocol) when `sbom` is true;
                default `docker/buildkit-syft-scanner`. Set it to a mirror in your own registry where
@@ -496,8 +559,10 @@ class Image(pulumi.CustomResource):
                  cache_to: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
                  context: pulumi.Input[Optional[Union['BuildContextArgs', 'BuildContextArgsDict', 'outputs.BuildContext']]] = None,
                  dockerfile: pulumi.Input[Optional[Union['DockerfileArgs', 'DockerfileArgsDict', 'outputs.Dockerfile']]] = None,
+                 exports: pulumi.Input[Optional[Sequence[pulumi.Input[Union['ExportArgs', 'ExportArgsDict', 'outputs.Export']]]]] = None,
                  keep_remotely: pulumi.Input[Optional[_builtins.bool]] = None,
                  labels: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
+                 load: pulumi.Input[Optional[_builtins.bool]] = None,
                  network: pulumi.Input[Optional['NetworkMode']] = None,
                  no_cache: pulumi.Input[Optional[_builtins.bool]] = None,
                  platforms: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
@@ -529,8 +594,10 @@ class Image(pulumi.CustomResource):
             __props__.__dict__["cache_to"] = cache_to
             __props__.__dict__["context"] = context
             __props__.__dict__["dockerfile"] = dockerfile
+            __props__.__dict__["exports"] = exports
             __props__.__dict__["keep_remotely"] = keep_remotely
             __props__.__dict__["labels"] = labels
+            __props__.__dict__["load"] = load
             __props__.__dict__["network"] = network
             __props__.__dict__["no_cache"] = no_cache
             __props__.__dict__["platforms"] = platforms
@@ -548,6 +615,7 @@ class Image(pulumi.CustomResource):
             __props__.__dict__["triggers"] = triggers
             __props__.__dict__["context_hash"] = None
             __props__.__dict__["digest"] = None
+            __props__.__dict__["exported"] = None
             __props__.__dict__["manifests"] = None
             __props__.__dict__["ref"] = None
         secret_opts = pulumi.ResourceOptions(additional_secret_outputs=["secrets"])
@@ -583,8 +651,11 @@ class Image(pulumi.CustomResource):
         __props__.__dict__["context_hash"] = None
         __props__.__dict__["digest"] = None
         __props__.__dict__["dockerfile"] = None
+        __props__.__dict__["exported"] = None
+        __props__.__dict__["exports"] = None
         __props__.__dict__["keep_remotely"] = None
         __props__.__dict__["labels"] = None
+        __props__.__dict__["load"] = None
         __props__.__dict__["manifests"] = None
         __props__.__dict__["network"] = None
         __props__.__dict__["no_cache"] = None
@@ -685,6 +756,27 @@ class Image(pulumi.CustomResource):
         return pulumi.get(self, "dockerfile")
 
     @_builtins.property
+    @pulumi.getter
+    def exported(self) -> pulumi.Output[Sequence['outputs.ExportedArtifact']]:
+        """
+        What the `exports` wrote, in their order (`cacheonly` writes nothing here).
+        """
+        return pulumi.get(self, "exported")
+
+    @_builtins.property
+    @pulumi.getter
+    def exports(self) -> pulumi.Output[Optional[Sequence['outputs.Export']]]:
+        """
+        Exports to the provider's file system (besides `push`, in the same build): each
+        entry sets exactly one of `oci`, `docker`, `tar`, `local`, or `cacheonly`.
+        Relative `dest` paths are relative to the program's directory; a file appears only
+        once the whole build has succeeded (written next to it, then renamed). Never during
+        preview. These are local artefacts: refresh does not look at them and delete
+        leaves them in place.
+        """
+        return pulumi.get(self, "exports")
+
+    @_builtins.property
     @pulumi.getter(name="keepRemotely")
     def keep_remotely(self) -> pulumi.Output[Optional[_builtins.bool]]:
         """
@@ -699,6 +791,17 @@ class Image(pulumi.CustomResource):
         Image labels.
         """
         return pulumi.get(self, "labels")
+
+    @_builtins.property
+    @pulumi.getter
+    def load(self) -> pulumi.Output[Optional[_builtins.bool]]:
+        """
+        Load the result into the builder Docker Engine's image store under `tags` (all
+        platforms, with the Engine's containerd image store), as `docker buildx build
+        --load` does. Needs the Docker Engine's BuildKit: a standalone buildkitd builder
+        fails. Never during preview. Refresh and delete leave the Engine's images alone.
+        """
+        return pulumi.get(self, "load")
 
     @_builtins.property
     @pulumi.getter
@@ -753,7 +856,8 @@ class Image(pulumi.CustomResource):
     @pulumi.getter
     def push(self) -> pulumi.Output[Optional[_builtins.bool]]:
         """
-        Push the result to `tags` (never during preview).
+        Push the result to `tags` (never during preview). This is the only way to push:
+        `exports` writes files and directories, `load` the Engine's image store.
         """
         return pulumi.get(self, "push")
 
