@@ -261,3 +261,83 @@ def test_bad_exports_are_check_failures(provider, exports, extra, prop, words):
         del inputs["tags"]
     _, failures = provider.check(IMAGE, inputs)
     assert any(p.startswith(prop) and words in r for p, r in failures), failures
+
+
+def test_terraform_exports_blocks_apply_and_plan_clean(tmp_path, world):
+    """Terraform: `exports` as blocks, their kinds blocks inside (`cacheonly {}` an empty one),
+    the files are
+    written on apply, `exported` is in the state, and a second plan has no changes."""
+    from test_terraform import Terraform
+
+    d = tmp_path / "tf-exports"
+    (d / "app").mkdir(parents=True)
+    (d / "app" / "Dockerfile").write_text(
+        f"FROM {world['BASE_IMAGE_PLAIN']}\nRUN echo tf > /mark\n")
+    (d / "main.tf").write_text(f"""
+terraform {{
+  required_providers {{
+    multiarch = {{ source = "example.com/multiarch/multiarch" }}
+  }}
+}}
+
+provider "multiarch" {{
+  registries = [{{ address = "{world['PLAIN_REGISTRY']}", insecure = true }}]
+}}
+
+resource "multiarch_image" "app" {{
+  context {{
+    location = "{d / 'app'}"
+  }}
+  platforms = ["linux/amd64"]
+  push      = false
+  exports {{
+    tar {{
+      dest = "{d / 'fs.tar'}"
+    }}
+  }}
+  exports {{
+    local {{
+      dest = "{d / 'fs'}"
+    }}
+  }}
+}}
+
+resource "multiarch_image" "cache" {{
+  context {{
+    location = "{d / 'app'}"
+  }}
+  platforms = ["linux/amd64"]
+  push      = false
+  cache_to  = ["type=registry,ref={world['PLAIN_REGISTRY']}/{unique('tfcache')}:c"]
+  exports {{
+    cacheonly {{}}
+  }}
+}}
+""")
+    tf = Terraform(d, world)
+    code, plan = tf.plan()
+    assert code == 2 and "multiarch_image.app will be created" in plan
+    assert not (d / "fs.tar").exists(), "plan writes nothing"
+    tf("apply", "-input=false", "-auto-approve")
+    assert (d / "fs" / "mark").read_text() == "tf\n"
+    with tarfile.open(d / "fs.tar") as t:
+        assert t.extractfile("mark").read() == b"tf\n"
+    exported = tf.state()["multiarch_image.app"]["exported"]
+    assert [(e["type"], e["dest"]) for e in exported] == [("tar", str(d / "fs.tar")),
+                                                          ("local", str(d / "fs"))]
+    assert tf.plan()[0] == 0, "a second plan should say No changes"
+    # One entry changes its kind: an in-place update, the other kind's value does not stick.
+    main = (d / "main.tf").read_text()
+    old = f'tar {{\n      dest = "{d / "fs.tar"}"'
+    assert old in main
+    (d / "main.tf").write_text(main.replace(old, f'oci {{\n      dest = "{d / "i.tar"}"'))
+    code, plan = tf.plan()
+    assert code == 2 and "updated in-place" in plan and "must be replaced" not in plan
+    tf("apply", "-input=false", "-auto-approve")
+    exported = tf.state()["multiarch_image.app"]["exported"]
+    assert [e["type"] for e in exported] == ["oci", "local"]
+    assert tf.state()["multiarch_image.app"]["exports"][0]["tar"] is None
+    assert tf.state()["multiarch_image.cache"]["exports"] == [
+        {"cacheonly": {}, "docker": None, "local": None, "oci": None, "tar": None}]
+    run("skopeo", "inspect", "--raw", f"oci-archive:{d / 'i.tar'}")
+    assert tf.plan()[0] == 0, "a second plan should say No changes"

@@ -300,6 +300,8 @@ struct Pending<'a> {
     attrs: &'a [Attr],
     props: Option<&'a Map<String, Json>>,
     read_only: bool,
+    /// The enclosing object is a block: its objects are blocks too.
+    block: bool,
 }
 
 fn one_line(s: &str) -> String {
@@ -319,10 +321,15 @@ fn tf_attr_line<'a>(
     pending: &mut Vec<Pending<'a>>,
 ) {
     let mut kind = if block {
-        if a.required {
-            "Block, Required".to_owned()
+        let list = if matches!(a.ty, Ty::List(_)) {
+            "Block List"
         } else {
-            "Block, Optional".to_owned()
+            "Block"
+        };
+        if a.required {
+            format!("{list}, Required")
+        } else {
+            format!("{list}, Optional")
         }
     } else {
         match (&a.ty, read_only) {
@@ -382,6 +389,7 @@ fn tf_attr_line<'a>(
             attrs: members,
             props: nested_props(schema, spec),
             read_only,
+            block,
         });
     }
     let _ = writeln!(out, "- `{}` ({kind}) {}", a.name, text.trim());
@@ -400,7 +408,7 @@ const GROUPS: [Group; 3] = [
 fn tf_nested<'a>(out: &mut String, schema: &'a Json, mut pending: Vec<Pending<'a>>) {
     let mut i = 0;
     while i < pending.len() {
-        let (anchor, title, attrs, props, read_only) = {
+        let (anchor, title, attrs, props, read_only, block) = {
             let p = &pending[i];
             (
                 p.anchor.clone(),
@@ -408,6 +416,7 @@ fn tf_nested<'a>(out: &mut String, schema: &'a Json, mut pending: Vec<Pending<'a
                 p.attrs,
                 p.props,
                 p.read_only,
+                p.block,
             )
         };
         let _ = write!(
@@ -428,7 +437,7 @@ fn tf_nested<'a>(out: &mut String, schema: &'a Json, mut pending: Vec<Pending<'a
                     a,
                     pulumi_prop(props, &a.key),
                     &title,
-                    false,
+                    block && !read_only && tf::is_inner_block(a),
                     read_only,
                     &mut more,
                 );
