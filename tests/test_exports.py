@@ -61,6 +61,49 @@ def test_load_puts_both_platforms_into_the_engine(provider, world, tmp_path, pla
         run("docker", "image", "rm", "-f", tag, check=False)
 
 
+def test_push_and_load_in_one_build(provider, world, tmp_path):
+    """One image exporter pushes and keeps the result in the Engine's image store."""
+    mark = unique("pushload")
+    d, args = ctx(tmp_path, world, mark)
+    tag = f"{world['PLAIN_REGISTRY']}/{unique('pushload')}:v1"
+    id, state = create(provider, inputs_for(d, args, tags=[tag], load=True))
+    try:
+        pushed = run("skopeo", "inspect", "--tls-verify=false", "--raw",
+                     f"docker://{tag}").stdout.encode()
+        assert state["digest"] == "sha256:" + hashlib.sha256(pushed).hexdigest()
+        out = run("docker", "run", "--rm", "--network", "none", "--platform", "linux/arm64",
+                  tag, "cat", "/mark").stdout.strip()
+        assert out == mark
+    finally:
+        provider.delete(IMAGE, id, state)
+        run("docker", "image", "rm", "-f", tag, check=False)
+
+
+def test_exports_with_platforms_split_over_nodes_name_exports(engine, provider_env, world,
+                                                              tmp_path):
+    p = Provider(engine, env=provider_env)
+    try:
+        p.handshake()
+        p.configure({"registries": [{"address": world["PLAIN_REGISTRY"], "insecure": True}],
+                     "builders": [
+                         {"endpoint": "docker+" + world["DOCKER_HOST"],
+                          "platforms": ["linux/amd64"]},
+                         {"endpoint": "docker+" + world["DOCKER2_HOST"],
+                          "platforms": ["linux/arm64"]}]})
+        d, args = ctx(tmp_path, world, unique("split"))
+        dest = tmp_path / "split.tar"
+        checked, failures = p.check(IMAGE, inputs_for(d, args, push=False,
+                                                      exports=[{"tar": {"dest": str(dest)}}]))
+        assert failures == []
+        with pytest.raises(Exception) as e:
+            p.create(IMAGE, checked)
+        text = str(e.value)
+        assert "exports" in text and "one node" in text, text
+        assert not dest.exists()
+    finally:
+        p.close()
+
+
 def test_oci_export_with_push_in_one_build(provider, world, tmp_path):
     """An OCI tarball of both platforms, written while the same build pushes."""
     d, args = ctx(tmp_path, world, unique("oci"))
