@@ -111,8 +111,9 @@ export class Image extends pulumi.CustomResource {
     /**
      * Load the result into the builder Docker Engine's image store under `tags` (all
      * platforms, with the Engine's containerd image store), as `docker buildx build
-     * --load` does. Needs the Docker Engine's BuildKit: a standalone buildkitd builder
-     * fails. Never during preview. Refresh and delete leave the Engine's images alone.
+     * --load` does. With a standalone buildkitd builder the result comes back as an OCI
+     * archive which the Docker Engine at the provider's `DOCKER_HOST` loads. Never during
+     * preview. Refresh and delete leave the Engine's images alone.
      */
     declare public readonly load: pulumi.Output<boolean | undefined>;
     /**
@@ -315,8 +316,9 @@ export interface ImageArgs {
     /**
      * Load the result into the builder Docker Engine's image store under `tags` (all
      * platforms, with the Engine's containerd image store), as `docker buildx build
-     * --load` does. Needs the Docker Engine's BuildKit: a standalone buildkitd builder
-     * fails. Never during preview. Refresh and delete leave the Engine's images alone.
+     * --load` does. With a standalone buildkitd builder the result comes back as an OCI
+     * archive which the Docker Engine at the provider's `DOCKER_HOST` loads. Never during
+     * preview. Refresh and delete leave the Engine's images alone.
      */
     load?: pulumi.Input<boolean | undefined>;
     /**

@@ -161,6 +161,13 @@ impl Endpoint {
     }
 }
 
+impl Endpoint {
+    /// A Docker Engine's BuildKit (with the Engine's image store).
+    pub fn is_engine(&self) -> bool {
+        matches!(self, Endpoint::DockerEngine { .. })
+    }
+}
+
 impl fmt::Display for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -310,13 +317,6 @@ pub enum Output {
     Export(Exports),
 }
 
-impl Output {
-    /// Whether the result is loaded into the Engine's image store.
-    pub fn loads(&self) -> bool {
-        matches!(self, Output::Export(x) if !x.load.is_empty())
-    }
-}
-
 /// What [`Output::Export`] exports.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Exports {
@@ -436,7 +436,88 @@ pub async fn build(
     cancel: CancellationToken,
 ) -> Result<BuildOutcome, BuildError> {
     let via = transport::SessionVia::default_for(endpoint);
-    build_via(endpoint, via, spec, output, auth, log, cancel).await
+    match output {
+        Output::Export(x) if !x.load.is_empty() && !endpoint.is_engine() => {
+            build_and_load(endpoint, via, spec, x, auth, log, cancel).await
+        }
+        output => build_via(endpoint, via, spec, output, auth, log, cancel).await,
+    }
+}
+
+/// `load` on a standalone buildkitd, which has no image store the local Engine runs from:
+/// the result comes back as one more export, an OCI archive in a private temporary
+/// directory, which the Engine at `DOCKER_HOST` (or `/var/run/docker.sock`) then loads
+/// through `POST /images/load` (every platform, with its containerd image store).
+async fn build_and_load(
+    endpoint: &Endpoint,
+    via: transport::SessionVia,
+    spec: &BuildSpec,
+    mut x: Exports,
+    auth: Arc<dyn RegistryAuth>,
+    log: Arc<dyn Logger>,
+    cancel: CancellationToken,
+) -> Result<BuildOutcome, BuildError> {
+    let engine = match Endpoint::from_setting(None, None) {
+        Ok(Endpoint::DockerEngine { socket }) if socket.exists() => socket,
+        Ok(e) => {
+            return Err(BuildError::Invalid(format!(
+                "load: the build runs on the {endpoint}, and there is no Docker Engine to load \
+                 the result into ({e} is absent)"
+            )))
+        }
+        Err(e) => {
+            return Err(BuildError::Invalid(format!(
+                "load: the build runs on the {endpoint}, and there is no Docker Engine to load \
+                 the result into: {e}"
+            )))
+        }
+    };
+    let dir = tempfile::Builder::new()
+        .prefix("multiarch-load-")
+        .tempdir()
+        .map_err(|e| BuildError::Invalid(format!("load: a temporary directory: {e}")))?;
+    let tar = dir.path().join("image.tar");
+    let tags = std::mem::take(&mut x.load);
+    if x.names.is_empty() {
+        x.names = tags.clone();
+    }
+    x.files.push(FileExport::Oci {
+        dest: tar.clone(),
+        tar: true,
+    });
+    let mut outcome = build_via(
+        endpoint,
+        via,
+        spec,
+        Output::Export(x),
+        auth,
+        log.clone(),
+        cancel.clone(),
+    )
+    .await?;
+    outcome.exported.pop();
+    let engine_name = Endpoint::DockerEngine {
+        socket: engine.clone(),
+    }
+    .to_string();
+    log.info(&format!(
+        "loading {} into the {engine_name}",
+        tags.join(", ")
+    ));
+    let load = transport::engine_load(&engine, &tar);
+    let loaded = tokio::select! {
+        biased;
+        _ = cancel.cancelled() => return Err(BuildError::Cancelled { endpoint: engine_name }),
+        r = load => r,
+    }
+    .map_err(|detail| BuildError::Protocol {
+        endpoint: engine_name.clone(),
+        detail: format!("loading the image: {detail}"),
+    })?;
+    for l in loaded {
+        log.log(Level::Debug, &l);
+    }
+    Ok(outcome)
 }
 
 /// The pieces of one solve, handed to [`run`].

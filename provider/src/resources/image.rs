@@ -228,8 +228,9 @@ pub struct ImageInputs {
     pub push: bool,
     /// Load the result into the builder Docker Engine's image store under `tags` (all
     /// platforms, with the Engine's containerd image store), as `docker buildx build
-    /// --load` does. Needs the Docker Engine's BuildKit: a standalone buildkitd builder
-    /// fails. Never during preview. Refresh and delete leave the Engine's images alone.
+    /// --load` does. With a standalone buildkitd builder the result comes back as an OCI
+    /// archive which the Docker Engine at the provider's `DOCKER_HOST` loads. Never during
+    /// preview. Refresh and delete leave the Engine's images alone.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub load: bool,
     /// Exports to the provider's file system (besides `push`, in the same build): each

@@ -157,17 +157,6 @@ impl Builder for BuildKit {
         cancel: CancellationToken,
     ) -> Result<BuildOutcome, Error> {
         let endpoint = self.endpoint(node)?;
-        if output.loads() && !matches!(endpoint, Endpoint::DockerEngine { .. }) {
-            // A standalone buildkitd has no image store the local Engine can run from.
-            return Err(Error::invalid(
-                "load",
-                format!(
-                    "load needs the Docker Engine's BuildKit, and {} builds on the {endpoint}; \
-                     use exports: [{{docker: {{dest: …}}}}] and `docker load`, or push",
-                    self.node_name(node)
-                ),
-            ));
-        }
         let auth = Arc::new(SessionAuth(self.registry.clone()));
         buildkit::build(&endpoint, spec, output, auth, log, cancel)
             .await

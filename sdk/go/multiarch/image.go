@@ -52,8 +52,9 @@ type Image struct {
 	Labels pulumi.StringMapOutput `pulumi:"labels"`
 	// Load the result into the builder Docker Engine's image store under `tags` (all
 	// platforms, with the Engine's containerd image store), as `docker buildx build
-	// --load` does. Needs the Docker Engine's BuildKit: a standalone buildkitd builder
-	// fails. Never during preview. Refresh and delete leave the Engine's images alone.
+	// --load` does. With a standalone buildkitd builder the result comes back as an OCI
+	// archive which the Docker Engine at the provider's `DOCKER_HOST` loads. Never during
+	// preview. Refresh and delete leave the Engine's images alone.
 	Load pulumi.BoolPtrOutput `pulumi:"load"`
 	// One entry per platform.
 	Manifests PlatformManifestArrayOutput `pulumi:"manifests"`
@@ -182,8 +183,9 @@ type imageArgs struct {
 	Labels map[string]string `pulumi:"labels"`
 	// Load the result into the builder Docker Engine's image store under `tags` (all
 	// platforms, with the Engine's containerd image store), as `docker buildx build
-	// --load` does. Needs the Docker Engine's BuildKit: a standalone buildkitd builder
-	// fails. Never during preview. Refresh and delete leave the Engine's images alone.
+	// --load` does. With a standalone buildkitd builder the result comes back as an OCI
+	// archive which the Docker Engine at the provider's `DOCKER_HOST` loads. Never during
+	// preview. Refresh and delete leave the Engine's images alone.
 	Load *bool `pulumi:"load"`
 	// Network mode for `RUN` steps: `default`, `none` or `host`.
 	Network *NetworkMode `pulumi:"network"`
@@ -251,8 +253,9 @@ type ImageArgs struct {
 	Labels pulumi.StringMapInput
 	// Load the result into the builder Docker Engine's image store under `tags` (all
 	// platforms, with the Engine's containerd image store), as `docker buildx build
-	// --load` does. Needs the Docker Engine's BuildKit: a standalone buildkitd builder
-	// fails. Never during preview. Refresh and delete leave the Engine's images alone.
+	// --load` does. With a standalone buildkitd builder the result comes back as an OCI
+	// archive which the Docker Engine at the provider's `DOCKER_HOST` loads. Never during
+	// preview. Refresh and delete leave the Engine's images alone.
 	Load pulumi.BoolPtrInput
 	// Network mode for `RUN` steps: `default`, `none` or `host`.
 	Network NetworkModePtrInput
@@ -450,8 +453,9 @@ func (o ImageOutput) Labels() pulumi.StringMapOutput {
 
 // Load the result into the builder Docker Engine's image store under `tags` (all
 // platforms, with the Engine's containerd image store), as `docker buildx build
-// --load` does. Needs the Docker Engine's BuildKit: a standalone buildkitd builder
-// fails. Never during preview. Refresh and delete leave the Engine's images alone.
+// --load` does. With a standalone buildkitd builder the result comes back as an OCI
+// archive which the Docker Engine at the provider's `DOCKER_HOST` loads. Never during
+// preview. Refresh and delete leave the Engine's images alone.
 func (o ImageOutput) Load() pulumi.BoolPtrOutput {
 	return o.ApplyT(func(v *Image) pulumi.BoolPtrOutput { return v.Load }).(pulumi.BoolPtrOutput)
 }

@@ -70,8 +70,9 @@ class ImageArgs:
         :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] labels: Image labels.
         :param pulumi.Input[_builtins.bool] load: Load the result into the builder Docker Engine's image store under `tags` (all
                platforms, with the Engine's containerd image store), as `docker buildx build
-               --load` does. Needs the Docker Engine's BuildKit: a standalone buildkitd builder
-               fails. Never during preview. Refresh and delete leave the Engine's images alone.
+               --load` does. With a standalone buildkitd builder the result comes back as an OCI
+               archive which the Docker Engine at the provider's `DOCKER_HOST` loads. Never during
+               preview. Refresh and delete leave the Engine's images alone.
         :param pulumi.Input['NetworkMode'] network: Network mode for `RUN` steps: `default`, `none` or `host`.
         :param pulumi.Input[_builtins.bool] no_cache: Do not use the build cache.
         :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] platforms: Platforms to build, e.g. `linux/amd64`, `linux/arm64`. Compared as a set after
@@ -279,8 +280,9 @@ class ImageArgs:
         """
         Load the result into the builder Docker Engine's image store under `tags` (all
         platforms, with the Engine's containerd image store), as `docker buildx build
-        --load` does. Needs the Docker Engine's BuildKit: a standalone buildkitd builder
-        fails. Never during preview. Refresh and delete leave the Engine's images alone.
+        --load` does. With a standalone buildkitd builder the result comes back as an OCI
+        archive which the Docker Engine at the provider's `DOCKER_HOST` loads. Never during
+        preview. Refresh and delete leave the Engine's images alone.
         """
         return pulumi.get(self, "load")
 
@@ -507,8 +509,9 @@ class Image(pulumi.CustomResource):
         :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] labels: Image labels.
         :param pulumi.Input[_builtins.bool] load: Load the result into the builder Docker Engine's image store under `tags` (all
                platforms, with the Engine's containerd image store), as `docker buildx build
-               --load` does. Needs the Docker Engine's BuildKit: a standalone buildkitd builder
-               fails. Never during preview. Refresh and delete leave the Engine's images alone.
+               --load` does. With a standalone buildkitd builder the result comes back as an OCI
+               archive which the Docker Engine at the provider's `DOCKER_HOST` loads. Never during
+               preview. Refresh and delete leave the Engine's images alone.
         :param pulumi.Input['NetworkMode'] network: Network mode for `RUN` steps: `default`, `none` or `host`.
         :param pulumi.Input[_builtins.bool] no_cache: Do not use the build cache.
         :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] platforms: Platforms to build, e.g. `linux/amd64`, `linux/arm64`. Compared as a set after
@@ -798,8 +801,9 @@ class Image(pulumi.CustomResource):
         """
         Load the result into the builder Docker Engine's image store under `tags` (all
         platforms, with the Engine's containerd image store), as `docker buildx build
-        --load` does. Needs the Docker Engine's BuildKit: a standalone buildkitd builder
-        fails. Never during preview. Refresh and delete leave the Engine's images alone.
+        --load` does. With a standalone buildkitd builder the result comes back as an OCI
+        archive which the Docker Engine at the provider's `DOCKER_HOST` loads. Never during
+        preview. Refresh and delete leave the Engine's images alone.
         """
         return pulumi.get(self, "load")
 
