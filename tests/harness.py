@@ -337,8 +337,8 @@ class WorldBuildkitd:
 # ---- a buildkitd stand-in, the Engine's BuildKit behind a TLS splice -------------------------
 # `EngineAsBuildkitd` terminates TLS as `buildkitd --tlscacert --tlscert --tlskey` does (client
 # certificate required, ALPN h2) and splices each connection onto a `POST /grpc` h2c upgrade of
-# the Engine socket. tests/test_buildkitd.py uses the real buildkitd above; this stays for the
-# tests that have not moved to it yet.
+# the Engine socket. Builds against a buildkitd use the real one above; this splice is how
+# `engine_build_history` lets buildctl read an Engine's own build records.
 
 class EngineAsBuildkitd:
     def __init__(self, docker_socket: str, certs: dict):

@@ -205,3 +205,63 @@ def test_example_manifest_list(cli, world, tmp_path):
     cli("destroy", "--yes", cwd=proj)
     assert not tag_exists(f"{repo}:10")
     assert tag_exists(f"{repo}:10.20")  # sources are never deleted
+
+
+def test_import_an_image_and_a_manifest_list(cli, world, tmp_path):
+    """`pulumi import` of an Image (pushed out of band) and of a ManifestList: the program
+    that names the ManifestList's sources by tag previews with no changes; the Image's
+    first `up` records the build inputs the import cannot know, building nothing."""
+    repo = f"{world['ECR_REGISTRY']}/{unique('pulumi-import')}"
+    for arch in ("amd64", "arm64"):
+        run("skopeo", "copy", "--quiet", f"docker://{world[f'BASE_IMAGE_ECR_{arch.upper()}']}",
+            f"docker://{repo}:{arch}")
+    run("skopeo", "copy", "--quiet", "--all", f"docker://{world['BASE_IMAGE_ECR']}",
+        f"docker://{repo}-app:v1")
+    # The list pushed by another tool: the same children as the per-arch tags.
+    ml = tmp_path / "ml"
+    ml.mkdir()
+    (ml / "Pulumi.yaml").write_text(yaml.safe_dump({
+        "name": "multiarch-import-ml", "runtime": "yaml",
+        "resources": {"list": {"type": ML, "properties": {
+            "tags": [f"{repo}:10"], "sources": [f"{repo}:amd64", f"{repo}:arm64"]}}}}))
+    cli("stack", "init", "dev", cwd=ml)
+    cli("up", "--yes", "--skip-preview", cwd=ml)
+    cli("state", "delete", "--yes", "--force", "--all", cwd=ml)
+
+    proj = tmp_path / "import"
+    (proj / "app").mkdir(parents=True)
+    (proj / "app" / "Dockerfile").write_text(f"FROM {world['BASE_IMAGE_ECR']}\nCOPY app.txt /\n")
+    (proj / "app" / "app.txt").write_text("v1\n")
+    (proj / "Pulumi.yaml").write_text("name: multiarch-import\nruntime: yaml\n")
+    cli("stack", "init", "dev", cwd=proj)
+    cli("import", ML, "list", f"{repo}:10", "--yes", "--protect=false",
+        "--out", str(proj / "ml.yaml"), cwd=proj)
+    cli("import", IMAGE, "app", f"{repo}-app:v1", "--yes", "--protect=false",
+        "--out", str(proj / "app.yaml"), cwd=proj)
+    generated = yaml.safe_load((proj / "app.yaml").read_text())["resources"]["app"]
+    assert generated["properties"]["tags"] == [f"{repo}-app:v1"]
+    assert sorted(generated["properties"]["platforms"]) == ["linux/amd64", "linux/arm64"]
+    imported = {r["type"]: r for r in
+                json.loads(cli("stack", "export", cwd=proj).stdout)["deployment"]["resources"]}
+    app_digest = imported[IMAGE]["outputs"]["digest"]
+
+    # The program as a user writes it: sources by tag, the Image with its context.
+    program = {"name": "multiarch-import", "runtime": "yaml", "resources": {
+        "list": {"type": ML, "properties": {
+            "tags": [f"{repo}:10"], "sources": [f"{repo}:arm64", f"{repo}:amd64"]}},
+        "app": {"type": IMAGE, "properties": {
+            "context": {"location": "./app"}, "platforms": ["linux/arm64", "linux/amd64"],
+            "tags": [f"{repo}-app:v1"], "network": "none"}}},
+        "outputs": {"appDigest": "${app.digest}", "appHash": "${app.contextHash}"}}
+    (proj / "Pulumi.yaml").write_text(yaml.safe_dump(program))
+    preview = cli.json("preview", cwd=proj)
+    # (`same` steps are left out of the JSON: the list has none.)
+    assert ops(preview) == {f"{IMAGE}::app": "update"}, ops(preview)
+    cli("up", "--yes", "--skip-preview", cwd=proj)
+    out = cli.json("stack", "output", cwd=proj)
+    assert out["appDigest"] == app_digest and out["appHash"].startswith("sha256:")
+    cli("preview", "--expect-no-changes", cwd=proj)
+    # From here on a changed file is a change.
+    (proj / "app" / "app.txt").write_text("v2\n")
+    assert ops(cli.json("preview", cwd=proj))[f"{IMAGE}::app"] == "update"
+    cli("stack", "rm", "--force", "--yes", cwd=proj)

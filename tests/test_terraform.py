@@ -4,6 +4,7 @@ go-plugin AutoMTLS with its P-521 client certificate) against the test world."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -91,6 +92,12 @@ def tf(tmp_path, world):
 
 def exists(ref: str) -> bool:
     return run("skopeo", "inspect", "--raw", f"docker://{ref}", check=False).returncode == 0
+
+
+def raw_manifest_digest(ref: str) -> str:
+    """The digest of the manifest `ref` names, from its exact bytes."""
+    raw = run("skopeo", "inspect", "--raw", f"docker://{ref}").stdout
+    return "sha256:" + hashlib.sha256(raw.encode()).hexdigest()
 
 
 def platforms_of(index: dict) -> list[str]:
@@ -182,9 +189,38 @@ def test_plan_apply_noop_update_import_destroy_on_ecr(tf, world):
     code, out = tf.plan()
     assert code == 0 and "No changes." in out, out
 
+    # Import an image pushed out of band into a multiarch_image. Terraform compares the
+    # configuration with the state literally, so the build inputs the import cannot know
+    # show as one in-place update; applying it records them without building or pushing.
+    # (In a repository of its own: two tags of one digest in one repository cannot be
+    # deleted one at a time on a registry that deletes by digest only.)
+    adopted_tag = f"{repo}-adopted:v1"
+    skopeo_copy(world["BASE_IMAGE_ECR"], adopted_tag, "--all")
+    adopted_digest = raw_manifest_digest(adopted_tag)
+    tf.vars(**dict(with_import, adopted_tag=adopted_tag))
+    p = tf("import", "-input=false", "multiarch_image.adopted[0]", adopted_tag)
+    assert "Import successful!" in p.stdout
+    adopted = tf.state()["multiarch_image.adopted[0]"]
+    assert adopted["digest"] == adopted_digest and adopted["context_hash"] is None
+    assert sorted(adopted["platforms"]) == ["linux/amd64", "linux/arm64"]
+    code, out = tf.plan()
+    assert code == 2 and "multiarch_image.adopted[0] will be updated in-place" in out, out
+    assert "Plan: 0 to add, 1 to change, 0 to destroy." in out
+    ecr.mark()
+    p = tf("apply", "-input=false", "-auto-approve")
+    assert "Resources: 0 added, 1 changed, 0 destroyed." in p.stdout
+    adopted_path = f"/v2/{adopted_tag.split('/', 1)[1].split(':')[0]}/"
+    assert [w for w in ecr.writes() if adopted_path in w] == []
+    assert raw_manifest_digest(adopted_tag) == adopted_digest
+    code, out = tf.plan()
+    assert code == 0 and "No changes." in out, out
+    adopted = tf.state()["multiarch_image.adopted[0]"]
+    assert adopted["context_hash"].startswith("sha256:") and adopted["digest"] == adopted_digest
+
     # Destroy: the owned tags are gone, nothing else.
     p = tf("destroy", "-input=false", "-auto-approve")
-    assert "Resources: 3 destroyed." in p.stdout
+    assert "Resources: 4 destroyed." in p.stdout
+    assert not exists(adopted_tag)
     for t in ("base", "extra"):
         assert not exists(f"{repo}:{t}"), t
     assert exists(f"{repo}:not-ours")
@@ -195,20 +231,19 @@ def test_plan_apply_noop_update_import_destroy_on_ecr(tf, world):
 
 
 def test_image_built_on_a_tls_buildkitd(tmp_path, world):
-    """`builder` + `builder_tls` in the provider block: the build goes to a buildkitd over
-    tcp:// with mutual TLS (the Engine's BuildKit behind harness.EngineAsBuildkitd), and the
+    """`builder` + `builder_tls` in the provider block: the build goes to the test world's
+    standalone buildkitd over tcp:// with mutual TLS (its build history records it), and the
     client key shows up in neither Terraform's output nor its state."""
-    from harness import EngineAsBuildkitd, docker_socket, make_test_pki
+    from harness import WorldBuildkitd
 
-    certs = make_test_pki(tmp_path / "pki")
-    buildkitd = EngineAsBuildkitd(docker_socket(world), certs)
-    try:
-        d = tmp_path / "tf-tls"
-        (d / "app").mkdir(parents=True)
-        (d / "app" / "Dockerfile").write_text("FROM scratch\nCOPY marker /marker\n")
-        (d / "app" / "marker").write_text(unique("m"))
-        repo = f"{world['PLAIN_REGISTRY']}/{unique('tftls')}"
-        (d / "main.tf").write_text(f"""
+    buildkitd = WorldBuildkitd(world)
+    certs = buildkitd.certs
+    d = tmp_path / "tf-tls"
+    (d / "app").mkdir(parents=True)
+    (d / "app" / "Dockerfile").write_text("FROM scratch\nCOPY marker /marker\n")
+    (d / "app" / "marker").write_text(unique("m"))
+    repo = f"{world['PLAIN_REGISTRY']}/{unique('tftls')}"
+    (d / "main.tf").write_text(f"""
 terraform {{
   required_providers {{
     multiarch = {{ source = "example.com/multiarch/multiarch" }}
@@ -216,12 +251,12 @@ terraform {{
 }}
 
 provider "multiarch" {{
-  builder = "tcp://127.0.0.1:{buildkitd.port}"
+  builder = "{buildkitd.addr}"
   builder_tls = {{
     ca_cert     = file("{certs['ca.pem']}")
     cert        = file("{certs['client.pem']}")
     key         = file("{certs['client.key']}")
-    server_name = "buildkitd.test"
+    server_name = "{buildkitd.server_name}"
   }}
   registries = [{{ address = "{world['PLAIN_REGISTRY']}", insecure = true }}]
 }}
@@ -238,24 +273,23 @@ output "digest" {{
   value = multiarch_image.app.digest
 }}
 """)
-        tf = Terraform(d, world)
-        code, plan = tf.plan()
-        assert code == 2 and "multiarch_image.app will be created" in plan
-        applied = tf("apply", "-input=false", "-auto-approve")
-        digest = tf.state()["multiarch_image.app"]["digest"]
-        index = raw_manifest(f"{repo}:v1", insecure=True)
-        assert platforms_of(index) == ["linux/amd64", "linux/arm64"]
-        assert raw_manifest(f"{repo}@{digest}", insecure=True) == index
-        assert buildkitd.handshakes and all(
-            h == {"alpn": "h2", "client": {"commonName": "ci-runner"}} for h in buildkitd.handshakes)
-        assert tf.plan()[0] == 0, "a second plan should say No changes"
-        key_body = Path(certs["client.key"]).read_text().splitlines()[1]
-        for where, text in [("plan", plan), ("apply", applied.stdout + applied.stderr),
-                            ("state", (d / "terraform.tfstate").read_text()),
-                            ("debug log, provider stderr included", (d / "terraform.log").read_text())]:
-            assert key_body not in text, f"the client key leaked into the {where}"
-    finally:
-        buildkitd.close()
+    tf = Terraform(d, world)
+    code, plan = tf.plan()
+    assert code == 2 and "multiarch_image.app will be created" in plan
+    applied = tf("apply", "-input=false", "-auto-approve")
+    digest = tf.state()["multiarch_image.app"]["digest"]
+    index = raw_manifest(f"{repo}:v1", insecure=True)
+    assert platforms_of(index) == ["linux/amd64", "linux/arm64"]
+    assert raw_manifest(f"{repo}@{digest}", insecure=True) == index
+    # buildkitd ran the push itself: its record of the build names the tag and the index.
+    pushed = buildkitd.builds_exporting(f"{repo}:v1")
+    assert pushed and digest in WorldBuildkitd.result_digests(pushed[-1]), pushed
+    assert tf.plan()[0] == 0, "a second plan should say No changes"
+    key_body = Path(certs["client.key"]).read_text().splitlines()[1]
+    for where, text in [("plan", plan), ("apply", applied.stdout + applied.stderr),
+                        ("state", (d / "terraform.tfstate").read_text()),
+                        ("debug log, provider stderr included", (d / "terraform.log").read_text())]:
+        assert key_body not in text, f"the client key leaked into the {where}"
 
 
 def test_build_nodes_in_the_provider_block(tmp_path, world):

@@ -127,14 +127,22 @@ output "app10_platforms" {
 }
 "#;
 
-const IMAGE_IMPORT: &str = "An Image cannot be imported: its build inputs (context, \
-Dockerfile, arguments) cannot be read back from a registry. Import the tag as a \
-`multiarch_manifest_list` instead, or let the Image push it again (identical content is not \
-re-pushed).\n";
+const IMAGE_IMPORT: &str = "An Image is imported by one of its tags: the state gets the tag, \
+the platforms and the digests the registry holds.\n\n```shell\nterraform import \
+multiarch_image.app 123456789012.dkr.ecr.us-east-1.amazonaws.com/app:v1\n```\n\nA registry \
+cannot tell what an image was built from, so the configuration's build inputs (`context`, \
+`dockerfile`, `build_args`, …) show as one in-place update on the next plan. That update \
+**builds nothing**: it records them and the context's hash (from then on a changed file is a \
+change), points tags added since the import at the imported image and removes dropped ones; \
+`digest` stays the imported one. Only another set of `platforms` (or `push = false`) builds.\n";
 
 const ML_IMPORT: &str = "A manifest list is imported by one of its tags; its children become \
-`sources` (by digest):\n\n```shell\nterraform import multiarch_manifest_list.app10 \
-123456789012.dkr.ecr.us-east-1.amazonaws.com/app:10\n```\n";
+`sources` (by digest), and `media_type` is recorded only where leaving it unset would give \
+another one:\n\n```shell\nterraform import multiarch_manifest_list.app10 \
+123456789012.dkr.ecr.us-east-1.amazonaws.com/app:10\n```\n\nTerraform compares attributes \
+literally: write the `sources` the import recorded (`terraform state show`) for a plan with no \
+changes, or expect one in-place update that pushes the same index (a Pulumi program may name the \
+sources by tag: tags that resolve to the imported images are no change).\n";
 
 const PULUMI_YAML_EXAMPLE: &str = r#"name: multiarch-quickstart
 runtime: yaml
@@ -977,6 +985,7 @@ mod tests {
             "### Nested Schema for `manifests`",
             "Possible values: `default`",
             "## Import",
+            "terraform import multiarch_image.app",
             "builds for its own platform only",
         ] {
             assert!(image.contains(s), "image.md lacks {s:?}");

@@ -68,9 +68,25 @@ resource "multiarch_manifest_list" "index" {
 
 resource "multiarch_manifest_list" "imported" {
   count   = var.imported_tag == "" ? 0 : 1
-  tags       = [var.imported_tag]
-  sources    = var.imported_sources
-  media_type = "docker" # what the imported list is
+  tags    = [var.imported_tag]
+  sources = var.imported_sources
+}
+
+# An image pushed out of band, imported with `terraform import` and adopted: the build
+# inputs below are recorded by the first apply, without a build.
+variable "adopted_tag" {
+  type    = string
+  default = ""
+}
+
+resource "multiarch_image" "adopted" {
+  count = var.adopted_tag == "" ? 0 : 1
+  context {
+    location = var.context
+  }
+  platforms = ["linux/amd64", "linux/arm64"]
+  tags      = [var.adopted_tag]
+  network   = "none"
 }
 
 output "image_ref" {

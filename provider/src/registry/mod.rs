@@ -527,25 +527,6 @@ impl Registries {
         })
     }
 
-    /// Makes the image manifest `digest` of `src`'s repository available in `dst`'s
-    /// repository: blobs are mounted where the registry allows, uploaded where it answers
-    /// 202 or lives elsewhere, then the manifest is put by digest. Several manifests for one
-    /// repository go through [`Registries::copy_into`], which moves each blob once.
-    #[cfg(test)]
-    pub async fn copy_manifest(
-        &self,
-        src: &Reference,
-        digest: &str,
-        dst: &Reference,
-    ) -> Result<(), RegistryError> {
-        let child = CopyChild {
-            from: src.clone(),
-            digest: digest.to_owned(),
-            manifest: None,
-        };
-        self.copy_into(dst, std::slice::from_ref(&child)).await
-    }
-
     /// Puts a manifest at `r` (a tag or a digest reference).
     pub async fn put_manifest(&self, r: &Reference, m: &RawManifest) -> Result<(), RegistryError> {
         self.guard_write("push", r)?;
@@ -736,8 +717,13 @@ mod tests {
             r.delete_tag(&tag, &[]).await,
             Err(RegistryError::WriteInPreview { .. })
         ));
+        let child = CopyChild {
+            from: tag.clone(),
+            digest: "sha256:00".into(),
+            manifest: None,
+        };
         assert!(matches!(
-            r.copy_manifest(&tag, "sha256:00", &tag).await,
+            r.copy_into(&tag, std::slice::from_ref(&child)).await,
             Err(RegistryError::WriteInPreview { .. })
         ));
     }

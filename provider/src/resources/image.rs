@@ -27,7 +27,7 @@ use crate::context;
 use crate::log::{Level, Logger};
 use crate::platform::{self, Platform};
 use crate::reference::{parse_qualified, parse_tag, repository_of};
-use crate::registry::manifest::IndexEntry;
+use crate::registry::manifest::{IndexEntry, RawManifest};
 use crate::registry::{manifest, CopyChild};
 
 fn yes() -> bool {
@@ -339,6 +339,15 @@ pub struct ImageState {
     #[serde(default)]
     #[schemars(extend("x-output" = "always"))]
     pub exported: Vec<ExportedArtifact>,
+}
+
+impl ImageState {
+    /// Imported from its registry and not built here since: nothing records what it was
+    /// built from. The first update takes the program's build inputs on trust, recording
+    /// them and the context's hash without building (see [`adopt`]).
+    fn adopted(&self) -> bool {
+        self.context_hash.is_none() && self.digest.as_deref().is_some_and(|d| !d.is_empty())
+    }
 }
 
 pub struct Image;
@@ -690,14 +699,19 @@ impl Resource for Image {
         &state.inputs
     }
 
-    async fn content_changes(
+    async fn review_changes(
         &self,
         ctx: &OpContext,
         _id: &str,
         olds: &ImageState,
         news: &ImageInputs,
+        mut changes: Vec<Change>,
     ) -> Result<Vec<Change>, Error> {
-        let mut changes = Vec::new();
+        if olds.adopted() {
+            // An import records no context hash to compare with; the context and Dockerfile
+            // the program adds show as changes, and that update records them (no build).
+            return Ok(changes);
+        }
         // The content decides, not timestamps or permission bits: hash what the context
         // sends now and compare with what was built.
         // Files unchanged since they were last hashed (stat cache) are not read again.
@@ -731,9 +745,7 @@ impl Resource for Image {
         state: Option<ImageState>,
     ) -> Result<Option<(String, ImageState)>, Error> {
         let Some(state) = state else {
-            return Err(Error::Unsupported(
-                "an Image cannot be imported; import the tag as a ManifestList instead".into(),
-            ));
+            return import(ctx, id).await;
         };
         if !state.inputs.push || state.digest.is_none() {
             return Ok(Some((id.to_owned(), state)));
@@ -755,12 +767,23 @@ impl Resource for Image {
         let dropped: Vec<String> = if olds.inputs.push && !news.keep_remotely {
             olds.inputs
                 .tags
-                .into_iter()
+                .iter()
                 .filter(|t| !news.tags.contains(t) || !news.push)
+                .cloned()
                 .collect()
         } else {
             Vec::new()
         };
+        let same_platforms = |a: &[String], b: &[String]| {
+            a.iter().collect::<BTreeSet<_>>() == b.iter().collect::<BTreeSet<_>>()
+        };
+        if olds.adopted()
+            && olds.inputs.push
+            && news.push
+            && same_platforms(&olds.inputs.platforms, &news.platforms)
+        {
+            return adopt(ctx, id.to_owned(), olds, news, &dropped).await;
+        }
         build_and_push(ctx, id.to_owned(), news, &dropped).await
     }
 
@@ -903,6 +926,35 @@ fn spec(inputs: &ImageInputs) -> Result<(BuildSpec, Option<tempfile::TempDir>), 
     Ok((spec, empty))
 }
 
+/// Import by tag: the image the tag names, as its registry shows it. The program supplies
+/// the context and the Dockerfile; until they are known (see [`ImageState::adopted`]) they
+/// are no change.
+async fn import(ctx: &OpContext, id: &str) -> Result<Option<(String, ImageState)>, Error> {
+    let t = parse_tag(id).map_err(|e| {
+        Error::invalid(
+            "id",
+            format!("{e}; import an Image by one of its tags, <registry>/<repository>:<tag>"),
+        )
+    })?;
+    let Some(m) = ctx.registry.manifest(&t).await? else {
+        return Ok(None);
+    };
+    let manifests = manifests_of(ctx, &t, &m).await?;
+    let inputs: ImageInputs = serde_json::from_value(serde_json::json!({
+        "tags": [id],
+        "platforms": manifests.iter().map(|p| &p.platform).collect::<Vec<_>>(),
+    }))
+    .map_err(|e| Error::Other(format!("importing {id}: {e}")))?;
+    let state = ImageState {
+        inputs,
+        reference: Some(format!("{}@{}", repository_of(&t), m.digest)),
+        digest: Some(m.digest),
+        manifests,
+        context_hash: None,
+    };
+    Ok(Some((id.to_owned(), state)))
+}
+
 /// The platform entries of what the registry now holds at `tag`.
 async fn pushed_manifests(ctx: &OpContext, tag: &str) -> Result<Vec<PlatformManifest>, Error> {
     let t = parse_tag(tag).map_err(|e| Error::invalid("tags", e))?;
@@ -911,6 +963,17 @@ async fn pushed_manifests(ctx: &OpContext, tag: &str) -> Result<Vec<PlatformMani
             "{tag} is missing right after the push"
         )));
     };
+    manifests_of(ctx, &t, &m).await
+}
+
+/// The platform entries of manifest `m`, read from `t`: an index's entries (attestations
+/// left out), or a single image's platform from its config.
+async fn manifests_of(
+    ctx: &OpContext,
+    t: &Reference,
+    m: &RawManifest,
+) -> Result<Vec<PlatformManifest>, Error> {
+    let tag = t.whole();
     let json = m.json();
     if !m.is_index() {
         // One platform without attestations: BuildKit pushes the image manifest itself,
@@ -919,7 +982,7 @@ async fn pushed_manifests(ctx: &OpContext, tag: &str) -> Result<Vec<PlatformMani
             .pointer("/config/digest")
             .and_then(|v| v.as_str())
             .unwrap_or_default();
-        let cfg = ctx.registry.json_blob(&t, config).await?;
+        let cfg = ctx.registry.json_blob(t, config).await?;
         let field = |k: &str| cfg.get(k).and_then(|v| v.as_str()).unwrap_or_default();
         let platform = Platform::new(
             field("os"),
@@ -929,7 +992,7 @@ async fn pushed_manifests(ctx: &OpContext, tag: &str) -> Result<Vec<PlatformMani
         .map_err(|e| Error::Other(format!("{tag}: the pushed image's config: {e}")))?;
         return Ok(vec![PlatformManifest {
             platform: platform.to_string(),
-            digest: m.digest,
+            digest: m.digest.clone(),
         }]);
     }
     let mut out = Vec::new();
@@ -1345,42 +1408,11 @@ async fn multi_node(
     let refs: Vec<(&IndexEntry, Option<&str>)> =
         children.iter().map(|(e, p)| (e, p.as_deref())).collect();
     let (index, order) = assemble_index(&refs, None, &BTreeMap::new());
-    // Tags in other repositories get the children first (ECR refuses an index whose
-    // children it does not hold), each unique blob moved once per repository.
-    let mut per_repo: BTreeMap<String, (&Reference, Vec<CopyChild>)> = BTreeMap::new();
-    for t in &targets[1..] {
-        if repository_of(t) == repository || per_repo.contains_key(&repository_of(t)) {
-            continue;
-        }
-        let kids = order
-            .iter()
-            .map(|&i| CopyChild {
-                from: home.clone(),
-                digest: children[i].0.digest.clone(),
-                manifest: None,
-            })
-            .collect();
-        per_repo.insert(repository_of(t), (t, kids));
-    }
-    futures::future::try_join_all(
-        per_repo
-            .into_values()
-            .map(|(t, kids)| async move { ctx.registry.copy_into(t, &kids).await }),
-    )
-    .await?;
-    futures::future::try_join_all(targets.iter().map(|t| {
-        let index = &index;
-        async move {
-            // IMMUTABLE ECR repositories reject even an identical re-push.
-            if ctx.registry.digest_of(t).await?.as_deref() == Some(index.digest.as_str()) {
-                return Ok::<(), Error>(());
-            }
-            ctx.log.status(&format!("pushing {}", t.whole()));
-            ctx.registry.put_manifest(t, index).await?;
-            Ok(())
-        }
-    }))
-    .await?;
+    let child_digests: Vec<String> = order
+        .iter()
+        .map(|&i| children[i].0.digest.clone())
+        .collect();
+    point_tags(ctx, &home, &index, &child_digests, &targets).await?;
     let mut manifests: Vec<PlatformManifest> = children
         .iter()
         .filter_map(|(e, p)| {
@@ -1394,6 +1426,123 @@ async fn multi_node(
     state.manifests = manifests;
     state.reference = Some(format!("{repository}@{}", index.digest));
     state.digest = Some(index.digest.clone());
+    tags::remove(ctx, dropped_tags).await?;
+    Ok(Applied {
+        id,
+        state,
+        unknown_outputs: UnknownOutputs::None,
+    })
+}
+
+/// Points `targets` at `index`, whose children (`child_digests`) are in `home`'s repository.
+/// Tags in other repositories get the children first (ECR refuses an index whose children it
+/// does not hold), each unique blob moved once per repository.
+async fn point_tags(
+    ctx: &OpContext,
+    home: &Reference,
+    index: &RawManifest,
+    child_digests: &[String],
+    targets: &[Reference],
+) -> Result<(), Error> {
+    let repository = repository_of(home);
+    let mut per_repo: BTreeMap<String, (&Reference, Vec<CopyChild>)> = BTreeMap::new();
+    for t in targets {
+        if repository_of(t) == repository || per_repo.contains_key(&repository_of(t)) {
+            continue;
+        }
+        let kids = child_digests
+            .iter()
+            .map(|d| CopyChild {
+                from: home.clone(),
+                digest: d.clone(),
+                manifest: None,
+            })
+            .collect();
+        per_repo.insert(repository_of(t), (t, kids));
+    }
+    futures::future::try_join_all(
+        per_repo
+            .into_values()
+            .map(|(t, kids)| async move { ctx.registry.copy_into(t, &kids).await }),
+    )
+    .await?;
+    futures::future::try_join_all(targets.iter().map(|t| async move {
+        // IMMUTABLE ECR repositories reject even an identical re-push.
+        if ctx.registry.digest_of(t).await?.as_deref() == Some(index.digest.as_str()) {
+            return Ok::<(), Error>(());
+        }
+        ctx.log.status(&format!("pushing {}", t.whole()));
+        ctx.registry.put_manifest(t, index).await?;
+        Ok(())
+    }))
+    .await?;
+    Ok(())
+}
+
+/// The first update of an imported image with the same platforms: nothing is built. The
+/// program's inputs and the context's hash are recorded (from now on a changed file is a
+/// change), tags added since the import are pointed at the imported image, dropped ones
+/// removed. Its digest stays what the registry holds.
+async fn adopt(
+    ctx: &OpContext,
+    id: String,
+    olds: ImageState,
+    news: ImageInputs,
+    dropped_tags: &[String],
+) -> Result<Applied<ImageState>, Error> {
+    let digest = olds.digest.clone().unwrap_or_default();
+    let first = parse_tag(&news.tags[0]).map_err(|e| Error::invalid("tags[0]", e))?;
+    let mut state = ImageState {
+        reference: Some(format!("{}@{digest}", repository_of(&first))),
+        digest: olds.digest,
+        manifests: olds.manifests,
+        context_hash: None,
+        inputs: news,
+    };
+    if ctx.preview {
+        // The files may still change before the update runs.
+        return Ok(Applied {
+            id,
+            state,
+            unknown_outputs: UnknownOutputs::Only(&["contextHash"]),
+        });
+    }
+    state.context_hash = Some(hash_context(ctx, &state.inputs).await?);
+    ctx.log.info(&format!(
+        "adopting the imported image {digest}: its build inputs are recorded, nothing is built"
+    ));
+    let Some(home) = olds.inputs.tags.iter().find_map(|t| parse_tag(t).ok()) else {
+        return Err(Error::Other("the imported state has no tag".into()));
+    };
+    let added: Vec<Reference> = state
+        .inputs
+        .tags
+        .iter()
+        .filter(|t| !olds.inputs.tags.contains(t))
+        .map(|t| parse_tag(t).map_err(|e| Error::invalid("tags", e)))
+        .collect::<Result<_, _>>()?;
+    if !added.is_empty() {
+        let at = Reference::with_digest(
+            home.registry().into(),
+            home.repository().into(),
+            digest.clone(),
+        );
+        let Some(index) = ctx.registry.manifest(&at).await? else {
+            return Err(Error::Other(format!(
+                "the imported image {} is no longer in its registry",
+                at.whole()
+            )));
+        };
+        let child_digests: Vec<String> = if index.is_index() {
+            manifest::index_entries(&index.json())
+                .iter()
+                .filter_map(|e| e.get("digest").and_then(Json::as_str).map(str::to_owned))
+                .collect()
+        } else {
+            vec![index.digest.clone()]
+        };
+        point_tags(ctx, &home, &index, &child_digests, &added).await?;
+    }
     tags::remove(ctx, dropped_tags).await?;
     Ok(Applied {
         id,

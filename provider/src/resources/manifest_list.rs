@@ -189,14 +189,19 @@ impl Resource for ManifestList {
         &state.inputs
     }
 
-    async fn content_changes(
+    async fn review_changes(
         &self,
         ctx: &OpContext,
         _id: &str,
         olds: &ManifestListState,
         news: &ManifestListInputs,
+        mut changes: Vec<Change>,
     ) -> Result<Vec<Change>, Error> {
-        let mut changes = Vec::new();
+        // Sources written differently (tags where an import recorded digests, a pinned
+        // digest where a tag was) that resolve to the very images recorded are no change.
+        if changes.iter().any(|c| c.path == "sources") && same_images(ctx, olds, news).await {
+            changes.retain(|c| c.path != "sources");
+        }
         // A source tag that now points elsewhere (app:10.20 was rebuilt) is a change.
         changes.extend(moved_sources(ctx, olds, news).await);
         Ok(changes)
@@ -788,6 +793,34 @@ async fn moved_sources(
     changes
 }
 
+/// Whether `news.sources` resolve to exactly the images the state records: one source per
+/// platform manifest (the same digests), or one source that is the recorded index itself.
+/// A look-up that fails answers no: the change stays.
+async fn same_images(ctx: &OpContext, olds: &ManifestListState, news: &ManifestListInputs) -> bool {
+    const LOOKUPS: usize = 16;
+    let lookups: Vec<_> = news
+        .sources
+        .iter()
+        .map(|source| async move {
+            let r = parse_qualified(source).ok()?;
+            match r.digest() {
+                Some(d) => Some(d.to_owned()),
+                None => ctx.registry.digest_of(&r).await.ok().flatten(),
+            }
+        })
+        .collect();
+    let resolved: Vec<Option<String>> = futures::stream::iter(lookups)
+        .buffered(LOOKUPS)
+        .collect()
+        .await;
+    let Some(now) = resolved.into_iter().collect::<Option<BTreeSet<String>>>() else {
+        return false;
+    };
+    let children: BTreeSet<String> = olds.manifests.iter().map(|m| m.digest.clone()).collect();
+    let index: BTreeSet<String> = olds.digest.iter().cloned().collect();
+    now.len() == news.sources.len() && (now == children || now == index)
+}
+
 /// Refresh: tags still pointing at our digest stay; 404 (or another digest) drops a tag;
 /// no tags left means gone. Any other error keeps the state as it was.
 async fn refresh(
@@ -818,20 +851,29 @@ async fn import(ctx: &OpContext, id: &str) -> Result<Option<(String, ManifestLis
     }
     let repo = repository_of(&t);
     let json = m.json();
-    let sources: Vec<String> = index_entries(&json)
+    let children: Vec<&Json> = index_entries(&json)
         .iter()
         .filter(|e| !entry_platform(e).is_attestation())
+        .collect();
+    let sources: Vec<String> = children
+        .iter()
         .filter_map(|e| e.get("digest").and_then(Json::as_str))
         .map(|d| format!("{repo}@{d}"))
         .collect();
+    // The media type is recorded only where it is not what these sources give unset, so
+    // that a program which does not set it plans no change.
+    let all_docker = children
+        .iter()
+        .all(|e| e.get("mediaType").and_then(Json::as_str) == Some(DOCKER_MANIFEST));
+    let media_type = match (m.media_type == DOCKER_LIST, all_docker) {
+        (true, true) | (false, false) => None,
+        (true, false) => Some(IndexMediaType::Docker),
+        (false, true) => Some(IndexMediaType::Oci),
+    };
     let inputs = ManifestListInputs {
         tags: vec![id.to_owned()],
         sources,
-        media_type: Some(if m.media_type == DOCKER_LIST {
-            IndexMediaType::Docker
-        } else {
-            IndexMediaType::Oci
-        }),
+        media_type,
         annotations: m
             .json()
             .get("annotations")

@@ -123,14 +123,17 @@ pub trait Resource: Send + Sync + 'static {
     /// The inputs a state was made from.
     fn inputs_of(state: &Self::State) -> &Self::Inputs;
 
-    /// Changes the inputs do not show: the content behind them (the files of a build
-    /// context, a source tag that moved). Changed inputs are found from the field model.
-    async fn content_changes(
+    /// The complete list of changes, from `input_changes` (what the field model finds
+    /// between the recorded and the new inputs): plus what the inputs do not show (the files
+    /// of a build context, a source tag that moved), minus what is no real change (a source
+    /// written differently that resolves to the same image).
+    async fn review_changes(
         &self,
         ctx: &OpContext,
         id: &str,
         olds: &Self::State,
         news: &Self::Inputs,
+        input_changes: Vec<Change>,
     ) -> Result<Vec<Change>, Error>;
 
     async fn create(
@@ -474,17 +477,14 @@ impl<R: Resource> Dispatch for Handler<R> {
             let olds_t: R::State = decode_state(olds)?;
             let news_t: R::Inputs = R::normalize(decode_state(news)?);
             let recorded = to_map(&R::normalize(R::inputs_of(&olds_t).clone()))?;
-            let mut changes: Vec<Change> =
+            let input_changes: Vec<Change> =
                 model::changes(&self.model.inputs, &recorded, &to_map(&news_t)?)
                     .into_iter()
                     .map(Change::update)
                     .collect();
-            changes.extend(
-                self.resource
-                    .content_changes(ctx, id, &olds_t, &news_t)
-                    .await?,
-            );
-            changes
+            self.resource
+                .review_changes(ctx, id, &olds_t, &news_t, input_changes)
+                .await?
         } else {
             untyped_changes(olds, news)
         };

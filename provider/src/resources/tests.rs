@@ -852,3 +852,61 @@ async fn several_nodes_each_use_their_own_registry_cache() {
         ]
     );
 }
+
+#[tokio::test]
+async fn an_imported_image_is_adopted_by_its_first_update_without_a_build() {
+    let w = World::new();
+    let img = resource(IMAGE);
+    w.registry.put("127.0.0.1:5000/app:1", index());
+    let imported = img
+        .read(&w.ctx(false), "127.0.0.1:5000/app:1", None)
+        .await
+        .unwrap()
+        .expect("the tag exists");
+    assert_eq!(
+        imported.value["platforms"],
+        json!(["linux/amd64", "linux/arm64"])
+    );
+    assert!(imported.value.get("contextHash").is_none());
+    let olds = props(Json::Object(imported.value.clone()));
+
+    let dir = tempfile::tempdir().unwrap();
+    let news = props(image_inputs(
+        dir.path(),
+        &["127.0.0.1:5000/app:1"],
+        &["linux/arm64", "linux/amd64"],
+    ));
+    // What the import could not know is a change; no contextHash is compared.
+    assert_eq!(
+        changed(img.diff(&w.ctx(true), "id", &olds, &news).await.unwrap()),
+        ["buildArgs", "context", "secrets"]
+    );
+    let planned = img.update(&w.ctx(true), "id", &olds, &news).await.unwrap();
+    assert_eq!(keys(&planned.unknowns), ["contextHash"]);
+    let adopted = img.update(&w.ctx(false), "id", &olds, &news).await.unwrap();
+    assert!(w.builds().is_empty(), "adopting builds nothing");
+    assert!(w.registry.writes().is_empty(), "and writes nothing");
+    assert_eq!(adopted.value["digest"], json!(index().digest));
+    assert!(adopted.value["contextHash"]
+        .as_str()
+        .unwrap()
+        .starts_with("sha256:"));
+    let recorded = props(Json::Object(adopted.value.clone()));
+    assert!(changed(
+        img.diff(&w.ctx(true), "id", &recorded, &news)
+            .await
+            .unwrap()
+    )
+    .is_empty());
+
+    // Another platform set is a build.
+    let other = props(image_inputs(
+        dir.path(),
+        &["127.0.0.1:5000/app:1"],
+        &["linux/amd64"],
+    ));
+    img.update(&w.ctx(false), "id", &olds, &other)
+        .await
+        .unwrap();
+    assert_eq!(w.builds().len(), 1);
+}
