@@ -777,9 +777,12 @@ impl Resource for Image {
         let same_platforms = |a: &[String], b: &[String]| {
             a.iter().collect::<BTreeSet<_>>() == b.iter().collect::<BTreeSet<_>>()
         };
+        // Exports and load need the build's result: an imported image is built then.
         if olds.adopted()
             && olds.inputs.push
             && news.push
+            && news.exports.is_empty()
+            && !news.load
             && same_platforms(&olds.inputs.platforms, &news.platforms)
         {
             return adopt(ctx, id.to_owned(), olds, news, &dropped).await;
@@ -951,6 +954,7 @@ async fn import(ctx: &OpContext, id: &str) -> Result<Option<(String, ImageState)
         digest: Some(m.digest),
         manifests,
         context_hash: None,
+        exported: Vec::new(),
     };
     Ok(Some((id.to_owned(), state)))
 }
@@ -1497,6 +1501,7 @@ async fn adopt(
         digest: olds.digest,
         manifests: olds.manifests,
         context_hash: None,
+        exported: Vec::new(),
         inputs: news,
     };
     if ctx.preview {
