@@ -392,3 +392,25 @@ resource "multiarch_image" "cache" {{
         {"cacheonly": {}, "docker": None, "local": None, "oci": None, "tar": None}]
     run("skopeo", "inspect", "--raw", f"oci-archive:{d / 'i.tar'}")
     assert tf.plan()[0] == 0, "a second plan should say No changes"
+
+
+def test_an_imported_image_with_exports_is_built_on_its_first_update(provider, world, tmp_path):
+    """Adopting an imported image skips the build; with exports its first update builds, so
+    the files exist afterwards."""
+    from harness import skopeo_copy
+
+    tag = f"{world['PLAIN_REGISTRY']}/{unique('imported-exports')}:v1"
+    skopeo_copy(world["BASE_IMAGE_PLAIN"], tag, "--all")
+    rid, props, _ = provider.read(IMAGE, tag)
+    assert props["exported"] == []
+    mark = unique("adopt")
+    d, args = ctx(tmp_path, world, mark)
+    dest = tmp_path / "fs.tar"
+    news, failures = provider.check(IMAGE, inputs_for(d, args, tags=[tag],
+                                                      exports=[{"tar": {"dest": str(dest)}}]))
+    assert failures == []
+    state = provider.update(IMAGE, rid, props, news)
+    with tarfile.open(dest) as t:
+        assert t.extractfile("linux_amd64/mark").read() == f"{mark}\n".encode()
+    assert [e["dest"] for e in state["exported"]] == [str(dest)]
+    provider.delete(IMAGE, rid, state)
