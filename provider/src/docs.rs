@@ -308,6 +308,8 @@ struct Pending<'a> {
     attrs: &'a [Attr],
     props: Option<&'a Map<String, Json>>,
     read_only: bool,
+    /// The enclosing object is a block: its objects are blocks too.
+    block: bool,
 }
 
 fn one_line(s: &str) -> String {
@@ -327,10 +329,15 @@ fn tf_attr_line<'a>(
     pending: &mut Vec<Pending<'a>>,
 ) {
     let mut kind = if block {
-        if a.required {
-            "Block, Required".to_owned()
+        let list = if matches!(a.ty, Ty::List(_)) {
+            "Block List"
         } else {
-            "Block, Optional".to_owned()
+            "Block"
+        };
+        if a.required {
+            format!("{list}, Required")
+        } else {
+            format!("{list}, Optional")
         }
     } else {
         match (&a.ty, read_only) {
@@ -390,6 +397,7 @@ fn tf_attr_line<'a>(
             attrs: members,
             props: nested_props(schema, spec),
             read_only,
+            block,
         });
     }
     let _ = writeln!(out, "- `{}` ({kind}) {}", a.name, text.trim());
@@ -408,7 +416,7 @@ const GROUPS: [Group; 3] = [
 fn tf_nested<'a>(out: &mut String, schema: &'a Json, mut pending: Vec<Pending<'a>>) {
     let mut i = 0;
     while i < pending.len() {
-        let (anchor, title, attrs, props, read_only) = {
+        let (anchor, title, attrs, props, read_only, block) = {
             let p = &pending[i];
             (
                 p.anchor.clone(),
@@ -416,6 +424,7 @@ fn tf_nested<'a>(out: &mut String, schema: &'a Json, mut pending: Vec<Pending<'a
                 p.attrs,
                 p.props,
                 p.read_only,
+                p.block,
             )
         };
         let _ = write!(
@@ -436,7 +445,7 @@ fn tf_nested<'a>(out: &mut String, schema: &'a Json, mut pending: Vec<Pending<'a
                     a,
                     pulumi_prop(props, &a.key),
                     &title,
-                    false,
+                    block && !read_only && tf::is_inner_block(a),
                     read_only,
                     &mut more,
                 );
@@ -971,7 +980,9 @@ mod tests {
             "### Optional",
             "### Read-Only",
             "- `platforms` (Set of String)",
-            "- `push` (Boolean) Push the result to `tags` (never during preview). Default: `true`.",
+            "- `push` (Boolean) Push the result to `tags` (never during preview). This is the only \
+             way to push: `exports` writes files and directories, `load` the Engine's image \
+             store. Default: `true`.",
             "- `secrets` (Map of String, Sensitive)",
             "- `context` (Block, Optional)",
             "### Nested Schema for `context`",

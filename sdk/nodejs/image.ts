@@ -93,6 +93,19 @@ export class Image extends pulumi.CustomResource {
      */
     declare public readonly dockerfile: pulumi.Output<outputs.Dockerfile | undefined>;
     /**
+     * What the `exports` wrote, in their order (`cacheonly` writes nothing here).
+     */
+    declare public /*out*/ readonly exported: pulumi.Output<outputs.ExportedArtifact[]>;
+    /**
+     * Exports to the provider's file system (besides `push`, in the same build): each
+     * entry sets exactly one of `oci`, `docker`, `tar`, `local`, or `cacheonly`.
+     * Relative `dest` paths are relative to the program's directory; a file appears only
+     * once the whole build has succeeded (written next to it, then renamed). Never during
+     * preview. These are local artefacts: refresh does not look at them and delete
+     * leaves them in place.
+     */
+    declare public readonly exports: pulumi.Output<outputs.Export[] | undefined>;
+    /**
      * Leave the tags in the registry when the resource is deleted.
      */
     declare public readonly keepRemotely: pulumi.Output<boolean | undefined>;
@@ -100,6 +113,14 @@ export class Image extends pulumi.CustomResource {
      * Image labels.
      */
     declare public readonly labels: pulumi.Output<{[key: string]: string} | undefined>;
+    /**
+     * Load the result into the builder Docker Engine's image store under `tags` (all
+     * platforms, with the Engine's containerd image store), as `docker buildx build
+     * --load` does. With a standalone buildkitd builder the result comes back as an OCI
+     * archive which the Docker Engine at the provider's `DOCKER_HOST` loads. Never during
+     * preview. Refresh and delete leave the Engine's images alone.
+     */
+    declare public readonly load: pulumi.Output<boolean | undefined>;
     /**
      * One entry per platform.
      */
@@ -126,7 +147,8 @@ export class Image extends pulumi.CustomResource {
      */
     declare public readonly pull: pulumi.Output<boolean | undefined>;
     /**
-     * Push the result to `tags` (never during preview).
+     * Push the result to `tags` (never during preview). This is the only way to push:
+     * `exports` writes files and directories, `load` the Engine's image store.
      */
     declare public readonly push: pulumi.Output<boolean | undefined>;
     /**
@@ -183,8 +205,10 @@ export class Image extends pulumi.CustomResource {
             resourceInputs["cacheTo"] = args?.cacheTo;
             resourceInputs["context"] = args?.context;
             resourceInputs["dockerfile"] = args?.dockerfile;
+            resourceInputs["exports"] = args?.exports;
             resourceInputs["keepRemotely"] = args?.keepRemotely;
             resourceInputs["labels"] = args?.labels;
+            resourceInputs["load"] = args?.load;
             resourceInputs["network"] = args?.network;
             resourceInputs["noCache"] = args?.noCache;
             resourceInputs["platforms"] = args?.platforms;
@@ -200,6 +224,7 @@ export class Image extends pulumi.CustomResource {
             resourceInputs["triggers"] = args?.triggers;
             resourceInputs["contextHash"] = undefined /*out*/;
             resourceInputs["digest"] = undefined /*out*/;
+            resourceInputs["exported"] = undefined /*out*/;
             resourceInputs["manifests"] = undefined /*out*/;
             resourceInputs["ref"] = undefined /*out*/;
         } else {
@@ -212,8 +237,11 @@ export class Image extends pulumi.CustomResource {
             resourceInputs["contextHash"] = undefined /*out*/;
             resourceInputs["digest"] = undefined /*out*/;
             resourceInputs["dockerfile"] = undefined /*out*/;
+            resourceInputs["exported"] = undefined /*out*/;
+            resourceInputs["exports"] = undefined /*out*/;
             resourceInputs["keepRemotely"] = undefined /*out*/;
             resourceInputs["labels"] = undefined /*out*/;
+            resourceInputs["load"] = undefined /*out*/;
             resourceInputs["manifests"] = undefined /*out*/;
             resourceInputs["network"] = undefined /*out*/;
             resourceInputs["noCache"] = undefined /*out*/;
@@ -279,6 +307,15 @@ export interface ImageArgs {
      */
     dockerfile?: pulumi.Input<inputs.DockerfileArgs | undefined>;
     /**
+     * Exports to the provider's file system (besides `push`, in the same build): each
+     * entry sets exactly one of `oci`, `docker`, `tar`, `local`, or `cacheonly`.
+     * Relative `dest` paths are relative to the program's directory; a file appears only
+     * once the whole build has succeeded (written next to it, then renamed). Never during
+     * preview. These are local artefacts: refresh does not look at them and delete
+     * leaves them in place.
+     */
+    exports?: pulumi.Input<pulumi.Input<inputs.ExportArgs>[] | undefined>;
+    /**
      * Leave the tags in the registry when the resource is deleted.
      */
     keepRemotely?: pulumi.Input<boolean | undefined>;
@@ -286,6 +323,14 @@ export interface ImageArgs {
      * Image labels.
      */
     labels?: pulumi.Input<{[key: string]: pulumi.Input<string>} | undefined>;
+    /**
+     * Load the result into the builder Docker Engine's image store under `tags` (all
+     * platforms, with the Engine's containerd image store), as `docker buildx build
+     * --load` does. With a standalone buildkitd builder the result comes back as an OCI
+     * archive which the Docker Engine at the provider's `DOCKER_HOST` loads. Never during
+     * preview. Refresh and delete leave the Engine's images alone.
+     */
+    load?: pulumi.Input<boolean | undefined>;
     /**
      * Network mode for `RUN` steps: `default`, `none` or `host`.
      */
@@ -308,7 +353,8 @@ export interface ImageArgs {
      */
     pull?: pulumi.Input<boolean | undefined>;
     /**
-     * Push the result to `tags` (never during preview).
+     * Push the result to `tags` (never during preview). This is the only way to push:
+     * `exports` writes files and directories, `load` the Engine's image store.
      */
     push?: pulumi.Input<boolean | undefined>;
     /**

@@ -14,9 +14,15 @@
 //!   `image` exporter with `push=true,store=false` (pushed, not kept in the
 //!   Engine's image store). [`Output::BuildOnly`] sends no
 //!   exporter and no cache export, so nothing is written to any registry;
+//!   [`Output::Export`] sends BuildKit's `exporters` list: the `image` exporter to push
+//!   and/or load into the Engine's image store, and file exporters (`oci`, `docker`,
+//!   `tar`, `local`) whose output BuildKit sends back through the session
+//!   (`FileSend/DiffCopy`), written next to their destination and moved there once the
+//!   solve has succeeded;
 //! - forwards progress to a [`Logger`] and puts the failing step's last
 //!   output lines into the error.
 
+mod filesend;
 mod filesync;
 mod progress;
 mod session;
@@ -153,6 +159,13 @@ impl Endpoint {
                 }
             }
         }
+    }
+}
+
+impl Endpoint {
+    /// A Docker Engine's BuildKit (with the Engine's image store).
+    pub fn is_engine(&self) -> bool {
+        matches!(self, Endpoint::DockerEngine { .. })
     }
 }
 
@@ -300,6 +313,34 @@ pub enum Output {
     /// Push the image (an index when several platforms or attestations) to `repository`
     /// by digest only, under no tag: one node's share of a multi-node build.
     PushByDigest { repository: String },
+    /// Any mix of push, load and file exports in one solve; all empty: a cache-only build
+    /// (the cache exports run, no image is exported).
+    Export(Exports),
+}
+
+/// What [`Output::Export`] exports.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Exports {
+    /// Push under these tags (empty: no push).
+    pub push: Vec<String>,
+    /// Load into the Engine's image store under these tags (empty: no load).
+    pub load: Vec<String>,
+    /// The image's names in `oci` and `docker` tarballs (what `docker load` tags).
+    pub names: Vec<String>,
+    pub files: Vec<FileExport>,
+}
+
+/// An export to the provider's file system.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileExport {
+    /// An OCI image layout: a tarball, or with `tar: false` a directory.
+    Oci { dest: PathBuf, tar: bool },
+    /// A Docker image tarball (`docker load`).
+    Docker { dest: PathBuf },
+    /// The image's file system as a tarball.
+    Tar { dest: PathBuf },
+    /// The image's file system into a directory.
+    Local { dest: PathBuf },
 }
 
 /// Registry credentials BuildKit asks for during the build (pulls, pushes,
@@ -327,7 +368,11 @@ pub struct BuildOutcome {
     /// The pushed image's digest (the index digest for several platforms);
     /// `None` for a build-only run.
     pub digest: Option<String>,
+    /// What the file and directory exports wrote, in their order.
+    pub exported: Vec<Written>,
 }
+
+pub use filesend::Written;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -392,7 +437,88 @@ pub async fn build(
     cancel: CancellationToken,
 ) -> Result<BuildOutcome, BuildError> {
     let via = transport::SessionVia::default_for(endpoint);
-    build_via(endpoint, via, spec, output, auth, log, cancel).await
+    match output {
+        Output::Export(x) if !x.load.is_empty() && !endpoint.is_engine() => {
+            build_and_load(endpoint, via, spec, x, auth, log, cancel).await
+        }
+        output => build_via(endpoint, via, spec, output, auth, log, cancel).await,
+    }
+}
+
+/// `load` on a standalone buildkitd, which has no image store the local Engine runs from:
+/// the result comes back as one more export, an OCI archive in a private temporary
+/// directory, which the Engine at `DOCKER_HOST` (or `/var/run/docker.sock`) then loads
+/// through `POST /images/load` (every platform, with its containerd image store).
+async fn build_and_load(
+    endpoint: &Endpoint,
+    via: transport::SessionVia,
+    spec: &BuildSpec,
+    mut x: Exports,
+    auth: Arc<dyn RegistryAuth>,
+    log: Arc<dyn Logger>,
+    cancel: CancellationToken,
+) -> Result<BuildOutcome, BuildError> {
+    let engine = match Endpoint::from_setting(None, None) {
+        Ok(Endpoint::DockerEngine { socket }) if socket.exists() => socket,
+        Ok(e) => {
+            return Err(BuildError::Invalid(format!(
+                "load: the build runs on the {endpoint}, and there is no Docker Engine to load \
+                 the result into ({e} is absent)"
+            )))
+        }
+        Err(e) => {
+            return Err(BuildError::Invalid(format!(
+                "load: the build runs on the {endpoint}, and there is no Docker Engine to load \
+                 the result into: {e}"
+            )))
+        }
+    };
+    let dir = tempfile::Builder::new()
+        .prefix("multiarch-load-")
+        .tempdir()
+        .map_err(|e| BuildError::Invalid(format!("load: a temporary directory: {e}")))?;
+    let tar = dir.path().join("image.tar");
+    let tags = std::mem::take(&mut x.load);
+    if x.names.is_empty() {
+        x.names = tags.clone();
+    }
+    x.files.push(FileExport::Oci {
+        dest: tar.clone(),
+        tar: true,
+    });
+    let mut outcome = build_via(
+        endpoint,
+        via,
+        spec,
+        Output::Export(x),
+        auth,
+        log.clone(),
+        cancel.clone(),
+    )
+    .await?;
+    outcome.exported.pop();
+    let engine_name = Endpoint::DockerEngine {
+        socket: engine.clone(),
+    }
+    .to_string();
+    log.info(&format!(
+        "loading {} into the {engine_name}",
+        tags.join(", ")
+    ));
+    let load = transport::engine_load(&engine, &tar);
+    let loaded = tokio::select! {
+        biased;
+        _ = cancel.cancelled() => return Err(BuildError::Cancelled { endpoint: engine_name }),
+        r = load => r,
+    }
+    .map_err(|detail| BuildError::Protocol {
+        endpoint: engine_name.clone(),
+        detail: format!("loading the image: {detail}"),
+    })?;
+    for l in loaded {
+        log.log(Level::Debug, &l);
+    }
+    Ok(outcome)
 }
 
 /// The pieces of one solve, handed to [`run`].
@@ -402,6 +528,7 @@ struct Job {
     request: bollard_buildkit_proto::moby::buildkit::v1::SolveRequest,
     build_ref: String,
     push: bool,
+    exports: filesend::Receipts,
 }
 
 async fn build_via(
@@ -416,6 +543,7 @@ async fn build_via(
     let session_id = new_id();
     let build_ref = new_id();
     let prepared = solve::prepare(spec, &output, &session_id, &build_ref)?;
+    let exports = filesend::Receipts::new(prepared.targets);
     if matches!(output, Output::BuildOnly) && !spec.cache_to.is_empty() {
         log.info("build only: cache export skipped");
     }
@@ -434,10 +562,18 @@ async fn build_via(
             auth,
             secrets: spec.secrets.clone(),
             ssh: spec.ssh.clone(),
+            exports: exports.clone(),
         },
         request: prepared.request,
         build_ref,
-        push: !matches!(output, Output::BuildOnly),
+        // The image exporter answers with the digest; file exports and a cache-only build
+        // may not.
+        push: match &output {
+            Output::BuildOnly => false,
+            Output::Export(x) => !x.push.is_empty() || !x.load.is_empty(),
+            _ => true,
+        },
+        exports,
     };
     tokio::select! {
         biased;
@@ -458,6 +594,7 @@ async fn run(
         request,
         build_ref,
         push,
+        exports,
     } = job;
     let ep = endpoint.to_string();
     log.log(Level::Debug, &format!("connecting to BuildKit ({ep})"));
@@ -493,7 +630,19 @@ async fn run(
                     detail: "the image exporter returned no containerimage.digest".into(),
                 });
             }
-            Ok(BuildOutcome { digest })
+            let exported = if exports.is_empty() {
+                Vec::new()
+            } else {
+                tokio::task::spawn_blocking(move || exports.commit())
+                    .await
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| r)
+                    .map_err(|detail| BuildError::Protocol {
+                        endpoint: ep.clone(),
+                        detail,
+                    })?
+            };
+            Ok(BuildOutcome { digest, exported })
         }
         Err(status) => {
             let detail = state.lock().unwrap_or_else(|p| p.into_inner()).failure();

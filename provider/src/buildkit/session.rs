@@ -1,5 +1,6 @@
 //! The services we serve to BuildKit over the session connection: health,
-//! registry credentials, secrets, SSH agents and local directories.
+//! registry credentials, secrets, SSH agents, local directories and the files and
+//! directories exporters send back.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -28,6 +29,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status};
 
+use super::filesend::{FileSendServer, Receipts};
 use super::filesync::{DirSource, FileSyncService};
 use super::RegistryAuth;
 
@@ -36,6 +38,7 @@ pub(crate) const EXPOSED_METHODS: &[&str] = &[
     "/grpc.health.v1.Health/Check",
     "/grpc.health.v1.Health/Watch",
     "/moby.filesync.v1.FileSync/DiffCopy",
+    "/moby.filesync.v1.FileSend/DiffCopy",
     "/moby.filesync.v1.Auth/Credentials",
     "/moby.filesync.v1.Auth/FetchToken",
     "/moby.filesync.v1.Auth/GetTokenAuthority",
@@ -237,6 +240,8 @@ pub(crate) struct SessionServices {
     pub secrets: BTreeMap<String, Vec<u8>>,
     /// SSH agent sockets by id.
     pub ssh: BTreeMap<String, PathBuf>,
+    /// Where file and directory exporters write (none: BuildKit's calls are refused).
+    pub exports: Receipts,
 }
 
 impl SessionServices {
@@ -255,8 +260,10 @@ impl SessionServices {
         let ssh = SshServer::new(SshService {
             agents: Arc::new(self.ssh),
         });
+        let filesend = FileSendServer::new(self.exports, MAX_MSG);
         tonic::service::Routes::new(HealthServer::new(HealthService))
             .add_service(filesync)
+            .add_service(filesend)
             .add_service(auth)
             .add_service(secrets)
             .add_service(ssh)
@@ -290,6 +297,7 @@ mod tests {
                 [
                     "grpc.health.v1.Health",
                     "moby.filesync.v1.FileSync",
+                    "moby.filesync.v1.FileSend",
                     "moby.filesync.v1.Auth",
                     "moby.buildkit.secrets.v1.Secrets",
                     "moby.sshforward.v1.SSH"

@@ -5,10 +5,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use bollard_buildkit_proto::moby::buildkit::v1::{CacheOptions, CacheOptionsEntry, SolveRequest};
+use bollard_buildkit_proto::moby::buildkit::v1::{
+    CacheOptions, CacheOptionsEntry, Exporter as ExporterEntry, SolveRequest,
+};
 
+use super::filesend::{Target, TargetKind};
 use super::filesync::{DirSource, VirtualFile};
-use super::{BuildError, BuildSpec, DockerfileSource, NetworkMode, Output};
+use super::{BuildError, BuildSpec, DockerfileSource, Exports, FileExport, NetworkMode, Output};
 
 /// Local directory names the Dockerfile frontend asks for.
 pub(crate) const DIR_CONTEXT: &str = "context";
@@ -18,6 +21,8 @@ pub(crate) const DIR_DOCKERFILE: &str = "dockerfile";
 pub(crate) struct Prepared {
     pub request: SolveRequest,
     pub dirs: BTreeMap<String, DirSource>,
+    /// Where the file and directory exporters write, by exporter index.
+    pub targets: BTreeMap<u32, Target>,
 }
 
 fn invalid(msg: impl Into<String>) -> BuildError {
@@ -63,11 +68,22 @@ pub(crate) fn prepare(
     if !imports.is_empty() {
         attrs.insert("cache-imports".into(), cache_imports_attr(&imports)?);
     }
-    let (exporter, exporter_attrs, exports) = exporter(spec, output)?;
+    let (exporter, exporter_attrs, exports, exporters, targets) = match output {
+        Output::Export(x) => {
+            let (list, targets) = export_list(x)?;
+            let cache = super::cache::exports(&spec.cache_to);
+            (String::new(), HashMap::new(), cache, list, targets)
+        }
+        _ => {
+            let (e, a, c) = exporter(spec, output)?;
+            (e, a, c, Vec::new(), BTreeMap::new())
+        }
+    };
     let request = SolveRequest {
         r#ref: build_ref.to_string(),
         exporter_deprecated: exporter,
         exporter_attrs_deprecated: exporter_attrs,
+        exporters,
         session: session_id.to_string(),
         frontend: "dockerfile.v0".into(),
         frontend_attrs: attrs,
@@ -79,7 +95,11 @@ pub(crate) fn prepare(
         entitlements: entitlements(spec),
         ..Default::default()
     };
-    Ok(Prepared { request, dirs })
+    Ok(Prepared {
+        request,
+        dirs,
+        targets,
+    })
 }
 
 /// The Dockerfile's file name and the directory BuildKit reads it from.
@@ -284,6 +304,7 @@ fn exporter(spec: &BuildSpec, output: &Output) -> Result<Exporter, BuildError> {
             }
             (r.to_owned(), true)
         }
+        Output::Export(_) => return Err(invalid("exports take the exporters list")),
     };
     let mut attrs = HashMap::from([
         ("name".to_string(), name),
@@ -299,6 +320,85 @@ fn exporter(spec: &BuildSpec, output: &Output) -> Result<Exporter, BuildError> {
         attrs,
         super::cache::exports(&spec.cache_to),
     ))
+}
+
+/// Tags joined for an exporter's `name`, each checked.
+fn names(tags: &[String]) -> Result<String, BuildError> {
+    let tags: Vec<&str> = tags
+        .iter()
+        .map(|t| t.trim())
+        .filter(|t| !t.is_empty())
+        .collect();
+    if let Some(bad) = tags.iter().find(|t| t.contains([',', ' '])) {
+        return Err(invalid(format!("invalid tag {bad:?}")));
+    }
+    Ok(tags.join(","))
+}
+
+/// The exporters of [`Output::Export`], in one solve (BuildKit 0.13+'s `exporters` list):
+/// first the `image` exporter when pushing or loading (one exporter does both: `push=true`
+/// pushes, `store` keeps the image in the Engine's image store), then one per file or
+/// directory export, whose index BuildKit names when it sends the files back. Nothing at
+/// all is a cache-only build: no exporter, only the cache exports.
+fn export_list(x: &Exports) -> Result<(Vec<ExporterEntry>, BTreeMap<u32, Target>), BuildError> {
+    let mut list = Vec::new();
+    let mut targets = BTreeMap::new();
+    let push = !x.push.is_empty();
+    let load = !x.load.is_empty();
+    if push || load {
+        let mut all = x.push.clone();
+        all.extend(x.load.iter().filter(|t| !x.push.contains(t)).cloned());
+        let name = names(&all)?;
+        if name.is_empty() {
+            return Err(invalid("push and load need at least one tag"));
+        }
+        let mut attrs = HashMap::from([("name".to_string(), name)]);
+        if push {
+            attrs.insert("push".into(), "true".into());
+        }
+        // Pushed only: not kept in the Engine's image store; loaded: kept there.
+        attrs.insert("store".into(), load.to_string());
+        list.push(ExporterEntry {
+            r#type: "image".into(),
+            attrs,
+        });
+    }
+    let name = names(&x.names)?;
+    for f in &x.files {
+        let (ty, dest, kind, mut attrs) = match f {
+            FileExport::Oci { dest, tar } => {
+                let kind = if *tar {
+                    TargetKind::File
+                } else {
+                    TargetKind::Dir
+                };
+                let attrs = HashMap::from([("tar".to_string(), tar.to_string())]);
+                ("oci", dest, kind, attrs)
+            }
+            FileExport::Docker { dest } => ("docker", dest, TargetKind::File, HashMap::new()),
+            FileExport::Tar { dest } => ("tar", dest, TargetKind::File, HashMap::new()),
+            FileExport::Local { dest } => ("local", dest, TargetKind::Dir, HashMap::new()),
+        };
+        if dest.as_os_str().is_empty() {
+            return Err(invalid(format!("the {ty} export has no dest")));
+        }
+        if matches!(ty, "oci" | "docker") && !name.is_empty() {
+            attrs.insert("name".into(), name.clone());
+        }
+        let index = u32::try_from(list.len()).map_err(|_| invalid("too many exports"))?;
+        targets.insert(
+            index,
+            Target {
+                kind,
+                dest: dest.clone(),
+            },
+        );
+        list.push(ExporterEntry {
+            r#type: ty.into(),
+            attrs,
+        });
+    }
+    Ok((list, targets))
 }
 
 #[cfg(test)]
@@ -399,5 +499,114 @@ mod tests {
             "true"
         );
         assert_eq!(p.request.exporter_attrs_deprecated["push"], "true");
+    }
+
+    #[test]
+    fn exports_use_the_exporters_list_one_entry_each() {
+        let dir = std::env::temp_dir();
+        let x = Exports {
+            push: vec!["r/a:1".into()],
+            load: vec!["r/a:1".into(), "r/a:local".into()],
+            names: vec!["r/a:1".into()],
+            files: vec![
+                FileExport::Oci {
+                    dest: "/o/i.tar".into(),
+                    tar: true,
+                },
+                FileExport::Docker {
+                    dest: "/o/d.tar".into(),
+                },
+                FileExport::Tar {
+                    dest: "/o/fs.tar".into(),
+                },
+                FileExport::Local {
+                    dest: "/o/fs".into(),
+                },
+            ],
+        };
+        let p = prepare(&spec(&dir), &Output::Export(x), "s", "r").unwrap();
+        let r = &p.request;
+        assert!(r.exporter_deprecated.is_empty() && r.exporter_attrs_deprecated.is_empty());
+        let types: Vec<&str> = r.exporters.iter().map(|e| e.r#type.as_str()).collect();
+        assert_eq!(types, ["image", "oci", "docker", "tar", "local"]);
+        let image = &r.exporters[0].attrs;
+        assert_eq!(image["name"], "r/a:1,r/a:local");
+        assert_eq!(image["push"], "true");
+        assert_eq!(image["store"], "true", "loaded: kept in the image store");
+        assert_eq!(r.exporters[1].attrs["tar"], "true");
+        assert_eq!(r.exporters[1].attrs["name"], "r/a:1");
+        assert_eq!(r.exporters[2].attrs["name"], "r/a:1");
+        assert!(r.exporters[3].attrs.is_empty() && r.exporters[4].attrs.is_empty());
+        // Each file export is found by its index in the list, as BuildKit names it.
+        let targets: Vec<(u32, TargetKind, &str)> = p
+            .targets
+            .iter()
+            .map(|(i, t)| (*i, t.kind.clone(), t.dest.to_str().unwrap()))
+            .collect();
+        assert_eq!(
+            targets,
+            [
+                (1, TargetKind::File, "/o/i.tar"),
+                (2, TargetKind::File, "/o/d.tar"),
+                (3, TargetKind::File, "/o/fs.tar"),
+                (4, TargetKind::Dir, "/o/fs"),
+            ]
+        );
+        assert_eq!(r.cache.as_ref().unwrap().exports[0].attrs["mode"], "max");
+    }
+
+    #[test]
+    fn load_only_push_only_files_only_and_cache_only() {
+        let dir = std::env::temp_dir();
+        let prep = |x: Exports| prepare(&spec(&dir), &Output::Export(x), "s", "r").unwrap();
+        let load = prep(Exports {
+            load: vec!["r/a:1".into()],
+            ..Default::default()
+        });
+        let attrs = &load.request.exporters[0].attrs;
+        assert_eq!(attrs["name"], "r/a:1");
+        assert_eq!(attrs["store"], "true");
+        assert!(!attrs.contains_key("push"), "loaded, never pushed");
+        let push = prep(Exports {
+            push: vec!["r/a:1".into()],
+            ..Default::default()
+        });
+        assert_eq!(push.request.exporters[0].attrs["store"], "false");
+        let files = prep(Exports {
+            files: vec![FileExport::Tar {
+                dest: "/o/t.tar".into(),
+            }],
+            ..Default::default()
+        });
+        assert_eq!(files.request.exporters.len(), 1);
+        assert_eq!(files.request.exporters[0].r#type, "tar");
+        assert_eq!(files.targets.keys().copied().collect::<Vec<_>>(), [0]);
+        // Cache only: no exporter at all, the cache exports still run.
+        let cache = prep(Exports::default());
+        assert!(cache.request.exporters.is_empty());
+        assert!(cache.request.exporter_deprecated.is_empty());
+        assert!(cache.targets.is_empty());
+        assert_eq!(cache.request.cache.unwrap().exports.len(), 1);
+        // Unusable names are refused, not sent.
+        let bad = prepare(
+            &spec(&dir),
+            &Output::Export(Exports {
+                load: vec!["r/a:1,x".into()],
+                ..Default::default()
+            }),
+            "s",
+            "r",
+        );
+        assert!(bad.is_err());
+        let no_dest = prepare(
+            &spec(&dir),
+            &Output::Export(Exports {
+                files: vec![FileExport::Local { dest: "".into() }],
+                ..Default::default()
+            }),
+            "s",
+            "r",
+        );
+        assert!(no_dest.is_err());
     }
 }

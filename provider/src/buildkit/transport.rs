@@ -115,6 +115,91 @@ async fn engine_upgrade_once(
         .map_err(|e| format!("POST {path}: upgrade failed: {e}"))
 }
 
+/// `POST /images/load` on the Engine's socket with the tarball at `tar` (an OCI archive;
+/// the containerd image store loads every platform of it). The Engine's answer is a stream
+/// of JSON messages; one carrying an error fails the load. Returns what it loaded.
+pub(crate) async fn engine_load(socket: &Path, tar: &Path) -> Result<Vec<String>, String> {
+    use tokio::io::AsyncReadExt;
+    let stream = UnixStream::connect(socket)
+        .await
+        .map_err(|e| format!("connect to {}: {e}", socket.display()))?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| format!("HTTP handshake: {e}"))?;
+    let _conn = AbortOnDrop(tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::debug!("engine connection ended: {e}");
+        }
+    }));
+    let mut file = tokio::fs::File::open(tar)
+        .await
+        .map_err(|e| format!("{}: {e}", tar.display()))?;
+    let (tx, rx) =
+        tokio::sync::mpsc::channel::<Result<hyper::body::Frame<Bytes>, std::io::Error>>(4);
+    let _reader = AbortOnDrop(tokio::spawn(async move {
+        loop {
+            let mut buf = vec![0u8; 256 << 10];
+            match file.read(&mut buf).await {
+                Ok(0) => break,
+                Ok(n) => {
+                    buf.truncate(n);
+                    if tx
+                        .send(Ok(hyper::body::Frame::data(buf.into())))
+                        .await
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e)).await;
+                    break;
+                }
+            }
+        }
+    }));
+    let body = http_body_util::StreamBody::new(tokio_stream::wrappers::ReceiverStream::new(rx));
+    let req = http::Request::post("/images/load?quiet=1")
+        .header(http::header::HOST, "docker")
+        .header(http::header::CONTENT_TYPE, "application/x-tar")
+        .body(body)
+        .map_err(|e| format!("building request: {e}"))?;
+    let resp = sender
+        .send_request(req)
+        .await
+        .map_err(|e| format!("POST /images/load: {e}"))?;
+    let status = resp.status();
+    let text = resp
+        .into_body()
+        .collect()
+        .await
+        .map(|b| String::from_utf8_lossy(&b.to_bytes()).into_owned())
+        .map_err(|e| format!("POST /images/load: {e}"))?;
+    if !status.is_success() {
+        return Err(format!("POST /images/load: {status}: {}", text.trim()));
+    }
+    let mut loaded = Vec::new();
+    let messages = serde_json::Deserializer::from_str(&text).into_iter::<serde_json::Value>();
+    for m in messages {
+        let m = m.map_err(|e| format!("POST /images/load: unreadable answer: {e}"))?;
+        let error = m
+            .pointer("/errorDetail/message")
+            .or_else(|| m.get("error"))
+            .and_then(|v| v.as_str());
+        if let Some(e) = error {
+            return Err(format!("the Engine refused the image: {e}"));
+        }
+        if let Some(s) = m.get("stream").and_then(|v| v.as_str()) {
+            loaded.extend(
+                s.lines()
+                    .filter(|l| !l.trim().is_empty())
+                    .map(str::to_owned),
+            );
+        }
+    }
+    Ok(loaded)
+}
+
 /// A TCP connection to buildkitd, wrapped in TLS when configured. TLS is done here rather
 /// than by tonic so one rustls configuration (aws-lc-rs) serves every TLS client we have.
 async fn tcp_connect(

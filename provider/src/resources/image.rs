@@ -22,7 +22,9 @@ use serde_json::{Map, Value as Json};
 use super::cache::{self, CacheFromEntry, CacheToEntry};
 use super::manifest_list::assemble_index;
 use super::ports::Node;
-use crate::buildkit::{BuildOutcome, BuildSpec, CacheEntry, DockerfileSource, Output};
+use crate::buildkit::{
+    BuildOutcome, BuildSpec, CacheEntry, DockerfileSource, Exports, FileExport, Output,
+};
 use crate::config::SecretString;
 use crate::context;
 use crate::log::{Level, Logger};
@@ -75,6 +77,135 @@ pub struct SshAgent {
     pub paths: Vec<String>,
 }
 
+/// An OCI image layout of the result (all platforms, as one index).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExportOci {
+    /// The file to write.
+    pub dest: String,
+    /// A tarball (`oci-archive`). `false` (an OCI layout directory) is not supported yet
+    /// and fails Check.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    #[schemars(extend("default" = true))]
+    pub tar: bool,
+}
+
+/// A Docker image tarball of the result, as `docker load` takes it, named by `tags`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExportDocker {
+    /// The file to write.
+    pub dest: String,
+}
+
+/// The result's file system as a tarball (several platforms: one top-level directory
+/// each, e.g. `linux_amd64/`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExportTar {
+    /// The file to write.
+    pub dest: String,
+}
+
+/// The result's file system into a directory (several platforms: one subdirectory each,
+/// e.g. `linux_amd64/`). An existing directory keeps its other entries; each top-level
+/// entry of the export replaces the one of the same name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExportLocal {
+    /// The directory to write.
+    pub dest: String,
+}
+
+/// Build and export the cache (`cacheTo`) only: no image is exported anywhere.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExportCacheOnly {}
+
+/// One export of the result besides the registry push: set exactly one field.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Export {
+    /// An OCI image layout tarball.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oci: Option<ExportOci>,
+    /// A Docker image tarball.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docker: Option<ExportDocker>,
+    /// The file system as a tarball.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tar: Option<ExportTar>,
+    /// The file system into a directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local: Option<ExportLocal>,
+    /// The cache only (with `cacheTo`, `push: false`, no other export and no `load`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cacheonly: Option<ExportCacheOnly>,
+}
+
+impl Export {
+    /// The variants set, as `(name, dest)` (`cacheonly` has no dest).
+    fn variants(&self) -> Vec<(&'static str, Option<&str>)> {
+        let mut v = Vec::new();
+        if let Some(e) = &self.oci {
+            v.push(("oci", Some(e.dest.as_str())));
+        }
+        if let Some(e) = &self.docker {
+            v.push(("docker", Some(e.dest.as_str())));
+        }
+        if let Some(e) = &self.tar {
+            v.push(("tar", Some(e.dest.as_str())));
+        }
+        if let Some(e) = &self.local {
+            v.push(("local", Some(e.dest.as_str())));
+        }
+        if self.cacheonly.is_some() {
+            v.push(("cacheonly", None));
+        }
+        v
+    }
+
+    /// Whether the export writes a directory (else a file).
+    fn is_dir(&self) -> bool {
+        self.local.is_some() || self.oci.as_ref().is_some_and(|o| !o.tar)
+    }
+
+    /// The BuildKit side of the export; `None` for `cacheonly`.
+    fn file_export(&self) -> Option<FileExport> {
+        let p = |d: &str| PathBuf::from(d);
+        if let Some(e) = &self.oci {
+            return Some(FileExport::Oci {
+                dest: p(&e.dest),
+                tar: e.tar,
+            });
+        }
+        if let Some(e) = &self.docker {
+            return Some(FileExport::Docker { dest: p(&e.dest) });
+        }
+        if let Some(e) = &self.tar {
+            return Some(FileExport::Tar { dest: p(&e.dest) });
+        }
+        self.local
+            .as_ref()
+            .map(|e| FileExport::Local { dest: p(&e.dest) })
+    }
+}
+
+/// What one file or directory export wrote.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportedArtifact {
+    /// The export's kind: `oci`, `docker`, `tar` or `local`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The file or directory written, as `exports` names it.
+    pub dest: String,
+    /// `sha256:<hex>` of the written file's bytes (what `sha256sum` prints); absent for a
+    /// directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ImageInputs {
@@ -93,10 +224,26 @@ pub struct ImageInputs {
     #[serde(default)]
     #[schemars(extend("x-set" = true))]
     pub tags: Vec<String>,
-    /// Push the result to `tags` (never during preview).
+    /// Push the result to `tags` (never during preview). This is the only way to push:
+    /// `exports` writes files and directories, `load` the Engine's image store.
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     #[schemars(extend("default" = true))]
     pub push: bool,
+    /// Load the result into the builder Docker Engine's image store under `tags` (all
+    /// platforms, with the Engine's containerd image store), as `docker buildx build
+    /// --load` does. With a standalone buildkitd builder the result comes back as an OCI
+    /// archive which the Docker Engine at the provider's `DOCKER_HOST` loads. Never during
+    /// preview. Refresh and delete leave the Engine's images alone.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub load: bool,
+    /// Exports to the provider's file system (besides `push`, in the same build): each
+    /// entry sets exactly one of `oci`, `docker`, `tar`, `local`, or `cacheonly`.
+    /// Relative `dest` paths are relative to the program's directory; a file appears only
+    /// once the whole build has succeeded (written next to it, then renamed). Never during
+    /// preview. These are local artefacts: refresh does not look at them and delete
+    /// leaves them in place.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exports: Vec<Export>,
     /// Build arguments (`ARG`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub build_args: BTreeMap<String, String>,
@@ -196,6 +343,10 @@ pub struct ImageState {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("x-output" = "always"))]
     pub context_hash: Option<String>,
+    /// What the `exports` wrote, in their order (`cacheonly` writes nothing here).
+    #[serde(default)]
+    #[schemars(extend("x-output" = "always"))]
+    pub exported: Vec<ExportedArtifact>,
 }
 
 impl ImageState {
@@ -267,6 +418,111 @@ fn parse_add_host(entry: &str) -> Result<(String, std::net::IpAddr), String> {
         .parse()
         .map_err(|_| format!("{ip:?} is not an IPv4 or IPv6 address"))?;
     Ok((host.to_owned(), ip))
+}
+
+/// The `exports` entries' failures: one variant each, a usable `dest` (its directory
+/// exists, no two exports write the same), `cacheonly` alone.
+fn check_exports(inputs: &ImageInputs, cache_known: bool) -> Vec<Failure> {
+    let mut failures = Vec::new();
+    let mut dests: BTreeMap<PathBuf, usize> = BTreeMap::new();
+    for (i, e) in inputs.exports.iter().enumerate() {
+        let variants = e.variants();
+        let [(kind, dest)] = variants.as_slice() else {
+            let set: Vec<&str> = variants.iter().map(|v| v.0).collect();
+            let what = if set.is_empty() {
+                "none is set".to_owned()
+            } else {
+                format!("{} are set", set.join(", "))
+            };
+            failures.push(Failure::new(
+                format!("exports[{i}]"),
+                format!("set exactly one of oci, docker, tar, local, cacheonly; {what}"),
+            ));
+            continue;
+        };
+        let Some(dest) = dest else {
+            let others = inputs.exports.len() > 1 || inputs.push || inputs.load;
+            if others {
+                failures.push(Failure::new(
+                    format!("exports[{i}].cacheonly"),
+                    "cannot be combined with other exports, push or load (set push: false)",
+                ));
+            }
+            if inputs.cache_to.is_empty() && cache_known {
+                failures.push(Failure::new(
+                    format!("exports[{i}].cacheonly"),
+                    "exports nothing without cacheTo",
+                ));
+            }
+            continue;
+        };
+        if e.oci.as_ref().is_some_and(|o| !o.tar) {
+            failures.push(Failure::new(
+                format!("exports[{i}].oci.tar"),
+                "false (an OCI layout directory) is not supported yet: BuildKit writes it \
+                 through the client's content store, which the provider does not serve; use \
+                 the tarball (tar: true) and unpack it",
+            ));
+        }
+        if *kind == "docker" && inputs.platforms.len() > 1 {
+            failures.push(Failure::new(
+                format!("exports[{i}].docker"),
+                "a Docker tarball holds one platform (BuildKit's docker exporter refuses \
+                 manifest lists); use oci for several, which `docker load` takes too with \
+                 the containerd image store",
+            ));
+        }
+        let field = format!("exports[{i}].{kind}.dest");
+        if dest.trim().is_empty() {
+            failures.push(Failure::new(field, "must not be empty"));
+            continue;
+        }
+        let path = Path::new(dest);
+        let parent = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        if path.file_name().is_none() {
+            failures.push(Failure::new(
+                field,
+                format!("{dest:?} does not name a file or directory"),
+            ));
+            continue;
+        }
+        if !parent.is_dir() {
+            failures.push(Failure::new(
+                field,
+                format!("{:?} is not an existing directory", parent.display()),
+            ));
+            continue;
+        }
+        if e.is_dir() {
+            if path.exists() && !path.is_dir() {
+                failures.push(Failure::new(
+                    field,
+                    format!("{dest:?} exists and is not a directory"),
+                ));
+                continue;
+            }
+        } else if path.is_dir() {
+            failures.push(Failure::new(
+                field,
+                format!("{dest:?} is a directory; this export writes a file"),
+            ));
+            continue;
+        }
+        // The same place however it is spelt (`./a.tar`, `a.tar`, `dir//a.tar`).
+        let key: PathBuf = std::fs::canonicalize(parent)
+            .unwrap_or_else(|_| parent.to_path_buf())
+            .join(path.file_name().unwrap_or_default());
+        if let Some(j) = dests.insert(key, i) {
+            failures.push(Failure::new(
+                field,
+                format!("{dest:?} is also written by exports[{j}]"),
+            ));
+        }
+    }
+    failures
 }
 
 fn is_url(s: &str) -> bool {
@@ -422,6 +678,15 @@ impl Resource for Image {
         if inputs.push && inputs.tags.is_empty() && !unknown_root("tags") {
             failures.push(Failure::new("tags", "push is true but no tags are given"));
         }
+        if inputs.load && inputs.tags.is_empty() && !unknown_root("tags") {
+            failures.push(Failure::new(
+                "load",
+                "load needs tags: the names the image gets in the Engine's image store",
+            ));
+        }
+        if !unknown_root("exports") {
+            failures.extend(check_exports(inputs, !unknown_root("cacheTo")));
+        }
         failures
     }
 
@@ -516,9 +781,12 @@ impl Resource for Image {
         let same_platforms = |a: &[String], b: &[String]| {
             a.iter().collect::<BTreeSet<_>>() == b.iter().collect::<BTreeSet<_>>()
         };
+        // Exports and load need the build's result: an imported image is built then.
         if olds.adopted()
             && olds.inputs.push
             && news.push
+            && news.exports.is_empty()
+            && !news.load
             && same_platforms(&olds.inputs.platforms, &news.platforms)
         {
             return adopt(ctx, id.to_owned(), olds, news, &dropped).await;
@@ -690,6 +958,7 @@ async fn import(ctx: &OpContext, id: &str) -> Result<Option<(String, ImageState)
         digest: Some(m.digest),
         manifests,
         context_hash: None,
+        exported: Vec::new(),
     };
     Ok(Some((id.to_owned(), state)))
 }
@@ -770,8 +1039,26 @@ async fn build_and_push(
         reference: None,
         manifests: Vec::new(),
         context_hash: Some(hash),
+        exported: Vec::new(),
     };
     let groups = route(ctx, &state.inputs.platforms);
+    let exporting = state.inputs.load || !state.inputs.exports.is_empty();
+    if groups.len() > 1 && exporting {
+        let what = if state.inputs.exports.is_empty() {
+            "load"
+        } else {
+            "exports"
+        };
+        return Err(Error::invalid(
+            what,
+            format!(
+                "exports and load need every platform built on one node, and builders \
+                 splits {} across {} nodes",
+                state.inputs.platforms.join(", "),
+                groups.len()
+            ),
+        ));
+    }
     if groups.len() > 1 {
         return multi_node(ctx, id, state, &spec, &groups, dropped_tags).await;
     }
@@ -794,7 +1081,9 @@ async fn build_and_push(
             unknown_outputs: UnknownOutputs::All,
         });
     }
-    if !state.inputs.push {
+    if exporting {
+        export(ctx, &mut state, build).await?;
+    } else if !state.inputs.push {
         build(Output::BuildOnly).await?;
         // The outputs exist after every create (SDKs type them non-optional): nothing was
         // pushed, so there is no digest and no reference.
@@ -821,6 +1110,74 @@ async fn build_and_push(
         state,
         unknown_outputs: UnknownOutputs::None,
     })
+}
+
+/// One solve for the push (if any), `load` and `exports`; the state records what was
+/// pushed (read back from the registry) and what the exports wrote.
+async fn export<F, Fut>(ctx: &OpContext, state: &mut ImageState, build: F) -> Result<(), Error>
+where
+    F: Fn(Output) -> Fut,
+    Fut: std::future::Future<Output = Result<BuildOutcome, Error>>,
+{
+    let inputs = &state.inputs;
+    let tags = inputs.tags.clone();
+    if inputs.push {
+        reachable_before_push(ctx, &tags).await?;
+    }
+    let exports = Exports {
+        push: if inputs.push {
+            tags.clone()
+        } else {
+            Vec::new()
+        },
+        load: if inputs.load {
+            tags.clone()
+        } else {
+            Vec::new()
+        },
+        names: tags.clone(),
+        files: inputs
+            .exports
+            .iter()
+            .filter_map(Export::file_export)
+            .collect(),
+    };
+    let kinds: Vec<(&'static str, String)> = inputs
+        .exports
+        .iter()
+        .filter_map(|e| match e.variants().as_slice() {
+            [(kind, Some(dest))] => Some((*kind, (*dest).to_owned())),
+            _ => None,
+        })
+        .collect();
+    let outcome = build(Output::Export(exports)).await?;
+    state.exported = kinds
+        .into_iter()
+        .zip(outcome.exported)
+        .map(|((kind, dest), w)| ExportedArtifact {
+            kind: kind.to_owned(),
+            dest,
+            digest: w.sha256,
+        })
+        .collect();
+    if !state.inputs.push {
+        state.digest = Some(String::new());
+        state.reference = Some(String::new());
+        return Ok(());
+    }
+    // With several exporters BuildKit merges their answers into one map, so the pushed
+    // digest is read from the registry rather than taken from `containerimage.digest`.
+    let first = &state.inputs.tags[0];
+    let t = parse_tag(first).map_err(|e| Error::invalid("tags", e))?;
+    let digest = ctx
+        .registry
+        .digest_of(&t)
+        .await?
+        .ok_or_else(|| Error::Other(format!("{first} is missing right after the push")))?;
+    state.manifests = pushed_manifests(ctx, first).await?;
+    state.reference = Some(format!("{}@{digest}", repository_of(&t)));
+    state.digest = Some(digest);
+    Ok(())
 }
 
 /// The image's platforms grouped by the node that builds them, in node order (the default
@@ -1143,6 +1500,7 @@ async fn adopt(
         digest: olds.digest,
         manifests: olds.manifests,
         context_hash: None,
+        exported: Vec::new(),
         inputs: news,
     };
     if ctx.preview {

@@ -195,6 +195,8 @@ impl Builder for FakeBuilder {
         let pushed = match output {
             Output::BuildOnly => None,
             Output::Push { tags } => Some(tags),
+            Output::Export(x) if x.push.is_empty() => None,
+            Output::Export(x) => Some(x.push),
             Output::PushByDigest { repository } => {
                 let manifests: Vec<RawManifest> = spec
                     .platforms
@@ -225,6 +227,7 @@ impl Builder for FakeBuilder {
                 }
                 return Ok(BuildOutcome {
                     digest: Some(result.digest),
+                    exported: Vec::new(),
                 });
             }
         };
@@ -233,7 +236,10 @@ impl Builder for FakeBuilder {
             .unwrap()
             .push((spec.platforms.clone(), pushed.clone()));
         let Some(tags) = pushed else {
-            return Ok(BuildOutcome { digest: None });
+            return Ok(BuildOutcome {
+                digest: None,
+                exported: Vec::new(),
+            });
         };
         let m = index();
         for t in &tags {
@@ -241,6 +247,7 @@ impl Builder for FakeBuilder {
         }
         Ok(BuildOutcome {
             digest: Some(m.digest),
+            exported: Vec::new(),
         })
     }
 }
@@ -368,7 +375,14 @@ async fn preview_with_unknown_inputs_echoes_them_and_leaves_every_output_unknown
     assert_eq!(out.value.get("platforms"), Some(&json!(["linux/amd64"])));
     assert_eq!(
         keys(&out.unknowns),
-        ["contextHash", "digest", "manifests", "ref", "tags"]
+        [
+            "contextHash",
+            "digest",
+            "exported",
+            "manifests",
+            "ref",
+            "tags"
+        ]
     );
     assert!(
         w.builds().is_empty(),

@@ -219,34 +219,83 @@ fn attribute(a: &Attr) -> proto::schema::Attribute {
 /// Whether a configurable attribute is written as a nested block (`context { … }`).
 ///
 /// Resources write their single-object inputs as blocks: Terraform 1.0's planner crashes on
-/// single nested attributes when a resource is created (its prior value is null). The
-/// provider block, which is never planned, keeps nested attributes
+/// single nested attributes when a resource is created (its prior value is null). For the
+/// same reason a list of objects that hold objects (`exports`, each entry one of five
+/// optional objects) is a list of blocks, its objects blocks inside
+/// (`exports { oci { dest = … } }`): as nested attributes Terraform 1.0 crashes planning
+/// an update. Other lists of objects stay nested attributes (`ssh = [{ id = … }]`), as does
+/// everything in the provider block, which is never planned
 /// (`registries = [{ address = … }]`).
 pub fn is_block(a: &Attr, resource: bool) -> bool {
-    resource && !a.is_output() && matches!(a.ty, Ty::Object(_))
+    resource && !a.is_output() && is_block_type(&a.ty)
+}
+
+fn is_block_type(ty: &Ty) -> bool {
+    match ty {
+        Ty::Object(_) => true,
+        Ty::List(t) => {
+            matches!(t.as_ref(), Ty::Object(inner) if inner.iter().any(|a| matches!(a.ty, Ty::Object(_))))
+        }
+        _ => false,
+    }
+}
+
+/// Whether `a` is a list of blocks (see [`is_block`]); absent, its value is an empty list.
+pub fn is_block_list(a: &Attr) -> bool {
+    is_block(a, true) && matches!(a.ty, Ty::List(_))
+}
+
+/// Whether an attribute of a block's object is itself a (single) block.
+pub fn is_inner_block(a: &Attr) -> bool {
+    matches!(a.ty, Ty::Object(_))
+}
+
+/// The nested block of a block attribute: single (at most one) or a list; the objects
+/// inside its objects are single blocks in turn.
+fn nested_block(a: &Attr) -> proto::schema::NestedBlock {
+    use proto::schema::nested_block::NestingMode;
+    let (nesting, inner, min, max) = match &a.ty {
+        Ty::List(t) => match t.as_ref() {
+            Ty::Object(inner) => (NestingMode::List, inner.as_slice(), 0, 0),
+            _ => (NestingMode::List, &[][..], 0, 0),
+        },
+        Ty::Object(inner) => (
+            NestingMode::Single,
+            inner.as_slice(),
+            i64::from(a.required),
+            1,
+        ),
+        _ => (NestingMode::Single, &[][..], 0, 1),
+    };
+    proto::schema::NestedBlock {
+        type_name: a.name.clone(),
+        block: Some(proto::schema::Block {
+            attributes: inner
+                .iter()
+                .filter(|x| !is_inner_block(x))
+                .map(attribute)
+                .collect(),
+            block_types: inner
+                .iter()
+                .filter(|x| is_inner_block(x))
+                .map(nested_block)
+                .collect(),
+            description: a.description.clone(),
+            ..Default::default()
+        }),
+        nesting: nesting as i32,
+        min_items: min,
+        max_items: max,
+    }
 }
 
 /// The protocol schema of a block; `resource` for resource types (see [`is_block`]).
 pub fn to_proto(b: &Block, resource: bool) -> proto::Schema {
-    use proto::schema::nested_block::NestingMode;
     let block_types = b
         .attrs
         .iter()
         .filter(|a| is_block(a, resource))
-        .map(|a| proto::schema::NestedBlock {
-            type_name: a.name.clone(),
-            block: Some(proto::schema::Block {
-                attributes: match &a.ty {
-                    Ty::Object(inner) => inner.iter().map(attribute).collect(),
-                    _ => vec![],
-                },
-                description: a.description.clone(),
-                ..Default::default()
-            }),
-            nesting: NestingMode::Single as i32,
-            min_items: i64::from(a.required),
-            max_items: 1,
-        })
+        .map(nested_block)
         .collect();
     proto::Schema {
         version: 0,
@@ -357,6 +406,37 @@ mod tests {
             .find(|b| b.type_name == "context")
             .unwrap();
         assert_eq!(ctx.max_items, 1);
+        // A list of objects holding objects: a list of blocks, its objects single blocks.
+        use proto::schema::nested_block::NestingMode;
+        let exports = schema
+            .block_types
+            .iter()
+            .find(|b| b.type_name == "exports")
+            .unwrap();
+        assert_eq!(exports.nesting, NestingMode::List as i32);
+        assert_eq!((exports.min_items, exports.max_items), (0, 0));
+        let inner = exports.block.as_ref().unwrap();
+        assert!(inner.attributes.is_empty());
+        let kinds: Vec<(&str, i32, i64)> = inner
+            .block_types
+            .iter()
+            .map(|b| (b.type_name.as_str(), b.nesting, b.max_items))
+            .collect();
+        let single = NestingMode::Single as i32;
+        assert_eq!(
+            kinds,
+            [
+                ("cacheonly", single, 1),
+                ("docker", single, 1),
+                ("local", single, 1),
+                ("oci", single, 1),
+                ("tar", single, 1)
+            ]
+        );
+        assert!(is_block_list(img.attr("exports").unwrap()));
+        // A list of flat objects stays a nested attribute.
+        let ssh = schema.attributes.iter().find(|a| a.name == "ssh").unwrap();
+        assert!(ssh.nested_type.is_some());
         let prov = to_proto(&prov, false).block.unwrap();
         let regs = prov
             .attributes

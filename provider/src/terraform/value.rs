@@ -219,6 +219,14 @@ pub fn encode(
 /// Encodes one top-level attribute from a core map.
 /// Unknown elements left out of lists when decoding get their slots back first.
 pub fn encode_attr(a: &Attr, value: &Map<String, Json>, unknowns: &BTreeSet<PropertyPath>) -> Mp {
+    match encode_attr_value(a, value, unknowns) {
+        // No blocks of a list of blocks is an empty list, never null.
+        Mp::Nil if super::schema::is_block_list(a) => Mp::Array(Vec::new()),
+        v => v,
+    }
+}
+
+fn encode_attr_value(a: &Attr, value: &Map<String, Json>, unknowns: &BTreeSet<PropertyPath>) -> Mp {
     let root = PropertyPath::root_key(&a.key);
     let inside: BTreeSet<PropertyPath> = unknowns
         .iter()

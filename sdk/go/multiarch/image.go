@@ -42,10 +42,25 @@ type Image struct {
 	Digest pulumi.StringOutput `pulumi:"digest"`
 	// The Dockerfile (default `Dockerfile` in the context).
 	Dockerfile DockerfilePtrOutput `pulumi:"dockerfile"`
+	// What the `exports` wrote, in their order (`cacheonly` writes nothing here).
+	Exported ExportedArtifactArrayOutput `pulumi:"exported"`
+	// Exports to the provider's file system (besides `push`, in the same build): each
+	// entry sets exactly one of `oci`, `docker`, `tar`, `local`, or `cacheonly`.
+	// Relative `dest` paths are relative to the program's directory; a file appears only
+	// once the whole build has succeeded (written next to it, then renamed). Never during
+	// preview. These are local artefacts: refresh does not look at them and delete
+	// leaves them in place.
+	Exports ExportArrayOutput `pulumi:"exports"`
 	// Leave the tags in the registry when the resource is deleted.
 	KeepRemotely pulumi.BoolPtrOutput `pulumi:"keepRemotely"`
 	// Image labels.
 	Labels pulumi.StringMapOutput `pulumi:"labels"`
+	// Load the result into the builder Docker Engine's image store under `tags` (all
+	// platforms, with the Engine's containerd image store), as `docker buildx build
+	// --load` does. With a standalone buildkitd builder the result comes back as an OCI
+	// archive which the Docker Engine at the provider's `DOCKER_HOST` loads. Never during
+	// preview. Refresh and delete leave the Engine's images alone.
+	Load pulumi.BoolPtrOutput `pulumi:"load"`
 	// One entry per platform.
 	Manifests PlatformManifestArrayOutput `pulumi:"manifests"`
 	// Network mode for `RUN` steps: `default`, `none` or `host`.
@@ -59,7 +74,8 @@ type Image struct {
 	Provenance pulumi.BoolPtrOutput `pulumi:"provenance"`
 	// Always look for newer base images.
 	Pull pulumi.BoolPtrOutput `pulumi:"pull"`
-	// Push the result to `tags` (never during preview).
+	// Push the result to `tags` (never during preview). This is the only way to push:
+	// `exports` writes files and directories, `load` the Engine's image store.
 	Push pulumi.BoolPtrOutput `pulumi:"push"`
 	// `repository@digest` of the first tag (empty when `push` is false).
 	Ref pulumi.StringOutput `pulumi:"ref"`
@@ -164,10 +180,23 @@ type imageArgs struct {
 	Context *BuildContext `pulumi:"context"`
 	// The Dockerfile (default `Dockerfile` in the context).
 	Dockerfile *Dockerfile `pulumi:"dockerfile"`
+	// Exports to the provider's file system (besides `push`, in the same build): each
+	// entry sets exactly one of `oci`, `docker`, `tar`, `local`, or `cacheonly`.
+	// Relative `dest` paths are relative to the program's directory; a file appears only
+	// once the whole build has succeeded (written next to it, then renamed). Never during
+	// preview. These are local artefacts: refresh does not look at them and delete
+	// leaves them in place.
+	Exports []Export `pulumi:"exports"`
 	// Leave the tags in the registry when the resource is deleted.
 	KeepRemotely *bool `pulumi:"keepRemotely"`
 	// Image labels.
 	Labels map[string]string `pulumi:"labels"`
+	// Load the result into the builder Docker Engine's image store under `tags` (all
+	// platforms, with the Engine's containerd image store), as `docker buildx build
+	// --load` does. With a standalone buildkitd builder the result comes back as an OCI
+	// archive which the Docker Engine at the provider's `DOCKER_HOST` loads. Never during
+	// preview. Refresh and delete leave the Engine's images alone.
+	Load *bool `pulumi:"load"`
 	// Network mode for `RUN` steps: `default`, `none` or `host`.
 	Network *NetworkMode `pulumi:"network"`
 	// Do not use the build cache.
@@ -179,7 +208,8 @@ type imageArgs struct {
 	Provenance *bool `pulumi:"provenance"`
 	// Always look for newer base images.
 	Pull *bool `pulumi:"pull"`
-	// Push the result to `tags` (never during preview).
+	// Push the result to `tags` (never during preview). This is the only way to push:
+	// `exports` writes files and directories, `load` the Engine's image store.
 	Push *bool `pulumi:"push"`
 	// Attach an SBOM attestation (SPDX, one per platform, as `unknown/unknown` entries).
 	Sbom *bool `pulumi:"sbom"`
@@ -225,10 +255,23 @@ type ImageArgs struct {
 	Context BuildContextPtrInput
 	// The Dockerfile (default `Dockerfile` in the context).
 	Dockerfile DockerfilePtrInput
+	// Exports to the provider's file system (besides `push`, in the same build): each
+	// entry sets exactly one of `oci`, `docker`, `tar`, `local`, or `cacheonly`.
+	// Relative `dest` paths are relative to the program's directory; a file appears only
+	// once the whole build has succeeded (written next to it, then renamed). Never during
+	// preview. These are local artefacts: refresh does not look at them and delete
+	// leaves them in place.
+	Exports ExportArrayInput
 	// Leave the tags in the registry when the resource is deleted.
 	KeepRemotely pulumi.BoolPtrInput
 	// Image labels.
 	Labels pulumi.StringMapInput
+	// Load the result into the builder Docker Engine's image store under `tags` (all
+	// platforms, with the Engine's containerd image store), as `docker buildx build
+	// --load` does. With a standalone buildkitd builder the result comes back as an OCI
+	// archive which the Docker Engine at the provider's `DOCKER_HOST` loads. Never during
+	// preview. Refresh and delete leave the Engine's images alone.
+	Load pulumi.BoolPtrInput
 	// Network mode for `RUN` steps: `default`, `none` or `host`.
 	Network NetworkModePtrInput
 	// Do not use the build cache.
@@ -240,7 +283,8 @@ type ImageArgs struct {
 	Provenance pulumi.BoolPtrInput
 	// Always look for newer base images.
 	Pull pulumi.BoolPtrInput
-	// Push the result to `tags` (never during preview).
+	// Push the result to `tags` (never during preview). This is the only way to push:
+	// `exports` writes files and directories, `load` the Engine's image store.
 	Push pulumi.BoolPtrInput
 	// Attach an SBOM attestation (SPDX, one per platform, as `unknown/unknown` entries).
 	Sbom pulumi.BoolPtrInput
@@ -402,6 +446,21 @@ func (o ImageOutput) Dockerfile() DockerfilePtrOutput {
 	return o.ApplyT(func(v *Image) DockerfilePtrOutput { return v.Dockerfile }).(DockerfilePtrOutput)
 }
 
+// What the `exports` wrote, in their order (`cacheonly` writes nothing here).
+func (o ImageOutput) Exported() ExportedArtifactArrayOutput {
+	return o.ApplyT(func(v *Image) ExportedArtifactArrayOutput { return v.Exported }).(ExportedArtifactArrayOutput)
+}
+
+// Exports to the provider's file system (besides `push`, in the same build): each
+// entry sets exactly one of `oci`, `docker`, `tar`, `local`, or `cacheonly`.
+// Relative `dest` paths are relative to the program's directory; a file appears only
+// once the whole build has succeeded (written next to it, then renamed). Never during
+// preview. These are local artefacts: refresh does not look at them and delete
+// leaves them in place.
+func (o ImageOutput) Exports() ExportArrayOutput {
+	return o.ApplyT(func(v *Image) ExportArrayOutput { return v.Exports }).(ExportArrayOutput)
+}
+
 // Leave the tags in the registry when the resource is deleted.
 func (o ImageOutput) KeepRemotely() pulumi.BoolPtrOutput {
 	return o.ApplyT(func(v *Image) pulumi.BoolPtrOutput { return v.KeepRemotely }).(pulumi.BoolPtrOutput)
@@ -410,6 +469,15 @@ func (o ImageOutput) KeepRemotely() pulumi.BoolPtrOutput {
 // Image labels.
 func (o ImageOutput) Labels() pulumi.StringMapOutput {
 	return o.ApplyT(func(v *Image) pulumi.StringMapOutput { return v.Labels }).(pulumi.StringMapOutput)
+}
+
+// Load the result into the builder Docker Engine's image store under `tags` (all
+// platforms, with the Engine's containerd image store), as `docker buildx build
+// --load` does. With a standalone buildkitd builder the result comes back as an OCI
+// archive which the Docker Engine at the provider's `DOCKER_HOST` loads. Never during
+// preview. Refresh and delete leave the Engine's images alone.
+func (o ImageOutput) Load() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v *Image) pulumi.BoolPtrOutput { return v.Load }).(pulumi.BoolPtrOutput)
 }
 
 // One entry per platform.
@@ -443,7 +511,8 @@ func (o ImageOutput) Pull() pulumi.BoolPtrOutput {
 	return o.ApplyT(func(v *Image) pulumi.BoolPtrOutput { return v.Pull }).(pulumi.BoolPtrOutput)
 }
 
-// Push the result to `tags` (never during preview).
+// Push the result to `tags` (never during preview). This is the only way to push:
+// `exports` writes files and directories, `load` the Engine's image store.
 func (o ImageOutput) Push() pulumi.BoolPtrOutput {
 	return o.ApplyT(func(v *Image) pulumi.BoolPtrOutput { return v.Push }).(pulumi.BoolPtrOutput)
 }

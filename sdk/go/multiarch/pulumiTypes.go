@@ -2277,6 +2277,961 @@ func (o EcrConfigPtrOutput) Region() pulumi.StringPtrOutput {
 	}).(pulumi.StringPtrOutput)
 }
 
+// One export of the result besides the registry push: set exactly one field.
+type Export struct {
+	// The cache only (with `cacheTo`, `push: false`, no other export and no `load`).
+	Cacheonly *ExportCacheOnly `pulumi:"cacheonly"`
+	// A Docker image tarball.
+	Docker *ExportDocker `pulumi:"docker"`
+	// The file system into a directory.
+	Local *ExportLocal `pulumi:"local"`
+	// An OCI image layout tarball.
+	Oci *ExportOci `pulumi:"oci"`
+	// The file system as a tarball.
+	Tar *ExportTar `pulumi:"tar"`
+}
+
+// Defaults sets the appropriate defaults for Export
+func (val *Export) Defaults() *Export {
+	if val == nil {
+		return nil
+	}
+	tmp := *val
+	tmp.Oci = tmp.Oci.Defaults()
+
+	return &tmp
+}
+
+// ExportInput is an input type that accepts ExportArgs and ExportOutput values.
+// You can construct a concrete instance of `ExportInput` via:
+//
+//	ExportArgs{...}
+type ExportInput interface {
+	pulumi.Input
+
+	ToExportOutput() ExportOutput
+	ToExportOutputWithContext(context.Context) ExportOutput
+}
+
+// One export of the result besides the registry push: set exactly one field.
+type ExportArgs struct {
+	// The cache only (with `cacheTo`, `push: false`, no other export and no `load`).
+	Cacheonly ExportCacheOnlyPtrInput `pulumi:"cacheonly"`
+	// A Docker image tarball.
+	Docker ExportDockerPtrInput `pulumi:"docker"`
+	// The file system into a directory.
+	Local ExportLocalPtrInput `pulumi:"local"`
+	// An OCI image layout tarball.
+	Oci ExportOciPtrInput `pulumi:"oci"`
+	// The file system as a tarball.
+	Tar ExportTarPtrInput `pulumi:"tar"`
+}
+
+// Defaults sets the appropriate defaults for ExportArgs
+func (val *ExportArgs) Defaults() *ExportArgs {
+	if val == nil {
+		return nil
+	}
+	tmp := *val
+
+	return &tmp
+}
+func (ExportArgs) ElementType() reflect.Type {
+	return reflect.TypeOf((*Export)(nil)).Elem()
+}
+
+func (i ExportArgs) ToExportOutput() ExportOutput {
+	return i.ToExportOutputWithContext(context.Background())
+}
+
+func (i ExportArgs) ToExportOutputWithContext(ctx context.Context) ExportOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(ExportOutput)
+}
+
+// ExportArrayInput is an input type that accepts ExportArray and ExportArrayOutput values.
+// You can construct a concrete instance of `ExportArrayInput` via:
+//
+//	ExportArray{ ExportArgs{...} }
+type ExportArrayInput interface {
+	pulumi.Input
+
+	ToExportArrayOutput() ExportArrayOutput
+	ToExportArrayOutputWithContext(context.Context) ExportArrayOutput
+}
+
+type ExportArray []ExportInput
+
+func (ExportArray) ElementType() reflect.Type {
+	return reflect.TypeOf((*[]Export)(nil)).Elem()
+}
+
+func (i ExportArray) ToExportArrayOutput() ExportArrayOutput {
+	return i.ToExportArrayOutputWithContext(context.Background())
+}
+
+func (i ExportArray) ToExportArrayOutputWithContext(ctx context.Context) ExportArrayOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(ExportArrayOutput)
+}
+
+// One export of the result besides the registry push: set exactly one field.
+type ExportOutput struct{ *pulumi.OutputState }
+
+func (ExportOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*Export)(nil)).Elem()
+}
+
+func (o ExportOutput) ToExportOutput() ExportOutput {
+	return o
+}
+
+func (o ExportOutput) ToExportOutputWithContext(ctx context.Context) ExportOutput {
+	return o
+}
+
+// The cache only (with `cacheTo`, `push: false`, no other export and no `load`).
+func (o ExportOutput) Cacheonly() ExportCacheOnlyPtrOutput {
+	return o.ApplyT(func(v Export) *ExportCacheOnly { return v.Cacheonly }).(ExportCacheOnlyPtrOutput)
+}
+
+// A Docker image tarball.
+func (o ExportOutput) Docker() ExportDockerPtrOutput {
+	return o.ApplyT(func(v Export) *ExportDocker { return v.Docker }).(ExportDockerPtrOutput)
+}
+
+// The file system into a directory.
+func (o ExportOutput) Local() ExportLocalPtrOutput {
+	return o.ApplyT(func(v Export) *ExportLocal { return v.Local }).(ExportLocalPtrOutput)
+}
+
+// An OCI image layout tarball.
+func (o ExportOutput) Oci() ExportOciPtrOutput {
+	return o.ApplyT(func(v Export) *ExportOci { return v.Oci }).(ExportOciPtrOutput)
+}
+
+// The file system as a tarball.
+func (o ExportOutput) Tar() ExportTarPtrOutput {
+	return o.ApplyT(func(v Export) *ExportTar { return v.Tar }).(ExportTarPtrOutput)
+}
+
+type ExportArrayOutput struct{ *pulumi.OutputState }
+
+func (ExportArrayOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*[]Export)(nil)).Elem()
+}
+
+func (o ExportArrayOutput) ToExportArrayOutput() ExportArrayOutput {
+	return o
+}
+
+func (o ExportArrayOutput) ToExportArrayOutputWithContext(ctx context.Context) ExportArrayOutput {
+	return o
+}
+
+func (o ExportArrayOutput) Index(i pulumi.IntInput) ExportOutput {
+	return pulumi.All(o, i).ApplyT(func(vs []interface{}) Export {
+		return vs[0].([]Export)[vs[1].(int)]
+	}).(ExportOutput)
+}
+
+// Build and export the cache (`cacheTo`) only: no image is exported anywhere.
+type ExportCacheOnly struct {
+}
+
+// ExportCacheOnlyInput is an input type that accepts ExportCacheOnlyArgs and ExportCacheOnlyOutput values.
+// You can construct a concrete instance of `ExportCacheOnlyInput` via:
+//
+//	ExportCacheOnlyArgs{...}
+type ExportCacheOnlyInput interface {
+	pulumi.Input
+
+	ToExportCacheOnlyOutput() ExportCacheOnlyOutput
+	ToExportCacheOnlyOutputWithContext(context.Context) ExportCacheOnlyOutput
+}
+
+// Build and export the cache (`cacheTo`) only: no image is exported anywhere.
+type ExportCacheOnlyArgs struct {
+}
+
+func (ExportCacheOnlyArgs) ElementType() reflect.Type {
+	return reflect.TypeOf((*ExportCacheOnly)(nil)).Elem()
+}
+
+func (i ExportCacheOnlyArgs) ToExportCacheOnlyOutput() ExportCacheOnlyOutput {
+	return i.ToExportCacheOnlyOutputWithContext(context.Background())
+}
+
+func (i ExportCacheOnlyArgs) ToExportCacheOnlyOutputWithContext(ctx context.Context) ExportCacheOnlyOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(ExportCacheOnlyOutput)
+}
+
+func (i ExportCacheOnlyArgs) ToExportCacheOnlyPtrOutput() ExportCacheOnlyPtrOutput {
+	return i.ToExportCacheOnlyPtrOutputWithContext(context.Background())
+}
+
+func (i ExportCacheOnlyArgs) ToExportCacheOnlyPtrOutputWithContext(ctx context.Context) ExportCacheOnlyPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(ExportCacheOnlyOutput).ToExportCacheOnlyPtrOutputWithContext(ctx)
+}
+
+// ExportCacheOnlyPtrInput is an input type that accepts ExportCacheOnlyArgs, ExportCacheOnlyPtr and ExportCacheOnlyPtrOutput values.
+// You can construct a concrete instance of `ExportCacheOnlyPtrInput` via:
+//
+//	        ExportCacheOnlyArgs{...}
+//
+//	or:
+//
+//	        nil
+type ExportCacheOnlyPtrInput interface {
+	pulumi.Input
+
+	ToExportCacheOnlyPtrOutput() ExportCacheOnlyPtrOutput
+	ToExportCacheOnlyPtrOutputWithContext(context.Context) ExportCacheOnlyPtrOutput
+}
+
+type exportCacheOnlyPtrType ExportCacheOnlyArgs
+
+func ExportCacheOnlyPtr(v *ExportCacheOnlyArgs) ExportCacheOnlyPtrInput {
+	return (*exportCacheOnlyPtrType)(v)
+}
+
+func (*exportCacheOnlyPtrType) ElementType() reflect.Type {
+	return reflect.TypeOf((**ExportCacheOnly)(nil)).Elem()
+}
+
+func (i *exportCacheOnlyPtrType) ToExportCacheOnlyPtrOutput() ExportCacheOnlyPtrOutput {
+	return i.ToExportCacheOnlyPtrOutputWithContext(context.Background())
+}
+
+func (i *exportCacheOnlyPtrType) ToExportCacheOnlyPtrOutputWithContext(ctx context.Context) ExportCacheOnlyPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(ExportCacheOnlyPtrOutput)
+}
+
+// Build and export the cache (`cacheTo`) only: no image is exported anywhere.
+type ExportCacheOnlyOutput struct{ *pulumi.OutputState }
+
+func (ExportCacheOnlyOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*ExportCacheOnly)(nil)).Elem()
+}
+
+func (o ExportCacheOnlyOutput) ToExportCacheOnlyOutput() ExportCacheOnlyOutput {
+	return o
+}
+
+func (o ExportCacheOnlyOutput) ToExportCacheOnlyOutputWithContext(ctx context.Context) ExportCacheOnlyOutput {
+	return o
+}
+
+func (o ExportCacheOnlyOutput) ToExportCacheOnlyPtrOutput() ExportCacheOnlyPtrOutput {
+	return o.ToExportCacheOnlyPtrOutputWithContext(context.Background())
+}
+
+func (o ExportCacheOnlyOutput) ToExportCacheOnlyPtrOutputWithContext(ctx context.Context) ExportCacheOnlyPtrOutput {
+	return o.ApplyTWithContext(ctx, func(_ context.Context, v ExportCacheOnly) *ExportCacheOnly {
+		return &v
+	}).(ExportCacheOnlyPtrOutput)
+}
+
+type ExportCacheOnlyPtrOutput struct{ *pulumi.OutputState }
+
+func (ExportCacheOnlyPtrOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((**ExportCacheOnly)(nil)).Elem()
+}
+
+func (o ExportCacheOnlyPtrOutput) ToExportCacheOnlyPtrOutput() ExportCacheOnlyPtrOutput {
+	return o
+}
+
+func (o ExportCacheOnlyPtrOutput) ToExportCacheOnlyPtrOutputWithContext(ctx context.Context) ExportCacheOnlyPtrOutput {
+	return o
+}
+
+func (o ExportCacheOnlyPtrOutput) Elem() ExportCacheOnlyOutput {
+	return o.ApplyT(func(v *ExportCacheOnly) ExportCacheOnly {
+		if v != nil {
+			return *v
+		}
+		var ret ExportCacheOnly
+		return ret
+	}).(ExportCacheOnlyOutput)
+}
+
+// A Docker image tarball of the result, as `docker load` takes it, named by `tags`.
+type ExportDocker struct {
+	// The file to write.
+	Dest string `pulumi:"dest"`
+}
+
+// ExportDockerInput is an input type that accepts ExportDockerArgs and ExportDockerOutput values.
+// You can construct a concrete instance of `ExportDockerInput` via:
+//
+//	ExportDockerArgs{...}
+type ExportDockerInput interface {
+	pulumi.Input
+
+	ToExportDockerOutput() ExportDockerOutput
+	ToExportDockerOutputWithContext(context.Context) ExportDockerOutput
+}
+
+// A Docker image tarball of the result, as `docker load` takes it, named by `tags`.
+type ExportDockerArgs struct {
+	// The file to write.
+	Dest pulumi.StringInput `pulumi:"dest"`
+}
+
+func (ExportDockerArgs) ElementType() reflect.Type {
+	return reflect.TypeOf((*ExportDocker)(nil)).Elem()
+}
+
+func (i ExportDockerArgs) ToExportDockerOutput() ExportDockerOutput {
+	return i.ToExportDockerOutputWithContext(context.Background())
+}
+
+func (i ExportDockerArgs) ToExportDockerOutputWithContext(ctx context.Context) ExportDockerOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(ExportDockerOutput)
+}
+
+func (i ExportDockerArgs) ToExportDockerPtrOutput() ExportDockerPtrOutput {
+	return i.ToExportDockerPtrOutputWithContext(context.Background())
+}
+
+func (i ExportDockerArgs) ToExportDockerPtrOutputWithContext(ctx context.Context) ExportDockerPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(ExportDockerOutput).ToExportDockerPtrOutputWithContext(ctx)
+}
+
+// ExportDockerPtrInput is an input type that accepts ExportDockerArgs, ExportDockerPtr and ExportDockerPtrOutput values.
+// You can construct a concrete instance of `ExportDockerPtrInput` via:
+//
+//	        ExportDockerArgs{...}
+//
+//	or:
+//
+//	        nil
+type ExportDockerPtrInput interface {
+	pulumi.Input
+
+	ToExportDockerPtrOutput() ExportDockerPtrOutput
+	ToExportDockerPtrOutputWithContext(context.Context) ExportDockerPtrOutput
+}
+
+type exportDockerPtrType ExportDockerArgs
+
+func ExportDockerPtr(v *ExportDockerArgs) ExportDockerPtrInput {
+	return (*exportDockerPtrType)(v)
+}
+
+func (*exportDockerPtrType) ElementType() reflect.Type {
+	return reflect.TypeOf((**ExportDocker)(nil)).Elem()
+}
+
+func (i *exportDockerPtrType) ToExportDockerPtrOutput() ExportDockerPtrOutput {
+	return i.ToExportDockerPtrOutputWithContext(context.Background())
+}
+
+func (i *exportDockerPtrType) ToExportDockerPtrOutputWithContext(ctx context.Context) ExportDockerPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(ExportDockerPtrOutput)
+}
+
+// A Docker image tarball of the result, as `docker load` takes it, named by `tags`.
+type ExportDockerOutput struct{ *pulumi.OutputState }
+
+func (ExportDockerOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*ExportDocker)(nil)).Elem()
+}
+
+func (o ExportDockerOutput) ToExportDockerOutput() ExportDockerOutput {
+	return o
+}
+
+func (o ExportDockerOutput) ToExportDockerOutputWithContext(ctx context.Context) ExportDockerOutput {
+	return o
+}
+
+func (o ExportDockerOutput) ToExportDockerPtrOutput() ExportDockerPtrOutput {
+	return o.ToExportDockerPtrOutputWithContext(context.Background())
+}
+
+func (o ExportDockerOutput) ToExportDockerPtrOutputWithContext(ctx context.Context) ExportDockerPtrOutput {
+	return o.ApplyTWithContext(ctx, func(_ context.Context, v ExportDocker) *ExportDocker {
+		return &v
+	}).(ExportDockerPtrOutput)
+}
+
+// The file to write.
+func (o ExportDockerOutput) Dest() pulumi.StringOutput {
+	return o.ApplyT(func(v ExportDocker) string { return v.Dest }).(pulumi.StringOutput)
+}
+
+type ExportDockerPtrOutput struct{ *pulumi.OutputState }
+
+func (ExportDockerPtrOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((**ExportDocker)(nil)).Elem()
+}
+
+func (o ExportDockerPtrOutput) ToExportDockerPtrOutput() ExportDockerPtrOutput {
+	return o
+}
+
+func (o ExportDockerPtrOutput) ToExportDockerPtrOutputWithContext(ctx context.Context) ExportDockerPtrOutput {
+	return o
+}
+
+func (o ExportDockerPtrOutput) Elem() ExportDockerOutput {
+	return o.ApplyT(func(v *ExportDocker) ExportDocker {
+		if v != nil {
+			return *v
+		}
+		var ret ExportDocker
+		return ret
+	}).(ExportDockerOutput)
+}
+
+// The file to write.
+func (o ExportDockerPtrOutput) Dest() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *ExportDocker) *string {
+		if v == nil {
+			return nil
+		}
+		return &v.Dest
+	}).(pulumi.StringPtrOutput)
+}
+
+// The result's file system into a directory (several platforms: one subdirectory each,
+// e.g. `linux_amd64/`). An existing directory keeps its other entries; each top-level
+// entry of the export replaces the one of the same name.
+type ExportLocal struct {
+	// The directory to write.
+	Dest string `pulumi:"dest"`
+}
+
+// ExportLocalInput is an input type that accepts ExportLocalArgs and ExportLocalOutput values.
+// You can construct a concrete instance of `ExportLocalInput` via:
+//
+//	ExportLocalArgs{...}
+type ExportLocalInput interface {
+	pulumi.Input
+
+	ToExportLocalOutput() ExportLocalOutput
+	ToExportLocalOutputWithContext(context.Context) ExportLocalOutput
+}
+
+// The result's file system into a directory (several platforms: one subdirectory each,
+// e.g. `linux_amd64/`). An existing directory keeps its other entries; each top-level
+// entry of the export replaces the one of the same name.
+type ExportLocalArgs struct {
+	// The directory to write.
+	Dest pulumi.StringInput `pulumi:"dest"`
+}
+
+func (ExportLocalArgs) ElementType() reflect.Type {
+	return reflect.TypeOf((*ExportLocal)(nil)).Elem()
+}
+
+func (i ExportLocalArgs) ToExportLocalOutput() ExportLocalOutput {
+	return i.ToExportLocalOutputWithContext(context.Background())
+}
+
+func (i ExportLocalArgs) ToExportLocalOutputWithContext(ctx context.Context) ExportLocalOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(ExportLocalOutput)
+}
+
+func (i ExportLocalArgs) ToExportLocalPtrOutput() ExportLocalPtrOutput {
+	return i.ToExportLocalPtrOutputWithContext(context.Background())
+}
+
+func (i ExportLocalArgs) ToExportLocalPtrOutputWithContext(ctx context.Context) ExportLocalPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(ExportLocalOutput).ToExportLocalPtrOutputWithContext(ctx)
+}
+
+// ExportLocalPtrInput is an input type that accepts ExportLocalArgs, ExportLocalPtr and ExportLocalPtrOutput values.
+// You can construct a concrete instance of `ExportLocalPtrInput` via:
+//
+//	        ExportLocalArgs{...}
+//
+//	or:
+//
+//	        nil
+type ExportLocalPtrInput interface {
+	pulumi.Input
+
+	ToExportLocalPtrOutput() ExportLocalPtrOutput
+	ToExportLocalPtrOutputWithContext(context.Context) ExportLocalPtrOutput
+}
+
+type exportLocalPtrType ExportLocalArgs
+
+func ExportLocalPtr(v *ExportLocalArgs) ExportLocalPtrInput {
+	return (*exportLocalPtrType)(v)
+}
+
+func (*exportLocalPtrType) ElementType() reflect.Type {
+	return reflect.TypeOf((**ExportLocal)(nil)).Elem()
+}
+
+func (i *exportLocalPtrType) ToExportLocalPtrOutput() ExportLocalPtrOutput {
+	return i.ToExportLocalPtrOutputWithContext(context.Background())
+}
+
+func (i *exportLocalPtrType) ToExportLocalPtrOutputWithContext(ctx context.Context) ExportLocalPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(ExportLocalPtrOutput)
+}
+
+// The result's file system into a directory (several platforms: one subdirectory each,
+// e.g. `linux_amd64/`). An existing directory keeps its other entries; each top-level
+// entry of the export replaces the one of the same name.
+type ExportLocalOutput struct{ *pulumi.OutputState }
+
+func (ExportLocalOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*ExportLocal)(nil)).Elem()
+}
+
+func (o ExportLocalOutput) ToExportLocalOutput() ExportLocalOutput {
+	return o
+}
+
+func (o ExportLocalOutput) ToExportLocalOutputWithContext(ctx context.Context) ExportLocalOutput {
+	return o
+}
+
+func (o ExportLocalOutput) ToExportLocalPtrOutput() ExportLocalPtrOutput {
+	return o.ToExportLocalPtrOutputWithContext(context.Background())
+}
+
+func (o ExportLocalOutput) ToExportLocalPtrOutputWithContext(ctx context.Context) ExportLocalPtrOutput {
+	return o.ApplyTWithContext(ctx, func(_ context.Context, v ExportLocal) *ExportLocal {
+		return &v
+	}).(ExportLocalPtrOutput)
+}
+
+// The directory to write.
+func (o ExportLocalOutput) Dest() pulumi.StringOutput {
+	return o.ApplyT(func(v ExportLocal) string { return v.Dest }).(pulumi.StringOutput)
+}
+
+type ExportLocalPtrOutput struct{ *pulumi.OutputState }
+
+func (ExportLocalPtrOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((**ExportLocal)(nil)).Elem()
+}
+
+func (o ExportLocalPtrOutput) ToExportLocalPtrOutput() ExportLocalPtrOutput {
+	return o
+}
+
+func (o ExportLocalPtrOutput) ToExportLocalPtrOutputWithContext(ctx context.Context) ExportLocalPtrOutput {
+	return o
+}
+
+func (o ExportLocalPtrOutput) Elem() ExportLocalOutput {
+	return o.ApplyT(func(v *ExportLocal) ExportLocal {
+		if v != nil {
+			return *v
+		}
+		var ret ExportLocal
+		return ret
+	}).(ExportLocalOutput)
+}
+
+// The directory to write.
+func (o ExportLocalPtrOutput) Dest() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *ExportLocal) *string {
+		if v == nil {
+			return nil
+		}
+		return &v.Dest
+	}).(pulumi.StringPtrOutput)
+}
+
+// An OCI image layout of the result (all platforms, as one index).
+type ExportOci struct {
+	// The file to write.
+	Dest string `pulumi:"dest"`
+	// A tarball (`oci-archive`). `false` (an OCI layout directory) is not supported yet
+	// and fails Check.
+	Tar *bool `pulumi:"tar"`
+}
+
+// Defaults sets the appropriate defaults for ExportOci
+func (val *ExportOci) Defaults() *ExportOci {
+	if val == nil {
+		return nil
+	}
+	tmp := *val
+	if tmp.Tar == nil {
+		tar_ := true
+		tmp.Tar = &tar_
+	}
+	return &tmp
+}
+
+// ExportOciInput is an input type that accepts ExportOciArgs and ExportOciOutput values.
+// You can construct a concrete instance of `ExportOciInput` via:
+//
+//	ExportOciArgs{...}
+type ExportOciInput interface {
+	pulumi.Input
+
+	ToExportOciOutput() ExportOciOutput
+	ToExportOciOutputWithContext(context.Context) ExportOciOutput
+}
+
+// An OCI image layout of the result (all platforms, as one index).
+type ExportOciArgs struct {
+	// The file to write.
+	Dest pulumi.StringInput `pulumi:"dest"`
+	// A tarball (`oci-archive`). `false` (an OCI layout directory) is not supported yet
+	// and fails Check.
+	Tar pulumi.BoolPtrInput `pulumi:"tar"`
+}
+
+// Defaults sets the appropriate defaults for ExportOciArgs
+func (val *ExportOciArgs) Defaults() *ExportOciArgs {
+	if val == nil {
+		return nil
+	}
+	tmp := *val
+	if tmp.Tar == nil {
+		tmp.Tar = pulumi.BoolPtr(true)
+	}
+	return &tmp
+}
+func (ExportOciArgs) ElementType() reflect.Type {
+	return reflect.TypeOf((*ExportOci)(nil)).Elem()
+}
+
+func (i ExportOciArgs) ToExportOciOutput() ExportOciOutput {
+	return i.ToExportOciOutputWithContext(context.Background())
+}
+
+func (i ExportOciArgs) ToExportOciOutputWithContext(ctx context.Context) ExportOciOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(ExportOciOutput)
+}
+
+func (i ExportOciArgs) ToExportOciPtrOutput() ExportOciPtrOutput {
+	return i.ToExportOciPtrOutputWithContext(context.Background())
+}
+
+func (i ExportOciArgs) ToExportOciPtrOutputWithContext(ctx context.Context) ExportOciPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(ExportOciOutput).ToExportOciPtrOutputWithContext(ctx)
+}
+
+// ExportOciPtrInput is an input type that accepts ExportOciArgs, ExportOciPtr and ExportOciPtrOutput values.
+// You can construct a concrete instance of `ExportOciPtrInput` via:
+//
+//	        ExportOciArgs{...}
+//
+//	or:
+//
+//	        nil
+type ExportOciPtrInput interface {
+	pulumi.Input
+
+	ToExportOciPtrOutput() ExportOciPtrOutput
+	ToExportOciPtrOutputWithContext(context.Context) ExportOciPtrOutput
+}
+
+type exportOciPtrType ExportOciArgs
+
+func ExportOciPtr(v *ExportOciArgs) ExportOciPtrInput {
+	return (*exportOciPtrType)(v)
+}
+
+func (*exportOciPtrType) ElementType() reflect.Type {
+	return reflect.TypeOf((**ExportOci)(nil)).Elem()
+}
+
+func (i *exportOciPtrType) ToExportOciPtrOutput() ExportOciPtrOutput {
+	return i.ToExportOciPtrOutputWithContext(context.Background())
+}
+
+func (i *exportOciPtrType) ToExportOciPtrOutputWithContext(ctx context.Context) ExportOciPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(ExportOciPtrOutput)
+}
+
+// An OCI image layout of the result (all platforms, as one index).
+type ExportOciOutput struct{ *pulumi.OutputState }
+
+func (ExportOciOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*ExportOci)(nil)).Elem()
+}
+
+func (o ExportOciOutput) ToExportOciOutput() ExportOciOutput {
+	return o
+}
+
+func (o ExportOciOutput) ToExportOciOutputWithContext(ctx context.Context) ExportOciOutput {
+	return o
+}
+
+func (o ExportOciOutput) ToExportOciPtrOutput() ExportOciPtrOutput {
+	return o.ToExportOciPtrOutputWithContext(context.Background())
+}
+
+func (o ExportOciOutput) ToExportOciPtrOutputWithContext(ctx context.Context) ExportOciPtrOutput {
+	return o.ApplyTWithContext(ctx, func(_ context.Context, v ExportOci) *ExportOci {
+		return &v
+	}).(ExportOciPtrOutput)
+}
+
+// The file to write.
+func (o ExportOciOutput) Dest() pulumi.StringOutput {
+	return o.ApplyT(func(v ExportOci) string { return v.Dest }).(pulumi.StringOutput)
+}
+
+// A tarball (`oci-archive`). `false` (an OCI layout directory) is not supported yet
+// and fails Check.
+func (o ExportOciOutput) Tar() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v ExportOci) *bool { return v.Tar }).(pulumi.BoolPtrOutput)
+}
+
+type ExportOciPtrOutput struct{ *pulumi.OutputState }
+
+func (ExportOciPtrOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((**ExportOci)(nil)).Elem()
+}
+
+func (o ExportOciPtrOutput) ToExportOciPtrOutput() ExportOciPtrOutput {
+	return o
+}
+
+func (o ExportOciPtrOutput) ToExportOciPtrOutputWithContext(ctx context.Context) ExportOciPtrOutput {
+	return o
+}
+
+func (o ExportOciPtrOutput) Elem() ExportOciOutput {
+	return o.ApplyT(func(v *ExportOci) ExportOci {
+		if v != nil {
+			return *v
+		}
+		var ret ExportOci
+		return ret
+	}).(ExportOciOutput)
+}
+
+// The file to write.
+func (o ExportOciPtrOutput) Dest() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *ExportOci) *string {
+		if v == nil {
+			return nil
+		}
+		return &v.Dest
+	}).(pulumi.StringPtrOutput)
+}
+
+// A tarball (`oci-archive`). `false` (an OCI layout directory) is not supported yet
+// and fails Check.
+func (o ExportOciPtrOutput) Tar() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v *ExportOci) *bool {
+		if v == nil {
+			return nil
+		}
+		return v.Tar
+	}).(pulumi.BoolPtrOutput)
+}
+
+// The result's file system as a tarball (several platforms: one top-level directory
+// each, e.g. `linux_amd64/`).
+type ExportTar struct {
+	// The file to write.
+	Dest string `pulumi:"dest"`
+}
+
+// ExportTarInput is an input type that accepts ExportTarArgs and ExportTarOutput values.
+// You can construct a concrete instance of `ExportTarInput` via:
+//
+//	ExportTarArgs{...}
+type ExportTarInput interface {
+	pulumi.Input
+
+	ToExportTarOutput() ExportTarOutput
+	ToExportTarOutputWithContext(context.Context) ExportTarOutput
+}
+
+// The result's file system as a tarball (several platforms: one top-level directory
+// each, e.g. `linux_amd64/`).
+type ExportTarArgs struct {
+	// The file to write.
+	Dest pulumi.StringInput `pulumi:"dest"`
+}
+
+func (ExportTarArgs) ElementType() reflect.Type {
+	return reflect.TypeOf((*ExportTar)(nil)).Elem()
+}
+
+func (i ExportTarArgs) ToExportTarOutput() ExportTarOutput {
+	return i.ToExportTarOutputWithContext(context.Background())
+}
+
+func (i ExportTarArgs) ToExportTarOutputWithContext(ctx context.Context) ExportTarOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(ExportTarOutput)
+}
+
+func (i ExportTarArgs) ToExportTarPtrOutput() ExportTarPtrOutput {
+	return i.ToExportTarPtrOutputWithContext(context.Background())
+}
+
+func (i ExportTarArgs) ToExportTarPtrOutputWithContext(ctx context.Context) ExportTarPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(ExportTarOutput).ToExportTarPtrOutputWithContext(ctx)
+}
+
+// ExportTarPtrInput is an input type that accepts ExportTarArgs, ExportTarPtr and ExportTarPtrOutput values.
+// You can construct a concrete instance of `ExportTarPtrInput` via:
+//
+//	        ExportTarArgs{...}
+//
+//	or:
+//
+//	        nil
+type ExportTarPtrInput interface {
+	pulumi.Input
+
+	ToExportTarPtrOutput() ExportTarPtrOutput
+	ToExportTarPtrOutputWithContext(context.Context) ExportTarPtrOutput
+}
+
+type exportTarPtrType ExportTarArgs
+
+func ExportTarPtr(v *ExportTarArgs) ExportTarPtrInput {
+	return (*exportTarPtrType)(v)
+}
+
+func (*exportTarPtrType) ElementType() reflect.Type {
+	return reflect.TypeOf((**ExportTar)(nil)).Elem()
+}
+
+func (i *exportTarPtrType) ToExportTarPtrOutput() ExportTarPtrOutput {
+	return i.ToExportTarPtrOutputWithContext(context.Background())
+}
+
+func (i *exportTarPtrType) ToExportTarPtrOutputWithContext(ctx context.Context) ExportTarPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(ExportTarPtrOutput)
+}
+
+// The result's file system as a tarball (several platforms: one top-level directory
+// each, e.g. `linux_amd64/`).
+type ExportTarOutput struct{ *pulumi.OutputState }
+
+func (ExportTarOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*ExportTar)(nil)).Elem()
+}
+
+func (o ExportTarOutput) ToExportTarOutput() ExportTarOutput {
+	return o
+}
+
+func (o ExportTarOutput) ToExportTarOutputWithContext(ctx context.Context) ExportTarOutput {
+	return o
+}
+
+func (o ExportTarOutput) ToExportTarPtrOutput() ExportTarPtrOutput {
+	return o.ToExportTarPtrOutputWithContext(context.Background())
+}
+
+func (o ExportTarOutput) ToExportTarPtrOutputWithContext(ctx context.Context) ExportTarPtrOutput {
+	return o.ApplyTWithContext(ctx, func(_ context.Context, v ExportTar) *ExportTar {
+		return &v
+	}).(ExportTarPtrOutput)
+}
+
+// The file to write.
+func (o ExportTarOutput) Dest() pulumi.StringOutput {
+	return o.ApplyT(func(v ExportTar) string { return v.Dest }).(pulumi.StringOutput)
+}
+
+type ExportTarPtrOutput struct{ *pulumi.OutputState }
+
+func (ExportTarPtrOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((**ExportTar)(nil)).Elem()
+}
+
+func (o ExportTarPtrOutput) ToExportTarPtrOutput() ExportTarPtrOutput {
+	return o
+}
+
+func (o ExportTarPtrOutput) ToExportTarPtrOutputWithContext(ctx context.Context) ExportTarPtrOutput {
+	return o
+}
+
+func (o ExportTarPtrOutput) Elem() ExportTarOutput {
+	return o.ApplyT(func(v *ExportTar) ExportTar {
+		if v != nil {
+			return *v
+		}
+		var ret ExportTar
+		return ret
+	}).(ExportTarOutput)
+}
+
+// The file to write.
+func (o ExportTarPtrOutput) Dest() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *ExportTar) *string {
+		if v == nil {
+			return nil
+		}
+		return &v.Dest
+	}).(pulumi.StringPtrOutput)
+}
+
+// What one file or directory export wrote.
+type ExportedArtifact struct {
+	// The file or directory written, as `exports` names it.
+	Dest string `pulumi:"dest"`
+	// `sha256:<hex>` of the written file's bytes (what `sha256sum` prints); absent for a
+	// directory.
+	Digest *string `pulumi:"digest"`
+	// The export's kind: `oci`, `docker`, `tar` or `local`.
+	Type string `pulumi:"type"`
+}
+
+// What one file or directory export wrote.
+type ExportedArtifactOutput struct{ *pulumi.OutputState }
+
+func (ExportedArtifactOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*ExportedArtifact)(nil)).Elem()
+}
+
+func (o ExportedArtifactOutput) ToExportedArtifactOutput() ExportedArtifactOutput {
+	return o
+}
+
+func (o ExportedArtifactOutput) ToExportedArtifactOutputWithContext(ctx context.Context) ExportedArtifactOutput {
+	return o
+}
+
+// The file or directory written, as `exports` names it.
+func (o ExportedArtifactOutput) Dest() pulumi.StringOutput {
+	return o.ApplyT(func(v ExportedArtifact) string { return v.Dest }).(pulumi.StringOutput)
+}
+
+// `sha256:<hex>` of the written file's bytes (what `sha256sum` prints); absent for a
+// directory.
+func (o ExportedArtifactOutput) Digest() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v ExportedArtifact) *string { return v.Digest }).(pulumi.StringPtrOutput)
+}
+
+// The export's kind: `oci`, `docker`, `tar` or `local`.
+func (o ExportedArtifactOutput) Type() pulumi.StringOutput {
+	return o.ApplyT(func(v ExportedArtifact) string { return v.Type }).(pulumi.StringOutput)
+}
+
+type ExportedArtifactArrayOutput struct{ *pulumi.OutputState }
+
+func (ExportedArtifactArrayOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*[]ExportedArtifact)(nil)).Elem()
+}
+
+func (o ExportedArtifactArrayOutput) ToExportedArtifactArrayOutput() ExportedArtifactArrayOutput {
+	return o
+}
+
+func (o ExportedArtifactArrayOutput) ToExportedArtifactArrayOutputWithContext(ctx context.Context) ExportedArtifactArrayOutput {
+	return o
+}
+
+func (o ExportedArtifactArrayOutput) Index(i pulumi.IntInput) ExportedArtifactOutput {
+	return pulumi.All(o, i).ApplyT(func(vs []interface{}) ExportedArtifact {
+		return vs[0].([]ExportedArtifact)[vs[1].(int)]
+	}).(ExportedArtifactOutput)
+}
+
 // One platform entry of the pushed index.
 type ManifestEntry struct {
 	// Digest of the platform manifest.
@@ -2672,6 +3627,18 @@ func init() {
 	pulumi.RegisterInputType(reflect.TypeOf((*DockerfilePtrInput)(nil)).Elem(), DockerfileArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*EcrConfigInput)(nil)).Elem(), EcrConfigArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*EcrConfigPtrInput)(nil)).Elem(), EcrConfigArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*ExportInput)(nil)).Elem(), ExportArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*ExportArrayInput)(nil)).Elem(), ExportArray{})
+	pulumi.RegisterInputType(reflect.TypeOf((*ExportCacheOnlyInput)(nil)).Elem(), ExportCacheOnlyArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*ExportCacheOnlyPtrInput)(nil)).Elem(), ExportCacheOnlyArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*ExportDockerInput)(nil)).Elem(), ExportDockerArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*ExportDockerPtrInput)(nil)).Elem(), ExportDockerArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*ExportLocalInput)(nil)).Elem(), ExportLocalArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*ExportLocalPtrInput)(nil)).Elem(), ExportLocalArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*ExportOciInput)(nil)).Elem(), ExportOciArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*ExportOciPtrInput)(nil)).Elem(), ExportOciArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*ExportTarInput)(nil)).Elem(), ExportTarArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*ExportTarPtrInput)(nil)).Elem(), ExportTarArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*RegistryConfigInput)(nil)).Elem(), RegistryConfigArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*RegistryConfigArrayInput)(nil)).Elem(), RegistryConfigArray{})
 	pulumi.RegisterInputType(reflect.TypeOf((*SshAgentInput)(nil)).Elem(), SshAgentArgs{})
@@ -2700,6 +3667,20 @@ func init() {
 	pulumi.RegisterOutputType(DockerfilePtrOutput{})
 	pulumi.RegisterOutputType(EcrConfigOutput{})
 	pulumi.RegisterOutputType(EcrConfigPtrOutput{})
+	pulumi.RegisterOutputType(ExportOutput{})
+	pulumi.RegisterOutputType(ExportArrayOutput{})
+	pulumi.RegisterOutputType(ExportCacheOnlyOutput{})
+	pulumi.RegisterOutputType(ExportCacheOnlyPtrOutput{})
+	pulumi.RegisterOutputType(ExportDockerOutput{})
+	pulumi.RegisterOutputType(ExportDockerPtrOutput{})
+	pulumi.RegisterOutputType(ExportLocalOutput{})
+	pulumi.RegisterOutputType(ExportLocalPtrOutput{})
+	pulumi.RegisterOutputType(ExportOciOutput{})
+	pulumi.RegisterOutputType(ExportOciPtrOutput{})
+	pulumi.RegisterOutputType(ExportTarOutput{})
+	pulumi.RegisterOutputType(ExportTarPtrOutput{})
+	pulumi.RegisterOutputType(ExportedArtifactOutput{})
+	pulumi.RegisterOutputType(ExportedArtifactArrayOutput{})
 	pulumi.RegisterOutputType(ManifestEntryOutput{})
 	pulumi.RegisterOutputType(ManifestEntryArrayOutput{})
 	pulumi.RegisterOutputType(PlatformManifestOutput{})

@@ -6,6 +6,8 @@ import * as inputs from "../types/input";
 import * as outputs from "../types/output";
 import * as enums from "../types/enums";
 
+import * as utilities from "../utilities";
+
 /**
  * AWS credential chain settings.
  */
@@ -298,6 +300,104 @@ export interface EcrConfigArgs {
      * AWS region of the registry (default: read from the host name, then the AWS chain).
      */
     region?: pulumi.Input<string | undefined>;
+}
+
+/**
+ * One export of the result besides the registry push: set exactly one field.
+ */
+export interface ExportArgs {
+    /**
+     * The cache only (with `cacheTo`, `push: false`, no other export and no `load`).
+     */
+    cacheonly?: pulumi.Input<inputs.ExportCacheOnlyArgs | undefined>;
+    /**
+     * A Docker image tarball.
+     */
+    docker?: pulumi.Input<inputs.ExportDockerArgs | undefined>;
+    /**
+     * The file system into a directory.
+     */
+    local?: pulumi.Input<inputs.ExportLocalArgs | undefined>;
+    /**
+     * An OCI image layout tarball.
+     */
+    oci?: pulumi.Input<inputs.ExportOciArgs | undefined>;
+    /**
+     * The file system as a tarball.
+     */
+    tar?: pulumi.Input<inputs.ExportTarArgs | undefined>;
+}
+/**
+ * exportArgsProvideDefaults sets the appropriate defaults for ExportArgs
+ */
+export function exportArgsProvideDefaults(val: ExportArgs): ExportArgs {
+    return {
+        ...val,
+        oci: pulumi.output(val.oci).apply(v => v === undefined ? undefined : inputs.exportOciArgsProvideDefaults(v)),
+    };
+}
+
+/**
+ * Build and export the cache (`cacheTo`) only: no image is exported anywhere.
+ */
+export interface ExportCacheOnlyArgs {
+}
+
+/**
+ * A Docker image tarball of the result, as `docker load` takes it, named by `tags`.
+ */
+export interface ExportDockerArgs {
+    /**
+     * The file to write.
+     */
+    dest: pulumi.Input<string>;
+}
+
+/**
+ * The result's file system into a directory (several platforms: one subdirectory each,
+ * e.g. `linux_amd64/`). An existing directory keeps its other entries; each top-level
+ * entry of the export replaces the one of the same name.
+ */
+export interface ExportLocalArgs {
+    /**
+     * The directory to write.
+     */
+    dest: pulumi.Input<string>;
+}
+
+/**
+ * An OCI image layout of the result (all platforms, as one index).
+ */
+export interface ExportOciArgs {
+    /**
+     * The file to write.
+     */
+    dest: pulumi.Input<string>;
+    /**
+     * A tarball (`oci-archive`). `false` (an OCI layout directory) is not supported yet
+     * and fails Check.
+     */
+    tar?: pulumi.Input<boolean | undefined>;
+}
+/**
+ * exportOciArgsProvideDefaults sets the appropriate defaults for ExportOciArgs
+ */
+export function exportOciArgsProvideDefaults(val: ExportOciArgs): ExportOciArgs {
+    return {
+        ...val,
+        tar: (val.tar) ?? true,
+    };
+}
+
+/**
+ * The result's file system as a tarball (several platforms: one top-level directory
+ * each, e.g. `linux_amd64/`).
+ */
+export interface ExportTarArgs {
+    /**
+     * The file to write.
+     */
+    dest: pulumi.Input<string>;
 }
 
 /**

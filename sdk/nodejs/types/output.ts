@@ -6,6 +6,8 @@ import * as inputs from "../types/input";
 import * as outputs from "../types/output";
 import * as enums from "../types/enums";
 
+import * as utilities from "../utilities";
+
 /**
  * AWS credential chain settings.
  */
@@ -298,6 +300,123 @@ export interface EcrConfig {
      * AWS region of the registry (default: read from the host name, then the AWS chain).
      */
     region?: string;
+}
+
+/**
+ * One export of the result besides the registry push: set exactly one field.
+ */
+export interface Export {
+    /**
+     * The cache only (with `cacheTo`, `push: false`, no other export and no `load`).
+     */
+    cacheonly?: outputs.ExportCacheOnly;
+    /**
+     * A Docker image tarball.
+     */
+    docker?: outputs.ExportDocker;
+    /**
+     * The file system into a directory.
+     */
+    local?: outputs.ExportLocal;
+    /**
+     * An OCI image layout tarball.
+     */
+    oci?: outputs.ExportOci;
+    /**
+     * The file system as a tarball.
+     */
+    tar?: outputs.ExportTar;
+}
+/**
+ * exportProvideDefaults sets the appropriate defaults for Export
+ */
+export function exportProvideDefaults(val: Export): Export {
+    return {
+        ...val,
+        oci: (val.oci ? outputs.exportOciProvideDefaults(val.oci) : undefined),
+    };
+}
+
+/**
+ * Build and export the cache (`cacheTo`) only: no image is exported anywhere.
+ */
+export interface ExportCacheOnly {
+}
+
+/**
+ * A Docker image tarball of the result, as `docker load` takes it, named by `tags`.
+ */
+export interface ExportDocker {
+    /**
+     * The file to write.
+     */
+    dest: string;
+}
+
+/**
+ * The result's file system into a directory (several platforms: one subdirectory each,
+ * e.g. `linux_amd64/`). An existing directory keeps its other entries; each top-level
+ * entry of the export replaces the one of the same name.
+ */
+export interface ExportLocal {
+    /**
+     * The directory to write.
+     */
+    dest: string;
+}
+
+/**
+ * An OCI image layout of the result (all platforms, as one index).
+ */
+export interface ExportOci {
+    /**
+     * The file to write.
+     */
+    dest: string;
+    /**
+     * A tarball (`oci-archive`). `false` (an OCI layout directory) is not supported yet
+     * and fails Check.
+     */
+    tar?: boolean;
+}
+/**
+ * exportOciProvideDefaults sets the appropriate defaults for ExportOci
+ */
+export function exportOciProvideDefaults(val: ExportOci): ExportOci {
+    return {
+        ...val,
+        tar: (val.tar) ?? true,
+    };
+}
+
+/**
+ * The result's file system as a tarball (several platforms: one top-level directory
+ * each, e.g. `linux_amd64/`).
+ */
+export interface ExportTar {
+    /**
+     * The file to write.
+     */
+    dest: string;
+}
+
+/**
+ * What one file or directory export wrote.
+ */
+export interface ExportedArtifact {
+    /**
+     * The file or directory written, as `exports` names it.
+     */
+    dest: string;
+    /**
+     * `sha256:<hex>` of the written file's bytes (what `sha256sum` prints); absent for a
+     * directory.
+     */
+    digest?: string;
+    /**
+     * The export's kind: `oci`, `docker`, `tar` or `local`.
+     */
+    type: string;
 }
 
 /**

@@ -42,6 +42,18 @@ __all__ = [
     'DockerfileArgsDict',
     'EcrConfigArgs',
     'EcrConfigArgsDict',
+    'ExportArgs',
+    'ExportArgsDict',
+    'ExportCacheOnlyArgs',
+    'ExportCacheOnlyArgsDict',
+    'ExportDockerArgs',
+    'ExportDockerArgsDict',
+    'ExportLocalArgs',
+    'ExportLocalArgsDict',
+    'ExportOciArgs',
+    'ExportOciArgsDict',
+    'ExportTarArgs',
+    'ExportTarArgsDict',
     'RegistryConfigArgs',
     'RegistryConfigArgsDict',
     'SshAgentArgs',
@@ -1274,6 +1286,298 @@ class EcrConfigArgs:
     @region.setter
     def region(self, value: pulumi.Input[Optional[_builtins.str]]):
         pulumi.set(self, "region", value)
+
+
+class ExportArgsDict(TypedDict):
+    """
+    One export of the result besides the registry push: set exactly one field.
+    """
+    cacheonly: NotRequired[pulumi.Input[Optional['ExportCacheOnlyArgsDict']]]
+    """
+    The cache only (with `cacheTo`, `push: false`, no other export and no `load`).
+    """
+    docker: NotRequired[pulumi.Input[Optional['ExportDockerArgsDict']]]
+    """
+    A Docker image tarball.
+    """
+    local: NotRequired[pulumi.Input[Optional['ExportLocalArgsDict']]]
+    """
+    The file system into a directory.
+    """
+    oci: NotRequired[pulumi.Input[Optional['ExportOciArgsDict']]]
+    """
+    An OCI image layout tarball.
+    """
+    tar: NotRequired[pulumi.Input[Optional['ExportTarArgsDict']]]
+    """
+    The file system as a tarball.
+    """
+
+@pulumi.input_type
+class ExportArgs:
+    def __init__(__self__, *,
+                 cacheonly: pulumi.Input[Optional['ExportCacheOnlyArgs']] = None,
+                 docker: pulumi.Input[Optional['ExportDockerArgs']] = None,
+                 local: pulumi.Input[Optional['ExportLocalArgs']] = None,
+                 oci: pulumi.Input[Optional['ExportOciArgs']] = None,
+                 tar: pulumi.Input[Optional['ExportTarArgs']] = None):
+        """
+        One export of the result besides the registry push: set exactly one field.
+
+        :param pulumi.Input['ExportCacheOnlyArgs'] cacheonly: The cache only (with `cacheTo`, `push: false`, no other export and no `load`).
+        :param pulumi.Input['ExportDockerArgs'] docker: A Docker image tarball.
+        :param pulumi.Input['ExportLocalArgs'] local: The file system into a directory.
+        :param pulumi.Input['ExportOciArgs'] oci: An OCI image layout tarball.
+        :param pulumi.Input['ExportTarArgs'] tar: The file system as a tarball.
+        """
+        if cacheonly is not None:
+            pulumi.set(__self__, "cacheonly", cacheonly)
+        if docker is not None:
+            pulumi.set(__self__, "docker", docker)
+        if local is not None:
+            pulumi.set(__self__, "local", local)
+        if oci is not None:
+            pulumi.set(__self__, "oci", oci)
+        if tar is not None:
+            pulumi.set(__self__, "tar", tar)
+
+    @_builtins.property
+    @pulumi.getter
+    def cacheonly(self) -> pulumi.Input[Optional['ExportCacheOnlyArgs']]:
+        """
+        The cache only (with `cacheTo`, `push: false`, no other export and no `load`).
+        """
+        return pulumi.get(self, "cacheonly")
+
+    @cacheonly.setter
+    def cacheonly(self, value: pulumi.Input[Optional['ExportCacheOnlyArgs']]):
+        pulumi.set(self, "cacheonly", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def docker(self) -> pulumi.Input[Optional['ExportDockerArgs']]:
+        """
+        A Docker image tarball.
+        """
+        return pulumi.get(self, "docker")
+
+    @docker.setter
+    def docker(self, value: pulumi.Input[Optional['ExportDockerArgs']]):
+        pulumi.set(self, "docker", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def local(self) -> pulumi.Input[Optional['ExportLocalArgs']]:
+        """
+        The file system into a directory.
+        """
+        return pulumi.get(self, "local")
+
+    @local.setter
+    def local(self, value: pulumi.Input[Optional['ExportLocalArgs']]):
+        pulumi.set(self, "local", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def oci(self) -> pulumi.Input[Optional['ExportOciArgs']]:
+        """
+        An OCI image layout tarball.
+        """
+        return pulumi.get(self, "oci")
+
+    @oci.setter
+    def oci(self, value: pulumi.Input[Optional['ExportOciArgs']]):
+        pulumi.set(self, "oci", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def tar(self) -> pulumi.Input[Optional['ExportTarArgs']]:
+        """
+        The file system as a tarball.
+        """
+        return pulumi.get(self, "tar")
+
+    @tar.setter
+    def tar(self, value: pulumi.Input[Optional['ExportTarArgs']]):
+        pulumi.set(self, "tar", value)
+
+
+class ExportCacheOnlyArgsDict(TypedDict):
+    """
+    Build and export the cache (`cacheTo`) only: no image is exported anywhere.
+    """
+    pass
+
+@pulumi.input_type
+class ExportCacheOnlyArgs:
+    def __init__(__self__):
+        """
+        Build and export the cache (`cacheTo`) only: no image is exported anywhere.
+        """
+        pass
+
+
+class ExportDockerArgsDict(TypedDict):
+    """
+    A Docker image tarball of the result, as `docker load` takes it, named by `tags`.
+    """
+    dest: pulumi.Input[_builtins.str]
+    """
+    The file to write.
+    """
+
+@pulumi.input_type
+class ExportDockerArgs:
+    def __init__(__self__, *,
+                 dest: pulumi.Input[_builtins.str]):
+        """
+        A Docker image tarball of the result, as `docker load` takes it, named by `tags`.
+
+        :param pulumi.Input[_builtins.str] dest: The file to write.
+        """
+        pulumi.set(__self__, "dest", dest)
+
+    @_builtins.property
+    @pulumi.getter
+    def dest(self) -> pulumi.Input[_builtins.str]:
+        """
+        The file to write.
+        """
+        return pulumi.get(self, "dest")
+
+    @dest.setter
+    def dest(self, value: pulumi.Input[_builtins.str]):
+        pulumi.set(self, "dest", value)
+
+
+class ExportLocalArgsDict(TypedDict):
+    """
+    The result's file system into a directory (several platforms: one subdirectory each,
+    e.g. `linux_amd64/`). An existing directory keeps its other entries; each top-level
+    entry of the export replaces the one of the same name.
+    """
+    dest: pulumi.Input[_builtins.str]
+    """
+    The directory to write.
+    """
+
+@pulumi.input_type
+class ExportLocalArgs:
+    def __init__(__self__, *,
+                 dest: pulumi.Input[_builtins.str]):
+        """
+        The result's file system into a directory (several platforms: one subdirectory each,
+        e.g. `linux_amd64/`). An existing directory keeps its other entries; each top-level
+        entry of the export replaces the one of the same name.
+
+        :param pulumi.Input[_builtins.str] dest: The directory to write.
+        """
+        pulumi.set(__self__, "dest", dest)
+
+    @_builtins.property
+    @pulumi.getter
+    def dest(self) -> pulumi.Input[_builtins.str]:
+        """
+        The directory to write.
+        """
+        return pulumi.get(self, "dest")
+
+    @dest.setter
+    def dest(self, value: pulumi.Input[_builtins.str]):
+        pulumi.set(self, "dest", value)
+
+
+class ExportOciArgsDict(TypedDict):
+    """
+    An OCI image layout of the result (all platforms, as one index).
+    """
+    dest: pulumi.Input[_builtins.str]
+    """
+    The file to write.
+    """
+    tar: NotRequired[pulumi.Input[Optional[_builtins.bool]]]
+    """
+    A tarball (`oci-archive`). `false` (an OCI layout directory) is not supported yet
+    and fails Check.
+    """
+
+@pulumi.input_type
+class ExportOciArgs:
+    def __init__(__self__, *,
+                 dest: pulumi.Input[_builtins.str],
+                 tar: pulumi.Input[Optional[_builtins.bool]] = None):
+        """
+        An OCI image layout of the result (all platforms, as one index).
+
+        :param pulumi.Input[_builtins.str] dest: The file to write.
+        :param pulumi.Input[_builtins.bool] tar: A tarball (`oci-archive`). `false` (an OCI layout directory) is not supported yet
+               and fails Check.
+        """
+        pulumi.set(__self__, "dest", dest)
+        if tar is None:
+            tar = True
+        if tar is not None:
+            pulumi.set(__self__, "tar", tar)
+
+    @_builtins.property
+    @pulumi.getter
+    def dest(self) -> pulumi.Input[_builtins.str]:
+        """
+        The file to write.
+        """
+        return pulumi.get(self, "dest")
+
+    @dest.setter
+    def dest(self, value: pulumi.Input[_builtins.str]):
+        pulumi.set(self, "dest", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def tar(self) -> pulumi.Input[Optional[_builtins.bool]]:
+        """
+        A tarball (`oci-archive`). `false` (an OCI layout directory) is not supported yet
+        and fails Check.
+        """
+        return pulumi.get(self, "tar")
+
+    @tar.setter
+    def tar(self, value: pulumi.Input[Optional[_builtins.bool]]):
+        pulumi.set(self, "tar", value)
+
+
+class ExportTarArgsDict(TypedDict):
+    """
+    The result's file system as a tarball (several platforms: one top-level directory
+    each, e.g. `linux_amd64/`).
+    """
+    dest: pulumi.Input[_builtins.str]
+    """
+    The file to write.
+    """
+
+@pulumi.input_type
+class ExportTarArgs:
+    def __init__(__self__, *,
+                 dest: pulumi.Input[_builtins.str]):
+        """
+        The result's file system as a tarball (several platforms: one top-level directory
+        each, e.g. `linux_amd64/`).
+
+        :param pulumi.Input[_builtins.str] dest: The file to write.
+        """
+        pulumi.set(__self__, "dest", dest)
+
+    @_builtins.property
+    @pulumi.getter
+    def dest(self) -> pulumi.Input[_builtins.str]:
+        """
+        The file to write.
+        """
+        return pulumi.get(self, "dest")
+
+    @dest.setter
+    def dest(self, value: pulumi.Input[_builtins.str]):
+        pulumi.set(self, "dest", value)
 
 
 class RegistryConfigArgsDict(TypedDict):

@@ -29,8 +29,10 @@ class ImageArgs:
                  cache_to: pulumi.Input[Optional[Sequence[pulumi.Input[Union[_builtins.str, 'CacheToArgs']]]]] = None,
                  context: pulumi.Input[Optional['BuildContextArgs']] = None,
                  dockerfile: pulumi.Input[Optional['DockerfileArgs']] = None,
+                 exports: pulumi.Input[Optional[Sequence[pulumi.Input['ExportArgs']]]] = None,
                  keep_remotely: pulumi.Input[Optional[_builtins.bool]] = None,
                  labels: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
+                 load: pulumi.Input[Optional[_builtins.bool]] = None,
                  network: pulumi.Input[Optional['NetworkMode']] = None,
                  no_cache: pulumi.Input[Optional[_builtins.bool]] = None,
                  platforms: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
@@ -63,15 +65,27 @@ class ImageArgs:
                `<repo>:cache-linux-arm64`).
         :param pulumi.Input['BuildContextArgs'] context: The build context.
         :param pulumi.Input['DockerfileArgs'] dockerfile: The Dockerfile (default `Dockerfile` in the context).
+        :param pulumi.Input[Sequence[pulumi.Input['ExportArgs']]] exports: Exports to the provider's file system (besides `push`, in the same build): each
+               entry sets exactly one of `oci`, `docker`, `tar`, `local`, or `cacheonly`.
+               Relative `dest` paths are relative to the program's directory; a file appears only
+               once the whole build has succeeded (written next to it, then renamed). Never during
+               preview. These are local artefacts: refresh does not look at them and delete
+               leaves them in place.
         :param pulumi.Input[_builtins.bool] keep_remotely: Leave the tags in the registry when the resource is deleted.
         :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] labels: Image labels.
+        :param pulumi.Input[_builtins.bool] load: Load the result into the builder Docker Engine's image store under `tags` (all
+               platforms, with the Engine's containerd image store), as `docker buildx build
+               --load` does. With a standalone buildkitd builder the result comes back as an OCI
+               archive which the Docker Engine at the provider's `DOCKER_HOST` loads. Never during
+               preview. Refresh and delete leave the Engine's images alone.
         :param pulumi.Input['NetworkMode'] network: Network mode for `RUN` steps: `default`, `none` or `host`.
         :param pulumi.Input[_builtins.bool] no_cache: Do not use the build cache.
         :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] platforms: Platforms to build, e.g. `linux/amd64`, `linux/arm64`. Compared as a set after
                normalization (`aarch64` = `arm64`).
         :param pulumi.Input[_builtins.bool] provenance: Attach a provenance attestation (adds `unknown/unknown` entries to the index).
         :param pulumi.Input[_builtins.bool] pull: Always look for newer base images.
-        :param pulumi.Input[_builtins.bool] push: Push the result to `tags` (never during preview).
+        :param pulumi.Input[_builtins.bool] push: Push the result to `tags` (never during preview). This is the only way to push:
+               `exports` writes files and directories, `load` the Engine's image store.
         :param pulumi.Input[_builtins.bool] sbom: Attach an SBOM attestation (SPDX, one per platform, as `unknown/unknown` entries).
         :param pulumi.Input[_builtins.str] sbom_generator: The SBOM generator image (BuildKit's SBOM scanning protocol) when `sbom` is true;
                default `docker/buildkit-syft-scanner`. Set it to a mirror in your own registry where
@@ -99,10 +113,14 @@ class ImageArgs:
             pulumi.set(__self__, "context", context)
         if dockerfile is not None:
             pulumi.set(__self__, "dockerfile", dockerfile)
+        if exports is not None:
+            pulumi.set(__self__, "exports", exports)
         if keep_remotely is not None:
             pulumi.set(__self__, "keep_remotely", keep_remotely)
         if labels is not None:
             pulumi.set(__self__, "labels", labels)
+        if load is not None:
+            pulumi.set(__self__, "load", load)
         if network is not None:
             pulumi.set(__self__, "network", network)
         if no_cache is not None:
@@ -226,6 +244,23 @@ class ImageArgs:
         pulumi.set(self, "dockerfile", value)
 
     @_builtins.property
+    @pulumi.getter
+    def exports(self) -> pulumi.Input[Optional[Sequence[pulumi.Input['ExportArgs']]]]:
+        """
+        Exports to the provider's file system (besides `push`, in the same build): each
+        entry sets exactly one of `oci`, `docker`, `tar`, `local`, or `cacheonly`.
+        Relative `dest` paths are relative to the program's directory; a file appears only
+        once the whole build has succeeded (written next to it, then renamed). Never during
+        preview. These are local artefacts: refresh does not look at them and delete
+        leaves them in place.
+        """
+        return pulumi.get(self, "exports")
+
+    @exports.setter
+    def exports(self, value: pulumi.Input[Optional[Sequence[pulumi.Input['ExportArgs']]]]):
+        pulumi.set(self, "exports", value)
+
+    @_builtins.property
     @pulumi.getter(name="keepRemotely")
     def keep_remotely(self) -> pulumi.Input[Optional[_builtins.bool]]:
         """
@@ -248,6 +283,22 @@ class ImageArgs:
     @labels.setter
     def labels(self, value: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]]):
         pulumi.set(self, "labels", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def load(self) -> pulumi.Input[Optional[_builtins.bool]]:
+        """
+        Load the result into the builder Docker Engine's image store under `tags` (all
+        platforms, with the Engine's containerd image store), as `docker buildx build
+        --load` does. With a standalone buildkitd builder the result comes back as an OCI
+        archive which the Docker Engine at the provider's `DOCKER_HOST` loads. Never during
+        preview. Refresh and delete leave the Engine's images alone.
+        """
+        return pulumi.get(self, "load")
+
+    @load.setter
+    def load(self, value: pulumi.Input[Optional[_builtins.bool]]):
+        pulumi.set(self, "load", value)
 
     @_builtins.property
     @pulumi.getter
@@ -314,7 +365,8 @@ class ImageArgs:
     @pulumi.getter
     def push(self) -> pulumi.Input[Optional[_builtins.bool]]:
         """
-        Push the result to `tags` (never during preview).
+        Push the result to `tags` (never during preview). This is the only way to push:
+        `exports` writes files and directories, `load` the Engine's image store.
         """
         return pulumi.get(self, "push")
 
@@ -423,8 +475,10 @@ class Image(pulumi.CustomResource):
                  cache_to: pulumi.Input[Optional[Sequence[pulumi.Input[Union[_builtins.str, Union['CacheToArgs', 'CacheToArgsDict', 'outputs.CacheTo']]]]]] = None,
                  context: pulumi.Input[Optional[Union['BuildContextArgs', 'BuildContextArgsDict', 'outputs.BuildContext']]] = None,
                  dockerfile: pulumi.Input[Optional[Union['DockerfileArgs', 'DockerfileArgsDict', 'outputs.Dockerfile']]] = None,
+                 exports: pulumi.Input[Optional[Sequence[pulumi.Input[Union['ExportArgs', 'ExportArgsDict', 'outputs.Export']]]]] = None,
                  keep_remotely: pulumi.Input[Optional[_builtins.bool]] = None,
                  labels: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
+                 load: pulumi.Input[Optional[_builtins.bool]] = None,
                  network: pulumi.Input[Optional['NetworkMode']] = None,
                  no_cache: pulumi.Input[Optional[_builtins.bool]] = None,
                  platforms: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
@@ -460,15 +514,27 @@ class Image(pulumi.CustomResource):
                `<repo>:cache-linux-arm64`).
         :param pulumi.Input[Union['BuildContextArgs', 'BuildContextArgsDict', 'outputs.BuildContext']] context: The build context.
         :param pulumi.Input[Union['DockerfileArgs', 'DockerfileArgsDict', 'outputs.Dockerfile']] dockerfile: The Dockerfile (default `Dockerfile` in the context).
+        :param pulumi.Input[Sequence[pulumi.Input[Union['ExportArgs', 'ExportArgsDict', 'outputs.Export']]]] exports: Exports to the provider's file system (besides `push`, in the same build): each
+               entry sets exactly one of `oci`, `docker`, `tar`, `local`, or `cacheonly`.
+               Relative `dest` paths are relative to the program's directory; a file appears only
+               once the whole build has succeeded (written next to it, then renamed). Never during
+               preview. These are local artefacts: refresh does not look at them and delete
+               leaves them in place.
         :param pulumi.Input[_builtins.bool] keep_remotely: Leave the tags in the registry when the resource is deleted.
         :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] labels: Image labels.
+        :param pulumi.Input[_builtins.bool] load: Load the result into the builder Docker Engine's image store under `tags` (all
+               platforms, with the Engine's containerd image store), as `docker buildx build
+               --load` does. With a standalone buildkitd builder the result comes back as an OCI
+               archive which the Docker Engine at the provider's `DOCKER_HOST` loads. Never during
+               preview. Refresh and delete leave the Engine's images alone.
         :param pulumi.Input['NetworkMode'] network: Network mode for `RUN` steps: `default`, `none` or `host`.
         :param pulumi.Input[_builtins.bool] no_cache: Do not use the build cache.
         :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] platforms: Platforms to build, e.g. `linux/amd64`, `linux/arm64`. Compared as a set after
                normalization (`aarch64` = `arm64`).
         :param pulumi.Input[_builtins.bool] provenance: Attach a provenance attestation (adds `unknown/unknown` entries to the index).
         :param pulumi.Input[_builtins.bool] pull: Always look for newer base images.
-        :param pulumi.Input[_builtins.bool] push: Push the result to `tags` (never during preview).
+        :param pulumi.Input[_builtins.bool] push: Push the result to `tags` (never during preview). This is the only way to push:
+               `exports` writes files and directories, `load` the Engine's image store.
         :param pulumi.Input[_builtins.bool] sbom: Attach an SBOM attestation (SPDX, one per platform, as `unknown/unknown` entries).
         :param pulumi.Input[_builtins.str] sbom_generator: The SBOM generator image (BuildKit's SBOM scanning protocol) when `sbom` is true;
                default `docker/buildkit-syft-scanner`. Set it to a mirror in your own registry where
@@ -511,8 +577,10 @@ class Image(pulumi.CustomResource):
                  cache_to: pulumi.Input[Optional[Sequence[pulumi.Input[Union[_builtins.str, Union['CacheToArgs', 'CacheToArgsDict', 'outputs.CacheTo']]]]]] = None,
                  context: pulumi.Input[Optional[Union['BuildContextArgs', 'BuildContextArgsDict', 'outputs.BuildContext']]] = None,
                  dockerfile: pulumi.Input[Optional[Union['DockerfileArgs', 'DockerfileArgsDict', 'outputs.Dockerfile']]] = None,
+                 exports: pulumi.Input[Optional[Sequence[pulumi.Input[Union['ExportArgs', 'ExportArgsDict', 'outputs.Export']]]]] = None,
                  keep_remotely: pulumi.Input[Optional[_builtins.bool]] = None,
                  labels: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
+                 load: pulumi.Input[Optional[_builtins.bool]] = None,
                  network: pulumi.Input[Optional['NetworkMode']] = None,
                  no_cache: pulumi.Input[Optional[_builtins.bool]] = None,
                  platforms: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
@@ -544,8 +612,10 @@ class Image(pulumi.CustomResource):
             __props__.__dict__["cache_to"] = cache_to
             __props__.__dict__["context"] = context
             __props__.__dict__["dockerfile"] = dockerfile
+            __props__.__dict__["exports"] = exports
             __props__.__dict__["keep_remotely"] = keep_remotely
             __props__.__dict__["labels"] = labels
+            __props__.__dict__["load"] = load
             __props__.__dict__["network"] = network
             __props__.__dict__["no_cache"] = no_cache
             __props__.__dict__["platforms"] = platforms
@@ -563,6 +633,7 @@ class Image(pulumi.CustomResource):
             __props__.__dict__["triggers"] = triggers
             __props__.__dict__["context_hash"] = None
             __props__.__dict__["digest"] = None
+            __props__.__dict__["exported"] = None
             __props__.__dict__["manifests"] = None
             __props__.__dict__["ref"] = None
         secret_opts = pulumi.ResourceOptions(additional_secret_outputs=["secrets"])
@@ -598,8 +669,11 @@ class Image(pulumi.CustomResource):
         __props__.__dict__["context_hash"] = None
         __props__.__dict__["digest"] = None
         __props__.__dict__["dockerfile"] = None
+        __props__.__dict__["exported"] = None
+        __props__.__dict__["exports"] = None
         __props__.__dict__["keep_remotely"] = None
         __props__.__dict__["labels"] = None
+        __props__.__dict__["load"] = None
         __props__.__dict__["manifests"] = None
         __props__.__dict__["network"] = None
         __props__.__dict__["no_cache"] = None
@@ -705,6 +779,27 @@ class Image(pulumi.CustomResource):
         return pulumi.get(self, "dockerfile")
 
     @_builtins.property
+    @pulumi.getter
+    def exported(self) -> pulumi.Output[Sequence['outputs.ExportedArtifact']]:
+        """
+        What the `exports` wrote, in their order (`cacheonly` writes nothing here).
+        """
+        return pulumi.get(self, "exported")
+
+    @_builtins.property
+    @pulumi.getter
+    def exports(self) -> pulumi.Output[Optional[Sequence['outputs.Export']]]:
+        """
+        Exports to the provider's file system (besides `push`, in the same build): each
+        entry sets exactly one of `oci`, `docker`, `tar`, `local`, or `cacheonly`.
+        Relative `dest` paths are relative to the program's directory; a file appears only
+        once the whole build has succeeded (written next to it, then renamed). Never during
+        preview. These are local artefacts: refresh does not look at them and delete
+        leaves them in place.
+        """
+        return pulumi.get(self, "exports")
+
+    @_builtins.property
     @pulumi.getter(name="keepRemotely")
     def keep_remotely(self) -> pulumi.Output[Optional[_builtins.bool]]:
         """
@@ -719,6 +814,18 @@ class Image(pulumi.CustomResource):
         Image labels.
         """
         return pulumi.get(self, "labels")
+
+    @_builtins.property
+    @pulumi.getter
+    def load(self) -> pulumi.Output[Optional[_builtins.bool]]:
+        """
+        Load the result into the builder Docker Engine's image store under `tags` (all
+        platforms, with the Engine's containerd image store), as `docker buildx build
+        --load` does. With a standalone buildkitd builder the result comes back as an OCI
+        archive which the Docker Engine at the provider's `DOCKER_HOST` loads. Never during
+        preview. Refresh and delete leave the Engine's images alone.
+        """
+        return pulumi.get(self, "load")
 
     @_builtins.property
     @pulumi.getter
@@ -773,7 +880,8 @@ class Image(pulumi.CustomResource):
     @pulumi.getter
     def push(self) -> pulumi.Output[Optional[_builtins.bool]]:
         """
-        Push the result to `tags` (never during preview).
+        Push the result to `tags` (never during preview). This is the only way to push:
+        `exports` writes files and directories, `load` the Engine's image store.
         """
         return pulumi.get(self, "push")
 

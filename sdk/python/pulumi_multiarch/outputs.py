@@ -30,6 +30,13 @@ __all__ = [
     'CacheTo',
     'Dockerfile',
     'EcrConfig',
+    'Export',
+    'ExportCacheOnly',
+    'ExportDocker',
+    'ExportLocal',
+    'ExportOci',
+    'ExportTar',
+    'ExportedArtifact',
     'ManifestEntry',
     'PlatformManifest',
     'RegistryConfig',
@@ -902,6 +909,252 @@ class EcrConfig(dict):
         AWS region of the registry (default: read from the host name, then the AWS chain).
         """
         return pulumi.get(self, "region")
+
+
+@pulumi.output_type
+class Export(dict):
+    """
+    One export of the result besides the registry push: set exactly one field.
+    """
+    def __init__(__self__, *,
+                 cacheonly: Optional['outputs.ExportCacheOnly'] = None,
+                 docker: Optional['outputs.ExportDocker'] = None,
+                 local: Optional['outputs.ExportLocal'] = None,
+                 oci: Optional['outputs.ExportOci'] = None,
+                 tar: Optional['outputs.ExportTar'] = None):
+        """
+        One export of the result besides the registry push: set exactly one field.
+
+        :param 'ExportCacheOnly' cacheonly: The cache only (with `cacheTo`, `push: false`, no other export and no `load`).
+        :param 'ExportDocker' docker: A Docker image tarball.
+        :param 'ExportLocal' local: The file system into a directory.
+        :param 'ExportOci' oci: An OCI image layout tarball.
+        :param 'ExportTar' tar: The file system as a tarball.
+        """
+        if cacheonly is not None:
+            pulumi.set(__self__, "cacheonly", cacheonly)
+        if docker is not None:
+            pulumi.set(__self__, "docker", docker)
+        if local is not None:
+            pulumi.set(__self__, "local", local)
+        if oci is not None:
+            pulumi.set(__self__, "oci", oci)
+        if tar is not None:
+            pulumi.set(__self__, "tar", tar)
+
+    @_builtins.property
+    @pulumi.getter
+    def cacheonly(self) -> Optional['outputs.ExportCacheOnly']:
+        """
+        The cache only (with `cacheTo`, `push: false`, no other export and no `load`).
+        """
+        return pulumi.get(self, "cacheonly")
+
+    @_builtins.property
+    @pulumi.getter
+    def docker(self) -> Optional['outputs.ExportDocker']:
+        """
+        A Docker image tarball.
+        """
+        return pulumi.get(self, "docker")
+
+    @_builtins.property
+    @pulumi.getter
+    def local(self) -> Optional['outputs.ExportLocal']:
+        """
+        The file system into a directory.
+        """
+        return pulumi.get(self, "local")
+
+    @_builtins.property
+    @pulumi.getter
+    def oci(self) -> Optional['outputs.ExportOci']:
+        """
+        An OCI image layout tarball.
+        """
+        return pulumi.get(self, "oci")
+
+    @_builtins.property
+    @pulumi.getter
+    def tar(self) -> Optional['outputs.ExportTar']:
+        """
+        The file system as a tarball.
+        """
+        return pulumi.get(self, "tar")
+
+
+@pulumi.output_type
+class ExportCacheOnly(dict):
+    """
+    Build and export the cache (`cacheTo`) only: no image is exported anywhere.
+    """
+    def __init__(__self__):
+        """
+        Build and export the cache (`cacheTo`) only: no image is exported anywhere.
+        """
+        pass
+
+
+@pulumi.output_type
+class ExportDocker(dict):
+    """
+    A Docker image tarball of the result, as `docker load` takes it, named by `tags`.
+    """
+    def __init__(__self__, *,
+                 dest: _builtins.str):
+        """
+        A Docker image tarball of the result, as `docker load` takes it, named by `tags`.
+
+        :param _builtins.str dest: The file to write.
+        """
+        pulumi.set(__self__, "dest", dest)
+
+    @_builtins.property
+    @pulumi.getter
+    def dest(self) -> _builtins.str:
+        """
+        The file to write.
+        """
+        return pulumi.get(self, "dest")
+
+
+@pulumi.output_type
+class ExportLocal(dict):
+    """
+    The result's file system into a directory (several platforms: one subdirectory each,
+    e.g. `linux_amd64/`). An existing directory keeps its other entries; each top-level
+    entry of the export replaces the one of the same name.
+    """
+    def __init__(__self__, *,
+                 dest: _builtins.str):
+        """
+        The result's file system into a directory (several platforms: one subdirectory each,
+        e.g. `linux_amd64/`). An existing directory keeps its other entries; each top-level
+        entry of the export replaces the one of the same name.
+
+        :param _builtins.str dest: The directory to write.
+        """
+        pulumi.set(__self__, "dest", dest)
+
+    @_builtins.property
+    @pulumi.getter
+    def dest(self) -> _builtins.str:
+        """
+        The directory to write.
+        """
+        return pulumi.get(self, "dest")
+
+
+@pulumi.output_type
+class ExportOci(dict):
+    """
+    An OCI image layout of the result (all platforms, as one index).
+    """
+    def __init__(__self__, *,
+                 dest: _builtins.str,
+                 tar: Optional[_builtins.bool] = None):
+        """
+        An OCI image layout of the result (all platforms, as one index).
+
+        :param _builtins.str dest: The file to write.
+        :param _builtins.bool tar: A tarball (`oci-archive`). `false` (an OCI layout directory) is not supported yet
+               and fails Check.
+        """
+        pulumi.set(__self__, "dest", dest)
+        if tar is None:
+            tar = True
+        if tar is not None:
+            pulumi.set(__self__, "tar", tar)
+
+    @_builtins.property
+    @pulumi.getter
+    def dest(self) -> _builtins.str:
+        """
+        The file to write.
+        """
+        return pulumi.get(self, "dest")
+
+    @_builtins.property
+    @pulumi.getter
+    def tar(self) -> Optional[_builtins.bool]:
+        """
+        A tarball (`oci-archive`). `false` (an OCI layout directory) is not supported yet
+        and fails Check.
+        """
+        return pulumi.get(self, "tar")
+
+
+@pulumi.output_type
+class ExportTar(dict):
+    """
+    The result's file system as a tarball (several platforms: one top-level directory
+    each, e.g. `linux_amd64/`).
+    """
+    def __init__(__self__, *,
+                 dest: _builtins.str):
+        """
+        The result's file system as a tarball (several platforms: one top-level directory
+        each, e.g. `linux_amd64/`).
+
+        :param _builtins.str dest: The file to write.
+        """
+        pulumi.set(__self__, "dest", dest)
+
+    @_builtins.property
+    @pulumi.getter
+    def dest(self) -> _builtins.str:
+        """
+        The file to write.
+        """
+        return pulumi.get(self, "dest")
+
+
+@pulumi.output_type
+class ExportedArtifact(dict):
+    """
+    What one file or directory export wrote.
+    """
+    def __init__(__self__, *,
+                 dest: _builtins.str,
+                 type: _builtins.str,
+                 digest: Optional[_builtins.str] = None):
+        """
+        What one file or directory export wrote.
+
+        :param _builtins.str dest: The file or directory written, as `exports` names it.
+        :param _builtins.str type: The export's kind: `oci`, `docker`, `tar` or `local`.
+        :param _builtins.str digest: `sha256:<hex>` of the written file's bytes (what `sha256sum` prints); absent for a
+               directory.
+        """
+        pulumi.set(__self__, "dest", dest)
+        pulumi.set(__self__, "type", type)
+        if digest is not None:
+            pulumi.set(__self__, "digest", digest)
+
+    @_builtins.property
+    @pulumi.getter
+    def dest(self) -> _builtins.str:
+        """
+        The file or directory written, as `exports` names it.
+        """
+        return pulumi.get(self, "dest")
+
+    @_builtins.property
+    @pulumi.getter
+    def type(self) -> _builtins.str:
+        """
+        The export's kind: `oci`, `docker`, `tar` or `local`.
+        """
+        return pulumi.get(self, "type")
+
+    @_builtins.property
+    @pulumi.getter
+    def digest(self) -> Optional[_builtins.str]:
+        """
+        `sha256:<hex>` of the written file's bytes (what `sha256sum` prints); absent for a
+        directory.
+        """
+        return pulumi.get(self, "digest")
 
 
 @pulumi.output_type
