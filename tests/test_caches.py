@@ -242,18 +242,24 @@ def test_cache_credentials_stay_secret_in_state_and_logs(on_buildkitd, engine, w
     no_secrets(on_buildkitd.stderr())
 
 
-def test_local_caches_are_refused_at_check_until_the_content_store_is_served(provider):
-    for entry, prop in [({"local": {"dest": "/tmp/c"}}, "cacheTo[0].local"),
-                        ("type=local,dest=/tmp/c", "cacheTo[0]")]:
+def test_local_caches_pass_check_string_or_typed(provider, tmp_path):
+    for entry in [{"local": {"dest": str(tmp_path / "c")}}, f"type=local,dest={tmp_path}/c"]:
         _, failures = provider.check(IMAGE, img(cacheTo=[entry]))
-        assert [p for p, _ in failures] == [prop], failures
-        assert "not supported yet" in failures[0][1]
+        assert failures == [], failures
+    _, failures = provider.check(IMAGE, img(cacheFrom=[f"type=local,src={tmp_path}/c"]))
+    assert failures == [], failures
 
 
-@pytest.mark.xfail(strict=True, reason="the session serves no content store yet (left to do)")
-def test_typed_local_cache_round_trip(engine, provider_env, world, tmp_path):
-    """`{local: {dest}}` writes an OCI layout into a directory on the provider's host;
-    `{local: {src}}` on another builder imports it."""
+def oci_index(cache_dir):
+    return json.loads((cache_dir / "index.json").read_text())
+
+
+@pytest.mark.parametrize("form", ["typed", "string"])
+def test_typed_local_cache_round_trip(engine, provider_env, world, tmp_path, form):
+    """`{local: {dest}}` (or `type=local,dest=…`) writes an OCI layout into a directory on the
+    provider's host through the session's content store, its index.json naming the cache
+    `latest`; `{local: {src}}` on another builder (the second Engine: its own BuildKit and
+    build cache, never saw this Dockerfile) imports it and gets the RUN step CACHED."""
     marker = unique("local-cache")
     ctx = tmp_path / "ctx"
     ctx.mkdir()
@@ -261,19 +267,36 @@ def test_typed_local_cache_round_trip(engine, provider_env, world, tmp_path):
     cache_dir = tmp_path / "cache"
     repo = f"{world['PLAIN_REGISTRY']}/{unique('local-cache')}"
     base = {"context": {"location": str(ctx)}, "platforms": ["linux/amd64"], "network": "none"}
+    if form == "typed":
+        to, frm = {"local": {"dest": str(cache_dir), "mode": "max"}}, {"local": {"src": str(cache_dir)}}
+    else:
+        to, frm = f"type=local,dest={cache_dir},mode=max", f"type=local,src={cache_dir}"
     p = configured(engine, provider_env, world)
     try:
-        build(p, {**base, "tags": [f"{repo}:v1"],
-                  "cacheTo": [{"local": {"dest": str(cache_dir), "mode": "max"}}]})
+        # Nothing to import yet: the first build warns and goes on.
+        build(p, {**base, "tags": [f"{repo}:v1"], "cacheFrom": [frm], "cacheTo": [to]})
+        assert not cached(engine, marker), "a fresh Dockerfile: the step runs"
     finally:
         p.close()
-    assert (cache_dir / "index.json").is_file()
+    index = oci_index(cache_dir)
+    assert index["schemaVersion"] == 2
+    [m] = index["manifests"]
+    assert m["annotations"]["org.opencontainers.image.ref.name"] == "latest"
+    hexd = m["digest"].split(":", 1)[1]
+    assert (cache_dir / "blobs" / "sha256" / hexd).is_file()
+    assert (cache_dir / "oci-layout").is_file()
+    # Every blob is whole: its name is its digest.
+    import hashlib
+    blobs = list((cache_dir / "blobs" / "sha256").iterdir())
+    assert len(blobs) >= 3
+    for b in blobs:
+        assert hashlib.sha256(b.read_bytes()).hexdigest() == b.name
+    assert not [f for f in cache_dir.iterdir() if f.name.startswith(".multiarch")]
     e2 = type(engine)()
     p2 = configured(e2, provider_env, world, builder="docker+" + world["DOCKER2_HOST"])
     try:
-        build(p2, {**base, "tags": [f"{repo}:v2"],
-                   "cacheFrom": [{"local": {"src": str(cache_dir)}}]})
-        assert cached(e2, marker)
+        build(p2, {**base, "tags": [f"{repo}:v2"], "cacheFrom": [frm]})
+        assert cached(e2, marker), "the second Engine gets the step from the local cache"
     finally:
         p2.close()
         e2.stop()

@@ -139,11 +139,18 @@ impl CacheEntry {
 
     /// This entry for one node's share of a multi-node build, `suffix` naming its platforms
     /// (`linux-arm64`): a registry cache `ref=<repo>:<tag>` becomes `<repo>:<tag>-<suffix>`,
-    /// a ref without a tag `<repo>:cache-<suffix>`; refs by digest and other cache types stay
+    /// a ref without a tag `<repo>:cache-<suffix>`, a local cache's tag in its index.json
+    /// `<tag>-<suffix>` (`latest-linux-arm64`); refs by digest and other cache types stay
     /// as they are. So every node exports and imports its own cache, and none overwrites
     /// another's.
     pub fn split(&self, suffix: &str) -> CacheEntry {
         let mut out = self.clone();
+        if self.ty == "local" {
+            // One local directory, a tag in its index.json each.
+            let tag = self.get("tag").unwrap_or("latest");
+            out.attrs.insert("tag".into(), format!("{tag}-{suffix}"));
+            return out;
+        }
         if self.ty != "registry" {
             return out;
         }
@@ -297,8 +304,12 @@ mod tests {
         assert_eq!(split("r/app@sha256:ab").get("ref"), Some("r/app@sha256:ab"));
         assert_eq!(split("type=inline"), CacheEntry::new("inline"));
         assert_eq!(
-            split("type=local,src=/c"),
-            CacheEntry::parse("type=local,src=/c").unwrap()
+            split("type=local,src=/c").get("tag"),
+            Some("latest-linux-arm64")
+        );
+        assert_eq!(
+            split("type=local,dest=/c,tag=v1").get("tag"),
+            Some("v1-linux-arm64")
         );
     }
 

@@ -99,6 +99,12 @@ impl Receipts {
 
     /// Moves everything received to its destination, in exporter order. A target BuildKit
     /// sent nothing for is an error, and then nothing is moved.
+    /// The exporter indexes of the targets, in order (what [`Receipts::commit`] returns is
+    /// in this order).
+    pub(crate) fn ids(&self) -> Vec<u32> {
+        self.targets.keys().copied().collect()
+    }
+
     pub(crate) fn commit(&self) -> Result<Vec<Written>, String> {
         let mut received = self.received.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((_, t)) = self

@@ -22,6 +22,7 @@
 //! - forwards progress to a [`Logger`] and puts the failing step's last
 //!   output lines into the error.
 
+mod content;
 mod filesend;
 mod filesync;
 mod progress;
@@ -529,6 +530,10 @@ struct Job {
     build_ref: String,
     push: bool,
     exports: filesend::Receipts,
+    /// Local cache exports whose index.json names the cache once the solve is done.
+    cache_indexes: Vec<(PathBuf, String)>,
+    /// OCI layout exports by exporter index, named in their index.json afterwards.
+    layouts: BTreeMap<u32, PathBuf>,
 }
 
 async fn build_via(
@@ -544,6 +549,9 @@ async fn build_via(
     let build_ref = new_id();
     let prepared = solve::prepare(spec, &output, &session_id, &build_ref)?;
     let exports = filesend::Receipts::new(prepared.targets);
+    for w in &prepared.warnings {
+        log.warn(w);
+    }
     if matches!(output, Output::BuildOnly) && !spec.cache_to.is_empty() {
         log.info("build only: cache export skipped");
     }
@@ -563,6 +571,7 @@ async fn build_via(
             secrets: spec.secrets.clone(),
             ssh: spec.ssh.clone(),
             exports: exports.clone(),
+            content: prepared.stores,
         },
         request: prepared.request,
         build_ref,
@@ -574,6 +583,8 @@ async fn build_via(
             _ => true,
         },
         exports,
+        cache_indexes: prepared.cache_indexes,
+        layouts: prepared.layouts,
     };
     tokio::select! {
         biased;
@@ -595,6 +606,8 @@ async fn run(
         build_ref,
         push,
         exports,
+        cache_indexes,
+        layouts,
     } = job;
     let ep = endpoint.to_string();
     log.log(Level::Debug, &format!("connecting to BuildKit ({ep})"));
@@ -630,7 +643,8 @@ async fn run(
                     detail: "the image exporter returned no containerimage.digest".into(),
                 });
             }
-            let exported = if exports.is_empty() {
+            let ids = exports.ids();
+            let files = if exports.is_empty() {
                 Vec::new()
             } else {
                 tokio::task::spawn_blocking(move || exports.commit())
@@ -642,6 +656,20 @@ async fn run(
                         detail,
                     })?
             };
+            let written = tokio::task::spawn_blocking(move || {
+                name_in_indexes(&resp, &cache_indexes, &layouts)
+            })
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r)
+            .map_err(|detail| BuildError::Protocol {
+                endpoint: ep.clone(),
+                detail,
+            })?;
+            // In exporter order: the files and directories, and the OCI layouts.
+            let mut by_id: BTreeMap<u32, Written> = ids.into_iter().zip(files).collect();
+            by_id.extend(written);
+            let exported = by_id.into_values().collect();
             Ok(BuildOutcome { digest, exported })
         }
         Err(status) => {
@@ -660,6 +688,58 @@ async fn run(
             })
         }
     }
+}
+
+/// After a solve: names the exported cache (`cache.manifest`) under its tag in each local
+/// cache's index.json, and the exported image (`containerimage.descriptor`) under its names
+/// (`image.name`, else `latest`) in each OCI layout's, as BuildKit's client does.
+fn name_in_indexes(
+    resp: &std::collections::HashMap<String, String>,
+    cache_indexes: &[(PathBuf, String)],
+    layouts: &BTreeMap<u32, PathBuf>,
+) -> Result<BTreeMap<u32, Written>, String> {
+    use base64::Engine as _;
+    if !cache_indexes.is_empty() {
+        let desc = resp
+            .get("cache.manifest")
+            .ok_or("BuildKit named no cache manifest for the local cache export")?;
+        let desc: serde_json::Value = serde_json::from_str(desc)
+            .map_err(|e| format!("the cache manifest descriptor: {e}"))?;
+        for (dir, tag) in cache_indexes {
+            content::put_index(dir, &desc, &[content::IndexName::Tag(tag.clone())])
+                .map_err(|e| format!("local cache {}: {e}", dir.display()))?;
+        }
+    }
+    let mut out = BTreeMap::new();
+    if !layouts.is_empty() {
+        let desc = resp
+            .get("containerimage.descriptor")
+            .ok_or("BuildKit named no image descriptor for the oci export")?;
+        let desc = base64::engine::general_purpose::STANDARD
+            .decode(desc)
+            .map_err(|e| format!("the image descriptor: {e}"))?;
+        let desc: serde_json::Value =
+            serde_json::from_slice(&desc).map_err(|e| format!("the image descriptor: {e}"))?;
+        let names: Vec<content::IndexName> = match resp.get("image.name") {
+            Some(n) if !n.is_empty() => n
+                .split(',')
+                .map(|n| content::IndexName::Image(n.trim().to_owned()))
+                .collect(),
+            _ => vec![content::IndexName::Tag("latest".into())],
+        };
+        for (id, dir) in layouts {
+            content::put_index(dir, &desc, &names)
+                .map_err(|e| format!("the oci export to {}: {e}", dir.display()))?;
+            out.insert(
+                *id,
+                Written {
+                    dest: dir.clone(),
+                    sha256: None,
+                },
+            );
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

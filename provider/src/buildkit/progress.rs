@@ -57,7 +57,9 @@ impl LogTail {
 struct VertexState {
     name: String,
     started: bool,
-    completed: bool,
+    /// Reported as CACHED (a step taken from an imported cache may first complete
+    /// uncached while its layers are fetched, and only then complete cached).
+    cached: bool,
     error: String,
 }
 
@@ -93,9 +95,9 @@ impl Progress {
                     log.status(&st.name);
                 }
             }
-            if v.completed.is_some() && !st.completed {
-                st.completed = true;
-                if v.cached {
+            if v.completed.is_some() {
+                if v.cached && !st.cached {
+                    st.cached = true;
                     log.status(&format!("CACHED {}", st.name));
                 }
             }
@@ -264,5 +266,39 @@ mod tests {
         assert_eq!(f.log_tail.len(), TAIL_LINES);
         assert_eq!(f.log_tail.last().unwrap(), "no newline");
         assert_eq!(f.log_tail[0], "line 11");
+    }
+
+    struct Record(std::sync::Mutex<Vec<String>>);
+    impl Logger for Record {
+        fn log(&self, _: Level, _: &str) {}
+        fn status(&self, m: &str) {
+            self.0.lock().unwrap().push(m.to_owned());
+        }
+    }
+
+    #[test]
+    fn a_step_from_an_imported_cache_is_cached_once_its_layers_are_fetched() {
+        // As BuildKit reports a step whose result comes from a local cache: started cached,
+        // completed uncached while its layers are fetched, then completed cached.
+        let mut p = Progress::default();
+        let log = Record(Default::default());
+        let ts = Some(prost_types::Timestamp::default());
+        for (cached, completed) in [(true, false), (false, false), (false, true), (true, true)] {
+            p.apply(
+                StatusResponse {
+                    vertexes: vec![Vertex {
+                        digest: "sha256:a".into(),
+                        name: "[2/2] RUN x".into(),
+                        cached,
+                        started: ts,
+                        completed: if completed { ts } else { None },
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                },
+                &log,
+            );
+        }
+        assert_eq!(*log.0.lock().unwrap(), ["CACHED [2/2] RUN x"]);
     }
 }

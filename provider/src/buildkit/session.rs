@@ -1,6 +1,6 @@
 //! The services we serve to BuildKit over the session connection: health,
-//! registry credentials, secrets, SSH agents, local directories and the files and
-//! directories exporters send back.
+//! registry credentials, secrets, SSH agents, local directories, the files and
+//! directories exporters send back, and content stores (local caches, OCI layouts).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -29,6 +29,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status};
 
+use super::content::{ContentService, Layout};
 use super::filesend::{FileSendServer, Receipts};
 use super::filesync::{DirSource, FileSyncService};
 use super::RegistryAuth;
@@ -46,6 +47,15 @@ pub(crate) const EXPOSED_METHODS: &[&str] = &[
     "/moby.buildkit.secrets.v1.Secrets/GetSecret",
     "/moby.sshforward.v1.SSH/CheckAgent",
     "/moby.sshforward.v1.SSH/ForwardAgent",
+    "/containerd.services.content.v1.Content/Info",
+    "/containerd.services.content.v1.Content/Update",
+    "/containerd.services.content.v1.Content/List",
+    "/containerd.services.content.v1.Content/Delete",
+    "/containerd.services.content.v1.Content/Read",
+    "/containerd.services.content.v1.Content/Status",
+    "/containerd.services.content.v1.Content/ListStatuses",
+    "/containerd.services.content.v1.Content/Write",
+    "/containerd.services.content.v1.Content/Abort",
 ];
 
 /// Session message size limits, like buildkit's defaults (16 MiB).
@@ -242,6 +252,9 @@ pub(crate) struct SessionServices {
     pub ssh: BTreeMap<String, PathBuf>,
     /// Where file and directory exporters write (none: BuildKit's calls are refused).
     pub exports: Receipts,
+    /// Content stores by id (local caches, OCI layout exports); none: BuildKit's calls
+    /// are refused as naming no store.
+    pub content: BTreeMap<String, Layout>,
 }
 
 impl SessionServices {
@@ -261,12 +274,14 @@ impl SessionServices {
             agents: Arc::new(self.ssh),
         });
         let filesend = FileSendServer::new(self.exports, MAX_MSG);
+        let content = ContentService::new(self.content).server(MAX_MSG);
         tonic::service::Routes::new(HealthServer::new(HealthService))
             .add_service(filesync)
             .add_service(filesend)
             .add_service(auth)
             .add_service(secrets)
             .add_service(ssh)
+            .add_service(content)
     }
 }
 
@@ -300,7 +315,8 @@ mod tests {
                     "moby.filesync.v1.FileSend",
                     "moby.filesync.v1.Auth",
                     "moby.buildkit.secrets.v1.Secrets",
-                    "moby.sshforward.v1.SSH"
+                    "moby.sshforward.v1.SSH",
+                    "containerd.services.content.v1.Content"
                 ]
                 .contains(&svc),
                 "{m}"

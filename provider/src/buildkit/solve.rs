@@ -9,6 +9,7 @@ use bollard_buildkit_proto::moby::buildkit::v1::{
     CacheOptions, CacheOptionsEntry, Exporter as ExporterEntry, SolveRequest,
 };
 
+use super::content::{find_in_index, has_blob, local_store_id, Layout, EXPORT_STORE};
 use super::filesend::{Target, TargetKind};
 use super::filesync::{DirSource, VirtualFile};
 use super::{BuildError, BuildSpec, DockerfileSource, Exports, FileExport, NetworkMode, Output};
@@ -23,6 +24,14 @@ pub(crate) struct Prepared {
     pub dirs: BTreeMap<String, DirSource>,
     /// Where the file and directory exporters write, by exporter index.
     pub targets: BTreeMap<u32, Target>,
+    /// The content stores the session serves, by store id.
+    pub stores: BTreeMap<String, Layout>,
+    /// Local cache exports: the directory whose index.json names the cache, and the tag.
+    pub cache_indexes: Vec<(PathBuf, String)>,
+    /// `oci` exports to a layout directory (`tar=false`), by exporter index.
+    pub layouts: BTreeMap<u32, PathBuf>,
+    /// What to tell the user (a local cache with nothing to import yet).
+    pub warnings: Vec<String>,
 }
 
 fn invalid(msg: impl Into<String>) -> BuildError {
@@ -64,21 +73,38 @@ pub(crate) fn prepare(
     dirs.insert(DIR_CONTEXT.to_string(), context_source(spec)?);
     named_contexts(spec, &mut attrs, &mut dirs)?;
     build_options(spec, &mut attrs)?;
-    let imports = super::cache::imports(&spec.cache_from);
+    let mut stores = BTreeMap::new();
+    let mut warnings = Vec::new();
+    let imports = local_imports(
+        super::cache::imports(&spec.cache_from),
+        &mut stores,
+        &mut warnings,
+    )?;
     if !imports.is_empty() {
         attrs.insert("cache-imports".into(), cache_imports_attr(&imports)?);
     }
-    let (exporter, exporter_attrs, exports, exporters, targets) = match output {
+    let (exporter, exporter_attrs, exports, exporters, targets, layouts) = match output {
         Output::Export(x) => {
-            let (list, targets) = export_list(x)?;
+            let (list, targets, layouts) = export_list(x)?;
             let cache = super::cache::exports(&spec.cache_to);
-            (String::new(), HashMap::new(), cache, list, targets)
+            (String::new(), HashMap::new(), cache, list, targets, layouts)
         }
         _ => {
             let (e, a, c) = exporter(spec, output)?;
-            (e, a, c, Vec::new(), BTreeMap::new())
+            (e, a, c, Vec::new(), BTreeMap::new(), BTreeMap::new())
         }
     };
+    if let Some(dir) = layouts.values().next() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| invalid(format!("the oci export to {}: {e}", dir.display())))?;
+        stores.insert(
+            EXPORT_STORE.to_string(),
+            Layout {
+                root: dir.to_path_buf(),
+            },
+        );
+    }
+    let cache_indexes = local_exports(&exports, &mut stores)?;
     let request = SolveRequest {
         r#ref: build_ref.to_string(),
         exporter_deprecated: exporter,
@@ -99,7 +125,95 @@ pub(crate) fn prepare(
         request,
         dirs,
         targets,
+        stores,
+        cache_indexes,
+        layouts,
+        warnings,
     })
+}
+
+/// Local cache imports, as BuildKit's client sends them: each directory is served as the
+/// content store `local:<src>`, and the cache manifest is named by its `digest` attribute,
+/// read from `<src>/index.json` under `tag` (default `latest`) unless given. An import with
+/// nothing to import yet (no index.json, no such tag, a missing blob) is left out with a
+/// warning, as buildx does, so the first build of a cache does not fail.
+fn local_imports(
+    imports: Vec<CacheOptionsEntry>,
+    stores: &mut BTreeMap<String, Layout>,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<CacheOptionsEntry>, BuildError> {
+    let mut out = Vec::new();
+    for mut e in imports {
+        if e.r#type != "local" {
+            out.push(e);
+            continue;
+        }
+        let src = e.attrs.get("src").cloned().unwrap_or_default();
+        if src.is_empty() {
+            return Err(invalid("a local cache import needs src"));
+        }
+        let dir = PathBuf::from(&src);
+        let digest = match e.attrs.get("digest").filter(|d| !d.is_empty()) {
+            Some(d) => d.clone(),
+            None => {
+                let tag = e
+                    .attrs
+                    .get("tag")
+                    .cloned()
+                    .unwrap_or_else(|| "latest".to_string());
+                match find_in_index(&dir, &tag) {
+                    Ok(Some(d)) => d,
+                    Ok(None) => {
+                        warnings.push(format!(
+                            "local cache {src}: nothing to import yet (no {tag:?} in {})",
+                            dir.join("index.json").display()
+                        ));
+                        continue;
+                    }
+                    Err(err) => {
+                        warnings.push(format!("local cache {src} not imported: {err}"));
+                        continue;
+                    }
+                }
+            }
+        };
+        if !has_blob(&dir, &digest) {
+            warnings.push(format!(
+                "local cache {src} not imported: it lacks the blob {digest}"
+            ));
+            continue;
+        }
+        e.attrs.insert("digest".into(), digest);
+        stores.insert(local_store_id(&src), Layout { root: dir });
+        out.push(e);
+    }
+    Ok(out)
+}
+
+/// Local cache exports: each `dest` is created and served as the content store
+/// `local:<dest>`; the directories and tags whose index.json names the cache afterwards.
+fn local_exports(
+    exports: &[CacheOptionsEntry],
+    stores: &mut BTreeMap<String, Layout>,
+) -> Result<Vec<(PathBuf, String)>, BuildError> {
+    let mut out = Vec::new();
+    for e in exports.iter().filter(|e| e.r#type == "local") {
+        let dest = e.attrs.get("dest").cloned().unwrap_or_default();
+        if dest.is_empty() {
+            return Err(invalid("a local cache export needs dest"));
+        }
+        let dir = PathBuf::from(&dest);
+        std::fs::create_dir_all(&dir)
+            .map_err(|err| invalid(format!("local cache dest {dest}: {err}")))?;
+        let tag = e
+            .attrs
+            .get("tag")
+            .cloned()
+            .unwrap_or_else(|| "latest".to_string());
+        stores.insert(local_store_id(&dest), Layout { root: dir.clone() });
+        out.push((dir, tag));
+    }
+    Ok(out)
 }
 
 /// The Dockerfile's file name and the directory BuildKit reads it from.
@@ -340,9 +454,22 @@ fn names(tags: &[String]) -> Result<String, BuildError> {
 /// pushes, `store` keeps the image in the Engine's image store), then one per file or
 /// directory export, whose index BuildKit names when it sends the files back. Nothing at
 /// all is a cache-only build: no exporter, only the cache exports.
-fn export_list(x: &Exports) -> Result<(Vec<ExporterEntry>, BTreeMap<u32, Target>), BuildError> {
+/// An `oci` export with `tar: false` is written through the session's content store (the
+/// one named `export`; BuildKit has one such store per solve, so one such export).
+#[allow(clippy::type_complexity)]
+fn export_list(
+    x: &Exports,
+) -> Result<
+    (
+        Vec<ExporterEntry>,
+        BTreeMap<u32, Target>,
+        BTreeMap<u32, PathBuf>,
+    ),
+    BuildError,
+> {
     let mut list = Vec::new();
     let mut targets = BTreeMap::new();
+    let mut layouts = BTreeMap::new();
     let push = !x.push.is_empty();
     let load = !x.load.is_empty();
     if push || load {
@@ -386,19 +513,28 @@ fn export_list(x: &Exports) -> Result<(Vec<ExporterEntry>, BTreeMap<u32, Target>
             attrs.insert("name".into(), name.clone());
         }
         let index = u32::try_from(list.len()).map_err(|_| invalid("too many exports"))?;
-        targets.insert(
-            index,
-            Target {
-                kind,
-                dest: dest.clone(),
-            },
-        );
+        if matches!(f, FileExport::Oci { tar: false, .. }) {
+            if !layouts.is_empty() {
+                return Err(invalid(
+                    "only one oci export with tar: false per build (BuildKit has one export store)",
+                ));
+            }
+            layouts.insert(index, dest.clone());
+        } else {
+            targets.insert(
+                index,
+                Target {
+                    kind,
+                    dest: dest.clone(),
+                },
+            );
+        }
         list.push(ExporterEntry {
             r#type: ty.into(),
             attrs,
         });
     }
-    Ok((list, targets))
+    Ok((list, targets, layouts))
 }
 
 #[cfg(test)]

@@ -66,9 +66,9 @@ pub struct CacheRegistry {
     pub ignore_error: Option<bool>,
 }
 
-/// A local directory cache (`type=local`, an OCI layout on the provider's host): a cacheTo
-/// writes `dest`, a cacheFrom reads `src`. Not supported yet: Check refuses it (BuildKit
-/// writes it through a content store the provider does not serve yet).
+/// A local directory cache (`type=local`, an OCI image layout on the provider's host): a
+/// cacheTo writes `dest` (blobs, and `index.json` naming the cache `latest`), a cacheFrom
+/// reads `src`; a `src` with nothing in it yet is skipped with a warning.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CacheLocal {
@@ -559,17 +559,6 @@ fn process_env(k: &str) -> Option<String> {
     std::env::var(k).ok().filter(|v| !v.is_empty())
 }
 
-/// Whether the provider can serve this cache type. BuildKit reads and writes a `local`
-/// cache through the client's content store (a containerd `Content` service in the
-/// session), which the provider does not serve yet: BuildKit would fail the export with
-/// "error writing layer blob: not implemented" after the whole build.
-fn unsupported(e: &CacheEntry) -> Option<&'static str> {
-    (e.ty == "local").then_some(
-        "local caches are not supported yet (BuildKit writes them through a content store the \
-         provider does not serve); use registry, s3 or gha",
-    )
-}
-
 /// Check: every problem of every entry, named by its property path (`cacheTo[1].registry.ref`).
 pub fn failures<E: CacheItem>(items: &[E]) -> Vec<Failure> {
     let name = E::DIRECTION.property();
@@ -577,13 +566,7 @@ pub fn failures<E: CacheItem>(items: &[E]) -> Vec<Failure> {
     for (i, item) in items.iter().enumerate() {
         let errors = match to_entry(item, &|_| None) {
             Err(errors) => errors,
-            Ok(e) => match unsupported(&e) {
-                Some(reason) => {
-                    let at = if item.form().is_ok() { "" } else { ".local" };
-                    vec![EntryError::new(at, reason)]
-                }
-                None => continue,
-            },
+            Ok(_) => continue,
         };
         out.extend(
             errors
@@ -798,7 +781,10 @@ mod tests {
             Some("127.0.0.1:5000/app:cache-linux-amd64")
         );
         let local = to_entry(&to(json!({"local": {"dest": "/c"}})), &none).unwrap();
-        assert_eq!(local.split("linux-amd64"), local);
+        assert_eq!(
+            local.split("linux-amd64").get("tag"),
+            Some("latest-linux-amd64")
+        );
     }
 
     #[test]
@@ -849,13 +835,9 @@ mod tests {
             .any(|(p, _)| p == "cacheFrom[0].local.src"));
         let (p, _) = first(to_failures(json!({"local": {}})));
         assert_eq!(p, "cacheTo[1].local.dest");
-        // Valid local entries convert (see above) but are refused until the content store
-        // is served, string or typed.
-        let (p, r) = first(to_failures(json!({"local": {"dest": "/c"}})));
-        assert_eq!(p, "cacheTo[1].local");
-        assert!(r.contains("not supported yet"), "{r}");
-        let (p, _) = first(from_failures(json!("type=local,src=/c")));
-        assert_eq!(p, "cacheFrom[0]");
+        // Valid local entries pass, string or typed.
+        assert!(to_failures(json!({"local": {"dest": "/c"}})).is_empty());
+        assert!(from_failures(json!("type=local,src=/c")).is_empty());
         let (p, r) = first(to_failures(json!({"raw": "type=nosuch"})));
         assert_eq!(p, "cacheTo[1].raw");
         assert!(r.contains("unknown type"), "{r}");

@@ -81,10 +81,10 @@ pub struct SshAgent {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ExportOci {
-    /// The file to write.
+    /// The file to write (with `tar: false`, the directory).
     pub dest: String,
-    /// A tarball (`oci-archive`). `false` (an OCI layout directory) is not supported yet
-    /// and fails Check.
+    /// A tarball (`oci-archive`); `false`: an OCI image layout directory (`oci:<dest>`:
+    /// blobs, `index.json` naming the image by `tags` or `latest`). One per image.
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     #[schemars(extend("default" = true))]
     pub tar: bool,
@@ -425,6 +425,7 @@ fn parse_add_host(entry: &str) -> Result<(String, std::net::IpAddr), String> {
 fn check_exports(inputs: &ImageInputs, cache_known: bool) -> Vec<Failure> {
     let mut failures = Vec::new();
     let mut dests: BTreeMap<PathBuf, usize> = BTreeMap::new();
+    let mut layout_dir = None;
     for (i, e) in inputs.exports.iter().enumerate() {
         let variants = e.variants();
         let [(kind, dest)] = variants.as_slice() else {
@@ -457,12 +458,16 @@ fn check_exports(inputs: &ImageInputs, cache_known: bool) -> Vec<Failure> {
             continue;
         };
         if e.oci.as_ref().is_some_and(|o| !o.tar) {
-            failures.push(Failure::new(
-                format!("exports[{i}].oci.tar"),
-                "false (an OCI layout directory) is not supported yet: BuildKit writes it \
-                 through the client's content store, which the provider does not serve; use \
-                 the tarball (tar: true) and unpack it",
-            ));
+            if let Some(j) = layout_dir {
+                failures.push(Failure::new(
+                    format!("exports[{i}].oci.tar"),
+                    format!(
+                        "exports[{j}] already writes an OCI layout directory; a build writes \
+                         one (BuildKit has one export store per build)"
+                    ),
+                ));
+            }
+            layout_dir = Some(i);
         }
         if *kind == "docker" && inputs.platforms.len() > 1 {
             failures.push(Failure::new(
