@@ -130,6 +130,65 @@ def test_oci_export_with_push_in_one_build(provider, world, tmp_path):
     assert dest.exists(), "delete leaves exported files in place"
 
 
+def layout_platforms(dest, ref=""):
+    raw = json.loads(run("skopeo", "inspect", "--raw", f"oci:{dest}{ref}").stdout)
+    return {f"{m['platform']['os']}/{m['platform']['architecture']}"
+            for m in raw["manifests"] if m["platform"]["os"] != "unknown"}
+
+
+def test_oci_layout_directory_export(provider, world, tmp_path):
+    """`oci {dest, tar: false}`: an OCI image layout directory of both platforms, written
+    through the session's content store, its index.json naming the image by its tag."""
+    d, args = ctx(tmp_path, world, unique("ocidir"))
+    dest = tmp_path / "layout"
+    repo = f"{world['PLAIN_REGISTRY']}/{unique('ocidir')}"
+    id, state = create(provider, inputs_for(d, args, tags=[f"{repo}:v1"], push=False,
+                                            exports=[{"oci": {"dest": str(dest), "tar": False}}]))
+    assert layout_platforms(dest) == {"linux/amd64", "linux/arm64"}
+    assert layout_platforms(dest, ":v1") == {"linux/amd64", "linux/arm64"}
+    index = json.loads((dest / "index.json").read_text())
+    [m] = index["manifests"]
+    assert m["annotations"]["io.containerd.image.name"] == f"{repo}:v1"
+    assert json.loads((dest / "oci-layout").read_text()) == {"imageLayoutVersion": "1.0.0"}
+    # Every blob is whole (its name is its digest); no temporaries are left.
+    for b in (dest / "blobs" / "sha256").iterdir():
+        assert hashlib.sha256(b.read_bytes()).hexdigest() == b.name
+    assert sorted(x.name for x in dest.iterdir()) == ["blobs", "index.json", "oci-layout"]
+    assert state["exported"] == [{"type": "oci", "dest": str(dest)}]
+    # Built again into the same directory: the blobs it has are kept (BuildKit is told they
+    # exist), the new image replaces the old under the same name.
+    blobs = {b.name for b in (dest / "blobs" / "sha256").iterdir()}
+    args2 = {"MARK": unique("ocidir-again")}
+    _, state2 = create(provider, inputs_for(d, args2, tags=[f"{repo}:v1"], push=False,
+                                            exports=[{"oci": {"dest": str(dest), "tar": False}}]))
+    [m2] = json.loads((dest / "index.json").read_text())["manifests"]
+    assert m2["digest"] != m["digest"]
+    assert blobs < {b.name for b in (dest / "blobs" / "sha256").iterdir()}
+    assert layout_platforms(dest) == {"linux/amd64", "linux/arm64"}
+    provider.delete(IMAGE, id, state2)
+    assert (dest / "index.json").exists(), "delete leaves exported files in place"
+
+
+def test_oci_layout_directory_with_push_and_a_tarball_in_one_build(provider, world, tmp_path):
+    """The layout directory next to an OCI tarball and a push, in the exports' order in the
+    state; the layout names the same index as the tarball (BuildKit merges the exporters'
+    answers: the layout's own descriptor must be the one its index.json names)."""
+    d, args = ctx(tmp_path, world, unique("ocidir2"))
+    layout, tar = tmp_path / "layout", tmp_path / "image.tar"
+    repo = f"{world['PLAIN_REGISTRY']}/{unique('ocidirpush')}"
+    _, state = create(provider, inputs_for(d, args, tags=[f"{repo}:v1"], exports=[
+        {"oci": {"dest": str(tar)}}, {"oci": {"dest": str(layout), "tar": False}}]))
+    assert [(e["dest"], "digest" in e) for e in state["exported"]] == [
+        (str(tar), True), (str(layout), False)]
+    assert layout_platforms(layout) == {"linux/amd64", "linux/arm64"}
+    named = json.loads((layout / "index.json").read_text())["manifests"][0]["digest"]
+    with tarfile.open(tar) as t:
+        in_tar = json.load(t.extractfile("index.json"))["manifests"][0]["digest"]
+    assert named == in_tar
+    raw = run("skopeo", "inspect", "--raw", f"oci:{layout}").stdout.encode()
+    assert named == "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
 def test_tar_and_local_exports_hold_the_files(provider, world, tmp_path):
     mark = unique("fs")
     d, args = ctx(tmp_path, world, mark)
@@ -296,8 +355,10 @@ def test_file_exports_and_load_on_the_standalone_buildkitd(engine, provider_env,
         ([{"oci": {"dest": "/tmp/o.tar", "compression": "zstd"}}], {}, "exports[0].oci",
          "unknown field"),
         ([{"zip": {"dest": "/tmp/o.zip"}}], {}, "exports[0]", "unknown field"),
-        ([{"oci": {"dest": "/tmp/layout", "tar": False}}], {}, "exports[0].oci.tar",
-         "not supported"),
+        ([{"oci": {"dest": "/tmp/l1", "tar": False}}, {"oci": {"dest": "/tmp/l2", "tar": False}}],
+         {}, "exports[1].oci.tar", "already writes an OCI layout directory"),
+        ([{"oci": {"dest": "/etc/hostname", "tar": False}}], {}, "exports[0].oci.dest",
+         "not a directory"),
         ([{"docker": {"dest": "/tmp/d.tar"}}], {"platforms": ["linux/amd64", "linux/arm64"]},
          "exports[0].docker", "one platform"),
         (None, {"load": True, "push": False}, "load", "needs tags"),

@@ -30,8 +30,8 @@ use pb::content_server::{Content, ContentServer};
 use pb::{
     AbortRequest, DeleteContentRequest, Info, InfoRequest, InfoResponse, ListContentRequest,
     ListContentResponse, ListStatusesRequest, ListStatusesResponse, ReadContentRequest,
-    ReadContentResponse, StatusRequest, StatusResponse, UpdateRequest, UpdateResponse,
-    WriteAction, WriteContentRequest, WriteContentResponse,
+    ReadContentResponse, StatusRequest, StatusResponse, UpdateRequest, UpdateResponse, WriteAction,
+    WriteContentRequest, WriteContentResponse,
 };
 
 /// The gRPC metadata key BuildKit names the store with (session/content `GRPCHeaderID`).
@@ -66,7 +66,9 @@ fn sha256_hex(digest: &str) -> Result<&str, Status> {
         .strip_prefix("sha256:")
         .ok_or_else(|| Status::invalid_argument(format!("unsupported digest {digest:?}")))?;
     if hex.len() != 64 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-        return Err(Status::invalid_argument(format!("invalid digest {digest:?}")));
+        return Err(Status::invalid_argument(format!(
+            "invalid digest {digest:?}"
+        )));
     }
     Ok(hex)
 }
@@ -79,9 +81,7 @@ fn io_status(what: &str, e: &std::io::Error) -> Status {
 }
 
 fn timestamp(t: SystemTime) -> prost_types::Timestamp {
-    let d = t
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or_default();
+    let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
     prost_types::Timestamp {
         seconds: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
         nanos: i32::try_from(d.subsec_nanos()).unwrap_or(0),
@@ -404,10 +404,7 @@ impl Content for ContentService {
         let path = layout.blob(&hex);
         let what = format!("blob {}", r.digest);
         let mut file = std::fs::File::open(&path).map_err(|e| io_status(&what, &e))?;
-        let len = file
-            .metadata()
-            .map_err(|e| io_status(&what, &e))?
-            .len();
+        let len = file.metadata().map_err(|e| io_status(&what, &e))?.len();
         let start = u64::try_from(r.offset.max(0)).unwrap_or(0);
         if start > len {
             return Err(Status::out_of_range(format!(
@@ -584,8 +581,7 @@ impl Content for ContentService {
                     Ok((resp, done)) => (Ok(resp), done),
                     Err(e) => (Err(e), true),
                 };
-                if !matches!(tokio::time::timeout(IDLE, tx.send(resp)).await, Ok(Ok(()))) || done
-                {
+                if !matches!(tokio::time::timeout(IDLE, tx.send(resp)).await, Ok(Ok(()))) || done {
                     break;
                 }
             }
@@ -813,7 +809,10 @@ mod tests {
         let mut w = Some(Writer::new(layout.clone()).unwrap());
         let mut m = req(WriteAction::Commit, 0, b"abc");
         m.expected = digest_of(b"abd");
-        assert_eq!(step(&mut w, m).unwrap_err().code(), tonic::Code::FailedPrecondition);
+        assert_eq!(
+            step(&mut w, m).unwrap_err().code(),
+            tonic::Code::FailedPrecondition
+        );
         let mut w = Some(Writer::new(layout.clone()).unwrap());
         let mut m = req(WriteAction::Commit, 0, b"abc");
         m.total = 4;
@@ -838,8 +837,18 @@ mod tests {
                 "digest": d, "size": 10})
         };
         assert_eq!(find_in_index(dir.path(), "latest").unwrap(), None);
-        put_index(dir.path(), &desc("sha256:a"), &[IndexName::Tag("latest".into())]).unwrap();
-        put_index(dir.path(), &desc("sha256:b"), &[IndexName::Tag("latest".into())]).unwrap();
+        put_index(
+            dir.path(),
+            &desc("sha256:a"),
+            &[IndexName::Tag("latest".into())],
+        )
+        .unwrap();
+        put_index(
+            dir.path(),
+            &desc("sha256:b"),
+            &[IndexName::Tag("latest".into())],
+        )
+        .unwrap();
         put_index(
             dir.path(),
             &desc("sha256:c"),
@@ -851,12 +860,13 @@ mod tests {
             Some("sha256:b")
         );
         assert_eq!(
-            find_in_index(dir.path(), "r.example/app:1").unwrap().as_deref(),
+            find_in_index(dir.path(), "r.example/app:1")
+                .unwrap()
+                .as_deref(),
             Some("sha256:c")
         );
         let index: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(dir.path().join("index.json")).unwrap())
-                .unwrap();
+            serde_json::from_slice(&std::fs::read(dir.path().join("index.json")).unwrap()).unwrap();
         assert_eq!(index["schemaVersion"], 2);
         assert_eq!(index["manifests"].as_array().unwrap().len(), 2);
         assert_eq!(

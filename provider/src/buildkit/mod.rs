@@ -534,6 +534,8 @@ struct Job {
     cache_indexes: Vec<(PathBuf, String)>,
     /// OCI layout exports by exporter index, named in their index.json afterwards.
     layouts: BTreeMap<u32, PathBuf>,
+    /// The exporter index of each file export, in their order.
+    file_order: Vec<u32>,
 }
 
 async fn build_via(
@@ -585,6 +587,7 @@ async fn build_via(
         exports,
         cache_indexes: prepared.cache_indexes,
         layouts: prepared.layouts,
+        file_order: prepared.file_order,
     };
     tokio::select! {
         biased;
@@ -608,6 +611,7 @@ async fn run(
         exports,
         cache_indexes,
         layouts,
+        file_order,
     } = job;
     let ep = endpoint.to_string();
     log.log(Level::Debug, &format!("connecting to BuildKit ({ep})"));
@@ -666,10 +670,13 @@ async fn run(
                 endpoint: ep.clone(),
                 detail,
             })?;
-            // In exporter order: the files and directories, and the OCI layouts.
+            // In the exports' order: the files and directories, and the OCI layout.
             let mut by_id: BTreeMap<u32, Written> = ids.into_iter().zip(files).collect();
             by_id.extend(written);
-            let exported = by_id.into_values().collect();
+            let exported = file_order
+                .iter()
+                .filter_map(|id| by_id.remove(id))
+                .collect();
             Ok(BuildOutcome { digest, exported })
         }
         Err(status) => {

@@ -30,6 +30,8 @@ pub(crate) struct Prepared {
     pub cache_indexes: Vec<(PathBuf, String)>,
     /// `oci` exports to a layout directory (`tar=false`), by exporter index.
     pub layouts: BTreeMap<u32, PathBuf>,
+    /// The exporter index of each file export, in their order.
+    pub file_order: Vec<u32>,
     /// What to tell the user (a local cache with nothing to import yet).
     pub warnings: Vec<String>,
 }
@@ -83,15 +85,32 @@ pub(crate) fn prepare(
     if !imports.is_empty() {
         attrs.insert("cache-imports".into(), cache_imports_attr(&imports)?);
     }
-    let (exporter, exporter_attrs, exports, exporters, targets, layouts) = match output {
+    let (exporter, exporter_attrs, exports, exporters, targets, layouts, file_order) = match output
+    {
         Output::Export(x) => {
-            let (list, targets, layouts) = export_list(x)?;
+            let (list, targets, layouts, order) = export_list(x)?;
             let cache = super::cache::exports(&spec.cache_to);
-            (String::new(), HashMap::new(), cache, list, targets, layouts)
+            (
+                String::new(),
+                HashMap::new(),
+                cache,
+                list,
+                targets,
+                layouts,
+                order,
+            )
         }
         _ => {
             let (e, a, c) = exporter(spec, output)?;
-            (e, a, c, Vec::new(), BTreeMap::new(), BTreeMap::new())
+            (
+                e,
+                a,
+                c,
+                Vec::new(),
+                BTreeMap::new(),
+                BTreeMap::new(),
+                Vec::new(),
+            )
         }
     };
     if let Some(dir) = layouts.values().next() {
@@ -128,6 +147,7 @@ pub(crate) fn prepare(
         stores,
         cache_indexes,
         layouts,
+        file_order,
         warnings,
     })
 }
@@ -455,7 +475,8 @@ fn names(tags: &[String]) -> Result<String, BuildError> {
 /// directory export, whose index BuildKit names when it sends the files back. Nothing at
 /// all is a cache-only build: no exporter, only the cache exports.
 /// An `oci` export with `tar: false` is written through the session's content store (the
-/// one named `export`; BuildKit has one such store per solve, so one such export).
+/// one named `export`; BuildKit has one such store per solve, so one such export). Last:
+/// the exporter index of each file export, in their order.
 #[allow(clippy::type_complexity)]
 fn export_list(
     x: &Exports,
@@ -464,12 +485,15 @@ fn export_list(
         Vec<ExporterEntry>,
         BTreeMap<u32, Target>,
         BTreeMap<u32, PathBuf>,
+        Vec<u32>,
     ),
     BuildError,
 > {
     let mut list = Vec::new();
     let mut targets = BTreeMap::new();
     let mut layouts = BTreeMap::new();
+    let mut layout = None;
+    let mut order: Vec<Option<u32>> = Vec::new();
     let push = !x.push.is_empty();
     let load = !x.load.is_empty();
     if push || load {
@@ -512,15 +536,25 @@ fn export_list(
         if matches!(ty, "oci" | "docker") && !name.is_empty() {
             attrs.insert("name".into(), name.clone());
         }
-        let index = u32::try_from(list.len()).map_err(|_| invalid("too many exports"))?;
         if matches!(f, FileExport::Oci { tar: false, .. }) {
-            if !layouts.is_empty() {
+            if layout.is_some() {
                 return Err(invalid(
                     "only one oci export with tar: false per build (BuildKit has one export store)",
                 ));
             }
-            layouts.insert(index, dest.clone());
-        } else {
+            order.push(None);
+            layout = Some((
+                dest.clone(),
+                ExporterEntry {
+                    r#type: ty.into(),
+                    attrs,
+                },
+            ));
+            continue;
+        }
+        let index = u32::try_from(list.len()).map_err(|_| invalid("too many exports"))?;
+        order.push(Some(index));
+        {
             targets.insert(
                 index,
                 Target {
@@ -534,7 +568,18 @@ fn export_list(
             attrs,
         });
     }
-    Ok((list, targets, layouts))
+    // The layout goes last: BuildKit merges the exporters' answers into one map, the last
+    // one's winning, and its `containerimage.descriptor` is what its index.json must name.
+    if let Some((dest, entry)) = layout {
+        let index = u32::try_from(list.len()).map_err(|_| invalid("too many exports"))?;
+        layouts.insert(index, dest);
+        list.push(entry);
+        for o in order.iter_mut().filter(|o| o.is_none()) {
+            *o = Some(index);
+        }
+    }
+    let order = order.into_iter().flatten().collect();
+    Ok((list, targets, layouts, order))
 }
 
 #[cfg(test)]
