@@ -95,11 +95,9 @@ impl Progress {
                     log.status(&st.name);
                 }
             }
-            if v.completed.is_some() {
-                if v.cached && !st.cached {
-                    st.cached = true;
-                    log.status(&format!("CACHED {}", st.name));
-                }
+            if v.completed.is_some() && v.cached && !st.cached {
+                st.cached = true;
+                log.status(&format!("CACHED {}", st.name));
             }
             if !v.error.is_empty() && st.error.is_empty() {
                 st.error = v.error.clone();
@@ -282,7 +280,7 @@ mod tests {
         // completed uncached while its layers are fetched, then completed cached.
         let mut p = Progress::default();
         let log = Record(Default::default());
-        let ts = Some(prost_types::Timestamp::default());
+        let ts = Some(bollard_buildkit_proto::google::protobuf::Timestamp::default());
         for (cached, completed) in [(true, false), (false, false), (false, true), (true, true)] {
             p.apply(
                 StatusResponse {

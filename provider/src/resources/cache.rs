@@ -72,10 +72,11 @@ pub struct CacheRegistry {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CacheLocal {
-    /// cacheFrom: the directory to import from (what a cacheTo `dest` wrote).
+    /// cacheFrom: the directory to import from (what a cacheTo `dest` wrote; its index.json
+    /// names the cache `latest`). Nothing there yet: skipped with a warning.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub src: Option<String>,
-    /// cacheTo: the directory to export to.
+    /// cacheTo: the directory to export to (created if absent): an OCI image layout.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dest: Option<String>,
     /// cacheTo only: `min` (default) or `max`.

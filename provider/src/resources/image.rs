@@ -126,7 +126,7 @@ pub struct ExportCacheOnly {}
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Export {
-    /// An OCI image layout tarball.
+    /// An OCI image layout: a tarball, or with `tar: false` a directory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oci: Option<ExportOci>,
     /// A Docker image tarball.

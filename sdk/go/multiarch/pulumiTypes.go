@@ -1095,17 +1095,18 @@ func (o CacheInlinePtrOutput) Elem() CacheInlineOutput {
 	}).(CacheInlineOutput)
 }
 
-// A local directory cache (`type=local`, an OCI layout on the provider's host): a cacheTo
-// writes `dest`, a cacheFrom reads `src`. Not supported yet: Check refuses it (BuildKit
-// writes it through a content store the provider does not serve yet).
+// A local directory cache (`type=local`, an OCI image layout on the provider's host): a
+// cacheTo writes `dest` (blobs, and `index.json` naming the cache `latest`), a cacheFrom
+// reads `src`; a `src` with nothing in it yet is skipped with a warning.
 type CacheLocal struct {
-	// cacheTo: the directory to export to.
+	// cacheTo: the directory to export to (created if absent): an OCI image layout.
 	Dest *string `pulumi:"dest"`
 	// cacheTo only: a failed cache export is a warning instead of a failed build.
 	IgnoreError *bool `pulumi:"ignoreError"`
 	// cacheTo only: `min` (default) or `max`.
 	Mode *CacheMode `pulumi:"mode"`
-	// cacheFrom: the directory to import from (what a cacheTo `dest` wrote).
+	// cacheFrom: the directory to import from (what a cacheTo `dest` wrote; its index.json
+	// names the cache `latest`). Nothing there yet: skipped with a warning.
 	Src *string `pulumi:"src"`
 }
 
@@ -1120,17 +1121,18 @@ type CacheLocalInput interface {
 	ToCacheLocalOutputWithContext(context.Context) CacheLocalOutput
 }
 
-// A local directory cache (`type=local`, an OCI layout on the provider's host): a cacheTo
-// writes `dest`, a cacheFrom reads `src`. Not supported yet: Check refuses it (BuildKit
-// writes it through a content store the provider does not serve yet).
+// A local directory cache (`type=local`, an OCI image layout on the provider's host): a
+// cacheTo writes `dest` (blobs, and `index.json` naming the cache `latest`), a cacheFrom
+// reads `src`; a `src` with nothing in it yet is skipped with a warning.
 type CacheLocalArgs struct {
-	// cacheTo: the directory to export to.
+	// cacheTo: the directory to export to (created if absent): an OCI image layout.
 	Dest pulumi.StringPtrInput `pulumi:"dest"`
 	// cacheTo only: a failed cache export is a warning instead of a failed build.
 	IgnoreError pulumi.BoolPtrInput `pulumi:"ignoreError"`
 	// cacheTo only: `min` (default) or `max`.
 	Mode CacheModePtrInput `pulumi:"mode"`
-	// cacheFrom: the directory to import from (what a cacheTo `dest` wrote).
+	// cacheFrom: the directory to import from (what a cacheTo `dest` wrote; its index.json
+	// names the cache `latest`). Nothing there yet: skipped with a warning.
 	Src pulumi.StringPtrInput `pulumi:"src"`
 }
 
@@ -1187,9 +1189,9 @@ func (i *cacheLocalPtrType) ToCacheLocalPtrOutputWithContext(ctx context.Context
 	return pulumi.ToOutputWithContext(ctx, i).(CacheLocalPtrOutput)
 }
 
-// A local directory cache (`type=local`, an OCI layout on the provider's host): a cacheTo
-// writes `dest`, a cacheFrom reads `src`. Not supported yet: Check refuses it (BuildKit
-// writes it through a content store the provider does not serve yet).
+// A local directory cache (`type=local`, an OCI image layout on the provider's host): a
+// cacheTo writes `dest` (blobs, and `index.json` naming the cache `latest`), a cacheFrom
+// reads `src`; a `src` with nothing in it yet is skipped with a warning.
 type CacheLocalOutput struct{ *pulumi.OutputState }
 
 func (CacheLocalOutput) ElementType() reflect.Type {
@@ -1214,7 +1216,7 @@ func (o CacheLocalOutput) ToCacheLocalPtrOutputWithContext(ctx context.Context) 
 	}).(CacheLocalPtrOutput)
 }
 
-// cacheTo: the directory to export to.
+// cacheTo: the directory to export to (created if absent): an OCI image layout.
 func (o CacheLocalOutput) Dest() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v CacheLocal) *string { return v.Dest }).(pulumi.StringPtrOutput)
 }
@@ -1229,7 +1231,8 @@ func (o CacheLocalOutput) Mode() CacheModePtrOutput {
 	return o.ApplyT(func(v CacheLocal) *CacheMode { return v.Mode }).(CacheModePtrOutput)
 }
 
-// cacheFrom: the directory to import from (what a cacheTo `dest` wrote).
+// cacheFrom: the directory to import from (what a cacheTo `dest` wrote; its index.json
+// names the cache `latest`). Nothing there yet: skipped with a warning.
 func (o CacheLocalOutput) Src() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v CacheLocal) *string { return v.Src }).(pulumi.StringPtrOutput)
 }
@@ -1258,7 +1261,7 @@ func (o CacheLocalPtrOutput) Elem() CacheLocalOutput {
 	}).(CacheLocalOutput)
 }
 
-// cacheTo: the directory to export to.
+// cacheTo: the directory to export to (created if absent): an OCI image layout.
 func (o CacheLocalPtrOutput) Dest() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *CacheLocal) *string {
 		if v == nil {
@@ -1288,7 +1291,8 @@ func (o CacheLocalPtrOutput) Mode() CacheModePtrOutput {
 	}).(CacheModePtrOutput)
 }
 
-// cacheFrom: the directory to import from (what a cacheTo `dest` wrote).
+// cacheFrom: the directory to import from (what a cacheTo `dest` wrote; its index.json
+// names the cache `latest`). Nothing there yet: skipped with a warning.
 func (o CacheLocalPtrOutput) Src() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *CacheLocal) *string {
 		if v == nil {
@@ -2285,7 +2289,7 @@ type Export struct {
 	Docker *ExportDocker `pulumi:"docker"`
 	// The file system into a directory.
 	Local *ExportLocal `pulumi:"local"`
-	// An OCI image layout tarball.
+	// An OCI image layout: a tarball, or with `tar: false` a directory.
 	Oci *ExportOci `pulumi:"oci"`
 	// The file system as a tarball.
 	Tar *ExportTar `pulumi:"tar"`
@@ -2321,7 +2325,7 @@ type ExportArgs struct {
 	Docker ExportDockerPtrInput `pulumi:"docker"`
 	// The file system into a directory.
 	Local ExportLocalPtrInput `pulumi:"local"`
-	// An OCI image layout tarball.
+	// An OCI image layout: a tarball, or with `tar: false` a directory.
 	Oci ExportOciPtrInput `pulumi:"oci"`
 	// The file system as a tarball.
 	Tar ExportTarPtrInput `pulumi:"tar"`
@@ -2403,7 +2407,7 @@ func (o ExportOutput) Local() ExportLocalPtrOutput {
 	return o.ApplyT(func(v Export) *ExportLocal { return v.Local }).(ExportLocalPtrOutput)
 }
 
-// An OCI image layout tarball.
+// An OCI image layout: a tarball, or with `tar: false` a directory.
 func (o ExportOutput) Oci() ExportOciPtrOutput {
 	return o.ApplyT(func(v Export) *ExportOci { return v.Oci }).(ExportOciPtrOutput)
 }
@@ -2842,10 +2846,10 @@ func (o ExportLocalPtrOutput) Dest() pulumi.StringPtrOutput {
 
 // An OCI image layout of the result (all platforms, as one index).
 type ExportOci struct {
-	// The file to write.
+	// The file to write (with `tar: false`, the directory).
 	Dest string `pulumi:"dest"`
-	// A tarball (`oci-archive`). `false` (an OCI layout directory) is not supported yet
-	// and fails Check.
+	// A tarball (`oci-archive`); `false`: an OCI image layout directory (`oci:<dest>`:
+	// blobs, `index.json` naming the image by `tags` or `latest`). One per image.
 	Tar *bool `pulumi:"tar"`
 }
 
@@ -2875,10 +2879,10 @@ type ExportOciInput interface {
 
 // An OCI image layout of the result (all platforms, as one index).
 type ExportOciArgs struct {
-	// The file to write.
+	// The file to write (with `tar: false`, the directory).
 	Dest pulumi.StringInput `pulumi:"dest"`
-	// A tarball (`oci-archive`). `false` (an OCI layout directory) is not supported yet
-	// and fails Check.
+	// A tarball (`oci-archive`); `false`: an OCI image layout directory (`oci:<dest>`:
+	// blobs, `index.json` naming the image by `tags` or `latest`). One per image.
 	Tar pulumi.BoolPtrInput `pulumi:"tar"`
 }
 
@@ -2971,13 +2975,13 @@ func (o ExportOciOutput) ToExportOciPtrOutputWithContext(ctx context.Context) Ex
 	}).(ExportOciPtrOutput)
 }
 
-// The file to write.
+// The file to write (with `tar: false`, the directory).
 func (o ExportOciOutput) Dest() pulumi.StringOutput {
 	return o.ApplyT(func(v ExportOci) string { return v.Dest }).(pulumi.StringOutput)
 }
 
-// A tarball (`oci-archive`). `false` (an OCI layout directory) is not supported yet
-// and fails Check.
+// A tarball (`oci-archive`); `false`: an OCI image layout directory (`oci:<dest>`:
+// blobs, `index.json` naming the image by `tags` or `latest`). One per image.
 func (o ExportOciOutput) Tar() pulumi.BoolPtrOutput {
 	return o.ApplyT(func(v ExportOci) *bool { return v.Tar }).(pulumi.BoolPtrOutput)
 }
@@ -3006,7 +3010,7 @@ func (o ExportOciPtrOutput) Elem() ExportOciOutput {
 	}).(ExportOciOutput)
 }
 
-// The file to write.
+// The file to write (with `tar: false`, the directory).
 func (o ExportOciPtrOutput) Dest() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *ExportOci) *string {
 		if v == nil {
@@ -3016,8 +3020,8 @@ func (o ExportOciPtrOutput) Dest() pulumi.StringPtrOutput {
 	}).(pulumi.StringPtrOutput)
 }
 
-// A tarball (`oci-archive`). `false` (an OCI layout directory) is not supported yet
-// and fails Check.
+// A tarball (`oci-archive`); `false`: an OCI image layout directory (`oci:<dest>`:
+// blobs, `index.json` naming the image by `tags` or `latest`). One per image.
 func (o ExportOciPtrOutput) Tar() pulumi.BoolPtrOutput {
 	return o.ApplyT(func(v *ExportOci) *bool {
 		if v == nil {

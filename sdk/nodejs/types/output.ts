@@ -141,13 +141,13 @@ export interface CacheInline {
 }
 
 /**
- * A local directory cache (`type=local`, an OCI layout on the provider's host): a cacheTo
- * writes `dest`, a cacheFrom reads `src`. Not supported yet: Check refuses it (BuildKit
- * writes it through a content store the provider does not serve yet).
+ * A local directory cache (`type=local`, an OCI image layout on the provider's host): a
+ * cacheTo writes `dest` (blobs, and `index.json` naming the cache `latest`), a cacheFrom
+ * reads `src`; a `src` with nothing in it yet is skipped with a warning.
  */
 export interface CacheLocal {
     /**
-     * cacheTo: the directory to export to.
+     * cacheTo: the directory to export to (created if absent): an OCI image layout.
      */
     dest?: string;
     /**
@@ -159,7 +159,8 @@ export interface CacheLocal {
      */
     mode?: enums.CacheMode;
     /**
-     * cacheFrom: the directory to import from (what a cacheTo `dest` wrote).
+     * cacheFrom: the directory to import from (what a cacheTo `dest` wrote; its index.json
+     * names the cache `latest`). Nothing there yet: skipped with a warning.
      */
     src?: string;
 }
@@ -319,7 +320,7 @@ export interface Export {
      */
     local?: outputs.ExportLocal;
     /**
-     * An OCI image layout tarball.
+     * An OCI image layout: a tarball, or with `tar: false` a directory.
      */
     oci?: outputs.ExportOci;
     /**
@@ -370,12 +371,12 @@ export interface ExportLocal {
  */
 export interface ExportOci {
     /**
-     * The file to write.
+     * The file to write (with `tar: false`, the directory).
      */
     dest: string;
     /**
-     * A tarball (`oci-archive`). `false` (an OCI layout directory) is not supported yet
-     * and fails Check.
+     * A tarball (`oci-archive`); `false`: an OCI image layout directory (`oci:<dest>`:
+     * blobs, `index.json` naming the image by `tags` or `latest`). One per image.
      */
     tar?: boolean;
 }

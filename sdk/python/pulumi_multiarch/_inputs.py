@@ -594,13 +594,13 @@ class CacheInlineArgs:
 
 class CacheLocalArgsDict(TypedDict):
     """
-    A local directory cache (`type=local`, an OCI layout on the provider's host): a cacheTo
-    writes `dest`, a cacheFrom reads `src`. Not supported yet: Check refuses it (BuildKit
-    writes it through a content store the provider does not serve yet).
+    A local directory cache (`type=local`, an OCI image layout on the provider's host): a
+    cacheTo writes `dest` (blobs, and `index.json` naming the cache `latest`), a cacheFrom
+    reads `src`; a `src` with nothing in it yet is skipped with a warning.
     """
     dest: NotRequired[pulumi.Input[Optional[_builtins.str]]]
     """
-    cacheTo: the directory to export to.
+    cacheTo: the directory to export to (created if absent): an OCI image layout.
     """
     ignore_error: NotRequired[pulumi.Input[Optional[_builtins.bool]]]
     """
@@ -612,7 +612,8 @@ class CacheLocalArgsDict(TypedDict):
     """
     src: NotRequired[pulumi.Input[Optional[_builtins.str]]]
     """
-    cacheFrom: the directory to import from (what a cacheTo `dest` wrote).
+    cacheFrom: the directory to import from (what a cacheTo `dest` wrote; its index.json
+    names the cache `latest`). Nothing there yet: skipped with a warning.
     """
 
 @pulumi.input_type
@@ -623,14 +624,15 @@ class CacheLocalArgs:
                  mode: pulumi.Input[Optional['CacheMode']] = None,
                  src: pulumi.Input[Optional[_builtins.str]] = None):
         """
-        A local directory cache (`type=local`, an OCI layout on the provider's host): a cacheTo
-        writes `dest`, a cacheFrom reads `src`. Not supported yet: Check refuses it (BuildKit
-        writes it through a content store the provider does not serve yet).
+        A local directory cache (`type=local`, an OCI image layout on the provider's host): a
+        cacheTo writes `dest` (blobs, and `index.json` naming the cache `latest`), a cacheFrom
+        reads `src`; a `src` with nothing in it yet is skipped with a warning.
 
-        :param pulumi.Input[_builtins.str] dest: cacheTo: the directory to export to.
+        :param pulumi.Input[_builtins.str] dest: cacheTo: the directory to export to (created if absent): an OCI image layout.
         :param pulumi.Input[_builtins.bool] ignore_error: cacheTo only: a failed cache export is a warning instead of a failed build.
         :param pulumi.Input['CacheMode'] mode: cacheTo only: `min` (default) or `max`.
-        :param pulumi.Input[_builtins.str] src: cacheFrom: the directory to import from (what a cacheTo `dest` wrote).
+        :param pulumi.Input[_builtins.str] src: cacheFrom: the directory to import from (what a cacheTo `dest` wrote; its index.json
+               names the cache `latest`). Nothing there yet: skipped with a warning.
         """
         if dest is not None:
             pulumi.set(__self__, "dest", dest)
@@ -645,7 +647,7 @@ class CacheLocalArgs:
     @pulumi.getter
     def dest(self) -> pulumi.Input[Optional[_builtins.str]]:
         """
-        cacheTo: the directory to export to.
+        cacheTo: the directory to export to (created if absent): an OCI image layout.
         """
         return pulumi.get(self, "dest")
 
@@ -681,7 +683,8 @@ class CacheLocalArgs:
     @pulumi.getter
     def src(self) -> pulumi.Input[Optional[_builtins.str]]:
         """
-        cacheFrom: the directory to import from (what a cacheTo `dest` wrote).
+        cacheFrom: the directory to import from (what a cacheTo `dest` wrote; its index.json
+        names the cache `latest`). Nothing there yet: skipped with a warning.
         """
         return pulumi.get(self, "src")
 
@@ -1306,7 +1309,7 @@ class ExportArgsDict(TypedDict):
     """
     oci: NotRequired[pulumi.Input[Optional['ExportOciArgsDict']]]
     """
-    An OCI image layout tarball.
+    An OCI image layout: a tarball, or with `tar: false` a directory.
     """
     tar: NotRequired[pulumi.Input[Optional['ExportTarArgsDict']]]
     """
@@ -1327,7 +1330,7 @@ class ExportArgs:
         :param pulumi.Input['ExportCacheOnlyArgs'] cacheonly: The cache only (with `cacheTo`, `push: false`, no other export and no `load`).
         :param pulumi.Input['ExportDockerArgs'] docker: A Docker image tarball.
         :param pulumi.Input['ExportLocalArgs'] local: The file system into a directory.
-        :param pulumi.Input['ExportOciArgs'] oci: An OCI image layout tarball.
+        :param pulumi.Input['ExportOciArgs'] oci: An OCI image layout: a tarball, or with `tar: false` a directory.
         :param pulumi.Input['ExportTarArgs'] tar: The file system as a tarball.
         """
         if cacheonly is not None:
@@ -1381,7 +1384,7 @@ class ExportArgs:
     @pulumi.getter
     def oci(self) -> pulumi.Input[Optional['ExportOciArgs']]:
         """
-        An OCI image layout tarball.
+        An OCI image layout: a tarball, or with `tar: false` a directory.
         """
         return pulumi.get(self, "oci")
 
@@ -1493,12 +1496,12 @@ class ExportOciArgsDict(TypedDict):
     """
     dest: pulumi.Input[_builtins.str]
     """
-    The file to write.
+    The file to write (with `tar: false`, the directory).
     """
     tar: NotRequired[pulumi.Input[Optional[_builtins.bool]]]
     """
-    A tarball (`oci-archive`). `false` (an OCI layout directory) is not supported yet
-    and fails Check.
+    A tarball (`oci-archive`); `false`: an OCI image layout directory (`oci:<dest>`:
+    blobs, `index.json` naming the image by `tags` or `latest`). One per image.
     """
 
 @pulumi.input_type
@@ -1509,9 +1512,9 @@ class ExportOciArgs:
         """
         An OCI image layout of the result (all platforms, as one index).
 
-        :param pulumi.Input[_builtins.str] dest: The file to write.
-        :param pulumi.Input[_builtins.bool] tar: A tarball (`oci-archive`). `false` (an OCI layout directory) is not supported yet
-               and fails Check.
+        :param pulumi.Input[_builtins.str] dest: The file to write (with `tar: false`, the directory).
+        :param pulumi.Input[_builtins.bool] tar: A tarball (`oci-archive`); `false`: an OCI image layout directory (`oci:<dest>`:
+               blobs, `index.json` naming the image by `tags` or `latest`). One per image.
         """
         pulumi.set(__self__, "dest", dest)
         if tar is None:
@@ -1523,7 +1526,7 @@ class ExportOciArgs:
     @pulumi.getter
     def dest(self) -> pulumi.Input[_builtins.str]:
         """
-        The file to write.
+        The file to write (with `tar: false`, the directory).
         """
         return pulumi.get(self, "dest")
 
@@ -1535,8 +1538,8 @@ class ExportOciArgs:
     @pulumi.getter
     def tar(self) -> pulumi.Input[Optional[_builtins.bool]]:
         """
-        A tarball (`oci-archive`). `false` (an OCI layout directory) is not supported yet
-        and fails Check.
+        A tarball (`oci-archive`); `false`: an OCI image layout directory (`oci:<dest>`:
+        blobs, `index.json` naming the image by `tags` or `latest`). One per image.
         """
         return pulumi.get(self, "tar")
 

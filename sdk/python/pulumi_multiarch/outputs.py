@@ -408,9 +408,9 @@ class CacheInline(dict):
 @pulumi.output_type
 class CacheLocal(dict):
     """
-    A local directory cache (`type=local`, an OCI layout on the provider's host): a cacheTo
-    writes `dest`, a cacheFrom reads `src`. Not supported yet: Check refuses it (BuildKit
-    writes it through a content store the provider does not serve yet).
+    A local directory cache (`type=local`, an OCI image layout on the provider's host): a
+    cacheTo writes `dest` (blobs, and `index.json` naming the cache `latest`), a cacheFrom
+    reads `src`; a `src` with nothing in it yet is skipped with a warning.
     """
     @staticmethod
     def __key_warning(key: str):
@@ -435,14 +435,15 @@ class CacheLocal(dict):
                  mode: Optional['CacheMode'] = None,
                  src: Optional[_builtins.str] = None):
         """
-        A local directory cache (`type=local`, an OCI layout on the provider's host): a cacheTo
-        writes `dest`, a cacheFrom reads `src`. Not supported yet: Check refuses it (BuildKit
-        writes it through a content store the provider does not serve yet).
+        A local directory cache (`type=local`, an OCI image layout on the provider's host): a
+        cacheTo writes `dest` (blobs, and `index.json` naming the cache `latest`), a cacheFrom
+        reads `src`; a `src` with nothing in it yet is skipped with a warning.
 
-        :param _builtins.str dest: cacheTo: the directory to export to.
+        :param _builtins.str dest: cacheTo: the directory to export to (created if absent): an OCI image layout.
         :param _builtins.bool ignore_error: cacheTo only: a failed cache export is a warning instead of a failed build.
         :param 'CacheMode' mode: cacheTo only: `min` (default) or `max`.
-        :param _builtins.str src: cacheFrom: the directory to import from (what a cacheTo `dest` wrote).
+        :param _builtins.str src: cacheFrom: the directory to import from (what a cacheTo `dest` wrote; its index.json
+               names the cache `latest`). Nothing there yet: skipped with a warning.
         """
         if dest is not None:
             pulumi.set(__self__, "dest", dest)
@@ -457,7 +458,7 @@ class CacheLocal(dict):
     @pulumi.getter
     def dest(self) -> Optional[_builtins.str]:
         """
-        cacheTo: the directory to export to.
+        cacheTo: the directory to export to (created if absent): an OCI image layout.
         """
         return pulumi.get(self, "dest")
 
@@ -481,7 +482,8 @@ class CacheLocal(dict):
     @pulumi.getter
     def src(self) -> Optional[_builtins.str]:
         """
-        cacheFrom: the directory to import from (what a cacheTo `dest` wrote).
+        cacheFrom: the directory to import from (what a cacheTo `dest` wrote; its index.json
+        names the cache `latest`). Nothing there yet: skipped with a warning.
         """
         return pulumi.get(self, "src")
 
@@ -928,7 +930,7 @@ class Export(dict):
         :param 'ExportCacheOnly' cacheonly: The cache only (with `cacheTo`, `push: false`, no other export and no `load`).
         :param 'ExportDocker' docker: A Docker image tarball.
         :param 'ExportLocal' local: The file system into a directory.
-        :param 'ExportOci' oci: An OCI image layout tarball.
+        :param 'ExportOci' oci: An OCI image layout: a tarball, or with `tar: false` a directory.
         :param 'ExportTar' tar: The file system as a tarball.
         """
         if cacheonly is not None:
@@ -970,7 +972,7 @@ class Export(dict):
     @pulumi.getter
     def oci(self) -> Optional['outputs.ExportOci']:
         """
-        An OCI image layout tarball.
+        An OCI image layout: a tarball, or with `tar: false` a directory.
         """
         return pulumi.get(self, "oci")
 
@@ -1056,9 +1058,9 @@ class ExportOci(dict):
         """
         An OCI image layout of the result (all platforms, as one index).
 
-        :param _builtins.str dest: The file to write.
-        :param _builtins.bool tar: A tarball (`oci-archive`). `false` (an OCI layout directory) is not supported yet
-               and fails Check.
+        :param _builtins.str dest: The file to write (with `tar: false`, the directory).
+        :param _builtins.bool tar: A tarball (`oci-archive`); `false`: an OCI image layout directory (`oci:<dest>`:
+               blobs, `index.json` naming the image by `tags` or `latest`). One per image.
         """
         pulumi.set(__self__, "dest", dest)
         if tar is None:
@@ -1070,7 +1072,7 @@ class ExportOci(dict):
     @pulumi.getter
     def dest(self) -> _builtins.str:
         """
-        The file to write.
+        The file to write (with `tar: false`, the directory).
         """
         return pulumi.get(self, "dest")
 
@@ -1078,8 +1080,8 @@ class ExportOci(dict):
     @pulumi.getter
     def tar(self) -> Optional[_builtins.bool]:
         """
-        A tarball (`oci-archive`). `false` (an OCI layout directory) is not supported yet
-        and fails Check.
+        A tarball (`oci-archive`); `false`: an OCI image layout directory (`oci:<dest>`:
+        blobs, `index.json` naming the image by `tags` or `latest`). One per image.
         """
         return pulumi.get(self, "tar")
 
