@@ -531,7 +531,7 @@ struct Job {
     push: bool,
     exports: filesend::Receipts,
     /// Local cache exports whose index.json names the cache once the solve is done.
-    cache_indexes: Vec<(PathBuf, String)>,
+    cache_indexes: Vec<solve::CacheIndex>,
     /// OCI layout exports by exporter index, named in their index.json afterwards.
     layouts: BTreeMap<u32, PathBuf>,
     /// The exporter index of each file export, in their order.
@@ -661,7 +661,8 @@ async fn run(
                     })?
             };
             let written = tokio::task::spawn_blocking(move || {
-                name_in_indexes(&resp, &cache_indexes, &layouts)
+                name_in_indexes(&resp, &cache_indexes, &layouts, &file_order)
+                    .map(|(written, warnings)| (written, warnings, file_order))
             })
             .await
             .map_err(|e| e.to_string())
@@ -670,6 +671,10 @@ async fn run(
                 endpoint: ep.clone(),
                 detail,
             })?;
+            let (written, warnings, file_order) = written;
+            for w in warnings {
+                log.warn(&w);
+            }
             // In the exports' order: the files and directories, and the OCI layout.
             let mut by_id: BTreeMap<u32, Written> = ids.into_iter().zip(files).collect();
             by_id.extend(written);
@@ -699,34 +704,78 @@ async fn run(
 
 /// After a solve: names the exported cache (`cache.manifest`) under its tag in each local
 /// cache's index.json, and the exported image (`containerimage.descriptor`) under its names
-/// (`image.name`, else `latest`) in each OCI layout's, as BuildKit's client does.
+/// (`image.name`, else `latest`) in the OCI layout's, as BuildKit's client does. What was
+/// written by exporter index, and warnings: a cache export that failed with `ignoreError`
+/// leaves no manifest, and a directory is never made to name a blob it lacks.
+#[allow(clippy::type_complexity)]
 fn name_in_indexes(
     resp: &std::collections::HashMap<String, String>,
-    cache_indexes: &[(PathBuf, String)],
+    cache_indexes: &[solve::CacheIndex],
     layouts: &BTreeMap<u32, PathBuf>,
-) -> Result<BTreeMap<u32, Written>, String> {
+    file_order: &[u32],
+) -> Result<(BTreeMap<u32, Written>, Vec<String>), String> {
     use base64::Engine as _;
+    let mut warnings = Vec::new();
     if !cache_indexes.is_empty() {
-        let desc = resp
-            .get("cache.manifest")
-            .ok_or("BuildKit named no cache manifest for the local cache export")?;
-        let desc: serde_json::Value = serde_json::from_str(desc)
-            .map_err(|e| format!("the cache manifest descriptor: {e}"))?;
-        for (dir, tag) in cache_indexes {
-            content::put_index(dir, &desc, &[content::IndexName::Tag(tag.clone())])
-                .map_err(|e| format!("local cache {}: {e}", dir.display()))?;
+        match resp.get("cache.manifest") {
+            None => warnings.push(format!(
+                "{}: BuildKit named no exported cache manifest; the local cache index was not \
+                 updated",
+                cache_indexes
+                    .iter()
+                    .map(|c| c.property.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            Some(desc) => {
+                let desc: serde_json::Value = serde_json::from_str(desc)
+                    .map_err(|e| format!("the cache manifest descriptor: {e}"))?;
+                let digest = desc
+                    .get("digest")
+                    .and_then(|d| d.as_str())
+                    .unwrap_or_default()
+                    .to_owned();
+                for c in cache_indexes {
+                    if !content::has_blob(&c.dir, &digest) {
+                        warnings.push(format!(
+                            "{}: {} lacks the cache manifest {digest} BuildKit named (several \
+                             local cache exports in one build share one answer); its index.json \
+                             was not updated",
+                            c.property,
+                            c.dir.display()
+                        ));
+                        continue;
+                    }
+                    content::put_index(&c.dir, &desc, &[content::IndexName::Tag(c.tag.clone())])
+                        .map_err(|e| {
+                            format!("{}: local cache {}: {e}", c.property, c.dir.display())
+                        })?;
+                }
+            }
         }
     }
     let mut out = BTreeMap::new();
-    if !layouts.is_empty() {
+    for (id, dir) in layouts {
+        let at = file_order.iter().position(|x| x == id).unwrap_or_default();
+        let property = format!("exports[{at}].oci.dest");
         let desc = resp
             .get("containerimage.descriptor")
-            .ok_or("BuildKit named no image descriptor for the oci export")?;
+            .ok_or_else(|| format!("{property}: BuildKit named no image descriptor"))?;
         let desc = base64::engine::general_purpose::STANDARD
             .decode(desc)
-            .map_err(|e| format!("the image descriptor: {e}"))?;
-        let desc: serde_json::Value =
-            serde_json::from_slice(&desc).map_err(|e| format!("the image descriptor: {e}"))?;
+            .map_err(|e| format!("{property}: the image descriptor: {e}"))?;
+        let desc: serde_json::Value = serde_json::from_slice(&desc)
+            .map_err(|e| format!("{property}: the image descriptor: {e}"))?;
+        let digest = desc
+            .get("digest")
+            .and_then(|d| d.as_str())
+            .unwrap_or_default();
+        if !content::has_blob(dir, digest) {
+            return Err(format!(
+                "{property}: BuildKit named the image {digest}, which it did not write to {}",
+                dir.display()
+            ));
+        }
         let names: Vec<content::IndexName> = match resp.get("image.name") {
             Some(n) if !n.is_empty() => n
                 .split(',')
@@ -734,19 +783,17 @@ fn name_in_indexes(
                 .collect(),
             _ => vec![content::IndexName::Tag("latest".into())],
         };
-        for (id, dir) in layouts {
-            content::put_index(dir, &desc, &names)
-                .map_err(|e| format!("the oci export to {}: {e}", dir.display()))?;
-            out.insert(
-                *id,
-                Written {
-                    dest: dir.clone(),
-                    sha256: None,
-                },
-            );
-        }
+        content::put_index(dir, &desc, &names)
+            .map_err(|e| format!("{property} {}: {e}", dir.display()))?;
+        out.insert(
+            *id,
+            Written {
+                dest: dir.clone(),
+                sha256: None,
+            },
+        );
     }
-    Ok(out)
+    Ok((out, warnings))
 }
 
 #[cfg(test)]

@@ -26,8 +26,8 @@ pub(crate) struct Prepared {
     pub targets: BTreeMap<u32, Target>,
     /// The content stores the session serves, by store id.
     pub stores: BTreeMap<String, Layout>,
-    /// Local cache exports: the directory whose index.json names the cache, and the tag.
-    pub cache_indexes: Vec<(PathBuf, String)>,
+    /// Local cache exports whose index.json names the cache once the solve is done.
+    pub cache_indexes: Vec<CacheIndex>,
     /// `oci` exports to a layout directory (`tar=false`), by exporter index.
     pub layouts: BTreeMap<u32, PathBuf>,
     /// The exporter index of each file export, in their order.
@@ -113,9 +113,10 @@ pub(crate) fn prepare(
             )
         }
     };
-    if let Some(dir) = layouts.values().next() {
+    if let Some((id, dir)) = layouts.iter().next() {
+        let at = file_order.iter().position(|x| x == id).unwrap_or_default();
         std::fs::create_dir_all(dir)
-            .map_err(|e| invalid(format!("the oci export to {}: {e}", dir.display())))?;
+            .map_err(|e| invalid(format!("exports[{at}].oci.dest {}: {e}", dir.display())))?;
         stores.insert(
             EXPORT_STORE.to_string(),
             Layout {
@@ -152,6 +153,15 @@ pub(crate) fn prepare(
     })
 }
 
+/// A local cache export's directory, whose index.json names the cache under `tag` once the
+/// solve is done; `property` names the entry (`cacheTo[0]`) in messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CacheIndex {
+    pub dir: PathBuf,
+    pub tag: String,
+    pub property: String,
+}
+
 /// Local cache imports, as BuildKit's client sends them: each directory is served as the
 /// content store `local:<src>`, and the cache manifest is named by its `digest` attribute,
 /// read from `<src>/index.json` under `tag` (default `latest`) unless given. An import with
@@ -163,14 +173,15 @@ fn local_imports(
     warnings: &mut Vec<String>,
 ) -> Result<Vec<CacheOptionsEntry>, BuildError> {
     let mut out = Vec::new();
-    for mut e in imports {
+    for (i, mut e) in imports.into_iter().enumerate() {
         if e.r#type != "local" {
             out.push(e);
             continue;
         }
+        let at = format!("cacheFrom[{i}]");
         let src = e.attrs.get("src").cloned().unwrap_or_default();
         if src.is_empty() {
-            return Err(invalid("a local cache import needs src"));
+            return Err(invalid(format!("{at}: a local cache import needs src")));
         }
         let dir = PathBuf::from(&src);
         let digest = match e.attrs.get("digest").filter(|d| !d.is_empty()) {
@@ -185,13 +196,13 @@ fn local_imports(
                     Ok(Some(d)) => d,
                     Ok(None) => {
                         warnings.push(format!(
-                            "local cache {src}: nothing to import yet (no {tag:?} in {})",
+                            "{at}: local cache {src}: nothing to import yet (no {tag:?} in {})",
                             dir.join("index.json").display()
                         ));
                         continue;
                     }
                     Err(err) => {
-                        warnings.push(format!("local cache {src} not imported: {err}"));
+                        warnings.push(format!("{at}: local cache {src} not imported: {err}"));
                         continue;
                     }
                 }
@@ -199,7 +210,7 @@ fn local_imports(
         };
         if !has_blob(&dir, &digest) {
             warnings.push(format!(
-                "local cache {src} not imported: it lacks the blob {digest}"
+                "{at}: local cache {src} not imported: it lacks the blob {digest}"
             ));
             continue;
         }
@@ -215,23 +226,29 @@ fn local_imports(
 fn local_exports(
     exports: &[CacheOptionsEntry],
     stores: &mut BTreeMap<String, Layout>,
-) -> Result<Vec<(PathBuf, String)>, BuildError> {
+) -> Result<Vec<CacheIndex>, BuildError> {
     let mut out = Vec::new();
-    for e in exports.iter().filter(|e| e.r#type == "local") {
+    for (i, e) in exports.iter().enumerate() {
+        if e.r#type != "local" {
+            continue;
+        }
+        let property = format!("cacheTo[{i}]");
         let dest = e.attrs.get("dest").cloned().unwrap_or_default();
         if dest.is_empty() {
-            return Err(invalid("a local cache export needs dest"));
+            return Err(invalid(format!(
+                "{property}: a local cache export needs dest"
+            )));
         }
         let dir = PathBuf::from(&dest);
         std::fs::create_dir_all(&dir)
-            .map_err(|err| invalid(format!("local cache dest {dest}: {err}")))?;
+            .map_err(|err| invalid(format!("{property}: local cache dest {dest}: {err}")))?;
         let tag = e
             .attrs
             .get("tag")
             .cloned()
             .unwrap_or_else(|| "latest".to_string());
         stores.insert(local_store_id(&dest), Layout { root: dir.clone() });
-        out.push((dir, tag));
+        out.push(CacheIndex { dir, tag, property });
     }
     Ok(out)
 }

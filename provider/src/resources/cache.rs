@@ -560,6 +560,19 @@ fn process_env(k: &str) -> Option<String> {
     std::env::var(k).ok().filter(|v| !v.is_empty())
 }
 
+/// A local cache's directory (`dest`, `src`) that exists and is not a directory: the
+/// attribute and why.
+fn local_dir_problem(e: &CacheEntry) -> Option<(&'static str, String)> {
+    if e.ty != "local" {
+        return None;
+    }
+    ["dest", "src"].into_iter().find_map(|key| {
+        let dir = e.get(key)?;
+        let p = std::path::Path::new(dir);
+        (p.exists() && !p.is_dir()).then(|| (key, format!("{dir:?} exists and is not a directory")))
+    })
+}
+
 /// Check: every problem of every entry, named by its property path (`cacheTo[1].registry.ref`).
 pub fn failures<E: CacheItem>(items: &[E]) -> Vec<Failure> {
     let name = E::DIRECTION.property();
@@ -567,7 +580,17 @@ pub fn failures<E: CacheItem>(items: &[E]) -> Vec<Failure> {
     for (i, item) in items.iter().enumerate() {
         let errors = match to_entry(item, &|_| None) {
             Err(errors) => errors,
-            Ok(_) => continue,
+            Ok(e) => match local_dir_problem(&e) {
+                None => continue,
+                Some((key, reason)) => {
+                    let at = match item.form() {
+                        Ok(_) => String::new(),
+                        Err(v) if v.local.is_some() => format!(".local.{key}"),
+                        Err(_) => ".raw".to_owned(),
+                    };
+                    vec![EntryError::new(at, reason)]
+                }
+            },
         };
         out.extend(
             errors
@@ -836,9 +859,18 @@ mod tests {
             .any(|(p, _)| p == "cacheFrom[0].local.src"));
         let (p, _) = first(to_failures(json!({"local": {}})));
         assert_eq!(p, "cacheTo[1].local.dest");
-        // Valid local entries pass, string or typed.
+        // Valid local entries pass, string or typed; a file where the directory goes fails.
         assert!(to_failures(json!({"local": {"dest": "/c"}})).is_empty());
         assert!(from_failures(json!("type=local,src=/c")).is_empty());
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let f = file.path().to_str().unwrap();
+        let (p, r) = first(to_failures(json!({"local": {"dest": f}})));
+        assert_eq!(p, "cacheTo[1].local.dest");
+        assert!(r.contains("not a directory"), "{r}");
+        let (p, _) = first(from_failures(json!(format!("type=local,src={f}"))));
+        assert_eq!(p, "cacheFrom[0]");
+        let (p, _) = first(from_failures(json!({"raw": format!("type=local,src={f}")})));
+        assert_eq!(p, "cacheFrom[0].raw");
         let (p, r) = first(to_failures(json!({"raw": "type=nosuch"})));
         assert_eq!(p, "cacheTo[1].raw");
         assert!(r.contains("unknown type"), "{r}");
