@@ -306,6 +306,50 @@ def test_typed_local_cache_round_trip(engine, provider_env, world, tmp_path, for
         e2.stop()
 
 
+def test_each_node_keeps_its_own_tag_in_one_local_cache(engine, provider_env, world, tmp_path):
+    """Split over two nodes, both export into one local cache directory, each under its own
+    tag (`latest-linux-amd64`, `latest-linux-arm64`); another layout (amd64 on the second
+    Engine, arm64 on the standalone buildkitd: neither built that platform of this Dockerfile)
+    gets the RUN step from it on both platforms."""
+    marker = unique("nodes-local-cache")
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    dockerfile(ctx, world, marker)
+    cache_dir = tmp_path / "cache"
+    repo = f"{world['PLAIN_REGISTRY']}/{unique('nodes-local-cache')}"
+    node = buildkitd(world)
+    layouts = {
+        "A": [{"endpoint": "docker+" + world["DOCKER_HOST"], "platforms": ["linux/amd64"]},
+              {"endpoint": "docker+" + world["DOCKER2_HOST"], "platforms": ["linux/arm64"]}],
+        "B": [{"endpoint": "docker+" + world["DOCKER2_HOST"], "platforms": ["linux/amd64"]},
+              {"endpoint": node["builder"], "platforms": ["linux/arm64"],
+               "tls": node["builderTls"]}],
+    }
+    for layout, tag in (("A", "v1"), ("B", "v2")):
+        e = type(engine)()
+        p = Provider(e, env=provider_env)
+        try:
+            p.handshake()
+            p.configure({"registries": [{"address": world["PLAIN_REGISTRY"], "insecure": True}],
+                         "builders": layouts[layout]})
+            build(p, {"context": {"location": str(ctx)}, "network": "none",
+                      "platforms": ["linux/amd64", "linux/arm64"], "tags": [f"{repo}:{tag}"],
+                      "cacheFrom": [{"local": {"src": str(cache_dir)}}],
+                      "cacheTo": [{"local": {"dest": str(cache_dir), "mode": "max"}}]})
+            hits = {n: any(f"[builders[{n}] " in m and "CACHED" in m and marker in m
+                           for m in e.messages()) for n in (0, 1)}
+        finally:
+            p.close()
+            e.stop()
+        if layout == "A":
+            assert hits == {0: False, 1: False}, "a fresh Dockerfile: the step runs"
+            names = {m["annotations"]["org.opencontainers.image.ref.name"]
+                     for m in oci_index(cache_dir)["manifests"]}
+            assert names == {"latest-linux-amd64", "latest-linux-arm64"}, names
+        else:
+            assert hits == {0: True, 1: True}, hits
+
+
 TF_CONFIG = """
 terraform {
   required_providers {
