@@ -189,6 +189,30 @@ def test_oci_layout_directory_with_push_and_a_tarball_in_one_build(provider, wor
     assert named == "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
+def test_oci_layout_directory_on_the_standalone_buildkitd(engine, provider_env, world,
+                                                          tmp_path):
+    read = lambda k: open(world[k]).read()
+    p = Provider(engine, env=provider_env)
+    try:
+        p.handshake()
+        p.configure({"registries": [{"address": world["PLAIN_REGISTRY"], "insecure": True}],
+                     "builder": world["BUILDKITD_ADDR"],
+                     "builderTls": {"caCert": read("BUILDKITD_CA_CERT"),
+                                    "cert": read("BUILDKITD_CLIENT_CERT"),
+                                    "key": secret(read("BUILDKITD_CLIENT_KEY")),
+                                    "serverName": world["BUILDKITD_SERVER_NAME"]}})
+        d, args = ctx(tmp_path, world, unique("bkdir"))
+        dest = tmp_path / "layout"
+        _, state = create(p, inputs_for(d, args, push=False,
+                                        exports=[{"oci": {"dest": str(dest), "tar": False}}]))
+        assert state["exported"] == [{"type": "oci", "dest": str(dest)}]
+        assert layout_platforms(dest) == {"linux/amd64", "linux/arm64"}
+        [m] = json.loads((dest / "index.json").read_text())["manifests"]
+        assert m["annotations"]["org.opencontainers.image.ref.name"] == "latest"
+    finally:
+        p.close()
+
+
 def test_tar_and_local_exports_hold_the_files(provider, world, tmp_path):
     mark = unique("fs")
     d, args = ctx(tmp_path, world, mark)

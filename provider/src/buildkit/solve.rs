@@ -754,6 +754,77 @@ mod tests {
     }
 
     #[test]
+    fn the_oci_layout_is_the_last_exporter_and_its_store_is_served() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = dir.path().join("layout");
+        let cache = dir.path().join("cache");
+        let x = Exports {
+            push: vec!["r/a:1".into()],
+            names: vec!["r/a:1".into()],
+            files: vec![
+                FileExport::Oci {
+                    dest: layout.clone(),
+                    tar: false,
+                },
+                FileExport::Tar {
+                    dest: "/o/fs.tar".into(),
+                },
+            ],
+            ..Default::default()
+        };
+        let spec = BuildSpec {
+            cache_to: vec![super::super::CacheEntry::parse(&format!(
+                "type=local,dest={}",
+                cache.display()
+            ))
+            .unwrap()],
+            cache_from: vec![super::super::CacheEntry::parse(&format!(
+                "type=local,src={}",
+                dir.path().join("empty").display()
+            ))
+            .unwrap()],
+            ..spec(dir.path())
+        };
+        let p = prepare(&spec, &Output::Export(x.clone()), "s", "r").unwrap();
+        let types: Vec<&str> = p
+            .request
+            .exporters
+            .iter()
+            .map(|e| e.r#type.as_str())
+            .collect();
+        assert_eq!(types, ["image", "tar", "oci"]);
+        assert_eq!(p.request.exporters[2].attrs["tar"], "false");
+        assert_eq!(p.layouts, BTreeMap::from([(2, layout.clone())]));
+        assert_eq!(
+            p.file_order,
+            [2, 1],
+            "the exports' order, by exporter index"
+        );
+        assert_eq!(p.targets.keys().copied().collect::<Vec<_>>(), [1]);
+        let ids: Vec<&str> = p.stores.keys().map(String::as_str).collect();
+        let cache_id = local_store_id(cache.to_str().unwrap());
+        assert_eq!(ids, ["export", cache_id.as_str()]);
+        assert!(layout.is_dir() && cache.is_dir());
+        assert_eq!(p.cache_indexes[0].tag, "latest");
+        assert_eq!(p.cache_indexes[0].property, "cacheTo[0]");
+        // Nothing to import yet: left out with a warning, not sent.
+        let cache_opts = p.request.cache.unwrap();
+        assert!(cache_opts.imports.is_empty());
+        assert!(
+            p.warnings[0].starts_with("cacheFrom[0]: "),
+            "{:?}",
+            p.warnings
+        );
+        // Two layout directories in one build are refused.
+        let mut two = x;
+        two.files.push(FileExport::Oci {
+            dest: dir.path().join("l2"),
+            tar: false,
+        });
+        assert!(prepare(&spec, &Output::Export(two), "s", "r").is_err());
+    }
+
+    #[test]
     fn load_only_push_only_files_only_and_cache_only() {
         let dir = std::env::temp_dir();
         let prep = |x: Exports| prepare(&spec(&dir), &Output::Export(x), "s", "r").unwrap();
