@@ -91,7 +91,12 @@ impl Converter<'_> {
                 if !self.types.contains_key(&token) {
                     // Reserve the name first: a type may refer to itself.
                     self.types.insert(token.clone(), Json::Null);
-                    let mut t = json!({"type": "object", "properties": self.properties(&o.fields)});
+                    let mut t = json!({"type": "object"});
+                    // An empty `properties` is dropped by Pulumi's own schema round trip
+                    // (`pulumi package get-schema`), so a type without fields has none.
+                    if !o.fields.is_empty() {
+                        t["properties"] = Json::Object(self.properties(&o.fields));
+                    }
                     let required = required_keys(&o.fields);
                     if !required.is_empty() {
                         t["required"] = json!(required);
