@@ -69,10 +69,7 @@ pub(crate) fn prepare(
 ) -> Result<Prepared, BuildError> {
     let mut attrs: HashMap<String, String> = HashMap::new();
     let mut dirs = BTreeMap::new();
-    let (filename, dockerfile_dir) = dockerfile_source(spec)?;
-    attrs.insert("filename".into(), filename);
-    dirs.insert(DIR_DOCKERFILE.to_string(), dockerfile_dir);
-    dirs.insert(DIR_CONTEXT.to_string(), context_source(spec)?);
+    main_context(spec, &mut attrs, &mut dirs)?;
     named_contexts(spec, &mut attrs, &mut dirs)?;
     build_options(spec, &mut attrs)?;
     let mut stores = BTreeMap::new();
@@ -285,6 +282,34 @@ fn dockerfile_source(spec: &BuildSpec) -> Result<(String, DirSource), BuildError
             Ok(("Dockerfile".to_string(), src))
         }
     }
+}
+
+/// The main context and the Dockerfile: local directories the session serves, or a remote
+/// context the frontend fetches itself (with the Dockerfile from it, or from the session
+/// under `dockerfilekey` as buildx does for `-f <local file>` or stdin).
+fn main_context(
+    spec: &BuildSpec,
+    attrs: &mut HashMap<String, String>,
+    dirs: &mut BTreeMap<String, DirSource>,
+) -> Result<(), BuildError> {
+    let from_remote = matches!(&spec.dockerfile, DockerfileSource::Path(p) if p.as_os_str().is_empty());
+    match &spec.remote_context {
+        Some(url) => {
+            attrs.insert(DIR_CONTEXT.into(), url.clone());
+            if from_remote {
+                attrs.insert("filename".into(), "Dockerfile".into());
+                return Ok(());
+            }
+            attrs.insert("dockerfilekey".into(), DIR_DOCKERFILE.into());
+        }
+        None => {
+            dirs.insert(DIR_CONTEXT.to_string(), context_source(spec)?);
+        }
+    }
+    let (filename, dockerfile_dir) = dockerfile_source(spec)?;
+    attrs.insert("filename".into(), filename);
+    dirs.insert(DIR_DOCKERFILE.to_string(), dockerfile_dir);
+    Ok(())
 }
 
 /// The main context, with the caller's ignore file served as its `.dockerignore`.
@@ -620,6 +645,31 @@ mod tests {
             ],
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_remote_context_is_the_frontend_context_attribute() {
+        let url = "https://example.com/app.git#main:sub";
+        let remote = BuildSpec {
+            remote_context: Some(url.into()),
+            dockerfile: DockerfileSource::Path(PathBuf::new()),
+            ..spec(Path::new("/nonexistent"))
+        };
+        let p = prepare(&remote, &Output::BuildOnly, "s", "r").unwrap();
+        let attrs = &p.request.frontend_attrs;
+        assert_eq!(attrs.get("context").map(String::as_str), Some(url));
+        assert_eq!(attrs.get("filename").map(String::as_str), Some("Dockerfile"));
+        assert!(!attrs.contains_key("dockerfilekey"));
+        assert!(p.dirs.is_empty(), "nothing local is served");
+        // An inline Dockerfile with a remote context: served under `dockerfilekey`.
+        let inline = BuildSpec {
+            dockerfile: DockerfileSource::Inline("FROM scratch\n".into()),
+            ..remote
+        };
+        let p = prepare(&inline, &Output::BuildOnly, "s", "r").unwrap();
+        let attrs = &p.request.frontend_attrs;
+        assert_eq!(attrs.get("dockerfilekey").map(String::as_str), Some("dockerfile"));
+        assert!(p.dirs.contains_key(DIR_DOCKERFILE) && !p.dirs.contains_key(DIR_CONTEXT));
     }
 
     #[test]

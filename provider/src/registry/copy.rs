@@ -14,6 +14,7 @@ use oci_client::manifest::OciDescriptor;
 use oci_client::secrets::RegistryAuth;
 use oci_client::Reference;
 
+use super::body;
 use super::manifest::{self, RawManifest};
 use super::retry::{retry, HttpFailure, Retried, Timeout};
 use super::{retryable_status, same_host, Registries, RegistryError};
@@ -401,7 +402,10 @@ impl Registries {
                 .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
                 .header(reqwest::header::CONTENT_LENGTH, job.desc.size.to_string())
                 .timeout(BLOB_TIME)
-                .body(reqwest::Body::wrap_stream(src.bytes_stream()))
+                .body(reqwest::Body::wrap_stream(body::guarded(
+                    src.bytes_stream(),
+                    body::idle_window(),
+                )))
                 .send()
                 .await?;
             let resp = retryable_status(resp)?;
@@ -438,7 +442,8 @@ impl Registries {
         // No mount (other registry, mounting disabled: 202): stream it across.
         retry(Timeout::Blob, || async {
             let stream = client.pull_blob_stream(src, desc).await?;
-            let body = stream.stream.map_err(OciDistributionError::IoError);
+            let body = body::guarded(stream.stream, body::idle_window())
+                .map_err(|e| OciDistributionError::IoError(std::io::Error::other(e)));
             client
                 .push_blob_stream(dst, body, &desc.digest, Some(desc.size as u64))
                 .await

@@ -32,6 +32,7 @@ use crate::platform::{self, Platform};
 use crate::reference::{parse_qualified, parse_tag, repository_of};
 use crate::registry::manifest::{IndexEntry, RawManifest};
 use crate::registry::{manifest, CopyChild};
+use crate::remote_context;
 
 fn yes() -> bool {
     true
@@ -531,9 +532,7 @@ fn check_exports(inputs: &ImageInputs, cache_known: bool) -> Vec<Failure> {
 }
 
 fn is_url(s: &str) -> bool {
-    ["http://", "https://", "git://", "git@", "ssh://"]
-        .iter()
-        .any(|p| s.starts_with(p))
+    remote_context::is_remote(s)
 }
 
 #[async_trait]
@@ -554,7 +553,11 @@ impl Resource for Image {
         let unknown_root = |r: &str| unknown.iter().any(|p| p.root() == Some(r));
         let context = inputs.context.as_ref().map(|c| c.location.as_str());
         match context {
-            Some(loc) if !is_url(loc) && !Path::new(loc).is_dir() => failures.push(Failure::new(
+            Some(loc) if is_url(loc) => failures.extend(
+                remote_context::check(loc, inputs.ssh.iter().map(|a| a.id.as_str()))
+                    .map(|reason| Failure::new("context.location", reason)),
+            ),
+            Some(loc) if !Path::new(loc).is_dir() => failures.push(Failure::new(
                 "context.location",
                 format!("{loc:?} is not a directory"),
             )),
@@ -807,16 +810,22 @@ impl Resource for Image {
     }
 }
 
+/// The remote `context.location` (Git or HTTP(S)), if it is one.
+fn remote_location(inputs: &ImageInputs) -> Option<&str> {
+    inputs
+        .context
+        .as_ref()
+        .map(|c| c.location.as_str())
+        .filter(|l| is_url(l))
+}
+
 /// The build context directory. Without a context it is a private, empty temporary
 /// directory (nobody else can put files into it), removed when the guard is dropped.
 fn context_dir(inputs: &ImageInputs) -> Result<(PathBuf, Option<tempfile::TempDir>), Error> {
     match &inputs.context {
         Some(c) if !is_url(&c.location) => Ok((PathBuf::from(&c.location), None)),
-        Some(c) => Err(Error::Unsupported(format!(
-            "context.location {:?}: remote contexts are not supported yet",
-            c.location
-        ))),
-        None => {
+        // A remote context is fetched by BuildKit: nothing local is sent.
+        _ => {
             let dir = tempfile::Builder::new()
                 .prefix("multiarch-empty-context-")
                 .tempdir()
@@ -834,6 +843,8 @@ fn dockerfile_path(inputs: &ImageInputs, context: &Path) -> Option<PathBuf> {
         Some(Dockerfile {
             location: Some(l), ..
         }) => Some(PathBuf::from(l)),
+        // Read by BuildKit from the remote context.
+        _ if remote_location(inputs).is_some() => None,
         _ => Some(context.join("Dockerfile")),
     }
 }
@@ -844,7 +855,7 @@ pub fn context_hash(inputs: &ImageInputs) -> Result<(String, context::Reads), Er
     let (dir, _empty) = context_dir(inputs)?;
     let dockerfile = dockerfile_path(inputs, &dir);
     let inline = inputs.dockerfile.as_ref().and_then(|d| d.inline.as_ref());
-    let contents = match (&dockerfile, inline) {
+    let mut contents = match (&dockerfile, inline) {
         (_, Some(text)) => text.clone().into_bytes(),
         (Some(path), None) => std::fs::read(path).map_err(|e| {
             Error::invalid(
@@ -854,6 +865,11 @@ pub fn context_hash(inputs: &ImageInputs) -> Result<(String, context::Reads), Er
         })?,
         (None, None) => Vec::new(),
     };
+    if let Some(loc) = remote_location(inputs) {
+        let pinned = remote_context::hash_input(loc)
+            .map_err(|e| Error::invalid("context.location", e.to_string()))?;
+        contents.splice(0..0, pinned.into_bytes());
+    }
     let fail = |e: context::ContextError| Error::invalid("context", e.to_string());
     let ignore = context::ignore_file_for(&dir, dockerfile.as_deref());
     let files = context::walk(&dir, ignore.as_deref()).map_err(fail)?;
@@ -900,6 +916,7 @@ fn spec(inputs: &ImageInputs) -> Result<(BuildSpec, Option<tempfile::TempDir>), 
     let ignore_file = context::ignore_file_for(&dir, path.as_deref());
     let spec = BuildSpec {
         context_dir: dir,
+        remote_context: remote_location(inputs).map(str::to_owned),
         dockerfile,
         ignore_file,
         named_contexts: inputs
