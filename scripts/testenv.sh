@@ -4,8 +4,9 @@
 #   /run/multiarch-docker2.sock, a standalone buildkitd on tcp://127.0.0.1:5200 with mutual
 #   TLS (built by scripts/buildkit.sh), QEMU binfmt for arm64,
 #   a plain registry on 127.0.0.1:5000, a TLS+htpasswd registry posing as ECR on
-#   127.0.0.1:443, moto's ECR API on 127.0.0.1:5100, and busybox base images in both
-#   registries. Writes "$STATE/env" (export K=V lines) for the tests.
+#   127.0.0.1:443, moto's ECR API on 127.0.0.1:5100, a Git server (smart HTTP over TLS,
+#   git http-backend) on 127.0.0.1:5480, and busybox base images in both registries.
+#   Writes "$STATE/env" (export K=V lines) for the tests.
 # Works on a bare Debian 12 machine (root) and when everything is already running.
 # Stop what it started with scripts/testenv-down.sh.
 set -euo pipefail
@@ -480,6 +481,45 @@ EOF
   RESULT="started on 127.0.0.1:443 as $ECR_HOST"
 }
 
+# ---- 5b. a Git server: smart HTTP over TLS on loopback ------------------------------------
+# `git http-backend` behind a small HTTPS server (scripts/testenv/git_http.py, the test CA's
+# server certificate): remote build contexts (`https://127.0.0.1:5480/<repo>.git#ref:subdir`)
+# are fetched from it by the provider (`git ls-remote`) and by the Engine's BuildKit (host
+# network). Read-only over HTTP; tests make their repositories under $GIT_ROOT directly.
+GIT_PORT=5480
+GIT_ROOT=$STATE/git
+git_http_up() {
+  [[ $(curl -s --cacert "$CA_CERT" -o /dev/null -w '%{http_code}' \
+    "https://127.0.0.1:$GIT_PORT/sample.git/info/refs?service=git-upload-pack") == 200 ]]
+}
+
+make_sample_repo() { # a repository with app/Dockerfile FROM the plain registry's base image
+  local work
+  work=$(mktemp -d)
+  git init -q -b main "$work"
+  mkdir -p "$work/app"
+  printf 'FROM %s\nCOPY hello.txt /hello.txt\n' "$PLAIN/$BASE_REPO:latest" >"$work/app/Dockerfile"
+  echo hello >"$work/app/hello.txt"
+  git -C "$work" add -A
+  git -C "$work" -c user.name=testenv -c user.email=testenv@localhost commit -q -m sample
+  git clone -q --bare "$work" "$GIT_ROOT/sample.git"
+  rm -rf "$work"
+}
+
+step_git_http() {
+  FAIL_LOG=$LOGS/git-http.log
+  mkdir -p "$GIT_ROOT"
+  [[ -d $GIT_ROOT/sample.git ]] || make_sample_repo
+  if git_http_up; then
+    RESULT="already running"
+    return
+  fi
+  start_bg git-http "$LOGS/git-http.log" "$(command -v python3)" "$HERE/testenv/git_http.py" \
+    "$GIT_ROOT" "127.0.0.1:$GIT_PORT" "$PKI/server.crt" "$PKI/server.key"
+  wait_for 30 git-http git_http_up
+  RESULT="started on https://127.0.0.1:$GIT_PORT"
+}
+
 # ---- 6. moto (ECR API) ------------------------------------------------------------------
 # moto runs from its own venv: immune to PEP 668 (Debian's python3) and to whatever the
 # tests install into the machine's python.
@@ -648,6 +688,8 @@ step_env() {
     "BASE_IMAGE_PLAIN_ARM64=$PLAIN/$BASE_REPO:arm64"
     "BASE_IMAGE_ECR_AMD64=$ECR_HOST/$BASE_REPO:amd64"
     "BASE_IMAGE_ECR_ARM64=$ECR_HOST/$BASE_REPO:arm64"
+    "GIT_HTTP_URL=https://127.0.0.1:$GIT_PORT"
+    "GIT_HTTP_ROOT=$GIT_ROOT"
   )
   {
     echo "# written by scripts/testenv.sh; 'export K=V' lines, values never quoted nor spaced"
@@ -676,6 +718,7 @@ step pki step_pki
 step registry-plain step_registry_plain
 step registry-ecr step_registry_ecr
 step moto step_moto
+step git-http step_git_http
 step base-images step_base_images
 step verify step_verify
 step env-file step_env

@@ -65,11 +65,11 @@ def image_fails(p, tmp_path, tag: str) -> tuple[str, float]:
 def test_oversized_manifest_source_is_refused_in_bounded_memory(hp, hostile, world, mode):
     ref = f"{hostile.address}/{mode}/app:1"
     msg, secs = manifest_list_fails(hp, world, ref)
+    rss = peak_rss_mb(hp.proc.pid)
+    print(f"\nManifestList {mode}: error after {secs:.1f} s, provider peak RSS {rss:.0f} MiB, "
+          f"served {hostile.served.get(mode, 0) / 2**20:.1f} MiB: {msg}")
     assert "read manifest" in msg and f"{mode}/app:1" in msg and hostile.address in msg, msg
     assert "4194304-byte limit" in msg, msg
-    rss = peak_rss_mb(hp.proc.pid)
-    print(f"{mode}: error after {secs:.1f} s, provider peak RSS {rss:.0f} MiB, "
-          f"served {hostile.served.get(mode, 0) / 2**20:.1f} MiB")
     assert rss < RSS_LIMIT_MB, f"peak RSS {rss:.0f} MiB"
     # The answer was not read to its end (300 MB).
     assert hostile.served.get(mode, 0) < 100 * 2**20, hostile.served
@@ -79,17 +79,18 @@ def test_oversized_manifest_source_is_refused_in_bounded_memory(hp, hostile, wor
 def test_oversized_manifest_fails_the_image_tag_precheck(hp, hostile, tmp_path, mode):
     tag = f"{hostile.address}/{mode}/app:1"
     msg, secs = image_fails(hp, tmp_path, tag)
+    rss = peak_rss_mb(hp.proc.pid)
+    print(f"\nImage {mode}: error after {secs:.1f} s, provider peak RSS {rss:.0f} MiB: {msg}")
     assert "tags[0]" in msg and "nothing was built or pushed" in msg, msg
     assert "4194304-byte limit" in msg and f"{mode}/app:1" in msg, msg
-    rss = peak_rss_mb(hp.proc.pid)
-    print(f"Image {mode}: error after {secs:.1f} s, provider peak RSS {rss:.0f} MiB")
     assert rss < RSS_LIMIT_MB, f"peak RSS {rss:.0f} MiB"
 
 
 def test_trickling_manifest_is_an_error_naming_the_stall(hp, hostile, world):
     ref = f"{hostile.address}/trickle/app:1"
     msg, secs = manifest_list_fails(hp, world, ref)
-    print(f"trickle: error after {secs:.1f} s ({hostile.served.get('trickle', 0)} bytes served)")
+    print(f"\nManifestList trickle: error after {secs:.1f} s "
+          f"({hostile.served.get('trickle', 0)} bytes served): {msg}")
     assert "read manifest" in msg and "trickle/app:1" in msg and hostile.address in msg, msg
     assert "stalled" in msg and "in 2 s" in msg, msg
     # Not retried: the whole manifest was never sent.
@@ -98,7 +99,7 @@ def test_trickling_manifest_is_an_error_naming_the_stall(hp, hostile, world):
 
 def test_trickling_manifest_fails_the_image_tag_precheck(hp, hostile, tmp_path):
     msg, secs = image_fails(hp, tmp_path, f"{hostile.address}/trickle/app:1")
-    print(f"Image trickle: error after {secs:.1f} s")
+    print(f"\nImage trickle: error after {secs:.1f} s: {msg}")
     assert "tags[0]" in msg and "stalled" in msg, msg
 
 
