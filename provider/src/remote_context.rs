@@ -110,8 +110,8 @@ pub fn parse(location: &str) -> Result<Option<Remote>, RemoteError> {
             return Err(malformed(l, "no host"));
         }
         // ssh://git@host is a user name, not a secret; anything with a password is.
-        if authority.contains('@') && (authority.split('@').next().unwrap_or("").contains(':')
-            || l.starts_with("http"))
+        if authority.contains('@')
+            && (authority.split('@').next().unwrap_or("").contains(':') || l.starts_with("http"))
         {
             return Err(RemoteError::Credentials(l.to_owned()));
         }
@@ -136,7 +136,10 @@ pub fn parse(location: &str) -> Result<Option<Remote>, RemoteError> {
     };
     if let Some(s) = &subdir {
         if s.split('/').any(|c| c == "..") {
-            return Err(malformed(l, "the subdirectory may not leave the repository (`..`)"));
+            return Err(malformed(
+                l,
+                "the subdirectory may not leave the repository (`..`)",
+            ));
         }
     }
     if let Some(r) = &reference {
@@ -257,7 +260,11 @@ fn ls_remote(remote: &str, what: &str) -> Result<String, String> {
     let out = out.join().unwrap_or_default();
     let err = err.join().unwrap_or_default();
     if !status.success() {
-        let last = err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+        let last = err
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("");
         return Err(format!("git failed ({status}): {}", last.trim()));
     }
     Ok(out)
@@ -321,9 +328,9 @@ pub fn check<'a>(location: &str, mut ssh_ids: impl Iterator<Item = &'a str>) -> 
 pub fn hash_input(location: &str) -> Result<String, RemoteError> {
     let remote = parse(location)?.ok_or_else(|| malformed(location, "not a remote context"))?;
     let digest = match &remote {
-        Remote::Tarball { url } => Some(
-            tokio::runtime::Handle::current().block_on(fetch_digest(url))?,
-        ),
+        Remote::Tarball { url } => {
+            Some(tokio::runtime::Handle::current().block_on(fetch_digest(url))?)
+        }
         Remote::Git(_) => None,
     };
     identity(&remote, digest.as_deref())
@@ -402,8 +409,14 @@ mod tests {
             ("https://user:tok@example.com/app.git", "credentials"),
             ("ssh://git:pw@example.com/app.git", "credentials"),
             ("https://example.com/app.git?ref=main", "query options"),
-            ("https://example.com/app.git#main:../../etc", "may not leave"),
-            ("https://example.com/app.git#--upload-pack=x", "not a valid Git ref"),
+            (
+                "https://example.com/app.git#main:../../etc",
+                "may not leave",
+            ),
+            (
+                "https://example.com/app.git#--upload-pack=x",
+                "not a valid Git ref",
+            ),
             ("https:///app.git", "no host"),
             ("https://example.com/a b.git", "no spaces"),
         ] {
@@ -433,6 +446,9 @@ mod tests {
     fn an_unreachable_remote_is_an_error_naming_it() {
         let g = git("https://127.0.0.1:1/none.git#main");
         let e = resolve(&g).unwrap_err().to_string();
-        assert!(e.contains("127.0.0.1:1/none.git") && e.contains("main"), "{e}");
+        assert!(
+            e.contains("127.0.0.1:1/none.git") && e.contains("main"),
+            "{e}"
+        );
     }
 }

@@ -292,7 +292,8 @@ fn main_context(
     attrs: &mut HashMap<String, String>,
     dirs: &mut BTreeMap<String, DirSource>,
 ) -> Result<(), BuildError> {
-    let from_remote = matches!(&spec.dockerfile, DockerfileSource::Path(p) if p.as_os_str().is_empty());
+    let from_remote =
+        matches!(&spec.dockerfile, DockerfileSource::Path(p) if p.as_os_str().is_empty());
     match &spec.remote_context {
         Some(url) => {
             attrs.insert(DIR_CONTEXT.into(), url.clone());
@@ -658,7 +659,10 @@ mod tests {
         let p = prepare(&remote, &Output::BuildOnly, "s", "r").unwrap();
         let attrs = &p.request.frontend_attrs;
         assert_eq!(attrs.get("context").map(String::as_str), Some(url));
-        assert_eq!(attrs.get("filename").map(String::as_str), Some("Dockerfile"));
+        assert_eq!(
+            attrs.get("filename").map(String::as_str),
+            Some("Dockerfile")
+        );
         assert!(!attrs.contains_key("dockerfilekey"));
         assert!(p.dirs.is_empty(), "nothing local is served");
         // An inline Dockerfile with a remote context: served under `dockerfilekey`.
@@ -668,7 +672,10 @@ mod tests {
         };
         let p = prepare(&inline, &Output::BuildOnly, "s", "r").unwrap();
         let attrs = &p.request.frontend_attrs;
-        assert_eq!(attrs.get("dockerfilekey").map(String::as_str), Some("dockerfile"));
+        assert_eq!(
+            attrs.get("dockerfilekey").map(String::as_str),
+            Some("dockerfile")
+        );
         assert!(p.dirs.contains_key(DIR_DOCKERFILE) && !p.dirs.contains_key(DIR_CONTEXT));
     }
 

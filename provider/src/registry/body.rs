@@ -147,10 +147,7 @@ where
 }
 
 /// A stream passed through with the idle deadline (blob copies: streamed, not capped).
-pub fn guarded<S, E>(
-    s: S,
-    window: Duration,
-) -> impl Stream<Item = Result<Bytes, BodyError>> + Send
+pub fn guarded<S, E>(s: S, window: Duration) -> impl Stream<Item = Result<Bytes, BodyError>> + Send
 where
     S: Stream<Item = Result<Bytes, E>> + Send + 'static,
     E: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -194,7 +191,10 @@ mod tests {
     use super::*;
 
     fn chunks(sizes: &[usize]) -> impl Stream<Item = Result<Bytes, std::io::Error>> {
-        let v: Vec<_> = sizes.iter().map(|n| Ok(Bytes::from(vec![b'x'; *n]))).collect();
+        let v: Vec<_> = sizes
+            .iter()
+            .map(|n| Ok(Bytes::from(vec![b'x'; *n])))
+            .collect();
         futures::stream::iter(v)
     }
 

@@ -18,9 +18,9 @@ use oci_client::{Client, Reference};
 
 use crate::config::{EcrConfig, ProviderConfig, RegistryConfig};
 use crate::ecr::{self, EcrTokens};
+pub use body::{guarded as guarded_body, idle_window};
 pub use copy::CopyChild;
 pub use manifest::RawManifest;
-pub use body::{guarded as guarded_body, idle_window};
 pub use read::ReadError;
 use retry::{retry, HttpFailure, Retried, Timeout};
 

@@ -331,7 +331,13 @@ impl Registries {
     pub async fn manifest(&self, r: &Reference) -> Result<Option<RawManifest>, RegistryError> {
         let operation = "read manifest";
         let Some((_, bytes)) = self
-            .read(operation, r, Method::GET, &Self::manifest_path(r), body::MANIFEST_MAX)
+            .read(
+                operation,
+                r,
+                Method::GET,
+                &Self::manifest_path(r),
+                body::MANIFEST_MAX,
+            )
             .await?
         else {
             return Ok(None);
@@ -375,7 +381,8 @@ impl Registries {
                 actual: manifest::sha256_digest(&bytes),
             }));
         }
-        serde_json::from_slice(&bytes).map_err(|e| fail(ReadError::Content(format!("not JSON: {e}"))))
+        serde_json::from_slice(&bytes)
+            .map_err(|e| fail(ReadError::Content(format!("not JSON: {e}"))))
     }
 
     /// Tags in the repository of `r` (at most [`body::TAG_LIST_MAX`] bytes of them).
@@ -395,7 +402,12 @@ impl Registries {
         Ok(json
             .get("tags")
             .and_then(Json::as_array)
-            .map(|t| t.iter().filter_map(Json::as_str).map(str::to_owned).collect())
+            .map(|t| {
+                t.iter()
+                    .filter_map(Json::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
             .unwrap_or_default())
     }
 }
