@@ -8,6 +8,9 @@ to try reading a manifest; the first path segment of the repository picks the be
   trickle/…       a manifest sent one byte a second
   lying/…         the same small manifest whatever digest is asked for
   redirect/…      307 to `redirect_to` (another host), which records what it was sent
+  bearer/…        token auth: 401 with a Bearer challenge naming `/token` here, which
+                  answers TOKEN (`token_requests` records each query and Authorization);
+                  with the token, a small amd64 image (manifest and config)
   anything else   404
 
 `served[behaviour]` counts the body bytes written (until the client hung up);
@@ -16,18 +19,23 @@ to try reading a manifest; the first path segment of the repository picks the be
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+CONFIG = json.dumps({"architecture": "amd64", "os": "linux",
+                     "rootfs": {"type": "layers", "diff_ids": []}}).encode()
+CONFIG_DIGEST = "sha256:" + hashlib.sha256(CONFIG).hexdigest()
 SMALL = json.dumps({
     "schemaVersion": 2, "mediaType": OCI_MANIFEST,
     "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-               "digest": "sha256:" + "0" * 64, "size": 2},
+               "digest": CONFIG_DIGEST, "size": len(CONFIG)},
     "layers": [],
 }).encode()
+TOKEN = "hostile-token"
 
 
 class _Server:
@@ -88,6 +96,7 @@ class HostileRegistry:
         self.redirect_to = redirect_to
         self.served: dict[str, int] = {}
         self.auth_seen: list[str | None] = []
+        self.token_requests: list[tuple[str, str | None]] = []
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self._srv = _Server("127.0.0.1", self._handle, lifetime)
@@ -103,8 +112,14 @@ class HostileRegistry:
         path = h.path.split("?", 1)[0]
         if path in ("/v2/", "/v2"):
             return self._small(h, 200, b"{}")
+        if path == "/token":
+            with self.lock:
+                self.token_requests.append((h.path, h.headers.get("Authorization")))
+            return self._small(h, 200, json.dumps({"token": TOKEN, "expires_in": 300}).encode())
         parts = path.removeprefix("/v2/").split("/")
         behaviour = parts[0]
+        if behaviour == "bearer":
+            return self._bearer(h, parts)
         if "manifests" not in parts:
             return self._small(h, 404, b'{"errors":[{"code":"BLOB_UNKNOWN","message":"no"}]}')
         head = h.command == "HEAD"
@@ -124,6 +139,20 @@ class HostileRegistry:
                 self._small(h, 404, b'{"errors":[{"code":"MANIFEST_UNKNOWN","message":"no"}]}')
         except (BrokenPipeError, ConnectionResetError, OSError):
             h.close_connection = True
+
+    def _bearer(self, h, parts: list[str]):
+        if h.headers.get("Authorization") != f"Bearer {TOKEN}":
+            h.send_response(401)
+            h.send_header("WWW-Authenticate",
+                          f'Bearer realm="http://{self.address}/token",service="hostile"')
+            h.send_header("Content-Length", "0")
+            h.end_headers()
+            return
+        if "manifests" in parts:
+            return self._small(h, 200, SMALL, OCI_MANIFEST)
+        if parts[-1] == CONFIG_DIGEST:
+            return self._small(h, 200, CONFIG, "application/octet-stream")
+        return self._small(h, 404, b'{"errors":[{"code":"BLOB_UNKNOWN","message":"no"}]}')
 
     def _small(self, h, code: int, body: bytes, ctype: str = "application/json"):
         h.send_response(code)

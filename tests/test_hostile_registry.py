@@ -13,8 +13,10 @@ import time
 import grpc
 import pytest
 
-from harness import IMAGE, ML, Provider, unique
-from hostile_registry import SMALL, HostileRegistry, RecordingServer, peak_rss_mb
+from faultproxy import FaultProxy
+from harness import IMAGE, ML, Provider, raw_manifest, unique
+from hostile_registry import SMALL, TOKEN, HostileRegistry, RecordingServer, peak_rss_mb
+from test_copy_floor import make_sources
 
 IDLE_ENV = {"MULTIARCH_REGISTRY_IDLE_TIMEOUT": "2"}
 # Generous: the provider idles at a few tens of MiB; reading a 300 MB manifest whole took 321.
@@ -117,3 +119,43 @@ def test_credentials_do_not_follow_a_redirect_to_another_host(hp, hostile, world
     assert any(a and a.startswith("Basic ") for a in hostile.auth_seen), hostile.auth_seen
     assert hostile.other.auth_seen, "the redirect was not followed"
     assert all(a is None for a in hostile.other.auth_seen), hostile.other.auth_seen
+
+
+def test_a_layer_copy_that_stalls_is_an_error_naming_the_blob(engine, provider_env, world):
+    """A cross-registry copy streams the layer from the source into the target; the source
+    stalls mid-body: the copy fails after the idle deadline, once (not retried)."""
+    proxy = FaultProxy(world["PLAIN_REGISTRY"])
+    p = Provider(engine, env={**provider_env, **IDLE_ENV})
+    try:
+        p.handshake()
+        p.configure({"registries": [{"address": proxy.address, "insecure": True}]})
+        src, dst = unique("stall-src"), unique("stall-dst")
+        make_sources(world, world["PLAIN_REGISTRY"], src, 1)
+        plain = raw_manifest(f"{world['PLAIN_REGISTRY']}/{src}:src0", insecure=True)
+        layer = plain["layers"][0]["digest"]
+        proxy.add("GET", rf"/v2/{src}/blobs/{layer}$", *([("trickle_body", 1.0)] * 5))
+        with pytest.raises(grpc.RpcError) as e:
+            p.create(ML, {"tags": [f"{world['ECR_REGISTRY']}/{dst}:v1"],
+                          "sources": [f"{proxy.address}/{src}:src0"]})
+        msg = e.value.details()
+        print(f"\nlayer copy stall: {msg}")
+        assert "copy blob to" in msg and dst in msg and layer in msg, msg
+        assert "stalled" in msg, msg
+        assert len(proxy.injected()) == 1, proxy.injected()
+    finally:
+        p.close()
+        proxy.stop()
+
+
+def test_a_token_registry_is_read_with_one_pull_token(hp, hostile, world):
+    """Bearer challenges are answered by the provider's own bounded reads: one token for the
+    repository (asked with the registry's credentials), the manifest and config read with it."""
+    tag = f"{world['PLAIN_REGISTRY']}/{unique('bearer')}:1"
+    _, state = hp.create(ML, {"tags": [tag], "sources": [f"{hostile.address}/bearer/app:1"]},
+                         preview=True)
+    assert state["platforms"] == ["linux/amd64"], state
+    assert len(hostile.token_requests) == 1, hostile.token_requests
+    query, auth = hostile.token_requests[0]
+    assert "scope=repository%3Abearer%2Fapp%3Apull" in query and "service=hostile" in query, query
+    assert auth and auth.startswith("Basic "), auth
+    assert f"Bearer {TOKEN}" in hostile.auth_seen

@@ -7,6 +7,7 @@
 //! curl's `--speed-limit`/`--speed-time` do. A registry sending one byte a second makes no
 //! progress in that sense; any real registry sends a kilobyte in far less than a second.
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -165,6 +166,40 @@ where
     )
 }
 
+/// Where a [`watched`] stream notes that it stalled.
+pub type StallNote = Arc<OnceLock<(Duration, u64)>>;
+
+/// [`guarded`], noting a stall where the caller can see it: sent as a request body over
+/// HTTP/2, the stream's own error is lost (hyper resets the stream and keeps no cause).
+pub fn watched<S, E>(
+    s: S,
+    window: Duration,
+) -> (
+    impl Stream<Item = Result<Bytes, BodyError>> + Send,
+    StallNote,
+)
+where
+    S: Stream<Item = Result<Bytes, E>> + Send + 'static,
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let note = StallNote::default();
+    let noted = note.clone();
+    let s = guarded(s, window).inspect(move |item| {
+        if let Err(BodyError::Stalled { window, received }) = item {
+            let _ = noted.set((*window, *received));
+        }
+    });
+    (s, note)
+}
+
+/// The stall a [`watched`] stream noted, as its error.
+pub fn stall_of(note: &StallNote) -> Option<BodyError> {
+    note.get().map(|(window, received)| BodyError::Stalled {
+        window: *window,
+        received: *received,
+    })
+}
+
 /// The [`BodyError`] inside an error chain (a guarded stream's failure as the HTTP client
 /// reports it), if any.
 pub fn find_in<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a BodyError> {
@@ -255,5 +290,15 @@ mod tests {
         assert!(g.next().await.is_none());
         let wrapped: Box<dyn std::error::Error + Send + Sync> = Box::new(first);
         assert!(find_in(wrapped.as_ref()).is_some());
+    }
+
+    #[tokio::test]
+    async fn a_watched_stream_notes_its_stall() {
+        let silent = futures::stream::pending::<Result<Bytes, std::io::Error>>();
+        let (s, note) = watched(silent, Duration::from_millis(100));
+        assert!(stall_of(&note).is_none());
+        let mut s = Box::pin(s);
+        assert!(s.next().await.unwrap().is_err());
+        assert!(matches!(stall_of(&note), Some(BodyError::Stalled { .. })));
     }
 }

@@ -222,9 +222,10 @@ impl Registries {
                 Attempt::Found(headers, bytes)
             }
             404 => Attempt::NotFound,
+            // (A cached token that expired is challenged again: a new one is fetched.)
             401 => match bearer_challenge(resp.headers()) {
-                Some(c) if matches!(authz, Authz::Creds(_)) => Attempt::Challenge(c),
-                _ => Attempt::Refused(ReadError::Denied {
+                Some(c) => Attempt::Challenge(c),
+                None => Attempt::Refused(ReadError::Denied {
                     code,
                     message: error_message(resp).await,
                 }),

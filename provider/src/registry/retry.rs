@@ -108,7 +108,11 @@ pub enum HttpFailure {
 impl fmt::Display for HttpFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            HttpFailure::Transport(e) => write!(f, "{e}"),
+            // A guarded body's own failure says more than "error sending request".
+            HttpFailure::Transport(e) => match super::body::find_in(e) {
+                Some(b) => write!(f, "{e}: {b}"),
+                None => write!(f, "{e}"),
+            },
             HttpFailure::Status { code, .. } => write!(f, "HTTP {code}"),
             HttpFailure::Body(e) => write!(f, "{e}"),
         }
