@@ -1,4 +1,5 @@
-//! Registry operations on oci-client, with per-registry credentials (static or ECR IAM).
+//! Registry operations on oci-client, with per-registry credentials looked up through
+//! [`crate::credentials`].
 //!
 //! Every write goes through [`Registries::guard_write`], so a read-only handle (preview)
 //! cannot write whatever the resource code asks for.
@@ -17,6 +18,7 @@ use oci_client::{Client, Reference};
 use serde_json::Value as Json;
 
 use crate::config::{EcrConfig, ProviderConfig, RegistryConfig};
+use crate::credentials::{ecr_settings, CredentialError, Credentials};
 use crate::ecr::{self, EcrTokens};
 pub use copy::CopyChild;
 pub use manifest::RawManifest;
@@ -39,6 +41,11 @@ pub enum RegistryError {
     },
     #[error("registry client settings: {message}")]
     Setup { message: String },
+    #[error("authenticate to {host}: {source}")]
+    Credentials {
+        host: String,
+        source: CredentialError,
+    },
     #[error("{operation} {reference}: {source}")]
     Ecr {
         operation: &'static str,
@@ -62,6 +69,7 @@ struct Inner {
     client: Client,
     http: reqwest::Client,
     ecr: EcrTokens,
+    credentials: Credentials,
     in_flight: copy::InFlight,
     /// One bound per registry host on the requests in flight from this process.
     per_host: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Semaphore>>>,
@@ -188,12 +196,14 @@ impl Registries {
         }
         let http = http.build().map_err(|e| setup(&e))?;
         let ecr = EcrTokens::new(config.aws.clone());
+        let credentials = Credentials::new(&config, ecr.clone());
         Ok(Registries {
             inner: Arc::new(Inner {
                 config,
                 client,
                 http,
                 ecr,
+                credentials,
                 in_flight: Default::default(),
                 per_host: Default::default(),
             }),
@@ -252,14 +262,7 @@ impl Registries {
     }
 
     fn ecr_settings(&self, host: &str) -> Option<Option<EcrConfig>> {
-        match self.entry(host) {
-            Some(RegistryConfig { ecr: Some(e), .. }) => Some(Some(e.clone())),
-            Some(RegistryConfig {
-                username: Some(_), ..
-            }) => None,
-            _ if ecr::parse_host(host).is_some() => Some(None),
-            _ => None,
-        }
+        ecr_settings(&self.inner.config, host)
     }
 
     /// True when `host` is authenticated (and its tags deleted) through the ECR API.
@@ -270,27 +273,17 @@ impl Registries {
     /// Credentials for a registry host, looked up now (ECR tokens are fetched on demand and
     /// cached in memory only).
     pub async fn credentials(&self, host: &str) -> Result<RegistryAuth, RegistryError> {
-        if let Some(ecr) = self.ecr_settings(host) {
-            let (user, password) = self
-                .inner
-                .ecr
-                .credentials(host, ecr.as_ref())
-                .await
-                .map_err(|source| RegistryError::Ecr {
-                    operation: "authenticate to",
-                    reference: host.to_owned(),
-                    source: Box::new(source),
-                })?;
-            return Ok(RegistryAuth::Basic(user, password.expose().to_owned()));
+        match self.inner.credentials.lookup(host).await {
+            Ok(Some(c)) => Ok(RegistryAuth::Basic(
+                c.username,
+                c.secret.expose().to_owned(),
+            )),
+            Ok(None) => Ok(RegistryAuth::Anonymous),
+            Err(source) => Err(RegistryError::Credentials {
+                host: host.to_owned(),
+                source,
+            }),
         }
-        Ok(match self.entry(host) {
-            Some(RegistryConfig {
-                username: Some(u),
-                password: Some(p),
-                ..
-            }) => RegistryAuth::Basic(u.clone(), p.expose().to_owned()),
-            _ => RegistryAuth::Anonymous,
-        })
     }
 
     async fn login(&self, r: &Reference) -> Result<RegistryAuth, RegistryError> {
