@@ -85,7 +85,7 @@ impl DockerConfigFile {
         serde_json::from_slice(&text).map_err(|e| bad(format!("is not valid JSON: {e}")))
     }
 
-    async fn from_helper(
+    async fn helper_lookup(
         &self,
         helper: &str,
         origin: &'static str,
@@ -108,7 +108,7 @@ impl DockerConfigFile {
             })
     }
 
-    fn from_auths(
+    fn auths_lookup(
         &self,
         config: &ConfigJson,
         host: &str,
@@ -169,7 +169,7 @@ impl Source for HostHelper {
             .find(|(k, _)| same_host(k, host))
             .map(|(_, v)| v.clone());
         match helper {
-            Some(h) => self.0.from_helper(&h, "credHelpers", host).await,
+            Some(h) => self.0.helper_lookup(&h, "credHelpers", host).await,
             None => Ok(None),
         }
     }
@@ -189,10 +189,10 @@ impl Source for StoreAndAuths {
     async fn lookup(&self, host: &str) -> Result<Option<Credential>, CredentialError> {
         let config = self.0.read()?;
         if let Some(store) = config.creds_store.as_deref().filter(|s| !s.is_empty()) {
-            if let Some(c) = self.0.from_helper(store, "credsStore", host).await? {
+            if let Some(c) = self.0.helper_lookup(store, "credsStore", host).await? {
                 return Ok(Some(c));
             }
         }
-        self.0.from_auths(&config, host)
+        self.0.auths_lookup(&config, host)
     }
 }

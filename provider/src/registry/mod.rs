@@ -44,7 +44,7 @@ pub enum RegistryError {
     #[error("authenticate to {host}: {source}")]
     Credentials {
         host: String,
-        source: CredentialError,
+        source: Box<CredentialError>,
     },
     #[error("{operation} {reference}: {source}")]
     Ecr {
@@ -281,7 +281,7 @@ impl Registries {
             Ok(None) => Ok(RegistryAuth::Anonymous),
             Err(source) => Err(RegistryError::Credentials {
                 host: host.to_owned(),
-                source,
+                source: Box::new(source),
             }),
         }
     }
