@@ -4,7 +4,8 @@
 #   /run/multiarch-docker2.sock, a standalone buildkitd on tcp://127.0.0.1:5200 with mutual
 #   TLS (built by scripts/buildkit.sh), QEMU binfmt for arm64,
 #   a plain registry on 127.0.0.1:5000, a TLS+htpasswd registry posing as ECR on
-#   127.0.0.1:443, moto's ECR API on 127.0.0.1:5100, and busybox base images in both
+#   127.0.0.1:443, a second account's ECR look-alike on 127.0.0.2:443, moto's ECR and STS
+#   APIs on 127.0.0.1:5100, and busybox base images in both
 #   registries. Writes "$STATE/env" (export K=V lines) for the tests.
 # Works on a bare Debian 12 machine (root) and when everything is already running.
 # Stop what it started with scripts/testenv-down.sh.
@@ -21,6 +22,13 @@ ECR_USER=AWS
 ECR_PASSWORD=123456789012-auth-token # fixed by moto's GetAuthorizationToken
 PLAIN=127.0.0.1:5000
 MOTO_PORT=5100
+# A second account's ECR host (cross-account tests), on its own loopback address. moto's
+# GetAuthorizationToken answers "<account>-auth-token" for the account of the caller's
+# access key: only credentials of a role in that account (STS AssumeRole on moto) open it.
+ECR_B_ACCOUNT=210987654321
+ECR_B_HOST=$ECR_B_ACCOUNT.dkr.ecr.us-east-1.amazonaws.com
+ECR_B_IP=127.0.0.2
+ECR_B_PASSWORD=$ECR_B_ACCOUNT-auth-token
 BASE_REPO=base/busybox
 
 APT_PKGS=(runc tini iptables qemu-user-static binfmt-support docker-registry apache2-utils
@@ -480,6 +488,60 @@ EOF
   RESULT="started on 127.0.0.1:443 as $ECR_HOST"
 }
 
+# ---- 5b. a second account's ECR host ---------------------------------------------------
+# Posed like the first: a certificate for its name from the test CA, an /etc/hosts line,
+# Docker's certs.d, a TLS+htpasswd registry on $ECR_B_IP:443.
+ecr_b_up() { [[ $(curl -s --cacert "$CA_CERT" -o /dev/null -w '%{http_code}' "https://$ECR_B_HOST/v2/") == 401 ]]; }
+ecr_b_auth_ok() { [[ $(curl -s --cacert "$CA_CERT" -u "$ECR_USER:$ECR_B_PASSWORD" -o /dev/null -w '%{http_code}' "https://$ECR_B_HOST/v2/") == 200 ]]; }
+
+step_registry_ecr_b() {
+  FAIL_LOG=$LOGS/registry-ecr-b.log
+  local made=() crt=$PKI/ecr-b.crt key=$PKI/ecr-b.key
+  if [[ ! -s $crt ]] || ! openssl verify -CAfile "$CA_CERT" "$crt"; then
+    openssl req -new -newkey rsa:2048 -nodes -sha256 -keyout "$key" \
+      -out "$PKI/ecr-b.csr" -subj "/CN=$ECR_B_HOST"
+    printf '%s\n' "subjectAltName=DNS:$ECR_B_HOST,IP:$ECR_B_IP" 'basicConstraints=CA:FALSE' \
+      'keyUsage=critical,digitalSignature,keyEncipherment' 'extendedKeyUsage=serverAuth' >"$PKI/ecr-b.ext"
+    openssl x509 -req -in "$PKI/ecr-b.csr" -CA "$CA_CERT" -CAkey "$PKI/ca.key" \
+      -CAcreateserial -days 3650 -sha256 -extfile "$PKI/ecr-b.ext" -out "$crt"
+    chmod 600 "$key"
+    made+=(cert)
+  fi
+  mkdir -p "/etc/docker/certs.d/$ECR_B_HOST"
+  if ! cmp -s "$CA_CERT" "/etc/docker/certs.d/$ECR_B_HOST/ca.crt"; then
+    cp "$CA_CERT" "/etc/docker/certs.d/$ECR_B_HOST/ca.crt"
+    made+=(certs.d)
+  fi
+  if ! grep -Eq "^[^#]*[[:space:]]$ECR_B_HOST([[:space:]]|\$)" /etc/hosts; then
+    echo "$ECR_B_IP $ECR_B_HOST" >>/etc/hosts
+    made+=(/etc/hosts)
+  fi
+  if [[ ! -s $PKI/htpasswd-b ]] || ! htpasswd -vb "$PKI/htpasswd-b" "$ECR_USER" "$ECR_B_PASSWORD" 2>/dev/null; then
+    htpasswd -bBc "$PKI/htpasswd-b" "$ECR_USER" "$ECR_B_PASSWORD" 2>&1 | sed 's/^/htpasswd: /'
+    made+=(htpasswd)
+  fi
+  local conf=$STATE/registry-ecr-b.yml extra=$STATE/registry-ecr-b.extra.yml
+  cat >"$extra" <<EOF
+  tls:
+    certificate: $crt
+    key: $key
+auth:
+  htpasswd:
+    realm: multiarch-test-ecr-b
+    path: $PKI/htpasswd-b
+EOF
+  render_registry_config registry-ecr-b "$ECR_B_IP:443" "$STATE/registry-ecr-b-data" "$extra" "$conf"
+  if ecr_b_up; then
+    ecr_b_auth_ok
+    RESULT="${made[*]:+made: ${made[*]}; }already running"
+    return
+  fi
+  start_bg registry-ecr-b "$LOGS/registry-ecr-b.log" "$(command -v docker-registry)" serve "$conf"
+  wait_for 30 registry-ecr-b ecr_b_up
+  ecr_b_auth_ok
+  RESULT="${made[*]:+made: ${made[*]}; }started on $ECR_B_IP:443 as $ECR_B_HOST"
+}
+
 # ---- 6. moto (ECR API) ------------------------------------------------------------------
 # moto runs from its own venv: immune to PEP 668 (Debian's python3) and to whatever the
 # tests install into the machine's python.
@@ -618,8 +680,12 @@ step_env() {
     "ECR_REGISTRY=$ECR_HOST"
     "ECR_USERNAME=$ECR_USER"
     "ECR_PASSWORD_FILE=$PASSWORD_FILE"
+    "ECR_B_REGISTRY=$ECR_B_HOST"
+    "ECR_B_ACCOUNT_ID=$ECR_B_ACCOUNT"
+    "ECR_B_REGISTRY_LOG=$LOGS/registry-ecr-b.log"
     "AWS_ACCOUNT_ID=123456789012"
     "AWS_ENDPOINT_URL_ECR=http://127.0.0.1:$MOTO_PORT"
+    "AWS_ENDPOINT_URL_STS=http://127.0.0.1:$MOTO_PORT"
     "MOTO_ENDPOINT=http://127.0.0.1:$MOTO_PORT"
     "AWS_ACCESS_KEY_ID=testing"
     "AWS_SECRET_ACCESS_KEY=testing"
@@ -675,6 +741,7 @@ step pki step_pki
 [[ $NODES == none ]] || step buildkitd step_buildkitd
 step registry-plain step_registry_plain
 step registry-ecr step_registry_ecr
+step registry-ecr-b step_registry_ecr_b
 step moto step_moto
 step base-images step_base_images
 step verify step_verify
