@@ -25,7 +25,7 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::Mutex;
 
 pub use chain::CredentialsError;
-pub use host::{is_aws_registry, is_public, parse_host, EcrHost, PUBLIC_HOST};
+pub use host::{is_aws_registry, is_public, parse_host};
 
 use crate::config::{AwsConfig, RegistryConfig, SecretString};
 
