@@ -9,10 +9,12 @@
 //! - [`token`], [`public`]: the registry password of a private ECR host or of ECR Public.
 //! - [`delete`]: tag removal.
 //! - [`check`]: the `aws` blocks of the provider configuration, checked at Configure.
+//! - [`docs`]: the user documentation of all this (generated registry docs).
 
 mod chain;
 pub mod check;
 mod delete;
+pub mod docs;
 mod host;
 mod public;
 mod token;
