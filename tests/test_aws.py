@@ -25,6 +25,26 @@ from harness import (
     skopeo_copy, to_struct, unique,
 )
 
+# The test world's parts for these tests (scripts/testenv.sh writes them to its env file;
+# the same values stand here for an env file written before they existed: if the parts are
+# not running the tests fail on them, they never skip).
+AWS_WORLD = {
+    "ECR_B_REGISTRY": "210987654321.dkr.ecr.us-east-1.amazonaws.com",
+    "ECR_B_ACCOUNT_ID": "210987654321",
+    "ECR_B_REGISTRY_LOG": "/var/lib/multiarch-testenv/logs/registry-ecr-b.log",
+    "PUBLIC_REGISTRY": "public.ecr.aws",
+    "PUBLIC_REGISTRY_TOKEN": "ecr-public-auth-token",
+    "PUBLIC_REGISTRY_LOG": "/var/lib/multiarch-testenv/logs/registry-public-nginx.log",
+}
+
+
+@pytest.fixture(scope="module")
+def world(world):
+    state = world.get("MULTIARCH_TESTENV_STATE", "/var/lib/multiarch-testenv")
+    defaults = {k: v.replace("/var/lib/multiarch-testenv", state) for k, v in AWS_WORLD.items()}
+    return {**defaults, **world}
+
+
 # Everything the SDK's default chain could find besides what a test gives it.
 CHAIN_VARS = [
     "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
@@ -357,3 +377,116 @@ def test_role_credentials_in_no_log_at_any_verbosity(engine, aws_home, world, tm
     for leak in leaks:
         assert leak not in text, f"a secret in stderr with {flags} {env}"
         assert all(leak not in m for m in engine.messages())
+
+
+# ---- ECR Public ------------------------------------------------------------------------------
+# The registry is the test world's public.ecr.aws look-alike (nginx before a registry: reads
+# anonymous, writes with AWS:<token>). moto has no ecr-public API, so its one call, the
+# token, is answered here: a JSON 1.1 endpoint that records each request's target and SigV4
+# credential scope (who signed, for which region and service) and answers the token the
+# look-alike takes.
+
+class EcrPublicApi:
+    def __init__(self, token: str):
+        import http.server
+        import threading
+
+        api = self
+        self.calls = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                api.calls.append({"target": self.headers.get("X-Amz-Target", ""),
+                                  "authorization": self.headers.get("Authorization", "")})
+                body = json.dumps({"authorizationData": {
+                    "authorizationToken": base64.b64encode(f"AWS:{token}".encode()).decode(),
+                    "expiresAt": time.time() + 12 * 3600}}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-amz-json-1.1")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+
+
+@pytest.fixture
+def ecr_public_api(world):
+    api = EcrPublicApi(world["PUBLIC_REGISTRY_TOKEN"])
+    yield api
+    api.stop()
+
+
+def seed_public(world, repo: str):
+    creds = f"AWS:{world['PUBLIC_REGISTRY_TOKEN']}"
+    skopeo_copy(world["BASE_IMAGE_ECR_AMD64"], f"{repo}:amd64", "--dest-creds", creds)
+    skopeo_copy(world["BASE_IMAGE_ECR_ARM64"], f"{repo}:arm64", "--dest-creds", creds)
+
+
+def public_log_lines(world, repo: str, log: RegistryLog) -> list[str]:
+    """The provider's requests for `repo` (the seeding copies are skopeo's)."""
+    path = repo.split("/", 1)[1]
+    return [l for l in log.requests() if f"/v2/{path}/" in l and '"multiarch/' in l]
+
+
+def test_ecr_public_push_uses_the_ecr_public_token_from_us_east_1(engine, aws_home, world,
+                                                                   ecr_public_api):
+    repo = f"{world['PUBLIC_REGISTRY']}/{unique('alias')}/app"
+    seed_public(world, repo)
+    # Another region everywhere: ECR Public's token still comes from us-east-1.
+    env = dict(aws_home, **STATIC_KEYS, AWS_REGION="eu-west-1",
+               AWS_ENDPOINT_URL_ECR_PUBLIC=ecr_public_api.url)
+    log = RegistryLog(world["PUBLIC_REGISTRY_LOG"])
+    log.mark()
+    p = start(engine, env, {"aws": {"region": "eu-west-1"}})
+    try:
+        inputs = {"tags": [f"{repo}:v1"], "sources": [f"{repo}:amd64", f"{repo}:arm64"]}
+        _, preview = p.create(ML, inputs, preview=True)
+        assert preview["platforms"] == ["linux/amd64", "linux/arm64"]
+        _, state = p.create(ML, inputs)
+        stderr = p.stderr()
+    finally:
+        p.close()
+    assert len(inspect_public(world, f"{repo}:v1")["manifests"]) == 2
+    assert [c["target"] for c in ecr_public_api.calls] == [
+        "SpencerFrontendService.GetAuthorizationToken"]
+    scope = ecr_public_api.calls[0]["authorization"]
+    assert "Credential=testing/" in scope and "/us-east-1/ecr-public/aws4_request" in scope, scope
+    writes = [l for l in public_log_lines(world, repo, log) if '"PUT ' in l]
+    assert writes and all(" - AWS [" in l for l in writes), writes
+    assert world["PUBLIC_REGISTRY_TOKEN"] not in stderr
+    assert world["PUBLIC_REGISTRY_TOKEN"] not in json.dumps(state)
+
+
+def inspect_public(world, ref: str) -> dict:
+    return json.loads(run("skopeo", "inspect", "--raw", f"docker://{ref}").stdout)
+
+
+def test_ecr_public_pulls_anonymously_without_credentials(engine, aws_home, world, ecr_public_api):
+    repo = f"{world['PUBLIC_REGISTRY']}/{unique('alias')}/base"
+    seed_public(world, repo)
+    target = f"{world['PLAIN_REGISTRY']}/{unique('from-public')}"
+    env = dict(aws_home, AWS_ENDPOINT_URL_ECR_PUBLIC=ecr_public_api.url)
+    log = RegistryLog(world["PUBLIC_REGISTRY_LOG"])
+    log.mark()
+    p = start(engine, env, {"registries": [{"address": world["PLAIN_REGISTRY"], "insecure": True}]})
+    try:
+        inputs = {"tags": [f"{target}:v1"], "sources": [f"{repo}:amd64", f"{repo}:arm64"]}
+        _, state = p.create(ML, inputs)
+    finally:
+        p.close()
+    assert state["platforms"] == ["linux/amd64", "linux/arm64"]
+    assert raw_manifest(f"{target}:v1", insecure=True)["manifests"]
+    # No token was asked for and every request to ECR Public went without credentials.
+    assert ecr_public_api.calls == []
+    lines = public_log_lines(world, repo, log)
+    assert lines and all(" - - [" in l for l in lines), lines
