@@ -38,7 +38,7 @@ AWS_WORLD = {
 }
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def world(world):
     state = world.get("MULTIARCH_TESTENV_STATE", "/var/lib/multiarch-testenv")
     defaults = {k: v.replace("/var/lib/multiarch-testenv", state) for k, v in AWS_WORLD.items()}
@@ -490,3 +490,73 @@ def test_ecr_public_pulls_anonymously_without_credentials(engine, aws_home, worl
     assert ecr_public_api.calls == []
     lines = public_log_lines(world, repo, log)
     assert lines and all(" - - [" in l for l in lines), lines
+
+
+# ---- Terraform: the same blocks as provider attributes ---------------------------------------
+
+TF_CROSS_ACCOUNT = """
+terraform {
+  required_providers {
+    multiarch = { source = "example.com/multiarch/multiarch" }
+  }
+}
+
+variable "role_arn" { type = string }
+variable "session_name" { type = string }
+variable "external_id" {
+  type      = string
+  sensitive = true
+}
+variable "registry_b" { type = string }
+variable "tags" { type = list(string) }
+variable "sources" { type = list(string) }
+
+provider "multiarch" {
+  registries = [{
+    address = var.registry_b
+    aws = {
+      assume_role = {
+        role_arn         = var.role_arn
+        session_name     = var.session_name
+        external_id      = var.external_id
+        duration_seconds = 900
+      }
+    }
+  }]
+}
+
+resource "multiarch_manifest_list" "promoted" {
+  tags    = var.tags
+  sources = var.sources
+}
+"""
+
+
+def test_terraform_cross_account_with_assume_role(tmp_path, aws_home, world):
+    from test_terraform import Terraform
+
+    d = tmp_path / "tf"
+    d.mkdir()
+    (d / "main.tf").write_text(TF_CROSS_ACCOUNT)
+    tf = Terraform(d, world)
+    tf.env.update(aws_home, **STATIC_KEYS)
+    session, external_id = unique("tf"), unique("tf-ext")
+    role = role_arn(world["ECR_B_ACCOUNT_ID"], unique("artifacts-read"))
+    repo_b = f"{world['ECR_B_REGISTRY']}/{unique('app')}"
+    seed_b(world, repo_b)
+    target = f"{world['ECR_REGISTRY']}/{unique('tf-promoted')}"
+    tf.vars(role_arn=role, session_name=session, external_id=external_id,
+            registry_b=world["ECR_B_REGISTRY"], tags=[f"{target}:v1"],
+            sources=[f"{repo_b}:amd64", f"{repo_b}:arm64"])
+    tf("apply", "-input=false", "-auto-approve")
+    state = tf.state()["multiarch_manifest_list.promoted"]
+    assert state["platforms"] == ["linux/amd64", "linux/arm64"]
+    assert len(raw_manifest(f"{target}:v1")["manifests"]) == 2
+    # Terraform starts the provider once for plan and once for apply: one AssumeRole each.
+    got = sessions(world, session)
+    assert {(r["role_arn"], r["external_id"]) for r in got} == {(role, external_id)}
+    assert len(got) == 2
+    assert tf.plan()[0] == 0  # no changes
+    state_text = (d / "terraform.tfstate").read_text()
+    for s in [x for r in got for x in role_secrets(r)] + [external_id]:
+        assert s not in state_text
