@@ -142,12 +142,11 @@ impl Cached {
                 return Ok(c.clone());
             }
         }
-        let creds = match tokio::time::timeout(CALL_DEADLINE, self.inner.provide_credentials())
-            .await
-        {
-            Ok(r) => r?,
-            Err(_) => return Err(SdkCredentialsError::provider_timed_out(CALL_DEADLINE)),
-        };
+        let creds =
+            match tokio::time::timeout(CALL_DEADLINE, self.inner.provide_credentials()).await {
+                Ok(r) => r?,
+                Err(_) => return Err(SdkCredentialsError::provider_timed_out(CALL_DEADLINE)),
+            };
         *cached = Some((creds.clone(), good_until(creds.expiry(), now)));
         Ok(creds)
     }
@@ -268,7 +267,9 @@ impl Identities {
                 if let Some(s) = role.duration_seconds {
                     b = b.session_length(Duration::from_secs(s.into()));
                 }
-                let provider = b.build_from_provider(CachedProvider(base.creds.clone())).await;
+                let provider = b
+                    .build_from_provider(CachedProvider(base.creds.clone()))
+                    .await;
                 let source = Source::Role {
                     arn: role.role_arn.clone(),
                 };
@@ -328,7 +329,9 @@ mod tests {
                 self.calls.fetch_add(1, Ordering::SeqCst);
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 if self.fail {
-                    return Err(SdkCredentialsError::provider_error("AccessDenied: not allowed"));
+                    return Err(SdkCredentialsError::provider_error(
+                        "AccessDenied: not allowed",
+                    ));
                 }
                 Ok(Credentials::new(
                     "AKIDEXAMPLE",
@@ -341,7 +344,11 @@ mod tests {
         }
     }
 
-    fn cached(life: Option<Duration>, fail: bool, source: Source) -> (Arc<Cached>, Arc<AtomicUsize>) {
+    fn cached(
+        life: Option<Duration>,
+        fail: bool,
+        source: Source,
+    ) -> (Arc<Cached>, Arc<AtomicUsize>) {
         let calls = Arc::new(AtomicUsize::new(0));
         let p = Counting {
             calls: calls.clone(),
@@ -398,7 +405,10 @@ mod tests {
     async fn a_role_error_names_the_role_and_the_call_and_no_secret() {
         let (c, _) = cached(None, true, role());
         let e = c.get().await.unwrap_err().to_string();
-        assert!(e.contains("STS AssumeRole for role arn:aws:iam::210987654321:role/push"), "{e}");
+        assert!(
+            e.contains("STS AssumeRole for role arn:aws:iam::210987654321:role/push"),
+            "{e}"
+        );
         assert!(e.contains("AccessDenied"), "{e}");
         assert!(!e.contains("secret-key-value") && !e.contains("session-token-value"));
     }

@@ -51,7 +51,9 @@ pub(super) async fn delete_tag(
         Some(f)
             if matches!(
                 f.failure_code(),
-                Some(ImageFailureCode::ImageNotFound | ImageFailureCode::ImageTagDoesNotMatchDigest)
+                Some(
+                    ImageFailureCode::ImageNotFound | ImageFailureCode::ImageTagDoesNotMatchDigest
+                )
             ) =>
         {
             Ok(false)

@@ -82,7 +82,9 @@ mod tests {
         assert!(!is_public("public.ecr.aws.evil.io"));
         assert!(!is_public("ecr.aws"));
         assert!(is_aws_registry("public.ecr.aws"));
-        assert!(is_aws_registry("123456789012.dkr.ecr.us-east-1.amazonaws.com"));
+        assert!(is_aws_registry(
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com"
+        ));
         assert!(!is_aws_registry("ghcr.io"));
     }
 }

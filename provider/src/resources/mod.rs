@@ -274,7 +274,8 @@ pub fn decode_config(
             .iter()
             .any(|u| u.starts_with(&PropertyPath::root_key("aws")))
     }) {
-        crate::ecr::check::aws(aws).map_err(|(field, reason)| Failure::new(format!("aws{field}"), reason))?;
+        crate::ecr::check::aws(aws)
+            .map_err(|(field, reason)| Failure::new(format!("aws{field}"), reason))?;
     }
     if config.builder.is_some() || config.builder_tls.is_some() {
         crate::buildkit::Endpoint::from_config(&config)
