@@ -322,6 +322,8 @@ def test_the_provider_role_does_not_open_another_account(engine, aws_home, world
                       "username": "AWS", "password": "p", "aws": {}}]},
      "registries[0].aws", "not both"),
     ({"aws": {"assumeRole": {}}}, "aws.assumeRole.roleArn", "missing"),
+    ({"registries": [{"address": "ghcr.io", "aws": {}}]}, "registries[0].aws",
+     "neither an ECR host nor public.ecr.aws"),
 ])
 def test_bad_aws_configuration_names_the_property(bare_provider, config, prop, words):
     resp = bare_provider.stub.CheckConfig(provider_pb2.CheckRequest(news=to_struct(config)))

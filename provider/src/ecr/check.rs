@@ -45,6 +45,21 @@ pub fn registry(r: &RegistryConfig) -> Result<(), Failure> {
             "an entry authenticates either with AWS (aws) or with username/password, not both",
         ));
     }
+    let host = r
+        .address
+        .trim()
+        .trim_start_matches("https://")
+        .trim_start_matches("http://");
+    let host = host.split('/').next().unwrap_or(host);
+    if r.ecr.is_none() && !super::is_aws_registry(host) {
+        return Err(fail(
+            ".aws",
+            format!(
+                "{host:?} is neither an ECR host nor public.ecr.aws; add `ecr: {{}}` to \
+                 authenticate it with an ECR token"
+            ),
+        ));
+    }
     aws(a).map_err(|(f, reason)| (format!(".aws{f}"), reason))
 }
 
@@ -210,5 +225,19 @@ mod tests {
             ..r
         };
         assert_eq!(registry(&r).unwrap_err().0, ".aws.assumeRole.roleArn");
+        let ghcr = RegistryConfig {
+            address: "ghcr.io".into(),
+            aws: Some(AwsConfig::default()),
+            ..Default::default()
+        };
+        assert!(registry(&ghcr)
+            .unwrap_err()
+            .1
+            .contains("neither an ECR host"));
+        let with_ecr = RegistryConfig {
+            ecr: Some(Default::default()),
+            ..ghcr
+        };
+        assert!(registry(&with_ecr).is_ok());
     }
 }
