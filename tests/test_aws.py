@@ -168,6 +168,29 @@ def test_web_identity_failure_names_the_role_and_the_call(engine, aws_home, worl
     assert world["ECR_REGISTRY"] in msg
 
 
+def test_web_identity_then_assume_role_into_another_account(engine, aws_home, world, tmp_path):
+    """OIDC gives the CI role; aws.assumeRole chains from it into account B."""
+    oidc_session, role_session = unique("oidc"), unique("chained")
+    ci_role = role_arn(world["AWS_ACCOUNT_ID"], unique("ci-oidc"))
+    b_role = role_arn(world["ECR_B_ACCOUNT_ID"], unique("ecr-push"))
+    token = tmp_path / "web-identity-token"
+    token.write_text("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJjaSJ9.c2ln")
+    env = dict(aws_home, AWS_ROLE_ARN=ci_role, AWS_WEB_IDENTITY_TOKEN_FILE=str(token),
+               AWS_ROLE_SESSION_NAME=oidc_session)
+    repo_b = f"{world['ECR_B_REGISTRY']}/{unique('app')}"
+    seed_b(world, repo_b)
+    p = start(engine, env, {"aws": {"assumeRole": {"roleArn": b_role, "sessionName": role_session}}})
+    try:
+        _, state = p.create(ML, {"tags": [f"{repo_b}:v1"],
+                                 "sources": [f"{repo_b}:amd64", f"{repo_b}:arm64"]})
+    finally:
+        p.close()
+    assert state["platforms"] == ["linux/amd64", "linux/arm64"]
+    assert len(inspect_b(world, f"{repo_b}:v1")["manifests"]) == 2
+    assert [r["role_arn"] for r in sessions(world, oidc_session)] == [ci_role]
+    assert [r["role_arn"] for r in sessions(world, role_session)] == [b_role]
+
+
 # ---- credential_process profiles: nothing configured but AWS_PROFILE -----------------------
 
 def test_credential_process_profile_from_the_environment(engine, aws_home, world, tmp_path):
