@@ -1,27 +1,31 @@
-//! ECR IAM tokens (`GetAuthorizationToken` through the AWS credential chain) for ECR hosts
-//! and for entries that ask for them with an `ecr` block.
+//! AWS tokens for ECR, ECR Public and entries that ask for them with an `ecr` or `aws`
+//! block: `GetAuthorizationToken` with the identity the AWS settings name (see `crate::ecr`).
 
 use async_trait::async_trait;
 
 use super::{Credential, CredentialError, Source};
-use crate::config::{EcrConfig, ProviderConfig, RegistryConfig};
+use crate::config::{ProviderConfig, RegistryConfig};
 use crate::ecr::{self, EcrTokens};
 use crate::registry::same_host;
 
-/// How `host` authenticates through the ECR API: `Some(settings)` when it does (the
-/// entry's `ecr` block, or none for a host named like ECR's), None when it does not (an
+/// `Some(entry)` when `host` authenticates through AWS: an entry with `ecr` or `aws`, or an
+/// ECR (or ECR Public) host name without static credentials. None when it does not (an
 /// entry with a user name keeps a look-alike host on static credentials).
-pub fn ecr_settings(config: &ProviderConfig, host: &str) -> Option<Option<EcrConfig>> {
+pub fn ecr_settings<'c>(
+    config: &'c ProviderConfig,
+    host: &str,
+) -> Option<Option<&'c RegistryConfig>> {
     let entry = config
         .registries
         .iter()
         .find(|r| same_host(&r.address, host));
     match entry {
-        Some(RegistryConfig { ecr: Some(e), .. }) => Some(Some(e.clone())),
+        Some(e @ RegistryConfig { ecr: Some(_), .. })
+        | Some(e @ RegistryConfig { aws: Some(_), .. }) => Some(Some(e)),
         Some(RegistryConfig {
             username: Some(_), ..
         }) => None,
-        _ if ecr::parse_host(host).is_some() => Some(None),
+        e if ecr::is_aws_registry(host) => Some(e),
         _ => None,
     }
 }
@@ -42,15 +46,17 @@ impl EcrIam {
 
 #[async_trait]
 impl Source for EcrIam {
+    /// None for a host outside AWS, and for ECR Public with no AWS credentials anywhere
+    /// (pulls are anonymous there).
     async fn lookup(&self, host: &str) -> Result<Option<Credential>, CredentialError> {
-        let Some(settings) = ecr_settings(&self.config, host) else {
+        let Some(entry) = ecr_settings(&self.config, host) else {
             return Ok(None);
         };
-        let (username, secret) = self
+        let found = self
             .tokens
-            .credentials(host, settings.as_ref())
+            .credentials(host, entry)
             .await
             .map_err(Box::new)?;
-        Ok(Some(Credential { username, secret }))
+        Ok(found.map(|(username, secret)| Credential { username, secret }))
     }
 }

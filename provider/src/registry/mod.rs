@@ -17,7 +17,7 @@ use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 use serde_json::Value as Json;
 
-use crate::config::{EcrConfig, ProviderConfig, RegistryConfig};
+use crate::config::{ProviderConfig, RegistryConfig};
 use crate::credentials::{ecr_settings, CredentialError, Credentials};
 use crate::ecr::{self, EcrTokens};
 pub use copy::CopyChild;
@@ -261,7 +261,8 @@ impl Registries {
             .find(|r| normalize_host(&r.address) == host)
     }
 
-    fn ecr_settings(&self, host: &str) -> Option<Option<EcrConfig>> {
+    /// `Some(entry)` when `host` authenticates through AWS (see [`ecr_settings`]).
+    fn ecr_settings(&self, host: &str) -> Option<Option<&RegistryConfig>> {
         ecr_settings(&self.inner.config, host)
     }
 
@@ -564,12 +565,12 @@ impl Registries {
     ) -> Result<Deleted, RegistryError> {
         self.guard_write("delete", r)?;
         let host = r.registry();
-        if let Some(ecr) = self.ecr_settings(host) {
+        if let Some(entry) = self.ecr_settings(host) {
             let tag = r.tag().unwrap_or("latest");
             let deleted = self
                 .inner
                 .ecr
-                .delete_tag(host, ecr.as_ref(), r.repository(), tag)
+                .delete_tag(host, entry, r.repository(), tag)
                 .await
                 .map_err(|source| RegistryError::Ecr {
                     operation: "delete",
