@@ -27,6 +27,4 @@ pub mod platform;
 pub mod reference;
 
 /// Property paths (`registries[0].password`), as both fronts address values.
-pub mod path {
-    pub use crate::resources::path::{PropertyPath, Segment};
-}
+pub mod path;

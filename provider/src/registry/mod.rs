@@ -5,6 +5,7 @@
 //! cannot write whatever the resource code asks for.
 
 mod copy;
+pub mod index;
 pub mod manifest;
 mod retry;
 
