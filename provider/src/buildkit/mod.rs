@@ -31,6 +31,7 @@ mod solve;
 pub use cache::{check_cache_entry, CacheEntry, CacheEntryError};
 mod cache;
 mod tls;
+pub use tls::{TlsError, TlsSettings};
 mod transport;
 
 use std::collections::BTreeMap;
@@ -42,7 +43,6 @@ use std::time::Duration;
 use sha2::Digest;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{BuilderTlsConfig, ProviderConfig};
 use crate::log::{Level, Logger};
 
 /// Where BuildKit runs.
@@ -55,69 +55,38 @@ pub enum Endpoint {
     /// A standalone buildkitd listening on `host:port`, in plain text or, with `tls`, TLS.
     Tcp {
         address: String,
-        tls: Option<BuilderTlsConfig>,
+        tls: Option<TlsSettings>,
     },
 }
 
 const DEFAULT_DOCKER_SOCKET: &str = "/var/run/docker.sock";
 
 impl Endpoint {
-    /// Parses the provider's `builder` setting:
+    /// Parses a `builder` setting:
     ///
     /// - `None`, `""`, `"docker"` or `"default"`: the Docker Engine at
     ///   `DOCKER_HOST` (only `unix://` is supported) or
     ///   `/var/run/docker.sock`;
     /// - `"docker+unix:///path"`: the Docker Engine at that socket;
     /// - `"unix:///path"`: a standalone buildkitd on that socket;
-    /// - `"tcp://host:port"`: a standalone buildkitd over TCP, with TLS when the
-    ///   provider's `builderTls` is set (only a `tcp://` builder takes it).
+    /// - `"tcp://host:port"`: a standalone buildkitd over TCP, with TLS when `tls` is given
+    ///   (only a `tcp://` builder takes it).
     pub fn from_setting(
         builder: Option<&str>,
-        tls: Option<&BuilderTlsConfig>,
+        tls: Option<&TlsSettings>,
     ) -> Result<Self, InvalidSetting> {
-        let endpoint =
-            Self::parse(builder).map_err(|reason| InvalidSetting::new("builder", reason))?;
+        let endpoint = Self::parse(builder).map_err(InvalidSetting::Builder)?;
         match (&endpoint, tls) {
             (Endpoint::Tcp { address, .. }, Some(t)) => {
-                tls::client(t, address)?;
+                tls::client(t, address).map_err(InvalidSetting::Tls)?;
                 Ok(Endpoint::Tcp {
                     address: address.clone(),
                     tls: Some(t.clone()),
                 })
             }
-            (_, Some(_)) => Err(InvalidSetting::new(
-                "builderTls",
-                format!(
-                    "only a tcp:// builder takes TLS settings, and the builder is the {endpoint}"
-                ),
-            )),
+            (_, Some(_)) => Err(InvalidSetting::TlsNotTcp(endpoint.to_string())),
             (_, None) => Ok(endpoint),
         }
-    }
-
-    /// The endpoint the provider configuration names.
-    pub fn from_config(config: &ProviderConfig) -> Result<Self, InvalidSetting> {
-        Self::from_setting(config.builder.as_deref(), config.builder_tls.as_ref())
-    }
-
-    /// The endpoint of `builders[i]`, its failures named under `builders[i]`
-    /// (`.endpoint`, `.tls`, `.tls.caCert`, …).
-    pub fn from_node(config: &ProviderConfig, i: usize) -> Result<Self, InvalidSetting> {
-        let node = &config.builders[i];
-        Self::from_setting(Some(&node.endpoint), node.tls.as_ref()).map_err(|e| {
-            let property = if e.property == "builder" {
-                format!("builders[{i}].endpoint")
-            } else {
-                format!(
-                    "builders[{i}].tls{}",
-                    e.property.strip_prefix("builderTls").unwrap_or_default()
-                )
-            };
-            InvalidSetting {
-                property,
-                reason: e.reason.replace("builderTls", "tls"),
-            }
-        })
     }
 
     fn parse(builder: Option<&str>) -> Result<Self, String> {
@@ -186,19 +155,32 @@ impl fmt::Display for Endpoint {
     }
 }
 
-/// A provider setting for the builder that cannot be used, and why.
+/// A builder setting that cannot be used, and why. The caller names the properties (the
+/// provider's `builder`/`builderTls`, a node's `endpoint`/`tls`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{property}: {reason}")]
-pub struct InvalidSetting {
-    pub property: String,
-    pub reason: String,
+pub enum InvalidSetting {
+    /// The endpoint string.
+    #[error("builder: {0}")]
+    Builder(String),
+    /// TLS settings for an endpoint that is not `tcp://` (the endpoint, described).
+    #[error("tls: only a tcp:// builder takes TLS settings, and the builder is the {0}")]
+    TlsNotTcp(String),
+    /// A TLS field.
+    #[error("{0}")]
+    Tls(tls::TlsError),
 }
 
 impl InvalidSetting {
-    fn new(property: &str, reason: impl Into<String>) -> Self {
-        InvalidSetting {
-            property: property.to_owned(),
-            reason: reason.into(),
+    /// The property at fault and why, with the endpoint's property named `endpoint` and the
+    /// TLS settings' `tls` (`builders[0].tls.caCert`).
+    pub fn describe(&self, endpoint: &str, tls: &str) -> (String, String) {
+        match self {
+            InvalidSetting::Builder(r) => (endpoint.to_owned(), r.clone()),
+            InvalidSetting::TlsNotTcp(e) => (
+                tls.to_owned(),
+                format!("only a tcp:// builder takes TLS settings, and the builder is the {e}"),
+            ),
+            InvalidSetting::Tls(e) => (e.property(tls), e.reason(tls)),
         }
     }
 }
@@ -218,26 +200,15 @@ impl Default for DockerfileSource {
     }
 }
 
-/// Network mode for `RUN` steps.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Default,
-    serde::Serialize,
-    serde::Deserialize,
-    schemars::JsonSchema,
-)]
-#[serde(rename_all = "lowercase")]
+/// Network mode for `RUN` steps (the resource's input type maps onto this one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum NetworkMode {
-    /// The builder's default network (BuildKit's bridge or host network, as configured).
+    /// The builder's default network.
     #[default]
     Default,
-    /// No network at all: `RUN` steps cannot reach anything.
+    /// No network at all.
     None,
-    /// The builder host's network (the builder must grant the `network.host` entitlement).
+    /// The builder host's network (needs the `network.host` entitlement).
     Host,
 }
 
@@ -825,16 +796,16 @@ mod tests {
             }
         );
         assert!(Endpoint::from_setting(Some("ssh://x"), None).is_err());
-        let tls = BuilderTlsConfig::default();
+        let tls = TlsSettings::default();
         let e = Endpoint::from_setting(Some("unix:///b.sock"), Some(&tls)).unwrap_err();
-        assert!(e.to_string().contains("builderTls"), "{e}");
+        assert_eq!(e.describe("builder", "builderTls").0, "builderTls");
         assert!(matches!(
             Endpoint::from_setting(Some("tcp://h:1"), Some(&tls)),
             Ok(Endpoint::Tcp { tls: Some(_), .. })
         ));
         assert!(matches!(
             Endpoint::from_setting(None, None),
-            Ok(Endpoint::DockerEngine { .. }) | Err(InvalidSetting { .. })
+            Ok(Endpoint::DockerEngine { .. }) | Err(InvalidSetting::Builder(_))
         ));
     }
 
