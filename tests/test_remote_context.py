@@ -8,6 +8,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
+import os
+import re
+import signal
 import tarfile
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -16,7 +19,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from harness import DIFF_NONE, DIFF_SOME, IMAGE, run, unique
+from harness import DIFF_NONE, DIFF_SOME, IMAGE, Provider, run, unique
 
 
 class GitRepo:
@@ -151,3 +154,45 @@ def test_tarball_context_builds_and_new_bytes_are_an_update(provider, world, tar
     write_tarball(root / "ctx.tar.gz", {"Dockerfile": dockerfile(world), "msg.txt": "tar two\n"})
     d = provider.diff(IMAGE, id, state, checked)
     assert d.changes == DIFF_SOME and list(d.diffs) == ["contextHash"], d
+
+
+@pytest.fixture
+def ssh_agent(tmp_path, world):
+    """An SSH agent holding the key the test world's sshd (127.0.0.1:2222) lets root in with."""
+    key = Path(world["MULTIARCH_TESTENV_STATE"]) / "sshd" / "id_ed25519"
+    sock = tmp_path / "agent.sock"
+    out = run("ssh-agent", "-a", str(sock), "-s").stdout
+    pid = re.search(r"SSH_AGENT_PID=(\d+)", out).group(1)
+    try:
+        run("ssh-add", str(key), env={**os.environ, "SSH_AUTH_SOCK": str(sock)})
+        yield sock
+    finally:
+        os.kill(int(pid), signal.SIGTERM)
+
+
+def test_ssh_git_context_builds_with_the_default_agent(engine, provider_env, world, tmp_path,
+                                                       ssh_agent):
+    """`ssh://` through the test world's sshd: the provider resolves the ref with its own
+    `git` (the agent in SSH_AUTH_SOCK), BuildKit clones with the session's `default` agent."""
+    repo = GitRepo(world, tmp_path)
+    repo.commit({"app/Dockerfile": dockerfile(world), "app/msg.txt": "over ssh\n"})
+    location = f"ssh://root@127.0.0.1:2222{repo.bare}#main:app"
+    tag = f"{world['PLAIN_REGISTRY']}/{unique('remote-ssh')}:v1"
+    env = {**provider_env, "SSH_AUTH_SOCK": str(ssh_agent),
+           "GIT_SSH_COMMAND": "ssh -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"}
+    p = Provider(engine, env=env)
+    try:
+        p.handshake()
+        p.configure({"registries": [{"address": world["PLAIN_REGISTRY"], "insecure": True}]})
+        inputs = {"context": {"location": location}, "platforms": ["linux/amd64"],
+                  "tags": [tag], "network": "none"}
+        _, failures = p.check(IMAGE, inputs)
+        assert [f for f, _ in failures] == ["context.location"], failures
+        inputs["ssh"] = [{"id": "default"}]
+        checked, failures = p.check(IMAGE, inputs)
+        assert failures == []
+        id, state = p.create(IMAGE, checked)
+        assert cat_msg(tag, "amd64") == "over ssh"
+        assert p.diff(IMAGE, id, state, checked).changes == DIFF_NONE
+    finally:
+        p.close()
