@@ -28,6 +28,7 @@ mod filesync;
 mod progress;
 mod session;
 mod solve;
+mod sources;
 pub use cache::{check_cache_entry, CacheEntry, CacheEntryError};
 mod cache;
 mod tls;
