@@ -6,6 +6,7 @@
 //! and the provider configuration types. Everything else is crate-private.
 
 mod context;
+pub mod docker;
 mod docs;
 mod ecr;
 mod model;

@@ -4,7 +4,7 @@
 //! without the docker CLI or buildx:
 //!
 //! - reaches BuildKit through the Docker Engine API (`POST /grpc` and
-//!   `POST /session` upgraded to h2c on the Engine's unix socket) or a
+//!   `POST /session` upgraded to h2c; the Engine on a unix socket, TCP, TLS or ssh) or a
 //!   standalone buildkitd (`unix://`, or `tcp://` in plain text or TLS,
 //!   session through `Control.Session`);
 //! - serves the session BuildKit calls back into: local directories
@@ -23,6 +23,7 @@
 //!   output lines into the error.
 
 mod content;
+mod engine_conn;
 mod filesend;
 mod filesync;
 mod progress;
@@ -48,8 +49,8 @@ use crate::log::{Level, Logger};
 /// Where BuildKit runs.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Endpoint {
-    /// BuildKit embedded in the Docker Engine, reached over its API socket.
-    DockerEngine { socket: PathBuf },
+    /// BuildKit embedded in the Docker Engine, reached over its API (unix, TCP, TLS, ssh).
+    DockerEngine(crate::docker::Engine),
     /// A standalone buildkitd listening on a unix socket.
     Unix(PathBuf),
     /// A standalone buildkitd listening on `host:port`, in plain text or, with `tls`, TLS.
@@ -59,15 +60,20 @@ pub enum Endpoint {
     },
 }
 
-const DEFAULT_DOCKER_SOCKET: &str = "/var/run/docker.sock";
+#[cfg(test)]
+const DEFAULT_DOCKER_SOCKET: &str = crate::docker::DEFAULT_SOCKET;
 
 impl Endpoint {
     /// Parses the provider's `builder` setting:
     ///
-    /// - `None`, `""`, `"docker"` or `"default"`: the Docker Engine at
-    ///   `DOCKER_HOST` (only `unix://` is supported) or
-    ///   `/var/run/docker.sock`;
+    /// - `None`, `""`, `"docker"` or `"default"`: the Docker Engine the docker CLI would
+    ///   use (`DOCKER_HOST`, else the current Docker context, else
+    ///   `/var/run/docker.sock`; see [`crate::docker`]);
     /// - `"docker+unix:///path"`: the Docker Engine at that socket;
+    /// - `"docker+tcp://host:port"`: the Docker Engine over TCP, with TLS when `builderTls`
+    ///   is set;
+    /// - `"ssh://[user@]host[:port]"` (or `docker+ssh://`): the Docker Engine on that host,
+    ///   through `ssh … docker system dial-stdio`;
     /// - `"unix:///path"`: a standalone buildkitd on that socket;
     /// - `"tcp://host:port"`: a standalone buildkitd over TCP, with TLS when the
     ///   provider's `builderTls` is set (only a `tcp://` builder takes it).
@@ -77,21 +83,46 @@ impl Endpoint {
     ) -> Result<Self, InvalidSetting> {
         let endpoint =
             Self::parse(builder).map_err(|reason| InvalidSetting::new("builder", reason))?;
-        match (&endpoint, tls) {
+        match (endpoint, tls) {
             (Endpoint::Tcp { address, .. }, Some(t)) => {
-                tls::client(t, address)?;
+                tls::client(t, &address)?;
                 Ok(Endpoint::Tcp {
-                    address: address.clone(),
+                    address,
                     tls: Some(t.clone()),
                 })
             }
-            (_, Some(_)) => Err(InvalidSetting::new(
-                "builderTls",
-                format!(
-                    "only a tcp:// builder takes TLS settings, and the builder is the {endpoint}"
-                ),
-            )),
-            (_, None) => Ok(endpoint),
+            (Endpoint::DockerEngine(mut e), Some(t)) if e.source == "builder" => {
+                match &mut e.host {
+                    crate::docker::DockerHost::Tcp { address, tls: slot } => {
+                        tls::client(t, address)?;
+                        *slot = Some(t.clone());
+                        Ok(Endpoint::DockerEngine(e))
+                    }
+                    _ => Err(not_tls(&Endpoint::DockerEngine(e))),
+                }
+            }
+            (endpoint, Some(_)) => Err(not_tls(&endpoint)),
+            (Endpoint::DockerEngine(e), None) => {
+                // TLS from DOCKER_CERT_PATH or a context's store: checked now, named by file.
+                if let crate::docker::DockerHost::Tcp {
+                    address,
+                    tls: Some(t),
+                } = &e.host
+                {
+                    tls::client(t, address).map_err(|x| {
+                        InvalidSetting::new(
+                            "builder",
+                            format!(
+                                "{e}: {}: {}",
+                                crate::docker::tls_file_of(&x.property),
+                                x.reason
+                            ),
+                        )
+                    })?;
+                }
+                Ok(Endpoint::DockerEngine(e))
+            }
+            (endpoint, None) => Ok(endpoint),
         }
     }
 
@@ -123,28 +154,18 @@ impl Endpoint {
     fn parse(builder: Option<&str>) -> Result<Self, String> {
         let b = builder.map(str::trim).unwrap_or("");
         match b {
-            "" | "docker" | "default" => {
-                let host = std::env::var("DOCKER_HOST").unwrap_or_default();
-                let host = host.trim();
-                if host.is_empty() {
-                    return Ok(Endpoint::DockerEngine {
-                        socket: PathBuf::from(DEFAULT_DOCKER_SOCKET),
-                    });
-                }
-                match host.strip_prefix("unix://") {
-                    Some(p) if !p.is_empty() => Ok(Endpoint::DockerEngine {
-                        socket: PathBuf::from(p),
-                    }),
-                    _ => Err(format!(
-                        "DOCKER_HOST={host:?}: only unix:// Docker hosts are supported"
-                    )),
-                }
-            }
+            "" | "docker" | "default" => crate::docker::from_env()
+                .map(Endpoint::DockerEngine)
+                .map_err(|e| e.to_string()),
             _ => {
-                if let Some(p) = b.strip_prefix("docker+unix://").filter(|p| !p.is_empty()) {
-                    Ok(Endpoint::DockerEngine {
-                        socket: PathBuf::from(p),
-                    })
+                let docker = b.strip_prefix("docker+").or(b.strip_prefix("ssh://").map(|_| b));
+                if let Some(host) = docker {
+                    let host = crate::docker::DockerHost::parse(host, false)
+                        .map_err(|e| format!("{b:?}: {e}"))?;
+                    Ok(Endpoint::DockerEngine(crate::docker::Engine {
+                        host,
+                        source: "builder".into(),
+                    }))
                 } else if let Some(p) = b.strip_prefix("unix://").filter(|p| !p.is_empty()) {
                     Ok(Endpoint::Unix(PathBuf::from(p)))
                 } else if let Some(a) = b.strip_prefix("tcp://").filter(|a| !a.is_empty()) {
@@ -155,6 +176,7 @@ impl Endpoint {
                 } else {
                     Err(format!(
                         "builder {b:?}: expected \"docker\", \"docker+unix:///path\", \
+                         \"docker+tcp://host:port\", \"ssh://user@host\", \
                          \"unix:///path\" or \"tcp://host:port\""
                     ))
                 }
@@ -166,16 +188,24 @@ impl Endpoint {
 impl Endpoint {
     /// A Docker Engine's BuildKit (with the Engine's image store).
     pub fn is_engine(&self) -> bool {
-        matches!(self, Endpoint::DockerEngine { .. })
+        matches!(self, Endpoint::DockerEngine(_))
     }
+}
+
+fn not_tls(endpoint: &Endpoint) -> InvalidSetting {
+    InvalidSetting::new(
+        "builderTls",
+        format!(
+            "only a tcp:// or docker+tcp:// builder takes TLS settings, and the builder is the \
+             {endpoint}"
+        ),
+    )
 }
 
 impl fmt::Display for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Endpoint::DockerEngine { socket } => {
-                write!(f, "Docker Engine at unix://{}", socket.display())
-            }
+            Endpoint::DockerEngine(e) => write!(f, "Docker Engine at {e}"),
             Endpoint::Unix(p) => write!(f, "buildkitd at unix://{}", p.display()),
             Endpoint::Tcp { address, tls: None } => write!(f, "buildkitd at tcp://{address}"),
             Endpoint::Tcp {
@@ -460,7 +490,7 @@ async fn build_and_load(
     cancel: CancellationToken,
 ) -> Result<BuildOutcome, BuildError> {
     let engine = match Endpoint::from_setting(None, None) {
-        Ok(Endpoint::DockerEngine { socket }) if socket.exists() => socket,
+        Ok(Endpoint::DockerEngine(e)) if e.socket().is_none_or(|s| s.exists()) => e,
         Ok(e) => {
             return Err(BuildError::Invalid(format!(
                 "load: the build runs on the {endpoint}, and there is no Docker Engine to load \
@@ -498,10 +528,7 @@ async fn build_and_load(
     )
     .await?;
     outcome.exported.pop();
-    let engine_name = Endpoint::DockerEngine {
-        socket: engine.clone(),
-    }
-    .to_string();
+    let engine_name = Endpoint::DockerEngine(engine.clone()).to_string();
     log.info(&format!(
         "loading {} into the {engine_name}",
         tags.join(", ")
@@ -815,11 +842,21 @@ mod tests {
         );
         assert_eq!(
             Endpoint::from_setting(Some("docker+unix:///x.sock"), None).unwrap(),
-            Endpoint::DockerEngine {
-                socket: "/x.sock".into()
-            }
+            Endpoint::DockerEngine(crate::docker::Engine::unix("/x.sock", "builder"))
         );
-        assert!(Endpoint::from_setting(Some("ssh://x"), None).is_err());
+        assert!(matches!(
+            Endpoint::from_setting(Some("ssh://ci@x:2222"), None),
+            Ok(Endpoint::DockerEngine(e)) if e.to_string() == "ssh://ci@x:2222 from builder"
+        ));
+        assert!(matches!(
+            Endpoint::from_setting(Some("docker+tcp://h:2376"), Some(&BuilderTlsConfig::default())),
+            Ok(Endpoint::DockerEngine(crate::docker::Engine {
+                host: crate::docker::DockerHost::Tcp { tls: Some(_), .. },
+                ..
+            }))
+        ));
+        let e = Endpoint::from_setting(Some("ssh://h/x"), None).unwrap_err();
+        assert!(e.to_string().contains("without a path"), "{e}");
         let tls = BuilderTlsConfig::default();
         let e = Endpoint::from_setting(Some("unix:///b.sock"), Some(&tls)).unwrap_err();
         assert!(e.to_string().contains("builderTls"), "{e}");
@@ -829,7 +866,7 @@ mod tests {
         ));
         assert!(matches!(
             Endpoint::from_setting(None, None),
-            Ok(Endpoint::DockerEngine { .. }) | Err(InvalidSetting { .. })
+            Ok(Endpoint::DockerEngine(_)) | Err(InvalidSetting { .. })
         ));
     }
 
@@ -877,7 +914,7 @@ mod tests {
             ),
             ..Default::default()
         };
-        let endpoint = Endpoint::DockerEngine { socket };
+        let endpoint = Endpoint::DockerEngine(crate::docker::Engine::unix(socket, ""));
         let out = build_via(
             &endpoint,
             transport::SessionVia::ControlStream,
