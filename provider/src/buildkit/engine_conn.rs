@@ -280,3 +280,109 @@ pub(crate) async fn get_json(
         )
     })?
 }
+
+/// Sends a body-less request; the answer's head (its body streams on the connection task).
+async fn send(
+    engine: &Engine,
+    method: http::Method,
+    path: &str,
+) -> Result<(http::Response<hyper::body::Incoming>, super::AbortOnDrop<()>), String> {
+    let conn = tokio::time::timeout(CONNECT, connect(engine))
+        .await
+        .map_err(|_| format!("connect to {engine}: no answer within {} s", CONNECT.as_secs()))??;
+    let diag = conn.diag();
+    let attempt = async move {
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(conn))
+            .await
+            .map_err(|e| format!("HTTP handshake: {e}"))?;
+        let task = super::AbortOnDrop(tokio::spawn(async move {
+            let _ = conn.await;
+        }));
+        let req = http::Request::builder()
+            .method(method.clone())
+            .uri(path)
+            .header(http::header::HOST, "docker")
+            .body(Empty::<Bytes>::new())
+            .map_err(|e| format!("building request: {e}"))?;
+        let resp = sender
+            .send_request(req)
+            .await
+            .map_err(|e| format!("{method} {path}: {}", super::transport::error_chain(&e)))?;
+        Ok::<_, String>((resp, task))
+    };
+    match attempt.await {
+        Ok(r) => Ok(r),
+        Err(e) => Err(diag.explain(e).await),
+    }
+}
+
+/// `DELETE /images/{name}?force=1`, within 30 s.
+pub(crate) async fn delete_image(engine: &Engine, name: &str) -> Result<(), String> {
+    let path = format!("/images/{name}?force=1");
+    let work = async {
+        let (resp, _task) = send(engine, http::Method::DELETE, &path).await?;
+        let status = resp.status();
+        let body = http_body_util::Limited::new(resp.into_body(), MAX_JSON)
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        if status.is_success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "DELETE {path}: {status}: {}",
+                String::from_utf8_lossy(&body).trim()
+            ))
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), work)
+        .await
+        .map_err(|_| format!("DELETE {path} on {engine}: no answer within 30 s"))?
+}
+
+/// `GET <path>` into the file `dest`; each read of the body may wait `idle` at most.
+pub(crate) async fn download(
+    engine: &Engine,
+    path: &str,
+    dest: &std::path::Path,
+    idle: Duration,
+) -> Result<(), String> {
+    use tokio::io::AsyncWriteExt;
+    let (resp, _task) = tokio::time::timeout(idle, send(engine, http::Method::GET, path))
+        .await
+        .map_err(|_| format!("GET {path} on {engine}: no answer within {} s", idle.as_secs()))??;
+    let status = resp.status();
+    let mut body = resp.into_body();
+    if !status.is_success() {
+        let text = http_body_util::Limited::new(body, MAX_JSON)
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        return Err(format!(
+            "GET {path}: {status}: {}",
+            String::from_utf8_lossy(&text).trim()
+        ));
+    }
+    let mut file = tokio::fs::File::create(dest)
+        .await
+        .map_err(|e| format!("{}: {e}", dest.display()))?;
+    loop {
+        let frame = tokio::time::timeout(idle, body.frame())
+            .await
+            .map_err(|_| format!("GET {path} on {engine}: idle for {} s", idle.as_secs()))?;
+        match frame {
+            None => break,
+            Some(Err(e)) => return Err(format!("GET {path}: {e}")),
+            Some(Ok(f)) => {
+                if let Ok(data) = f.into_data() {
+                    file.write_all(&data)
+                        .await
+                        .map_err(|e| format!("{}: {e}", dest.display()))?;
+                }
+            }
+        }
+    }
+    file.flush().await.map_err(|e| e.to_string())
+}

@@ -31,6 +31,8 @@ mod session;
 mod solve;
 pub use cache::{check_cache_entry, CacheEntry, CacheEntryError};
 mod cache;
+mod classic;
+pub use classic::{build_anywhere, LayoutPusher};
 mod tls;
 mod transport;
 
@@ -472,7 +474,7 @@ pub async fn build(
         Output::Export(x) if !x.load.is_empty() && !endpoint.is_engine() => {
             build_and_load(endpoint, via, spec, x, auth, log, cancel).await
         }
-        output => build_via(endpoint, via, spec, output, auth, log, cancel).await,
+        output => build_via(endpoint, via, spec, output, auth, log, cancel, false).await,
     }
 }
 
@@ -525,6 +527,7 @@ async fn build_and_load(
         auth,
         log.clone(),
         cancel.clone(),
+        false,
     )
     .await?;
     outcome.exported.pop();
@@ -565,6 +568,7 @@ struct Job {
     file_order: Vec<u32>,
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn build_via(
     endpoint: &Endpoint,
     via: transport::SessionVia,
@@ -573,10 +577,15 @@ async fn build_via(
     auth: Arc<dyn RegistryAuth>,
     log: Arc<dyn Logger>,
     cancel: CancellationToken,
+    moby: bool,
 ) -> Result<BuildOutcome, BuildError> {
     let session_id = new_id();
     let build_ref = new_id();
-    let prepared = solve::prepare(spec, &output, &session_id, &build_ref)?;
+    let mut prepared = solve::prepare(spec, &output, &session_id, &build_ref)?;
+    if moby {
+        // A classic-store Engine: its `moby` exporter loads what `image` would have.
+        classic::use_moby_exporter(&mut prepared.request);
+    }
     let exports = filesend::Receipts::new(prepared.targets);
     for w in &prepared.warnings {
         log.warn(w);
@@ -608,7 +617,7 @@ async fn build_via(
         // may not.
         push: match &output {
             Output::BuildOnly => false,
-            Output::Export(x) => !x.push.is_empty() || !x.load.is_empty(),
+            Output::Export(x) => (!x.push.is_empty() || !x.load.is_empty()) && !moby,
             _ => true,
         },
         exports,
@@ -923,6 +932,7 @@ mod tests {
             Arc::new(Anonymous),
             Arc::new(crate::log::StderrLogger),
             CancellationToken::new(),
+            false,
         )
         .await
         .unwrap_or_else(|e| panic!("{e}"));

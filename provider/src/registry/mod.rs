@@ -4,6 +4,7 @@
 //! cannot write whatever the resource code asks for.
 
 mod copy;
+mod layout;
 pub mod manifest;
 mod retry;
 
