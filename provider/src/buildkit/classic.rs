@@ -364,7 +364,9 @@ fn unpack(tar: &Path, dir: &Path, i: usize) -> Result<Json, String> {
         .ok_or("the saved image's index.json names no manifest")?;
     let blobs = dir.join("blobs").join("sha256");
     std::fs::create_dir_all(&blobs).map_err(|e| e.to_string())?;
-    for entry in std::fs::read_dir(scratch.join("blobs").join("sha256")).map_err(|e| e.to_string())? {
+    for entry in
+        std::fs::read_dir(scratch.join("blobs").join("sha256")).map_err(|e| e.to_string())?
+    {
         let entry = entry.map_err(|e| e.to_string())?;
         std::fs::rename(entry.path(), blobs.join(entry.file_name())).map_err(|e| e.to_string())?;
     }
@@ -425,7 +427,8 @@ mod tests {
 
     #[test]
     fn the_store_is_read_from_info() {
-        let classic = json!({"Driver": "overlay2", "DriverStatus": [["Backing Filesystem", "extfs"]]});
+        let classic =
+            json!({"Driver": "overlay2", "DriverStatus": [["Backing Filesystem", "extfs"]]});
         assert_eq!(store_of(&classic).as_deref(), Some("overlay2"));
         let containerd = json!({"Driver": "overlayfs",
             "DriverStatus": [["driver-type", "io.containerd.snapshotter.v1"]]});
@@ -446,17 +449,27 @@ mod tests {
             load: vec!["app:1".into()],
             ..Default::default()
         };
-        let e = plan(&ep, "overlay2", &spec(&["linux/amd64", "linux/arm64"]), Output::Export(x.clone()))
-            .unwrap_err()
-            .to_string();
+        let e = plan(
+            &ep,
+            "overlay2",
+            &spec(&["linux/amd64", "linux/arm64"]),
+            Output::Export(x.clone()),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("load: the Docker Engine at unix:///run/d.sock from DOCKER_HOST uses the classic image store (overlay2)"), "{e}");
         assert!(e.contains("containerd-snapshotter"), "{e}");
         assert!(plan(&ep, "overlay2", &spec(&["linux/arm64"]), Output::Export(x)).is_ok());
         let x = super::super::Exports {
-            files: vec![FileExport::Oci { dest: "/o".into(), tar: true }],
+            files: vec![FileExport::Oci {
+                dest: "/o".into(),
+                tar: true,
+            }],
             ..Default::default()
         };
-        let e = plan(&ep, "overlay2", &spec(&[]), Output::Export(x)).unwrap_err().to_string();
+        let e = plan(&ep, "overlay2", &spec(&[]), Output::Export(x))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("oci exporter"), "{e}");
     }
 

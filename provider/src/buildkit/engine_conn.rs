@@ -29,10 +29,13 @@ pub(crate) struct EngineConn {
     diag: Diag,
 }
 
+/// ssh's error output so far, and the signal that it has ended.
+type Stderr = (Arc<Mutex<Vec<u8>>>, Arc<tokio::sync::Notify>);
+
 /// What explains a failed connection: ssh's error output.
 #[derive(Clone, Default)]
 pub(crate) struct Diag {
-    stderr: Option<(Arc<Mutex<Vec<u8>>>, Arc<tokio::sync::Notify>)>,
+    stderr: Option<Stderr>,
 }
 
 impl Diag {
@@ -79,10 +82,7 @@ impl AsyncWrite for EngineConn {
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         self.io.as_mut().poll_flush(cx)
     }
-    fn poll_shutdown(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<std::io::Result<()>> {
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         self.io.as_mut().poll_shutdown(cx)
     }
 }
@@ -115,7 +115,11 @@ pub(crate) async fn connect(engine: &Engine) -> Result<EngineConn, String> {
                 return Ok(plain(Box::pin(tcp)));
             };
             let client = super::tls::client(t, address).map_err(|e| {
-                format!("{engine}: {}: {}", crate::docker::tls_file_of(&e.property), e.reason)
+                format!(
+                    "{engine}: {}: {}",
+                    crate::docker::tls_file_of(&e.property),
+                    e.reason
+                )
             })?;
             // The Engine speaks HTTP/1.1 to us (the upgrade to h2c needs it): no `h2` offer.
             let mut config = (*client.config).clone();
@@ -158,9 +162,9 @@ fn ssh(
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true);
-    let mut child = cmd.spawn().map_err(|e| {
-        format!("{engine}: cannot run ssh ({e}); the ssh client must be on PATH")
-    })?;
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("{engine}: cannot run ssh ({e}); the ssh client must be on PATH"))?;
     let (Some(stdin), Some(stdout), Some(mut stderr)) =
         (child.stdin.take(), child.stdout.take(), child.stderr.take())
     else {
@@ -222,10 +226,7 @@ impl AsyncWrite for SshIo {
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.stdin).poll_flush(cx)
     }
-    fn poll_shutdown(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<std::io::Result<()>> {
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.stdin).poll_shutdown(cx)
     }
 }
@@ -286,10 +287,21 @@ async fn send(
     engine: &Engine,
     method: http::Method,
     path: &str,
-) -> Result<(http::Response<hyper::body::Incoming>, super::AbortOnDrop<()>), String> {
+) -> Result<
+    (
+        http::Response<hyper::body::Incoming>,
+        super::AbortOnDrop<()>,
+    ),
+    String,
+> {
     let conn = tokio::time::timeout(CONNECT, connect(engine))
         .await
-        .map_err(|_| format!("connect to {engine}: no answer within {} s", CONNECT.as_secs()))??;
+        .map_err(|_| {
+            format!(
+                "connect to {engine}: no answer within {} s",
+                CONNECT.as_secs()
+            )
+        })??;
     let diag = conn.diag();
     let attempt = async move {
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(conn))
@@ -351,7 +363,12 @@ pub(crate) async fn download(
     use tokio::io::AsyncWriteExt;
     let (resp, _task) = tokio::time::timeout(idle, send(engine, http::Method::GET, path))
         .await
-        .map_err(|_| format!("GET {path} on {engine}: no answer within {} s", idle.as_secs()))??;
+        .map_err(|_| {
+            format!(
+                "GET {path} on {engine}: no answer within {} s",
+                idle.as_secs()
+            )
+        })??;
     let status = resp.status();
     let mut body = resp.into_body();
     if !status.is_success() {

@@ -160,7 +160,9 @@ impl Endpoint {
                 .map(Endpoint::DockerEngine)
                 .map_err(|e| e.to_string()),
             _ => {
-                let docker = b.strip_prefix("docker+").or(b.strip_prefix("ssh://").map(|_| b));
+                let docker = b
+                    .strip_prefix("docker+")
+                    .or(b.strip_prefix("ssh://").map(|_| b));
                 if let Some(host) = docker {
                     let host = crate::docker::DockerHost::parse(host, false)
                         .map_err(|e| format!("{b:?}: {e}"))?;
@@ -858,7 +860,10 @@ mod tests {
             Ok(Endpoint::DockerEngine(e)) if e.to_string() == "ssh://ci@x:2222 from builder"
         ));
         assert!(matches!(
-            Endpoint::from_setting(Some("docker+tcp://h:2376"), Some(&BuilderTlsConfig::default())),
+            Endpoint::from_setting(
+                Some("docker+tcp://h:2376"),
+                Some(&BuilderTlsConfig::default())
+            ),
             Ok(Endpoint::DockerEngine(crate::docker::Engine {
                 host: crate::docker::DockerHost::Tcp { tls: Some(_), .. },
                 ..

@@ -129,7 +129,12 @@ pub(crate) async fn engine_load(engine: &Engine, tar: &Path) -> Result<Vec<Strin
     use tokio::io::AsyncReadExt;
     let stream = tokio::time::timeout(UPGRADE_DEADLINE, engine_conn::connect(engine))
         .await
-        .map_err(|_| format!("connect to {engine}: no answer within {} s", UPGRADE_DEADLINE.as_secs()))??;
+        .map_err(|_| {
+            format!(
+                "connect to {engine}: no answer within {} s",
+                UPGRADE_DEADLINE.as_secs()
+            )
+        })??;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(|e| format!("HTTP handshake: {e}"))?;
@@ -295,7 +300,10 @@ impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Recording<T> {
     }
 }
 
-pub(crate) trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static {}
+pub(crate) trait Io:
+    tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static
+{
+}
 impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static> Io for T {}
 
 /// A gRPC client for BuildKit's Control service at `endpoint`.

@@ -28,7 +28,10 @@ pub(crate) fn current(env: &Env, config_dir: &Path) -> Result<Option<(String, St
         current_context: String,
     }
     let config: Config = serde_json::from_str(&text).map_err(|e| {
-        HostError::new(path.display().to_string(), format!("not a Docker config: {e}"))
+        HostError::new(
+            path.display().to_string(),
+            format!("not a Docker config: {e}"),
+        )
     })?;
     let name = config.current_context.trim().to_owned();
     if name.is_empty() || name == "default" {
@@ -121,7 +124,12 @@ pub(crate) mod tests {
     use super::*;
 
     /// Writes a context as `docker context create` does.
-    pub(crate) fn write_context(dir: &Path, name: &str, host: &str, tls: Option<(&str, &str, &str)>) {
+    pub(crate) fn write_context(
+        dir: &Path,
+        name: &str,
+        host: &str,
+        tls: Option<(&str, &str, &str)>,
+    ) {
         let id = id(name);
         let meta = dir.join("contexts/meta").join(&id);
         std::fs::create_dir_all(&meta).unwrap();
@@ -143,7 +151,10 @@ pub(crate) mod tests {
     #[test]
     fn the_store_is_keyed_by_the_names_sha256() {
         // The directory `docker context create remote` makes under contexts/meta.
-        assert_eq!(id("remote"), "b71199ebd070b36beab7317920c2c2f1d777df8d05e5527d8458fda57cb17a7a");
+        assert_eq!(
+            id("remote"),
+            "b71199ebd070b36beab7317920c2c2f1d777df8d05e5527d8458fda57cb17a7a"
+        );
     }
 
     #[test]
@@ -153,7 +164,12 @@ pub(crate) mod tests {
         let e = load(dir.path(), "plain", "DOCKER_CONTEXT").unwrap();
         assert_eq!(e.host.to_string(), "tcp://10.0.0.2:2375");
         assert_eq!(e.source, "Docker context \"plain\" (DOCKER_CONTEXT)");
-        write_context(dir.path(), "tls", "tcp://10.0.0.3", Some(("CA", "CERT", "KEY")));
+        write_context(
+            dir.path(),
+            "tls",
+            "tcp://10.0.0.3",
+            Some(("CA", "CERT", "KEY")),
+        );
         let e = load(dir.path(), "tls", "DOCKER_CONTEXT").unwrap();
         match e.host {
             DockerHost::Tcp {
@@ -172,7 +188,9 @@ pub(crate) mod tests {
             load(dir.path(), "ssh", "x").unwrap().host,
             DockerHost::Ssh { .. }
         ));
-        let e = load(dir.path(), "nope", "DOCKER_CONTEXT").unwrap_err().to_string();
+        let e = load(dir.path(), "nope", "DOCKER_CONTEXT")
+            .unwrap_err()
+            .to_string();
         assert!(
             e.starts_with("Docker context \"nope\" (DOCKER_CONTEXT): no such context"),
             "{e}"

@@ -293,7 +293,10 @@ mod tests {
     fn a_bad_docker_host_names_the_variable_and_value() {
         let env = Env::from_pairs(&[("DOCKER_HOST", "ftp://x")]);
         let e = resolve(&env).unwrap_err().to_string();
-        assert!(e.starts_with("DOCKER_HOST: \"ftp://x\": unknown scheme"), "{e}");
+        assert!(
+            e.starts_with("DOCKER_HOST: \"ftp://x\": unknown scheme"),
+            "{e}"
+        );
     }
 
     #[test]

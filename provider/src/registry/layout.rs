@@ -119,7 +119,8 @@ impl Registries {
             let file = tokio::fs::File::open(&path)
                 .await
                 .map_err(OciDistributionError::IoError)?;
-            let body = tokio_util::io::ReaderStream::new(file).map_err(OciDistributionError::IoError);
+            let body =
+                tokio_util::io::ReaderStream::new(file).map_err(OciDistributionError::IoError);
             client.push_blob_stream(dst, body, digest, Some(size)).await
         })
         .await
