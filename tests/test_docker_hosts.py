@@ -8,6 +8,8 @@ platforms there, which the Engine cannot hold: a clear error."""
 import hashlib
 import json
 import os
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -124,7 +126,6 @@ def write_context(config_dir, name, host, tls_dir=None):
 
 
 def test_classic_store_through_the_current_docker_context(engine, world, ctx_dir, tmp_path):
-    from pathlib import Path
     config = tmp_path / "docker-config"
     config.mkdir()
     write_context(config, "classic-tls", world["DOCKER3_TLS_HOST"], Path(world["DOCKER3_CERT_PATH"]))
@@ -171,3 +172,34 @@ def test_a_bad_docker_host_names_the_variable(engine, world, ctx_dir):
         assert "DOCKER_TLS" in str(e.value) and "DOCKER_TLS_VERIFY=1" in str(e.value), str(e.value)
     finally:
         p.close()
+
+
+def test_terraform_runs_the_main_job_on_the_classic_store_over_ssh(world, tmp_path):
+    from test_terraform import Terraform
+    d = tmp_path / "tf"
+    shutil.copytree(Path(__file__).resolve().parent / "terraform_docker_hosts", d)
+    app = d / "app"
+    app.mkdir()
+    (app / "Dockerfile").write_text(DOCKERFILE.format(base=world["BASE_IMAGE_PLAIN"]))
+    tf = Terraform(d, world)
+    for k in [k for k in tf.env if k.startswith("DOCKER_")]:
+        del tf.env[k]
+    tf.env["DOCKER_HOST"] = world["DOCKER3_SSH_HOST"]
+    repo = f"{world['PLAIN_REGISTRY']}/{unique('tfanyengine')}"
+    tf.vars(repository=repo, context=str(app))
+    tf("init", "-input=false", ok=(0, 1))
+    p = tf("apply", "-input=false", "-auto-approve")
+    assert "Apply complete! Resources: 2 added" in p.stdout, p.stdout
+    index = raw_manifest(f"{repo}:v1", insecure=True)
+    platforms = sorted(f"{m['platform']['os']}/{m['platform']['architecture']}"
+                       for m in index["manifests"])
+    assert platforms == ["linux/amd64", "linux/arm64"]
+    listed = raw_manifest(f"{repo}:list", insecure=True)
+    assert sorted(m["digest"] for m in listed["manifests"]) == sorted(
+        m["digest"] for m in index["manifests"])
+    log = (d / "terraform.log").read_text(errors="replace")
+    assert "uses the classic image store (overlay2)" in log
+    assert "ssh://root@127.0.0.1" in log
+    # Nothing changed: no changes planned.
+    p = tf("plan", "-input=false", "-detailed-exitcode", ok=(0, 2))
+    assert p.returncode == 0, p.stdout

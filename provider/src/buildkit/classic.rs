@@ -239,7 +239,6 @@ async fn run(
     log: Arc<dyn Logger>,
     cancel: CancellationToken,
 ) -> Result<BuildOutcome, BuildError> {
-    let via = transport::SessionVia::default_for(endpoint);
     let protocol = |detail: String| BuildError::Protocol {
         endpoint: endpoint.to_string(),
         detail,
@@ -254,45 +253,26 @@ async fn run(
         spec.platforms.iter().cloned().map(Some).collect()
     };
     let id = super::new_id();
-    let mut children = Vec::new();
-    let mut exported = Vec::new();
-    let mut digest = None;
-    for (i, platform) in platforms.iter().enumerate() {
-        let private = format!("multiarch-classic-{id}:{i}");
-        let mut names = Vec::new();
-        if !plan.push.is_empty() {
-            names.push(private.clone());
-        }
-        names.extend(plan.load.iter().cloned());
-        let mut one = spec.clone();
-        one.platforms = platform.iter().cloned().collect();
-        let x = super::Exports {
-            load: names,
-            files: plan.files.clone(),
-            ..Default::default()
-        };
-        let out = build_via(
+    // The platforms build at the same time (BuildKit runs the solves side by side; over
+    // ssh each one's connections are set up in parallel too), in their order.
+    let jobs = platforms.iter().enumerate().map(|(i, platform)| {
+        let job = PlatformJob {
             endpoint,
-            via,
-            &one,
-            Output::Export(x),
-            auth.clone(),
-            log.clone(),
-            cancel.clone(),
-            true,
-        )
-        .await?;
-        exported = out.exported;
-        digest = out.digest;
-        if plan.push.is_empty() {
-            continue;
-        }
-        let saved = save(engine, &private, layout.path(), i, &cancel).await;
-        // The private name goes whatever happened (the loaded tags stay).
-        if let Err(e) = engine_conn::delete_image(engine, &private).await {
-            log.warn(&format!("{endpoint}: could not remove {private}: {e}"));
-        }
-        children.push(saved.map_err(protocol)?);
+            engine,
+            spec,
+            plan: &plan,
+            layout: layout.path(),
+            private: format!("multiarch-classic-{id}:{i}"),
+            i,
+        };
+        job.run(platform.clone(), auth.clone(), log.clone(), cancel.clone())
+    });
+    let results = futures::future::try_join_all(jobs).await?;
+    let mut children = Vec::new();
+    let (mut digest, mut exported) = (None, Vec::new());
+    for (out, saved) in results {
+        (digest, exported) = (out.digest, out.exported);
+        children.extend(saved);
     }
     if plan.push.is_empty() {
         return Ok(BuildOutcome { digest, exported });
@@ -323,6 +303,70 @@ async fn run(
         digest: root["digest"].as_str().map(str::to_owned),
         exported,
     })
+}
+
+/// One platform's build (and, when pushing, its save into the shared layout).
+struct PlatformJob<'a> {
+    endpoint: &'a Endpoint,
+    engine: &'a Engine,
+    spec: &'a BuildSpec,
+    plan: &'a Plan,
+    layout: &'a Path,
+    /// The name the image has in the Engine until it is saved.
+    private: String,
+    i: usize,
+}
+
+impl PlatformJob<'_> {
+    async fn run(
+        self,
+        platform: Option<String>,
+        auth: Arc<dyn RegistryAuth>,
+        log: Arc<dyn Logger>,
+        cancel: CancellationToken,
+    ) -> Result<(BuildOutcome, Option<Json>), BuildError> {
+        let pushing = !self.plan.push.is_empty();
+        let mut names = Vec::new();
+        if pushing {
+            names.push(self.private.clone());
+        }
+        names.extend(self.plan.load.iter().cloned());
+        let mut one = self.spec.clone();
+        one.platforms = platform.into_iter().collect();
+        let x = super::Exports {
+            load: names,
+            files: self.plan.files.clone(),
+            ..Default::default()
+        };
+        let via = transport::SessionVia::default_for(self.endpoint);
+        let out = build_via(
+            self.endpoint,
+            via,
+            &one,
+            Output::Export(x),
+            auth,
+            log.clone(),
+            cancel.clone(),
+            true,
+        )
+        .await?;
+        if !pushing {
+            return Ok((out, None));
+        }
+        let saved = save(self.engine, &self.private, self.layout, self.i, &cancel).await;
+        // The private name goes whatever happened (the loaded tags stay).
+        if let Err(e) = engine_conn::delete_image(self.engine, &self.private).await {
+            log.warn(&format!(
+                "{}: could not remove {}: {e}",
+                self.endpoint, self.private
+            ));
+        }
+        let saved = saved.map_err(|detail| BuildError::Protocol {
+            endpoint: self.endpoint.to_string(),
+            detail,
+        })?;
+        Ok((out, Some(saved)))
+    }
 }
 
 /// Saves image `name` from the Engine into the layout at `dir` (blobs merged); its manifest
