@@ -203,3 +203,24 @@ def test_terraform_runs_the_main_job_on_the_classic_store_over_ssh(world, tmp_pa
     # Nothing changed: no changes planned.
     p = tf("plan", "-input=false", "-detailed-exitcode", ok=(0, 2))
     assert p.returncode == 0, p.stdout
+
+
+@pytest.mark.parametrize("host,said", [
+    # sshd refuses this user: what ssh said ends the error.
+    ("ssh://nobody@127.0.0.1:2222", "Permission denied"),
+    # Nothing listens there.
+    ("tcp://127.0.0.1:1", "Connection refused"),
+])
+def test_an_unreachable_engine_names_the_host_the_setting_and_the_cause(engine, world, ctx_dir,
+                                                                        host, said):
+    p = started(engine, world, docker_env(world, DOCKER_HOST=host))
+    try:
+        inputs = {"context": {"location": str(ctx_dir)}, "platforms": ["linux/amd64"],
+                  "tags": [f"{world['PLAIN_REGISTRY']}/{unique('unreach')}:v1"], "network": "none"}
+        checked, _ = p.check(IMAGE, inputs)
+        with pytest.raises(Exception) as e:
+            p.create(IMAGE, checked)
+        msg = str(e.value)
+        assert f"{host} from DOCKER_HOST" in msg and said in msg, msg
+    finally:
+        p.close()
