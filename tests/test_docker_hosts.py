@@ -110,6 +110,17 @@ def test_classic_store_over_ssh(engine, world, ctx_dir):
         p.close()
 
 
+def test_containerd_store_over_plain_tcp(engine, world, ctx_dir):
+    """The main Engine (containerd store) through its TCP door: BuildKit pushes itself."""
+    p = started(engine, world, docker_env(world, DOCKER_HOST=world["DOCKER_TCP_HOST"]))
+    try:
+        main_job(p, world, ctx_dir)
+        assert not classic_log_says(engine)
+        assert engine.saw(f"Docker Engine at {world['DOCKER_TCP_HOST']} from DOCKER_HOST")
+    finally:
+        p.close()
+
+
 def write_context(config_dir, name, host, tls_dir=None):
     """A Docker context as `docker context create` stores it."""
     cid = hashlib.sha256(name.encode()).hexdigest()

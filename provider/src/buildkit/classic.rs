@@ -195,6 +195,13 @@ fn plan(
              have; {fix}"
         )));
     }
+    if spec.provenance || spec.sbom {
+        // The moby exporter stores an image, not an index: attestations have nowhere to go.
+        return Err(BuildError::Invalid(format!(
+            "provenance/sbom: attestations need BuildKit's image exporter, which {cause} does \
+             not have; build without them, or {fix}"
+        )));
+    }
     if spec.platforms.len() > 1 && !p.load.is_empty() {
         return Err(BuildError::Invalid(format!(
             "load: {cause}, which holds one platform per image, and {} platforms were \
@@ -511,6 +518,18 @@ mod tests {
             }],
             ..Default::default()
         };
+        let sbom = BuildSpec {
+            sbom: true,
+            ..spec(&["linux/amd64"])
+        };
+        let push = Output::Push {
+            tags: vec!["r/a:1".into()],
+        };
+        let e = plan(&ep, "overlay2", &sbom, push).unwrap_err().to_string();
+        assert!(
+            e.starts_with("invalid build input: provenance/sbom:"),
+            "{e}"
+        );
         let e = plan(&ep, "overlay2", &spec(&[]), Output::Export(x))
             .unwrap_err()
             .to_string();
