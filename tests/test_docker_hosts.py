@@ -216,22 +216,31 @@ def test_terraform_runs_the_main_job_on_the_classic_store_over_ssh(world, tmp_pa
     assert p.returncode == 0, p.stdout
 
 
-@pytest.mark.parametrize("host,said", [
+@pytest.mark.parametrize("host,tls,shown,said", [
     # sshd refuses this user: what ssh said ends the error.
-    ("ssh://nobody@127.0.0.1:2222", "Permission denied"),
+    ("ssh://nobody@127.0.0.1:2222", False, "ssh://nobody@127.0.0.1:2222", "Permission denied"),
     # Nothing listens there.
-    ("tcp://127.0.0.1:1", "Connection refused"),
+    ("tcp://127.0.0.1:1", False, "tcp://127.0.0.1:1", "Connection refused"),
+    # The TLS port without TLS, and TLS without the client certificate the Engine requires.
+    ("DOCKER3_TLS_HOST", False, "tcp://127.0.0.1:2376 from", "set DOCKER_TLS_VERIFY=1"),
+    ("DOCKER3_TLS_HOST", True, "tcp://127.0.0.1:2376 (TLS) from", "requires a client certificate"),
 ])
 def test_an_unreachable_engine_names_the_host_the_setting_and_the_cause(engine, world, ctx_dir,
-                                                                        host, said):
-    p = started(engine, world, docker_env(world, DOCKER_HOST=host))
+                                                                        tmp_path, host, tls,
+                                                                        shown, said):
+    env = {"DOCKER_HOST": world.get(host, host)}
+    if tls:
+        # The CA only: no cert.pem / key.pem.
+        (tmp_path / "ca.pem").write_bytes((Path(world["DOCKER3_CERT_PATH"]) / "ca.pem").read_bytes())
+        env.update(DOCKER_TLS_VERIFY="1", DOCKER_CERT_PATH=str(tmp_path))
+    p = started(engine, world, docker_env(world, **env))
     try:
         inputs = {"context": {"location": str(ctx_dir)}, "platforms": ["linux/amd64"],
                   "tags": [f"{world['PLAIN_REGISTRY']}/{unique('unreach')}:v1"], "network": "none"}
         checked, _ = p.check(IMAGE, inputs)
         with pytest.raises(Exception) as e:
             p.create(IMAGE, checked)
-        msg = str(e.value)
-        assert f"{host} from DOCKER_HOST" in msg and said in msg, msg
+        msg = e.value.details()
+        assert f"{shown}" in msg and "DOCKER_HOST" in msg and said in msg, msg
     finally:
         p.close()

@@ -55,6 +55,23 @@ impl Diag {
     }
 }
 
+/// `e` with the fix for the failures whose cause is known.
+pub(crate) fn with_hint(e: String) -> String {
+    let hint = if e.contains("CertificateRequired") || e.contains("certificate required") {
+        " (the Engine requires a client certificate: cert.pem and key.pem in DOCKER_CERT_PATH, \
+         or in the Docker context's TLS files)"
+    } else if e.contains("HTTP request to an HTTPS server") {
+        " (the Engine speaks TLS: set DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH to the directory \
+         holding ca.pem, cert.pem and key.pem)"
+    } else if e.contains("UnknownIssuer") || e.contains("invalid peer certificate") {
+        " (the Engine's certificate is not signed by ca.pem in DOCKER_CERT_PATH, nor by a \
+         system root)"
+    } else {
+        ""
+    };
+    format!("{e}{hint}")
+}
+
 impl EngineConn {
     pub(crate) fn diag(&self) -> Diag {
         self.diag.clone()
@@ -271,7 +288,7 @@ pub(crate) async fn get_json(
         };
         match attempt.await {
             Ok(v) => Ok(v),
-            Err(e) => Err(diag.explain(e).await),
+            Err(e) => Err(with_hint(diag.explain(e).await)),
         }
     };
     tokio::time::timeout(deadline, work).await.map_err(|_| {
@@ -402,4 +419,21 @@ pub(crate) async fn download(
         }
     }
     file.flush().await.map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn known_failures_get_their_fix() {
+        let e = super::with_hint("GET /info: received fatal alert: CertificateRequired".into());
+        assert!(
+            e.contains("cert.pem and key.pem in DOCKER_CERT_PATH"),
+            "{e}"
+        );
+        let e = super::with_hint(
+            "400 Bad Request: Client sent an HTTP request to an HTTPS server.".into(),
+        );
+        assert!(e.contains("DOCKER_TLS_VERIFY=1"), "{e}");
+        assert_eq!(super::with_hint("x".into()), "x");
+    }
 }

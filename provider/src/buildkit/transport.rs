@@ -118,7 +118,7 @@ async fn engine_upgrade_once(
     };
     match attempt.await {
         Ok(io) => Ok(io),
-        Err(e) => Err(diag.explain(e).await),
+        Err(e) => Err(engine_conn::with_hint(diag.explain(e).await)),
     }
 }
 
