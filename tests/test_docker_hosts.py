@@ -244,3 +244,30 @@ def test_an_unreachable_engine_names_the_host_the_setting_and_the_cause(engine, 
         assert f"{shown}" in msg and "DOCKER_HOST" in msg and said in msg, msg
     finally:
         p.close()
+
+
+def test_a_build_node_over_ssh_on_the_classic_store(engine, world, ctx_dir):
+    """builders[0].endpoint = ssh:// (the classic-store Engine) builds linux/arm64 and pushes
+    it by digest; the main Engine builds linux/amd64; the provider writes the index."""
+    p = Provider(engine, env=docker_env(world, DOCKER_HOST=world["DOCKER_HOST"]))
+    try:
+        p.handshake()
+        p.configure({"registries": [{"address": world["PLAIN_REGISTRY"], "insecure": True}],
+                     "builders": [{"endpoint": world["DOCKER3_SSH_HOST"],
+                                   "platforms": ["linux/arm64"]}]})
+        repo = f"{world['PLAIN_REGISTRY']}/{unique('sshnode')}"
+        inputs = {"context": {"location": str(ctx_dir)},
+                  "platforms": ["linux/amd64", "linux/arm64"], "tags": [f"{repo}:v1"],
+                  "network": "none"}
+        checked, failures = p.check(IMAGE, inputs)
+        assert failures == []
+        _, state = p.create(IMAGE, checked)
+        index = raw_manifest(f"{repo}:v1", insecure=True)
+        got = {m["platform"]["architecture"]: m["digest"] for m in index["manifests"]}
+        assert sorted(got) == ["amd64", "arm64"]
+        assert classic_log_says(engine)
+        out = run("docker", "run", "--rm", "--pull", "always", "--network", "none",
+                  "--platform", "linux/arm64", f"{repo}:v1", "cat", "/built-on").stdout.strip()
+        assert out == "aarch64"
+    finally:
+        p.close()
