@@ -781,6 +781,73 @@ step_verify() {
   RESULT="busybox runs as aarch64 and x86_64"
 }
 
+# ---- 5b. a registry whose credentials live only in Docker's config ---------------------
+# TLS (the test CA's server certificate covers 127.0.0.1) and basic auth; the password is
+# made here and kept in a file, so only a Docker config (`auths`, a credential helper) that
+# a test writes from it can read the registry.
+AUTH_REGISTRY=127.0.0.1:5443
+AUTH_USER=ci
+AUTH_PASSWORD_FILE=$STATE/auth-registry-password
+auth_up() { [[ $(curl -s --cacert "$CA_CERT" -o /dev/null -w '%{http_code}' "https://$AUTH_REGISTRY/v2/") == 401 ]]; }
+
+step_registry_auth() {
+  FAIL_LOG=$LOGS/registry-auth.log
+  local made=()
+  if [[ ! -s $AUTH_PASSWORD_FILE ]]; then
+    (umask 077 && openssl rand -hex 16 | tr -d '\n' >"$AUTH_PASSWORD_FILE")
+    made+=(password)
+  fi
+  local pw
+  pw=$(cat "$AUTH_PASSWORD_FILE")
+  if [[ ! -s $PKI/htpasswd-auth ]] || ! htpasswd -vb "$PKI/htpasswd-auth" "$AUTH_USER" "$pw" 2>/dev/null; then
+    htpasswd -bBc "$PKI/htpasswd-auth" "$AUTH_USER" "$pw" 2>&1 | sed 's/^/htpasswd: /'
+    made+=(htpasswd)
+  fi
+  # Each Engine's BuildKit trusts the registry through certs.d.
+  mkdir -p "/etc/docker/certs.d/$AUTH_REGISTRY"
+  cmp -s "$CA_CERT" "/etc/docker/certs.d/$AUTH_REGISTRY/ca.crt" ||
+    { cp "$CA_CERT" "/etc/docker/certs.d/$AUTH_REGISTRY/ca.crt" && made+=(certs.d); }
+  local conf=$STATE/registry-auth.yml extra=$STATE/registry-auth.extra.yml
+  cat >"$extra" <<EOF
+  tls:
+    certificate: $PKI/server.crt
+    key: $PKI/server.key
+auth:
+  htpasswd:
+    realm: multiarch-test-auth
+    path: $PKI/htpasswd-auth
+EOF
+  render_registry_config registry-auth "$AUTH_REGISTRY" "$STATE/registry-auth-data" "$extra" "$conf"
+  if auth_up && ((${#made[@]} == 0)); then
+    RESULT="already running"
+    return
+  fi
+  local old
+  old=$(pid_of registry-auth)
+  if [[ -n $old ]] && kill -0 "$old" 2>/dev/null; then
+    kill -TERM "$old"
+    for ((i = 0; i < 50; i++)); do kill -0 "$old" 2>/dev/null || break; sleep 0.1; done
+  fi
+  start_bg registry-auth "$LOGS/registry-auth.log" "$(command -v docker-registry)" serve "$conf"
+  wait_for 30 registry-auth auth_up
+  RESULT="${made[*]:+${made[*]}; }started on $AUTH_REGISTRY (basic auth, TLS)"
+}
+
+# ---- 5c. amazon-ecr-credential-helper, built from its Go module (cached) ------------------
+ECR_LOGIN_VERSION=v0.13.0
+ECR_LOGIN_BIN=$STATE/tools/ecr-login-$ECR_LOGIN_VERSION/docker-credential-ecr-login
+step_ecr_login() {
+  if [[ -x $ECR_LOGIN_BIN ]]; then
+    RESULT="cached ($ECR_LOGIN_VERSION)"
+    return
+  fi
+  local dir
+  dir=$(dirname "$ECR_LOGIN_BIN")
+  GOBIN=$dir go install "github.com/awslabs/amazon-ecr-credential-helper/ecr-login/cli/docker-credential-ecr-login@$ECR_LOGIN_VERSION"
+  [[ -x $ECR_LOGIN_BIN ]]
+  RESULT="built $ECR_LOGIN_VERSION"
+}
+
 # ---- 8. env file ---------------------------------------------------------------------
 step_env() {
   local f=$STATE/env tmp
@@ -829,6 +896,11 @@ step_env() {
     "BASE_IMAGE_PLAIN_ARM64=$PLAIN/$BASE_REPO:arm64"
     "BASE_IMAGE_ECR_AMD64=$ECR_HOST/$BASE_REPO:amd64"
     "BASE_IMAGE_ECR_ARM64=$ECR_HOST/$BASE_REPO:arm64"
+    "AUTH_REGISTRY=$AUTH_REGISTRY"
+    "AUTH_REGISTRY_USER=$AUTH_USER"
+    "AUTH_REGISTRY_PASSWORD_FILE=$AUTH_PASSWORD_FILE"
+    "AUTH_REGISTRY_LOG=$LOGS/registry-auth.log"
+    "ECR_LOGIN_HELPER=$ECR_LOGIN_BIN"
   )
   [[ $NODES == none ]] || mapfile -t -O "${#kv[@]}" kv < <(docker_hosts_env)
   {
@@ -861,6 +933,8 @@ step pki step_pki
 [[ $NODES == none ]] || step sshd step_sshd
 step registry-plain step_registry_plain
 step registry-ecr step_registry_ecr
+step registry-auth step_registry_auth
+step ecr-login step_ecr_login
 step registry-ecr-b step_registry_ecr_b
 step registry-public step_registry_public
 step moto step_moto

@@ -11,6 +11,8 @@ pub use crate::secret::SecretString;
 pub struct ProviderConfig {
     /// Registries to authenticate with. ECR hosts (`<account>.dkr.ecr.<region>.amazonaws.com`)
     /// need no entry: the provider fetches an IAM token through the AWS credential chain.
+    /// Hosts without credentials here use Docker's config (`credHelpers`, `credsStore`,
+    /// `auths` from `docker login`), else anonymous access.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub registries: Vec<RegistryConfig>,
     /// BuildKit endpoint: `docker` (the Docker Engine the docker CLI would use: `DOCKER_HOST`

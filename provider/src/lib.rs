@@ -6,6 +6,7 @@
 //! and the provider configuration types. Everything else is crate-private.
 
 mod context;
+mod credentials;
 pub mod docker;
 mod docs;
 mod ecr;
@@ -27,6 +28,4 @@ pub mod platform;
 pub mod reference;
 
 /// Property paths (`registries[0].password`), as both fronts address values.
-pub mod path {
-    pub use crate::resources::path::{PropertyPath, Segment};
-}
+pub mod path;

@@ -134,8 +134,8 @@ pub(crate) async fn connect(engine: &Engine) -> Result<EngineConn, String> {
             let client = super::tls::client(t, address).map_err(|e| {
                 format!(
                     "{engine}: {}: {}",
-                    crate::docker::tls_file_of(&e.property),
-                    e.reason
+                    crate::docker::tls_file_of(e.field),
+                    e.reason("TLS")
                 )
             })?;
             // The Engine speaks HTTP/1.1 to us (the upgrade to h2c needs it): no `h2` offer.

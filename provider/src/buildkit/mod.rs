@@ -34,6 +34,7 @@ mod cache;
 mod classic;
 pub use classic::{build_anywhere, LayoutPusher};
 mod tls;
+pub use tls::{TlsError, TlsSettings};
 mod transport;
 
 use std::collections::BTreeMap;
@@ -45,7 +46,6 @@ use std::time::Duration;
 use sha2::Digest;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{BuilderTlsConfig, ProviderConfig};
 use crate::log::{Level, Logger};
 
 /// Where BuildKit runs.
@@ -58,7 +58,7 @@ pub enum Endpoint {
     /// A standalone buildkitd listening on `host:port`, in plain text or, with `tls`, TLS.
     Tcp {
         address: String,
-        tls: Option<BuilderTlsConfig>,
+        tls: Option<TlsSettings>,
     },
 }
 
@@ -66,7 +66,7 @@ pub enum Endpoint {
 const DEFAULT_DOCKER_SOCKET: &str = crate::docker::DEFAULT_SOCKET;
 
 impl Endpoint {
-    /// Parses the provider's `builder` setting:
+    /// Parses a `builder` setting:
     ///
     /// - `None`, `""`, `"docker"` or `"default"`: the Docker Engine the docker CLI would
     ///   use (`DOCKER_HOST`, else the current Docker context, else
@@ -77,17 +77,16 @@ impl Endpoint {
     /// - `"ssh://[user@]host[:port]"` (or `docker+ssh://`): the Docker Engine on that host,
     ///   through `ssh … docker system dial-stdio`;
     /// - `"unix:///path"`: a standalone buildkitd on that socket;
-    /// - `"tcp://host:port"`: a standalone buildkitd over TCP, with TLS when the
-    ///   provider's `builderTls` is set (only a `tcp://` builder takes it).
+    /// - `"tcp://host:port"`: a standalone buildkitd over TCP, with TLS when `tls` is given
+    ///   (only a `tcp://` builder takes it).
     pub fn from_setting(
         builder: Option<&str>,
-        tls: Option<&BuilderTlsConfig>,
+        tls: Option<&TlsSettings>,
     ) -> Result<Self, InvalidSetting> {
-        let endpoint =
-            Self::parse(builder).map_err(|reason| InvalidSetting::new("builder", reason))?;
+        let endpoint = Self::parse(builder).map_err(InvalidSetting::Builder)?;
         match (endpoint, tls) {
             (Endpoint::Tcp { address, .. }, Some(t)) => {
-                tls::client(t, &address)?;
+                tls::client(t, &address).map_err(InvalidSetting::Tls)?;
                 Ok(Endpoint::Tcp {
                     address,
                     tls: Some(t.clone()),
@@ -96,14 +95,16 @@ impl Endpoint {
             (Endpoint::DockerEngine(mut e), Some(t)) if e.source == "builder" => {
                 match &mut e.host {
                     crate::docker::DockerHost::Tcp { address, tls: slot } => {
-                        tls::client(t, address)?;
+                        tls::client(t, address).map_err(InvalidSetting::Tls)?;
                         *slot = Some(t.clone());
                         Ok(Endpoint::DockerEngine(e))
                     }
-                    _ => Err(not_tls(&Endpoint::DockerEngine(e))),
+                    _ => Err(InvalidSetting::TlsNotTcp(
+                        Endpoint::DockerEngine(e).to_string(),
+                    )),
                 }
             }
-            (endpoint, Some(_)) => Err(not_tls(&endpoint)),
+            (endpoint, Some(_)) => Err(InvalidSetting::TlsNotTcp(endpoint.to_string())),
             (Endpoint::DockerEngine(e), None) => {
                 // TLS from DOCKER_CERT_PATH or a context's store: checked now, named by file.
                 if let crate::docker::DockerHost::Tcp {
@@ -112,45 +113,17 @@ impl Endpoint {
                 } = &e.host
                 {
                     tls::client(t, address).map_err(|x| {
-                        InvalidSetting::new(
-                            "builder",
-                            format!(
-                                "{e}: {}: {}",
-                                crate::docker::tls_file_of(&x.property),
-                                x.reason
-                            ),
-                        )
+                        InvalidSetting::Builder(format!(
+                            "{e}: {}: {}",
+                            crate::docker::tls_file_of(x.field),
+                            x.reason("TLS")
+                        ))
                     })?;
                 }
                 Ok(Endpoint::DockerEngine(e))
             }
             (endpoint, None) => Ok(endpoint),
         }
-    }
-
-    /// The endpoint the provider configuration names.
-    pub fn from_config(config: &ProviderConfig) -> Result<Self, InvalidSetting> {
-        Self::from_setting(config.builder.as_deref(), config.builder_tls.as_ref())
-    }
-
-    /// The endpoint of `builders[i]`, its failures named under `builders[i]`
-    /// (`.endpoint`, `.tls`, `.tls.caCert`, …).
-    pub fn from_node(config: &ProviderConfig, i: usize) -> Result<Self, InvalidSetting> {
-        let node = &config.builders[i];
-        Self::from_setting(Some(&node.endpoint), node.tls.as_ref()).map_err(|e| {
-            let property = if e.property == "builder" {
-                format!("builders[{i}].endpoint")
-            } else {
-                format!(
-                    "builders[{i}].tls{}",
-                    e.property.strip_prefix("builderTls").unwrap_or_default()
-                )
-            };
-            InvalidSetting {
-                property,
-                reason: e.reason.replace("builderTls", "tls"),
-            }
-        })
     }
 
     fn parse(builder: Option<&str>) -> Result<Self, String> {
@@ -196,16 +169,6 @@ impl Endpoint {
     }
 }
 
-fn not_tls(endpoint: &Endpoint) -> InvalidSetting {
-    InvalidSetting::new(
-        "builderTls",
-        format!(
-            "only a tcp:// or docker+tcp:// builder takes TLS settings, and the builder is the \
-             {endpoint}"
-        ),
-    )
-}
-
 impl fmt::Display for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -220,19 +183,37 @@ impl fmt::Display for Endpoint {
     }
 }
 
-/// A provider setting for the builder that cannot be used, and why.
+/// A builder setting that cannot be used, and why. The caller names the properties (the
+/// provider's `builder`/`builderTls`, a node's `endpoint`/`tls`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{property}: {reason}")]
-pub struct InvalidSetting {
-    pub property: String,
-    pub reason: String,
+pub enum InvalidSetting {
+    /// The endpoint string.
+    #[error("builder: {0}")]
+    Builder(String),
+    /// TLS settings for an endpoint that is not `tcp://` (the endpoint, described).
+    #[error(
+        "tls: only a tcp:// or docker+tcp:// builder takes TLS settings, and the builder is the {0}"
+    )]
+    TlsNotTcp(String),
+    /// A TLS field.
+    #[error("{0}")]
+    Tls(tls::TlsError),
 }
 
 impl InvalidSetting {
-    fn new(property: &str, reason: impl Into<String>) -> Self {
-        InvalidSetting {
-            property: property.to_owned(),
-            reason: reason.into(),
+    /// The property at fault and why, with the endpoint's property named `endpoint` and the
+    /// TLS settings' `tls` (`builders[0].tls.caCert`).
+    pub fn describe(&self, endpoint: &str, tls: &str) -> (String, String) {
+        match self {
+            InvalidSetting::Builder(r) => (endpoint.to_owned(), r.clone()),
+            InvalidSetting::TlsNotTcp(e) => (
+                tls.to_owned(),
+                format!(
+                    "only a tcp:// or docker+tcp:// builder takes TLS settings, and the builder \
+                     is the {e}"
+                ),
+            ),
+            InvalidSetting::Tls(e) => (e.property(tls), e.reason(tls)),
         }
     }
 }
@@ -252,26 +233,15 @@ impl Default for DockerfileSource {
     }
 }
 
-/// Network mode for `RUN` steps.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Default,
-    serde::Serialize,
-    serde::Deserialize,
-    schemars::JsonSchema,
-)]
-#[serde(rename_all = "lowercase")]
+/// Network mode for `RUN` steps (the resource's input type maps onto this one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum NetworkMode {
-    /// The builder's default network (BuildKit's bridge or host network, as configured).
+    /// The builder's default network.
     #[default]
     Default,
-    /// No network at all: `RUN` steps cannot reach anything.
+    /// No network at all.
     None,
-    /// The builder host's network (the builder must grant the `network.host` entitlement).
+    /// The builder host's network (needs the `network.host` entitlement).
     Host,
 }
 
@@ -860,10 +830,7 @@ mod tests {
             Ok(Endpoint::DockerEngine(e)) if e.to_string() == "ssh://ci@x:2222 from builder"
         ));
         assert!(matches!(
-            Endpoint::from_setting(
-                Some("docker+tcp://h:2376"),
-                Some(&BuilderTlsConfig::default())
-            ),
+            Endpoint::from_setting(Some("docker+tcp://h:2376"), Some(&TlsSettings::default())),
             Ok(Endpoint::DockerEngine(crate::docker::Engine {
                 host: crate::docker::DockerHost::Tcp { tls: Some(_), .. },
                 ..
@@ -871,16 +838,16 @@ mod tests {
         ));
         let e = Endpoint::from_setting(Some("ssh://h/x"), None).unwrap_err();
         assert!(e.to_string().contains("without a path"), "{e}");
-        let tls = BuilderTlsConfig::default();
+        let tls = TlsSettings::default();
         let e = Endpoint::from_setting(Some("unix:///b.sock"), Some(&tls)).unwrap_err();
-        assert!(e.to_string().contains("builderTls"), "{e}");
+        assert_eq!(e.describe("builder", "builderTls").0, "builderTls");
         assert!(matches!(
             Endpoint::from_setting(Some("tcp://h:1"), Some(&tls)),
             Ok(Endpoint::Tcp { tls: Some(_), .. })
         ));
         assert!(matches!(
             Endpoint::from_setting(None, None),
-            Ok(Endpoint::DockerEngine(_)) | Err(InvalidSetting { .. })
+            Ok(Endpoint::DockerEngine(_)) | Err(InvalidSetting::Builder(_))
         ));
     }
 

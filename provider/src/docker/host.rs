@@ -4,7 +4,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::config::BuilderTlsConfig;
+use crate::buildkit::TlsSettings;
 
 /// Where an Engine listens and how to reach it.
 #[derive(Debug, Clone, PartialEq)]
@@ -14,7 +14,7 @@ pub enum DockerHost {
     /// PEM, read from the files the setting names).
     Tcp {
         address: String,
-        tls: Option<BuilderTlsConfig>,
+        tls: Option<TlsSettings>,
     },
     /// `ssh [-l user] [-p port] host docker system dial-stdio`.
     Ssh {

@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 
 pub use host::DockerHost;
 
-use crate::config::{BuilderTlsConfig, SecretString};
+use crate::buildkit::TlsSettings;
+use crate::config::SecretString;
 
 /// The Engine's default socket.
 pub const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
@@ -146,7 +147,7 @@ pub(crate) fn resolve(env: &Env) -> Result<Engine, HostError> {
 
 /// TLS for a `DOCKER_HOST=tcp://…`, as the docker CLI reads it: on with `DOCKER_TLS_VERIFY`
 /// (any value), the files from `DOCKER_CERT_PATH` (default `~/.docker`).
-fn env_tls(env: &Env) -> Result<Option<BuilderTlsConfig>, HostError> {
+fn env_tls(env: &Env) -> Result<Option<TlsSettings>, HostError> {
     let verify = env.get("DOCKER_TLS_VERIFY").is_some();
     if !verify {
         if env.get("DOCKER_TLS").is_some() {
@@ -173,7 +174,7 @@ fn env_tls(env: &Env) -> Result<Option<BuilderTlsConfig>, HostError> {
 /// `ca.pem`, `cert.pem`, `key.pem` of a directory, as the docker CLI takes them: a missing
 /// `ca.pem` means the system's roots, a missing `cert.pem`/`key.pem` pair no client
 /// certificate; one of the pair without the other is an error.
-pub(crate) fn read_tls_dir(dir: &Path, setting: &str) -> Result<BuilderTlsConfig, HostError> {
+pub(crate) fn read_tls_dir(dir: &Path, setting: &str) -> Result<TlsSettings, HostError> {
     let read = |name: &str| -> Result<Option<String>, HostError> {
         let path = dir.join(name);
         match std::fs::read_to_string(&path) {
@@ -194,7 +195,7 @@ pub(crate) fn read_tls_dir(dir: &Path, setting: &str) -> Result<BuilderTlsConfig
             setting,
             format!("{} has key.pem but no cert.pem", dir.display()),
         )),
-        _ => Ok(BuilderTlsConfig {
+        _ => Ok(TlsSettings {
             ca_cert,
             cert,
             key,
@@ -203,12 +204,12 @@ pub(crate) fn read_tls_dir(dir: &Path, setting: &str) -> Result<BuilderTlsConfig
     }
 }
 
-/// The file a `builderTls`-style property stands for when the TLS came from a directory.
-pub(crate) fn tls_file_of(property: &str) -> &'static str {
-    match property.rsplit('.').next().unwrap_or_default() {
-        "caCert" => "ca.pem",
-        "cert" => "cert.pem",
-        "key" => "key.pem",
+/// The file a TLS settings field stands for when the TLS came from a directory.
+pub(crate) fn tls_file_of(field: Option<&str>) -> &'static str {
+    match field {
+        Some("caCert") => "ca.pem",
+        Some("cert") => "cert.pem",
+        Some("key") => "key.pem",
         _ => "TLS settings",
     }
 }
@@ -301,7 +302,7 @@ mod tests {
 
     #[test]
     fn tls_properties_map_to_their_files() {
-        assert_eq!(tls_file_of("builderTls.caCert"), "ca.pem");
-        assert_eq!(tls_file_of("builderTls.key"), "key.pem");
+        assert_eq!(tls_file_of(Some("caCert")), "ca.pem");
+        assert_eq!(tls_file_of(Some("key")), "key.pem");
     }
 }

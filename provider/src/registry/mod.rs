@@ -1,9 +1,11 @@
-//! Registry operations on oci-client, with per-registry credentials (static or ECR IAM).
+//! Registry operations on oci-client, with per-registry credentials looked up through
+//! [`crate::credentials`].
 //!
 //! Every write goes through [`Registries::guard_write`], so a read-only handle (preview)
 //! cannot write whatever the resource code asks for.
 
 mod copy;
+pub mod index;
 mod layout;
 pub mod manifest;
 mod retry;
@@ -18,6 +20,7 @@ use oci_client::{Client, Reference};
 use serde_json::Value as Json;
 
 use crate::config::{ProviderConfig, RegistryConfig};
+use crate::credentials::{ecr_settings, CredentialError, Credentials};
 use crate::ecr::{self, EcrTokens};
 pub use copy::CopyChild;
 pub use manifest::RawManifest;
@@ -40,6 +43,11 @@ pub enum RegistryError {
     },
     #[error("registry client settings: {message}")]
     Setup { message: String },
+    #[error("authenticate to {host}: {source}")]
+    Credentials {
+        host: String,
+        source: Box<CredentialError>,
+    },
     #[error("{operation} {reference}: {source}")]
     Ecr {
         operation: &'static str,
@@ -63,6 +71,7 @@ struct Inner {
     client: Client,
     http: reqwest::Client,
     ecr: EcrTokens,
+    credentials: Credentials,
     in_flight: copy::InFlight,
     /// One bound per registry host on the requests in flight from this process.
     per_host: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Semaphore>>>,
@@ -189,12 +198,14 @@ impl Registries {
         }
         let http = http.build().map_err(|e| setup(&e))?;
         let ecr = EcrTokens::new(config.aws.clone());
+        let credentials = Credentials::new(&config, ecr.clone());
         Ok(Registries {
             inner: Arc::new(Inner {
                 config,
                 client,
                 http,
                 ecr,
+                credentials,
                 in_flight: Default::default(),
                 per_host: Default::default(),
             }),
@@ -252,18 +263,9 @@ impl Registries {
             .find(|r| normalize_host(&r.address) == host)
     }
 
-    /// `Some(entry)` when `host` authenticates through AWS: an entry with `ecr` or `aws`,
-    /// or an ECR (or ECR Public) host name without static credentials.
+    /// `Some(entry)` when `host` authenticates through AWS (see [`ecr_settings`]).
     fn ecr_settings(&self, host: &str) -> Option<Option<&RegistryConfig>> {
-        match self.entry(host) {
-            Some(e @ RegistryConfig { ecr: Some(_), .. })
-            | Some(e @ RegistryConfig { aws: Some(_), .. }) => Some(Some(e)),
-            Some(RegistryConfig {
-                username: Some(_), ..
-            }) => None,
-            e if ecr::is_aws_registry(host) => Some(e),
-            _ => None,
-        }
+        ecr_settings(&self.inner.config, host)
     }
 
     /// True when `host` is authenticated (and its tags deleted) through the ECR API.
@@ -274,30 +276,17 @@ impl Registries {
     /// Credentials for a registry host, looked up now (ECR tokens are fetched on demand and
     /// cached in memory only).
     pub async fn credentials(&self, host: &str) -> Result<RegistryAuth, RegistryError> {
-        if let Some(entry) = self.ecr_settings(host) {
-            let found = self
-                .inner
-                .ecr
-                .credentials(host, entry)
-                .await
-                .map_err(|source| RegistryError::Ecr {
-                    operation: "authenticate to",
-                    reference: host.to_owned(),
-                    source: Box::new(source),
-                })?;
-            return Ok(match found {
-                Some((user, password)) => RegistryAuth::Basic(user, password.expose().to_owned()),
-                None => RegistryAuth::Anonymous,
-            });
+        match self.inner.credentials.lookup(host).await {
+            Ok(Some(c)) => Ok(RegistryAuth::Basic(
+                c.username,
+                c.secret.expose().to_owned(),
+            )),
+            Ok(None) => Ok(RegistryAuth::Anonymous),
+            Err(source) => Err(RegistryError::Credentials {
+                host: host.to_owned(),
+                source: Box::new(source),
+            }),
         }
-        Ok(match self.entry(host) {
-            Some(RegistryConfig {
-                username: Some(u),
-                password: Some(p),
-                ..
-            }) => RegistryAuth::Basic(u.clone(), p.expose().to_owned()),
-            _ => RegistryAuth::Anonymous,
-        })
     }
 
     async fn login(&self, r: &Reference) -> Result<RegistryAuth, RegistryError> {

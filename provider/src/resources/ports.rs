@@ -128,12 +128,10 @@ pub struct BuildKit {
 
 impl BuildKit {
     fn endpoint(&self, node: Node) -> Result<Endpoint, Error> {
-        match node {
-            None => Endpoint::from_config(&self.config),
-            Some(i) if i < self.config.builders.len() => Endpoint::from_node(&self.config, i),
-            Some(i) => return Err(Error::Other(format!("no build node builders[{i}]"))),
+        if let Some(i) = node.filter(|&i| i >= self.config.builders.len()) {
+            return Err(Error::Other(format!("no build node builders[{i}]")));
         }
-        .map_err(|e| Error::invalid(e.property, e.reason))
+        super::endpoint::endpoint(&self.config, node).map_err(|f| Error::Invalid(vec![f]))
     }
 }
 
