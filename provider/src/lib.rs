@@ -10,6 +10,7 @@ mod credentials;
 pub mod docker;
 mod docs;
 mod ecr;
+mod host;
 mod model;
 mod net;
 mod pulumi;
