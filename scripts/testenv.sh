@@ -40,7 +40,7 @@ PUBLIC_PASSWORD=ecr-public-auth-token
 BASE_REPO=base/busybox
 
 APT_PKGS=(runc tini iptables qemu-user-static binfmt-support docker-registry apache2-utils
-  skopeo openssl ca-certificates curl nginx)
+  skopeo openssl ca-certificates curl nginx openssh-server openssh-client socat)
 TRIXIE_DEBS=(docker.io containerd docker-buildx)
 
 export DEBIAN_FRONTEND=noninteractive
@@ -276,6 +276,10 @@ step_dockerd2() {
   wait_for 60 dockerd2 docker2_up
   RESULT="started on $DOCKER2_SOCK ($(docker2_up))"
 }
+
+# ---- 2c. Docker hosts users have: a classic-store Engine, TCP (TLS, plain), ssh ---------
+# shellcheck source=testenv/docker-hosts.sh
+source "$HERE/testenv/docker-hosts.sh"
 
 # ---- 3. qemu binfmt ---------------------------------------------------------------------
 step_binfmt() {
@@ -940,6 +944,7 @@ step_env() {
     "AUTH_REGISTRY_LOG=$LOGS/registry-auth.log"
     "ECR_LOGIN_HELPER=$ECR_LOGIN_BIN"
   )
+  [[ $NODES == none ]] || mapfile -t -O "${#kv[@]}" kv < <(docker_hosts_env)
   {
     echo "# written by scripts/testenv.sh; 'export K=V' lines, values never quoted nor spaced"
     local l
@@ -964,6 +969,10 @@ NODES=${MULTIARCH_TESTENV_NODES:-all}
 step binfmt step_binfmt
 step pki step_pki
 [[ $NODES == none ]] || step buildkitd step_buildkitd
+# Needs the test CA (pki) for its TLS listener.
+[[ $NODES == none ]] || step dockerd3 step_dockerd3
+[[ $NODES == none ]] || step docker-tcp step_docker_tcp
+[[ $NODES == none ]] || step sshd step_sshd
 step registry-plain step_registry_plain
 step registry-ecr step_registry_ecr
 step registry-auth step_registry_auth

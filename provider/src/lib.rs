@@ -7,6 +7,7 @@
 
 mod context;
 mod credentials;
+pub mod docker;
 mod docs;
 mod ecr;
 mod host;

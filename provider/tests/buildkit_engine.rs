@@ -68,9 +68,7 @@ fn world(test: &str) -> Option<World> {
         .to_string();
     Some(World {
         env,
-        endpoint: Endpoint::DockerEngine {
-            socket: PathBuf::from(socket),
-        },
+        endpoint: Endpoint::DockerEngine(multiarch::docker::Engine::unix(socket, "DOCKER_HOST")),
     })
 }
 
@@ -951,7 +949,7 @@ async fn engine_grpc(socket: &Path) -> tokio::net::UnixStream {
 
 fn engine_socket(w: &World) -> PathBuf {
     match &w.endpoint {
-        Endpoint::DockerEngine { socket } => socket.clone(),
+        Endpoint::DockerEngine(e) => e.socket().expect("a unix socket").to_path_buf(),
         other => panic!("the test world's endpoint is {other}"),
     }
 }

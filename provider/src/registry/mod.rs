@@ -7,6 +7,7 @@
 mod body;
 mod copy;
 pub mod index;
+mod layout;
 pub mod manifest;
 mod read;
 mod retry;
