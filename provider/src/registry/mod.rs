@@ -32,11 +32,12 @@ pub enum RegistryError {
         operation: &'static str,
         reference: String,
     },
-    #[error("{operation} {reference}: {message}")]
+    #[error("{operation} {reference}: {source}")]
     Failed {
         operation: &'static str,
         reference: String,
-        message: String,
+        /// What failed underneath, kept for its kind (and its own sources).
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     #[error("registry client settings: {message}")]
     Setup { message: String },
@@ -49,11 +50,15 @@ pub enum RegistryError {
 }
 
 impl RegistryError {
-    fn failed(operation: &'static str, reference: &Reference, e: impl std::fmt::Display) -> Self {
+    fn failed(
+        operation: &'static str,
+        reference: &Reference,
+        e: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
         RegistryError::Failed {
             operation,
             reference: reference.whole(),
-            message: e.to_string(),
+            source: e.into(),
         }
     }
 }

@@ -91,6 +91,15 @@ pub enum HttpFailure {
     },
 }
 
+impl std::error::Error for HttpFailure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            HttpFailure::Transport(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
 impl fmt::Display for HttpFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -144,6 +153,16 @@ impl<E> Retried<E> {
     pub fn failure(&self) -> Option<&E> {
         match self {
             Retried::Failed(e) => Some(e),
+            Retried::TimedOut(_) => None,
+        }
+    }
+}
+
+/// Transparent: the failure's own sources are the chain.
+impl<E: std::error::Error + 'static> std::error::Error for Retried<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Retried::Failed(e) => e.source(),
             Retried::TimedOut(_) => None,
         }
     }

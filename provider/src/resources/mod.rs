@@ -355,10 +355,23 @@ fn check_registry(r: &crate::config::RegistryConfig) -> Result<(), (&'static str
         use rustls_pki_types::pem::PemObject;
         let certs: Result<Vec<_>, _> =
             rustls_pki_types::CertificateDer::pem_slice_iter(pem.as_bytes()).collect();
-        match certs {
-            Ok(c) if !c.is_empty() => {}
+        let certs = match certs {
+            Ok(c) if !c.is_empty() => c,
             Ok(_) => return Err((".caCert", "holds no PEM certificate".into())),
             Err(e) => return Err((".caCert", format!("is not valid PEM: {e}"))),
+        };
+        // Parsed as the TLS client will take it (a trust anchor), so a PEM block holding
+        // garbage is refused here, naming the property, not at Configure.
+        for (i, c) in certs.iter().enumerate() {
+            if let Err(e) = webpki::anchor_from_trusted_cert(c) {
+                return Err((
+                    ".caCert",
+                    format!(
+                        "certificate {} is not a valid X.509 certificate: {e}",
+                        i + 1
+                    ),
+                ));
+            }
         }
     }
     Ok(())

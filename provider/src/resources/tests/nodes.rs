@@ -200,6 +200,18 @@ fn builders_are_checked_at_configuration_naming_the_entry() {
     )
     .unwrap();
     assert_eq!(p, "builders[0].tls.caCert");
+    // PEM armour around garbage: refused at Check naming the property, in both places.
+    let garbage = "-----BEGIN CERTIFICATE-----\nZ2FyYmFnZQ==\n-----END CERTIFICATE-----\n";
+    let (p, r) = check(
+        json!({"builders": [{"endpoint": "tcp://b:1", "platforms": ["linux/amd64"],
+        "tls": {"caCert": garbage}}]}),
+    )
+    .unwrap();
+    assert_eq!(p, "builders[0].tls.caCert", "{r}");
+    let (p, r) =
+        check(json!({"registries": [{"address": "r.example", "caCert": garbage}]})).unwrap();
+    assert_eq!(p, "registries[0].caCert");
+    assert!(r.contains("not a valid X.509 certificate"), "{r}");
     // An entry still unknown (preview) is checked once known.
     let unknown = with_unknown(
         json!({"builders": [node("docker", &[])]}),
