@@ -8,8 +8,10 @@
 #![warn(clippy::too_many_lines)]
 
 mod context;
+mod credentials;
 mod docs;
 mod ecr;
+mod host;
 mod model;
 mod net;
 mod pulumi;

@@ -1,4 +1,5 @@
-//! Registry operations on oci-client, with per-registry credentials (static or ECR IAM).
+//! Registry operations on oci-client, with per-registry credentials looked up through
+//! [`crate::credentials`].
 //!
 //! Every write goes through [`Registries::guard_write`], so a read-only handle (preview)
 //! cannot write whatever the resource code asks for.
@@ -17,8 +18,10 @@ use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 use serde_json::Value as Json;
 
-use crate::config::{EcrConfig, ProviderConfig, RegistryConfig};
+use crate::config::{ProviderConfig, RegistryConfig};
+use crate::credentials::{ecr_settings, CredentialError, Credentials};
 use crate::ecr::{self, EcrTokens};
+pub use crate::host::{normalize_host, same_host};
 pub use copy::CopyChild;
 pub use manifest::RawManifest;
 use retry::{retry, HttpFailure, Retried, Timeout};
@@ -41,6 +44,11 @@ pub enum RegistryError {
     },
     #[error("registry client settings: {message}")]
     Setup { message: String },
+    #[error("authenticate to {host}: {source}")]
+    Credentials {
+        host: String,
+        source: Box<CredentialError>,
+    },
     #[error("{operation} {reference}: {source}")]
     Ecr {
         operation: &'static str,
@@ -68,6 +76,7 @@ struct Inner {
     client: Client,
     http: reqwest::Client,
     ecr: EcrTokens,
+    credentials: Credentials,
     in_flight: copy::InFlight,
     /// One bound per registry host on the requests in flight from this process.
     per_host: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Semaphore>>>,
@@ -114,23 +123,6 @@ fn pem_certificates(pem: &str) -> Vec<Certificate> {
         }
     }
     out
-}
-
-fn normalize_host(address: &str) -> String {
-    let a = address
-        .trim()
-        .trim_start_matches("https://")
-        .trim_start_matches("http://");
-    let a = a.split('/').next().unwrap_or(a);
-    match a {
-        "index.docker.io" | "registry-1.docker.io" => "docker.io".to_owned(),
-        other => other.to_ascii_lowercase(),
-    }
-}
-
-/// True when two registry addresses name the same host.
-pub fn same_host(a: &str, b: &str) -> bool {
-    normalize_host(a) == normalize_host(b)
 }
 
 impl Registries {
@@ -194,12 +186,14 @@ impl Registries {
         }
         let http = http.build().map_err(|e| setup(&e))?;
         let ecr = EcrTokens::new(config.aws.clone());
+        let credentials = Credentials::new(&config, ecr.clone());
         Ok(Registries {
             inner: Arc::new(Inner {
                 config,
                 client,
                 http,
                 ecr,
+                credentials,
                 in_flight: Default::default(),
                 per_host: Default::default(),
             }),
@@ -257,15 +251,9 @@ impl Registries {
             .find(|r| normalize_host(&r.address) == host)
     }
 
-    fn ecr_settings(&self, host: &str) -> Option<Option<EcrConfig>> {
-        match self.entry(host) {
-            Some(RegistryConfig { ecr: Some(e), .. }) => Some(Some(e.clone())),
-            Some(RegistryConfig {
-                username: Some(_), ..
-            }) => None,
-            _ if ecr::parse_host(host).is_some() => Some(None),
-            _ => None,
-        }
+    /// `Some(entry)` when `host` authenticates through AWS (see [`ecr_settings`]).
+    fn ecr_settings(&self, host: &str) -> Option<Option<&RegistryConfig>> {
+        ecr_settings(&self.inner.config, host)
     }
 
     /// True when `host` is authenticated (and its tags deleted) through the ECR API.
@@ -276,27 +264,17 @@ impl Registries {
     /// Credentials for a registry host, looked up now (ECR tokens are fetched on demand and
     /// cached in memory only).
     pub async fn credentials(&self, host: &str) -> Result<RegistryAuth, RegistryError> {
-        if let Some(ecr) = self.ecr_settings(host) {
-            let (user, password) = self
-                .inner
-                .ecr
-                .credentials(host, ecr.as_ref())
-                .await
-                .map_err(|source| RegistryError::Ecr {
-                    operation: "authenticate to",
-                    reference: host.to_owned(),
-                    source: Box::new(source),
-                })?;
-            return Ok(RegistryAuth::Basic(user, password.expose().to_owned()));
+        match self.inner.credentials.lookup(host).await {
+            Ok(Some(c)) => Ok(RegistryAuth::Basic(
+                c.username,
+                c.secret.expose().to_owned(),
+            )),
+            Ok(None) => Ok(RegistryAuth::Anonymous),
+            Err(source) => Err(RegistryError::Credentials {
+                host: host.to_owned(),
+                source: Box::new(source),
+            }),
         }
-        Ok(match self.entry(host) {
-            Some(RegistryConfig {
-                username: Some(u),
-                password: Some(p),
-                ..
-            }) => RegistryAuth::Basic(u.clone(), p.expose().to_owned()),
-            _ => RegistryAuth::Anonymous,
-        })
     }
 
     async fn login(&self, r: &Reference) -> Result<RegistryAuth, RegistryError> {
@@ -577,12 +555,12 @@ impl Registries {
     ) -> Result<Deleted, RegistryError> {
         self.guard_write("delete", r)?;
         let host = r.registry();
-        if let Some(ecr) = self.ecr_settings(host) {
+        if let Some(entry) = self.ecr_settings(host) {
             let tag = r.tag().unwrap_or("latest");
             let deleted = self
                 .inner
                 .ecr
-                .delete_tag(host, ecr.as_ref(), r.repository(), tag)
+                .delete_tag(host, entry, r.repository(), tag)
                 .await
                 .map_err(|source| RegistryError::Ecr {
                     operation: "delete",
