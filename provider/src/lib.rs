@@ -16,6 +16,7 @@ mod model;
 mod net;
 mod pulumi;
 mod registry;
+mod remote_context;
 mod resources;
 mod schema;
 mod secret;

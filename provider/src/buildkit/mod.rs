@@ -28,6 +28,7 @@ mod filesync;
 mod progress;
 mod session;
 mod solve;
+mod sources;
 pub use cache::{
     backend, check_cache_entry, string_holds_secret, Backend, CacheEntry, CacheEntryError, BACKENDS,
 };
@@ -219,6 +220,10 @@ pub enum NetworkMode {
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct BuildSpec {
     pub context_dir: PathBuf,
+    /// A Git or HTTP(S) URL BuildKit fetches itself (the frontend's `context` attribute),
+    /// as `docker buildx build <url>` passes it; `context_dir` then serves nothing. The
+    /// Dockerfile comes from that context when `dockerfile` is an empty path.
+    pub remote_context: Option<String>,
     pub dockerfile: DockerfileSource,
     /// Replaces `.dockerignore` / `<Dockerfile>.dockerignore`.
     pub ignore_file: Option<PathBuf>,
@@ -257,6 +262,7 @@ impl fmt::Debug for BuildSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BuildSpec")
             .field("context_dir", &self.context_dir)
+            .field("remote_context", &self.remote_context)
             .field("dockerfile", &self.dockerfile)
             .field("ignore_file", &self.ignore_file)
             .field("named_contexts", &self.named_contexts)

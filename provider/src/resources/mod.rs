@@ -47,6 +47,8 @@ pub enum Error {
     Invalid(Vec<Failure>),
     #[error(transparent)]
     Registry(#[from] crate::registry::RegistryError),
+    /// Something a setup cannot do (answered as UNIMPLEMENTED); nothing raises it today.
+    #[allow(dead_code)]
     #[error("{0}")]
     Unsupported(String),
     #[error("operation cancelled")]

@@ -1,4 +1,5 @@
 use super::*;
+use crate::buildkit::DockerfileSource;
 
 fn spec(dir: &Path) -> BuildSpec {
     BuildSpec {
