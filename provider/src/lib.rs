@@ -5,6 +5,8 @@
 //! `.dockerignore` matcher, the reference and platform parsers, property paths, loggers
 //! and the provider configuration types. Everything else is crate-private.
 
+#![warn(clippy::too_many_lines)]
+
 mod context;
 mod credentials;
 pub mod docker;

@@ -49,6 +49,13 @@ impl World {
 
 fn world(test: &str) -> Option<World> {
     if !Path::new(SOCKET).exists() {
+        // In CI the test world is part of the job: its absence is a failure, not a skip
+        // (a broken test world must not leave CI green).
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{test}: {SOCKET} is absent and CI is set: the test world is missing \
+             (run scripts/testenv.sh)"
+        );
         eprintln!("skipping {test}: {SOCKET} is absent (no Docker Engine)");
         return None;
     }

@@ -30,10 +30,13 @@ mod progress;
 mod session;
 mod solve;
 mod sources;
-pub use cache::{check_cache_entry, CacheEntry, CacheEntryError};
+pub use cache::{
+    backend, check_cache_entry, string_holds_secret, Backend, CacheEntry, CacheEntryError, BACKENDS,
+};
 mod cache;
 mod classic;
 pub use classic::{build_anywhere, LayoutPusher};
+mod collect;
 mod tls;
 pub use tls::{TlsError, TlsSettings};
 mod transport;
@@ -654,49 +657,13 @@ async fn run(
     match solved {
         Ok(resp) => {
             let resp = resp.into_inner().exporter_response;
-            let digest = resp.get("containerimage.digest").cloned();
-            if push && digest.is_none() {
-                return Err(BuildError::Protocol {
-                    endpoint: ep,
-                    detail: "the image exporter returned no containerimage.digest".into(),
-                });
-            }
-            let ids = exports.ids();
-            let files = if exports.is_empty() {
-                Vec::new()
-            } else {
-                tokio::task::spawn_blocking(move || exports.commit())
-                    .await
-                    .map_err(|e| e.to_string())
-                    .and_then(|r| r)
-                    .map_err(|detail| BuildError::Protocol {
-                        endpoint: ep.clone(),
-                        detail,
-                    })?
+            let written = collect::Collected {
+                exports,
+                cache_indexes,
+                layouts,
+                file_order,
             };
-            let written = tokio::task::spawn_blocking(move || {
-                name_in_indexes(&resp, &cache_indexes, &layouts, &file_order)
-                    .map(|(written, warnings)| (written, warnings, file_order))
-            })
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|r| r)
-            .map_err(|detail| BuildError::Protocol {
-                endpoint: ep.clone(),
-                detail,
-            })?;
-            let (written, warnings, file_order) = written;
-            for w in warnings {
-                log.warn(&w);
-            }
-            // In the exports' order: the files and directories, and the OCI layout.
-            let mut by_id: BTreeMap<u32, Written> = ids.into_iter().zip(files).collect();
-            by_id.extend(written);
-            let exported = file_order
-                .iter()
-                .filter_map(|id| by_id.remove(id))
-                .collect();
-            Ok(BuildOutcome { digest, exported })
+            collect::finish(ep, resp, push, written, log.as_ref()).await
         }
         Err(status) => {
             let detail = state.lock().unwrap_or_else(|p| p.into_inner()).failure();
@@ -716,251 +683,5 @@ async fn run(
     }
 }
 
-/// After a solve: names the exported cache (`cache.manifest`) under its tag in each local
-/// cache's index.json, and the exported image (`containerimage.descriptor`) under its names
-/// (`image.name`, else `latest`) in the OCI layout's, as BuildKit's client does. What was
-/// written by exporter index, and warnings: a cache export that failed with `ignoreError`
-/// leaves no manifest, and a directory is never made to name a blob it lacks.
-#[allow(clippy::type_complexity)]
-fn name_in_indexes(
-    resp: &std::collections::HashMap<String, String>,
-    cache_indexes: &[solve::CacheIndex],
-    layouts: &BTreeMap<u32, PathBuf>,
-    file_order: &[u32],
-) -> Result<(BTreeMap<u32, Written>, Vec<String>), String> {
-    use base64::Engine as _;
-    let mut warnings = Vec::new();
-    if !cache_indexes.is_empty() {
-        match resp.get("cache.manifest") {
-            None => warnings.push(format!(
-                "{}: BuildKit named no exported cache manifest; the local cache index was not \
-                 updated",
-                cache_indexes
-                    .iter()
-                    .map(|c| c.property.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )),
-            Some(desc) => {
-                let desc: serde_json::Value = serde_json::from_str(desc)
-                    .map_err(|e| format!("the cache manifest descriptor: {e}"))?;
-                let digest = desc
-                    .get("digest")
-                    .and_then(|d| d.as_str())
-                    .unwrap_or_default()
-                    .to_owned();
-                for c in cache_indexes {
-                    if !content::has_blob(&c.dir, &digest) {
-                        warnings.push(format!(
-                            "{}: {} lacks the cache manifest {digest} BuildKit named (several \
-                             local cache exports in one build share one answer); its index.json \
-                             was not updated",
-                            c.property,
-                            c.dir.display()
-                        ));
-                        continue;
-                    }
-                    content::put_index(&c.dir, &desc, &[content::IndexName::Tag(c.tag.clone())])
-                        .map_err(|e| {
-                            format!("{}: local cache {}: {e}", c.property, c.dir.display())
-                        })?;
-                }
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    for (id, dir) in layouts {
-        let at = file_order.iter().position(|x| x == id).unwrap_or_default();
-        let property = format!("exports[{at}].oci.dest");
-        let desc = resp
-            .get("containerimage.descriptor")
-            .ok_or_else(|| format!("{property}: BuildKit named no image descriptor"))?;
-        let desc = base64::engine::general_purpose::STANDARD
-            .decode(desc)
-            .map_err(|e| format!("{property}: the image descriptor: {e}"))?;
-        let desc: serde_json::Value = serde_json::from_slice(&desc)
-            .map_err(|e| format!("{property}: the image descriptor: {e}"))?;
-        let digest = desc
-            .get("digest")
-            .and_then(|d| d.as_str())
-            .unwrap_or_default();
-        if !content::has_blob(dir, digest) {
-            return Err(format!(
-                "{property}: BuildKit named the image {digest}, which it did not write to {}",
-                dir.display()
-            ));
-        }
-        let names: Vec<content::IndexName> = match resp.get("image.name") {
-            Some(n) if !n.is_empty() => n
-                .split(',')
-                .map(|n| content::IndexName::Image(n.trim().to_owned()))
-                .collect(),
-            _ => vec![content::IndexName::Tag("latest".into())],
-        };
-        content::put_index(dir, &desc, &names)
-            .map_err(|e| format!("{property} {}: {e}", dir.display()))?;
-        out.insert(
-            *id,
-            Written {
-                dest: dir.clone(),
-                sha256: None,
-            },
-        );
-    }
-    Ok((out, warnings))
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn endpoint_settings() {
-        assert_eq!(
-            Endpoint::from_setting(Some("unix:///run/buildkit/buildkitd.sock"), None).unwrap(),
-            Endpoint::Unix("/run/buildkit/buildkitd.sock".into())
-        );
-        assert_eq!(
-            Endpoint::from_setting(Some("tcp://10.0.0.1:1234"), None).unwrap(),
-            Endpoint::Tcp {
-                address: "10.0.0.1:1234".into(),
-                tls: None
-            }
-        );
-        assert_eq!(
-            Endpoint::from_setting(Some("docker+unix:///x.sock"), None).unwrap(),
-            Endpoint::DockerEngine(crate::docker::Engine::unix("/x.sock", "builder"))
-        );
-        assert!(matches!(
-            Endpoint::from_setting(Some("ssh://ci@x:2222"), None),
-            Ok(Endpoint::DockerEngine(e)) if e.to_string() == "ssh://ci@x:2222 from builder"
-        ));
-        assert!(matches!(
-            Endpoint::from_setting(Some("docker+tcp://h:2376"), Some(&TlsSettings::default())),
-            Ok(Endpoint::DockerEngine(crate::docker::Engine {
-                host: crate::docker::DockerHost::Tcp { tls: Some(_), .. },
-                ..
-            }))
-        ));
-        let e = Endpoint::from_setting(Some("ssh://h/x"), None).unwrap_err();
-        assert!(e.to_string().contains("without a path"), "{e}");
-        let tls = TlsSettings::default();
-        let e = Endpoint::from_setting(Some("unix:///b.sock"), Some(&tls)).unwrap_err();
-        assert_eq!(e.describe("builder", "builderTls").0, "builderTls");
-        assert!(matches!(
-            Endpoint::from_setting(Some("tcp://h:1"), Some(&tls)),
-            Ok(Endpoint::Tcp { tls: Some(_), .. })
-        ));
-        assert!(matches!(
-            Endpoint::from_setting(None, None),
-            Ok(Endpoint::DockerEngine(_)) | Err(InvalidSetting::Builder(_))
-        ));
-    }
-
-    #[test]
-    fn secrets_not_in_debug() {
-        let spec = BuildSpec {
-            secrets: BTreeMap::from([("tok".to_string(), b"hunter2".to_vec())]),
-            ..Default::default()
-        };
-        let s = format!("{spec:?}");
-        assert!(s.contains("tok") && !s.contains("hunter2"));
-    }
-
-    #[test]
-    fn solve_error_carries_tail() {
-        let e = BuildError::Solve {
-            endpoint: "Docker Engine at unix:///var/run/docker.sock".into(),
-            message: "exit code: 3".into(),
-            step: Some("[2/2] RUN boom".into()),
-            log_tail: vec!["a".into(), "b".into()],
-        };
-        let s = e.to_string();
-        assert!(s.contains("Docker Engine at unix:///var/run/docker.sock"));
-        assert!(s.contains("failed step: [2/2] RUN boom"));
-        assert!(s.ends_with("  a\n  b"));
-    }
-
-    /// The `Control.Session` tunnel (what a standalone buildkitd needs),
-    /// exercised against the Engine's embedded BuildKit, which answers it
-    /// too. Skipped without a Docker Engine.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn session_through_control_stream() {
-        let socket = PathBuf::from(DEFAULT_DOCKER_SOCKET);
-        if !socket.exists() {
-            eprintln!("skipping: {} is absent", socket.display());
-            return;
-        }
-        let dir = std::env::temp_dir().join(format!("bk-tunnel-{}", new_id()));
-        std::fs::create_dir_all(dir.join("sub")).unwrap();
-        std::fs::write(dir.join("sub/hello.txt"), new_id()).unwrap();
-        let spec = BuildSpec {
-            context_dir: dir.clone(),
-            dockerfile: DockerfileSource::Inline(
-                "FROM scratch\nCOPY sub/hello.txt /hello.txt\n".into(),
-            ),
-            ..Default::default()
-        };
-        let endpoint = Endpoint::DockerEngine(crate::docker::Engine::unix(socket, ""));
-        let out = build_via(
-            &endpoint,
-            transport::SessionVia::ControlStream,
-            &spec,
-            Output::BuildOnly,
-            Arc::new(Anonymous),
-            Arc::new(crate::log::StderrLogger),
-            CancellationToken::new(),
-            false,
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(out.digest, None);
-        std::fs::remove_dir_all(dir).unwrap();
-    }
-
-    #[tokio::test]
-    async fn unreachable_buildkitd_names_the_endpoint() {
-        let dir = std::env::temp_dir().join(format!("bk-unreach-{}", new_id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let spec = BuildSpec {
-            context_dir: dir.clone(),
-            dockerfile: DockerfileSource::Inline("FROM scratch\n".into()),
-            ..Default::default()
-        };
-        for endpoint in [
-            Endpoint::Unix(dir.join("no-such.sock")),
-            Endpoint::Tcp {
-                address: "127.0.0.1:1".into(),
-                tls: None,
-            },
-        ] {
-            let err = build(
-                &endpoint,
-                &spec,
-                Output::BuildOnly,
-                Arc::new(Anonymous),
-                Arc::new(crate::log::StderrLogger),
-                CancellationToken::new(),
-            )
-            .await
-            .expect_err("nothing listens there");
-            let msg = err.to_string();
-            assert!(matches!(err, BuildError::Connect { .. }), "{msg}");
-            assert!(msg.contains(&endpoint.to_string()), "{msg}");
-        }
-        std::fs::remove_dir_all(dir).unwrap();
-    }
-
-    #[allow(dead_code)]
-    fn build_future_is_send(e: &Endpoint, s: &BuildSpec) {
-        fn is_send<T: Send>(_: T) {}
-        is_send(build(
-            e,
-            s,
-            Output::BuildOnly,
-            Arc::new(Anonymous),
-            Arc::new(crate::log::StderrLogger),
-            CancellationToken::new(),
-        ));
-    }
-}
+mod tests;

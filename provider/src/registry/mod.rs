@@ -38,11 +38,12 @@ pub enum RegistryError {
         operation: &'static str,
         reference: String,
     },
-    #[error("{operation} {reference}: {message}")]
+    #[error("{operation} {reference}: {source}")]
     Failed {
         operation: &'static str,
         reference: String,
-        message: String,
+        /// What failed underneath, kept for its kind (and its own sources).
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// A read that failed (the body too large or stalled, a digest that does not match, …).
     #[error("{operation} {reference}: {source}")]
@@ -68,11 +69,15 @@ pub enum RegistryError {
 }
 
 impl RegistryError {
-    fn failed(operation: &'static str, reference: &Reference, e: impl std::fmt::Display) -> Self {
+    fn failed(
+        operation: &'static str,
+        reference: &Reference,
+        e: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
         RegistryError::Failed {
             operation,
             reference: reference.whole(),
-            message: e.to_string(),
+            source: e.into(),
         }
     }
 }

@@ -105,6 +105,15 @@ pub enum HttpFailure {
     Body(BodyError),
 }
 
+impl std::error::Error for HttpFailure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            HttpFailure::Transport(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
 impl fmt::Display for HttpFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -159,6 +168,16 @@ pub enum Retried<E> {
     Failed(E),
     /// The last attempt got no answer in time.
     TimedOut(Duration),
+}
+
+/// Transparent: the failure's own sources are the chain.
+impl<E: std::error::Error + 'static> std::error::Error for Retried<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Retried::Failed(e) => e.source(),
+            Retried::TimedOut(_) => None,
+        }
+    }
 }
 
 impl<E: fmt::Display> fmt::Display for Retried<E> {

@@ -319,6 +319,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::too_many_lines)] // one assertion per attribute
     fn names_and_flags() {
         assert_eq!(snake_case("buildArgs"), "build_args");
         assert_eq!(snake_case("keepRemotely"), "keep_remotely");

@@ -275,6 +275,7 @@ pub struct ImageInputs {
     /// the strings. With several build nodes each node reads its own registry cache:
     /// `<repo>:cache-linux-arm64`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-secret-strings" = "buildx-cache"))]
     pub cache_from: Vec<CacheFromEntry>,
     /// Cache exports: buildx strings, e.g. `type=registry,ref=<repo>:cache,mode=max`, or
     /// (Pulumi) typed entries, e.g. `{registry: {ref: "<repo>:cache", mode: "max"}}`;
@@ -283,6 +284,7 @@ pub struct ImageInputs {
     /// cache, the ref's tag suffixed with its platforms (`<repo>:cache` ->
     /// `<repo>:cache-linux-arm64`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-secret-strings" = "buildx-cache"))]
     pub cache_to: Vec<CacheToEntry>,
     /// Do not use the build cache.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -350,7 +352,7 @@ pub struct ImageState {
     pub manifests: Vec<PlatformManifest>,
     /// SHA-256 over the Dockerfile and the files the context sends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("x-output" = "always"))]
+    #[schemars(extend("x-output" = "always", "x-preview" = "unknown"))]
     pub context_hash: Option<String>,
     /// What the `exports` wrote, in their order (`cacheonly` writes nothing here).
     #[serde(default)]
