@@ -44,9 +44,15 @@ export CHECKPOINT_DISABLE=1
 work=$(mktemp -d)
 trap 'chmod -R u+w "$work" 2>/dev/null; rm -rf "$work"' EXIT
 
-# has BIN FIRST_LINE: BIN exists and its `version` output starts with FIRST_LINE.
+# has BIN LINE: BIN exists and its `version` output has the line LINE. (Not necessarily the
+# first one: with a broken CLI configuration OpenTofu prints warnings before it.)
 has() {
-  [[ -x $1 ]] && "$1" version 2>/dev/null | sed -n 1p | grep -qx "$2"
+  [[ -x $1 ]] && "$1" version 2>/dev/null | grep -x "$2" >/dev/null
+}
+
+# says BIN: the version line of BIN.
+says() {
+  "$1" version 2>/dev/null | sed -n '/^\(Terraform\|OpenTofu\) v/p'
 }
 
 install_old() {
@@ -68,7 +74,7 @@ install_old() {
   mkdir -p "$OLD_DEST"
   install -m 0755 "$found" "$bin.tmp"
   mv -f "$bin.tmp" "$bin"
-  "$bin" version | sed -n 1p
+  says "$bin"
 }
 
 # modcopy MODULE VERSION DIR: copy MODULE@VERSION out of the module cache (downloading it) to
@@ -99,7 +105,7 @@ install_tofu() {
   (cd "$dir" && go build -trimpath -ldflags "-X github.com/opentofu/opentofu/version.dev=no" \
     -o "$bin.tmp" ./cmd/tofu)
   mv -f "$bin.tmp" "$bin"
-  "$bin" version | sed -n 1p
+  says "$bin"
   echo "[terraform.sh] OpenTofu built in $(($(date +%s) - t0))s" >&2
 }
 
@@ -147,7 +153,7 @@ EOF
   (cd "$dir" && go build -trimpath -ldflags "-X github.com/hashicorp/terraform/version.dev=no" \
     -o "$bin.tmp" .)
   mv -f "$bin.tmp" "$bin"
-  "$bin" version | sed -n 1p
+  says "$bin"
   echo "[terraform.sh] Terraform built in $(($(date +%s) - t0))s" >&2
 }
 
