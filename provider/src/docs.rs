@@ -20,8 +20,9 @@ use crate::resources::{all, image::Image, manifest_list::ManifestList, Resource}
 use crate::schema::{package_schema, PACKAGE, RELEASE_URL, REPOSITORY};
 use crate::terraform::schema::{self as tf, Attr, Block, Ty};
 
-/// The Terraform registry address of the provider.
-pub const TF_SOURCE: &str = "multiarch-dev/multiarch";
+#[path = "docs_terraform.rs"]
+mod terraform;
+use terraform::{IMAGE_TF_EXAMPLE, ML_TF_EXAMPLE, PROVIDER_TF_EXAMPLE};
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// The release URL with the version filled in, as Pulumi computes it.
@@ -36,7 +37,12 @@ pub fn pages() -> Vec<(&'static str, String)> {
         ("index.md", tf_index(&schema)),
         (
             "resources/image.md",
-            tf_resource(model(Image::TOKEN), &schema, IMAGE_TF_EXAMPLE, IMAGE_IMPORT),
+            tf_resource(
+                model(Image::TOKEN),
+                &schema,
+                IMAGE_TF_EXAMPLE,
+                &terraform::image_import(),
+            ),
         ),
         (
             "resources/manifest_list.md",
@@ -44,7 +50,7 @@ pub fn pages() -> Vec<(&'static str, String)> {
                 model(ManifestList::TOKEN),
                 &schema,
                 ML_TF_EXAMPLE,
-                ML_IMPORT,
+                &terraform::ml_import(),
             ),
         ),
         ("_index.md", pulumi_index(&schema)),
@@ -68,81 +74,6 @@ pub fn write(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
 
 // ---------------------------------------------------------------------------------------
 // Examples (the Terraform ones are run by tests/test_install.py against the test world).
-
-const PROVIDER_TF_EXAMPLE: &str = r#"terraform {
-  required_providers {
-    multiarch = {
-      source = "multiarch-dev/multiarch"
-    }
-  }
-}
-
-# ECR registries need no entry: the provider asks ECR for a token through the AWS
-# credential chain. Other registries take static credentials.
-provider "multiarch" {
-  aws = { region = "us-east-1" }
-  registries = [
-    { address = "ghcr.io", username = "me", password = var.ghcr_token },
-    { address = "127.0.0.1:5000", insecure = true },
-  ]
-}
-
-variable "ghcr_token" {
-  type      = string
-  sensitive = true
-  default   = ""
-}
-"#;
-
-const IMAGE_TF_EXAMPLE: &str = r#"# ./app holds the Dockerfile and the files it copies.
-resource "multiarch_image" "app" {
-  context {
-    location = "${path.module}/app"
-  }
-  # Graviton and Intel; omit it and BuildKit builds for its own platform only.
-  platforms = ["linux/amd64", "linux/arm64"]
-  tags      = ["123456789012.dkr.ecr.us-east-1.amazonaws.com/app:1.2.3"]
-  build_args = {
-    VERSION = "1.2.3"
-  }
-}
-
-# A pinned reference for task definitions: repository@sha256:…
-output "app_ref" {
-  value = multiarch_image.app.ref
-}
-"#;
-
-const ML_TF_EXAMPLE: &str = r#"# Two single-architecture images already in the registry, one tag for both.
-resource "multiarch_manifest_list" "app10" {
-  tags = ["123456789012.dkr.ecr.us-east-1.amazonaws.com/app:10"]
-  sources = [
-    "123456789012.dkr.ecr.us-east-1.amazonaws.com/app:10.10", # linux/amd64
-    "123456789012.dkr.ecr.us-east-1.amazonaws.com/app:10.20", # linux/arm64
-  ]
-}
-
-output "app10_platforms" {
-  value = multiarch_manifest_list.app10.platforms
-}
-"#;
-
-const IMAGE_IMPORT: &str = "An Image is imported by one of its tags: the state gets the tag, \
-the platforms and the digests the registry holds.\n\n```shell\nterraform import \
-multiarch_image.app 123456789012.dkr.ecr.us-east-1.amazonaws.com/app:v1\n```\n\nA registry \
-cannot tell what an image was built from, so the configuration's build inputs (`context`, \
-`dockerfile`, `build_args`, …) show as one in-place update on the next plan. That update \
-**builds nothing**: it records them and the context's hash (from then on a changed file is a \
-change), points tags added since the import at the imported image and removes dropped ones; \
-`digest` stays the imported one. Only another set of `platforms` (or `push = false`) builds.\n";
-
-const ML_IMPORT: &str = "A manifest list is imported by one of its tags; its children become \
-`sources` (by digest), and `media_type` is recorded only where leaving it unset would give \
-another one:\n\n```shell\nterraform import multiarch_manifest_list.app10 \
-123456789012.dkr.ecr.us-east-1.amazonaws.com/app:10\n```\n\nTerraform compares attributes \
-literally: write the `sources` the import recorded (`terraform state show`) for a plan with no \
-changes, or expect one in-place update that pushes the same index (a Pulumi program may name the \
-sources by tag: tags that resolve to the imported images are no change).\n";
 
 const PULUMI_YAML_EXAMPLE: &str = r#"name: multiarch-quickstart
 runtime: yaml
@@ -522,29 +453,8 @@ Plan is a preview: it builds (so Dockerfile errors show) and resolves sources, b
 nothing to any registry. Every change is an in-place update; nothing is ever replaced, and a
 tag another resource still uses is never deleted.
 
-## Installation
-
-Until the provider is in the public registry, install it from its release files (version
-{VERSION}) with a filesystem mirror: unpack
-`terraform-provider-multiarch_{VERSION}_linux_amd64.zip` from {url} into
-`<mirror>/registry.terraform.io/{TF_SOURCE}/{VERSION}/linux_amd64/` (the release's
-`terraform-mirror/` directory is that layout already) and tell Terraform in its CLI
-configuration (`~/.terraformrc` or `TF_CLI_CONFIG_FILE`):
-
-```hcl
-provider_installation {{
-  filesystem_mirror {{
-    path    = \"/path/to/terraform-mirror\"
-    include = [\"{TF_SOURCE}\"]
-  }}
-  direct {{
-    exclude = [\"{TF_SOURCE}\"]
-  }}
-}}
-```
-
-`terraform init` then installs it (and everything else from the usual places).
-
+{requirements}
+{installation}
 ## Example Usage
 
 ```terraform
@@ -552,7 +462,8 @@ provider_installation {{
 
 {ecr}
 ",
-        url = release_url(),
+        requirements = terraform::REQUIREMENTS,
+        installation = terraform::installation(VERSION, &release_url()),
         ecr = ecr_section("##"),
     );
     let block = tf::provider_block();
@@ -990,6 +901,7 @@ mod tests {
             "Possible values: `default`",
             "## Import",
             "terraform import multiarch_image.app",
+            "  to = multiarch_image.app\n  identity = {",
             "builds for its own platform only",
         ] {
             assert!(image.contains(s), "image.md lacks {s:?}");
@@ -1018,6 +930,9 @@ mod tests {
             "### Nested Schema for `registries`",
             "- `password` (String, Sensitive)",
             "filesystem_mirror",
+            "registry.opentofu.org",
+            "Terraform 1.0.3 or later, or OpenTofu",
+            "required_version = \">= 1.0.3\"",
         ] {
             assert!(index.contains(s), "index.md lacks {s:?}");
         }
