@@ -59,7 +59,9 @@ pub fn tag_of(data: &ResourceIdentityData) -> Result<String, IdentityError> {
     let tag = match data.identity_data.as_ref() {
         Some(d) if !d.msgpack.is_empty() => {
             let obj = value::from_msgpack_bytes(&d.msgpack).map_err(IdentityError::Decode)?;
-            value::get(&obj, ATTR).and_then(Mp::as_str).map(str::to_owned)
+            value::get(&obj, ATTR)
+                .and_then(Mp::as_str)
+                .map(str::to_owned)
         }
         Some(d) if !d.json.is_empty() => {
             let j: Json = serde_json::from_slice(&d.json)

@@ -578,7 +578,11 @@ impl proto::provider_server::Provider for Provider {
                 "",
             )),
             Ok(Some(out)) => {
-                let id = if out.id.is_empty() { id } else { out.id.clone() };
+                let id = if out.id.is_empty() {
+                    id
+                } else {
+                    out.id.clone()
+                };
                 let state = object(&info.block.attrs, |a| {
                     if a.name == "id" {
                         Mp::from(id.as_str())
