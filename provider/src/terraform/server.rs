@@ -622,3 +622,91 @@ impl proto::provider_server::Provider for Provider {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proto::provider_server::Provider as _;
+
+    fn raw_identity(json: &[u8]) -> Option<proto::RawState> {
+        Some(proto::RawState {
+            json: json.to_vec(),
+            flatmap: Default::default(),
+        })
+    }
+
+    /// The calls newer engines make before any resource call: metadata, identity schemas and
+    /// identity upgrades, and the schema's capabilities.
+    #[tokio::test]
+    async fn metadata_and_identity_calls_answer_for_every_resource() {
+        let p = Provider::new();
+        let meta = p
+            .get_metadata(Request::new(proto::get_metadata::Request {}))
+            .await
+            .unwrap()
+            .into_inner();
+        let names: Vec<&str> = meta
+            .resources
+            .iter()
+            .map(|r| r.type_name.as_str())
+            .collect();
+        assert_eq!(names, ["multiarch_image", "multiarch_manifest_list"]);
+        assert!(meta.data_sources.is_empty() && meta.diagnostics.is_empty());
+
+        let ids = p
+            .get_resource_identity_schemas(Request::new(
+                proto::get_resource_identity_schemas::Request {},
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let mut typed: Vec<&String> = ids.identity_schemas.keys().collect();
+        typed.sort();
+        assert_eq!(typed, ["multiarch_image", "multiarch_manifest_list"]);
+
+        let upgrade = |type_name: &str, json: &[u8]| {
+            p.upgrade_resource_identity(Request::new(proto::upgrade_resource_identity::Request {
+                type_name: type_name.into(),
+                version: 0,
+                raw_identity: raw_identity(json),
+            }))
+        };
+        let up = upgrade("multiarch_image", br#"{"tag":"r.example/a:v1"}"#)
+            .await
+            .unwrap()
+            .into_inner();
+        let tag = identity::tag_of(&up.upgraded_identity.unwrap()).unwrap();
+        assert_eq!(tag, "r.example/a:v1");
+        let bad = upgrade("multiarch_image", b"[]")
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(bad.upgraded_identity.is_none());
+        assert_eq!(bad.diagnostics[0].severity, Severity::Error as i32);
+        assert!(upgrade("multiarch_nothing", b"{}").await.is_err());
+    }
+
+    #[tokio::test]
+    async fn import_by_an_identity_without_a_tag_is_refused_by_name() {
+        let p = Provider::new();
+        let empty = Mp::Map(vec![]);
+        let r = p
+            .import_resource_state(Request::new(proto::import_resource_state::Request {
+                type_name: "multiarch_manifest_list".into(),
+                id: String::new(),
+                client_capabilities: None,
+                identity: Some(proto::ResourceIdentityData {
+                    identity_data: dv(&empty),
+                }),
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(r.imported_resources.is_empty());
+        assert_eq!(
+            r.diagnostics[0].summary,
+            "multiarch_manifest_list: invalid import identity"
+        );
+        assert!(r.diagnostics[0].detail.contains("`tag`"));
+    }
+}
