@@ -225,6 +225,25 @@ def test_image_lifecycle(engine_tf, world):
     (tf.dir / "import.tf").unlink(missing_ok=True)
     no_changes(tf)
 
+    if engine.import_blocks:
+        # `plan -generate-config-out` writes the Image without its build inputs (a registry
+        # does not hold them): that plan stops at the missing context, as the docs say; with
+        # the context block added the import plans as one in-place update.
+        (tf.dir / "gen").mkdir()
+        gen = Terraform(tf.dir / "gen", world, engine)
+        (gen.dir / "main.tf").write_text(
+            HEADER + f'import {{\n  to = multiarch_image.adopted\n  id = "{repo}:v1"\n}}\n')
+        p = gen("plan", "-input=false", "-generate-config-out=generated.tf", ok=(1,))
+        assert "without a context, dockerfile.inline is required" in p.stderr, p.stderr
+        generated = (gen.dir / "generated.tf").read_text()
+        assert 'resource "multiarch_image" "adopted" {' in generated, generated
+        assert f'"{repo}:v1"' in generated and '"linux/arm64"' in generated, generated
+        (gen.dir / "generated.tf").write_text(generated.replace(
+            'resource "multiarch_image" "adopted" {',
+            f'resource "multiarch_image" "adopted" {{\n  context {{\n    location = "{ctx}"\n  }}'))
+        code, out = gen.plan()
+        assert code == 2 and "Plan: 1 to import, 0 to add, 1 to change, 0 to destroy." in out, out
+
     p = tf("destroy", "-input=false", "-auto-approve")
     assert "Destroy complete! Resources: 1 destroyed." in p.stdout
     assert not exists(f"{repo}:v1")

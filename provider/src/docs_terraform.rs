@@ -141,8 +141,9 @@ imported image and removes dropped ones; `digest` stays the imported one. Only a
         import_blocks(
             "multiarch_image.app",
             &format!("{ECR_APP}:v1"),
-            " `plan -generate-config-out` cannot write an Image's configuration: its build \
-inputs are not in the registry, so write the resource (with its `context`) yourself.",
+            " `plan -generate-config-out` writes an Image without its build inputs, which a \
+registry does not hold: that plan stops at the missing `context`; add the `context` block to \
+the generated resource and plan again.",
         )
     )
 }
