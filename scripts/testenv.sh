@@ -4,7 +4,8 @@
 #   /run/multiarch-docker2.sock, a standalone buildkitd on tcp://127.0.0.1:5200 with mutual
 #   TLS (built by scripts/buildkit.sh), QEMU binfmt for arm64,
 #   a plain registry on 127.0.0.1:5000, a TLS+htpasswd registry posing as ECR on
-#   127.0.0.1:443, moto's ECR API on 127.0.0.1:5100, and busybox base images in both
+#   127.0.0.1:443, a second account's ECR look-alike on 127.0.0.2:443, moto's ECR and STS
+#   APIs on 127.0.0.1:5100, an ECR Public look-alike (public.ecr.aws on 127.0.0.3:443), and busybox base images in both
 #   registries. Writes "$STATE/env" (export K=V lines) for the tests.
 # Works on a bare Debian 12 machine (root) and when everything is already running.
 # Stop what it started with scripts/testenv-down.sh.
@@ -21,10 +22,24 @@ ECR_USER=AWS
 ECR_PASSWORD=123456789012-auth-token # fixed by moto's GetAuthorizationToken
 PLAIN=127.0.0.1:5000
 MOTO_PORT=5100
+# A second account's ECR host (cross-account tests), on its own loopback address. moto's
+# GetAuthorizationToken answers "<account>-auth-token" for the account of the caller's
+# access key: only credentials of a role in that account (STS AssumeRole on moto) open it.
+ECR_B_ACCOUNT=210987654321
+ECR_B_HOST=$ECR_B_ACCOUNT.dkr.ecr.us-east-1.amazonaws.com
+ECR_B_IP=127.0.0.2
+ECR_B_PASSWORD=$ECR_B_ACCOUNT-auth-token
+# An ECR Public look-alike: public.ecr.aws on its own loopback address, nginx in front of a
+# plain registry: reads anonymous, writes with Basic AWS:<token> (the token an ecr-public
+# GetAuthorizationToken answers in the tests; moto has no ecr-public API).
+PUBLIC_HOST=public.ecr.aws
+PUBLIC_IP=127.0.0.3
+PUBLIC_BACKEND=127.0.0.1:5301
+PUBLIC_PASSWORD=ecr-public-auth-token
 BASE_REPO=base/busybox
 
 APT_PKGS=(runc tini iptables qemu-user-static binfmt-support docker-registry apache2-utils
-  skopeo openssl ca-certificates curl)
+  skopeo openssl ca-certificates curl nginx)
 TRIXIE_DEBS=(docker.io containerd docker-buildx)
 
 export DEBIAN_FRONTEND=noninteractive
@@ -480,6 +495,161 @@ EOF
   RESULT="started on 127.0.0.1:443 as $ECR_HOST"
 }
 
+# ---- 5b. a second account's ECR host ---------------------------------------------------
+# Posed like the first: a certificate for its name from the test CA, an /etc/hosts line,
+# Docker's certs.d, a TLS+htpasswd registry on $ECR_B_IP:443.
+ecr_b_up() { [[ $(curl -s --cacert "$CA_CERT" -o /dev/null -w '%{http_code}' "https://$ECR_B_HOST/v2/") == 401 ]]; }
+ecr_b_auth_ok() { [[ $(curl -s --cacert "$CA_CERT" -u "$ECR_USER:$ECR_B_PASSWORD" -o /dev/null -w '%{http_code}' "https://$ECR_B_HOST/v2/") == 200 ]]; }
+
+step_registry_ecr_b() {
+  FAIL_LOG=$LOGS/registry-ecr-b.log
+  local made=() crt=$PKI/ecr-b.crt key=$PKI/ecr-b.key
+  if [[ ! -s $crt ]] || ! openssl verify -CAfile "$CA_CERT" "$crt"; then
+    openssl req -new -newkey rsa:2048 -nodes -sha256 -keyout "$key" \
+      -out "$PKI/ecr-b.csr" -subj "/CN=$ECR_B_HOST"
+    printf '%s\n' "subjectAltName=DNS:$ECR_B_HOST,IP:$ECR_B_IP" 'basicConstraints=CA:FALSE' \
+      'keyUsage=critical,digitalSignature,keyEncipherment' 'extendedKeyUsage=serverAuth' >"$PKI/ecr-b.ext"
+    openssl x509 -req -in "$PKI/ecr-b.csr" -CA "$CA_CERT" -CAkey "$PKI/ca.key" \
+      -CAcreateserial -days 3650 -sha256 -extfile "$PKI/ecr-b.ext" -out "$crt"
+    chmod 600 "$key"
+    made+=(cert)
+  fi
+  mkdir -p "/etc/docker/certs.d/$ECR_B_HOST"
+  if ! cmp -s "$CA_CERT" "/etc/docker/certs.d/$ECR_B_HOST/ca.crt"; then
+    cp "$CA_CERT" "/etc/docker/certs.d/$ECR_B_HOST/ca.crt"
+    made+=(certs.d)
+  fi
+  if ! grep -Eq "^[^#]*[[:space:]]$ECR_B_HOST([[:space:]]|\$)" /etc/hosts; then
+    echo "$ECR_B_IP $ECR_B_HOST" >>/etc/hosts
+    made+=(/etc/hosts)
+  fi
+  if [[ ! -s $PKI/htpasswd-b ]] || ! htpasswd -vb "$PKI/htpasswd-b" "$ECR_USER" "$ECR_B_PASSWORD" 2>/dev/null; then
+    htpasswd -bBc "$PKI/htpasswd-b" "$ECR_USER" "$ECR_B_PASSWORD" 2>&1 | sed 's/^/htpasswd: /'
+    made+=(htpasswd)
+  fi
+  local conf=$STATE/registry-ecr-b.yml extra=$STATE/registry-ecr-b.extra.yml
+  cat >"$extra" <<EOF
+  tls:
+    certificate: $crt
+    key: $key
+auth:
+  htpasswd:
+    realm: multiarch-test-ecr-b
+    path: $PKI/htpasswd-b
+EOF
+  render_registry_config registry-ecr-b "$ECR_B_IP:443" "$STATE/registry-ecr-b-data" "$extra" "$conf"
+  if ecr_b_up; then
+    ecr_b_auth_ok
+    RESULT="${made[*]:+made: ${made[*]}; }already running"
+    return
+  fi
+  start_bg registry-ecr-b "$LOGS/registry-ecr-b.log" "$(command -v docker-registry)" serve "$conf"
+  wait_for 30 registry-ecr-b ecr_b_up
+  ecr_b_auth_ok
+  RESULT="${made[*]:+made: ${made[*]}; }started on $ECR_B_IP:443 as $ECR_B_HOST"
+}
+
+# ---- 5c. an ECR Public look-alike ------------------------------------------------------
+public_up() { [[ $(curl -s --cacert "$CA_CERT" -o /dev/null -w '%{http_code}' "https://$PUBLIC_HOST/v2/") == 401 ]]; }
+public_auth_ok() { [[ $(curl -s --cacert "$CA_CERT" -u "$ECR_USER:$PUBLIC_PASSWORD" -o /dev/null -w '%{http_code}' "https://$PUBLIC_HOST/v2/") == 200 ]]; }
+public_backend_up() { [[ $(curl -s -o /dev/null -w '%{http_code}' "http://$PUBLIC_BACKEND/v2/") == 200 ]]; }
+
+step_registry_public() {
+  FAIL_LOG=$LOGS/registry-public-nginx.error.log
+  local made=() crt=$PKI/public.crt key=$PKI/public.key dir=$STATE/registry-public
+  mkdir -p "$dir"
+  if [[ ! -s $crt ]] || ! openssl verify -CAfile "$CA_CERT" "$crt"; then
+    openssl req -new -newkey rsa:2048 -nodes -sha256 -keyout "$key" \
+      -out "$PKI/public.csr" -subj "/CN=$PUBLIC_HOST"
+    printf '%s\n' "subjectAltName=DNS:$PUBLIC_HOST,IP:$PUBLIC_IP" 'basicConstraints=CA:FALSE' \
+      'keyUsage=critical,digitalSignature,keyEncipherment' 'extendedKeyUsage=serverAuth' >"$PKI/public.ext"
+    openssl x509 -req -in "$PKI/public.csr" -CA "$CA_CERT" -CAkey "$PKI/ca.key" \
+      -CAcreateserial -days 3650 -sha256 -extfile "$PKI/public.ext" -out "$crt"
+    chmod 600 "$key"
+    made+=(cert)
+  fi
+  mkdir -p "/etc/docker/certs.d/$PUBLIC_HOST"
+  if ! cmp -s "$CA_CERT" "/etc/docker/certs.d/$PUBLIC_HOST/ca.crt"; then
+    cp "$CA_CERT" "/etc/docker/certs.d/$PUBLIC_HOST/ca.crt"
+    made+=(certs.d)
+  fi
+  if ! grep -Eq "^[^#]*[[:space:]]$PUBLIC_HOST([[:space:]]|\$)" /etc/hosts; then
+    echo "$PUBLIC_IP $PUBLIC_HOST" >>/etc/hosts
+    made+=(/etc/hosts)
+  fi
+  if [[ ! -s $PKI/htpasswd-public ]] || ! htpasswd -vb "$PKI/htpasswd-public" "$ECR_USER" "$PUBLIC_PASSWORD" 2>/dev/null; then
+    htpasswd -bBc "$PKI/htpasswd-public" "$ECR_USER" "$PUBLIC_PASSWORD" 2>&1 | sed 's/^/htpasswd: /'
+    made+=(htpasswd)
+  fi
+  local conf=$STATE/registry-public.yml
+  render_registry_config registry-public "$PUBLIC_BACKEND" "$STATE/registry-public-data" "" "$conf"
+  if ! public_backend_up; then
+    FAIL_LOG=$LOGS/registry-public.log
+    start_bg registry-public "$LOGS/registry-public.log" "$(command -v docker-registry)" serve "$conf"
+    wait_for 30 registry-public public_backend_up
+    made+=(backend)
+  fi
+  # /v2/ asks for credentials (a client with some sends them from then on); reads of
+  # manifests and blobs are anonymous; every write needs AWS:<token>.
+  cat >"$dir/nginx.conf.tmp" <<EOF
+# written by scripts/testenv.sh
+daemon off;
+worker_processes 1;
+pid $dir/nginx.pid;
+error_log $LOGS/registry-public-nginx.error.log;
+events { worker_connections 256; }
+http {
+  access_log $LOGS/registry-public-nginx.log;
+  client_body_temp_path $dir/body;
+  proxy_temp_path $dir/proxy;
+  fastcgi_temp_path $dir/fastcgi;
+  uwsgi_temp_path $dir/uwsgi;
+  scgi_temp_path $dir/scgi;
+  server {
+    listen $PUBLIC_IP:443 ssl;
+    server_name $PUBLIC_HOST;
+    ssl_certificate $crt;
+    ssl_certificate_key $key;
+    client_max_body_size 0;
+    proxy_request_buffering off;
+    proxy_buffering off;
+    proxy_set_header Host \$http_host;
+    proxy_set_header X-Forwarded-Proto https;
+    location = /v2/ {
+      auth_basic "ecr-public";
+      auth_basic_user_file $PKI/htpasswd-public;
+      proxy_pass http://$PUBLIC_BACKEND;
+    }
+    location /v2/ {
+      limit_except GET HEAD {
+        auth_basic "ecr-public";
+        auth_basic_user_file $PKI/htpasswd-public;
+      }
+      proxy_pass http://$PUBLIC_BACKEND;
+    }
+  }
+}
+EOF
+  local pid
+  pid=$(pid_of registry-public-nginx)
+  if ! cmp -s "$dir/nginx.conf.tmp" "$dir/nginx.conf" && [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid"
+    for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    made+=(restarted)
+  fi
+  mv "$dir/nginx.conf.tmp" "$dir/nginx.conf"
+  if public_up; then
+    public_auth_ok
+    RESULT="${made[*]:+made: ${made[*]}; }already running"
+    return
+  fi
+  FAIL_LOG=$LOGS/registry-public-nginx.error.log
+  start_bg registry-public-nginx "$LOGS/registry-public-nginx.out.log" "$(command -v nginx)" -c "$dir/nginx.conf" -p "$dir"
+  wait_for 30 registry-public-nginx public_up
+  public_auth_ok
+  RESULT="${made[*]:+made: ${made[*]}; }started on $PUBLIC_IP:443 as $PUBLIC_HOST"
+}
+
 # ---- 6. moto (ECR API) ------------------------------------------------------------------
 # moto runs from its own venv: immune to PEP 668 (Debian's python3) and to whatever the
 # tests install into the machine's python.
@@ -618,8 +788,15 @@ step_env() {
     "ECR_REGISTRY=$ECR_HOST"
     "ECR_USERNAME=$ECR_USER"
     "ECR_PASSWORD_FILE=$PASSWORD_FILE"
+    "ECR_B_REGISTRY=$ECR_B_HOST"
+    "ECR_B_ACCOUNT_ID=$ECR_B_ACCOUNT"
+    "ECR_B_REGISTRY_LOG=$LOGS/registry-ecr-b.log"
+    "PUBLIC_REGISTRY=$PUBLIC_HOST"
+    "PUBLIC_REGISTRY_TOKEN=$PUBLIC_PASSWORD"
+    "PUBLIC_REGISTRY_LOG=$LOGS/registry-public-nginx.log"
     "AWS_ACCOUNT_ID=123456789012"
     "AWS_ENDPOINT_URL_ECR=http://127.0.0.1:$MOTO_PORT"
+    "AWS_ENDPOINT_URL_STS=http://127.0.0.1:$MOTO_PORT"
     "MOTO_ENDPOINT=http://127.0.0.1:$MOTO_PORT"
     "AWS_ACCESS_KEY_ID=testing"
     "AWS_SECRET_ACCESS_KEY=testing"
@@ -675,6 +852,8 @@ step pki step_pki
 [[ $NODES == none ]] || step buildkitd step_buildkitd
 step registry-plain step_registry_plain
 step registry-ecr step_registry_ecr
+step registry-ecr-b step_registry_ecr_b
+step registry-public step_registry_public
 step moto step_moto
 step base-images step_base_images
 step verify step_verify

@@ -50,9 +50,15 @@ pub struct RegistryConfig {
     /// Talk plain HTTP to this registry (opt-in only; never the default).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub insecure: bool,
-    /// Authenticate with an ECR IAM token even though the host name is not an ECR one.
+    /// Authenticate with an ECR IAM token even though the host name is not an ECR one, or
+    /// call the ECR API of another region or endpoint for this host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ecr: Option<EcrConfig>,
+    /// AWS identity for this host (an ECR host, `public.ecr.aws`, or a host with `ecr`): it
+    /// replaces the provider's `aws` block as a whole for this host, e.g. a role in another
+    /// account. Fields left out come from the environment, not from the provider's block.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws: Option<AwsConfig>,
 }
 
 /// One build node: a BuildKit endpoint and the platforms it builds.
@@ -103,14 +109,41 @@ pub struct EcrConfig {
     pub endpoint: Option<String>,
 }
 
-/// AWS credential chain settings.
+/// AWS identity for ECR token look-ups: the SDK's default credential chain (environment,
+/// web identity, SSO, `credential_process`, container and instance roles), optionally with a
+/// named profile, and optionally a role assumed from those credentials.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AwsConfig {
-    /// Default region for ECR API calls.
+    /// Region for STS, and for ECR API calls to hosts whose name carries no region
+    /// (default: `AWS_REGION`, then the registry host's region, then `us-east-1`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
-    /// Named profile from the shared AWS config files.
+    /// Named profile from the shared AWS config files (default: `AWS_PROFILE`, then
+    /// `default`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<String>,
+    /// A role to assume (STS `AssumeRole`) with the credentials of the chain, e.g. a
+    /// deployer role, or a role in the account that owns the registry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assume_role: Option<AssumeRoleConfig>,
+}
+
+/// An IAM role assumed through STS `AssumeRole`; its credentials are kept in memory until
+/// shortly before they expire.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AssumeRoleConfig {
+    /// ARN of the role, e.g. `arn:aws:iam::210987654321:role/ecr-push`.
+    pub role_arn: String,
+    /// Session name, shown in CloudTrail (default: `multiarch-<time>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_name: Option<String>,
+    /// External ID the role's trust policy requires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<SecretString>,
+    /// Lifetime of the role's credentials in seconds, 900 to 43200 (default: 3600; the
+    /// role's maximum session duration must allow it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_seconds: Option<u32>,
 }

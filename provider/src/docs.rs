@@ -97,58 +97,9 @@ outputs:
 // ---------------------------------------------------------------------------------------
 // Shared prose.
 
+/// The AWS credentials and IAM permissions sections (kept beside the AWS code).
 fn ecr_section(h: &str) -> String {
-    format!(
-        "\
-{h} ECR credentials
-
-ECR hosts (`<account>.dkr.ecr.<region>.amazonaws.com`, also `.amazonaws.com.cn` and `-fips`)
-need no `registries` entry: the provider calls `ecr:GetAuthorizationToken` through the
-standard AWS credential chain (environment variables, shared profile — `aws.profile` —, SSO,
-web identity, ECS task role, EC2 instance metadata) at operation time, honouring
-`AWS_ENDPOINT_URL_ECR`. One token per registry per process, kept in memory until shortly
-before it expires; tokens never reach the state, outputs or logs. The region comes from the
-host name (`ecr.region` or `aws.region` for hosts that do not carry it).
-
-{h} IAM permissions
-
-| action | needed for |
-|---|---|
-| `ecr:GetAuthorizationToken` | every ECR registry (resource `*`) |
-| `ecr:BatchGetImage`, `ecr:GetDownloadUrlForLayer`, `ecr:BatchCheckLayerAvailability` | reading tags and manifests (preview, refresh, import, `sources`, base images and caches) |
-| `ecr:InitiateLayerUpload`, `ecr:UploadLayerPart`, `ecr:CompleteLayerUpload`, `ecr:PutImage` | pushing layers, manifests and indexes |
-| `ecr:BatchDeleteImage` | removing tags on delete and when `tags` shrink (not needed with `keepRemotely`) |
-
-A policy for one repository:
-
-```json
-{{
-  \"Version\": \"2012-10-17\",
-  \"Statement\": [
-    {{ \"Effect\": \"Allow\", \"Action\": \"ecr:GetAuthorizationToken\", \"Resource\": \"*\" }},
-    {{
-      \"Effect\": \"Allow\",
-      \"Action\": [
-        \"ecr:BatchGetImage\",
-        \"ecr:GetDownloadUrlForLayer\",
-        \"ecr:BatchCheckLayerAvailability\",
-        \"ecr:InitiateLayerUpload\",
-        \"ecr:UploadLayerPart\",
-        \"ecr:CompleteLayerUpload\",
-        \"ecr:PutImage\",
-        \"ecr:BatchDeleteImage\"
-      ],
-      \"Resource\": \"arn:aws:ecr:us-east-1:123456789012:repository/app\"
-    }}
-  ]
-}}
-```
-
-Sources or base images in other repositories need the read actions there too. ECR
-repositories with `IMMUTABLE` tags work: a tag that already holds the same digest is not
-pushed again.
-"
-    )
+    crate::ecr::docs::section(h)
 }
 
 const PLATFORMS_NOTE: &str = "When `platforms` is omitted, BuildKit builds for its own \
@@ -736,6 +687,7 @@ resource:
         "EcrConfig",
         "BuilderTlsConfig",
         "AwsConfig",
+        "AssumeRoleConfig",
     ] {
         let t = &schema["types"][format!("{PACKAGE}:index:{name}")];
         let _ = write!(

@@ -16,7 +16,7 @@ use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 use serde_json::Value as Json;
 
-use crate::config::{EcrConfig, ProviderConfig, RegistryConfig};
+use crate::config::{ProviderConfig, RegistryConfig};
 use crate::ecr::{self, EcrTokens};
 pub use copy::CopyChild;
 pub use manifest::RawManifest;
@@ -251,13 +251,16 @@ impl Registries {
             .find(|r| normalize_host(&r.address) == host)
     }
 
-    fn ecr_settings(&self, host: &str) -> Option<Option<EcrConfig>> {
+    /// `Some(entry)` when `host` authenticates through AWS: an entry with `ecr` or `aws`,
+    /// or an ECR (or ECR Public) host name without static credentials.
+    fn ecr_settings(&self, host: &str) -> Option<Option<&RegistryConfig>> {
         match self.entry(host) {
-            Some(RegistryConfig { ecr: Some(e), .. }) => Some(Some(e.clone())),
+            Some(e @ RegistryConfig { ecr: Some(_), .. })
+            | Some(e @ RegistryConfig { aws: Some(_), .. }) => Some(Some(e)),
             Some(RegistryConfig {
                 username: Some(_), ..
             }) => None,
-            _ if ecr::parse_host(host).is_some() => Some(None),
+            e if ecr::is_aws_registry(host) => Some(e),
             _ => None,
         }
     }
@@ -270,18 +273,21 @@ impl Registries {
     /// Credentials for a registry host, looked up now (ECR tokens are fetched on demand and
     /// cached in memory only).
     pub async fn credentials(&self, host: &str) -> Result<RegistryAuth, RegistryError> {
-        if let Some(ecr) = self.ecr_settings(host) {
-            let (user, password) = self
+        if let Some(entry) = self.ecr_settings(host) {
+            let found = self
                 .inner
                 .ecr
-                .credentials(host, ecr.as_ref())
+                .credentials(host, entry)
                 .await
                 .map_err(|source| RegistryError::Ecr {
                     operation: "authenticate to",
                     reference: host.to_owned(),
                     source: Box::new(source),
                 })?;
-            return Ok(RegistryAuth::Basic(user, password.expose().to_owned()));
+            return Ok(match found {
+                Some((user, password)) => RegistryAuth::Basic(user, password.expose().to_owned()),
+                None => RegistryAuth::Anonymous,
+            });
         }
         Ok(match self.entry(host) {
             Some(RegistryConfig {
@@ -571,12 +577,12 @@ impl Registries {
     ) -> Result<Deleted, RegistryError> {
         self.guard_write("delete", r)?;
         let host = r.registry();
-        if let Some(ecr) = self.ecr_settings(host) {
+        if let Some(entry) = self.ecr_settings(host) {
             let tag = r.tag().unwrap_or("latest");
             let deleted = self
                 .inner
                 .ecr
-                .delete_tag(host, ecr.as_ref(), r.repository(), tag)
+                .delete_tag(host, entry, r.repository(), tag)
                 .await
                 .map_err(|source| RegistryError::Ecr {
                     operation: "delete",

@@ -257,6 +257,8 @@ pub fn decode_config(
         }
         check_registry(r)
             .map_err(|(field, reason)| Failure::new(format!("registries[{i}]{field}"), reason))?;
+        crate::ecr::check::registry(r)
+            .map_err(|(field, reason)| Failure::new(format!("registries[{i}]{field}"), reason))?;
         if let Some(j) = config.registries[..i]
             .iter()
             .position(|o| crate::registry::same_host(&o.address, &r.address))
@@ -266,6 +268,14 @@ pub fn decode_config(
                 format!("{:?} is already configured in registries[{j}]", r.address),
             ));
         }
+    }
+    if let Some(aws) = config.aws.as_ref().filter(|_| {
+        !unknowns
+            .iter()
+            .any(|u| u.starts_with(&PropertyPath::root_key("aws")))
+    }) {
+        crate::ecr::check::aws(aws)
+            .map_err(|(field, reason)| Failure::new(format!("aws{field}"), reason))?;
     }
     if config.builder.is_some() || config.builder_tls.is_some() {
         crate::buildkit::Endpoint::from_config(&config)

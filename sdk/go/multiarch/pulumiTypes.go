@@ -13,11 +13,222 @@ import (
 
 var _ = internal.GetEnvOrDefault
 
-// AWS credential chain settings.
+// An IAM role assumed through STS `AssumeRole`; its credentials are kept in memory until
+// shortly before they expire.
+type AssumeRoleConfig struct {
+	// Lifetime of the role's credentials in seconds, 900 to 43200 (default: 3600; the
+	// role's maximum session duration must allow it).
+	DurationSeconds *int `pulumi:"durationSeconds"`
+	// External ID the role's trust policy requires.
+	ExternalId *string `pulumi:"externalId"`
+	// ARN of the role, e.g. `arn:aws:iam::210987654321:role/ecr-push`.
+	RoleArn string `pulumi:"roleArn"`
+	// Session name, shown in CloudTrail (default: `multiarch-<time>`).
+	SessionName *string `pulumi:"sessionName"`
+}
+
+// AssumeRoleConfigInput is an input type that accepts AssumeRoleConfigArgs and AssumeRoleConfigOutput values.
+// You can construct a concrete instance of `AssumeRoleConfigInput` via:
+//
+//	AssumeRoleConfigArgs{...}
+type AssumeRoleConfigInput interface {
+	pulumi.Input
+
+	ToAssumeRoleConfigOutput() AssumeRoleConfigOutput
+	ToAssumeRoleConfigOutputWithContext(context.Context) AssumeRoleConfigOutput
+}
+
+// An IAM role assumed through STS `AssumeRole`; its credentials are kept in memory until
+// shortly before they expire.
+type AssumeRoleConfigArgs struct {
+	// Lifetime of the role's credentials in seconds, 900 to 43200 (default: 3600; the
+	// role's maximum session duration must allow it).
+	DurationSeconds pulumi.IntPtrInput `pulumi:"durationSeconds"`
+	// External ID the role's trust policy requires.
+	ExternalId pulumi.StringPtrInput `pulumi:"externalId"`
+	// ARN of the role, e.g. `arn:aws:iam::210987654321:role/ecr-push`.
+	RoleArn pulumi.StringInput `pulumi:"roleArn"`
+	// Session name, shown in CloudTrail (default: `multiarch-<time>`).
+	SessionName pulumi.StringPtrInput `pulumi:"sessionName"`
+}
+
+func (AssumeRoleConfigArgs) ElementType() reflect.Type {
+	return reflect.TypeOf((*AssumeRoleConfig)(nil)).Elem()
+}
+
+func (i AssumeRoleConfigArgs) ToAssumeRoleConfigOutput() AssumeRoleConfigOutput {
+	return i.ToAssumeRoleConfigOutputWithContext(context.Background())
+}
+
+func (i AssumeRoleConfigArgs) ToAssumeRoleConfigOutputWithContext(ctx context.Context) AssumeRoleConfigOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(AssumeRoleConfigOutput)
+}
+
+func (i AssumeRoleConfigArgs) ToAssumeRoleConfigPtrOutput() AssumeRoleConfigPtrOutput {
+	return i.ToAssumeRoleConfigPtrOutputWithContext(context.Background())
+}
+
+func (i AssumeRoleConfigArgs) ToAssumeRoleConfigPtrOutputWithContext(ctx context.Context) AssumeRoleConfigPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(AssumeRoleConfigOutput).ToAssumeRoleConfigPtrOutputWithContext(ctx)
+}
+
+// AssumeRoleConfigPtrInput is an input type that accepts AssumeRoleConfigArgs, AssumeRoleConfigPtr and AssumeRoleConfigPtrOutput values.
+// You can construct a concrete instance of `AssumeRoleConfigPtrInput` via:
+//
+//	        AssumeRoleConfigArgs{...}
+//
+//	or:
+//
+//	        nil
+type AssumeRoleConfigPtrInput interface {
+	pulumi.Input
+
+	ToAssumeRoleConfigPtrOutput() AssumeRoleConfigPtrOutput
+	ToAssumeRoleConfigPtrOutputWithContext(context.Context) AssumeRoleConfigPtrOutput
+}
+
+type assumeRoleConfigPtrType AssumeRoleConfigArgs
+
+func AssumeRoleConfigPtr(v *AssumeRoleConfigArgs) AssumeRoleConfigPtrInput {
+	return (*assumeRoleConfigPtrType)(v)
+}
+
+func (*assumeRoleConfigPtrType) ElementType() reflect.Type {
+	return reflect.TypeOf((**AssumeRoleConfig)(nil)).Elem()
+}
+
+func (i *assumeRoleConfigPtrType) ToAssumeRoleConfigPtrOutput() AssumeRoleConfigPtrOutput {
+	return i.ToAssumeRoleConfigPtrOutputWithContext(context.Background())
+}
+
+func (i *assumeRoleConfigPtrType) ToAssumeRoleConfigPtrOutputWithContext(ctx context.Context) AssumeRoleConfigPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(AssumeRoleConfigPtrOutput)
+}
+
+// An IAM role assumed through STS `AssumeRole`; its credentials are kept in memory until
+// shortly before they expire.
+type AssumeRoleConfigOutput struct{ *pulumi.OutputState }
+
+func (AssumeRoleConfigOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*AssumeRoleConfig)(nil)).Elem()
+}
+
+func (o AssumeRoleConfigOutput) ToAssumeRoleConfigOutput() AssumeRoleConfigOutput {
+	return o
+}
+
+func (o AssumeRoleConfigOutput) ToAssumeRoleConfigOutputWithContext(ctx context.Context) AssumeRoleConfigOutput {
+	return o
+}
+
+func (o AssumeRoleConfigOutput) ToAssumeRoleConfigPtrOutput() AssumeRoleConfigPtrOutput {
+	return o.ToAssumeRoleConfigPtrOutputWithContext(context.Background())
+}
+
+func (o AssumeRoleConfigOutput) ToAssumeRoleConfigPtrOutputWithContext(ctx context.Context) AssumeRoleConfigPtrOutput {
+	return o.ApplyTWithContext(ctx, func(_ context.Context, v AssumeRoleConfig) *AssumeRoleConfig {
+		return &v
+	}).(AssumeRoleConfigPtrOutput)
+}
+
+// Lifetime of the role's credentials in seconds, 900 to 43200 (default: 3600; the
+// role's maximum session duration must allow it).
+func (o AssumeRoleConfigOutput) DurationSeconds() pulumi.IntPtrOutput {
+	return o.ApplyT(func(v AssumeRoleConfig) *int { return v.DurationSeconds }).(pulumi.IntPtrOutput)
+}
+
+// External ID the role's trust policy requires.
+func (o AssumeRoleConfigOutput) ExternalId() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v AssumeRoleConfig) *string { return v.ExternalId }).(pulumi.StringPtrOutput)
+}
+
+// ARN of the role, e.g. `arn:aws:iam::210987654321:role/ecr-push`.
+func (o AssumeRoleConfigOutput) RoleArn() pulumi.StringOutput {
+	return o.ApplyT(func(v AssumeRoleConfig) string { return v.RoleArn }).(pulumi.StringOutput)
+}
+
+// Session name, shown in CloudTrail (default: `multiarch-<time>`).
+func (o AssumeRoleConfigOutput) SessionName() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v AssumeRoleConfig) *string { return v.SessionName }).(pulumi.StringPtrOutput)
+}
+
+type AssumeRoleConfigPtrOutput struct{ *pulumi.OutputState }
+
+func (AssumeRoleConfigPtrOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((**AssumeRoleConfig)(nil)).Elem()
+}
+
+func (o AssumeRoleConfigPtrOutput) ToAssumeRoleConfigPtrOutput() AssumeRoleConfigPtrOutput {
+	return o
+}
+
+func (o AssumeRoleConfigPtrOutput) ToAssumeRoleConfigPtrOutputWithContext(ctx context.Context) AssumeRoleConfigPtrOutput {
+	return o
+}
+
+func (o AssumeRoleConfigPtrOutput) Elem() AssumeRoleConfigOutput {
+	return o.ApplyT(func(v *AssumeRoleConfig) AssumeRoleConfig {
+		if v != nil {
+			return *v
+		}
+		var ret AssumeRoleConfig
+		return ret
+	}).(AssumeRoleConfigOutput)
+}
+
+// Lifetime of the role's credentials in seconds, 900 to 43200 (default: 3600; the
+// role's maximum session duration must allow it).
+func (o AssumeRoleConfigPtrOutput) DurationSeconds() pulumi.IntPtrOutput {
+	return o.ApplyT(func(v *AssumeRoleConfig) *int {
+		if v == nil {
+			return nil
+		}
+		return v.DurationSeconds
+	}).(pulumi.IntPtrOutput)
+}
+
+// External ID the role's trust policy requires.
+func (o AssumeRoleConfigPtrOutput) ExternalId() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *AssumeRoleConfig) *string {
+		if v == nil {
+			return nil
+		}
+		return v.ExternalId
+	}).(pulumi.StringPtrOutput)
+}
+
+// ARN of the role, e.g. `arn:aws:iam::210987654321:role/ecr-push`.
+func (o AssumeRoleConfigPtrOutput) RoleArn() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *AssumeRoleConfig) *string {
+		if v == nil {
+			return nil
+		}
+		return &v.RoleArn
+	}).(pulumi.StringPtrOutput)
+}
+
+// Session name, shown in CloudTrail (default: `multiarch-<time>`).
+func (o AssumeRoleConfigPtrOutput) SessionName() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *AssumeRoleConfig) *string {
+		if v == nil {
+			return nil
+		}
+		return v.SessionName
+	}).(pulumi.StringPtrOutput)
+}
+
+// AWS identity for ECR token look-ups: the SDK's default credential chain (environment,
+// web identity, SSO, `credential_process`, container and instance roles), optionally with a
+// named profile, and optionally a role assumed from those credentials.
 type AwsConfig struct {
-	// Named profile from the shared AWS config files.
+	// A role to assume (STS `AssumeRole`) with the credentials of the chain, e.g. a
+	// deployer role, or a role in the account that owns the registry.
+	AssumeRole *AssumeRoleConfig `pulumi:"assumeRole"`
+	// Named profile from the shared AWS config files (default: `AWS_PROFILE`, then
+	// `default`).
 	Profile *string `pulumi:"profile"`
-	// Default region for ECR API calls.
+	// Region for STS, and for ECR API calls to hosts whose name carries no region
+	// (default: `AWS_REGION`, then the registry host's region, then `us-east-1`).
 	Region *string `pulumi:"region"`
 }
 
@@ -32,11 +243,18 @@ type AwsConfigInput interface {
 	ToAwsConfigOutputWithContext(context.Context) AwsConfigOutput
 }
 
-// AWS credential chain settings.
+// AWS identity for ECR token look-ups: the SDK's default credential chain (environment,
+// web identity, SSO, `credential_process`, container and instance roles), optionally with a
+// named profile, and optionally a role assumed from those credentials.
 type AwsConfigArgs struct {
-	// Named profile from the shared AWS config files.
+	// A role to assume (STS `AssumeRole`) with the credentials of the chain, e.g. a
+	// deployer role, or a role in the account that owns the registry.
+	AssumeRole AssumeRoleConfigPtrInput `pulumi:"assumeRole"`
+	// Named profile from the shared AWS config files (default: `AWS_PROFILE`, then
+	// `default`).
 	Profile pulumi.StringPtrInput `pulumi:"profile"`
-	// Default region for ECR API calls.
+	// Region for STS, and for ECR API calls to hosts whose name carries no region
+	// (default: `AWS_REGION`, then the registry host's region, then `us-east-1`).
 	Region pulumi.StringPtrInput `pulumi:"region"`
 }
 
@@ -93,7 +311,9 @@ func (i *awsConfigPtrType) ToAwsConfigPtrOutputWithContext(ctx context.Context) 
 	return pulumi.ToOutputWithContext(ctx, i).(AwsConfigPtrOutput)
 }
 
-// AWS credential chain settings.
+// AWS identity for ECR token look-ups: the SDK's default credential chain (environment,
+// web identity, SSO, `credential_process`, container and instance roles), optionally with a
+// named profile, and optionally a role assumed from those credentials.
 type AwsConfigOutput struct{ *pulumi.OutputState }
 
 func (AwsConfigOutput) ElementType() reflect.Type {
@@ -118,12 +338,20 @@ func (o AwsConfigOutput) ToAwsConfigPtrOutputWithContext(ctx context.Context) Aw
 	}).(AwsConfigPtrOutput)
 }
 
-// Named profile from the shared AWS config files.
+// A role to assume (STS `AssumeRole`) with the credentials of the chain, e.g. a
+// deployer role, or a role in the account that owns the registry.
+func (o AwsConfigOutput) AssumeRole() AssumeRoleConfigPtrOutput {
+	return o.ApplyT(func(v AwsConfig) *AssumeRoleConfig { return v.AssumeRole }).(AssumeRoleConfigPtrOutput)
+}
+
+// Named profile from the shared AWS config files (default: `AWS_PROFILE`, then
+// `default`).
 func (o AwsConfigOutput) Profile() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v AwsConfig) *string { return v.Profile }).(pulumi.StringPtrOutput)
 }
 
-// Default region for ECR API calls.
+// Region for STS, and for ECR API calls to hosts whose name carries no region
+// (default: `AWS_REGION`, then the registry host's region, then `us-east-1`).
 func (o AwsConfigOutput) Region() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v AwsConfig) *string { return v.Region }).(pulumi.StringPtrOutput)
 }
@@ -152,7 +380,19 @@ func (o AwsConfigPtrOutput) Elem() AwsConfigOutput {
 	}).(AwsConfigOutput)
 }
 
-// Named profile from the shared AWS config files.
+// A role to assume (STS `AssumeRole`) with the credentials of the chain, e.g. a
+// deployer role, or a role in the account that owns the registry.
+func (o AwsConfigPtrOutput) AssumeRole() AssumeRoleConfigPtrOutput {
+	return o.ApplyT(func(v *AwsConfig) *AssumeRoleConfig {
+		if v == nil {
+			return nil
+		}
+		return v.AssumeRole
+	}).(AssumeRoleConfigPtrOutput)
+}
+
+// Named profile from the shared AWS config files (default: `AWS_PROFILE`, then
+// `default`).
 func (o AwsConfigPtrOutput) Profile() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *AwsConfig) *string {
 		if v == nil {
@@ -162,7 +402,8 @@ func (o AwsConfigPtrOutput) Profile() pulumi.StringPtrOutput {
 	}).(pulumi.StringPtrOutput)
 }
 
-// Default region for ECR API calls.
+// Region for STS, and for ECR API calls to hosts whose name carries no region
+// (default: `AWS_REGION`, then the registry host's region, then `us-east-1`).
 func (o AwsConfigPtrOutput) Region() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *AwsConfig) *string {
 		if v == nil {
@@ -3353,9 +3594,14 @@ func (o PlatformManifestArrayOutput) Index(i pulumi.IntInput) PlatformManifestOu
 type RegistryConfig struct {
 	// Registry host (and port), e.g. `ghcr.io` or `127.0.0.1:5000`.
 	Address string `pulumi:"address"`
+	// AWS identity for this host (an ECR host, `public.ecr.aws`, or a host with `ecr`): it
+	// replaces the provider's `aws` block as a whole for this host, e.g. a role in another
+	// account. Fields left out come from the environment, not from the provider's block.
+	Aws *AwsConfig `pulumi:"aws"`
 	// PEM-encoded CA certificate(s) to trust for this registry.
 	CaCert *string `pulumi:"caCert"`
-	// Authenticate with an ECR IAM token even though the host name is not an ECR one.
+	// Authenticate with an ECR IAM token even though the host name is not an ECR one, or
+	// call the ECR API of another region or endpoint for this host.
 	Ecr *EcrConfig `pulumi:"ecr"`
 	// Talk plain HTTP to this registry (opt-in only; never the default).
 	Insecure *bool `pulumi:"insecure"`
@@ -3380,9 +3626,14 @@ type RegistryConfigInput interface {
 type RegistryConfigArgs struct {
 	// Registry host (and port), e.g. `ghcr.io` or `127.0.0.1:5000`.
 	Address pulumi.StringInput `pulumi:"address"`
+	// AWS identity for this host (an ECR host, `public.ecr.aws`, or a host with `ecr`): it
+	// replaces the provider's `aws` block as a whole for this host, e.g. a role in another
+	// account. Fields left out come from the environment, not from the provider's block.
+	Aws AwsConfigPtrInput `pulumi:"aws"`
 	// PEM-encoded CA certificate(s) to trust for this registry.
 	CaCert pulumi.StringPtrInput `pulumi:"caCert"`
-	// Authenticate with an ECR IAM token even though the host name is not an ECR one.
+	// Authenticate with an ECR IAM token even though the host name is not an ECR one, or
+	// call the ECR API of another region or endpoint for this host.
 	Ecr EcrConfigPtrInput `pulumi:"ecr"`
 	// Talk plain HTTP to this registry (opt-in only; never the default).
 	Insecure pulumi.BoolPtrInput `pulumi:"insecure"`
@@ -3449,12 +3700,20 @@ func (o RegistryConfigOutput) Address() pulumi.StringOutput {
 	return o.ApplyT(func(v RegistryConfig) string { return v.Address }).(pulumi.StringOutput)
 }
 
+// AWS identity for this host (an ECR host, `public.ecr.aws`, or a host with `ecr`): it
+// replaces the provider's `aws` block as a whole for this host, e.g. a role in another
+// account. Fields left out come from the environment, not from the provider's block.
+func (o RegistryConfigOutput) Aws() AwsConfigPtrOutput {
+	return o.ApplyT(func(v RegistryConfig) *AwsConfig { return v.Aws }).(AwsConfigPtrOutput)
+}
+
 // PEM-encoded CA certificate(s) to trust for this registry.
 func (o RegistryConfigOutput) CaCert() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v RegistryConfig) *string { return v.CaCert }).(pulumi.StringPtrOutput)
 }
 
-// Authenticate with an ECR IAM token even though the host name is not an ECR one.
+// Authenticate with an ECR IAM token even though the host name is not an ECR one, or
+// call the ECR API of another region or endpoint for this host.
 func (o RegistryConfigOutput) Ecr() EcrConfigPtrOutput {
 	return o.ApplyT(func(v RegistryConfig) *EcrConfig { return v.Ecr }).(EcrConfigPtrOutput)
 }
@@ -3607,6 +3866,8 @@ func (o SshAgentArrayOutput) Index(i pulumi.IntInput) SshAgentOutput {
 }
 
 func init() {
+	pulumi.RegisterInputType(reflect.TypeOf((*AssumeRoleConfigInput)(nil)).Elem(), AssumeRoleConfigArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*AssumeRoleConfigPtrInput)(nil)).Elem(), AssumeRoleConfigArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*AwsConfigInput)(nil)).Elem(), AwsConfigArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*AwsConfigPtrInput)(nil)).Elem(), AwsConfigArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*BuildContextInput)(nil)).Elem(), BuildContextArgs{})
@@ -3647,6 +3908,8 @@ func init() {
 	pulumi.RegisterInputType(reflect.TypeOf((*RegistryConfigArrayInput)(nil)).Elem(), RegistryConfigArray{})
 	pulumi.RegisterInputType(reflect.TypeOf((*SshAgentInput)(nil)).Elem(), SshAgentArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*SshAgentArrayInput)(nil)).Elem(), SshAgentArray{})
+	pulumi.RegisterOutputType(AssumeRoleConfigOutput{})
+	pulumi.RegisterOutputType(AssumeRoleConfigPtrOutput{})
 	pulumi.RegisterOutputType(AwsConfigOutput{})
 	pulumi.RegisterOutputType(AwsConfigPtrOutput{})
 	pulumi.RegisterOutputType(BuildContextOutput{})

@@ -9,15 +9,48 @@ import * as enums from "../types/enums";
 import * as utilities from "../utilities";
 
 /**
- * AWS credential chain settings.
+ * An IAM role assumed through STS `AssumeRole`; its credentials are kept in memory until
+ * shortly before they expire.
+ */
+export interface AssumeRoleConfigArgs {
+    /**
+     * Lifetime of the role's credentials in seconds, 900 to 43200 (default: 3600; the
+     * role's maximum session duration must allow it).
+     */
+    durationSeconds?: pulumi.Input<number | undefined>;
+    /**
+     * External ID the role's trust policy requires.
+     */
+    externalId?: pulumi.Input<string | undefined>;
+    /**
+     * ARN of the role, e.g. `arn:aws:iam::210987654321:role/ecr-push`.
+     */
+    roleArn: pulumi.Input<string>;
+    /**
+     * Session name, shown in CloudTrail (default: `multiarch-<time>`).
+     */
+    sessionName?: pulumi.Input<string | undefined>;
+}
+
+/**
+ * AWS identity for ECR token look-ups: the SDK's default credential chain (environment,
+ * web identity, SSO, `credential_process`, container and instance roles), optionally with a
+ * named profile, and optionally a role assumed from those credentials.
  */
 export interface AwsConfigArgs {
     /**
-     * Named profile from the shared AWS config files.
+     * A role to assume (STS `AssumeRole`) with the credentials of the chain, e.g. a
+     * deployer role, or a role in the account that owns the registry.
+     */
+    assumeRole?: pulumi.Input<inputs.AssumeRoleConfigArgs | undefined>;
+    /**
+     * Named profile from the shared AWS config files (default: `AWS_PROFILE`, then
+     * `default`).
      */
     profile?: pulumi.Input<string | undefined>;
     /**
-     * Default region for ECR API calls.
+     * Region for STS, and for ECR API calls to hosts whose name carries no region
+     * (default: `AWS_REGION`, then the registry host's region, then `us-east-1`).
      */
     region?: pulumi.Input<string | undefined>;
 }
@@ -410,11 +443,18 @@ export interface RegistryConfigArgs {
      */
     address: pulumi.Input<string>;
     /**
+     * AWS identity for this host (an ECR host, `public.ecr.aws`, or a host with `ecr`): it
+     * replaces the provider's `aws` block as a whole for this host, e.g. a role in another
+     * account. Fields left out come from the environment, not from the provider's block.
+     */
+    aws?: pulumi.Input<inputs.AwsConfigArgs | undefined>;
+    /**
      * PEM-encoded CA certificate(s) to trust for this registry.
      */
     caCert?: pulumi.Input<string | undefined>;
     /**
-     * Authenticate with an ECR IAM token even though the host name is not an ECR one.
+     * Authenticate with an ECR IAM token even though the host name is not an ECR one, or
+     * call the ECR API of another region or endpoint for this host.
      */
     ecr?: pulumi.Input<inputs.EcrConfigArgs | undefined>;
     /**

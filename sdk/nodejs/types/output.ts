@@ -9,15 +9,48 @@ import * as enums from "../types/enums";
 import * as utilities from "../utilities";
 
 /**
- * AWS credential chain settings.
+ * An IAM role assumed through STS `AssumeRole`; its credentials are kept in memory until
+ * shortly before they expire.
+ */
+export interface AssumeRoleConfig {
+    /**
+     * Lifetime of the role's credentials in seconds, 900 to 43200 (default: 3600; the
+     * role's maximum session duration must allow it).
+     */
+    durationSeconds?: number;
+    /**
+     * External ID the role's trust policy requires.
+     */
+    externalId?: string;
+    /**
+     * ARN of the role, e.g. `arn:aws:iam::210987654321:role/ecr-push`.
+     */
+    roleArn: string;
+    /**
+     * Session name, shown in CloudTrail (default: `multiarch-<time>`).
+     */
+    sessionName?: string;
+}
+
+/**
+ * AWS identity for ECR token look-ups: the SDK's default credential chain (environment,
+ * web identity, SSO, `credential_process`, container and instance roles), optionally with a
+ * named profile, and optionally a role assumed from those credentials.
  */
 export interface AwsConfig {
     /**
-     * Named profile from the shared AWS config files.
+     * A role to assume (STS `AssumeRole`) with the credentials of the chain, e.g. a
+     * deployer role, or a role in the account that owns the registry.
+     */
+    assumeRole?: outputs.AssumeRoleConfig;
+    /**
+     * Named profile from the shared AWS config files (default: `AWS_PROFILE`, then
+     * `default`).
      */
     profile?: string;
     /**
-     * Default region for ECR API calls.
+     * Region for STS, and for ECR API calls to hosts whose name carries no region
+     * (default: `AWS_REGION`, then the registry host's region, then `us-east-1`).
      */
     region?: string;
 }
@@ -461,11 +494,18 @@ export interface RegistryConfig {
      */
     address: string;
     /**
+     * AWS identity for this host (an ECR host, `public.ecr.aws`, or a host with `ecr`): it
+     * replaces the provider's `aws` block as a whole for this host, e.g. a role in another
+     * account. Fields left out come from the environment, not from the provider's block.
+     */
+    aws?: outputs.AwsConfig;
+    /**
      * PEM-encoded CA certificate(s) to trust for this registry.
      */
     caCert?: string;
     /**
-     * Authenticate with an ECR IAM token even though the host name is not an ECR one.
+     * Authenticate with an ECR IAM token even though the host name is not an ECR one, or
+     * call the ECR API of another region or endpoint for this host.
      */
     ecr?: outputs.EcrConfig;
     /**

@@ -16,6 +16,8 @@ from . import _utilities
 from ._enums import *
 
 __all__ = [
+    'AssumeRoleConfigArgs',
+    'AssumeRoleConfigArgsDict',
     'AwsConfigArgs',
     'AwsConfigArgsDict',
     'BuildContextArgs',
@@ -60,40 +62,170 @@ __all__ = [
     'SshAgentArgsDict',
 ]
 
+class AssumeRoleConfigArgsDict(TypedDict):
+    """
+    An IAM role assumed through STS `AssumeRole`; its credentials are kept in memory until
+    shortly before they expire.
+    """
+    role_arn: pulumi.Input[_builtins.str]
+    """
+    ARN of the role, e.g. `arn:aws:iam::210987654321:role/ecr-push`.
+    """
+    duration_seconds: NotRequired[pulumi.Input[Optional[_builtins.int]]]
+    """
+    Lifetime of the role's credentials in seconds, 900 to 43200 (default: 3600; the
+    role's maximum session duration must allow it).
+    """
+    external_id: NotRequired[pulumi.Input[Optional[_builtins.str]]]
+    """
+    External ID the role's trust policy requires.
+    """
+    session_name: NotRequired[pulumi.Input[Optional[_builtins.str]]]
+    """
+    Session name, shown in CloudTrail (default: `multiarch-<time>`).
+    """
+
+@pulumi.input_type
+class AssumeRoleConfigArgs:
+    def __init__(__self__, *,
+                 role_arn: pulumi.Input[_builtins.str],
+                 duration_seconds: pulumi.Input[Optional[_builtins.int]] = None,
+                 external_id: pulumi.Input[Optional[_builtins.str]] = None,
+                 session_name: pulumi.Input[Optional[_builtins.str]] = None):
+        """
+        An IAM role assumed through STS `AssumeRole`; its credentials are kept in memory until
+        shortly before they expire.
+
+        :param pulumi.Input[_builtins.str] role_arn: ARN of the role, e.g. `arn:aws:iam::210987654321:role/ecr-push`.
+        :param pulumi.Input[_builtins.int] duration_seconds: Lifetime of the role's credentials in seconds, 900 to 43200 (default: 3600; the
+               role's maximum session duration must allow it).
+        :param pulumi.Input[_builtins.str] external_id: External ID the role's trust policy requires.
+        :param pulumi.Input[_builtins.str] session_name: Session name, shown in CloudTrail (default: `multiarch-<time>`).
+        """
+        pulumi.set(__self__, "role_arn", role_arn)
+        if duration_seconds is not None:
+            pulumi.set(__self__, "duration_seconds", duration_seconds)
+        if external_id is not None:
+            pulumi.set(__self__, "external_id", external_id)
+        if session_name is not None:
+            pulumi.set(__self__, "session_name", session_name)
+
+    @_builtins.property
+    @pulumi.getter(name="roleArn")
+    def role_arn(self) -> pulumi.Input[_builtins.str]:
+        """
+        ARN of the role, e.g. `arn:aws:iam::210987654321:role/ecr-push`.
+        """
+        return pulumi.get(self, "role_arn")
+
+    @role_arn.setter
+    def role_arn(self, value: pulumi.Input[_builtins.str]):
+        pulumi.set(self, "role_arn", value)
+
+    @_builtins.property
+    @pulumi.getter(name="durationSeconds")
+    def duration_seconds(self) -> pulumi.Input[Optional[_builtins.int]]:
+        """
+        Lifetime of the role's credentials in seconds, 900 to 43200 (default: 3600; the
+        role's maximum session duration must allow it).
+        """
+        return pulumi.get(self, "duration_seconds")
+
+    @duration_seconds.setter
+    def duration_seconds(self, value: pulumi.Input[Optional[_builtins.int]]):
+        pulumi.set(self, "duration_seconds", value)
+
+    @_builtins.property
+    @pulumi.getter(name="externalId")
+    def external_id(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        External ID the role's trust policy requires.
+        """
+        return pulumi.get(self, "external_id")
+
+    @external_id.setter
+    def external_id(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "external_id", value)
+
+    @_builtins.property
+    @pulumi.getter(name="sessionName")
+    def session_name(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        Session name, shown in CloudTrail (default: `multiarch-<time>`).
+        """
+        return pulumi.get(self, "session_name")
+
+    @session_name.setter
+    def session_name(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "session_name", value)
+
+
 class AwsConfigArgsDict(TypedDict):
     """
-    AWS credential chain settings.
+    AWS identity for ECR token look-ups: the SDK's default credential chain (environment,
+    web identity, SSO, `credential_process`, container and instance roles), optionally with a
+    named profile, and optionally a role assumed from those credentials.
+    """
+    assume_role: NotRequired[pulumi.Input[Optional['AssumeRoleConfigArgsDict']]]
+    """
+    A role to assume (STS `AssumeRole`) with the credentials of the chain, e.g. a
+    deployer role, or a role in the account that owns the registry.
     """
     profile: NotRequired[pulumi.Input[Optional[_builtins.str]]]
     """
-    Named profile from the shared AWS config files.
+    Named profile from the shared AWS config files (default: `AWS_PROFILE`, then
+    `default`).
     """
     region: NotRequired[pulumi.Input[Optional[_builtins.str]]]
     """
-    Default region for ECR API calls.
+    Region for STS, and for ECR API calls to hosts whose name carries no region
+    (default: `AWS_REGION`, then the registry host's region, then `us-east-1`).
     """
 
 @pulumi.input_type
 class AwsConfigArgs:
     def __init__(__self__, *,
+                 assume_role: pulumi.Input[Optional['AssumeRoleConfigArgs']] = None,
                  profile: pulumi.Input[Optional[_builtins.str]] = None,
                  region: pulumi.Input[Optional[_builtins.str]] = None):
         """
-        AWS credential chain settings.
+        AWS identity for ECR token look-ups: the SDK's default credential chain (environment,
+        web identity, SSO, `credential_process`, container and instance roles), optionally with a
+        named profile, and optionally a role assumed from those credentials.
 
-        :param pulumi.Input[_builtins.str] profile: Named profile from the shared AWS config files.
-        :param pulumi.Input[_builtins.str] region: Default region for ECR API calls.
+        :param pulumi.Input['AssumeRoleConfigArgs'] assume_role: A role to assume (STS `AssumeRole`) with the credentials of the chain, e.g. a
+               deployer role, or a role in the account that owns the registry.
+        :param pulumi.Input[_builtins.str] profile: Named profile from the shared AWS config files (default: `AWS_PROFILE`, then
+               `default`).
+        :param pulumi.Input[_builtins.str] region: Region for STS, and for ECR API calls to hosts whose name carries no region
+               (default: `AWS_REGION`, then the registry host's region, then `us-east-1`).
         """
+        if assume_role is not None:
+            pulumi.set(__self__, "assume_role", assume_role)
         if profile is not None:
             pulumi.set(__self__, "profile", profile)
         if region is not None:
             pulumi.set(__self__, "region", region)
 
     @_builtins.property
+    @pulumi.getter(name="assumeRole")
+    def assume_role(self) -> pulumi.Input[Optional['AssumeRoleConfigArgs']]:
+        """
+        A role to assume (STS `AssumeRole`) with the credentials of the chain, e.g. a
+        deployer role, or a role in the account that owns the registry.
+        """
+        return pulumi.get(self, "assume_role")
+
+    @assume_role.setter
+    def assume_role(self, value: pulumi.Input[Optional['AssumeRoleConfigArgs']]):
+        pulumi.set(self, "assume_role", value)
+
+    @_builtins.property
     @pulumi.getter
     def profile(self) -> pulumi.Input[Optional[_builtins.str]]:
         """
-        Named profile from the shared AWS config files.
+        Named profile from the shared AWS config files (default: `AWS_PROFILE`, then
+        `default`).
         """
         return pulumi.get(self, "profile")
 
@@ -105,7 +237,8 @@ class AwsConfigArgs:
     @pulumi.getter
     def region(self) -> pulumi.Input[Optional[_builtins.str]]:
         """
-        Default region for ECR API calls.
+        Region for STS, and for ECR API calls to hosts whose name carries no region
+        (default: `AWS_REGION`, then the registry host's region, then `us-east-1`).
         """
         return pulumi.get(self, "region")
 
@@ -1591,13 +1724,20 @@ class RegistryConfigArgsDict(TypedDict):
     """
     Registry host (and port), e.g. `ghcr.io` or `127.0.0.1:5000`.
     """
+    aws: NotRequired[pulumi.Input[Optional['AwsConfigArgsDict']]]
+    """
+    AWS identity for this host (an ECR host, `public.ecr.aws`, or a host with `ecr`): it
+    replaces the provider's `aws` block as a whole for this host, e.g. a role in another
+    account. Fields left out come from the environment, not from the provider's block.
+    """
     ca_cert: NotRequired[pulumi.Input[Optional[_builtins.str]]]
     """
     PEM-encoded CA certificate(s) to trust for this registry.
     """
     ecr: NotRequired[pulumi.Input[Optional['EcrConfigArgsDict']]]
     """
-    Authenticate with an ECR IAM token even though the host name is not an ECR one.
+    Authenticate with an ECR IAM token even though the host name is not an ECR one, or
+    call the ECR API of another region or endpoint for this host.
     """
     insecure: NotRequired[pulumi.Input[Optional[_builtins.bool]]]
     """
@@ -1616,6 +1756,7 @@ class RegistryConfigArgsDict(TypedDict):
 class RegistryConfigArgs:
     def __init__(__self__, *,
                  address: pulumi.Input[_builtins.str],
+                 aws: pulumi.Input[Optional['AwsConfigArgs']] = None,
                  ca_cert: pulumi.Input[Optional[_builtins.str]] = None,
                  ecr: pulumi.Input[Optional['EcrConfigArgs']] = None,
                  insecure: pulumi.Input[Optional[_builtins.bool]] = None,
@@ -1625,13 +1766,19 @@ class RegistryConfigArgs:
         Credentials and transport settings for one registry.
 
         :param pulumi.Input[_builtins.str] address: Registry host (and port), e.g. `ghcr.io` or `127.0.0.1:5000`.
+        :param pulumi.Input['AwsConfigArgs'] aws: AWS identity for this host (an ECR host, `public.ecr.aws`, or a host with `ecr`): it
+               replaces the provider's `aws` block as a whole for this host, e.g. a role in another
+               account. Fields left out come from the environment, not from the provider's block.
         :param pulumi.Input[_builtins.str] ca_cert: PEM-encoded CA certificate(s) to trust for this registry.
-        :param pulumi.Input['EcrConfigArgs'] ecr: Authenticate with an ECR IAM token even though the host name is not an ECR one.
+        :param pulumi.Input['EcrConfigArgs'] ecr: Authenticate with an ECR IAM token even though the host name is not an ECR one, or
+               call the ECR API of another region or endpoint for this host.
         :param pulumi.Input[_builtins.bool] insecure: Talk plain HTTP to this registry (opt-in only; never the default).
         :param pulumi.Input[_builtins.str] password: Password or token for static credentials.
         :param pulumi.Input[_builtins.str] username: User name for static credentials.
         """
         pulumi.set(__self__, "address", address)
+        if aws is not None:
+            pulumi.set(__self__, "aws", aws)
         if ca_cert is not None:
             pulumi.set(__self__, "ca_cert", ca_cert)
         if ecr is not None:
@@ -1656,6 +1803,20 @@ class RegistryConfigArgs:
         pulumi.set(self, "address", value)
 
     @_builtins.property
+    @pulumi.getter
+    def aws(self) -> pulumi.Input[Optional['AwsConfigArgs']]:
+        """
+        AWS identity for this host (an ECR host, `public.ecr.aws`, or a host with `ecr`): it
+        replaces the provider's `aws` block as a whole for this host, e.g. a role in another
+        account. Fields left out come from the environment, not from the provider's block.
+        """
+        return pulumi.get(self, "aws")
+
+    @aws.setter
+    def aws(self, value: pulumi.Input[Optional['AwsConfigArgs']]):
+        pulumi.set(self, "aws", value)
+
+    @_builtins.property
     @pulumi.getter(name="caCert")
     def ca_cert(self) -> pulumi.Input[Optional[_builtins.str]]:
         """
@@ -1671,7 +1832,8 @@ class RegistryConfigArgs:
     @pulumi.getter
     def ecr(self) -> pulumi.Input[Optional['EcrConfigArgs']]:
         """
-        Authenticate with an ECR IAM token even though the host name is not an ECR one.
+        Authenticate with an ECR IAM token even though the host name is not an ECR one, or
+        call the ECR API of another region or endpoint for this host.
         """
         return pulumi.get(self, "ecr")
 

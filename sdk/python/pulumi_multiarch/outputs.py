@@ -17,6 +17,7 @@ from . import outputs
 from ._enums import *
 
 __all__ = [
+    'AssumeRoleConfig',
     'AwsConfig',
     'BuildContext',
     'BuilderNodeConfig',
@@ -44,29 +45,113 @@ __all__ = [
 ]
 
 @pulumi.output_type
-class AwsConfig(dict):
+class AssumeRoleConfig(dict):
     """
-    AWS credential chain settings.
+    An IAM role assumed through STS `AssumeRole`; its credentials are kept in memory until
+    shortly before they expire.
     """
     def __init__(__self__, *,
+                 role_arn: _builtins.str,
+                 duration_seconds: Optional[_builtins.int] = None,
+                 external_id: Optional[_builtins.str] = None,
+                 session_name: Optional[_builtins.str] = None):
+        """
+        An IAM role assumed through STS `AssumeRole`; its credentials are kept in memory until
+        shortly before they expire.
+
+        :param _builtins.str role_arn: ARN of the role, e.g. `arn:aws:iam::210987654321:role/ecr-push`.
+        :param _builtins.int duration_seconds: Lifetime of the role's credentials in seconds, 900 to 43200 (default: 3600; the
+               role's maximum session duration must allow it).
+        :param _builtins.str external_id: External ID the role's trust policy requires.
+        :param _builtins.str session_name: Session name, shown in CloudTrail (default: `multiarch-<time>`).
+        """
+        pulumi.set(__self__, "role_arn", role_arn)
+        if duration_seconds is not None:
+            pulumi.set(__self__, "duration_seconds", duration_seconds)
+        if external_id is not None:
+            pulumi.set(__self__, "external_id", external_id)
+        if session_name is not None:
+            pulumi.set(__self__, "session_name", session_name)
+
+    @_builtins.property
+    @pulumi.getter(name="roleArn")
+    def role_arn(self) -> _builtins.str:
+        """
+        ARN of the role, e.g. `arn:aws:iam::210987654321:role/ecr-push`.
+        """
+        return pulumi.get(self, "role_arn")
+
+    @_builtins.property
+    @pulumi.getter(name="durationSeconds")
+    def duration_seconds(self) -> Optional[_builtins.int]:
+        """
+        Lifetime of the role's credentials in seconds, 900 to 43200 (default: 3600; the
+        role's maximum session duration must allow it).
+        """
+        return pulumi.get(self, "duration_seconds")
+
+    @_builtins.property
+    @pulumi.getter(name="externalId")
+    def external_id(self) -> Optional[_builtins.str]:
+        """
+        External ID the role's trust policy requires.
+        """
+        return pulumi.get(self, "external_id")
+
+    @_builtins.property
+    @pulumi.getter(name="sessionName")
+    def session_name(self) -> Optional[_builtins.str]:
+        """
+        Session name, shown in CloudTrail (default: `multiarch-<time>`).
+        """
+        return pulumi.get(self, "session_name")
+
+
+@pulumi.output_type
+class AwsConfig(dict):
+    """
+    AWS identity for ECR token look-ups: the SDK's default credential chain (environment,
+    web identity, SSO, `credential_process`, container and instance roles), optionally with a
+    named profile, and optionally a role assumed from those credentials.
+    """
+    def __init__(__self__, *,
+                 assume_role: Optional['outputs.AssumeRoleConfig'] = None,
                  profile: Optional[_builtins.str] = None,
                  region: Optional[_builtins.str] = None):
         """
-        AWS credential chain settings.
+        AWS identity for ECR token look-ups: the SDK's default credential chain (environment,
+        web identity, SSO, `credential_process`, container and instance roles), optionally with a
+        named profile, and optionally a role assumed from those credentials.
 
-        :param _builtins.str profile: Named profile from the shared AWS config files.
-        :param _builtins.str region: Default region for ECR API calls.
+        :param 'AssumeRoleConfig' assume_role: A role to assume (STS `AssumeRole`) with the credentials of the chain, e.g. a
+               deployer role, or a role in the account that owns the registry.
+        :param _builtins.str profile: Named profile from the shared AWS config files (default: `AWS_PROFILE`, then
+               `default`).
+        :param _builtins.str region: Region for STS, and for ECR API calls to hosts whose name carries no region
+               (default: `AWS_REGION`, then the registry host's region, then `us-east-1`).
         """
+        if assume_role is not None:
+            pulumi.set(__self__, "assume_role", assume_role)
         if profile is not None:
             pulumi.set(__self__, "profile", profile)
         if region is not None:
             pulumi.set(__self__, "region", region)
 
     @_builtins.property
+    @pulumi.getter(name="assumeRole")
+    def assume_role(self) -> Optional['outputs.AssumeRoleConfig']:
+        """
+        A role to assume (STS `AssumeRole`) with the credentials of the chain, e.g. a
+        deployer role, or a role in the account that owns the registry.
+        """
+        return pulumi.get(self, "assume_role")
+
+    @_builtins.property
     @pulumi.getter
     def profile(self) -> Optional[_builtins.str]:
         """
-        Named profile from the shared AWS config files.
+        Named profile from the shared AWS config files (default: `AWS_PROFILE`, then
+        `default`).
         """
         return pulumi.get(self, "profile")
 
@@ -74,7 +159,8 @@ class AwsConfig(dict):
     @pulumi.getter
     def region(self) -> Optional[_builtins.str]:
         """
-        Default region for ECR API calls.
+        Region for STS, and for ECR API calls to hosts whose name carries no region
+        (default: `AWS_REGION`, then the registry host's region, then `us-east-1`).
         """
         return pulumi.get(self, "region")
 
@@ -1245,6 +1331,7 @@ class RegistryConfig(dict):
     """
     def __init__(__self__, *,
                  address: _builtins.str,
+                 aws: Optional['outputs.AwsConfig'] = None,
                  ca_cert: Optional[_builtins.str] = None,
                  ecr: Optional['outputs.EcrConfig'] = None,
                  insecure: Optional[_builtins.bool] = None,
@@ -1254,13 +1341,19 @@ class RegistryConfig(dict):
         Credentials and transport settings for one registry.
 
         :param _builtins.str address: Registry host (and port), e.g. `ghcr.io` or `127.0.0.1:5000`.
+        :param 'AwsConfig' aws: AWS identity for this host (an ECR host, `public.ecr.aws`, or a host with `ecr`): it
+               replaces the provider's `aws` block as a whole for this host, e.g. a role in another
+               account. Fields left out come from the environment, not from the provider's block.
         :param _builtins.str ca_cert: PEM-encoded CA certificate(s) to trust for this registry.
-        :param 'EcrConfig' ecr: Authenticate with an ECR IAM token even though the host name is not an ECR one.
+        :param 'EcrConfig' ecr: Authenticate with an ECR IAM token even though the host name is not an ECR one, or
+               call the ECR API of another region or endpoint for this host.
         :param _builtins.bool insecure: Talk plain HTTP to this registry (opt-in only; never the default).
         :param _builtins.str password: Password or token for static credentials.
         :param _builtins.str username: User name for static credentials.
         """
         pulumi.set(__self__, "address", address)
+        if aws is not None:
+            pulumi.set(__self__, "aws", aws)
         if ca_cert is not None:
             pulumi.set(__self__, "ca_cert", ca_cert)
         if ecr is not None:
@@ -1281,6 +1374,16 @@ class RegistryConfig(dict):
         return pulumi.get(self, "address")
 
     @_builtins.property
+    @pulumi.getter
+    def aws(self) -> Optional['outputs.AwsConfig']:
+        """
+        AWS identity for this host (an ECR host, `public.ecr.aws`, or a host with `ecr`): it
+        replaces the provider's `aws` block as a whole for this host, e.g. a role in another
+        account. Fields left out come from the environment, not from the provider's block.
+        """
+        return pulumi.get(self, "aws")
+
+    @_builtins.property
     @pulumi.getter(name="caCert")
     def ca_cert(self) -> Optional[_builtins.str]:
         """
@@ -1292,7 +1395,8 @@ class RegistryConfig(dict):
     @pulumi.getter
     def ecr(self) -> Optional['outputs.EcrConfig']:
         """
-        Authenticate with an ECR IAM token even though the host name is not an ECR one.
+        Authenticate with an ECR IAM token even though the host name is not an ECR one, or
+        call the ECR API of another region or endpoint for this host.
         """
         return pulumi.get(self, "ecr")
 
