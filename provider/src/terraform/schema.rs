@@ -393,6 +393,15 @@ mod tests {
             },
             t => panic!("builders: {t:?}"),
         }
+    }
+
+    #[test]
+    fn protocol_blocks_and_their_counts() {
+        let blocks = resource_blocks();
+        let (_, img) = blocks
+            .iter()
+            .find(|(n, _)| *n == "multiarch_image")
+            .unwrap();
         let schema = to_proto(img, true).block.unwrap();
         let plat = schema
             .attributes
@@ -442,7 +451,7 @@ mod tests {
         // A list of flat objects stays a nested attribute.
         let ssh = schema.attributes.iter().find(|a| a.name == "ssh").unwrap();
         assert!(ssh.nested_type.is_some());
-        let prov = to_proto(&prov, false).block.unwrap();
+        let prov = to_proto(&provider_block(), false).block.unwrap();
         let regs = prov
             .attributes
             .iter()
