@@ -10,6 +10,7 @@ import os
 import re
 import ssl
 import subprocess
+import tempfile
 import threading
 import uuid
 from concurrent import futures
@@ -107,6 +108,9 @@ class FakeEngine(engine_pb2_grpc.EngineServicer):
         self.server.stop(0)
 
 
+EMPTY_DOCKER_CONFIG = tempfile.mkdtemp(prefix="multiarch-no-docker-config-")
+
+
 def binary() -> str:
     return os.environ.get(
         "MULTIARCH_PROVIDER_BIN", str(ROOT / "target" / "debug" / "pulumi-resource-multiarch")
@@ -119,6 +123,10 @@ class Provider:
     def __init__(self, engine: FakeEngine, env: dict | None = None, log_path: Path | None = None):
         self.engine = engine
         full_env = dict(os.environ)
+        # The machine's own Docker config holds `docker login` credentials for the ECR
+        # look-alike (the test world logs in): a provider that fell back to them would hide
+        # what a test sets up. Tests of Docker's config pass their own DOCKER_CONFIG.
+        full_env["DOCKER_CONFIG"] = EMPTY_DOCKER_CONFIG
         full_env.update(env or {})
         self.stderr_path = log_path or Path(f"/tmp/{unique('provider')}.stderr")
         self._stderr = open(self.stderr_path, "wb")

@@ -6,12 +6,16 @@
 //! and the provider configuration types. Everything else is crate-private.
 
 mod context;
+mod credentials;
+pub mod docker;
 mod docs;
 mod ecr;
+mod host;
 mod model;
 mod net;
 mod pulumi;
 mod registry;
+mod remote_context;
 mod resources;
 mod schema;
 mod secret;
@@ -26,6 +30,4 @@ pub mod platform;
 pub mod reference;
 
 /// Property paths (`registries[0].password`), as both fronts address values.
-pub mod path {
-    pub use crate::resources::path::{PropertyPath, Segment};
-}
+pub mod path;

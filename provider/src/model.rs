@@ -25,7 +25,7 @@ use std::sync::Arc;
 use schemars::{schema_for, JsonSchema};
 use serde_json::{Map, Value as Json};
 
-use crate::resources::path::PropertyPath;
+use crate::path::PropertyPath;
 
 /// Extension keys a field may carry; any other `x-` key is a typo and fails the model.
 const KNOWN_EXTENSIONS: &[&str] = &["x-set", "x-secret", "x-diff", "x-output"];

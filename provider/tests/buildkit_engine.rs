@@ -68,9 +68,7 @@ fn world(test: &str) -> Option<World> {
         .to_string();
     Some(World {
         env,
-        endpoint: Endpoint::DockerEngine {
-            socket: PathBuf::from(socket),
-        },
+        endpoint: Endpoint::DockerEngine(multiarch::docker::Engine::unix(socket, "DOCKER_HOST")),
     })
 }
 
@@ -922,7 +920,8 @@ async fn bench_large_context() {
 // TLS, the session tunnelled through `Control.Session`) then meets real
 // BuildKit; only the server's TLS termination is the shim's.
 
-use multiarch::config::{BuilderTlsConfig, SecretString};
+use multiarch::buildkit::TlsSettings;
+use multiarch::config::SecretString;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A connection to the Engine's BuildKit gRPC API, upgraded and ready for h2.
@@ -950,7 +949,7 @@ async fn engine_grpc(socket: &Path) -> tokio::net::UnixStream {
 
 fn engine_socket(w: &World) -> PathBuf {
     match &w.endpoint {
-        Endpoint::DockerEngine { socket } => socket.clone(),
+        Endpoint::DockerEngine(e) => e.socket().expect("a unix socket").to_path_buf(),
         other => panic!("the test world's endpoint is {other}"),
     }
 }
@@ -1131,7 +1130,7 @@ async fn standalone_buildkitd_over_tcp_with_mutual_tls() {
     let pki = test_pki();
     let (address, seen, task) = tls_buildkitd(&w, &pki).await;
     let builder = format!("tcp://{address}");
-    let good = BuilderTlsConfig {
+    let good = TlsSettings {
         ca_cert: Some(pki.ca_pem.clone()),
         cert: Some(pki.client_cert_pem.clone()),
         key: Some(SecretString::new(pki.client_key_pem.clone())),
@@ -1162,7 +1161,7 @@ async fn standalone_buildkitd_over_tcp_with_mutual_tls() {
     let cases = [
         (
             "no client certificate",
-            BuilderTlsConfig {
+            TlsSettings {
                 cert: None,
                 key: None,
                 ..good.clone()
@@ -1172,7 +1171,7 @@ async fn standalone_buildkitd_over_tcp_with_mutual_tls() {
         ),
         (
             "an unknown CA",
-            BuilderTlsConfig {
+            TlsSettings {
                 ca_cert: Some(other_ca),
                 ..good.clone()
             },
@@ -1180,7 +1179,7 @@ async fn standalone_buildkitd_over_tcp_with_mutual_tls() {
         ),
         (
             "the wrong server name",
-            BuilderTlsConfig {
+            TlsSettings {
                 server_name: Some("elsewhere.test".into()),
                 ..good.clone()
             },

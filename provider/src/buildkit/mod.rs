@@ -4,7 +4,7 @@
 //! without the docker CLI or buildx:
 //!
 //! - reaches BuildKit through the Docker Engine API (`POST /grpc` and
-//!   `POST /session` upgraded to h2c on the Engine's unix socket) or a
+//!   `POST /session` upgraded to h2c; the Engine on a unix socket, TCP, TLS or ssh) or a
 //!   standalone buildkitd (`unix://`, or `tcp://` in plain text or TLS,
 //!   session through `Control.Session`);
 //! - serves the session BuildKit calls back into: local directories
@@ -23,14 +23,19 @@
 //!   output lines into the error.
 
 mod content;
+mod engine_conn;
 mod filesend;
 mod filesync;
 mod progress;
 mod session;
 mod solve;
+mod sources;
 pub use cache::{check_cache_entry, CacheEntry, CacheEntryError};
 mod cache;
+mod classic;
+pub use classic::{build_anywhere, LayoutPusher};
 mod tls;
+pub use tls::{TlsError, TlsSettings};
 mod transport;
 
 use std::collections::BTreeMap;
@@ -42,109 +47,103 @@ use std::time::Duration;
 use sha2::Digest;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{BuilderTlsConfig, ProviderConfig};
 use crate::log::{Level, Logger};
 
 /// Where BuildKit runs.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Endpoint {
-    /// BuildKit embedded in the Docker Engine, reached over its API socket.
-    DockerEngine { socket: PathBuf },
+    /// BuildKit embedded in the Docker Engine, reached over its API (unix, TCP, TLS, ssh).
+    DockerEngine(crate::docker::Engine),
     /// A standalone buildkitd listening on a unix socket.
     Unix(PathBuf),
     /// A standalone buildkitd listening on `host:port`, in plain text or, with `tls`, TLS.
     Tcp {
         address: String,
-        tls: Option<BuilderTlsConfig>,
+        tls: Option<TlsSettings>,
     },
 }
 
-const DEFAULT_DOCKER_SOCKET: &str = "/var/run/docker.sock";
+#[cfg(test)]
+const DEFAULT_DOCKER_SOCKET: &str = crate::docker::DEFAULT_SOCKET;
 
 impl Endpoint {
-    /// Parses the provider's `builder` setting:
+    /// Parses a `builder` setting:
     ///
-    /// - `None`, `""`, `"docker"` or `"default"`: the Docker Engine at
-    ///   `DOCKER_HOST` (only `unix://` is supported) or
-    ///   `/var/run/docker.sock`;
+    /// - `None`, `""`, `"docker"` or `"default"`: the Docker Engine the docker CLI would
+    ///   use (`DOCKER_HOST`, else the current Docker context, else
+    ///   `/var/run/docker.sock`; see [`crate::docker`]);
     /// - `"docker+unix:///path"`: the Docker Engine at that socket;
+    /// - `"docker+tcp://host:port"`: the Docker Engine over TCP, with TLS when `builderTls`
+    ///   is set;
+    /// - `"ssh://[user@]host[:port]"` (or `docker+ssh://`): the Docker Engine on that host,
+    ///   through `ssh … docker system dial-stdio`;
     /// - `"unix:///path"`: a standalone buildkitd on that socket;
-    /// - `"tcp://host:port"`: a standalone buildkitd over TCP, with TLS when the
-    ///   provider's `builderTls` is set (only a `tcp://` builder takes it).
+    /// - `"tcp://host:port"`: a standalone buildkitd over TCP, with TLS when `tls` is given
+    ///   (only a `tcp://` builder takes it).
     pub fn from_setting(
         builder: Option<&str>,
-        tls: Option<&BuilderTlsConfig>,
+        tls: Option<&TlsSettings>,
     ) -> Result<Self, InvalidSetting> {
-        let endpoint =
-            Self::parse(builder).map_err(|reason| InvalidSetting::new("builder", reason))?;
-        match (&endpoint, tls) {
+        let endpoint = Self::parse(builder).map_err(InvalidSetting::Builder)?;
+        match (endpoint, tls) {
             (Endpoint::Tcp { address, .. }, Some(t)) => {
-                tls::client(t, address)?;
+                tls::client(t, &address).map_err(InvalidSetting::Tls)?;
                 Ok(Endpoint::Tcp {
-                    address: address.clone(),
+                    address,
                     tls: Some(t.clone()),
                 })
             }
-            (_, Some(_)) => Err(InvalidSetting::new(
-                "builderTls",
-                format!(
-                    "only a tcp:// builder takes TLS settings, and the builder is the {endpoint}"
-                ),
-            )),
-            (_, None) => Ok(endpoint),
-        }
-    }
-
-    /// The endpoint the provider configuration names.
-    pub fn from_config(config: &ProviderConfig) -> Result<Self, InvalidSetting> {
-        Self::from_setting(config.builder.as_deref(), config.builder_tls.as_ref())
-    }
-
-    /// The endpoint of `builders[i]`, its failures named under `builders[i]`
-    /// (`.endpoint`, `.tls`, `.tls.caCert`, …).
-    pub fn from_node(config: &ProviderConfig, i: usize) -> Result<Self, InvalidSetting> {
-        let node = &config.builders[i];
-        Self::from_setting(Some(&node.endpoint), node.tls.as_ref()).map_err(|e| {
-            let property = if e.property == "builder" {
-                format!("builders[{i}].endpoint")
-            } else {
-                format!(
-                    "builders[{i}].tls{}",
-                    e.property.strip_prefix("builderTls").unwrap_or_default()
-                )
-            };
-            InvalidSetting {
-                property,
-                reason: e.reason.replace("builderTls", "tls"),
+            (Endpoint::DockerEngine(mut e), Some(t)) if e.source == "builder" => {
+                match &mut e.host {
+                    crate::docker::DockerHost::Tcp { address, tls: slot } => {
+                        tls::client(t, address).map_err(InvalidSetting::Tls)?;
+                        *slot = Some(t.clone());
+                        Ok(Endpoint::DockerEngine(e))
+                    }
+                    _ => Err(InvalidSetting::TlsNotTcp(
+                        Endpoint::DockerEngine(e).to_string(),
+                    )),
+                }
             }
-        })
+            (endpoint, Some(_)) => Err(InvalidSetting::TlsNotTcp(endpoint.to_string())),
+            (Endpoint::DockerEngine(e), None) => {
+                // TLS from DOCKER_CERT_PATH or a context's store: checked now, named by file.
+                if let crate::docker::DockerHost::Tcp {
+                    address,
+                    tls: Some(t),
+                } = &e.host
+                {
+                    tls::client(t, address).map_err(|x| {
+                        InvalidSetting::Builder(format!(
+                            "{e}: {}: {}",
+                            crate::docker::tls_file_of(x.field),
+                            x.reason("TLS")
+                        ))
+                    })?;
+                }
+                Ok(Endpoint::DockerEngine(e))
+            }
+            (endpoint, None) => Ok(endpoint),
+        }
     }
 
     fn parse(builder: Option<&str>) -> Result<Self, String> {
         let b = builder.map(str::trim).unwrap_or("");
         match b {
-            "" | "docker" | "default" => {
-                let host = std::env::var("DOCKER_HOST").unwrap_or_default();
-                let host = host.trim();
-                if host.is_empty() {
-                    return Ok(Endpoint::DockerEngine {
-                        socket: PathBuf::from(DEFAULT_DOCKER_SOCKET),
-                    });
-                }
-                match host.strip_prefix("unix://") {
-                    Some(p) if !p.is_empty() => Ok(Endpoint::DockerEngine {
-                        socket: PathBuf::from(p),
-                    }),
-                    _ => Err(format!(
-                        "DOCKER_HOST={host:?}: only unix:// Docker hosts are supported"
-                    )),
-                }
-            }
+            "" | "docker" | "default" => crate::docker::from_env()
+                .map(Endpoint::DockerEngine)
+                .map_err(|e| e.to_string()),
             _ => {
-                if let Some(p) = b.strip_prefix("docker+unix://").filter(|p| !p.is_empty()) {
-                    Ok(Endpoint::DockerEngine {
-                        socket: PathBuf::from(p),
-                    })
+                let docker = b
+                    .strip_prefix("docker+")
+                    .or(b.strip_prefix("ssh://").map(|_| b));
+                if let Some(host) = docker {
+                    let host = crate::docker::DockerHost::parse(host, false)
+                        .map_err(|e| format!("{b:?}: {e}"))?;
+                    Ok(Endpoint::DockerEngine(crate::docker::Engine {
+                        host,
+                        source: "builder".into(),
+                    }))
                 } else if let Some(p) = b.strip_prefix("unix://").filter(|p| !p.is_empty()) {
                     Ok(Endpoint::Unix(PathBuf::from(p)))
                 } else if let Some(a) = b.strip_prefix("tcp://").filter(|a| !a.is_empty()) {
@@ -155,6 +154,7 @@ impl Endpoint {
                 } else {
                     Err(format!(
                         "builder {b:?}: expected \"docker\", \"docker+unix:///path\", \
+                         \"docker+tcp://host:port\", \"ssh://user@host\", \
                          \"unix:///path\" or \"tcp://host:port\""
                     ))
                 }
@@ -166,16 +166,14 @@ impl Endpoint {
 impl Endpoint {
     /// A Docker Engine's BuildKit (with the Engine's image store).
     pub fn is_engine(&self) -> bool {
-        matches!(self, Endpoint::DockerEngine { .. })
+        matches!(self, Endpoint::DockerEngine(_))
     }
 }
 
 impl fmt::Display for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Endpoint::DockerEngine { socket } => {
-                write!(f, "Docker Engine at unix://{}", socket.display())
-            }
+            Endpoint::DockerEngine(e) => write!(f, "Docker Engine at {e}"),
             Endpoint::Unix(p) => write!(f, "buildkitd at unix://{}", p.display()),
             Endpoint::Tcp { address, tls: None } => write!(f, "buildkitd at tcp://{address}"),
             Endpoint::Tcp {
@@ -186,19 +184,37 @@ impl fmt::Display for Endpoint {
     }
 }
 
-/// A provider setting for the builder that cannot be used, and why.
+/// A builder setting that cannot be used, and why. The caller names the properties (the
+/// provider's `builder`/`builderTls`, a node's `endpoint`/`tls`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{property}: {reason}")]
-pub struct InvalidSetting {
-    pub property: String,
-    pub reason: String,
+pub enum InvalidSetting {
+    /// The endpoint string.
+    #[error("builder: {0}")]
+    Builder(String),
+    /// TLS settings for an endpoint that is not `tcp://` (the endpoint, described).
+    #[error(
+        "tls: only a tcp:// or docker+tcp:// builder takes TLS settings, and the builder is the {0}"
+    )]
+    TlsNotTcp(String),
+    /// A TLS field.
+    #[error("{0}")]
+    Tls(tls::TlsError),
 }
 
 impl InvalidSetting {
-    fn new(property: &str, reason: impl Into<String>) -> Self {
-        InvalidSetting {
-            property: property.to_owned(),
-            reason: reason.into(),
+    /// The property at fault and why, with the endpoint's property named `endpoint` and the
+    /// TLS settings' `tls` (`builders[0].tls.caCert`).
+    pub fn describe(&self, endpoint: &str, tls: &str) -> (String, String) {
+        match self {
+            InvalidSetting::Builder(r) => (endpoint.to_owned(), r.clone()),
+            InvalidSetting::TlsNotTcp(e) => (
+                tls.to_owned(),
+                format!(
+                    "only a tcp:// or docker+tcp:// builder takes TLS settings, and the builder \
+                     is the {e}"
+                ),
+            ),
+            InvalidSetting::Tls(e) => (e.property(tls), e.reason(tls)),
         }
     }
 }
@@ -218,26 +234,15 @@ impl Default for DockerfileSource {
     }
 }
 
-/// Network mode for `RUN` steps.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Default,
-    serde::Serialize,
-    serde::Deserialize,
-    schemars::JsonSchema,
-)]
-#[serde(rename_all = "lowercase")]
+/// Network mode for `RUN` steps (the resource's input type maps onto this one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum NetworkMode {
-    /// The builder's default network (BuildKit's bridge or host network, as configured).
+    /// The builder's default network.
     #[default]
     Default,
-    /// No network at all: `RUN` steps cannot reach anything.
+    /// No network at all.
     None,
-    /// The builder host's network (the builder must grant the `network.host` entitlement).
+    /// The builder host's network (needs the `network.host` entitlement).
     Host,
 }
 
@@ -245,6 +250,10 @@ pub enum NetworkMode {
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct BuildSpec {
     pub context_dir: PathBuf,
+    /// A Git or HTTP(S) URL BuildKit fetches itself (the frontend's `context` attribute),
+    /// as `docker buildx build <url>` passes it; `context_dir` then serves nothing. The
+    /// Dockerfile comes from that context when `dockerfile` is an empty path.
+    pub remote_context: Option<String>,
     pub dockerfile: DockerfileSource,
     /// Replaces `.dockerignore` / `<Dockerfile>.dockerignore`.
     pub ignore_file: Option<PathBuf>,
@@ -283,6 +292,7 @@ impl fmt::Debug for BuildSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BuildSpec")
             .field("context_dir", &self.context_dir)
+            .field("remote_context", &self.remote_context)
             .field("dockerfile", &self.dockerfile)
             .field("ignore_file", &self.ignore_file)
             .field("named_contexts", &self.named_contexts)
@@ -442,7 +452,7 @@ pub async fn build(
         Output::Export(x) if !x.load.is_empty() && !endpoint.is_engine() => {
             build_and_load(endpoint, via, spec, x, auth, log, cancel).await
         }
-        output => build_via(endpoint, via, spec, output, auth, log, cancel).await,
+        output => build_via(endpoint, via, spec, output, auth, log, cancel, false).await,
     }
 }
 
@@ -460,7 +470,7 @@ async fn build_and_load(
     cancel: CancellationToken,
 ) -> Result<BuildOutcome, BuildError> {
     let engine = match Endpoint::from_setting(None, None) {
-        Ok(Endpoint::DockerEngine { socket }) if socket.exists() => socket,
+        Ok(Endpoint::DockerEngine(e)) if e.socket().is_none_or(|s| s.exists()) => e,
         Ok(e) => {
             return Err(BuildError::Invalid(format!(
                 "load: the build runs on the {endpoint}, and there is no Docker Engine to load \
@@ -495,13 +505,11 @@ async fn build_and_load(
         auth,
         log.clone(),
         cancel.clone(),
+        false,
     )
     .await?;
     outcome.exported.pop();
-    let engine_name = Endpoint::DockerEngine {
-        socket: engine.clone(),
-    }
-    .to_string();
+    let engine_name = Endpoint::DockerEngine(engine.clone()).to_string();
     log.info(&format!(
         "loading {} into the {engine_name}",
         tags.join(", ")
@@ -538,6 +546,7 @@ struct Job {
     file_order: Vec<u32>,
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn build_via(
     endpoint: &Endpoint,
     via: transport::SessionVia,
@@ -546,10 +555,15 @@ async fn build_via(
     auth: Arc<dyn RegistryAuth>,
     log: Arc<dyn Logger>,
     cancel: CancellationToken,
+    moby: bool,
 ) -> Result<BuildOutcome, BuildError> {
     let session_id = new_id();
     let build_ref = new_id();
-    let prepared = solve::prepare(spec, &output, &session_id, &build_ref)?;
+    let mut prepared = solve::prepare(spec, &output, &session_id, &build_ref)?;
+    if moby {
+        // A classic-store Engine: its `moby` exporter loads what `image` would have.
+        classic::use_moby_exporter(&mut prepared.request);
+    }
     let exports = filesend::Receipts::new(prepared.targets);
     for w in &prepared.warnings {
         log.warn(w);
@@ -581,7 +595,7 @@ async fn build_via(
         // may not.
         push: match &output {
             Output::BuildOnly => false,
-            Output::Export(x) => !x.push.is_empty() || !x.load.is_empty(),
+            Output::Export(x) => (!x.push.is_empty() || !x.load.is_empty()) && !moby,
             _ => true,
         },
         exports,
@@ -815,21 +829,31 @@ mod tests {
         );
         assert_eq!(
             Endpoint::from_setting(Some("docker+unix:///x.sock"), None).unwrap(),
-            Endpoint::DockerEngine {
-                socket: "/x.sock".into()
-            }
+            Endpoint::DockerEngine(crate::docker::Engine::unix("/x.sock", "builder"))
         );
-        assert!(Endpoint::from_setting(Some("ssh://x"), None).is_err());
-        let tls = BuilderTlsConfig::default();
+        assert!(matches!(
+            Endpoint::from_setting(Some("ssh://ci@x:2222"), None),
+            Ok(Endpoint::DockerEngine(e)) if e.to_string() == "ssh://ci@x:2222 from builder"
+        ));
+        assert!(matches!(
+            Endpoint::from_setting(Some("docker+tcp://h:2376"), Some(&TlsSettings::default())),
+            Ok(Endpoint::DockerEngine(crate::docker::Engine {
+                host: crate::docker::DockerHost::Tcp { tls: Some(_), .. },
+                ..
+            }))
+        ));
+        let e = Endpoint::from_setting(Some("ssh://h/x"), None).unwrap_err();
+        assert!(e.to_string().contains("without a path"), "{e}");
+        let tls = TlsSettings::default();
         let e = Endpoint::from_setting(Some("unix:///b.sock"), Some(&tls)).unwrap_err();
-        assert!(e.to_string().contains("builderTls"), "{e}");
+        assert_eq!(e.describe("builder", "builderTls").0, "builderTls");
         assert!(matches!(
             Endpoint::from_setting(Some("tcp://h:1"), Some(&tls)),
             Ok(Endpoint::Tcp { tls: Some(_), .. })
         ));
         assert!(matches!(
             Endpoint::from_setting(None, None),
-            Ok(Endpoint::DockerEngine { .. }) | Err(InvalidSetting { .. })
+            Ok(Endpoint::DockerEngine(_)) | Err(InvalidSetting::Builder(_))
         ));
     }
 
@@ -877,7 +901,7 @@ mod tests {
             ),
             ..Default::default()
         };
-        let endpoint = Endpoint::DockerEngine { socket };
+        let endpoint = Endpoint::DockerEngine(crate::docker::Engine::unix(socket, ""));
         let out = build_via(
             &endpoint,
             transport::SessionVia::ControlStream,
@@ -886,6 +910,7 @@ mod tests {
             Arc::new(Anonymous),
             Arc::new(crate::log::StderrLogger),
             CancellationToken::new(),
+            false,
         )
         .await
         .unwrap_or_else(|e| panic!("{e}"));

@@ -3,7 +3,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use bollard_buildkit_proto::moby::buildkit::v1::{
     CacheOptions, CacheOptionsEntry, Exporter as ExporterEntry, SolveRequest,
@@ -11,8 +10,9 @@ use bollard_buildkit_proto::moby::buildkit::v1::{
 
 use super::content::{find_in_index, has_blob, local_store_id, Layout, EXPORT_STORE};
 use super::filesend::{Target, TargetKind};
-use super::filesync::{DirSource, VirtualFile};
-use super::{BuildError, BuildSpec, DockerfileSource, Exports, FileExport, NetworkMode, Output};
+use super::filesync::DirSource;
+use super::sources::{main_context, named_contexts};
+use super::{BuildError, BuildSpec, Exports, FileExport, NetworkMode, Output};
 
 /// Local directory names the Dockerfile frontend asks for.
 pub(crate) const DIR_CONTEXT: &str = "context";
@@ -36,18 +36,18 @@ pub(crate) struct Prepared {
     pub warnings: Vec<String>,
 }
 
-fn invalid(msg: impl Into<String>) -> BuildError {
+pub(super) fn invalid(msg: impl Into<String>) -> BuildError {
     BuildError::Invalid(msg.into())
 }
 
-fn check_key(kind: &str, k: &str) -> Result<(), BuildError> {
+pub(super) fn check_key(kind: &str, k: &str) -> Result<(), BuildError> {
     if k.is_empty() || k.contains(['=', '\n', '\0']) {
         return Err(invalid(format!("invalid {kind} name {k:?}")));
     }
     Ok(())
 }
 
-fn dir_exists(p: &Path, what: &str) -> Result<PathBuf, BuildError> {
+pub(super) fn dir_exists(p: &Path, what: &str) -> Result<PathBuf, BuildError> {
     let abs =
         std::fs::canonicalize(p).map_err(|e| invalid(format!("{what} {}: {e}", p.display())))?;
     if !abs.is_dir() {
@@ -69,10 +69,7 @@ pub(crate) fn prepare(
 ) -> Result<Prepared, BuildError> {
     let mut attrs: HashMap<String, String> = HashMap::new();
     let mut dirs = BTreeMap::new();
-    let (filename, dockerfile_dir) = dockerfile_source(spec)?;
-    attrs.insert("filename".into(), filename);
-    dirs.insert(DIR_DOCKERFILE.to_string(), dockerfile_dir);
-    dirs.insert(DIR_CONTEXT.to_string(), context_source(spec)?);
+    main_context(spec, &mut attrs, &mut dirs)?;
     named_contexts(spec, &mut attrs, &mut dirs)?;
     build_options(spec, &mut attrs)?;
     let mut stores = BTreeMap::new();
@@ -251,93 +248,6 @@ fn local_exports(
         out.push(CacheIndex { dir, tag, property });
     }
     Ok(out)
-}
-
-/// The Dockerfile's file name and the directory BuildKit reads it from.
-fn dockerfile_source(spec: &BuildSpec) -> Result<(String, DirSource), BuildError> {
-    match &spec.dockerfile {
-        DockerfileSource::Path(p) => {
-            let abs = std::fs::canonicalize(p)
-                .map_err(|e| invalid(format!("Dockerfile {}: {e}", p.display())))?;
-            if !abs.is_file() {
-                return Err(invalid(format!("Dockerfile {} is not a file", p.display())));
-            }
-            let name = abs
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .ok_or_else(|| invalid(format!("Dockerfile {} has no file name", p.display())))?;
-            let mut src = DirSource {
-                root: Some(abs.parent().map(Path::to_path_buf).unwrap_or_default()),
-                ..Default::default()
-            };
-            if spec.ignore_file.is_some() {
-                // the caller's ignore file wins over <Dockerfile>.dockerignore
-                src.hidden.insert(format!("{name}.dockerignore"));
-            }
-            Ok((name, src))
-        }
-        DockerfileSource::Inline(text) => {
-            let mut src = DirSource::default();
-            src.extra.insert(
-                "Dockerfile".into(),
-                VirtualFile::Bytes(Arc::new(text.as_bytes().to_vec())),
-            );
-            Ok(("Dockerfile".to_string(), src))
-        }
-    }
-}
-
-/// The main context, with the caller's ignore file served as its `.dockerignore`.
-fn context_source(spec: &BuildSpec) -> Result<DirSource, BuildError> {
-    let mut src = DirSource {
-        root: Some(dir_exists(&spec.context_dir, "build context")?),
-        ..Default::default()
-    };
-    if let Some(ignore) = &spec.ignore_file {
-        let meta = std::fs::metadata(ignore)
-            .map_err(|e| invalid(format!("ignore file {}: {e}", ignore.display())))?;
-        if !meta.is_file() {
-            return Err(invalid(format!(
-                "ignore file {} is not a file",
-                ignore.display()
-            )));
-        }
-        src.extra
-            .insert(".dockerignore".into(), VirtualFile::Disk(ignore.clone()));
-    }
-    Ok(src)
-}
-
-/// Named contexts: local directories become session directories, the rest (URLs,
-/// `docker-image://`, `target:`) pass through to the frontend.
-fn named_contexts(
-    spec: &BuildSpec,
-    attrs: &mut HashMap<String, String>,
-    dirs: &mut BTreeMap<String, DirSource>,
-) -> Result<(), BuildError> {
-    for (name, value) in &spec.named_contexts {
-        check_key("named context", name)?;
-        let v = value.trim();
-        if v.contains("://") || v.starts_with("target:") || v.starts_with("input:") {
-            attrs.insert(format!("context:{name}"), v.to_string());
-            continue;
-        }
-        if name == DIR_CONTEXT || name == DIR_DOCKERFILE {
-            return Err(invalid(format!(
-                "named context {name:?} clashes with the main context"
-            )));
-        }
-        let abs = dir_exists(Path::new(v), &format!("named context {name:?}"))?;
-        dirs.insert(
-            name.clone(),
-            DirSource {
-                root: Some(abs),
-                ..Default::default()
-            },
-        );
-        attrs.insert(format!("context:{name}"), format!("local:{name}"));
-    }
-    Ok(())
 }
 
 /// Platforms, build args, labels, target and the build flags, as frontend attributes.
@@ -602,6 +512,7 @@ fn export_list(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::buildkit::DockerfileSource;
 
     fn spec(dir: &Path) -> BuildSpec {
         BuildSpec {

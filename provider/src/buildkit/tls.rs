@@ -1,6 +1,7 @@
-//! TLS to a standalone buildkitd over `tcp://` (`builderTls`): the server verified against
-//! the given CA or the system's roots, an optional client certificate, ALPN `h2` (grpc-go
-//! servers refuse TLS connections that do not offer it).
+//! TLS to a standalone buildkitd over `tcp://`: the server verified against the given CA or
+//! the system's roots, an optional client certificate, ALPN `h2` (grpc-go servers refuse TLS
+//! connections that do not offer it). The settings' property names are the caller's
+//! (`builderTls`, `builders[0].tls`): errors here name the field only.
 
 use std::sync::Arc;
 
@@ -8,8 +9,73 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls_platform_verifier::BuilderVerifierExt;
 
-use super::InvalidSetting;
-use crate::config::BuilderTlsConfig;
+use crate::secret::SecretString;
+
+/// TLS settings for a buildkitd, as `buildctl --tlscacert --tlscert --tlskey
+/// --tlsservername` takes them, but PEM contents rather than paths.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TlsSettings {
+    /// PEM CA certificate(s) (default: the system's trusted roots).
+    pub ca_cert: Option<String>,
+    /// PEM client certificate (chain).
+    pub cert: Option<String>,
+    /// PEM private key of `cert`.
+    pub key: Option<SecretString>,
+    /// Name to verify the server's certificate against (default: the address's host).
+    pub server_name: Option<String>,
+}
+
+/// A TLS setting that cannot be used: the field (`caCert`, `cert`, `key`, `serverName`;
+/// `None` for the settings as a whole) and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsError {
+    /// The field at fault.
+    pub field: Option<&'static str>,
+    reason: Reason,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Reason {
+    Text(String),
+    /// Required together with the other field.
+    RequiredWith(&'static str),
+    /// The key does not go with the certificate.
+    KeyMismatch(String),
+}
+
+impl TlsError {
+    fn whole(reason: impl Into<String>) -> Self {
+        TlsError {
+            field: None,
+            reason: Reason::Text(reason.into()),
+        }
+    }
+
+    /// Why, naming any other field under `prefix` (`builderTls`, `builders[0].tls`).
+    pub fn reason(&self, prefix: &str) -> String {
+        match &self.reason {
+            Reason::Text(t) => t.clone(),
+            Reason::RequiredWith(other) => format!("required with {prefix}.{other}"),
+            Reason::KeyMismatch(e) => format!("does not go with {prefix}.cert: {e}"),
+        }
+    }
+
+    /// The property under `prefix`.
+    pub fn property(&self, prefix: &str) -> String {
+        match self.field {
+            Some(f) => format!("{prefix}.{f}"),
+            None => prefix.to_owned(),
+        }
+    }
+}
+
+impl std::fmt::Display for TlsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.property("tls"), self.reason("tls"))
+    }
+}
+
+impl std::error::Error for TlsError {}
 
 /// A ready client configuration and the name buildkitd's certificate must carry.
 pub(crate) struct TlsClient {
@@ -17,14 +83,17 @@ pub(crate) struct TlsClient {
     pub server_name: ServerName<'static>,
 }
 
-fn bad(property: &str, reason: impl Into<String>) -> InvalidSetting {
-    InvalidSetting {
-        property: format!("builderTls.{property}"),
-        reason: reason.into(),
+fn bad(field: &'static str, reason: impl Into<String>) -> TlsError {
+    TlsError {
+        field: Some(field),
+        reason: Reason::Text(reason.into()),
     }
 }
 
-fn certificates(pem: &str, property: &str) -> Result<Vec<CertificateDer<'static>>, InvalidSetting> {
+fn certificates(
+    pem: &str,
+    property: &'static str,
+) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let certs = CertificateDer::pem_slice_iter(pem.as_bytes())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| bad(property, format!("not a PEM certificate: {e}")))?;
@@ -38,11 +107,11 @@ fn certificates(pem: &str, property: &str) -> Result<Vec<CertificateDer<'static>
 }
 
 /// Builds the client side for a buildkitd at `address` (`host:port`).
-pub(crate) fn client(tls: &BuilderTlsConfig, address: &str) -> Result<TlsClient, InvalidSetting> {
+pub(crate) fn client(tls: &TlsSettings, address: &str) -> Result<TlsClient, TlsError> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| InvalidSetting::new("builderTls", e.to_string()))?;
+        .map_err(|e| TlsError::whole(e.to_string()))?;
     let builder = match &tls.ca_cert {
         Some(pem) => {
             let mut roots = rustls::RootCertStore::empty();
@@ -53,9 +122,9 @@ pub(crate) fn client(tls: &BuilderTlsConfig, address: &str) -> Result<TlsClient,
             }
             builder.with_root_certificates(roots)
         }
-        None => builder.with_platform_verifier().map_err(|e| {
-            InvalidSetting::new("builderTls", format!("the system's trusted roots: {e}"))
-        })?,
+        None => builder
+            .with_platform_verifier()
+            .map_err(|e| TlsError::whole(format!("the system's trusted roots: {e}")))?,
     };
     let mut config = match (&tls.cert, &tls.key) {
         (Some(cert), Some(key)) => {
@@ -68,11 +137,14 @@ pub(crate) fn client(tls: &BuilderTlsConfig, address: &str) -> Result<TlsClient,
                 .map_err(|_| bad("key", "not a PEM private key (PKCS#8, PKCS#1 or SEC1)"))?;
             builder
                 .with_client_auth_cert(chain, key)
-                .map_err(|e| bad("key", format!("does not go with builderTls.cert: {e}")))?
+                .map_err(|e| TlsError {
+                    field: Some("key"),
+                    reason: Reason::KeyMismatch(e.to_string()),
+                })?
         }
         (None, None) => builder.with_no_client_auth(),
-        (Some(_), None) => return Err(bad("key", "required with builderTls.cert")),
-        (None, Some(_)) => return Err(bad("cert", "required with builderTls.key")),
+        (Some(_), None) => return Err(required("key", "cert")),
+        (None, Some(_)) => return Err(required("cert", "key")),
     };
     config.alpn_protocols = vec![b"h2".to_vec()];
     let name = match &tls.server_name {
@@ -85,6 +157,13 @@ pub(crate) fn client(tls: &BuilderTlsConfig, address: &str) -> Result<TlsClient,
         config: Arc::new(config),
         server_name,
     })
+}
+
+fn required(field: &'static str, with: &'static str) -> TlsError {
+    TlsError {
+        field: Some(field),
+        reason: Reason::RequiredWith(with),
+    }
 }
 
 /// `host` of `host:port`, `[v6]:port` or a bare host.
@@ -101,7 +180,6 @@ fn host_of(address: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::SecretString;
 
     #[test]
     fn host_is_taken_from_the_address() {
@@ -112,8 +190,11 @@ mod tests {
 
     #[test]
     fn bad_settings_name_the_property() {
-        let err = |tls: BuilderTlsConfig| client(&tls, "h:1").err().unwrap().to_string();
-        let e = err(BuilderTlsConfig {
+        let err = |tls: TlsSettings| {
+            let e = client(&tls, "h:1").err().unwrap();
+            format!("{}: {}", e.property("builderTls"), e.reason("builderTls"))
+        };
+        let e = err(TlsSettings {
             ca_cert: Some("nope".into()),
             ..Default::default()
         });
@@ -123,13 +204,13 @@ mod tests {
             .unwrap()
             .self_signed(&key)
             .unwrap();
-        let e = err(BuilderTlsConfig {
+        let e = err(TlsSettings {
             ca_cert: Some(cert.pem()),
             cert: Some(cert.pem()),
             ..Default::default()
         });
         assert!(e.starts_with("builderTls.key:"), "{e}");
-        let e = err(BuilderTlsConfig {
+        let e = err(TlsSettings {
             cert: Some(
                 "-----BEGIN CERTIFICATE-----\nZ2FyYmFnZQ==\n-----END CERTIFICATE-----\n".into(),
             ),
@@ -137,7 +218,7 @@ mod tests {
             ..Default::default()
         });
         assert!(e.starts_with("builderTls.cert:"), "{e}");
-        let e = err(BuilderTlsConfig {
+        let e = err(TlsSettings {
             ca_cert: Some(cert.pem()),
             cert: Some(cert.pem()),
             key: Some(SecretString::new(
@@ -148,7 +229,7 @@ mod tests {
         assert!(e.starts_with("builderTls."), "{e}");
         assert!(!e.contains("c2VjcmV0"), "the key leaked into {e}");
         let ok = client(
-            &BuilderTlsConfig {
+            &TlsSettings {
                 ca_cert: Some(cert.pem()),
                 cert: Some(cert.pem()),
                 key: Some(SecretString::new(key.serialize_pem())),

@@ -11,7 +11,7 @@ use prost_types::{value::Kind, ListValue, Struct, Value};
 use serde_json::{Map, Number, Value as Json};
 
 use crate::model::{self, Field};
-use crate::resources::path::PropertyPath;
+use crate::path::PropertyPath;
 
 /// The generic unknown a Pulumi engine sends (and the one we send back).
 pub const UNKNOWN: &str = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";

@@ -1,25 +1,32 @@
-//! Registry operations on oci-client, with per-registry credentials (static or ECR IAM).
+//! Registry operations on oci-client, with per-registry credentials looked up through
+//! [`crate::credentials`].
 //!
 //! Every write goes through [`Registries::guard_write`], so a read-only handle (preview)
 //! cannot write whatever the resource code asks for.
 
+mod body;
 mod copy;
+pub mod index;
+mod layout;
 pub mod manifest;
+mod read;
 mod retry;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
-use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
-use serde_json::Value as Json;
 
 use crate::config::{ProviderConfig, RegistryConfig};
+use crate::credentials::{ecr_settings, CredentialError, Credentials};
 use crate::ecr::{self, EcrTokens};
+pub use crate::host::{normalize_host, same_host};
+pub use body::{guarded as guarded_body, idle_window};
 pub use copy::CopyChild;
 pub use manifest::RawManifest;
+pub use read::ReadError;
 use retry::{retry, HttpFailure, Retried, Timeout};
 
 #[derive(Debug, thiserror::Error)]
@@ -37,8 +44,21 @@ pub enum RegistryError {
         reference: String,
         message: String,
     },
+    /// A read that failed (the body too large or stalled, a digest that does not match, …).
+    #[error("{operation} {reference}: {source}")]
+    Read {
+        operation: &'static str,
+        reference: String,
+        #[source]
+        source: ReadError,
+    },
     #[error("registry client settings: {message}")]
     Setup { message: String },
+    #[error("authenticate to {host}: {source}")]
+    Credentials {
+        host: String,
+        source: Box<CredentialError>,
+    },
     #[error("{operation} {reference}: {source}")]
     Ecr {
         operation: &'static str,
@@ -62,7 +82,9 @@ struct Inner {
     client: Client,
     http: reqwest::Client,
     ecr: EcrTokens,
+    credentials: Credentials,
     in_flight: copy::InFlight,
+    tokens: read::Tokens,
     /// One bound per registry host on the requests in flight from this process.
     per_host: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Semaphore>>>,
 }
@@ -108,23 +130,6 @@ fn pem_certificates(pem: &str) -> Vec<Certificate> {
         }
     }
     out
-}
-
-fn normalize_host(address: &str) -> String {
-    let a = address
-        .trim()
-        .trim_start_matches("https://")
-        .trim_start_matches("http://");
-    let a = a.split('/').next().unwrap_or(a);
-    match a {
-        "index.docker.io" | "registry-1.docker.io" => "docker.io".to_owned(),
-        other => other.to_ascii_lowercase(),
-    }
-}
-
-/// True when two registry addresses name the same host.
-pub fn same_host(a: &str, b: &str) -> bool {
-    normalize_host(a) == normalize_host(b)
 }
 
 impl Registries {
@@ -188,13 +193,16 @@ impl Registries {
         }
         let http = http.build().map_err(|e| setup(&e))?;
         let ecr = EcrTokens::new(config.aws.clone());
+        let credentials = Credentials::new(&config, ecr.clone());
         Ok(Registries {
             inner: Arc::new(Inner {
                 config,
                 client,
                 http,
                 ecr,
+                credentials,
                 in_flight: Default::default(),
+                tokens: Default::default(),
                 per_host: Default::default(),
             }),
             read_only: false,
@@ -251,18 +259,9 @@ impl Registries {
             .find(|r| normalize_host(&r.address) == host)
     }
 
-    /// `Some(entry)` when `host` authenticates through AWS: an entry with `ecr` or `aws`,
-    /// or an ECR (or ECR Public) host name without static credentials.
+    /// `Some(entry)` when `host` authenticates through AWS (see [`ecr_settings`]).
     fn ecr_settings(&self, host: &str) -> Option<Option<&RegistryConfig>> {
-        match self.entry(host) {
-            Some(e @ RegistryConfig { ecr: Some(_), .. })
-            | Some(e @ RegistryConfig { aws: Some(_), .. }) => Some(Some(e)),
-            Some(RegistryConfig {
-                username: Some(_), ..
-            }) => None,
-            e if ecr::is_aws_registry(host) => Some(e),
-            _ => None,
-        }
+        ecr_settings(&self.inner.config, host)
     }
 
     /// True when `host` is authenticated (and its tags deleted) through the ECR API.
@@ -273,30 +272,17 @@ impl Registries {
     /// Credentials for a registry host, looked up now (ECR tokens are fetched on demand and
     /// cached in memory only).
     pub async fn credentials(&self, host: &str) -> Result<RegistryAuth, RegistryError> {
-        if let Some(entry) = self.ecr_settings(host) {
-            let found = self
-                .inner
-                .ecr
-                .credentials(host, entry)
-                .await
-                .map_err(|source| RegistryError::Ecr {
-                    operation: "authenticate to",
-                    reference: host.to_owned(),
-                    source: Box::new(source),
-                })?;
-            return Ok(match found {
-                Some((user, password)) => RegistryAuth::Basic(user, password.expose().to_owned()),
-                None => RegistryAuth::Anonymous,
-            });
+        match self.inner.credentials.lookup(host).await {
+            Ok(Some(c)) => Ok(RegistryAuth::Basic(
+                c.username,
+                c.secret.expose().to_owned(),
+            )),
+            Ok(None) => Ok(RegistryAuth::Anonymous),
+            Err(source) => Err(RegistryError::Credentials {
+                host: host.to_owned(),
+                source: Box::new(source),
+            }),
         }
-        Ok(match self.entry(host) {
-            Some(RegistryConfig {
-                username: Some(u),
-                password: Some(p),
-                ..
-            }) => RegistryAuth::Basic(u.clone(), p.expose().to_owned()),
-            _ => RegistryAuth::Anonymous,
-        })
     }
 
     async fn login(&self, r: &Reference) -> Result<RegistryAuth, RegistryError> {
@@ -306,22 +292,6 @@ impl Registries {
             .store_auth_if_needed(r.resolve_registry(), &auth)
             .await;
         Ok(auth)
-    }
-
-    /// The digest a tag (or digest reference) points to; None when it does not exist.
-    pub async fn digest_of(&self, r: &Reference) -> Result<Option<String>, RegistryError> {
-        let auth = self.login(r).await?;
-        match self.head_digest(r, &auth).await {
-            Ok(Some(answer)) => return Ok(answer),
-            Ok(None) => {}
-            Err(e) => return Err(RegistryError::failed("look up", r, e)),
-        }
-        let client = &self.inner.client;
-        match retry(Timeout::Manifest, || client.fetch_manifest_digest(r, &auth)).await {
-            Ok(d) => Ok(Some(d)),
-            Err(e) if is_not_found(&e) => Ok(None),
-            Err(e) => Err(RegistryError::failed("look up", r, e)),
-        }
     }
 
     /// A plain request to `path` under the repository of `r`, with basic or no auth.
@@ -407,59 +377,6 @@ impl Registries {
         format!("manifests/{}", r.digest().or(r.tag()).unwrap_or("latest"))
     }
 
-    /// Ok(Some(None)): no such manifest; Ok(None): ask oci-client.
-    async fn head_digest(
-        &self,
-        r: &Reference,
-        auth: &RegistryAuth,
-    ) -> Result<Option<Option<String>>, Retried<HttpFailure>> {
-        let resp = self
-            .direct_send(reqwest::Method::HEAD, r, &Self::manifest_path(r), auth)
-            .await?;
-        Ok(match resp.status().as_u16() {
-            404 => Some(None),
-            200 => resp
-                .headers()
-                .get("docker-content-digest")
-                .and_then(|v| v.to_str().ok())
-                .map(|d| Some(d.to_owned())),
-            _ => None,
-        })
-    }
-
-    /// GET of a manifest or blob whose content must hash to `expect` (when known); the body
-    /// is read inside the retried call, so a reset mid-body is retried too.
-    async fn direct_get(
-        &self,
-        r: &Reference,
-        path: &str,
-        auth: &RegistryAuth,
-        expect: Option<&str>,
-    ) -> Result<Fetched, Retried<HttpFailure>> {
-        retry(Timeout::Manifest, || async {
-            let _permit = self.permit(r.registry()).await;
-            let resp = self
-                .direct_request(reqwest::Method::GET, r, path, auth)
-                .header(reqwest::header::ACCEPT, manifest::ACCEPTED.join(", "))
-                .timeout(Duration::from_secs(30))
-                .send()
-                .await?;
-            let resp = retryable_status(resp)?;
-            Ok(match resp.status().as_u16() {
-                404 => Fetched::NotFound,
-                200 => {
-                    let body = resp.bytes().await?;
-                    match expect {
-                        Some(d) if manifest::sha256_digest(&body) != d => Fetched::Other,
-                        _ => Fetched::Body(body),
-                    }
-                }
-                _ => Fetched::Other,
-            })
-        })
-        .await
-    }
-
     fn scheme(&self, r: &Reference) -> &'static str {
         self.scheme_of(r.registry())
     }
@@ -470,67 +387,6 @@ impl Registries {
         } else {
             "https"
         }
-    }
-
-    /// The manifest at `r`; None when it does not exist.
-    pub async fn manifest(&self, r: &Reference) -> Result<Option<RawManifest>, RegistryError> {
-        let auth = self.login(r).await?;
-        match self
-            .direct_get(r, &Self::manifest_path(r), &auth, r.digest())
-            .await
-        {
-            Ok(Fetched::Body(bytes)) => {
-                return RawManifest::from_bytes(bytes)
-                    .map(Some)
-                    .map_err(|e| RegistryError::failed("read manifest", r, e))
-            }
-            Ok(Fetched::NotFound) => return Ok(None),
-            Ok(Fetched::Other) => {}
-            Err(e) => return Err(RegistryError::failed("read manifest", r, e)),
-        }
-        let client = &self.inner.client;
-        match retry(Timeout::Manifest, || {
-            client.pull_manifest_raw(r, &auth, manifest::ACCEPTED)
-        })
-        .await
-        {
-            Ok((bytes, _)) => RawManifest::from_bytes(bytes)
-                .map(Some)
-                .map_err(|e| RegistryError::failed("read manifest", r, e)),
-            Err(e) if is_not_found(&e) => Ok(None),
-            Err(e) => Err(RegistryError::failed("read manifest", r, e)),
-        }
-    }
-
-    /// A small JSON blob (an image config) from the repository of `r`.
-    pub async fn json_blob(&self, r: &Reference, digest: &str) -> Result<Json, RegistryError> {
-        let auth = self.login(r).await?;
-        let read_failed = |e: &dyn std::fmt::Display| {
-            RegistryError::failed("read blob", r, format!("{digest}: {e}"))
-        };
-        let direct = match self
-            .direct_get(r, &format!("blobs/{digest}"), &auth, Some(digest))
-            .await
-        {
-            Ok(Fetched::Body(b)) => Some(b.to_vec()),
-            Ok(Fetched::NotFound) => return Err(read_failed(&"the blob does not exist")),
-            Ok(Fetched::Other) => None,
-            Err(e) => return Err(read_failed(&e)),
-        };
-        let client = &self.inner.client;
-        let bytes = match direct {
-            Some(b) => b,
-            None => retry(Timeout::Manifest, || async {
-                let mut buf = Vec::new();
-                client.pull_blob(r, digest, &mut buf).await?;
-                Ok::<_, OciDistributionError>(buf)
-            })
-            .await
-            .map_err(|e| read_failed(&e))?,
-        };
-        serde_json::from_slice(&bytes).map_err(|e| {
-            RegistryError::failed("read blob", r, format!("{digest} is not JSON: {e}"))
-        })
     }
 
     /// Puts a manifest at `r` (a tag or a digest reference).
@@ -551,17 +407,6 @@ impl Registries {
         .await
         .map_err(|e| RegistryError::failed("push", r, e))?;
         Ok(())
-    }
-
-    /// Tags in the repository of `r`.
-    pub async fn tags(&self, r: &Reference) -> Result<Vec<String>, RegistryError> {
-        let auth = self.login(r).await?;
-        let client = &self.inner.client;
-        match retry(Timeout::Manifest, || client.list_tags(r, &auth, None, None)).await {
-            Ok(t) => Ok(t.tags),
-            Err(e) if is_not_found(&e) => Ok(Vec::new()),
-            Err(e) => Err(RegistryError::failed("list tags of", r, e)),
-        }
     }
 
     /// Removes the tag `r`, never anything another tag still uses. ECR registries remove
@@ -650,14 +495,6 @@ impl Registries {
     }
 }
 
-/// What a plain GET found.
-enum Fetched {
-    Body(bytes::Bytes),
-    NotFound,
-    /// An answer oci-client handles better (a token challenge, a digest mismatch).
-    Other,
-}
-
 /// 429 and 5xx answers as retryable failures, every other answer as it is.
 fn retryable_status(resp: reqwest::Response) -> Result<reqwest::Response, HttpFailure> {
     let code = resp.status().as_u16();
@@ -668,27 +505,6 @@ fn retryable_status(resp: reqwest::Response) -> Result<reqwest::Response, HttpFa
         });
     }
     Ok(resp)
-}
-
-fn is_not_found(e: &Retried<OciDistributionError>) -> bool {
-    e.failure().is_some_and(oci_not_found)
-}
-
-fn oci_not_found(e: &OciDistributionError) -> bool {
-    match e {
-        OciDistributionError::ImageManifestNotFoundError(_) => true,
-        OciDistributionError::ServerError { code, .. } => *code == 404,
-        OciDistributionError::RegistryError { envelope, .. } => envelope.errors.iter().any(|e| {
-            matches!(
-                e.code,
-                OciErrorCode::ManifestUnknown
-                    | OciErrorCode::NotFound
-                    | OciErrorCode::NameUnknown
-                    | OciErrorCode::BlobUnknown
-            )
-        }),
-        _ => false,
-    }
 }
 
 #[cfg(test)]

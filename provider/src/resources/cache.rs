@@ -3,7 +3,7 @@
 //! `local`, `inline`, `gha`, `s3`, `raw`), as Pulumi's docker-build provider has them.
 //!
 //! Both forms become one [`CacheEntry`] (BuildKit's type and attributes) here, in
-//! [`entries`]; Check ([`failures`]) runs the same conversion, so what Check accepts is what
+//! [`convert`], which Check, preview and up share, so what Check accepts is what
 //! the build gets. The variant types are shared by both directions; the fields only an
 //! export has (`mode`, `ignoreError`, the registry manifest flags, `local.dest`) are
 //! rejected in `cacheFrom` with the property named.
@@ -556,7 +556,9 @@ fn common(e: &mut CacheEntry, export: bool, mode: Option<CacheMode>, ignore_erro
     flag(e, "ignore-error", ignore_error);
 }
 
-fn process_env(k: &str) -> Option<String> {
+/// The provider's process environment (empty values count as unset), which Check,
+/// preview and up all read.
+pub fn process_env(k: &str) -> Option<String> {
     std::env::var(k).ok().filter(|v| !v.is_empty())
 }
 
@@ -573,15 +575,21 @@ fn local_dir_problem(e: &CacheEntry) -> Option<(&'static str, String)> {
     })
 }
 
-/// Check: every problem of every entry, named by its property path (`cacheTo[1].registry.ref`).
-pub fn failures<E: CacheItem>(items: &[E]) -> Vec<Failure> {
+/// The entries as BuildKit takes them, or every problem of every entry named by its
+/// property path (`cacheTo[1].registry.ref`): the one conversion Check, preview and up share,
+/// so what Check accepts is exactly what the build gets.
+pub fn convert<E: CacheItem>(items: &[E], env: Env) -> Result<Vec<CacheEntry>, Vec<Failure>> {
     let name = E::DIRECTION.property();
     let mut out = Vec::new();
+    let mut failures = Vec::new();
     for (i, item) in items.iter().enumerate() {
-        let errors = match to_entry(item, &|_| None) {
+        let errors = match to_entry(item, env) {
             Err(errors) => errors,
             Ok(e) => match local_dir_problem(&e) {
-                None => continue,
+                None => {
+                    out.push(e);
+                    continue;
+                }
                 Some((key, reason)) => {
                     let at = match item.form() {
                         Ok(_) => String::new(),
@@ -592,27 +600,27 @@ pub fn failures<E: CacheItem>(items: &[E]) -> Vec<Failure> {
                 }
             },
         };
-        out.extend(
+        failures.extend(
             errors
                 .into_iter()
                 .map(|e| Failure::new(format!("{name}[{i}]{}", e.at), e.reason)),
         );
     }
-    out
-}
-
-/// The entries as BuildKit takes them (what Check rejected is left out; it never gets here).
-pub fn entries<E: CacheItem>(items: &[E]) -> Vec<CacheEntry> {
-    items
-        .iter()
-        .filter_map(|item| to_entry(item, &process_env).ok())
-        .collect()
+    if failures.is_empty() {
+        Ok(out)
+    } else {
+        Err(failures)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn failures<E: CacheItem>(items: &[E]) -> Vec<Failure> {
+        convert(items, &|_| None).err().unwrap_or_default()
+    }
 
     fn from(v: Json) -> CacheFromEntry {
         serde_json::from_value(v).unwrap()

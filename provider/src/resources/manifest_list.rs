@@ -16,9 +16,10 @@ use super::{
 };
 use crate::platform::{self, Platform};
 use crate::reference::{parse_qualified, parse_tag, repository_of};
+use crate::registry::index::{self, assemble_index, IndexKind};
 use crate::registry::manifest::{
-    build_index, entry_platform, index_entries, EntryPlatform, IndexEntry, RawManifest,
-    ATTESTATION_REF, DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX,
+    entry_platform, index_entries, EntryPlatform, IndexEntry, RawManifest, DOCKER_LIST,
+    DOCKER_MANIFEST, OCI_INDEX,
 };
 use crate::registry::CopyChild;
 
@@ -276,25 +277,15 @@ fn not_found(i: usize, source: &str) -> Error {
     )
 }
 
-fn platform_object(
+/// The platform's name and its index object (`os.version`, `os.features` of `original` kept).
+fn named_platform(
     os: &str,
     arch: &str,
     variant: Option<&str>,
     original: Option<&Json>,
 ) -> Result<(String, Map<String, Json>), String> {
     let p = Platform::new(os, arch, variant).map_err(|e| e.to_string())?;
-    let mut m = Map::new();
-    m.insert("architecture".into(), Json::String(p.architecture.clone()));
-    m.insert("os".into(), Json::String(p.os.clone()));
-    if let Some(v) = &p.variant {
-        m.insert("variant".into(), Json::String(v.clone()));
-    }
-    for key in ["os.version", "os.features"] {
-        if let Some(v) = original.and_then(|o| o.get(key)) {
-            m.insert(key.into(), v.clone());
-        }
-    }
-    Ok((p.to_string(), m))
+    Ok((p.to_string(), index::platform_object(&p, original)))
 }
 
 /// Reads every source (read-only) and works out the index's entries.
@@ -408,7 +399,7 @@ fn index_child(source: &str, r: &Reference, e: &Json, path: &str) -> Result<Chil
         pm.insert("os".into(), Json::String("unknown".into()));
         (None, pm)
     } else {
-        let (name, pm) = platform_object(os, arch, variant, e.get("platform")).map_err(|err| {
+        let (name, pm) = named_platform(os, arch, variant, e.get("platform")).map_err(|err| {
             Error::invalid(
                 path,
                 format!("{source} has an entry with a bad platform: {err}"),
@@ -476,7 +467,7 @@ fn override_platform(source: &str, p: &str) -> Result<PlatformResult, Error> {
     let p: Platform = p.parse().map_err(|e: crate::platform::PlatformError| {
         Error::invalid(override_path(source), e.to_string())
     })?;
-    Ok(platform_object(
+    Ok(named_platform(
         &p.os,
         &p.architecture,
         p.variant.as_deref(),
@@ -500,7 +491,7 @@ async fn config_platform(
         .ok_or_else(|| Error::invalid(path, format!("{source} has no image config")))?;
     let cfg = ctx.registry.json_blob(r, config).await?;
     let field = |k: &str| cfg.get(k).and_then(Json::as_str).unwrap_or("");
-    Ok(platform_object(
+    Ok(named_platform(
         field("os"),
         field("architecture"),
         cfg.get("variant").and_then(Json::as_str),
@@ -523,49 +514,11 @@ fn index_for(
         .iter()
         .map(|c| (&c.entry, c.platform.as_deref()))
         .collect();
-    assemble_index(&children, inputs.media_type, &inputs.annotations)
-}
-
-/// The index of `children` (each an entry and its platform, `None` for an attestation):
-/// platform entries sorted by platform, each followed by the attestations that describe it.
-/// Unless `requested` says otherwise, a Docker list when every child is a Docker manifest,
-/// else an OCI index; Docker lists carry no attestations. Also the order of the children
-/// it took. (The Image's multi-node builds assemble their index here too.)
-pub(super) fn assemble_index(
-    children: &[(&IndexEntry, Option<&str>)],
-    requested: Option<IndexMediaType>,
-    annotations: &BTreeMap<String, String>,
-) -> (RawManifest, Vec<usize>) {
-    let all_docker = children.iter().all(|c| c.0.media_type == DOCKER_MANIFEST);
-    let media_type = match requested {
-        Some(IndexMediaType::Docker) => DOCKER_LIST,
-        Some(IndexMediaType::Oci) => OCI_INDEX,
-        None if all_docker => DOCKER_LIST,
-        None => OCI_INDEX,
-    };
-    let mut platforms: Vec<usize> = (0..children.len())
-        .filter(|&i| children[i].1.is_some())
-        .collect();
-    platforms.sort_by(|&a, &b| children[a].1.cmp(&children[b].1));
-    let mut order = Vec::new();
-    for i in platforms {
-        order.push(i);
-        if media_type == DOCKER_LIST {
-            continue;
-        }
-        let digest = &children[i].0.digest;
-        order.extend((0..children.len()).filter(|&j| {
-            let (entry, platform) = children[j];
-            platform.is_none()
-                && entry
-                    .annotations
-                    .get(ATTESTATION_REF)
-                    .and_then(Json::as_str)
-                    == Some(digest)
-        }));
-    }
-    let entries: Vec<IndexEntry> = order.iter().map(|&i| children[i].0.clone()).collect();
-    (build_index(media_type, &entries, annotations), order)
+    let kind = inputs.media_type.map(|m| match m {
+        IndexMediaType::Docker => IndexKind::Docker,
+        IndexMediaType::Oci => IndexKind::Oci,
+    });
+    assemble_index(&children, kind, &inputs.annotations)
 }
 
 /// A promotion (`dev/app:v1` to `prod/app:stable`): one source that is an index, in another

@@ -58,8 +58,8 @@ pub fn diag(severity: Severity, summary: &str, detail: &str) -> proto::Diagnosti
 /// The walk follows the attribute types, so map keys stay as they are; set elements cannot
 /// be addressed, so the attribute path ends at the set.
 fn tf_path(p: &str, attrs: &[tfschema::Attr]) -> (String, Option<proto::AttributePath>) {
+    use crate::path::Segment;
     use proto::attribute_path::{step::Selector, Step};
-    use resources::path::Segment;
     use tfschema::Ty;
     let Some(path) = resources::PropertyPath::parse(p) else {
         return (p.to_owned(), None);
