@@ -21,8 +21,8 @@ use crate::schema::{package_schema, PACKAGE, RELEASE_URL, REPOSITORY};
 use crate::terraform::schema::{self as tf, Attr, Block, Ty};
 use examples::{PROVIDER_TF_EXAMPLE, PULUMI_YAML_EXAMPLE};
 
-/// The Terraform registry address of the provider.
-pub const TF_SOURCE: &str = "multiarch-dev/multiarch";
+#[path = "docs_terraform.rs"]
+mod terraform;
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// The release URL with the version filled in, as Pulumi computes it.
@@ -44,7 +44,7 @@ pub fn pages() -> Vec<(String, String)> {
             .unwrap_or(model.tf_name);
         pages.push((
             format!("resources/{name}.md"),
-            tf_resource(model, &schema, docs.tf_example, docs.import),
+            tf_resource(model, &schema, docs.tf_example, &docs.import),
         ));
     }
     pages.push(("_index.md".to_owned(), pulumi_index(&schema)));
@@ -379,29 +379,8 @@ Plan is a preview: it builds (so Dockerfile errors show) and resolves sources, b
 nothing to any registry. Every change is an in-place update; nothing is ever replaced, and a
 tag another resource still uses is never deleted.
 
-## Installation
-
-Until the provider is in the public registry, install it from its release files (version
-{VERSION}) with a filesystem mirror: unpack
-`terraform-provider-multiarch_{VERSION}_linux_amd64.zip` from {url} into
-`<mirror>/registry.terraform.io/{TF_SOURCE}/{VERSION}/linux_amd64/` (the release's
-`terraform-mirror/` directory is that layout already) and tell Terraform in its CLI
-configuration (`~/.terraformrc` or `TF_CLI_CONFIG_FILE`):
-
-```hcl
-provider_installation {{
-  filesystem_mirror {{
-    path    = \"/path/to/terraform-mirror\"
-    include = [\"{TF_SOURCE}\"]
-  }}
-  direct {{
-    exclude = [\"{TF_SOURCE}\"]
-  }}
-}}
-```
-
-`terraform init` then installs it (and everything else from the usual places).
-
+{requirements}
+{installation}
 ## Example Usage
 
 ```terraform
@@ -409,7 +388,8 @@ provider_installation {{
 
 {ecr}
 ",
-        url = release_url(),
+        requirements = terraform::REQUIREMENTS,
+        installation = terraform::installation(VERSION, &release_url()),
         ecr = ecr_section("##"),
     );
     let block = tf::provider_block();

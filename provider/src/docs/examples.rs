@@ -3,6 +3,7 @@
 
 /// The Terraform provider block of `index.md`.
 pub(super) const PROVIDER_TF_EXAMPLE: &str = r#"terraform {
+  required_version = ">= 1.0.3"
   required_providers {
     multiarch = {
       source = "multiarch-dev/multiarch"

@@ -129,6 +129,7 @@ fn pages_hold_what_registries_expect() {
         "Possible values: `default`",
         "## Import",
         "terraform import multiarch_image.app",
+        "  to = multiarch_image.app\n  identity = {",
         "builds for its own platform only",
     ] {
         assert!(image.contains(s), "image.md lacks {s:?}");
@@ -157,6 +158,9 @@ fn pages_hold_what_registries_expect() {
         "### Nested Schema for `registries`",
         "- `password` (String, Sensitive)",
         "filesystem_mirror",
+        "registry.opentofu.org",
+        "Terraform 1.0.3 or later, or OpenTofu",
+        "required_version = \">= 1.0.3\"",
     ] {
         assert!(index.contains(s), "index.md lacks {s:?}");
     }

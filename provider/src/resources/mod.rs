@@ -96,12 +96,23 @@ pub struct Applied<S> {
 
 /// A resource's documentation beyond what its schema says; the docs pages iterate
 /// [`all`] and take each resource's own.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ResourceDocs {
     /// The Terraform example.
     pub tf_example: &'static str,
     /// How an import works (Markdown).
-    pub import: &'static str,
+    pub import: String,
+}
+
+/// The part of a resource's Import section on `import` blocks, by id or by identity (the
+/// tag, which is the resource's `id`); `extra` is what holds for that resource.
+pub(crate) fn tf_import_blocks(address: &str, tag: &str, extra: &str) -> String {
+    format!(
+        "With Terraform 1.5 or OpenTofu 1.6 and later an `import` block does the same during \
+plan and apply (`id = \"{tag}\"`), and with Terraform 1.12 or OpenTofu 1.12 and later by the \
+resource's identity, the tag:\n\n```terraform\nimport {{\n  to = {address}\n  identity = {{\n    \
+tag = \"{tag}\"\n  }}\n}}\n```\n\nThe identity (`tag`) is the resource's `id`.{extra}\n"
+    )
 }
 
 /// Outputs a preview cannot know.

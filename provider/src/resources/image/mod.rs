@@ -43,7 +43,7 @@ impl Resource for Image {
     fn docs() -> ResourceDocs {
         ResourceDocs {
             tf_example: docs::TF_EXAMPLE,
-            import: docs::IMPORT,
+            import: docs::import(),
         }
     }
 

@@ -124,7 +124,7 @@ impl Resource for ManifestList {
     fn docs() -> ResourceDocs {
         ResourceDocs {
             tf_example: docs::TF_EXAMPLE,
-            import: docs::IMPORT,
+            import: docs::import(),
         }
     }
 
