@@ -22,6 +22,7 @@ mod resources;
 mod schema;
 mod secret;
 mod terraform;
+mod tls;
 
 pub mod buildkit;
 pub mod cli;

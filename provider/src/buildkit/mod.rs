@@ -37,8 +37,8 @@ mod cache;
 mod classic;
 pub use classic::{build_anywhere, LayoutPusher};
 mod collect;
-mod tls;
-pub use tls::{TlsError, TlsSettings};
+use crate::tls;
+pub use crate::tls::{TlsError, TlsSettings};
 mod transport;
 
 use std::collections::BTreeMap;

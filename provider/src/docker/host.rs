@@ -4,7 +4,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::buildkit::TlsSettings;
+use crate::tls::TlsSettings;
 
 /// Where an Engine listens and how to reach it.
 #[derive(Debug, Clone, PartialEq)]

@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 
 pub use host::DockerHost;
 
-use crate::buildkit::TlsSettings;
 use crate::config::SecretString;
+use crate::tls::TlsSettings;
 
 /// The Engine's default socket.
 pub const DEFAULT_SOCKET: &str = "/var/run/docker.sock";

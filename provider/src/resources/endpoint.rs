@@ -2,10 +2,12 @@
 //! configuration: the schema types become BuildKit's own, and failures are named by the
 //! configuration's properties here (BuildKit names only the field).
 
-use super::ports::Node;
 use super::Failure;
 use crate::buildkit::{Endpoint, TlsSettings};
 use crate::config::{BuilderTlsConfig, ProviderConfig};
+
+/// A build node: `None` is the default node (`builder`), `Some(i)` is `builders[i]`.
+pub type Node = Option<usize>;
 
 fn settings(tls: &BuilderTlsConfig) -> TlsSettings {
     TlsSettings {

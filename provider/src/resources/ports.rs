@@ -99,8 +99,7 @@ impl Registry for Registries {
     }
 }
 
-/// A build node: `None` is the default node (`builder`), `Some(i)` is `builders[i]`.
-pub type Node = Option<usize>;
+pub use super::endpoint::Node;
 
 /// One build: solve `spec` on `node`, export as `output`.
 #[async_trait]

@@ -1,6 +1,6 @@
-//! TLS to a standalone buildkitd over `tcp://`: the server verified against the given CA or
-//! the system's roots, an optional client certificate, ALPN `h2` (grpc-go servers refuse TLS
-//! connections that do not offer it). The settings' property names are the caller's
+//! TLS to a standalone buildkitd or a Docker Engine over `tcp://`: the server verified
+//! against the given CA or the system's roots, an optional client certificate, ALPN `h2`
+//! (grpc-go servers refuse TLS connections that do not offer it). The settings' property names are the caller's
 //! (`builderTls`, `builders[0].tls`): errors here name the field only.
 
 use std::sync::Arc;
