@@ -545,28 +545,36 @@ step_git_http() {
 ecr_b_up() { [[ $(curl -s --cacert "$CA_CERT" -o /dev/null -w '%{http_code}' "https://$ECR_B_HOST/v2/") == 401 ]]; }
 ecr_b_auth_ok() { [[ $(curl -s --cacert "$CA_CERT" -u "$ECR_USER:$ECR_B_PASSWORD" -o /dev/null -w '%{http_code}' "https://$ECR_B_HOST/v2/") == 200 ]]; }
 
-step_registry_ecr_b() {
-  FAIL_LOG=$LOGS/registry-ecr-b.log
-  local made=() crt=$PKI/ecr-b.crt key=$PKI/ecr-b.key
+# host_identity NAME HOST IP: a server certificate for HOST and IP signed by the test CA
+# ($PKI/NAME.crt, .key), Docker Engines' trust of it (certs.d) and an /etc/hosts line; adds
+# what it made to the caller's `made`.
+host_identity() {
+  local name=$1 host=$2 ip=$3 crt=$PKI/$1.crt key=$PKI/$1.key
   if [[ ! -s $crt ]] || ! openssl verify -CAfile "$CA_CERT" "$crt"; then
     openssl req -new -newkey rsa:2048 -nodes -sha256 -keyout "$key" \
-      -out "$PKI/ecr-b.csr" -subj "/CN=$ECR_B_HOST"
-    printf '%s\n' "subjectAltName=DNS:$ECR_B_HOST,IP:$ECR_B_IP" 'basicConstraints=CA:FALSE' \
-      'keyUsage=critical,digitalSignature,keyEncipherment' 'extendedKeyUsage=serverAuth' >"$PKI/ecr-b.ext"
-    openssl x509 -req -in "$PKI/ecr-b.csr" -CA "$CA_CERT" -CAkey "$PKI/ca.key" \
-      -CAcreateserial -days 3650 -sha256 -extfile "$PKI/ecr-b.ext" -out "$crt"
+      -out "$PKI/$name.csr" -subj "/CN=$host"
+    printf '%s\n' "subjectAltName=DNS:$host,IP:$ip" 'basicConstraints=CA:FALSE' \
+      'keyUsage=critical,digitalSignature,keyEncipherment' 'extendedKeyUsage=serverAuth' >"$PKI/$name.ext"
+    openssl x509 -req -in "$PKI/$name.csr" -CA "$CA_CERT" -CAkey "$PKI/ca.key" \
+      -CAcreateserial -days 3650 -sha256 -extfile "$PKI/$name.ext" -out "$crt"
     chmod 600 "$key"
     made+=(cert)
   fi
-  mkdir -p "/etc/docker/certs.d/$ECR_B_HOST"
-  if ! cmp -s "$CA_CERT" "/etc/docker/certs.d/$ECR_B_HOST/ca.crt"; then
-    cp "$CA_CERT" "/etc/docker/certs.d/$ECR_B_HOST/ca.crt"
+  mkdir -p "/etc/docker/certs.d/$host"
+  if ! cmp -s "$CA_CERT" "/etc/docker/certs.d/$host/ca.crt"; then
+    cp "$CA_CERT" "/etc/docker/certs.d/$host/ca.crt"
     made+=(certs.d)
   fi
-  if ! grep -Eq "^[^#]*[[:space:]]$ECR_B_HOST([[:space:]]|\$)" /etc/hosts; then
-    echo "$ECR_B_IP $ECR_B_HOST" >>/etc/hosts
+  if ! grep -Eq "^[^#]*[[:space:]]$host([[:space:]]|\$)" /etc/hosts; then
+    echo "$ip $host" >>/etc/hosts
     made+=(/etc/hosts)
   fi
+}
+
+step_registry_ecr_b() {
+  FAIL_LOG=$LOGS/registry-ecr-b.log
+  local made=() crt=$PKI/ecr-b.crt key=$PKI/ecr-b.key
+  host_identity ecr-b "$ECR_B_HOST" "$ECR_B_IP"
   if [[ ! -s $PKI/htpasswd-b ]] || ! htpasswd -vb "$PKI/htpasswd-b" "$ECR_USER" "$ECR_B_PASSWORD" 2>/dev/null; then
     htpasswd -bBc "$PKI/htpasswd-b" "$ECR_USER" "$ECR_B_PASSWORD" 2>&1 | sed 's/^/htpasswd: /'
     made+=(htpasswd)
@@ -602,25 +610,7 @@ step_registry_public() {
   FAIL_LOG=$LOGS/registry-public-nginx.error.log
   local made=() crt=$PKI/public.crt key=$PKI/public.key dir=$STATE/registry-public
   mkdir -p "$dir"
-  if [[ ! -s $crt ]] || ! openssl verify -CAfile "$CA_CERT" "$crt"; then
-    openssl req -new -newkey rsa:2048 -nodes -sha256 -keyout "$key" \
-      -out "$PKI/public.csr" -subj "/CN=$PUBLIC_HOST"
-    printf '%s\n' "subjectAltName=DNS:$PUBLIC_HOST,IP:$PUBLIC_IP" 'basicConstraints=CA:FALSE' \
-      'keyUsage=critical,digitalSignature,keyEncipherment' 'extendedKeyUsage=serverAuth' >"$PKI/public.ext"
-    openssl x509 -req -in "$PKI/public.csr" -CA "$CA_CERT" -CAkey "$PKI/ca.key" \
-      -CAcreateserial -days 3650 -sha256 -extfile "$PKI/public.ext" -out "$crt"
-    chmod 600 "$key"
-    made+=(cert)
-  fi
-  mkdir -p "/etc/docker/certs.d/$PUBLIC_HOST"
-  if ! cmp -s "$CA_CERT" "/etc/docker/certs.d/$PUBLIC_HOST/ca.crt"; then
-    cp "$CA_CERT" "/etc/docker/certs.d/$PUBLIC_HOST/ca.crt"
-    made+=(certs.d)
-  fi
-  if ! grep -Eq "^[^#]*[[:space:]]$PUBLIC_HOST([[:space:]]|\$)" /etc/hosts; then
-    echo "$PUBLIC_IP $PUBLIC_HOST" >>/etc/hosts
-    made+=(/etc/hosts)
-  fi
+  host_identity public "$PUBLIC_HOST" "$PUBLIC_IP"
   if [[ ! -s $PKI/htpasswd-public ]] || ! htpasswd -vb "$PKI/htpasswd-public" "$ECR_USER" "$PUBLIC_PASSWORD" 2>/dev/null; then
     htpasswd -bBc "$PKI/htpasswd-public" "$ECR_USER" "$PUBLIC_PASSWORD" 2>&1 | sed 's/^/htpasswd: /'
     made+=(htpasswd)
