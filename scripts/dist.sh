@@ -9,15 +9,16 @@
 #   terraform-provider-multiarch_<ver>_SHA256SUMS          checksums of the zips and manifest
 #   terraform-mirror/registry.terraform.io/multiarch-dev/multiarch/<ver>/linux_<arch>/…
 #                                                          the zip unpacked: a filesystem mirror
+#   SDK packages and SHA256SUMS (all files)                 scripts/packages.sh
 #
 # Settings (environment):
 #   MULTIARCH_RELEASE_URL   release base URL compiled into the schema's pluginDownloadURL
 #                           (default https://github.com/multiarch-dev/multiarch/releases/download/v${VERSION}/;
 #                           Pulumi replaces ${VERSION})
 #   DIST_DIR                output directory (default dist/ in the repository)
-#   MULTIARCH_DIST_ARCHS    architectures to build (default: amd64, plus arm64 when the Rust
-#                           target aarch64-unknown-linux-gnu and aarch64-linux-gnu-gcc are
-#                           installed; nothing is downloaded here)
+#   MULTIARCH_DIST_ARCHS    architectures to build (default: amd64, plus arm64 with the rustup
+#                           target aarch64-unknown-linux-gnu and aarch64-linux-gnu-gcc when
+#                           installed, else with Debian's toolchain: scripts/cross-arm64.sh)
 #   MULTIARCH_DIST_PROFILE  cargo profile, `release` (default) or `debug` (the tests package the
 #                           debug build they already have with the same steps)
 set -euo pipefail
@@ -37,10 +38,14 @@ tf_ns=multiarch-dev
 host_arch=$(uname -m)
 case $host_arch in x86_64) host_arch=amd64 ;; aarch64) host_arch=arm64 ;; esac
 
-can_cross_arm64() {
-  [[ $host_arch == arm64 ]] && return 0
+rustup_arm64() {
   command -v rustup >/dev/null && rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-gnu &&
     command -v aarch64-linux-gnu-gcc >/dev/null
+}
+# Without a rustup target, Debian's own toolchain cross-builds in a Debian root
+# (scripts/cross-arm64.sh; needs root and apt, as the test world does).
+can_cross_arm64() {
+  [[ $host_arch == arm64 ]] || rustup_arm64 || { [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; }
 }
 
 if [[ -n ${MULTIARCH_DIST_ARCHS:-} ]]; then
@@ -62,6 +67,7 @@ build() {
   if [[ $arch != "$host_arch" ]]; then
     case $arch in
       arm64)
+        rustup_arm64 || { bash "$root/scripts/cross-arm64.sh" build; return; }
         export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
         export CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc
         export CXX_aarch64_unknown_linux_gnu=aarch64-linux-gnu-g++
@@ -137,4 +143,5 @@ if [[ -n ${host_bin:-} ]]; then
   echo "dist: version $version, pluginDownloadURL $("$host_bin" --schema |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["pluginDownloadURL"])')" >&2
 fi
+bash "$root/scripts/packages.sh" # SDK packages (npm, Python, Go module) and SHA256SUMS
 (cd "$dist" && find . -type f | sort)
