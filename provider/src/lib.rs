@@ -9,6 +9,7 @@ mod context;
 mod credentials;
 mod docs;
 mod ecr;
+mod host;
 mod model;
 mod net;
 mod pulumi;

@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::helper::Helpers;
 use super::{Credential, CredentialError, Source};
-use crate::registry::same_host;
+use crate::host::same_host;
 use crate::secret::SecretString;
 
 /// The parts of `config.json` that hold credentials.

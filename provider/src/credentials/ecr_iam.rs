@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use super::{Credential, CredentialError, Source};
 use crate::config::{ProviderConfig, RegistryConfig};
 use crate::ecr::{self, EcrTokens};
-use crate::registry::same_host;
+use crate::host::same_host;
 
 /// `Some(entry)` when `host` authenticates through AWS: an entry with `ecr` or `aws`, or an
 /// ECR (or ECR Public) host name without static credentials. None when it does not (an

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 
 use super::{Credential, CredentialError, Source};
 use crate::config::ProviderConfig;
-use crate::registry::same_host;
+use crate::host::same_host;
 use crate::secret::SecretString;
 
 pub struct StaticEntries {

@@ -21,6 +21,7 @@ use serde_json::Value as Json;
 use crate::config::{ProviderConfig, RegistryConfig};
 use crate::credentials::{ecr_settings, CredentialError, Credentials};
 use crate::ecr::{self, EcrTokens};
+pub use crate::host::{normalize_host, same_host};
 pub use copy::CopyChild;
 pub use manifest::RawManifest;
 use retry::{retry, HttpFailure, Retried, Timeout};
@@ -117,23 +118,6 @@ fn pem_certificates(pem: &str) -> Vec<Certificate> {
         }
     }
     out
-}
-
-fn normalize_host(address: &str) -> String {
-    let a = address
-        .trim()
-        .trim_start_matches("https://")
-        .trim_start_matches("http://");
-    let a = a.split('/').next().unwrap_or(a);
-    match a {
-        "index.docker.io" | "registry-1.docker.io" => "docker.io".to_owned(),
-        other => other.to_ascii_lowercase(),
-    }
-}
-
-/// True when two registry addresses name the same host.
-pub fn same_host(a: &str, b: &str) -> bool {
-    normalize_host(a) == normalize_host(b)
 }
 
 impl Registries {

@@ -47,6 +47,8 @@ type providerArgs struct {
 	Builders []BuilderNodeConfig `pulumi:"builders"`
 	// Registries to authenticate with. ECR hosts (`<account>.dkr.ecr.<region>.amazonaws.com`)
 	// need no entry: the provider fetches an IAM token through the AWS credential chain.
+	// Hosts without credentials here use Docker's config (`credHelpers`, `credsStore`,
+	// `auths` from `docker login`), else anonymous access.
 	Registries []RegistryConfig `pulumi:"registries"`
 }
 
@@ -66,6 +68,8 @@ type ProviderArgs struct {
 	Builders BuilderNodeConfigArrayInput
 	// Registries to authenticate with. ECR hosts (`<account>.dkr.ecr.<region>.amazonaws.com`)
 	// need no entry: the provider fetches an IAM token through the AWS credential chain.
+	// Hosts without credentials here use Docker's config (`credHelpers`, `credsStore`,
+	// `auths` from `docker login`), else anonymous access.
 	Registries RegistryConfigArrayInput
 }
 

@@ -39,6 +39,8 @@ class ProviderArgs:
                platform no entry lists. A platform belongs to one node at most.
         :param pulumi.Input[Sequence[pulumi.Input['RegistryConfigArgs']]] registries: Registries to authenticate with. ECR hosts (`<account>.dkr.ecr.<region>.amazonaws.com`)
                need no entry: the provider fetches an IAM token through the AWS credential chain.
+               Hosts without credentials here use Docker's config (`credHelpers`, `credsStore`,
+               `auths` from `docker login`), else anonymous access.
         """
         if aws is not None:
             pulumi.set(__self__, "aws", aws)
@@ -109,6 +111,8 @@ class ProviderArgs:
         """
         Registries to authenticate with. ECR hosts (`<account>.dkr.ecr.<region>.amazonaws.com`)
         need no entry: the provider fetches an IAM token through the AWS credential chain.
+        Hosts without credentials here use Docker's config (`credHelpers`, `credsStore`,
+        `auths` from `docker login`), else anonymous access.
         """
         return pulumi.get(self, "registries")
 
@@ -144,6 +148,8 @@ class Provider(pulumi.ProviderResource):
                platform no entry lists. A platform belongs to one node at most.
         :param pulumi.Input[Sequence[pulumi.Input[Union['RegistryConfigArgs', 'RegistryConfigArgsDict', 'outputs.RegistryConfig']]]] registries: Registries to authenticate with. ECR hosts (`<account>.dkr.ecr.<region>.amazonaws.com`)
                need no entry: the provider fetches an IAM token through the AWS credential chain.
+               Hosts without credentials here use Docker's config (`credHelpers`, `credsStore`,
+               `auths` from `docker login`), else anonymous access.
         """
         ...
     @overload

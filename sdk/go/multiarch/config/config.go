@@ -37,6 +37,8 @@ func GetBuilders(ctx *pulumi.Context) string {
 
 // Registries to authenticate with. ECR hosts (`<account>.dkr.ecr.<region>.amazonaws.com`)
 // need no entry: the provider fetches an IAM token through the AWS credential chain.
+// Hosts without credentials here use Docker's config (`credHelpers`, `credsStore`,
+// `auths` from `docker login`), else anonymous access.
 func GetRegistries(ctx *pulumi.Context) string {
 	return config.Get(ctx, "multiarch:registries")
 }

@@ -58,6 +58,8 @@ class _ExportableConfig(types.ModuleType):
         """
         Registries to authenticate with. ECR hosts (`<account>.dkr.ecr.<region>.amazonaws.com`)
         need no entry: the provider fetches an IAM token through the AWS credential chain.
+        Hosts without credentials here use Docker's config (`credHelpers`, `credsStore`,
+        `auths` from `docker login`), else anonymous access.
         """
         return __config__.get('registries')
 
