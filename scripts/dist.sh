@@ -16,9 +16,10 @@
 #                           (default https://github.com/multiarch-dev/multiarch/releases/download/v${VERSION}/;
 #                           Pulumi replaces ${VERSION})
 #   DIST_DIR                output directory (default dist/ in the repository)
-#   MULTIARCH_DIST_ARCHS    architectures to build (default: amd64, plus arm64 with the rustup
-#                           target aarch64-unknown-linux-gnu and aarch64-linux-gnu-gcc when
-#                           installed, else with Debian's toolchain: scripts/cross-arm64.sh)
+#   MULTIARCH_DIST_ARCHS    architectures to build (default: amd64, plus arm64 when the rustup
+#                           target aarch64-unknown-linux-gnu and aarch64-linux-gnu-gcc are
+#                           installed; `amd64 arm64` without them cross-builds arm64 with
+#                           Debian's toolchain, scripts/cross-arm64.sh)
 #   MULTIARCH_DIST_PROFILE  cargo profile, `release` (default) or `debug` (the tests package the
 #                           debug build they already have with the same steps)
 set -euo pipefail
@@ -42,10 +43,8 @@ rustup_arm64() {
   command -v rustup >/dev/null && rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-gnu &&
     command -v aarch64-linux-gnu-gcc >/dev/null
 }
-# Without a rustup target, Debian's own toolchain cross-builds in a Debian root
-# (scripts/cross-arm64.sh; needs root and apt, as the test world does).
 can_cross_arm64() {
-  [[ $host_arch == arm64 ]] || rustup_arm64 || { [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; }
+  [[ $host_arch == arm64 ]] || rustup_arm64
 }
 
 if [[ -n ${MULTIARCH_DIST_ARCHS:-} ]]; then
@@ -56,7 +55,9 @@ else
     archs="amd64 arm64"
   else
     echo "dist: linux-arm64 skipped: needs the Rust target aarch64-unknown-linux-gnu" \
-      "(rustup target add) and aarch64-linux-gnu-gcc (apt-get install gcc-aarch64-linux-gnu)" >&2
+      "(rustup target add) and aarch64-linux-gnu-gcc (apt-get install gcc-aarch64-linux-gnu)," \
+      "or MULTIARCH_DIST_ARCHS='amd64 arm64' to cross-build with Debian's toolchain" \
+      "(scripts/cross-arm64.sh, long: see there)" >&2
   fi
 fi
 
@@ -67,6 +68,7 @@ build() {
   if [[ $arch != "$host_arch" ]]; then
     case $arch in
       arm64)
+        # Without the rustup target: Debian's toolchain in a Debian root (asked for by name).
         rustup_arm64 || { bash "$root/scripts/cross-arm64.sh" build; return; }
         export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
         export CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc

@@ -96,6 +96,23 @@ def test_packages_carry_the_provider_version(dist):
     assert {prefix + "go.mod", prefix + "LICENSE", prefix + "multiarch/manifestList.go"} <= names
 
 
+def test_release_url_reaches_every_package(tmp_path):
+    """MULTIARCH_RELEASE_URL (compiled into the plugin's schema by `make dist`) is also where
+    each SDK package sends Pulumi for the plugin."""
+    url = "https://files.example.com/multiarch/v${VERSION}/"
+    d = tmp_path / "dist"
+    sh("bash", ROOT / "scripts" / "packages.sh", cwd=ROOT,
+       env=dict(os.environ, DIST_DIR=str(d), MULTIARCH_RELEASE_URL=url), timeout=1800)
+    with tarfile.open(d / NPM_TGZ) as t:
+        assert json.load(t.extractfile("package/package.json"))["pulumi"]["server"] == url
+        assert url in t.extractfile("package/utilities.js").read().decode()
+    with zipfile.ZipFile(d / WHEEL) as z:
+        assert json.loads(z.read("pulumi_multiarch/pulumi-plugin.json"))["server"] == url
+    with zipfile.ZipFile(d / "goproxy" / GO_MODULE / "@v" / f"v{VERSION}.zip") as z:
+        plugin = json.loads(z.read(f"{GO_MODULE}@v{VERSION}/multiarch/pulumi-plugin.json"))
+        assert plugin["server"] == url
+
+
 TS_PROGRAM = """import * as pulumi from "@pulumi/pulumi";
 import * as multiarch from "@multiarch/pulumi";
 
