@@ -17,10 +17,10 @@ from harness import ML, ROOT, FakeEngine, Provider, raw_manifest, run, skopeo_co
 from pulumicli import plugin_version
 
 STATE = Path(os.environ.get("MULTIARCH_TESTENV_STATE", "/var/lib/multiarch-testenv"))
-# The arm64 C library the binary loads under QEMU: the one it was linked against, in the
-# Debian root that cross-built it.
-SYSROOT = STATE / "debian-forky-cross"
-ELF_AARCH64 = b"\x7fELF\x02\x01\x01" + bytes(9) + b"\x02\x00\xb7\x00"
+# The arm64 C library the binary loads under QEMU: the one it was linked against, from the
+# cross toolchain in the Debian root that built it. Only libraries there: QEMU looks every
+# absolute path up under this prefix first, so a whole root would hide the host's /etc/hosts.
+SYSROOT = STATE / "debian-forky-cross" / "usr" / "aarch64-linux-gnu"
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +42,9 @@ def qemu_env(world) -> dict[str, str]:
 
 
 def test_arm64_binary_reports_its_version(arm64_bin, qemu_env):
-    assert arm64_bin.read_bytes()[:20] == ELF_AARCH64, "not an aarch64 ELF executable"
+    head = arm64_bin.read_bytes()[:20]
+    # 64-bit little-endian ELF, machine EM_AARCH64 (183).
+    assert head[:6] == b"\x7fELF\x02\x01" and head[18:20] == b"\xb7\x00", "not an aarch64 ELF file"
     p = run(str(arm64_bin), "--version", env={**os.environ, **qemu_env})
     assert p.stdout.split() == ["pulumi-resource-multiarch", plugin_version()], p.stdout
 
