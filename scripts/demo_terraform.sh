@@ -9,7 +9,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 state=${MULTIARCH_TESTENV_STATE:-/var/lib/multiarch-testenv}
-tf=$state/terraform/terraform
+# The newest supported Terraform (scripts/terraform.sh builds it; see the README for the range).
+tf=$state/terraform/v1.13.3/terraform
 work=$(mktemp -d /tmp/multiarch-demo.XXXXXX)
 # The release files (the debug build packaged by the same script as `make dist`, unless
 # MULTIARCH_DIST_DIR names a `make dist` output).

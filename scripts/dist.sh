@@ -8,7 +8,11 @@
 #   terraform-provider-multiarch_<ver>_manifest.json      protocol 6 (registry metadata)
 #   terraform-provider-multiarch_<ver>_SHA256SUMS          checksums of the zips and manifest
 #   terraform-mirror/registry.terraform.io/multiarch-dev/multiarch/<ver>/linux_<arch>/…
+#   terraform-mirror/registry.opentofu.org/multiarch-dev/multiarch/<ver>/linux_<arch>/…
 #                                                          the zip unpacked: a filesystem mirror
+#                                                          for Terraform and for OpenTofu (each
+#                                                          resolves `multiarch-dev/multiarch` on
+#                                                          its own registry host)
 #   SDK packages and SHA256SUMS (all files)                 scripts/packages.sh
 #
 # Settings (environment):
@@ -133,6 +137,12 @@ for arch in $archs; do
   m=$dist/terraform-mirror/registry.terraform.io/$tf_ns/$name/$version/linux_$arch
   mkdir -p "$m"
   (cd "$m" && unzip -q "$dist/$zipname")
+  # OpenTofu reads `multiarch-dev/multiarch` as registry.opentofu.org/multiarch-dev/multiarch:
+  # the same files under that host (hard links here; the engines follow no symlinks inside
+  # a mirror).
+  o=$dist/terraform-mirror/registry.opentofu.org/$tf_ns/$name/$version/linux_$arch
+  mkdir -p "$(dirname "$o")"
+  cp -al "$m" "$o" 2>/dev/null || cp -a "$m" "$o"
   echo "dist: linux-$arch from $bindir" >&2
 done
 

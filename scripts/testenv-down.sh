@@ -44,7 +44,7 @@ stop_one() { # NAME PID EXE
 
 # Dependents first: moto and the registries, buildkitd, the second Engine, then the first
 # Engine, then containerd (which both Engines use).
-order=(moto registry-ecr registry-plain buildkitd dockerd2 dockerd containerd)
+order=(moto registry-ecr registry-plain buildkitd sshd docker-tcp docker3-tcp dockerd3 dockerd2 dockerd containerd)
 for want in "${order[@]}" '*'; do
   while read -r name pid exe; do
     [[ -n ${name:-} && -n ${pid:-} && -n ${exe:-} ]] || continue

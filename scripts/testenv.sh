@@ -5,8 +5,9 @@
 #   TLS (built by scripts/buildkit.sh), QEMU binfmt for arm64,
 #   a plain registry on 127.0.0.1:5000, a TLS+htpasswd registry posing as ECR on
 #   127.0.0.1:443, a second account's ECR look-alike on 127.0.0.2:443, moto's ECR and STS
-#   APIs on 127.0.0.1:5100, an ECR Public look-alike (public.ecr.aws on 127.0.0.3:443), and busybox base images in both
-#   registries. Writes "$STATE/env" (export K=V lines) for the tests.
+#   APIs on 127.0.0.1:5100, an ECR Public look-alike (public.ecr.aws on 127.0.0.3:443), a Git
+#   server (smart HTTP over TLS, git http-backend) on 127.0.0.1:5480, and busybox base images
+#   in both registries. Writes "$STATE/env" (export K=V lines) for the tests.
 # Works on a bare Debian 12 machine (root) and when everything is already running.
 # Stop what it started with scripts/testenv-down.sh.
 set -euo pipefail
@@ -39,7 +40,7 @@ PUBLIC_PASSWORD=ecr-public-auth-token
 BASE_REPO=base/busybox
 
 APT_PKGS=(runc tini iptables qemu-user-static binfmt-support docker-registry apache2-utils
-  skopeo openssl ca-certificates curl nginx)
+  skopeo openssl ca-certificates curl nginx openssh-server openssh-client socat)
 TRIXIE_DEBS=(docker.io containerd docker-buildx)
 
 export DEBIAN_FRONTEND=noninteractive
@@ -276,6 +277,10 @@ step_dockerd2() {
   RESULT="started on $DOCKER2_SOCK ($(docker2_up))"
 }
 
+# ---- 2c. Docker hosts users have: a classic-store Engine, TCP (TLS, plain), ssh ---------
+# shellcheck source=testenv/docker-hosts.sh
+source "$HERE/testenv/docker-hosts.sh"
+
 # ---- 3. qemu binfmt ---------------------------------------------------------------------
 step_binfmt() {
   if [[ ! -e /proc/sys/fs/binfmt_misc/register ]]; then
@@ -493,6 +498,45 @@ EOF
   wait_for 30 registry-ecr ecr_up
   ecr_auth_ok
   RESULT="started on 127.0.0.1:443 as $ECR_HOST"
+}
+
+# ---- 5g. a Git server: smart HTTP over TLS on loopback ------------------------------------
+# `git http-backend` behind a small HTTPS server (scripts/testenv/git_http.py, the test CA's
+# server certificate): remote build contexts (`https://127.0.0.1:5480/<repo>.git#ref:subdir`)
+# are fetched from it by the provider (`git ls-remote`) and by the Engine's BuildKit (host
+# network). Read-only over HTTP; tests make their repositories under $GIT_ROOT directly.
+GIT_PORT=5480
+GIT_ROOT=$STATE/git
+git_http_up() {
+  [[ $(curl -s --cacert "$CA_CERT" -o /dev/null -w '%{http_code}' \
+    "https://127.0.0.1:$GIT_PORT/sample.git/info/refs?service=git-upload-pack") == 200 ]]
+}
+
+make_sample_repo() { # a repository with app/Dockerfile FROM the plain registry's base image
+  local work
+  work=$(mktemp -d)
+  git init -q -b main "$work"
+  mkdir -p "$work/app"
+  printf 'FROM %s\nCOPY hello.txt /hello.txt\n' "$PLAIN/$BASE_REPO:latest" >"$work/app/Dockerfile"
+  echo hello >"$work/app/hello.txt"
+  git -C "$work" add -A
+  git -C "$work" -c user.name=testenv -c user.email=testenv@localhost commit -q -m sample
+  git clone -q --bare "$work" "$GIT_ROOT/sample.git"
+  rm -rf "$work"
+}
+
+step_git_http() {
+  FAIL_LOG=$LOGS/git-http.log
+  mkdir -p "$GIT_ROOT"
+  [[ -d $GIT_ROOT/sample.git ]] || make_sample_repo
+  if git_http_up; then
+    RESULT="already running"
+    return
+  fi
+  start_bg git-http "$LOGS/git-http.log" "$(command -v python3)" "$HERE/testenv/git_http.py" \
+    "$GIT_ROOT" "127.0.0.1:$GIT_PORT" "$PKI/server.crt" "$PKI/server.key"
+  wait_for 30 git-http git_http_up
+  RESULT="started on https://127.0.0.1:$GIT_PORT"
 }
 
 # ---- 5b. a second account's ECR host ---------------------------------------------------
@@ -892,12 +936,15 @@ step_env() {
     "BASE_IMAGE_PLAIN_ARM64=$PLAIN/$BASE_REPO:arm64"
     "BASE_IMAGE_ECR_AMD64=$ECR_HOST/$BASE_REPO:amd64"
     "BASE_IMAGE_ECR_ARM64=$ECR_HOST/$BASE_REPO:arm64"
+    "GIT_HTTP_URL=https://127.0.0.1:$GIT_PORT"
+    "GIT_HTTP_ROOT=$GIT_ROOT"
     "AUTH_REGISTRY=$AUTH_REGISTRY"
     "AUTH_REGISTRY_USER=$AUTH_USER"
     "AUTH_REGISTRY_PASSWORD_FILE=$AUTH_PASSWORD_FILE"
     "AUTH_REGISTRY_LOG=$LOGS/registry-auth.log"
     "ECR_LOGIN_HELPER=$ECR_LOGIN_BIN"
   )
+  [[ $NODES == none ]] || mapfile -t -O "${#kv[@]}" kv < <(docker_hosts_env)
   {
     echo "# written by scripts/testenv.sh; 'export K=V' lines, values never quoted nor spaced"
     local l
@@ -922,6 +969,10 @@ NODES=${MULTIARCH_TESTENV_NODES:-all}
 step binfmt step_binfmt
 step pki step_pki
 [[ $NODES == none ]] || step buildkitd step_buildkitd
+# Needs the test CA (pki) for its TLS listener.
+[[ $NODES == none ]] || step dockerd3 step_dockerd3
+[[ $NODES == none ]] || step docker-tcp step_docker_tcp
+[[ $NODES == none ]] || step sshd step_sshd
 step registry-plain step_registry_plain
 step registry-ecr step_registry_ecr
 step registry-auth step_registry_auth
@@ -929,6 +980,7 @@ step ecr-login step_ecr_login
 step registry-ecr-b step_registry_ecr_b
 step registry-public step_registry_public
 step moto step_moto
+step git-http step_git_http
 step base-images step_base_images
 step verify step_verify
 step env-file step_env

@@ -15,6 +15,8 @@ Faults:
   ("hang",)                      accept and never answer (until the proxy stops)
   ("drop_query",)                forward without the query string (a blob mount becomes a
                                  plain upload start: a registry that will not mount)
+  ("trickle_body", seconds)      forward, send the status and headers, then the body one
+                                 byte every `seconds` (a registry that stalls mid-body)
 """
 
 from __future__ import annotations
@@ -129,6 +131,9 @@ class FaultProxy:
                 pass
             h.close_connection = True
             return
+        if fault and fault[0] == "trickle_body" and method != "HEAD":
+            self._trickle(h, status, headers, resp_body, fault[1])
+            return
         h.send_response(status)
         for k, v in headers:
             h.send_header(k, v)
@@ -137,6 +142,22 @@ class FaultProxy:
         h.end_headers()
         if method != "HEAD":
             h.wfile.write(resp_body)
+
+    def _trickle(self, h, status, headers, body, seconds):
+        h.send_response(status)
+        for k, v in headers:
+            h.send_header(k, v)
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        h.close_connection = True
+        try:
+            for b in body:
+                if self.stopping.wait(seconds):
+                    return
+                h.wfile.write(bytes([b]))
+                h.wfile.flush()
+        except OSError:
+            pass
 
     def _forward(self, method, path, headers, body):
         conn = http.client.HTTPConnection(*self.upstream, timeout=60)

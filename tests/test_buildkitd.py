@@ -82,7 +82,8 @@ def test_image_built_on_a_tls_buildkitd(engine, provider_env, world, certs, buil
 
 
 @pytest.mark.parametrize("config,property,reason", [
-    ({"builder": "ssh://somewhere"}, "builder", "expected"),
+    ({"builder": "http://somewhere"}, "builder", "expected"),
+    ({"builder": "ssh://somewhere/var/run/docker.sock"}, "builder", "without a path"),
     ({"builder": "unix:///run/buildkit/buildkitd.sock", "builderTls": {}}, "builderTls", "tcp://"),
     ({"builder": "tcp://b:1234", "builderTls": {"caCert": "not a certificate"}},
      "builderTls.caCert", "no PEM certificate"),

@@ -142,6 +142,20 @@ def access_lines(path: str, offset: int, repos: list[str]) -> list[str]:
             if '"' in l and " HTTP/" in l and not l.startswith("time=") and any(p in l for p in pats)]
 
 
+def wait_for_lines(path: str, offset: int, needles: list[str], timeout: float = 30) -> None:
+    """The registry writes a request's log line after answering it: poll until a line holding
+    each needle (the run's last requests) is there."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            text = f.read().decode(errors="replace")
+        if all(n in text for n in needles):
+            return
+        assert time.monotonic() < deadline, f"no access-log line for {needles} in {path}"
+        time.sleep(0.05)
+
+
 def floor(n: int, tags: int = 1) -> int:
     """Per child one manifest GET and one config GET (the platform is not in an index),
     one mount per unique blob (n configs + the shared layer), one child PUT; one index PUT
@@ -163,7 +177,7 @@ def cross_repo_create(provider, world, n: int, registry: str | None = None):
     t0 = time.perf_counter()
     _, state = provider.create(ML, checked)
     seconds = time.perf_counter() - t0
-    time.sleep(0.2)  # the registry writes its log line after the answer
+    wait_for_lines(log, offset, [f"PUT /v2/{dst}/manifests/v1 "])
     return state, f"{registry}/{dst}", access_lines(log, offset, [src, dst]), seconds, src, dst
 
 
@@ -197,7 +211,8 @@ def test_shared_blob_once_per_repository_with_two_target_repositories(provider, 
     offset = os.path.getsize(world["ECR_REGISTRY_LOG"])
     inputs = {"tags": [f"{registry}/{a}:1", f"{registry}/{b}:1", f"{registry}/{a}:2"], "sources": sources}
     _, state = provider.create(ML, provider.check(ML, inputs)[0])
-    time.sleep(0.2)
+    wait_for_lines(world["ECR_REGISTRY_LOG"], offset,
+                   [f"PUT /v2/{a}/manifests/1 ", f"PUT /v2/{b}/manifests/1 ", f"PUT /v2/{a}/manifests/2 "])
     lines = access_lines(world["ECR_REGISTRY_LOG"], offset, [src, a, b])
     for repo in (a, b):
         mounts = [l for l in lines if f"POST /v2/{repo}/blobs/uploads/" in l]
@@ -248,7 +263,7 @@ def test_cross_registry_copy_uploads_a_shared_blob_once(provider, world):
     inputs = {"tags": [f"{world['ECR_REGISTRY']}/{dst}:v1"], "sources": sources}
     _, state = provider.create(ML, provider.check(ML, inputs)[0])
     assert len(state["platforms"]) == n
-    time.sleep(0.2)
+    wait_for_lines(world["ECR_REGISTRY_LOG"], offset, [f"PUT /v2/{dst}/manifests/v1 "])
     lines = access_lines(world["ECR_REGISTRY_LOG"], offset, [dst])
     uploads = [l for l in lines if '"PUT ' in l and "/blobs/uploads/" in l]
     assert len(uploads) == n + 1, "\n".join(lines)

@@ -212,3 +212,37 @@ def test_ecr_login_helper_for_an_ecr_host(world, provider_env, docker_dir, tmp_p
         assert_secret_kept(p, password, state)
     finally:
         p.close()
+
+
+def test_terraform_reads_docker_login_credentials(world, auth, docker_dir, tmp_path):
+    """The same main job through Terraform: the provider Terraform starts reads the Docker
+    config of its environment; the password is in neither the state nor Terraform's log."""
+    import shutil
+    from pathlib import Path
+
+    from test_terraform import Terraform
+
+    host, user, password = auth
+    encoded = base64.b64encode(f"{user}:{password}".encode()).decode()
+    write_config(docker_dir, {"auths": {host: {"auth": encoded}}})
+    d = tmp_path / "tf"
+    shutil.copytree(Path(__file__).resolve().parent / "terraform_docker_hosts", d)
+    app = d / "app"
+    app.mkdir()
+    (app / "Dockerfile").write_text(ARCH_DOCKERFILE.format(base=world["BASE_IMAGE_PLAIN"]))
+    tf = Terraform(d, world)
+    tf.env["DOCKER_CONFIG"] = str(docker_dir)
+    repo = f"{host}/{unique('tfcreds')}"
+    tf.vars(repository=repo, context=str(app))
+    tf("init", "-input=false", ok=(0, 1))
+    p = tf("apply", "-input=false", "-auto-approve")
+    assert "Apply complete! Resources: 2 added" in p.stdout, p.stdout
+    listed = raw_manifest_auth(f"{repo}:list", user, password)
+    built = raw_manifest_auth(f"{repo}:v1", user, password)
+    assert sorted(m["digest"] for m in listed["manifests"]) == sorted(
+        m["digest"] for m in built["manifests"])
+    p = tf("plan", "-input=false", "-detailed-exitcode", ok=(0, 2))
+    assert p.returncode == 0, p.stdout
+    assert password not in (d / "terraform.tfstate").read_text()
+    assert password not in (d / "terraform.log").read_text(errors="replace")
+    tf("destroy", "-input=false", "-auto-approve")

@@ -1,9 +1,10 @@
 """Installing the provider the way users do, from the release files `make dist` writes
 (scripts/dist.sh; here with the debug build the suite already has unless MULTIARCH_DIST_DIR
-names a `make dist` output): the archive layout and checksums, then the real Terraform 1.0.3
-in a fresh directory outside the repository installing the provider through the
-`filesystem_mirror` CLI configuration the README shows, and running the docs' examples
-(`terraform init`, plan, apply, plan again, destroy) against the test world."""
+names a `make dist` output): the archive layout and checksums, then each supported engine
+(Terraform 1.0.3, Terraform 1.13.3, OpenTofu 1.12.6) in a fresh directory outside the
+repository installing the provider through the `filesystem_mirror` CLI configuration the
+README shows, word for word, and running the docs' examples (`init`, `fmt -check`, `validate`
+with no warning, plan, apply, plan again, destroy) against the test world."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ import pytest
 import yaml
 
 from harness import ROOT, raw_manifest, run, skopeo_copy, unique
-from test_terraform import Terraform, exists, platforms_of
+from test_terraform import ENGINE_IDS, ENGINES, Terraform, exists, platforms_of
 
 VERSION = re.search(r'^version = "(.+)"$', (ROOT / "Cargo.toml").read_text(), re.M).group(1)
 ECR_EXAMPLE_REPO = "123456789012.dkr.ecr.us-east-1.amazonaws.com/app"
@@ -67,9 +68,12 @@ def test_release_files(dist):
         assert hashlib.sha256((dist / name).read_bytes()).hexdigest() == digest, name
     manifest = json.loads((dist / f"terraform-provider-multiarch_{VERSION}_manifest.json").read_text())
     assert manifest["metadata"]["protocol_versions"] == ["6.0"]
-    mirrored = (dist / "terraform-mirror" / "registry.terraform.io" / "multiarch-dev" / "multiarch"
-                / VERSION / "linux_amd64" / f"terraform-provider-multiarch_v{VERSION}")
-    assert os.access(mirrored, os.X_OK)
+    # The mirror serves both registry hosts: Terraform's and OpenTofu's reading of the short
+    # address `multiarch-dev/multiarch`.
+    for host in ("registry.terraform.io", "registry.opentofu.org"):
+        mirrored = (dist / "terraform-mirror" / host / "multiarch-dev" / "multiarch"
+                    / VERSION / "linux_amd64" / f"terraform-provider-multiarch_v{VERSION}")
+        assert os.access(mirrored, os.X_OK), host
     # Both binaries answer for the version they are filed under.
     p = run(str(mirrored), "--version")
     assert p.stdout == f"terraform-provider-multiarch_v{VERSION} {VERSION}\n"
@@ -93,16 +97,26 @@ def docs_example(page: str) -> str:
     return blocks[0]
 
 
-@pytest.fixture
-def fresh(tmp_path_factory, world, dist):
-    """A project directory outside the repository, with the README's CLI configuration."""
+@pytest.fixture(params=ENGINES, ids=ENGINE_IDS)
+def fresh(request, tmp_path_factory, world, dist):
+    """A project directory outside the repository, with the README's CLI configuration, for
+    each supported engine."""
     d = Path(tmp_path_factory.mktemp("user-project", numbered=True))
     assert ROOT not in d.parents
     rc = d.parent / f"{d.name}.tfrc"
     rc.write_text(readme_cli_config(dist / "terraform-mirror"))
-    tf = Terraform(d, world)
+    tf = Terraform(d, world, request.param)
     tf.env["TF_CLI_CONFIG_FILE"] = str(rc)
     return tf
+
+
+def validates_cleanly(tf: Terraform):
+    """`validate` and `fmt -check` pass with no warning at all."""
+    p = tf("validate")
+    assert "Success! The configuration is valid." in p.stdout, p.stdout
+    assert "Warning" not in p.stdout + p.stderr, p.stdout + p.stderr
+    p = run(tf.bin, "fmt", "-check", "-diff", "-recursive", str(tf.dir), check=False)
+    assert p.returncode == 0, p.stdout + p.stderr
 
 
 def test_terraform_installs_from_the_mirror_and_runs_the_docs_examples(fresh, world):
@@ -123,12 +137,14 @@ def test_terraform_installs_from_the_mirror_and_runs_the_docs_examples(fresh, wo
     p = tf("init", "-input=false")
     assert f"Installing multiarch-dev/multiarch v{VERSION}" in p.stdout, p.stdout
     assert f"Installed multiarch-dev/multiarch v{VERSION}" in p.stdout
+    host = tf.engine.registry_host
     lock = (tf.dir / ".terraform.lock.hcl").read_text()
-    assert 'provider "registry.terraform.io/multiarch-dev/multiarch"' in lock
+    assert f'provider "{host}/multiarch-dev/multiarch"' in lock
     assert f'version = "{VERSION}"' in lock
-    installed = list((tf.dir / ".terraform" / "providers" / "registry.terraform.io" / "multiarch-dev"
+    installed = list((tf.dir / ".terraform" / "providers" / host / "multiarch-dev"
                       / "multiarch" / VERSION / "linux_amd64").iterdir())
     assert f"terraform-provider-multiarch_v{VERSION}" in [f.name for f in installed]
+    validates_cleanly(tf)
 
     code, out = tf.plan()
     assert code == 2 and "Plan: 2 to add, 0 to change, 0 to destroy." in out, out
@@ -159,7 +175,16 @@ def test_example_terraform_main_runs_and_ecs_half_is_wired(fresh, world):
     shutil.copytree(ex / "app", tf.dir / "app")
     (tf.dir / "repository.tf").write_text('locals {\n  repository = "%s"\n}\n' % f"{world['ECR_REGISTRY']}/x")
     tf("init", "-input=false")
-    tf("validate")
+    validates_cleanly(tf)
+    # Every HCL block of the docs is formatted as this engine formats it (the import blocks
+    # included; the engines that have them validate them in tests/test_terraform_engines.py).
+    for page in ("index.md", "resources/image.md", "resources/manifest_list.md"):
+        for i, block in enumerate(code_blocks((ROOT / "docs" / page).read_text(), "terraform")):
+            f = tf.dir / "fmt-check" / f"{page.replace('/', '_')}-{i}.tf"
+            f.parent.mkdir(exist_ok=True)
+            f.write_text(block)
+            p = run(tf.bin, "fmt", "-check", "-diff", str(f), check=False)
+            assert p.returncode == 0, f"{page} block {i}:\n{p.stdout}{p.stderr}"
 
     main, ecs = (ex / "main.tf").read_text(), (ex / "ecs.tf").read_text()
     assert 'source  = "multiarch-dev/multiarch"' in main and "dev_overrides" not in main

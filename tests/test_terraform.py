@@ -1,6 +1,9 @@
-"""The Terraform front end to end: the real Terraform 1.0.3 CLI (from PyPI, installed by
-scripts/terraform.sh) runs the built provider through `dev_overrides` (plugin protocol 6,
-go-plugin AutoMTLS with its P-521 client certificate) against the test world."""
+"""The Terraform front end to end, on each supported engine: the real Terraform 1.0.3 (the
+oldest supported, from PyPI), Terraform 1.13.3 and OpenTofu 1.12.6 (both built from their Go
+modules), all installed by scripts/terraform.sh, run the built provider through
+`dev_overrides` (plugin protocol 6, go-plugin AutoMTLS with its P-521 client certificate)
+against the test world. The full lifecycle runs on every engine for the cheap
+ManifestList and one Image case; the longer scenarios run on the newest Terraform."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import os
 import shutil
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -18,23 +22,69 @@ from harness import ROOT, RegistryLog, raw_manifest, run, skopeo_copy, unique
 
 FIXTURE = Path(__file__).resolve().parent / "terraform"
 TIMINGS: list[tuple[str, float]] = []
+STATE_DIR = os.environ.get("MULTIARCH_TESTENV_STATE", "/var/lib/multiarch-testenv")
 
 
-def terraform_bin() -> str:
-    path = os.environ.get("TERRAFORM") or os.path.join(
-        os.environ.get("MULTIARCH_TESTENV_STATE", "/var/lib/multiarch-testenv"), "terraform", "terraform"
-    )
-    if not os.access(path, os.X_OK):
+@dataclass(frozen=True)
+class Engine:
+    """One Terraform-protocol engine as scripts/terraform.sh installs it."""
+
+    name: str  # "terraform" or "tofu"
+    version: str
+    path: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.name}-{self.version}"
+
+    def _at_least(self, terraform: tuple[int, int], tofu: tuple[int, int]) -> bool:
+        have = tuple(int(x) for x in self.version.split(".")[:2])
+        return have >= (terraform if self.name == "terraform" else tofu)
+
+    @property
+    def import_blocks(self) -> bool:
+        """`import {}` blocks and `plan -generate-config-out` (Terraform 1.5, OpenTofu 1.6)."""
+        return self._at_least((1, 5), (1, 6))
+
+    @property
+    def identity(self) -> bool:
+        """Resource identity: `import { identity = {…} }` (Terraform 1.12, OpenTofu 1.12)."""
+        return self._at_least((1, 12), (1, 12))
+
+    @property
+    def registry_host(self) -> str:
+        """Where the engine resolves a short provider address (`multiarch-dev/multiarch`)."""
+        return "registry.terraform.io" if self.name == "terraform" else "registry.opentofu.org"
+
+    @property
+    def version_line(self) -> str:
+        return f"{'Terraform' if self.name == 'terraform' else 'OpenTofu'} v{self.version}"
+
+
+OLDEST = Engine("terraform", "1.0.3", os.path.join(STATE_DIR, "terraform", "terraform"))
+NEWEST = Engine("terraform", "1.13.3", os.path.join(STATE_DIR, "terraform", "v1.13.3", "terraform"))
+TOFU = Engine("tofu", "1.12.6", os.path.join(STATE_DIR, "tofu", "v1.12.6", "tofu"))
+ENGINES = [OLDEST, NEWEST, TOFU]
+ENGINE_IDS = [e.id for e in ENGINES]
+
+
+def engine_bin(engine: Engine = NEWEST) -> str:
+    """The engine's binary, installed (built) by scripts/terraform.sh when missing."""
+    if not os.access(engine.path, os.X_OK):
         subprocess.run(["bash", str(ROOT / "scripts" / "terraform.sh")], check=True, cwd=ROOT)
-    return path
+    out = subprocess.run([engine.path, "version"], capture_output=True, text=True,
+                         env=dict(os.environ, CHECKPOINT_DISABLE="1")).stdout
+    assert engine.version_line in out.splitlines(), out
+    return engine.path
 
 
 class Terraform:
     """One working directory with its own CLI config pointing at the built provider."""
 
-    def __init__(self, workdir: Path, world: dict):
+    def __init__(self, workdir: Path, world: dict, engine: Engine = NEWEST):
         self.dir = workdir
-        self.bin = terraform_bin()
+        self.engine = engine
+        self.bin = engine_bin(engine)
         provider_dir = os.environ.get("MULTIARCH_TERRAFORM_PROVIDER_DIR", str(ROOT / "target" / "debug"))
         assert os.access(os.path.join(provider_dir, "terraform-provider-multiarch"), os.X_OK)
         rc = workdir / "cli.tfrc"
@@ -66,7 +116,7 @@ class Terraform:
             cwd=self.dir, env=self.env, capture_output=True, text=True, timeout=900,
         )
         TIMINGS.append((" ".join(args[:1]), time.monotonic() - start))
-        assert p.returncode in ok, f"terraform {' '.join(args)} exited {p.returncode}:\n{p.stdout}\n{p.stderr}"
+        assert p.returncode in ok, f"{self.engine.id} {' '.join(args)} exited {p.returncode}:\n{p.stdout}\n{p.stderr}"
         return p
 
     def plan(self) -> tuple[int, str]:
@@ -85,6 +135,10 @@ def tf(tmp_path, world):
     d = tmp_path / "tf"
     shutil.copytree(FIXTURE, d)
     yield Terraform(d, world)
+    report_timings()
+
+
+def report_timings():
     if TIMINGS:
         print("\nterraform wall times: " + ", ".join(f"{c} {t:.1f}s" for c, t in TIMINGS))
         TIMINGS.clear()

@@ -1,9 +1,10 @@
-# multiarch with Terraform (>= 1.0, plugin protocol 6): one multi-arch image on ECR, built
-# with BuildKit for Graviton and Intel, and a release tag stitched from it. ecs.tf (same
-# directory) creates the ECR repository and runs the image on ECS Fargate on both CPUs.
+# multiarch with Terraform (1.0.3 and later, tested up to 1.13) or OpenTofu (tested 1.12):
+# one multi-arch image on ECR, built with BuildKit for Graviton and Intel, and a release tag
+# stitched from it. ecs.tf (same directory) creates the ECR repository and runs the image on
+# ECS Fargate on both CPUs.
 #
-# Install the provider from its release files through a filesystem mirror in the Terraform
-# CLI configuration (~/.terraformrc or TF_CLI_CONFIG_FILE), then `terraform init`:
+# Install the provider from its release files through a filesystem mirror in the CLI
+# configuration (~/.terraformrc, OpenTofu's ~/.tofurc, or TF_CLI_CONFIG_FILE), then `init`:
 #
 #   provider_installation {
 #     filesystem_mirror {
@@ -16,7 +17,7 @@
 #   }
 
 terraform {
-  required_version = ">= 1.0"
+  required_version = ">= 1.0.3"
   required_providers {
     multiarch = {
       source  = "multiarch-dev/multiarch"

@@ -84,6 +84,45 @@ pub fn is_engine_address(s: &str) -> bool {
     port_ok && host_ok
 }
 
+/// Records the command a flag asks for; `--help` wins over whatever else is on the line.
+fn set_action(c: Command, action: &mut Option<Command>) -> Result<(), UsageError> {
+    match action {
+        Some(Command::Help) => Ok(()),
+        _ if c == Command::Help => {
+            *action = Some(c);
+            Ok(())
+        }
+        Some(prev) if *prev != c => Err(UsageError(format!(
+            "{} and {} cannot be combined",
+            describe(prev),
+            describe(&c)
+        ))),
+        _ => {
+            *action = Some(c);
+            Ok(())
+        }
+    }
+}
+
+/// A positional argument: the engine's address (only one).
+fn positional(arg: String, prev: Option<&str>) -> Result<String, UsageError> {
+    if arg == "-" {
+        return Err(UsageError("unexpected argument \"-\"".into()));
+    }
+    if !is_engine_address(&arg) {
+        return Err(UsageError(format!(
+            "unexpected argument {arg:?}: the only argument is the Pulumi engine's \
+             address (host:port), which the engine passes itself"
+        )));
+    }
+    if let Some(prev) = prev {
+        return Err(UsageError(format!(
+            "more than one engine address ({prev:?} and {arg:?})"
+        )));
+    }
+    Ok(arg)
+}
+
 /// Parses the arguments after the program name.
 pub fn parse_args<I>(args: I) -> Result<Command, UsageError>
 where
@@ -92,44 +131,10 @@ where
     let mut verbosity = 0u8;
     let mut engine_address: Option<String> = None;
     let mut action: Option<Command> = None;
-    let set_action = |c: Command, action: &mut Option<Command>| -> Result<(), UsageError> {
-        match action {
-            // --help wins over whatever else is on the line.
-            Some(Command::Help) => Ok(()),
-            _ if c == Command::Help => {
-                *action = Some(c);
-                Ok(())
-            }
-            Some(prev) if *prev != c => Err(UsageError(format!(
-                "{} and {} cannot be combined",
-                describe(prev),
-                describe(&c)
-            ))),
-            _ => {
-                *action = Some(c);
-                Ok(())
-            }
-        }
-    };
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let Some(flag) = flag_name(&arg) else {
-            if arg == "-" {
-                return Err(UsageError("unexpected argument \"-\"".into()));
-            }
-            // A positional: the engine's address.
-            if !is_engine_address(&arg) {
-                return Err(UsageError(format!(
-                    "unexpected argument {arg:?}: the only argument is the Pulumi engine's \
-                     address (host:port), which the engine passes itself"
-                )));
-            }
-            if let Some(prev) = &engine_address {
-                return Err(UsageError(format!(
-                    "more than one engine address ({prev:?} and {arg:?})"
-                )));
-            }
-            engine_address = Some(arg);
+            engine_address = Some(positional(arg, engine_address.as_deref())?);
             continue;
         };
         let (name, value) = match flag.split_once('=') {

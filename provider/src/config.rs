@@ -15,8 +15,11 @@ pub struct ProviderConfig {
     /// `auths` from `docker login`), else anonymous access.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub registries: Vec<RegistryConfig>,
-    /// BuildKit endpoint: `docker` (the local Docker Engine from `DOCKER_HOST` or its default
-    /// socket; the default), `unix:///path/buildkitd.sock` or `tcp://host:port`.
+    /// BuildKit endpoint: `docker` (the Docker Engine the docker CLI would use: `DOCKER_HOST`
+    /// (unix, tcp with `DOCKER_TLS_VERIFY`/`DOCKER_CERT_PATH`, ssh), else the current Docker
+    /// context, else the default socket; the default), `docker+unix:///path`,
+    /// `docker+tcp://host:port`, `ssh://user@host`, or a standalone buildkitd at
+    /// `unix:///path/buildkitd.sock` or `tcp://host:port`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub builder: Option<String>,
     /// TLS for a `tcp://` builder (buildkitd started with `--tlscacert`, `--tlscert`,

@@ -16,12 +16,13 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value as Json};
 
 use crate::model::ResourceModel;
-use crate::resources::{all, image::Image, manifest_list::ManifestList, Resource};
+use crate::resources::{all, image::Image, Resource};
 use crate::schema::{package_schema, PACKAGE, RELEASE_URL, REPOSITORY};
 use crate::terraform::schema::{self as tf, Attr, Block, Ty};
+use examples::{PROVIDER_TF_EXAMPLE, PULUMI_YAML_EXAMPLE};
 
-/// The Terraform registry address of the provider.
-pub const TF_SOURCE: &str = "multiarch-dev/multiarch";
+#[path = "docs_terraform.rs"]
+mod terraform;
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// The release URL with the version filled in, as Pulumi computes it.
@@ -29,27 +30,29 @@ pub fn release_url() -> String {
     RELEASE_URL.replace("${VERSION}", VERSION)
 }
 
-/// Every page: (path relative to the docs directory, contents).
-pub fn pages() -> Vec<(&'static str, String)> {
+/// Every page: (path relative to the docs directory, contents). Each registered resource
+/// has its Terraform page, `resources/<name>.md`, from its own docs.
+pub fn pages() -> Vec<(String, String)> {
     let schema = package_schema();
-    vec![
-        ("index.md", tf_index(&schema)),
-        (
-            "resources/image.md",
-            tf_resource(model(Image::TOKEN), &schema, IMAGE_TF_EXAMPLE, IMAGE_IMPORT),
-        ),
-        (
-            "resources/manifest_list.md",
-            tf_resource(
-                model(ManifestList::TOKEN),
-                &schema,
-                ML_TF_EXAMPLE,
-                ML_IMPORT,
-            ),
-        ),
-        ("_index.md", pulumi_index(&schema)),
-        ("installation-configuration.md", pulumi_install(&schema)),
-    ]
+    let mut pages = vec![("index.md".to_owned(), tf_index(&schema))];
+    for r in all() {
+        let model = r.model();
+        let docs = r.docs();
+        let name = model
+            .tf_name
+            .strip_prefix("multiarch_")
+            .unwrap_or(model.tf_name);
+        pages.push((
+            format!("resources/{name}.md"),
+            tf_resource(model, &schema, docs.tf_example, &docs.import),
+        ));
+    }
+    pages.push(("_index.md".to_owned(), pulumi_index(&schema)));
+    pages.push((
+        "installation-configuration.md".to_owned(),
+        pulumi_install(&schema),
+    ));
+    pages
 }
 
 /// Writes every page under `dir`; returns the paths written.
@@ -65,103 +68,6 @@ pub fn write(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     }
     Ok(out)
 }
-
-// ---------------------------------------------------------------------------------------
-// Examples (the Terraform ones are run by tests/test_install.py against the test world).
-
-const PROVIDER_TF_EXAMPLE: &str = r#"terraform {
-  required_providers {
-    multiarch = {
-      source = "multiarch-dev/multiarch"
-    }
-  }
-}
-
-# ECR registries need no entry: the provider asks ECR for a token through the AWS
-# credential chain. Other registries take static credentials.
-provider "multiarch" {
-  aws = { region = "us-east-1" }
-  registries = [
-    { address = "ghcr.io", username = "me", password = var.ghcr_token },
-    { address = "127.0.0.1:5000", insecure = true },
-  ]
-}
-
-variable "ghcr_token" {
-  type      = string
-  sensitive = true
-  default   = ""
-}
-"#;
-
-const IMAGE_TF_EXAMPLE: &str = r#"# ./app holds the Dockerfile and the files it copies.
-resource "multiarch_image" "app" {
-  context {
-    location = "${path.module}/app"
-  }
-  # Graviton and Intel; omit it and BuildKit builds for its own platform only.
-  platforms = ["linux/amd64", "linux/arm64"]
-  tags      = ["123456789012.dkr.ecr.us-east-1.amazonaws.com/app:1.2.3"]
-  build_args = {
-    VERSION = "1.2.3"
-  }
-}
-
-# A pinned reference for task definitions: repository@sha256:…
-output "app_ref" {
-  value = multiarch_image.app.ref
-}
-"#;
-
-const ML_TF_EXAMPLE: &str = r#"# Two single-architecture images already in the registry, one tag for both.
-resource "multiarch_manifest_list" "app10" {
-  tags = ["123456789012.dkr.ecr.us-east-1.amazonaws.com/app:10"]
-  sources = [
-    "123456789012.dkr.ecr.us-east-1.amazonaws.com/app:10.10", # linux/amd64
-    "123456789012.dkr.ecr.us-east-1.amazonaws.com/app:10.20", # linux/arm64
-  ]
-}
-
-output "app10_platforms" {
-  value = multiarch_manifest_list.app10.platforms
-}
-"#;
-
-const IMAGE_IMPORT: &str = "An Image is imported by one of its tags: the state gets the tag, \
-the platforms and the digests the registry holds.\n\n```shell\nterraform import \
-multiarch_image.app 123456789012.dkr.ecr.us-east-1.amazonaws.com/app:v1\n```\n\nA registry \
-cannot tell what an image was built from, so the configuration's build inputs (`context`, \
-`dockerfile`, `build_args`, …) show as one in-place update on the next plan. That update \
-**builds nothing**: it records them and the context's hash (from then on a changed file is a \
-change), points tags added since the import at the imported image and removes dropped ones; \
-`digest` stays the imported one. Only another set of `platforms` (or `push = false`) builds.\n";
-
-const ML_IMPORT: &str = "A manifest list is imported by one of its tags; its children become \
-`sources` (by digest), and `media_type` is recorded only where leaving it unset would give \
-another one:\n\n```shell\nterraform import multiarch_manifest_list.app10 \
-123456789012.dkr.ecr.us-east-1.amazonaws.com/app:10\n```\n\nTerraform compares attributes \
-literally: write the `sources` the import recorded (`terraform state show`) for a plan with no \
-changes, or expect one in-place update that pushes the same index (a Pulumi program may name the \
-sources by tag: tags that resolve to the imported images are no change).\n";
-
-const PULUMI_YAML_EXAMPLE: &str = r#"name: multiarch-quickstart
-runtime: yaml
-resources:
-  app:
-    type: multiarch:index:Image
-    properties:
-      context:
-        location: ./app
-      platforms: [linux/amd64, linux/arm64]
-      tags:
-        - 123456789012.dkr.ecr.us-east-1.amazonaws.com/app:1.2.3
-    # Pulumi installs the plugin from the release by itself.
-    options:
-      version: VERSION
-      pluginDownloadURL: RELEASE_URL
-outputs:
-  ref: ${app.ref}
-"#;
 
 // ---------------------------------------------------------------------------------------
 // Shared prose.
@@ -473,29 +379,8 @@ Plan is a preview: it builds (so Dockerfile errors show) and resolves sources, b
 nothing to any registry. Every change is an in-place update; nothing is ever replaced, and a
 tag another resource still uses is never deleted.
 
-## Installation
-
-Until the provider is in the public registry, install it from its release files (version
-{VERSION}) with a filesystem mirror: unpack
-`terraform-provider-multiarch_{VERSION}_linux_amd64.zip` from {url} into
-`<mirror>/registry.terraform.io/{TF_SOURCE}/{VERSION}/linux_amd64/` (the release's
-`terraform-mirror/` directory is that layout already) and tell Terraform in its CLI
-configuration (`~/.terraformrc` or `TF_CLI_CONFIG_FILE`):
-
-```hcl
-provider_installation {{
-  filesystem_mirror {{
-    path    = \"/path/to/terraform-mirror\"
-    include = [\"{TF_SOURCE}\"]
-  }}
-  direct {{
-    exclude = [\"{TF_SOURCE}\"]
-  }}
-}}
-```
-
-`terraform init` then installs it (and everything else from the usual places).
-
+{requirements}
+{installation}
 ## Example Usage
 
 ```terraform
@@ -503,22 +388,14 @@ provider_installation {{
 
 {ecr}
 ",
-        url = release_url(),
+        requirements = terraform::REQUIREMENTS,
+        installation = terraform::installation(VERSION, &release_url()),
         ecr = ecr_section("##"),
     );
     let block = tf::provider_block();
     let props = schema["config"]["variables"].as_object();
     tf_schema(&mut s, schema, &block, props, None, false);
     s
-}
-
-/// The registered resource's model (every resource has a page).
-fn model(token: &str) -> &'static ResourceModel {
-    all()
-        .iter()
-        .find(|r| r.token() == token)
-        .map(|r| r.model())
-        .expect("a registered resource")
 }
 
 fn tf_resource(model: &ResourceModel, schema: &Json, example: &str, import: &str) -> String {
@@ -810,173 +687,7 @@ config:
     s
 }
 
+mod examples;
+
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn docs_dir() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs")
-    }
-
-    #[test]
-    fn checked_in_docs_are_current() {
-        let mut stale = Vec::new();
-        for (rel, text) in pages() {
-            let on_disk = std::fs::read_to_string(docs_dir().join(rel)).unwrap_or_default();
-            if on_disk != text {
-                stale.push(rel);
-            }
-        }
-        assert!(
-            stale.is_empty(),
-            "docs are stale ({}): run `make docs` and commit them",
-            stale.join(", ")
-        );
-    }
-
-    /// Collects every schema item (resource, property, type, enum value) without a
-    /// description.
-    fn undocumented(schema: &Json) -> Vec<String> {
-        let mut missing = Vec::new();
-        let described = |v: &Json| {
-            v.get("description")
-                .and_then(Json::as_str)
-                .is_some_and(|d| !d.trim().is_empty())
-        };
-        let mut props = |what: &str, p: &Json| {
-            for (k, v) in p.as_object().into_iter().flatten() {
-                if !described(v) {
-                    missing.push(format!("{what}.{k}"));
-                }
-            }
-        };
-        props("config", &schema["config"]["variables"]);
-        props("provider", &schema["provider"]["inputProperties"]);
-        for (token, r) in schema["resources"].as_object().into_iter().flatten() {
-            props(&format!("{token} input"), &r["inputProperties"]);
-            props(&format!("{token} output"), &r["properties"]);
-        }
-        for (token, t) in schema["types"].as_object().into_iter().flatten() {
-            props(token, &t["properties"]);
-        }
-        for (token, r) in schema["resources"].as_object().into_iter().flatten() {
-            if !described(r) {
-                missing.push(token.clone());
-            }
-        }
-        for (token, t) in schema["types"].as_object().into_iter().flatten() {
-            if !described(t) {
-                missing.push(token.clone());
-            }
-            for v in t["enum"].as_array().into_iter().flatten() {
-                if !described(v) {
-                    missing.push(format!("{token} value {}", v["value"]));
-                }
-            }
-        }
-        missing
-    }
-
-    #[test]
-    fn every_schema_item_has_a_description() {
-        let missing = undocumented(&package_schema());
-        assert!(
-            missing.is_empty(),
-            "undocumented schema items (add doc comments on the Rust types): {missing:?}"
-        );
-    }
-
-    #[test]
-    fn the_description_check_can_fail() {
-        let mut s = package_schema();
-        s["types"]["multiarch:index:NetworkMode"]["enum"][0]
-            .as_object_mut()
-            .unwrap()
-            .remove("description");
-        s["resources"]["multiarch:index:Image"]["inputProperties"]["tags"]
-            .as_object_mut()
-            .unwrap()
-            .remove("description");
-        let missing = undocumented(&s);
-        assert_eq!(missing.len(), 2, "{missing:?}");
-    }
-
-    #[test]
-    fn readme_is_self_contained_and_its_input_tables_are_current() {
-        let readme =
-            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
-                .unwrap();
-        for bad in ["../", "shared/"] {
-            assert!(
-                !readme.contains(bad),
-                "README.md points outside the repository ({bad:?})"
-            );
-        }
-        let schema = package_schema();
-        for token in [Image::TOKEN, ManifestList::TOKEN] {
-            assert!(
-                readme.contains(&inputs_table(&schema, token)),
-                "README.md's inputs table of {token} is stale: copy it from docs/_index.md"
-            );
-        }
-    }
-
-    #[test]
-    fn pages_hold_what_registries_expect() {
-        let pages: std::collections::BTreeMap<_, _> = pages().into_iter().collect();
-        let image = &pages["resources/image.md"];
-        for s in [
-            "# multiarch_image (Resource)",
-            "## Example Usage",
-            "## Schema",
-            "### Optional",
-            "### Read-Only",
-            "- `platforms` (Set of String)",
-            "- `push` (Boolean) Push the result to `tags` (never during preview). This is the only \
-             way to push: `exports` writes files and directories, `load` the Engine's image \
-             store. Default: `true`.",
-            "- `secrets` (Map of String, Sensitive)",
-            "- `context` (Block, Optional)",
-            "### Nested Schema for `context`",
-            "### Nested Schema for `manifests`",
-            "Possible values: `default`",
-            "## Import",
-            "terraform import multiarch_image.app",
-            "builds for its own platform only",
-        ] {
-            assert!(image.contains(s), "image.md lacks {s:?}");
-        }
-        let ml = &pages["resources/manifest_list.md"];
-        for s in [
-            "### Required",
-            "- `sources` (Set of String)",
-            "- `tags` (Set of String)",
-            "terraform import multiarch_manifest_list.app10",
-        ] {
-            assert!(ml.contains(s), "manifest_list.md lacks {s:?}");
-        }
-        let index = &pages["index.md"];
-        for s in [
-            "ecr:GetAuthorizationToken",
-            "ecr:BatchCheckLayerAvailability",
-            "ecr:InitiateLayerUpload",
-            "ecr:UploadLayerPart",
-            "ecr:CompleteLayerUpload",
-            "ecr:PutImage",
-            "ecr:BatchGetImage",
-            "ecr:GetDownloadUrlForLayer",
-            "ecr:BatchDeleteImage",
-            "- `registries` (Attributes List)",
-            "### Nested Schema for `registries`",
-            "- `password` (String, Sensitive)",
-            "filesystem_mirror",
-        ] {
-            assert!(index.contains(s), "index.md lacks {s:?}");
-        }
-        let install = &pages["installation-configuration.md"];
-        assert!(install.contains("pulumi plugin install resource multiarch"));
-        assert!(install.contains(&release_url()));
-        assert!(install.contains("| `multiarch:registries` |"));
-        assert!(pages["_index.md"].contains("### multiarch:index:ManifestList"));
-    }
-}
+mod tests;

@@ -5,8 +5,11 @@
 //! `.dockerignore` matcher, the reference and platform parsers, property paths, loggers
 //! and the provider configuration types. Everything else is crate-private.
 
+#![warn(clippy::too_many_lines)]
+
 mod context;
 mod credentials;
+pub mod docker;
 mod docs;
 mod ecr;
 mod host;
@@ -14,6 +17,7 @@ mod model;
 mod net;
 mod pulumi;
 mod registry;
+mod remote_context;
 mod resources;
 mod schema;
 mod secret;

@@ -9,6 +9,10 @@
 //! - `extend("x-diff" = "ignore")`: never a change (short-lived registry passwords).
 //! - `extend("x-output" = "always")`: an output that exists after every create (SDKs type
 //!   it non-optional; unknown during preview).
+//! - `extend("x-preview" = "unknown")`: an output a preview cannot know even when it knows
+//!   the others (a resource's preview answers [`crate::resources::UnknownOutputs::Declared`]).
+//! - `extend("x-secret-strings" = "buildx-cache")`: the strings in the value (a list of
+//!   buildx cache strings) are secrets when they carry a credential (`type=gha,token=…`).
 //!
 //! A value that is one of several kinds (a `#[serde(untagged)]` enum of a string and a named
 //! object, JSON Schema `anyOf`) is a [`Kind::Union`]. Pulumi types it as the union
@@ -28,7 +32,14 @@ use serde_json::{Map, Value as Json};
 use crate::path::PropertyPath;
 
 /// Extension keys a field may carry; any other `x-` key is a typo and fails the model.
-const KNOWN_EXTENSIONS: &[&str] = &["x-set", "x-secret", "x-diff", "x-output"];
+const KNOWN_EXTENSIONS: &[&str] = &[
+    "x-set",
+    "x-secret",
+    "x-secret-strings",
+    "x-diff",
+    "x-output",
+    "x-preview",
+];
 
 /// What a value is.
 #[derive(Debug, Clone, PartialEq)]
@@ -112,6 +123,25 @@ pub struct Field {
     pub secret: bool,
     pub diff_ignored: bool,
     pub always_present: bool,
+    /// Unknown in a preview that knows the other outputs (`x-preview = "unknown"`).
+    pub preview_unknown: bool,
+    /// Which strings in the value are secrets, judged by their content.
+    pub secret_strings: Option<SecretStrings>,
+}
+
+/// Strings that are secrets by their content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretStrings {
+    /// Buildx cache strings carrying a credential (`type=gha,token=…`).
+    BuildxCache,
+}
+
+impl SecretStrings {
+    fn holds(self, s: &str) -> bool {
+        match self {
+            SecretStrings::BuildxCache => crate::buildkit::string_holds_secret(s),
+        }
+    }
 }
 
 impl Field {
@@ -245,6 +275,12 @@ impl Walker<'_> {
             secret: holds_secret(v),
             diff_ignored: v.get("x-diff").and_then(Json::as_str) == Some("ignore"),
             always_present: v.get("x-output").and_then(Json::as_str) == Some("always"),
+            preview_unknown: v.get("x-preview").and_then(Json::as_str) == Some("unknown"),
+            secret_strings: match v.get("x-secret-strings").and_then(Json::as_str) {
+                None => None,
+                Some("buildx-cache") => Some(SecretStrings::BuildxCache),
+                Some(other) => panic!("field {key:?}: unknown x-secret-strings {other:?}"),
+            },
             default: v
                 .get("default")
                 .filter(|d| d.is_boolean() || d.is_string() || d.is_number())
@@ -476,7 +512,30 @@ fn walk_secrets(f: &Field, v: &Json, path: PropertyPath, out: &mut BTreeSet<Prop
         out.insert(path);
         return;
     }
+    if let Some(holds) = f.secret_strings {
+        walk_strings(v, &path, holds, out);
+    }
     walk_kind(&f.kind, v, path, out);
+}
+
+/// The strings at or below `v` that `holds` says carry a secret.
+fn walk_strings(
+    v: &Json,
+    path: &PropertyPath,
+    holds: SecretStrings,
+    out: &mut BTreeSet<PropertyPath>,
+) {
+    match v {
+        Json::String(s) if holds.holds(s) => {
+            out.insert(path.clone());
+        }
+        Json::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                walk_strings(item, &path.index(i), holds, out);
+            }
+        }
+        _ => {}
+    }
 }
 
 fn walk_kind(kind: &Kind, v: &Json, path: PropertyPath, out: &mut BTreeSet<PropertyPath>) {
@@ -509,235 +568,4 @@ fn walk_kind(kind: &Kind, v: &Json, path: PropertyPath, out: &mut BTreeSet<Prope
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn config() -> ObjectType {
-        object_model::<crate::config::ProviderConfig>()
-    }
-
-    fn field<'a>(fields: &'a [Field], key: &str) -> &'a Field {
-        fields.iter().find(|f| f.key == key).unwrap()
-    }
-
-    #[test]
-    fn facts_come_from_the_fields() {
-        let c = config();
-        let registries = field(&c.fields, "registries");
-        let Kind::List(item) = &registries.kind else {
-            panic!("registries: {:?}", registries.kind)
-        };
-        let Kind::Object(reg) = item.as_ref() else {
-            panic!("registries items")
-        };
-        assert_eq!(reg.name.as_deref(), Some("RegistryConfig"));
-        let pw = field(&reg.fields, "password");
-        assert!(pw.secret && pw.diff_ignored && !pw.required);
-        assert!(field(&reg.fields, "address").required);
-        assert!(!field(&reg.fields, "username").secret);
-    }
-
-    #[test]
-    fn secret_paths_at_any_depth() {
-        let c = config();
-        let value = json!({
-            "registries": [
-                {"address": "a.example", "username": "u", "password": "pw"},
-                {"address": "b.example"}
-            ],
-            "builderTls": {"cert": "c", "key": "k"},
-        });
-        let got: Vec<String> = secret_paths(&c.fields, value.as_object().unwrap())
-            .iter()
-            .map(|p| p.to_string())
-            .collect();
-        assert_eq!(got, ["builderTls.key", "registries[0].password"]);
-    }
-
-    #[test]
-    fn ignored_fields_are_no_change_at_any_depth() {
-        let c = config();
-        let a = json!({"registries": [{"address": "a", "username": "u", "password": "one"}]});
-        let b = json!({"registries": [{"address": "a", "username": "u", "password": "two"}]});
-        let d = json!({"registries": [{"address": "b", "username": "u", "password": "two"}]});
-        let m = |v: &Json| v.as_object().unwrap().clone();
-        assert!(changes(&c.fields, &m(&a), &m(&b)).is_empty());
-        assert_eq!(changes(&c.fields, &m(&a), &m(&d)), ["registries"]);
-    }
-
-    #[test]
-    fn sets_compare_as_sets() {
-        let f = Field {
-            key: "tags".into(),
-            kind: Kind::List(Box::new(Kind::String)),
-            description: String::new(),
-            required: false,
-            default: None,
-            set: true,
-            secret: false,
-            diff_ignored: false,
-            always_present: false,
-        };
-        let m = |v: Json| v.as_object().unwrap().clone();
-        let fields = [f];
-        assert!(changes(
-            &fields,
-            &m(json!({"tags": ["a", "b"]})),
-            &m(json!({"tags": ["b", "a"]}))
-        )
-        .is_empty());
-        assert_eq!(
-            changes(
-                &fields,
-                &m(json!({"tags": ["a"]})),
-                &m(json!({"tags": ["a", "c"]}))
-            ),
-            ["tags"]
-        );
-        let mut list = fields[0].clone();
-        list.set = false;
-        assert_eq!(
-            changes(
-                &[list],
-                &m(json!({"tags": ["a", "b"]})),
-                &m(json!({"tags": ["b", "a"]}))
-            ),
-            ["tags"]
-        );
-    }
-
-    fn image() -> ObjectType {
-        object_model::<crate::resources::image::ImageInputs>()
-    }
-
-    #[test]
-    fn a_string_or_object_entry_is_a_union_whose_plain_kind_is_the_string() {
-        let img = image();
-        for (key, name) in [("cacheFrom", "CacheFrom"), ("cacheTo", "CacheTo")] {
-            let f = field(&img.fields, key);
-            assert!(
-                !f.set && !f.secret,
-                "{key}: a list, not a set; not secret as a whole"
-            );
-            let Kind::List(item) = &f.kind else {
-                panic!("{key}: {:?}", f.kind)
-            };
-            let Kind::Union(alts) = item.as_ref() else {
-                panic!("{key} items: {item:?}")
-            };
-            assert_eq!(alts.len(), 2);
-            assert_eq!(alts[0], Kind::String);
-            assert!(matches!(&alts[1], Kind::Object(o) if o.name.as_deref() == Some(name)));
-            assert_eq!(item.plain(), &Kind::String);
-        }
-        // The named entry enum is its alternatives, not a type of its own.
-        assert_eq!(Kind::String.plain(), &Kind::String);
-    }
-
-    #[test]
-    fn secrets_inside_a_union_are_found_at_their_path() {
-        let img = image();
-        let value = json!({
-            "cacheTo": [
-                "type=registry,ref=r.example/a:c",
-                {"gha": {"scope": "app", "token": "t"}},
-                {"s3": {"bucket": "b", "region": "r", "secretAccessKey": "k", "accessKeyId": "id"}}
-            ],
-            "cacheFrom": [{"s3": {"bucket": "b", "region": "r", "sessionToken": "st"}}],
-        });
-        let got: Vec<String> = secret_paths(&img.fields, value.as_object().unwrap())
-            .iter()
-            .map(|p| p.to_string())
-            .collect();
-        assert_eq!(
-            got,
-            [
-                "cacheFrom[0].s3.sessionToken",
-                "cacheTo[1].gha.token",
-                "cacheTo[2].s3.secretAccessKey"
-            ]
-        );
-    }
-
-    #[test]
-    fn union_entries_compare_by_their_facts_and_in_order() {
-        let img = image();
-        let m = |v: Json| v.as_object().unwrap().clone();
-        let s3 = |key: &str, bucket: &str| json!({"s3": {"bucket": bucket, "region": "r", "secretAccessKey": key}});
-        // A rotated credential is no change; another bucket is.
-        let a = m(json!({"cacheTo": ["r.example/a:c", s3("one", "b")]}));
-        assert!(changes(
-            &img.fields,
-            &a,
-            &m(json!({"cacheTo": ["r.example/a:c", s3("two", "b")]}))
-        )
-        .is_empty());
-        assert_eq!(
-            changes(
-                &img.fields,
-                &a,
-                &m(json!({"cacheTo": ["r.example/a:c", s3("one", "c")]}))
-            ),
-            ["cacheTo"]
-        );
-        // A list: order matters, as for the strings.
-        assert_eq!(
-            changes(
-                &img.fields,
-                &a,
-                &m(json!({"cacheTo": [s3("one", "b"), "r.example/a:c"]}))
-            ),
-            ["cacheTo"]
-        );
-        // The string and the equivalent typed entry are different values.
-        let typed = m(json!({"cacheFrom": [{"registry": {"ref": "r.example/a:c"}}]}));
-        let string = m(json!({"cacheFrom": ["type=registry,ref=r.example/a:c"]}));
-        assert_eq!(changes(&img.fields, &typed, &string), ["cacheFrom"]);
-    }
-
-    #[derive(schemars::JsonSchema)]
-    #[allow(dead_code)]
-    struct A {
-        a: String,
-    }
-
-    #[derive(schemars::JsonSchema)]
-    #[allow(dead_code)]
-    struct B {
-        b: String,
-    }
-
-    #[derive(schemars::JsonSchema)]
-    #[allow(dead_code)]
-    #[serde(untagged)]
-    enum NoString {
-        A(A),
-        B(B),
-    }
-
-    #[derive(schemars::JsonSchema)]
-    #[allow(dead_code)]
-    struct Unplain {
-        x: Vec<NoString>,
-    }
-
-    #[test]
-    #[should_panic(expected = "a union needs exactly one scalar alternative")]
-    fn a_union_without_a_plain_form_fails_the_model() {
-        object_model::<Unplain>();
-    }
-
-    #[derive(schemars::JsonSchema)]
-    #[allow(dead_code)]
-    struct Typo {
-        #[schemars(extend("x-sett" = true))]
-        tags: Vec<String>,
-    }
-
-    #[test]
-    #[should_panic(expected = "unknown fact \"x-sett\"")]
-    fn a_misspelt_fact_fails_the_model() {
-        object_model::<Typo>();
-    }
-}
+mod tests;

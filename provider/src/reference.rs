@@ -285,6 +285,8 @@ mod tests {
     /// A valid reference: (input, registry, repository, tag, digest).
     type Valid = (String, &'static str, String, Option<String>, Option<String>);
 
+    // A table of cases, one per line.
+    #[allow(clippy::too_many_lines)]
     fn valid() -> Vec<Valid> {
         let t128 = format!("a{}", "b".repeat(127));
         let d = |s: &str| Some(s.to_owned());

@@ -49,6 +49,13 @@ impl World {
 
 fn world(test: &str) -> Option<World> {
     if !Path::new(SOCKET).exists() {
+        // In CI the test world is part of the job: its absence is a failure, not a skip
+        // (a broken test world must not leave CI green).
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{test}: {SOCKET} is absent and CI is set: the test world is missing \
+             (run scripts/testenv.sh)"
+        );
         eprintln!("skipping {test}: {SOCKET} is absent (no Docker Engine)");
         return None;
     }
@@ -68,9 +75,7 @@ fn world(test: &str) -> Option<World> {
         .to_string();
     Some(World {
         env,
-        endpoint: Endpoint::DockerEngine {
-            socket: PathBuf::from(socket),
-        },
+        endpoint: Endpoint::DockerEngine(multiarch::docker::Engine::unix(socket, "DOCKER_HOST")),
     })
 }
 
@@ -951,7 +956,7 @@ async fn engine_grpc(socket: &Path) -> tokio::net::UnixStream {
 
 fn engine_socket(w: &World) -> PathBuf {
     match &w.endpoint {
-        Endpoint::DockerEngine { socket } => socket.clone(),
+        Endpoint::DockerEngine(e) => e.socket().expect("a unix socket").to_path_buf(),
         other => panic!("the test world's endpoint is {other}"),
     }
 }

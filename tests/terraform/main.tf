@@ -3,6 +3,7 @@
 # ECR look-alike with moto's IAM token. Values come from terraform.tfvars.json per step.
 
 terraform {
+  required_version = ">= 1.0.3"
   required_providers {
     multiarch = {
       source = "example.com/multiarch/multiarch"

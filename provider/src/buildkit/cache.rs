@@ -10,13 +10,73 @@ use bollard_buildkit_proto::moby::buildkit::v1::CacheOptionsEntry;
 
 use crate::secret::SecretString;
 
-/// Attributes that are credentials, whatever the cache type (gha `token`, s3
-/// `secret_access_key` and `session_token`, azblob `secret_access_key`): kept as
-/// [`SecretString`]s, so a spec or entry printed with `Debug` shows `***`.
-const SECRET_ATTRS: &[&str] = &["token", "secret_access_key", "session_token"];
+/// One cache backend BuildKit knows, as data: its type name, whether it imports
+/// (`cacheFrom`; every backend exports), the attributes of which it needs one, and the
+/// attributes that are credentials (kept as [`SecretString`]s, so a spec or entry printed
+/// with `Debug` shows `***`, and a buildx string holding one is a secret as a whole).
+#[derive(Debug)]
+pub struct Backend {
+    /// BuildKit's `type`.
+    pub name: &'static str,
+    /// Whether a cache import may name it (`inline` is written into the pushed image).
+    pub imports: bool,
+    /// A buildx string of this type needs one of these attributes.
+    pub needs_one_of: &'static [&'static str],
+    /// Credential attributes.
+    pub secret: &'static [&'static str],
+}
 
-/// Cache types BuildKit knows.
-const TYPES: &str = "registry, local, inline, gha, s3 or azblob";
+/// Every cache backend BuildKit knows; adding one is an entry here (and its typed form in
+/// `crate::resources::cache`, if it gets one).
+pub const BACKENDS: &[Backend] = &[
+    Backend {
+        name: "registry",
+        imports: true,
+        needs_one_of: &["ref"],
+        secret: &[],
+    },
+    Backend {
+        name: "local",
+        imports: true,
+        needs_one_of: &["src", "dest"],
+        secret: &[],
+    },
+    Backend {
+        name: "inline",
+        imports: false,
+        needs_one_of: &[],
+        secret: &[],
+    },
+    Backend {
+        name: "gha",
+        imports: true,
+        needs_one_of: &[],
+        secret: &["token"],
+    },
+    Backend {
+        name: "s3",
+        imports: true,
+        needs_one_of: &[],
+        secret: &["secret_access_key", "session_token"],
+    },
+    Backend {
+        name: "azblob",
+        imports: true,
+        needs_one_of: &[],
+        secret: &["secret_access_key"],
+    },
+];
+
+/// The backend named `ty`.
+pub fn backend(ty: &str) -> Option<&'static Backend> {
+    BACKENDS.iter().find(|b| b.name == ty)
+}
+
+/// Whether a buildx cache string carries a credential (`type=gha,token=…`): such a string
+/// is a secret as a whole (the secret walk of the inputs asks this).
+pub fn string_holds_secret(s: &str) -> bool {
+    CacheEntry::parse(s).is_ok_and(|e| !e.secret_attrs.is_empty())
+}
 
 /// One cache import or export.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -52,7 +112,9 @@ impl fmt::Display for CacheEntryError {
                 f.write_str("a field is not key=value (e.g. type=registry,ref=<repo>:cache)")
             }
             CacheEntryError::UnknownType(t) => {
-                write!(f, "unknown type {t:?} ({TYPES})")
+                let names: Vec<&str> = BACKENDS.iter().map(|b| b.name).collect();
+                let (last, rest) = names.split_last().unwrap_or((&"", &[]));
+                write!(f, "unknown type {t:?} ({} or {last})", rest.join(", "))
             }
             CacheEntryError::Needs { ty, one_of } => {
                 write!(f, "type={ty} needs {}", one_of.join(" or "))
@@ -74,7 +136,7 @@ impl CacheEntry {
     /// Sets an attribute; credentials go to the secret attributes.
     pub fn set(&mut self, key: &str, value: impl Into<String>) {
         let value = value.into();
-        if SECRET_ATTRS.contains(&key) {
+        if backend(&self.ty).is_some_and(|b| b.secret.contains(&key)) {
             self.secret_attrs
                 .insert(key.to_owned(), SecretString::new(value));
         } else {
@@ -122,12 +184,10 @@ impl CacheEntry {
         for (k, v) in fields {
             e.set(&k, v);
         }
-        let required: &'static [&'static str] = match e.ty.as_str() {
-            "registry" => &["ref"],
-            "local" => &["src", "dest"],
-            "inline" | "gha" | "s3" | "azblob" => &[],
-            other => return Err(CacheEntryError::UnknownType(other.to_owned())),
+        let Some(b) = backend(&e.ty) else {
+            return Err(CacheEntryError::UnknownType(e.ty));
         };
+        let required = b.needs_one_of;
         if !required.is_empty() && !required.iter().any(|k| e.attrs.contains_key(*k)) {
             return Err(CacheEntryError::Needs {
                 ty: e.ty,

@@ -4,7 +4,7 @@
 //! without the docker CLI or buildx:
 //!
 //! - reaches BuildKit through the Docker Engine API (`POST /grpc` and
-//!   `POST /session` upgraded to h2c on the Engine's unix socket) or a
+//!   `POST /session` upgraded to h2c; the Engine on a unix socket, TCP, TLS or ssh) or a
 //!   standalone buildkitd (`unix://`, or `tcp://` in plain text or TLS,
 //!   session through `Control.Session`);
 //! - serves the session BuildKit calls back into: local directories
@@ -23,13 +23,20 @@
 //!   output lines into the error.
 
 mod content;
+mod engine_conn;
 mod filesend;
 mod filesync;
 mod progress;
 mod session;
 mod solve;
-pub use cache::{check_cache_entry, CacheEntry, CacheEntryError};
+mod sources;
+pub use cache::{
+    backend, check_cache_entry, string_holds_secret, Backend, CacheEntry, CacheEntryError, BACKENDS,
+};
 mod cache;
+mod classic;
+pub use classic::{build_anywhere, LayoutPusher};
+mod collect;
 mod tls;
 pub use tls::{TlsError, TlsSettings};
 mod transport;
@@ -48,8 +55,8 @@ use crate::log::{Level, Logger};
 /// Where BuildKit runs.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Endpoint {
-    /// BuildKit embedded in the Docker Engine, reached over its API socket.
-    DockerEngine { socket: PathBuf },
+    /// BuildKit embedded in the Docker Engine, reached over its API (unix, TCP, TLS, ssh).
+    DockerEngine(crate::docker::Engine),
     /// A standalone buildkitd listening on a unix socket.
     Unix(PathBuf),
     /// A standalone buildkitd listening on `host:port`, in plain text or, with `tls`, TLS.
@@ -59,15 +66,20 @@ pub enum Endpoint {
     },
 }
 
-const DEFAULT_DOCKER_SOCKET: &str = "/var/run/docker.sock";
+#[cfg(test)]
+const DEFAULT_DOCKER_SOCKET: &str = crate::docker::DEFAULT_SOCKET;
 
 impl Endpoint {
     /// Parses a `builder` setting:
     ///
-    /// - `None`, `""`, `"docker"` or `"default"`: the Docker Engine at
-    ///   `DOCKER_HOST` (only `unix://` is supported) or
-    ///   `/var/run/docker.sock`;
+    /// - `None`, `""`, `"docker"` or `"default"`: the Docker Engine the docker CLI would
+    ///   use (`DOCKER_HOST`, else the current Docker context, else
+    ///   `/var/run/docker.sock`; see [`crate::docker`]);
     /// - `"docker+unix:///path"`: the Docker Engine at that socket;
+    /// - `"docker+tcp://host:port"`: the Docker Engine over TCP, with TLS when `builderTls`
+    ///   is set;
+    /// - `"ssh://[user@]host[:port]"` (or `docker+ssh://`): the Docker Engine on that host,
+    ///   through `ssh … docker system dial-stdio`;
     /// - `"unix:///path"`: a standalone buildkitd on that socket;
     /// - `"tcp://host:port"`: a standalone buildkitd over TCP, with TLS when `tls` is given
     ///   (only a `tcp://` builder takes it).
@@ -76,44 +88,65 @@ impl Endpoint {
         tls: Option<&TlsSettings>,
     ) -> Result<Self, InvalidSetting> {
         let endpoint = Self::parse(builder).map_err(InvalidSetting::Builder)?;
-        match (&endpoint, tls) {
+        match (endpoint, tls) {
             (Endpoint::Tcp { address, .. }, Some(t)) => {
-                tls::client(t, address).map_err(InvalidSetting::Tls)?;
+                tls::client(t, &address).map_err(InvalidSetting::Tls)?;
                 Ok(Endpoint::Tcp {
-                    address: address.clone(),
+                    address,
                     tls: Some(t.clone()),
                 })
             }
-            (_, Some(_)) => Err(InvalidSetting::TlsNotTcp(endpoint.to_string())),
-            (_, None) => Ok(endpoint),
+            (Endpoint::DockerEngine(mut e), Some(t)) if e.source == "builder" => {
+                match &mut e.host {
+                    crate::docker::DockerHost::Tcp { address, tls: slot } => {
+                        tls::client(t, address).map_err(InvalidSetting::Tls)?;
+                        *slot = Some(t.clone());
+                        Ok(Endpoint::DockerEngine(e))
+                    }
+                    _ => Err(InvalidSetting::TlsNotTcp(
+                        Endpoint::DockerEngine(e).to_string(),
+                    )),
+                }
+            }
+            (endpoint, Some(_)) => Err(InvalidSetting::TlsNotTcp(endpoint.to_string())),
+            (Endpoint::DockerEngine(e), None) => {
+                // TLS from DOCKER_CERT_PATH or a context's store: checked now, named by file.
+                if let crate::docker::DockerHost::Tcp {
+                    address,
+                    tls: Some(t),
+                } = &e.host
+                {
+                    tls::client(t, address).map_err(|x| {
+                        InvalidSetting::Builder(format!(
+                            "{e}: {}: {}",
+                            crate::docker::tls_file_of(x.field),
+                            x.reason("TLS")
+                        ))
+                    })?;
+                }
+                Ok(Endpoint::DockerEngine(e))
+            }
+            (endpoint, None) => Ok(endpoint),
         }
     }
 
     fn parse(builder: Option<&str>) -> Result<Self, String> {
         let b = builder.map(str::trim).unwrap_or("");
         match b {
-            "" | "docker" | "default" => {
-                let host = std::env::var("DOCKER_HOST").unwrap_or_default();
-                let host = host.trim();
-                if host.is_empty() {
-                    return Ok(Endpoint::DockerEngine {
-                        socket: PathBuf::from(DEFAULT_DOCKER_SOCKET),
-                    });
-                }
-                match host.strip_prefix("unix://") {
-                    Some(p) if !p.is_empty() => Ok(Endpoint::DockerEngine {
-                        socket: PathBuf::from(p),
-                    }),
-                    _ => Err(format!(
-                        "DOCKER_HOST={host:?}: only unix:// Docker hosts are supported"
-                    )),
-                }
-            }
+            "" | "docker" | "default" => crate::docker::from_env()
+                .map(Endpoint::DockerEngine)
+                .map_err(|e| e.to_string()),
             _ => {
-                if let Some(p) = b.strip_prefix("docker+unix://").filter(|p| !p.is_empty()) {
-                    Ok(Endpoint::DockerEngine {
-                        socket: PathBuf::from(p),
-                    })
+                let docker = b
+                    .strip_prefix("docker+")
+                    .or(b.strip_prefix("ssh://").map(|_| b));
+                if let Some(host) = docker {
+                    let host = crate::docker::DockerHost::parse(host, false)
+                        .map_err(|e| format!("{b:?}: {e}"))?;
+                    Ok(Endpoint::DockerEngine(crate::docker::Engine {
+                        host,
+                        source: "builder".into(),
+                    }))
                 } else if let Some(p) = b.strip_prefix("unix://").filter(|p| !p.is_empty()) {
                     Ok(Endpoint::Unix(PathBuf::from(p)))
                 } else if let Some(a) = b.strip_prefix("tcp://").filter(|a| !a.is_empty()) {
@@ -124,6 +157,7 @@ impl Endpoint {
                 } else {
                     Err(format!(
                         "builder {b:?}: expected \"docker\", \"docker+unix:///path\", \
+                         \"docker+tcp://host:port\", \"ssh://user@host\", \
                          \"unix:///path\" or \"tcp://host:port\""
                     ))
                 }
@@ -135,16 +169,14 @@ impl Endpoint {
 impl Endpoint {
     /// A Docker Engine's BuildKit (with the Engine's image store).
     pub fn is_engine(&self) -> bool {
-        matches!(self, Endpoint::DockerEngine { .. })
+        matches!(self, Endpoint::DockerEngine(_))
     }
 }
 
 impl fmt::Display for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Endpoint::DockerEngine { socket } => {
-                write!(f, "Docker Engine at unix://{}", socket.display())
-            }
+            Endpoint::DockerEngine(e) => write!(f, "Docker Engine at {e}"),
             Endpoint::Unix(p) => write!(f, "buildkitd at unix://{}", p.display()),
             Endpoint::Tcp { address, tls: None } => write!(f, "buildkitd at tcp://{address}"),
             Endpoint::Tcp {
@@ -163,7 +195,9 @@ pub enum InvalidSetting {
     #[error("builder: {0}")]
     Builder(String),
     /// TLS settings for an endpoint that is not `tcp://` (the endpoint, described).
-    #[error("tls: only a tcp:// builder takes TLS settings, and the builder is the {0}")]
+    #[error(
+        "tls: only a tcp:// or docker+tcp:// builder takes TLS settings, and the builder is the {0}"
+    )]
     TlsNotTcp(String),
     /// A TLS field.
     #[error("{0}")]
@@ -178,7 +212,10 @@ impl InvalidSetting {
             InvalidSetting::Builder(r) => (endpoint.to_owned(), r.clone()),
             InvalidSetting::TlsNotTcp(e) => (
                 tls.to_owned(),
-                format!("only a tcp:// builder takes TLS settings, and the builder is the {e}"),
+                format!(
+                    "only a tcp:// or docker+tcp:// builder takes TLS settings, and the builder \
+                     is the {e}"
+                ),
             ),
             InvalidSetting::Tls(e) => (e.property(tls), e.reason(tls)),
         }
@@ -216,6 +253,10 @@ pub enum NetworkMode {
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct BuildSpec {
     pub context_dir: PathBuf,
+    /// A Git or HTTP(S) URL BuildKit fetches itself (the frontend's `context` attribute),
+    /// as `docker buildx build <url>` passes it; `context_dir` then serves nothing. The
+    /// Dockerfile comes from that context when `dockerfile` is an empty path.
+    pub remote_context: Option<String>,
     pub dockerfile: DockerfileSource,
     /// Replaces `.dockerignore` / `<Dockerfile>.dockerignore`.
     pub ignore_file: Option<PathBuf>,
@@ -254,6 +295,7 @@ impl fmt::Debug for BuildSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BuildSpec")
             .field("context_dir", &self.context_dir)
+            .field("remote_context", &self.remote_context)
             .field("dockerfile", &self.dockerfile)
             .field("ignore_file", &self.ignore_file)
             .field("named_contexts", &self.named_contexts)
@@ -413,7 +455,7 @@ pub async fn build(
         Output::Export(x) if !x.load.is_empty() && !endpoint.is_engine() => {
             build_and_load(endpoint, via, spec, x, auth, log, cancel).await
         }
-        output => build_via(endpoint, via, spec, output, auth, log, cancel).await,
+        output => build_via(endpoint, via, spec, output, auth, log, cancel, false).await,
     }
 }
 
@@ -431,7 +473,7 @@ async fn build_and_load(
     cancel: CancellationToken,
 ) -> Result<BuildOutcome, BuildError> {
     let engine = match Endpoint::from_setting(None, None) {
-        Ok(Endpoint::DockerEngine { socket }) if socket.exists() => socket,
+        Ok(Endpoint::DockerEngine(e)) if e.socket().is_none_or(|s| s.exists()) => e,
         Ok(e) => {
             return Err(BuildError::Invalid(format!(
                 "load: the build runs on the {endpoint}, and there is no Docker Engine to load \
@@ -466,13 +508,11 @@ async fn build_and_load(
         auth,
         log.clone(),
         cancel.clone(),
+        false,
     )
     .await?;
     outcome.exported.pop();
-    let engine_name = Endpoint::DockerEngine {
-        socket: engine.clone(),
-    }
-    .to_string();
+    let engine_name = Endpoint::DockerEngine(engine.clone()).to_string();
     log.info(&format!(
         "loading {} into the {engine_name}",
         tags.join(", ")
@@ -509,6 +549,7 @@ struct Job {
     file_order: Vec<u32>,
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn build_via(
     endpoint: &Endpoint,
     via: transport::SessionVia,
@@ -517,10 +558,15 @@ async fn build_via(
     auth: Arc<dyn RegistryAuth>,
     log: Arc<dyn Logger>,
     cancel: CancellationToken,
+    moby: bool,
 ) -> Result<BuildOutcome, BuildError> {
     let session_id = new_id();
     let build_ref = new_id();
-    let prepared = solve::prepare(spec, &output, &session_id, &build_ref)?;
+    let mut prepared = solve::prepare(spec, &output, &session_id, &build_ref)?;
+    if moby {
+        // A classic-store Engine: its `moby` exporter loads what `image` would have.
+        classic::use_moby_exporter(&mut prepared.request);
+    }
     let exports = filesend::Receipts::new(prepared.targets);
     for w in &prepared.warnings {
         log.warn(w);
@@ -552,7 +598,7 @@ async fn build_via(
         // may not.
         push: match &output {
             Output::BuildOnly => false,
-            Output::Export(x) => !x.push.is_empty() || !x.load.is_empty(),
+            Output::Export(x) => (!x.push.is_empty() || !x.load.is_empty()) && !moby,
             _ => true,
         },
         exports,
@@ -611,49 +657,13 @@ async fn run(
     match solved {
         Ok(resp) => {
             let resp = resp.into_inner().exporter_response;
-            let digest = resp.get("containerimage.digest").cloned();
-            if push && digest.is_none() {
-                return Err(BuildError::Protocol {
-                    endpoint: ep,
-                    detail: "the image exporter returned no containerimage.digest".into(),
-                });
-            }
-            let ids = exports.ids();
-            let files = if exports.is_empty() {
-                Vec::new()
-            } else {
-                tokio::task::spawn_blocking(move || exports.commit())
-                    .await
-                    .map_err(|e| e.to_string())
-                    .and_then(|r| r)
-                    .map_err(|detail| BuildError::Protocol {
-                        endpoint: ep.clone(),
-                        detail,
-                    })?
+            let written = collect::Collected {
+                exports,
+                cache_indexes,
+                layouts,
+                file_order,
             };
-            let written = tokio::task::spawn_blocking(move || {
-                name_in_indexes(&resp, &cache_indexes, &layouts, &file_order)
-                    .map(|(written, warnings)| (written, warnings, file_order))
-            })
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|r| r)
-            .map_err(|detail| BuildError::Protocol {
-                endpoint: ep.clone(),
-                detail,
-            })?;
-            let (written, warnings, file_order) = written;
-            for w in warnings {
-                log.warn(&w);
-            }
-            // In the exports' order: the files and directories, and the OCI layout.
-            let mut by_id: BTreeMap<u32, Written> = ids.into_iter().zip(files).collect();
-            by_id.extend(written);
-            let exported = file_order
-                .iter()
-                .filter_map(|id| by_id.remove(id))
-                .collect();
-            Ok(BuildOutcome { digest, exported })
+            collect::finish(ep, resp, push, written, log.as_ref()).await
         }
         Err(status) => {
             let detail = state.lock().unwrap_or_else(|p| p.into_inner()).failure();
@@ -673,240 +683,5 @@ async fn run(
     }
 }
 
-/// After a solve: names the exported cache (`cache.manifest`) under its tag in each local
-/// cache's index.json, and the exported image (`containerimage.descriptor`) under its names
-/// (`image.name`, else `latest`) in the OCI layout's, as BuildKit's client does. What was
-/// written by exporter index, and warnings: a cache export that failed with `ignoreError`
-/// leaves no manifest, and a directory is never made to name a blob it lacks.
-#[allow(clippy::type_complexity)]
-fn name_in_indexes(
-    resp: &std::collections::HashMap<String, String>,
-    cache_indexes: &[solve::CacheIndex],
-    layouts: &BTreeMap<u32, PathBuf>,
-    file_order: &[u32],
-) -> Result<(BTreeMap<u32, Written>, Vec<String>), String> {
-    use base64::Engine as _;
-    let mut warnings = Vec::new();
-    if !cache_indexes.is_empty() {
-        match resp.get("cache.manifest") {
-            None => warnings.push(format!(
-                "{}: BuildKit named no exported cache manifest; the local cache index was not \
-                 updated",
-                cache_indexes
-                    .iter()
-                    .map(|c| c.property.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )),
-            Some(desc) => {
-                let desc: serde_json::Value = serde_json::from_str(desc)
-                    .map_err(|e| format!("the cache manifest descriptor: {e}"))?;
-                let digest = desc
-                    .get("digest")
-                    .and_then(|d| d.as_str())
-                    .unwrap_or_default()
-                    .to_owned();
-                for c in cache_indexes {
-                    if !content::has_blob(&c.dir, &digest) {
-                        warnings.push(format!(
-                            "{}: {} lacks the cache manifest {digest} BuildKit named (several \
-                             local cache exports in one build share one answer); its index.json \
-                             was not updated",
-                            c.property,
-                            c.dir.display()
-                        ));
-                        continue;
-                    }
-                    content::put_index(&c.dir, &desc, &[content::IndexName::Tag(c.tag.clone())])
-                        .map_err(|e| {
-                            format!("{}: local cache {}: {e}", c.property, c.dir.display())
-                        })?;
-                }
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    for (id, dir) in layouts {
-        let at = file_order.iter().position(|x| x == id).unwrap_or_default();
-        let property = format!("exports[{at}].oci.dest");
-        let desc = resp
-            .get("containerimage.descriptor")
-            .ok_or_else(|| format!("{property}: BuildKit named no image descriptor"))?;
-        let desc = base64::engine::general_purpose::STANDARD
-            .decode(desc)
-            .map_err(|e| format!("{property}: the image descriptor: {e}"))?;
-        let desc: serde_json::Value = serde_json::from_slice(&desc)
-            .map_err(|e| format!("{property}: the image descriptor: {e}"))?;
-        let digest = desc
-            .get("digest")
-            .and_then(|d| d.as_str())
-            .unwrap_or_default();
-        if !content::has_blob(dir, digest) {
-            return Err(format!(
-                "{property}: BuildKit named the image {digest}, which it did not write to {}",
-                dir.display()
-            ));
-        }
-        let names: Vec<content::IndexName> = match resp.get("image.name") {
-            Some(n) if !n.is_empty() => n
-                .split(',')
-                .map(|n| content::IndexName::Image(n.trim().to_owned()))
-                .collect(),
-            _ => vec![content::IndexName::Tag("latest".into())],
-        };
-        content::put_index(dir, &desc, &names)
-            .map_err(|e| format!("{property} {}: {e}", dir.display()))?;
-        out.insert(
-            *id,
-            Written {
-                dest: dir.clone(),
-                sha256: None,
-            },
-        );
-    }
-    Ok((out, warnings))
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn endpoint_settings() {
-        assert_eq!(
-            Endpoint::from_setting(Some("unix:///run/buildkit/buildkitd.sock"), None).unwrap(),
-            Endpoint::Unix("/run/buildkit/buildkitd.sock".into())
-        );
-        assert_eq!(
-            Endpoint::from_setting(Some("tcp://10.0.0.1:1234"), None).unwrap(),
-            Endpoint::Tcp {
-                address: "10.0.0.1:1234".into(),
-                tls: None
-            }
-        );
-        assert_eq!(
-            Endpoint::from_setting(Some("docker+unix:///x.sock"), None).unwrap(),
-            Endpoint::DockerEngine {
-                socket: "/x.sock".into()
-            }
-        );
-        assert!(Endpoint::from_setting(Some("ssh://x"), None).is_err());
-        let tls = TlsSettings::default();
-        let e = Endpoint::from_setting(Some("unix:///b.sock"), Some(&tls)).unwrap_err();
-        assert_eq!(e.describe("builder", "builderTls").0, "builderTls");
-        assert!(matches!(
-            Endpoint::from_setting(Some("tcp://h:1"), Some(&tls)),
-            Ok(Endpoint::Tcp { tls: Some(_), .. })
-        ));
-        assert!(matches!(
-            Endpoint::from_setting(None, None),
-            Ok(Endpoint::DockerEngine { .. }) | Err(InvalidSetting::Builder(_))
-        ));
-    }
-
-    #[test]
-    fn secrets_not_in_debug() {
-        let spec = BuildSpec {
-            secrets: BTreeMap::from([("tok".to_string(), b"hunter2".to_vec())]),
-            ..Default::default()
-        };
-        let s = format!("{spec:?}");
-        assert!(s.contains("tok") && !s.contains("hunter2"));
-    }
-
-    #[test]
-    fn solve_error_carries_tail() {
-        let e = BuildError::Solve {
-            endpoint: "Docker Engine at unix:///var/run/docker.sock".into(),
-            message: "exit code: 3".into(),
-            step: Some("[2/2] RUN boom".into()),
-            log_tail: vec!["a".into(), "b".into()],
-        };
-        let s = e.to_string();
-        assert!(s.contains("Docker Engine at unix:///var/run/docker.sock"));
-        assert!(s.contains("failed step: [2/2] RUN boom"));
-        assert!(s.ends_with("  a\n  b"));
-    }
-
-    /// The `Control.Session` tunnel (what a standalone buildkitd needs),
-    /// exercised against the Engine's embedded BuildKit, which answers it
-    /// too. Skipped without a Docker Engine.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn session_through_control_stream() {
-        let socket = PathBuf::from(DEFAULT_DOCKER_SOCKET);
-        if !socket.exists() {
-            eprintln!("skipping: {} is absent", socket.display());
-            return;
-        }
-        let dir = std::env::temp_dir().join(format!("bk-tunnel-{}", new_id()));
-        std::fs::create_dir_all(dir.join("sub")).unwrap();
-        std::fs::write(dir.join("sub/hello.txt"), new_id()).unwrap();
-        let spec = BuildSpec {
-            context_dir: dir.clone(),
-            dockerfile: DockerfileSource::Inline(
-                "FROM scratch\nCOPY sub/hello.txt /hello.txt\n".into(),
-            ),
-            ..Default::default()
-        };
-        let endpoint = Endpoint::DockerEngine { socket };
-        let out = build_via(
-            &endpoint,
-            transport::SessionVia::ControlStream,
-            &spec,
-            Output::BuildOnly,
-            Arc::new(Anonymous),
-            Arc::new(crate::log::StderrLogger),
-            CancellationToken::new(),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(out.digest, None);
-        std::fs::remove_dir_all(dir).unwrap();
-    }
-
-    #[tokio::test]
-    async fn unreachable_buildkitd_names_the_endpoint() {
-        let dir = std::env::temp_dir().join(format!("bk-unreach-{}", new_id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let spec = BuildSpec {
-            context_dir: dir.clone(),
-            dockerfile: DockerfileSource::Inline("FROM scratch\n".into()),
-            ..Default::default()
-        };
-        for endpoint in [
-            Endpoint::Unix(dir.join("no-such.sock")),
-            Endpoint::Tcp {
-                address: "127.0.0.1:1".into(),
-                tls: None,
-            },
-        ] {
-            let err = build(
-                &endpoint,
-                &spec,
-                Output::BuildOnly,
-                Arc::new(Anonymous),
-                Arc::new(crate::log::StderrLogger),
-                CancellationToken::new(),
-            )
-            .await
-            .expect_err("nothing listens there");
-            let msg = err.to_string();
-            assert!(matches!(err, BuildError::Connect { .. }), "{msg}");
-            assert!(msg.contains(&endpoint.to_string()), "{msg}");
-        }
-        std::fs::remove_dir_all(dir).unwrap();
-    }
-
-    #[allow(dead_code)]
-    fn build_future_is_send(e: &Endpoint, s: &BuildSpec) {
-        fn is_send<T: Send>(_: T) {}
-        is_send(build(
-            e,
-            s,
-            Output::BuildOnly,
-            Arc::new(Anonymous),
-            Arc::new(crate::log::StderrLogger),
-            CancellationToken::new(),
-        ));
-    }
-}
+mod tests;

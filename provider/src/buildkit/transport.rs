@@ -1,5 +1,6 @@
 //! Reaching BuildKit: through the Docker Engine API (`POST /grpc` and
-//! `POST /session` upgraded to h2c on its unix socket) or a standalone
+//! `POST /session` upgraded to h2c; the Engine on a unix socket, TCP with or without TLS,
+//! or ssh, see `engine_conn`) or a standalone
 //! buildkitd (gRPC on unix://, or tcp:// with optional TLS, the session
 //! tunnelled through `Control.Session`).
 
@@ -16,8 +17,10 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::UnixStream;
 use tonic::transport::{Channel, Uri};
 
+use super::engine_conn;
 use super::session::{self, EXPOSED_METHODS};
 use super::{AbortOnDrop, Endpoint};
+use crate::docker::Engine;
 
 pub(crate) type Control = ControlClient<Channel>;
 
@@ -48,19 +51,18 @@ impl SessionMeta {
     }
 }
 
-/// `POST <path>` on the Engine's socket with `Upgrade: h2c`; returns the raw
-/// connection after `101 Switching Protocols`.
+/// `POST <path>` on the Engine's API with `Upgrade: h2c`; returns the raw connection after
+/// `101 Switching Protocols`.
 async fn engine_upgrade(
-    socket: &Path,
+    engine: &Engine,
     path: &str,
     headers: &[(&'static str, String)],
 ) -> Result<hyper::upgrade::Upgraded, String> {
     // An Engine that accepts the connection but never answers must not hold a build forever.
-    match tokio::time::timeout(UPGRADE_DEADLINE, engine_upgrade_once(socket, path, headers)).await {
+    match tokio::time::timeout(UPGRADE_DEADLINE, engine_upgrade_once(engine, path, headers)).await {
         Ok(r) => r,
         Err(_) => Err(format!(
-            "POST {path} on {}: no answer within {} s",
-            socket.display(),
+            "POST {path} on {engine}: no answer within {} s",
             UPGRADE_DEADLINE.as_secs()
         )),
     }
@@ -69,60 +71,70 @@ async fn engine_upgrade(
 const UPGRADE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(20);
 
 async fn engine_upgrade_once(
-    socket: &Path,
+    engine: &Engine,
     path: &str,
     headers: &[(&'static str, String)],
 ) -> Result<hyper::upgrade::Upgraded, String> {
-    let stream = UnixStream::connect(socket)
-        .await
-        .map_err(|e| format!("connect to {}: {e}", socket.display()))?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| format!("HTTP handshake: {e}"))?;
-    tokio::spawn(async move {
-        if let Err(e) = conn.with_upgrades().await {
-            tracing::debug!("engine connection ended: {e}");
-        }
-    });
-    let mut req = http::Request::post(path)
-        .header(http::header::HOST, "docker")
-        .header(http::header::CONNECTION, "Upgrade")
-        .header(http::header::UPGRADE, "h2c");
-    for (k, v) in headers {
-        req = req.header(*k, v.as_str());
-    }
-    let req = req
-        .body(Empty::<Bytes>::new())
-        .map_err(|e| format!("building request: {e}"))?;
-    let resp = sender
-        .send_request(req)
-        .await
-        .map_err(|e| format!("POST {path}: {e}"))?;
-    if resp.status() != http::StatusCode::SWITCHING_PROTOCOLS {
-        let status = resp.status();
-        let body = resp
-            .into_body()
-            .collect()
+    let conn = engine_conn::connect(engine).await?;
+    let diag = conn.diag();
+    let attempt = async move {
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(conn))
             .await
-            .map(|b| String::from_utf8_lossy(&b.to_bytes()).trim().to_string())
-            .unwrap_or_default();
-        return Err(format!(
-            "POST {path}: expected 101 Switching Protocols, got {status}: {body}"
-        ));
+            .map_err(|e| format!("HTTP handshake: {e}"))?;
+        tokio::spawn(async move {
+            if let Err(e) = conn.with_upgrades().await {
+                tracing::debug!("engine connection ended: {e}");
+            }
+        });
+        let mut req = http::Request::post(path)
+            .header(http::header::HOST, "docker")
+            .header(http::header::CONNECTION, "Upgrade")
+            .header(http::header::UPGRADE, "h2c");
+        for (k, v) in headers {
+            req = req.header(*k, v.as_str());
+        }
+        let req = req
+            .body(Empty::<Bytes>::new())
+            .map_err(|e| format!("building request: {e}"))?;
+        let resp = sender
+            .send_request(req)
+            .await
+            .map_err(|e| format!("POST {path}: {}", error_chain(&e)))?;
+        if resp.status() != http::StatusCode::SWITCHING_PROTOCOLS {
+            let status = resp.status();
+            let body = resp
+                .into_body()
+                .collect()
+                .await
+                .map(|b| String::from_utf8_lossy(&b.to_bytes()).trim().to_string())
+                .unwrap_or_default();
+            return Err(format!(
+                "POST {path}: expected 101 Switching Protocols, got {status}: {body}"
+            ));
+        }
+        hyper::upgrade::on(resp)
+            .await
+            .map_err(|e| format!("POST {path}: upgrade failed: {e}"))
+    };
+    match attempt.await {
+        Ok(io) => Ok(io),
+        Err(e) => Err(engine_conn::with_hint(diag.explain(e).await)),
     }
-    hyper::upgrade::on(resp)
-        .await
-        .map_err(|e| format!("POST {path}: upgrade failed: {e}"))
 }
 
-/// `POST /images/load` on the Engine's socket with the tarball at `tar` (an OCI archive;
+/// `POST /images/load` on the Engine's API with the tarball at `tar` (an OCI archive;
 /// the containerd image store loads every platform of it). The Engine's answer is a stream
 /// of JSON messages; one carrying an error fails the load. Returns what it loaded.
-pub(crate) async fn engine_load(socket: &Path, tar: &Path) -> Result<Vec<String>, String> {
+pub(crate) async fn engine_load(engine: &Engine, tar: &Path) -> Result<Vec<String>, String> {
     use tokio::io::AsyncReadExt;
-    let stream = UnixStream::connect(socket)
+    let stream = tokio::time::timeout(UPGRADE_DEADLINE, engine_conn::connect(engine))
         .await
-        .map_err(|e| format!("connect to {}: {e}", socket.display()))?;
+        .map_err(|_| {
+            format!(
+                "connect to {engine}: no answer within {} s",
+                UPGRADE_DEADLINE.as_secs()
+            )
+        })??;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(|e| format!("HTTP handshake: {e}"))?;
@@ -288,7 +300,10 @@ impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Recording<T> {
     }
 }
 
-trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static {}
+pub(crate) trait Io:
+    tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static
+{
+}
 impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static> Io for T {}
 
 /// A gRPC client for BuildKit's Control service at `endpoint`.
@@ -297,12 +312,12 @@ pub(crate) async fn connect_control(endpoint: &Endpoint) -> Result<Control, Stri
         .connect_timeout(std::time::Duration::from_secs(20));
     let first_tls_error = FirstError::default();
     let channel = match endpoint {
-        Endpoint::DockerEngine { socket } => {
-            let socket = socket.clone();
+        Endpoint::DockerEngine(engine) => {
+            let engine = engine.clone();
             base.connect_with_connector(tower::service_fn(move |_: Uri| {
-                let socket = socket.clone();
+                let engine = engine.clone();
                 async move {
-                    engine_upgrade(&socket, "/grpc", &[])
+                    engine_upgrade(&engine, "/grpc", &[])
                         .await
                         .map_err(BoxError::from)
                 }
@@ -390,7 +405,7 @@ fn missing_cert_hint(endpoint: &Endpoint) -> &'static str {
 }
 
 /// An error and its sources, `: `-separated (tonic and hyper nest the useful part).
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut msg = e.to_string();
     let mut src = e.source();
     while let Some(s) = src {
@@ -419,7 +434,7 @@ pub(crate) enum SessionVia {
 impl SessionVia {
     pub(crate) fn default_for(endpoint: &Endpoint) -> Self {
         match endpoint {
-            Endpoint::DockerEngine { .. } => SessionVia::EngineUpgrade,
+            Endpoint::DockerEngine(_) => SessionVia::EngineUpgrade,
             Endpoint::Unix(_) | Endpoint::Tcp { .. } => SessionVia::ControlStream,
         }
     }
@@ -434,8 +449,8 @@ pub(crate) async fn start_session(
 ) -> Result<AbortOnDrop<()>, String> {
     let routes = services.routes();
     match (endpoint, via) {
-        (Endpoint::DockerEngine { socket }, SessionVia::EngineUpgrade) => {
-            let io = engine_upgrade(socket, "/session", &meta.headers()).await?;
+        (Endpoint::DockerEngine(engine), SessionVia::EngineUpgrade) => {
+            let io = engine_upgrade(engine, "/session", &meta.headers()).await?;
             Ok(AbortOnDrop(tokio::spawn(async move {
                 if let Err(e) = session::serve(io, routes).await {
                     tracing::debug!("session connection ended: {e}");

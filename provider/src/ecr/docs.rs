@@ -4,6 +4,11 @@
 
 /// The sections, under headings of level `h` (e.g. `##`).
 pub fn section(h: &str) -> String {
+    credentials(h) + &permissions(h)
+}
+
+/// The "AWS credentials" section, under a heading of level `h`.
+fn credentials(h: &str) -> String {
     format!(
         "\
 {h} AWS credentials
@@ -91,6 +96,14 @@ writes A with the provider's identity, copying the children across as for any tw
 **ECR Public**: tags under `public.ecr.aws/<alias>/…` need only an identity allowed to push
 there; its token always comes from us-east-1.
 
+"
+    )
+}
+
+/// The "IAM permissions" section, under a heading of level `h`.
+fn permissions(h: &str) -> String {
+    format!(
+        "\
 {h} IAM permissions
 
 | action | needed for |

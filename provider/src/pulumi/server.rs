@@ -155,6 +155,16 @@ fn split_private(mut d: Decoded) -> (Props, Map<String, Json>, BTreeSet<Property
     )
 }
 
+/// Keys the Pulumi engine adds to a provider's inputs that are no configuration: removed
+/// here, the one place, before anything reads the configuration.
+const PROTOCOL_KEYS: &[&str] = &["version", "pluginDownloadURL"];
+
+fn strip_protocol_keys(map: &mut Map<String, Json>) {
+    for k in PROTOCOL_KEYS {
+        map.remove(*k);
+    }
+}
+
 fn decode(s: Option<&Struct>) -> (Props, Map<String, Json>, BTreeSet<PropertyPath>) {
     split_private(value::decode(s))
 }
@@ -176,8 +186,7 @@ fn config_from(req: &rpc::ConfigureRequest) -> Result<ProviderConfig, Status> {
             map.insert(key.to_owned(), parsed);
         }
     }
-    map.remove("version");
-    map.remove("pluginDownloadURL");
+    strip_protocol_keys(&mut map);
     resources::decode_config(&map, &unknowns).map_err(|f| {
         Status::invalid_argument(format!(
             "provider configuration {}: {}",
@@ -277,8 +286,7 @@ impl ResourceProvider for Provider {
         let mut failures = Vec::new();
         if props.unknowns.is_empty() {
             let mut typed = props.value.clone();
-            typed.remove("version");
-            typed.remove("pluginDownloadURL");
+            strip_protocol_keys(&mut typed);
             if let Err(f) = resources::decode_config(&typed, &BTreeSet::new()) {
                 failures.push(rpc::CheckFailure {
                     property: f.property,
@@ -308,12 +316,15 @@ impl ResourceProvider for Provider {
         // Never a replacement: a provider replacement would replace every image (#404 of
         // the peers). Passwords are ignored: ECR tokens change on every run.
         let req = request.into_inner();
-        let (olds, _, _) = decode(req.olds.as_ref());
-        let (news, _, _) = decode(req.news.as_ref());
-        let outcome = if resources::config_changed(&olds, &news) {
-            DiffOutcome::Changes(vec![resources::Change::update("registries")])
-        } else {
+        let (mut olds, _, _) = decode(req.olds.as_ref());
+        let (mut news, _, _) = decode(req.news.as_ref());
+        strip_protocol_keys(&mut olds.value);
+        strip_protocol_keys(&mut news.value);
+        let changed = resources::config_changes(&olds, &news);
+        let outcome = if changed.is_empty() {
             DiffOutcome::NoChange
+        } else {
+            DiffOutcome::Changes(changed.into_iter().map(resources::Change::update).collect())
         };
         let mut resp = diff_response(outcome);
         resp.detailed_diff.clear();

@@ -14,6 +14,7 @@ use oci_client::manifest::OciDescriptor;
 use oci_client::secrets::RegistryAuth;
 use oci_client::Reference;
 
+use super::body;
 use super::manifest::{self, RawManifest};
 use super::retry::{retry, HttpFailure, Retried, Timeout};
 use super::{retryable_status, same_host, Registries, RegistryError};
@@ -396,15 +397,19 @@ impl Registries {
                 return Ok(Moved::NotDirect);
             }
             let url = upload_url(self.scheme(dst), dst.resolve_registry(), &loc, digest);
-            let resp = self
+            let (stream, stall) = body::watched(src.bytes_stream(), body::idle_window());
+            let sent = self
                 .request_to(reqwest::Method::PUT, &url, dst_auth)
                 .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
                 .header(reqwest::header::CONTENT_LENGTH, job.desc.size.to_string())
                 .timeout(BLOB_TIME)
-                .body(reqwest::Body::wrap_stream(src.bytes_stream()))
+                .body(reqwest::Body::wrap_stream(stream))
                 .send()
-                .await?;
-            let resp = retryable_status(resp)?;
+                .await;
+            let resp = match (sent, body::stall_of(&stall)) {
+                (Err(_), Some(stalled)) => return Err(HttpFailure::Body(stalled)),
+                (sent, _) => retryable_status(sent?)?,
+            };
             Ok(match resp.status().as_u16() {
                 201 => Moved::Done,
                 _ => Moved::NotDirect,
@@ -438,10 +443,18 @@ impl Registries {
         // No mount (other registry, mounting disabled: 202): stream it across.
         retry(Timeout::Blob, || async {
             let stream = client.pull_blob_stream(src, desc).await?;
-            let body = stream.stream.map_err(OciDistributionError::IoError);
-            client
+            let (stream, stall) = body::watched(stream.stream, body::idle_window());
+            let body = stream.map_err(|e| OciDistributionError::IoError(std::io::Error::other(e)));
+            let pushed = client
                 .push_blob_stream(dst, body, &desc.digest, Some(desc.size as u64))
-                .await
+                .await;
+            match (pushed, body::stall_of(&stall)) {
+                // (Final for the retry: see `retry::Retryable`.)
+                (Err(_), Some(stalled)) => Err(OciDistributionError::IoError(
+                    std::io::Error::other(stalled),
+                )),
+                (pushed, _) => pushed,
+            }
         })
         .await
         .map_err(|e| RegistryError::failed("copy blob to", dst, format!("{}: {e}", desc.digest)))?;

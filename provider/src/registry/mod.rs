@@ -4,26 +4,29 @@
 //! Every write goes through [`Registries::guard_write`], so a read-only handle (preview)
 //! cannot write whatever the resource code asks for.
 
+mod body;
 mod copy;
 pub mod index;
+mod layout;
 pub mod manifest;
+mod read;
 mod retry;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
-use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
-use serde_json::Value as Json;
 
 use crate::config::{ProviderConfig, RegistryConfig};
 use crate::credentials::{ecr_settings, CredentialError, Credentials};
 use crate::ecr::{self, EcrTokens};
 pub use crate::host::{normalize_host, same_host};
+pub use body::{guarded as guarded_body, idle_window};
 pub use copy::CopyChild;
 pub use manifest::RawManifest;
+pub use read::ReadError;
 use retry::{retry, HttpFailure, Retried, Timeout};
 
 #[derive(Debug, thiserror::Error)]
@@ -35,11 +38,20 @@ pub enum RegistryError {
         operation: &'static str,
         reference: String,
     },
-    #[error("{operation} {reference}: {message}")]
+    #[error("{operation} {reference}: {source}")]
     Failed {
         operation: &'static str,
         reference: String,
-        message: String,
+        /// What failed underneath, kept for its kind (and its own sources).
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A read that failed (the body too large or stalled, a digest that does not match, …).
+    #[error("{operation} {reference}: {source}")]
+    Read {
+        operation: &'static str,
+        reference: String,
+        #[source]
+        source: ReadError,
     },
     #[error("registry client settings: {message}")]
     Setup { message: String },
@@ -57,11 +69,15 @@ pub enum RegistryError {
 }
 
 impl RegistryError {
-    fn failed(operation: &'static str, reference: &Reference, e: impl std::fmt::Display) -> Self {
+    fn failed(
+        operation: &'static str,
+        reference: &Reference,
+        e: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
         RegistryError::Failed {
             operation,
             reference: reference.whole(),
-            message: e.to_string(),
+            source: e.into(),
         }
     }
 }
@@ -73,6 +89,7 @@ struct Inner {
     ecr: EcrTokens,
     credentials: Credentials,
     in_flight: copy::InFlight,
+    tokens: read::Tokens,
     /// One bound per registry host on the requests in flight from this process.
     per_host: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Semaphore>>>,
 }
@@ -190,6 +207,7 @@ impl Registries {
                 ecr,
                 credentials,
                 in_flight: Default::default(),
+                tokens: Default::default(),
                 per_host: Default::default(),
             }),
             read_only: false,
@@ -281,22 +299,6 @@ impl Registries {
         Ok(auth)
     }
 
-    /// The digest a tag (or digest reference) points to; None when it does not exist.
-    pub async fn digest_of(&self, r: &Reference) -> Result<Option<String>, RegistryError> {
-        let auth = self.login(r).await?;
-        match self.head_digest(r, &auth).await {
-            Ok(Some(answer)) => return Ok(answer),
-            Ok(None) => {}
-            Err(e) => return Err(RegistryError::failed("look up", r, e)),
-        }
-        let client = &self.inner.client;
-        match retry(Timeout::Manifest, || client.fetch_manifest_digest(r, &auth)).await {
-            Ok(d) => Ok(Some(d)),
-            Err(e) if is_not_found(&e) => Ok(None),
-            Err(e) => Err(RegistryError::failed("look up", r, e)),
-        }
-    }
-
     /// A plain request to `path` under the repository of `r`, with basic or no auth.
     fn direct_request(
         &self,
@@ -380,59 +382,6 @@ impl Registries {
         format!("manifests/{}", r.digest().or(r.tag()).unwrap_or("latest"))
     }
 
-    /// Ok(Some(None)): no such manifest; Ok(None): ask oci-client.
-    async fn head_digest(
-        &self,
-        r: &Reference,
-        auth: &RegistryAuth,
-    ) -> Result<Option<Option<String>>, Retried<HttpFailure>> {
-        let resp = self
-            .direct_send(reqwest::Method::HEAD, r, &Self::manifest_path(r), auth)
-            .await?;
-        Ok(match resp.status().as_u16() {
-            404 => Some(None),
-            200 => resp
-                .headers()
-                .get("docker-content-digest")
-                .and_then(|v| v.to_str().ok())
-                .map(|d| Some(d.to_owned())),
-            _ => None,
-        })
-    }
-
-    /// GET of a manifest or blob whose content must hash to `expect` (when known); the body
-    /// is read inside the retried call, so a reset mid-body is retried too.
-    async fn direct_get(
-        &self,
-        r: &Reference,
-        path: &str,
-        auth: &RegistryAuth,
-        expect: Option<&str>,
-    ) -> Result<Fetched, Retried<HttpFailure>> {
-        retry(Timeout::Manifest, || async {
-            let _permit = self.permit(r.registry()).await;
-            let resp = self
-                .direct_request(reqwest::Method::GET, r, path, auth)
-                .header(reqwest::header::ACCEPT, manifest::ACCEPTED.join(", "))
-                .timeout(Duration::from_secs(30))
-                .send()
-                .await?;
-            let resp = retryable_status(resp)?;
-            Ok(match resp.status().as_u16() {
-                404 => Fetched::NotFound,
-                200 => {
-                    let body = resp.bytes().await?;
-                    match expect {
-                        Some(d) if manifest::sha256_digest(&body) != d => Fetched::Other,
-                        _ => Fetched::Body(body),
-                    }
-                }
-                _ => Fetched::Other,
-            })
-        })
-        .await
-    }
-
     fn scheme(&self, r: &Reference) -> &'static str {
         self.scheme_of(r.registry())
     }
@@ -443,67 +392,6 @@ impl Registries {
         } else {
             "https"
         }
-    }
-
-    /// The manifest at `r`; None when it does not exist.
-    pub async fn manifest(&self, r: &Reference) -> Result<Option<RawManifest>, RegistryError> {
-        let auth = self.login(r).await?;
-        match self
-            .direct_get(r, &Self::manifest_path(r), &auth, r.digest())
-            .await
-        {
-            Ok(Fetched::Body(bytes)) => {
-                return RawManifest::from_bytes(bytes)
-                    .map(Some)
-                    .map_err(|e| RegistryError::failed("read manifest", r, e))
-            }
-            Ok(Fetched::NotFound) => return Ok(None),
-            Ok(Fetched::Other) => {}
-            Err(e) => return Err(RegistryError::failed("read manifest", r, e)),
-        }
-        let client = &self.inner.client;
-        match retry(Timeout::Manifest, || {
-            client.pull_manifest_raw(r, &auth, manifest::ACCEPTED)
-        })
-        .await
-        {
-            Ok((bytes, _)) => RawManifest::from_bytes(bytes)
-                .map(Some)
-                .map_err(|e| RegistryError::failed("read manifest", r, e)),
-            Err(e) if is_not_found(&e) => Ok(None),
-            Err(e) => Err(RegistryError::failed("read manifest", r, e)),
-        }
-    }
-
-    /// A small JSON blob (an image config) from the repository of `r`.
-    pub async fn json_blob(&self, r: &Reference, digest: &str) -> Result<Json, RegistryError> {
-        let auth = self.login(r).await?;
-        let read_failed = |e: &dyn std::fmt::Display| {
-            RegistryError::failed("read blob", r, format!("{digest}: {e}"))
-        };
-        let direct = match self
-            .direct_get(r, &format!("blobs/{digest}"), &auth, Some(digest))
-            .await
-        {
-            Ok(Fetched::Body(b)) => Some(b.to_vec()),
-            Ok(Fetched::NotFound) => return Err(read_failed(&"the blob does not exist")),
-            Ok(Fetched::Other) => None,
-            Err(e) => return Err(read_failed(&e)),
-        };
-        let client = &self.inner.client;
-        let bytes = match direct {
-            Some(b) => b,
-            None => retry(Timeout::Manifest, || async {
-                let mut buf = Vec::new();
-                client.pull_blob(r, digest, &mut buf).await?;
-                Ok::<_, OciDistributionError>(buf)
-            })
-            .await
-            .map_err(|e| read_failed(&e))?,
-        };
-        serde_json::from_slice(&bytes).map_err(|e| {
-            RegistryError::failed("read blob", r, format!("{digest} is not JSON: {e}"))
-        })
     }
 
     /// Puts a manifest at `r` (a tag or a digest reference).
@@ -524,17 +412,6 @@ impl Registries {
         .await
         .map_err(|e| RegistryError::failed("push", r, e))?;
         Ok(())
-    }
-
-    /// Tags in the repository of `r`.
-    pub async fn tags(&self, r: &Reference) -> Result<Vec<String>, RegistryError> {
-        let auth = self.login(r).await?;
-        let client = &self.inner.client;
-        match retry(Timeout::Manifest, || client.list_tags(r, &auth, None, None)).await {
-            Ok(t) => Ok(t.tags),
-            Err(e) if is_not_found(&e) => Ok(Vec::new()),
-            Err(e) => Err(RegistryError::failed("list tags of", r, e)),
-        }
     }
 
     /// Removes the tag `r`, never anything another tag still uses. ECR registries remove
@@ -623,14 +500,6 @@ impl Registries {
     }
 }
 
-/// What a plain GET found.
-enum Fetched {
-    Body(bytes::Bytes),
-    NotFound,
-    /// An answer oci-client handles better (a token challenge, a digest mismatch).
-    Other,
-}
-
 /// 429 and 5xx answers as retryable failures, every other answer as it is.
 fn retryable_status(resp: reqwest::Response) -> Result<reqwest::Response, HttpFailure> {
     let code = resp.status().as_u16();
@@ -641,27 +510,6 @@ fn retryable_status(resp: reqwest::Response) -> Result<reqwest::Response, HttpFa
         });
     }
     Ok(resp)
-}
-
-fn is_not_found(e: &Retried<OciDistributionError>) -> bool {
-    e.failure().is_some_and(oci_not_found)
-}
-
-fn oci_not_found(e: &OciDistributionError) -> bool {
-    match e {
-        OciDistributionError::ImageManifestNotFoundError(_) => true,
-        OciDistributionError::ServerError { code, .. } => *code == 404,
-        OciDistributionError::RegistryError { envelope, .. } => envelope.errors.iter().any(|e| {
-            matches!(
-                e.code,
-                OciErrorCode::ManifestUnknown
-                    | OciErrorCode::NotFound
-                    | OciErrorCode::NameUnknown
-                    | OciErrorCode::BlobUnknown
-            )
-        }),
-        _ => false,
-    }
 }
 
 #[cfg(test)]

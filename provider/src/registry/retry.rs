@@ -9,6 +9,8 @@ use std::time::{Duration, SystemTime};
 
 use oci_client::errors::{OciDistributionError, OciErrorCode};
 
+use super::body::BodyError;
+
 const ATTEMPTS: u32 = 4;
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 /// The longest wait a `Retry-After` may ask for; a registry asking for more gets an error.
@@ -51,6 +53,10 @@ fn status_verdict(code: u16, after: Option<Duration>) -> Verdict {
 }
 
 fn reqwest_verdict(e: &reqwest::Error) -> Verdict {
+    // A guarded body stream (a blob copy) that stalled: as final as a stalled read.
+    if super::body::find_in(e).is_some_and(BodyError::is_final) {
+        return Verdict::Final;
+    }
     if let Some(status) = e.status() {
         return status_verdict(status.as_u16(), None);
     }
@@ -67,6 +73,12 @@ impl Retryable for OciDistributionError {
         match self {
             OciDistributionError::RequestError(e) => reqwest_verdict(e),
             OciDistributionError::ServerError { code, .. } => status_verdict(*code, None),
+            OciDistributionError::IoError(e)
+                if super::body::find_in(e as &(dyn std::error::Error + 'static))
+                    .is_some_and(BodyError::is_final) =>
+            {
+                Verdict::Final
+            }
             OciDistributionError::IoError(_) => Verdict::Retry { after: None },
             OciDistributionError::RegistryError { envelope, .. }
                 if envelope
@@ -89,13 +101,29 @@ pub enum HttpFailure {
         code: u16,
         retry_after: Option<Duration>,
     },
+    /// The body of an answer could not be read within its bounds.
+    Body(BodyError),
+}
+
+impl std::error::Error for HttpFailure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            HttpFailure::Transport(e) => Some(e),
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Display for HttpFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            HttpFailure::Transport(e) => write!(f, "{e}"),
+            // A guarded body's own failure says more than "error sending request".
+            HttpFailure::Transport(e) => match super::body::find_in(e) {
+                Some(b) => write!(f, "{e}: {b}"),
+                None => write!(f, "{e}"),
+            },
             HttpFailure::Status { code, .. } => write!(f, "HTTP {code}"),
+            HttpFailure::Body(e) => write!(f, "{e}"),
         }
     }
 }
@@ -105,6 +133,8 @@ impl Retryable for HttpFailure {
         match self {
             HttpFailure::Transport(e) => reqwest_verdict(e),
             HttpFailure::Status { code, retry_after } => status_verdict(*code, *retry_after),
+            HttpFailure::Body(e) if e.is_final() => Verdict::Final,
+            HttpFailure::Body(_) => Verdict::Retry { after: None },
         }
     }
 }
@@ -140,10 +170,11 @@ pub enum Retried<E> {
     TimedOut(Duration),
 }
 
-impl<E> Retried<E> {
-    pub fn failure(&self) -> Option<&E> {
+/// Transparent: the failure's own sources are the chain.
+impl<E: std::error::Error + 'static> std::error::Error for Retried<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Retried::Failed(e) => Some(e),
+            Retried::Failed(e) => e.source(),
             Retried::TimedOut(_) => None,
         }
     }

@@ -396,147 +396,175 @@ fn typed(v: &Variants, dir: Direction, env: Env) -> Result<CacheEntry, Vec<Entry
             format!("set exactly one of {}", dir.variants()),
         )]);
     }
-    let mut errors = Vec::new();
     let export = dir == Direction::To;
-    // Export-only fields set on an import.
-    let export_only = |errors: &mut Vec<EntryError>, at: &str, given: bool| {
-        if given && !export {
-            errors.push(EntryError::new(
-                at,
-                "is for cache exports only (cacheTo); remove it here",
-            ));
-        }
+    let mut errors = if export {
+        Vec::new()
+    } else {
+        export_only_given(v)
     };
-    let mut e;
-    if let Some(r) = v.registry {
-        export_only(&mut errors, ".registry.mode", r.mode.is_some());
-        export_only(
-            &mut errors,
-            ".registry.imageManifest",
-            r.image_manifest.is_some(),
-        );
-        export_only(
-            &mut errors,
-            ".registry.ociMediaTypes",
-            r.oci_media_types.is_some(),
-        );
-        export_only(
-            &mut errors,
-            ".registry.ignoreError",
-            r.ignore_error.is_some(),
-        );
-        if let Err(reason) = parse_qualified(&r.reference) {
-            errors.push(EntryError::new(
-                ".registry.ref",
-                format!("not a valid reference: {reason}"),
-            ));
-        }
-        e = CacheEntry::new("registry");
-        e.set("ref", r.reference.trim());
-        if export {
-            flag(&mut e, "image-manifest", r.image_manifest);
-            flag(&mut e, "oci-mediatypes", r.oci_media_types);
-        }
-        common(&mut e, export, r.mode, r.ignore_error);
+    let e = if let Some(r) = v.registry {
+        registry(r, export, &mut errors)
     } else if let Some(l) = v.local {
-        export_only(&mut errors, ".local.mode", l.mode.is_some());
-        export_only(&mut errors, ".local.ignoreError", l.ignore_error.is_some());
-        let (key, other) = if export {
-            ("dest", "src")
-        } else {
-            ("src", "dest")
-        };
-        let (given, stray) = if export {
-            (&l.dest, &l.src)
-        } else {
-            (&l.src, &l.dest)
-        };
-        if stray.is_some() {
-            errors.push(EntryError::new(
-                format!(".local.{other}"),
-                format!(
-                    "is for {}; a {} reads {key}",
-                    if export { "cacheFrom" } else { "cacheTo" },
-                    dir.property()
-                ),
-            ));
-        }
-        e = CacheEntry::new("local");
-        match given.as_deref().map(str::trim) {
-            Some(d) if !d.is_empty() => e.set(key, d),
-            _ => errors.push(EntryError::new(
-                format!(".local.{key}"),
-                format!(
-                    "a directory is required ({} local needs {key})",
-                    dir.property()
-                ),
-            )),
-        }
-        common(&mut e, export, l.mode, l.ignore_error);
+        local(l, dir, &mut errors)
     } else if v.inline.is_some() {
-        e = CacheEntry::new("inline");
+        CacheEntry::new("inline")
     } else if let Some(g) = v.gha {
-        export_only(&mut errors, ".gha.mode", g.mode.is_some());
-        export_only(&mut errors, ".gha.ignoreError", g.ignore_error.is_some());
-        e = CacheEntry::new("gha");
-        if let Some(s) = &g.scope {
-            e.set("scope", s);
-        }
-        if let Some(u) = g.url.clone().or_else(|| env("ACTIONS_CACHE_URL")) {
-            e.set("url", u);
-        }
-        match &g.token {
-            Some(t) => e.set_secret("token", t.clone()),
-            None => {
-                if let Some(t) = env("ACTIONS_RUNTIME_TOKEN") {
-                    e.set_secret("token", SecretString::new(t));
-                }
-            }
-        }
-        common(&mut e, export, g.mode, g.ignore_error);
+        gha(g, export, env)
     } else if let Some(s) = v.s3 {
-        export_only(&mut errors, ".s3.mode", s.mode.is_some());
-        export_only(&mut errors, ".s3.ignoreError", s.ignore_error.is_some());
-        for (at, value) in [(".s3.bucket", &s.bucket), (".s3.region", &s.region)] {
-            if value.trim().is_empty() {
-                errors.push(EntryError::new(at, "must not be empty"));
-            }
-        }
-        e = CacheEntry::new("s3");
-        e.set("bucket", s.bucket.trim());
-        e.set("region", s.region.trim());
-        for (k, v) in [
-            ("name", &s.name),
-            ("prefix", &s.prefix),
-            ("endpoint_url", &s.endpoint_url),
-            ("access_key_id", &s.access_key_id),
-        ] {
-            if let Some(v) = v {
-                e.set(k, v);
-            }
-        }
-        flag(&mut e, "use_path_style", s.use_path_style);
-        for (k, v) in [
-            ("secret_access_key", &s.secret_access_key),
-            ("session_token", &s.session_token),
-        ] {
-            if let Some(v) = v {
-                e.set_secret(k, v.clone());
-            }
-        }
-        common(&mut e, export, s.mode, s.ignore_error);
+        s3(s, export, &mut errors)
     } else {
         let raw = v.raw.unwrap_or_default();
-        match CacheEntry::parse(raw) {
-            Ok(parsed) => e = parsed,
-            Err(err) => return Err(vec![EntryError::new(".raw", err.to_string())]),
-        }
-    }
+        return CacheEntry::parse(raw)
+            .map_err(|err| vec![EntryError::new(".raw", err.to_string())]);
+    };
     if errors.is_empty() {
         Ok(e)
     } else {
         Err(errors)
     }
+}
+
+/// The typed forms' fields only a cache export has, per backend: a `cacheFrom` entry that
+/// sets one is refused naming it.
+const EXPORT_ONLY: &[(&str, &[&str])] = &[
+    (
+        "registry",
+        &["mode", "imageManifest", "ociMediaTypes", "ignoreError"],
+    ),
+    ("local", &["mode", "ignoreError"]),
+    ("gha", &["mode", "ignoreError"]),
+    ("s3", &["mode", "ignoreError"]),
+];
+
+/// The export-only fields an import's typed variant sets.
+fn export_only_given(v: &Variants) -> Vec<EntryError> {
+    let set = [
+        ("registry", v.registry.map(serde_json::to_value)),
+        ("local", v.local.map(serde_json::to_value)),
+        ("gha", v.gha.map(serde_json::to_value)),
+        ("s3", v.s3.map(serde_json::to_value)),
+    ];
+    let mut errors = Vec::new();
+    for (name, value) in set {
+        let (Some(Ok(value)), Some((_, fields))) =
+            (value, EXPORT_ONLY.iter().find(|(n, _)| *n == name))
+        else {
+            continue;
+        };
+        for field in fields.iter().filter(|f| value.get(**f).is_some()) {
+            errors.push(EntryError::new(
+                format!(".{name}.{field}"),
+                "is for cache exports only (cacheTo); remove it here",
+            ));
+        }
+    }
+    errors
+}
+
+fn registry(r: &CacheRegistry, export: bool, errors: &mut Vec<EntryError>) -> CacheEntry {
+    if let Err(reason) = parse_qualified(&r.reference) {
+        errors.push(EntryError::new(
+            ".registry.ref",
+            format!("not a valid reference: {reason}"),
+        ));
+    }
+    let mut e = CacheEntry::new("registry");
+    e.set("ref", r.reference.trim());
+    if export {
+        flag(&mut e, "image-manifest", r.image_manifest);
+        flag(&mut e, "oci-mediatypes", r.oci_media_types);
+    }
+    common(&mut e, export, r.mode, r.ignore_error);
+    e
+}
+
+fn local(l: &CacheLocal, dir: Direction, errors: &mut Vec<EntryError>) -> CacheEntry {
+    let export = dir == Direction::To;
+    let (key, other) = if export {
+        ("dest", "src")
+    } else {
+        ("src", "dest")
+    };
+    let (given, stray) = if export {
+        (&l.dest, &l.src)
+    } else {
+        (&l.src, &l.dest)
+    };
+    if stray.is_some() {
+        errors.push(EntryError::new(
+            format!(".local.{other}"),
+            format!(
+                "is for {}; a {} reads {key}",
+                if export { "cacheFrom" } else { "cacheTo" },
+                dir.property()
+            ),
+        ));
+    }
+    let mut e = CacheEntry::new("local");
+    match given.as_deref().map(str::trim) {
+        Some(d) if !d.is_empty() => e.set(key, d),
+        _ => errors.push(EntryError::new(
+            format!(".local.{key}"),
+            format!(
+                "a directory is required ({} local needs {key})",
+                dir.property()
+            ),
+        )),
+    }
+    common(&mut e, export, l.mode, l.ignore_error);
+    e
+}
+
+fn gha(g: &CacheGha, export: bool, env: Env) -> CacheEntry {
+    let mut e = CacheEntry::new("gha");
+    if let Some(s) = &g.scope {
+        e.set("scope", s);
+    }
+    if let Some(u) = g.url.clone().or_else(|| env("ACTIONS_CACHE_URL")) {
+        e.set("url", u);
+    }
+    match &g.token {
+        Some(t) => e.set_secret("token", t.clone()),
+        None => {
+            if let Some(t) = env("ACTIONS_RUNTIME_TOKEN") {
+                e.set_secret("token", SecretString::new(t));
+            }
+        }
+    }
+    common(&mut e, export, g.mode, g.ignore_error);
+    e
+}
+
+fn s3(s: &CacheS3, export: bool, errors: &mut Vec<EntryError>) -> CacheEntry {
+    for (at, value) in [(".s3.bucket", &s.bucket), (".s3.region", &s.region)] {
+        if value.trim().is_empty() {
+            errors.push(EntryError::new(at, "must not be empty"));
+        }
+    }
+    let mut e = CacheEntry::new("s3");
+    e.set("bucket", s.bucket.trim());
+    e.set("region", s.region.trim());
+    for (k, v) in [
+        ("name", &s.name),
+        ("prefix", &s.prefix),
+        ("endpoint_url", &s.endpoint_url),
+        ("access_key_id", &s.access_key_id),
+    ] {
+        if let Some(v) = v {
+            e.set(k, v);
+        }
+    }
+    flag(&mut e, "use_path_style", s.use_path_style);
+    for (k, v) in [
+        ("secret_access_key", &s.secret_access_key),
+        ("session_token", &s.session_token),
+    ] {
+        if let Some(v) = v {
+            e.set_secret(k, v.clone());
+        }
+    }
+    common(&mut e, export, s.mode, s.ignore_error);
+    e
 }
 
 fn flag(e: &mut CacheEntry, key: &str, value: Option<bool>) {
@@ -614,308 +642,4 @@ pub fn convert<E: CacheItem>(items: &[E], env: Env) -> Result<Vec<CacheEntry>, V
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn failures<E: CacheItem>(items: &[E]) -> Vec<Failure> {
-        convert(items, &|_| None).err().unwrap_or_default()
-    }
-
-    fn from(v: Json) -> CacheFromEntry {
-        serde_json::from_value(v).unwrap()
-    }
-
-    fn to(v: Json) -> CacheToEntry {
-        serde_json::from_value(v).unwrap()
-    }
-
-    /// An entry, the BuildKit type it becomes and its attributes.
-    type Case<E> = (E, &'static str, Vec<(&'static str, &'static str)>);
-
-    fn none(_: &str) -> Option<String> {
-        None
-    }
-
-    fn attrs(e: &CacheEntry) -> Vec<(&str, &str)> {
-        e.attrs
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect()
-    }
-
-    #[test]
-    fn strings_stay_strings() {
-        let e = to(json!("type=registry,ref=r.example/app:cache,mode=max"));
-        assert_eq!(
-            e,
-            CacheToEntry::Raw("type=registry,ref=r.example/app:cache,mode=max".into())
-        );
-        assert_eq!(
-            serde_json::to_value(&e).unwrap(),
-            json!("type=registry,ref=r.example/app:cache,mode=max")
-        );
-        let entry = to_entry(&e, &none).unwrap();
-        assert_eq!(
-            attrs(&entry),
-            [("mode", "max"), ("ref", "r.example/app:cache")]
-        );
-    }
-
-    #[test]
-    fn every_variant_becomes_one_buildkit_entry() {
-        let cases: Vec<Case<CacheToEntry>> = vec![
-            (
-                to(
-                    json!({"registry": {"ref": "r.example/app:cache", "mode": "max",
-                    "imageManifest": true, "ociMediaTypes": false, "ignoreError": true}}),
-                ),
-                "registry",
-                vec![
-                    ("ignore-error", "true"),
-                    ("image-manifest", "true"),
-                    ("mode", "max"),
-                    ("oci-mediatypes", "false"),
-                    ("ref", "r.example/app:cache"),
-                ],
-            ),
-            (
-                to(json!({"local": {"dest": "/tmp/c", "mode": "min"}})),
-                "local",
-                vec![("dest", "/tmp/c"), ("mode", "min")],
-            ),
-            (to(json!({"inline": {}})), "inline", vec![]),
-            (
-                to(
-                    json!({"gha": {"scope": "app", "url": "https://cache.example/", "mode": "max"}}),
-                ),
-                "gha",
-                vec![
-                    ("mode", "max"),
-                    ("scope", "app"),
-                    ("url", "https://cache.example/"),
-                ],
-            ),
-            (
-                to(
-                    json!({"s3": {"bucket": "b", "region": "eu-west-1", "name": "app",
-                    "prefix": "p/", "endpointUrl": "http://127.0.0.1:9000", "usePathStyle": true,
-                    "accessKeyId": "AKIA", "mode": "max"}}),
-                ),
-                "s3",
-                vec![
-                    ("access_key_id", "AKIA"),
-                    ("bucket", "b"),
-                    ("endpoint_url", "http://127.0.0.1:9000"),
-                    ("mode", "max"),
-                    ("name", "app"),
-                    ("prefix", "p/"),
-                    ("region", "eu-west-1"),
-                    ("use_path_style", "true"),
-                ],
-            ),
-            (to(json!({"raw": "type=inline"})), "inline", vec![]),
-        ];
-        for (item, ty, want) in cases {
-            let e = to_entry(&item, &none).unwrap();
-            assert_eq!(e.ty, ty, "{item:?}");
-            assert_eq!(attrs(&e), want, "{item:?}");
-        }
-        let imports: Vec<Case<CacheFromEntry>> = vec![
-            (
-                from(json!({"registry": {"ref": "r.example/app:cache"}})),
-                "registry",
-                vec![("ref", "r.example/app:cache")],
-            ),
-            (
-                from(json!({"local": {"src": "/tmp/c"}})),
-                "local",
-                vec![("src", "/tmp/c")],
-            ),
-            (
-                from(json!({"s3": {"bucket": "b", "region": "r"}})),
-                "s3",
-                vec![("bucket", "b"), ("region", "r")],
-            ),
-            (
-                from(json!("r.example/app:cache")),
-                "registry",
-                vec![("ref", "r.example/app:cache")],
-            ),
-        ];
-        for (item, ty, want) in imports {
-            let e = to_entry(&item, &none).unwrap();
-            assert_eq!(e.ty, ty, "{item:?}");
-            assert_eq!(attrs(&e), want, "{item:?}");
-        }
-    }
-
-    #[test]
-    fn credentials_are_secret_and_gha_defaults_come_from_the_environment() {
-        let item = to(json!({"s3": {"bucket": "b", "region": "r",
-            "secretAccessKey": "s3-sekrit", "sessionToken": "s3-tok"}}));
-        let e = to_entry(&item, &none).unwrap();
-        assert!(e.get("secret_access_key").is_none());
-        assert!(!format!("{e:?}{item:?}").contains("s3-sekrit"));
-        let p = e.to_proto();
-        assert_eq!(p.attrs["secret_access_key"], "s3-sekrit");
-        assert_eq!(p.attrs["session_token"], "s3-tok");
-        let env = |k: &str| match k {
-            "ACTIONS_CACHE_URL" => Some("https://env.example/".to_owned()),
-            "ACTIONS_RUNTIME_TOKEN" => Some("env-token".to_owned()),
-            _ => None,
-        };
-        let e = to_entry(&to(json!({"gha": {}})), &env).unwrap();
-        let p = e.to_proto();
-        assert_eq!(p.attrs["url"], "https://env.example/");
-        assert_eq!(p.attrs["token"], "env-token");
-        let e = to_entry(&to(json!({"gha": {"token": "mine"}})), &env).unwrap();
-        assert_eq!(e.to_proto().attrs["token"], "mine");
-        // Serializing a typed secret outside the wire encoders fails instead of leaking.
-        assert!(serde_json::to_string(&item).is_err());
-    }
-
-    #[test]
-    fn ecr_defaults_apply_to_typed_registry_exports_unless_set() {
-        let ecr = "123456789012.dkr.ecr.us-east-1.amazonaws.com/app:cache";
-        let e = to_entry(&to(json!({"registry": {"ref": ecr}})), &none).unwrap();
-        let p = crate::buildkit::CacheEntry::with_ecr_defaults(e).to_proto();
-        assert_eq!(p.attrs["image-manifest"], "true");
-        assert_eq!(p.attrs["oci-mediatypes"], "true");
-        let e = to_entry(
-            &to(json!({"registry": {"ref": ecr, "imageManifest": false}})),
-            &none,
-        )
-        .unwrap();
-        let p = e.with_ecr_defaults().to_proto();
-        assert_eq!(p.attrs["image-manifest"], "false", "set by the user: kept");
-        assert_eq!(p.attrs["oci-mediatypes"], "true");
-    }
-
-    #[test]
-    fn typed_registry_entries_split_per_node() {
-        let e = to_entry(
-            &to(json!({"registry": {"ref": "127.0.0.1:5000/app:cache", "mode": "max"}})),
-            &none,
-        )
-        .unwrap();
-        let s = e.split("linux-arm64");
-        assert_eq!(s.get("ref"), Some("127.0.0.1:5000/app:cache-linux-arm64"));
-        assert_eq!(s.get("mode"), Some("max"));
-        let untagged = to_entry(
-            &from(json!({"registry": {"ref": "127.0.0.1:5000/app"}})),
-            &none,
-        )
-        .unwrap()
-        .split("linux-amd64");
-        assert_eq!(
-            untagged.get("ref"),
-            Some("127.0.0.1:5000/app:cache-linux-amd64")
-        );
-        let local = to_entry(&to(json!({"local": {"dest": "/c"}})), &none).unwrap();
-        assert_eq!(
-            local.split("linux-amd64").get("tag"),
-            Some("latest-linux-amd64")
-        );
-    }
-
-    #[test]
-    fn check_names_the_property() {
-        let to_failures = |v: Json| -> Vec<(String, String)> {
-            failures(&[to(json!("r.example/a:c")), to(v)])
-                .into_iter()
-                .map(|f| (f.property, f.reason))
-                .collect()
-        };
-        let from_failures = |v: Json| -> Vec<(String, String)> {
-            failures(&[from(v)])
-                .into_iter()
-                .map(|f| (f.property, f.reason))
-                .collect()
-        };
-        let first = |v: Vec<(String, String)>| v.into_iter().next().unwrap();
-        let (p, r) = first(to_failures(json!({"registry": {"ref": "not a ref"}})));
-        assert_eq!(p, "cacheTo[1].registry.ref");
-        assert!(r.contains("not a valid reference"), "{r}");
-        let (p, r) = first(to_failures(json!({})));
-        assert_eq!(p, "cacheTo[1]");
-        assert_eq!(
-            r,
-            "set exactly one of registry, local, inline, gha, s3, raw"
-        );
-        let (p, _) = first(to_failures(json!({"inline": {}, "raw": "type=inline"})));
-        assert_eq!(p, "cacheTo[1]");
-        let (p, r) = first(from_failures(json!({"inline": {}})));
-        assert_eq!(p, "cacheFrom[0].inline");
-        assert!(r.contains("inline is a cache export only"), "{r}");
-        let (p, r) = first(from_failures(json!({})));
-        assert_eq!(
-            (p.as_str(), r.as_str()),
-            (
-                "cacheFrom[0]",
-                "set exactly one of registry, local, gha, s3, raw"
-            )
-        );
-        let (p, _) = first(from_failures(
-            json!({"registry": {"ref": "r.example/a:c", "mode": "max"}}),
-        ));
-        assert_eq!(p, "cacheFrom[0].registry.mode");
-        let (p, _) = first(from_failures(json!({"local": {"dest": "/c"}})));
-        assert_eq!(p, "cacheFrom[0].local.dest");
-        assert!(from_failures(json!({"local": {"dest": "/c"}}))
-            .iter()
-            .any(|(p, _)| p == "cacheFrom[0].local.src"));
-        let (p, _) = first(to_failures(json!({"local": {}})));
-        assert_eq!(p, "cacheTo[1].local.dest");
-        // Valid local entries pass, string or typed; a file where the directory goes fails.
-        assert!(to_failures(json!({"local": {"dest": "/c"}})).is_empty());
-        assert!(from_failures(json!("type=local,src=/c")).is_empty());
-        let file = tempfile::NamedTempFile::new().unwrap();
-        let f = file.path().to_str().unwrap();
-        let (p, r) = first(to_failures(json!({"local": {"dest": f}})));
-        assert_eq!(p, "cacheTo[1].local.dest");
-        assert!(r.contains("not a directory"), "{r}");
-        let (p, _) = first(from_failures(json!(format!("type=local,src={f}"))));
-        assert_eq!(p, "cacheFrom[0]");
-        let (p, _) = first(from_failures(json!({"raw": format!("type=local,src={f}")})));
-        assert_eq!(p, "cacheFrom[0].raw");
-        let (p, r) = first(to_failures(json!({"raw": "type=nosuch"})));
-        assert_eq!(p, "cacheTo[1].raw");
-        assert!(r.contains("unknown type"), "{r}");
-        let (p, r) = first(to_failures(json!("type=registry,mode=max")));
-        assert_eq!(p, "cacheTo[1]");
-        assert!(r.contains("needs ref"), "{r}");
-        let (p, _) = first(to_failures(json!({"s3": {"bucket": " ", "region": "r"}})));
-        assert_eq!(p, "cacheTo[1].s3.bucket");
-        assert!(to_failures(json!({"gha": {"mode": "max"}})).is_empty());
-        assert!(!from_failures(json!({"gha": {"ignoreError": true}})).is_empty());
-    }
-
-    #[test]
-    fn shape_errors_name_the_inner_property() {
-        let decode = |v: Json| {
-            let m = json!({"cacheTo": [v]});
-            crate::resources::decode::<crate::resources::image::ImageInputs>(m.as_object().unwrap())
-                .unwrap_err()
-        };
-        let f = decode(json!({"registry": {"ref": "r.example/a:c", "mode": "maximum"}}));
-        assert_eq!(f.property, "cacheTo[0].registry.mode");
-        assert!(
-            f.reason.contains("min") && f.reason.contains("max"),
-            "{}",
-            f.reason
-        );
-        let f = decode(json!({"s3": {"bucket": "b"}}));
-        assert_eq!(f.property, "cacheTo[0].s3.region");
-        let f = decode(json!({"registry": {"reff": "x"}}));
-        assert_eq!(f.property, "cacheTo[0].registry.reff");
-        let f = decode(json!(3));
-        assert_eq!(f.property, "cacheTo[0]");
-        assert!(
-            f.reason
-                .contains("a buildx cache string or a CacheTo object"),
-            "{}",
-            f.reason
-        );
-    }
-}
+mod tests;

@@ -47,6 +47,8 @@ pub enum Error {
     Invalid(Vec<Failure>),
     #[error(transparent)]
     Registry(#[from] crate::registry::RegistryError),
+    /// Something a setup cannot do (answered as UNIMPLEMENTED); nothing raises it today.
+    #[allow(dead_code)]
     #[error("{0}")]
     Unsupported(String),
     #[error("operation cancelled")]
@@ -92,12 +94,34 @@ pub struct Applied<S> {
     pub unknown_outputs: UnknownOutputs,
 }
 
+/// A resource's documentation beyond what its schema says; the docs pages iterate
+/// [`all`] and take each resource's own.
+#[derive(Debug, Clone)]
+pub struct ResourceDocs {
+    /// The Terraform example.
+    pub tf_example: &'static str,
+    /// How an import works (Markdown).
+    pub import: String,
+}
+
+/// The part of a resource's Import section on `import` blocks, by id or by identity (the
+/// tag, which is the resource's `id`); `extra` is what holds for that resource.
+pub(crate) fn tf_import_blocks(address: &str, tag: &str, extra: &str) -> String {
+    format!(
+        "With Terraform 1.5 or OpenTofu 1.6 and later an `import` block does the same during \
+plan and apply (`id = \"{tag}\"`), and with Terraform 1.12 or OpenTofu 1.12 and later by the \
+resource's identity, the tag:\n\n```terraform\nimport {{\n  to = {address}\n  identity = {{\n    \
+tag = \"{tag}\"\n  }}\n}}\n```\n\nThe identity (`tag`) is the resource's `id`.{extra}\n"
+    )
+}
+
 /// Outputs a preview cannot know.
 pub enum UnknownOutputs {
     None,
     /// Every output the resource's model declares.
     All,
-    Only(&'static [&'static str]),
+    /// The outputs the resource's model declares unknown in preview (`x-preview`).
+    Declared,
 }
 
 #[async_trait]
@@ -111,6 +135,9 @@ pub trait Resource: Send + Sync + 'static {
     type State: Serialize + DeserializeOwned + JsonSchema + Clone + Send + Sync;
 
     fn description() -> &'static str;
+
+    /// The resource's documentation beyond its schema (examples, import).
+    fn docs() -> ResourceDocs;
 
     /// Validation of known inputs. `unknown` holds the paths still unknown (preview), which
     /// must not be reported as missing.
@@ -186,6 +213,8 @@ pub enum DiffOutcome {
 #[async_trait]
 pub trait Dispatch: Send + Sync {
     fn model(&self) -> &ResourceModel;
+    /// The resource's documentation beyond its schema.
+    fn docs(&self) -> ResourceDocs;
     fn token(&self) -> &'static str {
         self.model().token
     }
@@ -349,10 +378,23 @@ fn check_registry(r: &crate::config::RegistryConfig) -> Result<(), (&'static str
         use rustls_pki_types::pem::PemObject;
         let certs: Result<Vec<_>, _> =
             rustls_pki_types::CertificateDer::pem_slice_iter(pem.as_bytes()).collect();
-        match certs {
-            Ok(c) if !c.is_empty() => {}
+        let certs = match certs {
+            Ok(c) if !c.is_empty() => c,
             Ok(_) => return Err((".caCert", "holds no PEM certificate".into())),
             Err(e) => return Err((".caCert", format!("is not valid PEM: {e}"))),
+        };
+        // Parsed as the TLS client will take it (a trust anchor), so a PEM block holding
+        // garbage is refused here, naming the property, not at Configure.
+        for (i, c) in certs.iter().enumerate() {
+            if let Err(e) = webpki::anchor_from_trusted_cert(c) {
+                return Err((
+                    ".caCert",
+                    format!(
+                        "certificate {} is not a valid X.509 certificate: {e}",
+                        i + 1
+                    ),
+                ));
+            }
         }
     }
     Ok(())
@@ -413,9 +455,13 @@ impl<R: Resource> Handler<R> {
             UnknownOutputs::All => {
                 unknowns.extend(self.model.output_keys().map(PropertyPath::root_key))
             }
-            UnknownOutputs::Only(keys) => {
-                unknowns.extend(keys.iter().map(|k| PropertyPath::root_key(k)))
-            }
+            UnknownOutputs::Declared => unknowns.extend(
+                self.model
+                    .outputs
+                    .iter()
+                    .filter(|f| f.preview_unknown)
+                    .map(|f| PropertyPath::root_key(&f.key)),
+            ),
         }
         Ok(OutProps {
             id: applied.id,
@@ -452,6 +498,10 @@ fn decode_state<S: DeserializeOwned>(p: &Props) -> Result<S, Error> {
 
 #[async_trait]
 impl<R: Resource> Dispatch for Handler<R> {
+    fn docs(&self) -> ResourceDocs {
+        R::docs()
+    }
+
     fn model(&self) -> &ResourceModel {
         &self.model
     }
@@ -567,6 +617,21 @@ pub fn all() -> &'static [Arc<dyn Dispatch>] {
     &ALL
 }
 
+/// The input keys of resource `R` whose values differ between `olds` and `news`, as the
+/// model compares them (sets as sets, ignored fields never).
+pub(crate) fn changed_inputs<R: Resource>(olds: &R::Inputs, news: &R::Inputs) -> Vec<String> {
+    let model = all()
+        .iter()
+        .find(|d| d.token() == R::TOKEN)
+        .expect("every resource is registered in all()")
+        .model();
+    match (to_map(olds), to_map(news)) {
+        (Ok(a), Ok(b)) => model::changes(&model.inputs, &a, &b),
+        // Unserializable inputs cannot happen for these types; count everything as changed.
+        _ => model.inputs.iter().map(|f| f.key.clone()).collect(),
+    }
+}
+
 /// The provider configuration's model.
 pub fn config_model() -> &'static ObjectType {
     static CONFIG: LazyLock<ObjectType> =
@@ -574,16 +639,13 @@ pub fn config_model() -> &'static ObjectType {
     &CONFIG
 }
 
-/// Whether a new provider configuration differs from the old one in what counts: decoded
-/// (so defaults compare equal), with the fields declared `x-diff = "ignore"` (passwords:
-/// ECR tokens change on every run) left out.
-pub fn config_changed(olds: &Props, news: &Props) -> bool {
-    if !news.unknowns.is_empty() {
-        return true;
-    }
+/// The configuration keys whose values differ between the old and the new configuration in
+/// what counts: decoded (so defaults compare equal), with the fields declared
+/// `x-diff = "ignore"` (passwords: ECR tokens change on every run) left out; a key still
+/// unknown counts as changed. Empty: no change.
+pub fn config_changes(olds: &Props, news: &Props) -> Vec<String> {
     let canonical = |p: &Props| -> Map<String, Json> {
-        let mut m = p.value.clone();
-        m.remove("version");
+        let m = p.value.clone();
         match decode_config(&m, &p.unknowns)
             .map_err(|_| ())
             .and_then(|c| to_map(&c).map_err(|_| ()))
@@ -592,5 +654,21 @@ pub fn config_changed(olds: &Props, news: &Props) -> bool {
             Err(()) => m,
         }
     };
-    !model::changes(&config_model().fields, &canonical(olds), &canonical(news)).is_empty()
+    let mut keys: BTreeSet<String> = news
+        .unknowns
+        .iter()
+        .filter_map(|p| p.root().map(str::to_owned))
+        .collect();
+    keys.extend(model::changes(
+        &config_model().fields,
+        &canonical(olds),
+        &canonical(news),
+    ));
+    keys.into_iter().collect()
+}
+
+/// Whether the configuration changed at all (see [`config_changes`]).
+#[cfg(test)]
+pub fn config_changed(olds: &Props, news: &Props) -> bool {
+    !config_changes(olds, news).is_empty()
 }

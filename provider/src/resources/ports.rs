@@ -38,6 +38,18 @@ pub trait Registry: Send + Sync {
     ) -> Result<Deleted, RegistryError>;
     /// Basic credentials for `host`, for BuildKit's session.
     async fn basic_auth(&self, host: &str) -> Option<(String, String)>;
+    /// Pushes an image from an OCI layout directory (a classic-store Engine's build):
+    /// `(reference, tagged)` targets.
+    async fn push_layout(
+        &self,
+        _dir: &std::path::Path,
+        _root: &Json,
+        _targets: &[(Reference, bool)],
+    ) -> Result<(), RegistryError> {
+        Err(RegistryError::Setup {
+            message: "this registry client cannot push from a layout".into(),
+        })
+    }
 }
 
 #[async_trait]
@@ -70,6 +82,14 @@ impl Registry for Registries {
         going: &[Reference],
     ) -> Result<Deleted, RegistryError> {
         Registries::delete_tag(self, t, going).await
+    }
+    async fn push_layout(
+        &self,
+        dir: &std::path::Path,
+        root: &Json,
+        targets: &[(Reference, bool)],
+    ) -> Result<(), RegistryError> {
+        Registries::push_layout(self, dir, root, targets).await
     }
     async fn basic_auth(&self, host: &str) -> Option<(String, String)> {
         match self.credentials(host).await {
@@ -115,8 +135,32 @@ impl BuildKit {
     }
 }
 
-/// Registry credentials for BuildKit's session, looked up when BuildKit asks.
+/// Registry credentials for BuildKit's session, looked up when BuildKit asks; and the
+/// pusher of what a classic-store Engine built.
 struct SessionAuth(Arc<dyn Registry>);
+
+#[async_trait]
+impl buildkit::LayoutPusher for SessionAuth {
+    async fn push_layout(
+        &self,
+        dir: &std::path::Path,
+        root: &Json,
+        targets: &[(String, bool)],
+    ) -> Result<(), String> {
+        let refs = targets
+            .iter()
+            .map(|(t, tagged)| {
+                t.parse::<Reference>()
+                    .map(|r| (r, *tagged))
+                    .map_err(|e| format!("{t}: {e}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.0
+            .push_layout(dir, root, &refs)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
 
 #[async_trait]
 impl buildkit::RegistryAuth for SessionAuth {
@@ -156,7 +200,8 @@ impl Builder for BuildKit {
     ) -> Result<BuildOutcome, Error> {
         let endpoint = self.endpoint(node)?;
         let auth = Arc::new(SessionAuth(self.registry.clone()));
-        buildkit::build(&endpoint, spec, output, auth, log, cancel)
+        // Any Engine: a classic-store one pushes through the provider's registry client.
+        buildkit::build_anywhere(&endpoint, spec, output, auth.clone(), auth, log, cancel)
             .await
             .map_err(build_error)
     }

@@ -259,13 +259,14 @@ fn nested_block(a: &Attr) -> proto::schema::NestedBlock {
             Ty::Object(inner) => (NestingMode::List, inner.as_slice(), 0, 0),
             _ => (NestingMode::List, &[][..], 0, 0),
         },
-        Ty::Object(inner) => (
-            NestingMode::Single,
-            inner.as_slice(),
-            i64::from(a.required),
-            1,
-        ),
-        _ => (NestingMode::Single, &[][..], 0, 1),
+        // Protocol 6 wants MinItems == MaxItems in single mode: 1 for a required block, 0 for
+        // an optional one (Terraform 1.3 and later and OpenTofu refuse the whole schema
+        // otherwise; 1.0 did not check).
+        Ty::Object(inner) => {
+            let n = i64::from(a.required);
+            (NestingMode::Single, inner.as_slice(), n, n)
+        }
+        _ => (NestingMode::Single, &[][..], 0, 0),
     };
     proto::schema::NestedBlock {
         type_name: a.name.clone(),
@@ -319,6 +320,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::too_many_lines)] // one assertion per attribute
     fn names_and_flags() {
         assert_eq!(snake_case("buildArgs"), "build_args");
         assert_eq!(snake_case("keepRemotely"), "keep_remotely");
@@ -392,6 +394,15 @@ mod tests {
             },
             t => panic!("builders: {t:?}"),
         }
+    }
+
+    #[test]
+    fn protocol_blocks_and_their_counts() {
+        let blocks = resource_blocks();
+        let (_, img) = blocks
+            .iter()
+            .find(|(n, _)| *n == "multiarch_image")
+            .unwrap();
         let schema = to_proto(img, true).block.unwrap();
         let plat = schema
             .attributes
@@ -405,7 +416,11 @@ mod tests {
             .iter()
             .find(|b| b.type_name == "context")
             .unwrap();
-        assert_eq!(ctx.max_items, 1);
+        // Single blocks: MinItems == MaxItems (0 optional, 1 required), as protocol 6 wants.
+        let ctx_attr = img.attr("context").unwrap();
+        let n = i64::from(ctx_attr.required);
+        assert_eq!((ctx.min_items, ctx.max_items), (n, n));
+        assert_single_blocks_have_equal_counts(&schema);
         // A list of objects holding objects: a list of blocks, its objects single blocks.
         use proto::schema::nested_block::NestingMode;
         let exports = schema
@@ -426,23 +441,35 @@ mod tests {
         assert_eq!(
             kinds,
             [
-                ("cacheonly", single, 1),
-                ("docker", single, 1),
-                ("local", single, 1),
-                ("oci", single, 1),
-                ("tar", single, 1)
+                ("cacheonly", single, 0),
+                ("docker", single, 0),
+                ("local", single, 0),
+                ("oci", single, 0),
+                ("tar", single, 0)
             ]
         );
         assert!(is_block_list(img.attr("exports").unwrap()));
         // A list of flat objects stays a nested attribute.
         let ssh = schema.attributes.iter().find(|a| a.name == "ssh").unwrap();
         assert!(ssh.nested_type.is_some());
-        let prov = to_proto(&prov, false).block.unwrap();
+        let prov = to_proto(&provider_block(), false).block.unwrap();
         let regs = prov
             .attributes
             .iter()
             .find(|a| a.name == "registries")
             .unwrap();
         assert!(regs.nested_type.is_some() && regs.r#type.is_empty());
+    }
+
+    /// Every single-mode block in `b`, at any depth, has MinItems == MaxItems (0 or 1).
+    fn assert_single_blocks_have_equal_counts(b: &proto::schema::Block) {
+        use proto::schema::nested_block::NestingMode;
+        for nb in &b.block_types {
+            if nb.nesting == NestingMode::Single as i32 {
+                assert_eq!(nb.min_items, nb.max_items, "{}", nb.type_name);
+                assert!(nb.max_items <= 1, "{}", nb.type_name);
+            }
+            assert_single_blocks_have_equal_counts(nb.block.as_ref().unwrap());
+        }
     }
 }

@@ -8,17 +8,18 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 
 use rmpv::Value as Mp;
 use serde_json::{Map, Value as Json};
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
+use super::diagnostics::{attribute_diag, diag, error_diags, Collect};
+use super::identity;
 use super::proto::{self, diagnostic::Severity, DynamicValue};
 use super::schema::{self as tfschema, Block};
 use super::value::{self, decode_object, encode_attr, get, object};
-use crate::log::{Level, Logger};
 use crate::registry::Registries;
 use crate::resources::{self, DiffOutcome, Dispatch, Error, OpContext, OutProps, Props};
 
@@ -35,140 +36,6 @@ pub struct Provider {
     provider_block: Block,
     registries: RwLock<Registries>,
     cancel: CancellationToken,
-}
-
-/// Logs to stderr (Terraform's provider log) and keeps warnings for the diagnostics.
-#[derive(Default)]
-struct Collect {
-    warnings: Mutex<Vec<String>>,
-}
-
-impl Logger for Collect {
-    fn log(&self, level: Level, message: &str) {
-        match level {
-            Level::Debug => tracing::debug!("{message}"),
-            Level::Info => tracing::info!("{message}"),
-            Level::Warning | Level::Error => {
-                tracing::warn!("{message}");
-                self.warnings
-                    .lock()
-                    .expect("warnings lock")
-                    .push(message.to_owned());
-            }
-        }
-    }
-    fn status(&self, message: &str) {
-        tracing::info!("{message}")
-    }
-}
-
-impl Collect {
-    fn diagnostics(&self) -> Vec<proto::Diagnostic> {
-        self.warnings
-            .lock()
-            .expect("warnings lock")
-            .iter()
-            .map(|w| diag(Severity::Warning, w, ""))
-            .collect()
-    }
-}
-
-fn diag(severity: Severity, summary: &str, detail: &str) -> proto::Diagnostic {
-    proto::Diagnostic {
-        severity: severity as i32,
-        summary: summary.to_owned(),
-        detail: detail.to_owned(),
-        attribute: None,
-    }
-}
-
-/// A core property path (`buildArgs["X"]`, `registries[0].caCert`) in Terraform's terms
-/// (`build_args["X"]`, `registries[0].ca_cert`), and the attribute path Terraform underlines.
-/// The walk follows the attribute types, so map keys stay as they are; set elements cannot
-/// be addressed, so the attribute path ends at the set.
-fn tf_path(p: &str, attrs: &[tfschema::Attr]) -> (String, Option<proto::AttributePath>) {
-    use crate::path::Segment;
-    use proto::attribute_path::{step::Selector, Step};
-    use tfschema::Ty;
-    let Some(path) = resources::PropertyPath::parse(p) else {
-        return (p.to_owned(), None);
-    };
-    let mut text = String::new();
-    let mut steps = Vec::new();
-    let mut addressable = true;
-    let mut ty: Option<Ty> = Some(Ty::Object(attrs.to_vec()));
-    for seg in path.segments() {
-        let mut step = None;
-        ty = match (seg, ty.take()) {
-            (Segment::Key(k), Some(Ty::Object(inner))) => {
-                let found = inner.iter().find(|a| a.key == *k || a.name == *k);
-                let name = found.map_or_else(|| tfschema::snake_case(k), |a| a.name.clone());
-                if !text.is_empty() {
-                    text.push('.');
-                }
-                text.push_str(&name);
-                step = Some(Selector::AttributeName(name));
-                found.map(|a| a.ty.clone())
-            }
-            (Segment::Key(k), Some(Ty::Map(inner))) => {
-                text.push_str(&format!("[{k:?}]"));
-                step = Some(Selector::ElementKeyString(k.clone()));
-                Some(*inner)
-            }
-            (Segment::Index(i), Some(Ty::List(inner))) => {
-                text.push_str(&format!("[{i}]"));
-                step = Some(Selector::ElementKeyInt(*i as i64));
-                Some(*inner)
-            }
-            (Segment::Index(i), Some(Ty::Set(inner))) => {
-                text.push_str(&format!("[{i}]"));
-                addressable = false;
-                Some(*inner)
-            }
-            (Segment::Key(k), _) => {
-                text.push_str(&format!("[{k:?}]"));
-                addressable = false;
-                None
-            }
-            (Segment::Index(i), _) => {
-                text.push_str(&format!("[{i}]"));
-                addressable = false;
-                None
-            }
-        };
-        if let (true, Some(selector)) = (addressable, step) {
-            steps.push(Step {
-                selector: Some(selector),
-            });
-        }
-    }
-    let attribute = (!steps.is_empty()).then_some(proto::AttributePath { steps });
-    (text, attribute)
-}
-
-fn attribute_diag(
-    summary_prefix: &str,
-    f: &resources::Failure,
-    attrs: &[tfschema::Attr],
-) -> proto::Diagnostic {
-    let (prop, attribute) = tf_path(&f.property, attrs);
-    let mut d = diag(
-        Severity::Error,
-        &format!("{summary_prefix}{prop}"),
-        &format!("{prop}: {}", f.reason),
-    );
-    d.attribute = attribute;
-    d
-}
-
-fn error_diags(tf_name: &str, attrs: &[tfschema::Attr], e: &Error) -> Vec<proto::Diagnostic> {
-    match e {
-        Error::Invalid(failures) => failures
-            .iter()
-            .map(|f| attribute_diag(&format!("{tf_name}: invalid "), f, attrs))
-            .collect(),
-        other => vec![diag(Severity::Error, &format!("{tf_name}: {other}"), "")],
-    }
 }
 
 fn decode_dv(dv: Option<&DynamicValue>, block: &Block) -> Result<Mp, Status> {
@@ -324,6 +191,65 @@ impl proto::provider_server::Provider for Provider {
             data_source_schemas: Default::default(),
             diagnostics: vec![],
             provider_meta: None,
+            server_capabilities: Some(proto::ServerCapabilities::default()),
+        }))
+    }
+
+    async fn get_metadata(
+        &self,
+        _: Request<proto::get_metadata::Request>,
+    ) -> Result<Response<proto::get_metadata::Response>, Status> {
+        Ok(Response::new(proto::get_metadata::Response {
+            server_capabilities: Some(proto::ServerCapabilities::default()),
+            diagnostics: vec![],
+            data_sources: vec![],
+            resources: self
+                .types
+                .keys()
+                .map(|name| proto::get_metadata::ResourceMetadata {
+                    type_name: name.to_string(),
+                })
+                .collect(),
+        }))
+    }
+
+    async fn get_resource_identity_schemas(
+        &self,
+        _: Request<proto::get_resource_identity_schemas::Request>,
+    ) -> Result<Response<proto::get_resource_identity_schemas::Response>, Status> {
+        Ok(Response::new(
+            proto::get_resource_identity_schemas::Response {
+                identity_schemas: self
+                    .types
+                    .keys()
+                    .map(|name| (name.to_string(), identity::schema()))
+                    .collect(),
+                diagnostics: vec![],
+            },
+        ))
+    }
+
+    async fn upgrade_resource_identity(
+        &self,
+        request: Request<proto::upgrade_resource_identity::Request>,
+    ) -> Result<Response<proto::upgrade_resource_identity::Response>, Status> {
+        let req = request.into_inner();
+        self.info(&req.type_name)?;
+        let raw = req.raw_identity.unwrap_or_default();
+        let (upgraded_identity, diagnostics) = match identity::upgrade(&raw.json) {
+            Ok(d) => (d, vec![]),
+            Err(e) => (
+                None,
+                vec![diag(
+                    Severity::Error,
+                    &format!("{}: cannot read the stored identity", req.type_name),
+                    &e.to_string(),
+                )],
+            ),
+        };
+        Ok(Response::new(proto::upgrade_resource_identity::Response {
+            upgraded_identity,
+            diagnostics,
         }))
     }
 
@@ -458,6 +384,7 @@ impl proto::provider_server::Provider for Provider {
             new_state: dv(&current),
             diagnostics: vec![],
             private: req.private.clone(),
+            new_identity: identity::data(&raw(&current, "id")),
         };
         if matches!(current, Mp::Nil) {
             return Ok(Response::new(resp));
@@ -470,7 +397,10 @@ impl proto::provider_server::Provider for Provider {
             Err(e) => resp
                 .diagnostics
                 .extend(error_diags(&req.type_name, &info.block.attrs, &e)),
-            Ok(None) => resp.new_state = dv(&Mp::Nil),
+            Ok(None) => {
+                resp.new_state = dv(&Mp::Nil);
+                resp.new_identity = None;
+            }
             Ok(Some(out)) => {
                 // Configured values stay as written unless the registry says otherwise.
                 let prior_norm = normalized_inputs(info, &props.value);
@@ -488,6 +418,7 @@ impl proto::provider_server::Provider for Provider {
                         encode_attr(a, &out.value, &BTreeSet::new())
                     }
                 });
+                resp.new_identity = identity::data(&raw(&state, "id"));
                 resp.new_state = dv(&state);
             }
         }
@@ -508,6 +439,7 @@ impl proto::provider_server::Provider for Provider {
             requires_replace: vec![],
             planned_private: vec![],
             diagnostics: vec![],
+            planned_identity: None,
         };
         if matches!(proposed, Mp::Nil) {
             // Destroy: nothing to work out.
@@ -542,7 +474,11 @@ impl proto::provider_server::Provider for Provider {
         };
         resp.diagnostics = log.diagnostics();
         match result {
-            Ok(planned) => resp.planned_state = dv(&planned),
+            Ok(planned) => {
+                // Known once the resource exists (its id); a create plans none.
+                resp.planned_identity = identity::data(&raw(&planned, "id"));
+                resp.planned_state = dv(&planned);
+            }
             Err(e) => resp
                 .diagnostics
                 .extend(error_diags(&req.type_name, &info.block.attrs, &e)),
@@ -563,6 +499,7 @@ impl proto::provider_server::Provider for Provider {
             new_state: dv(&prior),
             private: vec![],
             diagnostics: vec![],
+            new_identity: None,
         };
         let (ctx, log) = self.context(false);
         let result: Result<Mp, Error> = if matches!(planned, Mp::Nil) {
@@ -589,7 +526,10 @@ impl proto::provider_server::Provider for Provider {
         };
         resp.diagnostics = log.diagnostics();
         match result {
-            Ok(state) => resp.new_state = dv(&state),
+            Ok(state) => {
+                resp.new_identity = identity::data(&raw(&state, "id"));
+                resp.new_state = dv(&state);
+            }
             Err(e) => resp
                 .diagnostics
                 .extend(error_diags(&req.type_name, &info.block.attrs, &e)),
@@ -603,8 +543,27 @@ impl proto::provider_server::Provider for Provider {
     ) -> Result<Response<proto::import_resource_state::Response>, Status> {
         let req = request.into_inner();
         let info = self.info(&req.type_name)?;
+        // `terraform import ADDR ID` and `import { id = … }` send the id; `import { identity =
+        // { tag = … } }` sends the identity instead.
+        let by_id = match (req.id.is_empty(), &req.identity) {
+            (false, _) | (true, None) => Ok(req.id.clone()),
+            (true, Some(d)) => identity::tag_of(d),
+        };
+        let id = match by_id {
+            Ok(id) => id,
+            Err(e) => {
+                return Ok(Response::new(proto::import_resource_state::Response {
+                    imported_resources: vec![],
+                    diagnostics: vec![diag(
+                        Severity::Error,
+                        &format!("{}: invalid import identity", req.type_name),
+                        &e.to_string(),
+                    )],
+                }))
+            }
+        };
         let (ctx, log) = self.context(false);
-        let result = self.run(info.resource.read(&ctx, &req.id, None)).await;
+        let result = self.run(info.resource.read(&ctx, &id, None)).await;
         let mut resp = proto::import_resource_state::Response {
             imported_resources: vec![],
             diagnostics: log.diagnostics(),
@@ -615,12 +574,12 @@ impl proto::provider_server::Provider for Provider {
                 .extend(error_diags(&req.type_name, &info.block.attrs, &e)),
             Ok(None) => resp.diagnostics.push(diag(
                 Severity::Error,
-                &format!("{}: nothing to import at {:?}", req.type_name, req.id),
+                &format!("{}: nothing to import at {id:?}", req.type_name),
                 "",
             )),
             Ok(Some(out)) => {
                 let id = if out.id.is_empty() {
-                    req.id.clone()
+                    id
                 } else {
                     out.id.clone()
                 };
@@ -636,6 +595,7 @@ impl proto::provider_server::Provider for Provider {
                         type_name: req.type_name.clone(),
                         state: dv(&state),
                         private: vec![],
+                        identity: identity::data(&Mp::from(id.as_str())),
                     });
             }
         }
@@ -666,41 +626,87 @@ impl proto::provider_server::Provider for Provider {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proto::provider_server::Provider as _;
 
-    #[test]
-    fn property_names_in_terraform_terms() {
-        use proto::attribute_path::step::Selector;
-        let blocks = tfschema::resource_blocks();
-        let (_, img) = blocks
-            .iter()
-            .find(|(n, _)| *n == "multiarch_image")
-            .unwrap();
-        let text = |p: &str| tf_path(p, &img.attrs).0;
-        assert_eq!(text("buildArgs[\"someArg\"]"), "build_args[\"someArg\"]");
-        assert_eq!(text("tags[1]"), "tags[1]");
-        assert_eq!(text("context.location"), "context.location");
-        assert_eq!(text("sbomGenerator"), "sbom_generator");
-        let (_, attr) = tf_path("buildArgs[\"someArg\"]", &img.attrs);
-        let steps: Vec<_> = attr
+    fn raw_identity(json: &[u8]) -> Option<proto::RawState> {
+        Some(proto::RawState {
+            json: json.to_vec(),
+            flatmap: Default::default(),
+        })
+    }
+
+    /// The calls newer engines make before any resource call: metadata, identity schemas and
+    /// identity upgrades, and the schema's capabilities.
+    #[tokio::test]
+    async fn metadata_and_identity_calls_answer_for_every_resource() {
+        let p = Provider::new();
+        let meta = p
+            .get_metadata(Request::new(proto::get_metadata::Request {}))
+            .await
             .unwrap()
-            .steps
-            .into_iter()
-            .map(|s| s.selector)
+            .into_inner();
+        let names: Vec<&str> = meta
+            .resources
+            .iter()
+            .map(|r| r.type_name.as_str())
             .collect();
-        assert_eq!(
-            steps,
-            vec![
-                Some(Selector::AttributeName("build_args".into())),
-                Some(Selector::ElementKeyString("someArg".into()))
-            ]
-        );
-        // A set element cannot be addressed: the path ends at the set.
-        let (_, attr) = tf_path("tags[1]", &img.attrs);
-        assert_eq!(attr.unwrap().steps.len(), 1);
+        assert_eq!(names, ["multiarch_image", "multiarch_manifest_list"]);
+        assert!(meta.data_sources.is_empty() && meta.diagnostics.is_empty());
 
-        let provider = tfschema::provider_block();
-        let (t, attr) = tf_path("registries[0].caCert", &provider.attrs);
-        assert_eq!(t, "registries[0].ca_cert");
-        assert_eq!(attr.unwrap().steps.len(), 3);
+        let ids = p
+            .get_resource_identity_schemas(Request::new(
+                proto::get_resource_identity_schemas::Request {},
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let mut typed: Vec<&String> = ids.identity_schemas.keys().collect();
+        typed.sort();
+        assert_eq!(typed, ["multiarch_image", "multiarch_manifest_list"]);
+
+        let upgrade = |type_name: &str, json: &[u8]| {
+            p.upgrade_resource_identity(Request::new(proto::upgrade_resource_identity::Request {
+                type_name: type_name.into(),
+                version: 0,
+                raw_identity: raw_identity(json),
+            }))
+        };
+        let up = upgrade("multiarch_image", br#"{"tag":"r.example/a:v1"}"#)
+            .await
+            .unwrap()
+            .into_inner();
+        let tag = identity::tag_of(&up.upgraded_identity.unwrap()).unwrap();
+        assert_eq!(tag, "r.example/a:v1");
+        let bad = upgrade("multiarch_image", b"[]")
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(bad.upgraded_identity.is_none());
+        assert_eq!(bad.diagnostics[0].severity, Severity::Error as i32);
+        assert!(upgrade("multiarch_nothing", b"{}").await.is_err());
+    }
+
+    #[tokio::test]
+    async fn import_by_an_identity_without_a_tag_is_refused_by_name() {
+        let p = Provider::new();
+        let empty = Mp::Map(vec![]);
+        let r = p
+            .import_resource_state(Request::new(proto::import_resource_state::Request {
+                type_name: "multiarch_manifest_list".into(),
+                id: String::new(),
+                client_capabilities: None,
+                identity: Some(proto::ResourceIdentityData {
+                    identity_data: dv(&empty),
+                }),
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(r.imported_resources.is_empty());
+        assert_eq!(
+            r.diagnostics[0].summary,
+            "multiarch_manifest_list: invalid import identity"
+        );
+        assert!(r.diagnostics[0].detail.contains("`tag`"));
     }
 }

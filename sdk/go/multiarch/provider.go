@@ -35,8 +35,11 @@ func NewProvider(ctx *pulumi.Context,
 type providerArgs struct {
 	// AWS settings for ECR token look-ups.
 	Aws *AwsConfig `pulumi:"aws"`
-	// BuildKit endpoint: `docker` (the local Docker Engine from `DOCKER_HOST` or its default
-	// socket; the default), `unix:///path/buildkitd.sock` or `tcp://host:port`.
+	// BuildKit endpoint: `docker` (the Docker Engine the docker CLI would use: `DOCKER_HOST`
+	// (unix, tcp with `DOCKER_TLS_VERIFY`/`DOCKER_CERT_PATH`, ssh), else the current Docker
+	// context, else the default socket; the default), `docker+unix:///path`,
+	// `docker+tcp://host:port`, `ssh://user@host`, or a standalone buildkitd at
+	// `unix:///path/buildkitd.sock` or `tcp://host:port`.
 	Builder *string `pulumi:"builder"`
 	// TLS for a `tcp://` builder (buildkitd started with `--tlscacert`, `--tlscert`,
 	// `--tlskey`). Without it a `tcp://` builder is spoken to in plain text.
@@ -56,8 +59,11 @@ type providerArgs struct {
 type ProviderArgs struct {
 	// AWS settings for ECR token look-ups.
 	Aws AwsConfigPtrInput
-	// BuildKit endpoint: `docker` (the local Docker Engine from `DOCKER_HOST` or its default
-	// socket; the default), `unix:///path/buildkitd.sock` or `tcp://host:port`.
+	// BuildKit endpoint: `docker` (the Docker Engine the docker CLI would use: `DOCKER_HOST`
+	// (unix, tcp with `DOCKER_TLS_VERIFY`/`DOCKER_CERT_PATH`, ssh), else the current Docker
+	// context, else the default socket; the default), `docker+unix:///path`,
+	// `docker+tcp://host:port`, `ssh://user@host`, or a standalone buildkitd at
+	// `unix:///path/buildkitd.sock` or `tcp://host:port`.
 	Builder pulumi.StringPtrInput
 	// TLS for a `tcp://` builder (buildkitd started with `--tlscacert`, `--tlscert`,
 	// `--tlskey`). Without it a `tcp://` builder is spoken to in plain text.

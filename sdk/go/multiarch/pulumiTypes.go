@@ -415,7 +415,15 @@ func (o AwsConfigPtrOutput) Region() pulumi.StringPtrOutput {
 
 // Where the build context comes from.
 type BuildContext struct {
-	// A local directory (relative to the program's directory) or a Git/HTTP URL.
+	// A local directory (relative to the program's directory), or a remote context that
+	// BuildKit fetches itself, as `docker buildx build <url>` takes it: a Git repository
+	// (`https://host/org/app.git`, `ssh://git@host/org/app.git`, `git@host:org/app.git`,
+	// `git://…`; `#<ref>`, `#<ref>:<subdir>` or `#:<subdir>` pick a branch, tag or commit
+	// and a directory; the Dockerfile comes from there unless `dockerfile` is set) or an
+	// HTTP(S) tarball. contextHash: for Git the commit the ref resolves to now (`git
+	// ls-remote`, read-only) and the subdirectory, so a moved branch is an update; for a
+	// tarball the SHA-256 of its bytes. SSH URLs need an `ssh` entry with id `default`;
+	// URLs holding credentials or query options are refused at Check.
 	Location string `pulumi:"location"`
 	// Extra named contexts (`FROM <name>` / `COPY --from=<name>`): name to directory,
 	// URL or `docker-image://` reference.
@@ -435,7 +443,15 @@ type BuildContextInput interface {
 
 // Where the build context comes from.
 type BuildContextArgs struct {
-	// A local directory (relative to the program's directory) or a Git/HTTP URL.
+	// A local directory (relative to the program's directory), or a remote context that
+	// BuildKit fetches itself, as `docker buildx build <url>` takes it: a Git repository
+	// (`https://host/org/app.git`, `ssh://git@host/org/app.git`, `git@host:org/app.git`,
+	// `git://…`; `#<ref>`, `#<ref>:<subdir>` or `#:<subdir>` pick a branch, tag or commit
+	// and a directory; the Dockerfile comes from there unless `dockerfile` is set) or an
+	// HTTP(S) tarball. contextHash: for Git the commit the ref resolves to now (`git
+	// ls-remote`, read-only) and the subdirectory, so a moved branch is an update; for a
+	// tarball the SHA-256 of its bytes. SSH URLs need an `ssh` entry with id `default`;
+	// URLs holding credentials or query options are refused at Check.
 	Location pulumi.StringInput `pulumi:"location"`
 	// Extra named contexts (`FROM <name>` / `COPY --from=<name>`): name to directory,
 	// URL or `docker-image://` reference.
@@ -520,7 +536,15 @@ func (o BuildContextOutput) ToBuildContextPtrOutputWithContext(ctx context.Conte
 	}).(BuildContextPtrOutput)
 }
 
-// A local directory (relative to the program's directory) or a Git/HTTP URL.
+// A local directory (relative to the program's directory), or a remote context that
+// BuildKit fetches itself, as `docker buildx build <url>` takes it: a Git repository
+// (`https://host/org/app.git`, `ssh://git@host/org/app.git`, `git@host:org/app.git`,
+// `git://…`; `#<ref>`, `#<ref>:<subdir>` or `#:<subdir>` pick a branch, tag or commit
+// and a directory; the Dockerfile comes from there unless `dockerfile` is set) or an
+// HTTP(S) tarball. contextHash: for Git the commit the ref resolves to now (`git
+// ls-remote`, read-only) and the subdirectory, so a moved branch is an update; for a
+// tarball the SHA-256 of its bytes. SSH URLs need an `ssh` entry with id `default`;
+// URLs holding credentials or query options are refused at Check.
 func (o BuildContextOutput) Location() pulumi.StringOutput {
 	return o.ApplyT(func(v BuildContext) string { return v.Location }).(pulumi.StringOutput)
 }
@@ -555,7 +579,15 @@ func (o BuildContextPtrOutput) Elem() BuildContextOutput {
 	}).(BuildContextOutput)
 }
 
-// A local directory (relative to the program's directory) or a Git/HTTP URL.
+// A local directory (relative to the program's directory), or a remote context that
+// BuildKit fetches itself, as `docker buildx build <url>` takes it: a Git repository
+// (`https://host/org/app.git`, `ssh://git@host/org/app.git`, `git@host:org/app.git`,
+// `git://…`; `#<ref>`, `#<ref>:<subdir>` or `#:<subdir>` pick a branch, tag or commit
+// and a directory; the Dockerfile comes from there unless `dockerfile` is set) or an
+// HTTP(S) tarball. contextHash: for Git the commit the ref resolves to now (`git
+// ls-remote`, read-only) and the subdirectory, so a moved branch is an update; for a
+// tarball the SHA-256 of its bytes. SSH URLs need an `ssh` entry with id `default`;
+// URLs holding credentials or query options are refused at Check.
 func (o BuildContextPtrOutput) Location() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *BuildContext) *string {
 		if v == nil {

@@ -60,7 +60,15 @@ export interface AwsConfigArgs {
  */
 export interface BuildContextArgs {
     /**
-     * A local directory (relative to the program's directory) or a Git/HTTP URL.
+     * A local directory (relative to the program's directory), or a remote context that
+     * BuildKit fetches itself, as `docker buildx build <url>` takes it: a Git repository
+     * (`https://host/org/app.git`, `ssh://git@host/org/app.git`, `git@host:org/app.git`,
+     * `git://…`; `#<ref>`, `#<ref>:<subdir>` or `#:<subdir>` pick a branch, tag or commit
+     * and a directory; the Dockerfile comes from there unless `dockerfile` is set) or an
+     * HTTP(S) tarball. contextHash: for Git the commit the ref resolves to now (`git
+     * ls-remote`, read-only) and the subdirectory, so a moved branch is an update; for a
+     * tarball the SHA-256 of its bytes. SSH URLs need an `ssh` entry with id `default`;
+     * URLs holding credentials or query options are refused at Check.
      */
     location: pulumi.Input<string>;
     /**

@@ -253,7 +253,15 @@ class BuildContextArgsDict(TypedDict):
     """
     location: pulumi.Input[_builtins.str]
     """
-    A local directory (relative to the program's directory) or a Git/HTTP URL.
+    A local directory (relative to the program's directory), or a remote context that
+    BuildKit fetches itself, as `docker buildx build <url>` takes it: a Git repository
+    (`https://host/org/app.git`, `ssh://git@host/org/app.git`, `git@host:org/app.git`,
+    `git://…`; `#<ref>`, `#<ref>:<subdir>` or `#:<subdir>` pick a branch, tag or commit
+    and a directory; the Dockerfile comes from there unless `dockerfile` is set) or an
+    HTTP(S) tarball. contextHash: for Git the commit the ref resolves to now (`git
+    ls-remote`, read-only) and the subdirectory, so a moved branch is an update; for a
+    tarball the SHA-256 of its bytes. SSH URLs need an `ssh` entry with id `default`;
+    URLs holding credentials or query options are refused at Check.
     """
     named: NotRequired[pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]]]
     """
@@ -269,7 +277,15 @@ class BuildContextArgs:
         """
         Where the build context comes from.
 
-        :param pulumi.Input[_builtins.str] location: A local directory (relative to the program's directory) or a Git/HTTP URL.
+        :param pulumi.Input[_builtins.str] location: A local directory (relative to the program's directory), or a remote context that
+               BuildKit fetches itself, as `docker buildx build <url>` takes it: a Git repository
+               (`https://host/org/app.git`, `ssh://git@host/org/app.git`, `git@host:org/app.git`,
+               `git://…`; `#<ref>`, `#<ref>:<subdir>` or `#:<subdir>` pick a branch, tag or commit
+               and a directory; the Dockerfile comes from there unless `dockerfile` is set) or an
+               HTTP(S) tarball. contextHash: for Git the commit the ref resolves to now (`git
+               ls-remote`, read-only) and the subdirectory, so a moved branch is an update; for a
+               tarball the SHA-256 of its bytes. SSH URLs need an `ssh` entry with id `default`;
+               URLs holding credentials or query options are refused at Check.
         :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] named: Extra named contexts (`FROM <name>` / `COPY --from=<name>`): name to directory,
                URL or `docker-image://` reference.
         """
@@ -281,7 +297,15 @@ class BuildContextArgs:
     @pulumi.getter
     def location(self) -> pulumi.Input[_builtins.str]:
         """
-        A local directory (relative to the program's directory) or a Git/HTTP URL.
+        A local directory (relative to the program's directory), or a remote context that
+        BuildKit fetches itself, as `docker buildx build <url>` takes it: a Git repository
+        (`https://host/org/app.git`, `ssh://git@host/org/app.git`, `git@host:org/app.git`,
+        `git://…`; `#<ref>`, `#<ref>:<subdir>` or `#:<subdir>` pick a branch, tag or commit
+        and a directory; the Dockerfile comes from there unless `dockerfile` is set) or an
+        HTTP(S) tarball. contextHash: for Git the commit the ref resolves to now (`git
+        ls-remote`, read-only) and the subdirectory, so a moved branch is an update; for a
+        tarball the SHA-256 of its bytes. SSH URLs need an `ssh` entry with id `default`;
+        URLs holding credentials or query options are refused at Check.
         """
         return pulumi.get(self, "location")
 

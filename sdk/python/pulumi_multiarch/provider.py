@@ -30,8 +30,11 @@ class ProviderArgs:
         The set of arguments for constructing a Provider resource.
 
         :param pulumi.Input['AwsConfigArgs'] aws: AWS settings for ECR token look-ups.
-        :param pulumi.Input[_builtins.str] builder: BuildKit endpoint: `docker` (the local Docker Engine from `DOCKER_HOST` or its default
-               socket; the default), `unix:///path/buildkitd.sock` or `tcp://host:port`.
+        :param pulumi.Input[_builtins.str] builder: BuildKit endpoint: `docker` (the Docker Engine the docker CLI would use: `DOCKER_HOST`
+               (unix, tcp with `DOCKER_TLS_VERIFY`/`DOCKER_CERT_PATH`, ssh), else the current Docker
+               context, else the default socket; the default), `docker+unix:///path`,
+               `docker+tcp://host:port`, `ssh://user@host`, or a standalone buildkitd at
+               `unix:///path/buildkitd.sock` or `tcp://host:port`.
         :param pulumi.Input['BuilderTlsConfigArgs'] builder_tls: TLS for a `tcp://` builder (buildkitd started with `--tlscacert`, `--tlscert`,
                `--tlskey`). Without it a `tcp://` builder is spoken to in plain text.
         :param pulumi.Input[Sequence[pulumi.Input['BuilderNodeConfigArgs']]] builders: Build nodes, each building the platforms it lists (in parallel across nodes; the
@@ -69,8 +72,11 @@ class ProviderArgs:
     @pulumi.getter
     def builder(self) -> pulumi.Input[Optional[_builtins.str]]:
         """
-        BuildKit endpoint: `docker` (the local Docker Engine from `DOCKER_HOST` or its default
-        socket; the default), `unix:///path/buildkitd.sock` or `tcp://host:port`.
+        BuildKit endpoint: `docker` (the Docker Engine the docker CLI would use: `DOCKER_HOST`
+        (unix, tcp with `DOCKER_TLS_VERIFY`/`DOCKER_CERT_PATH`, ssh), else the current Docker
+        context, else the default socket; the default), `docker+unix:///path`,
+        `docker+tcp://host:port`, `ssh://user@host`, or a standalone buildkitd at
+        `unix:///path/buildkitd.sock` or `tcp://host:port`.
         """
         return pulumi.get(self, "builder")
 
@@ -139,8 +145,11 @@ class Provider(pulumi.ProviderResource):
         :param str resource_name: The name of the resource.
         :param pulumi.ResourceOptions opts: Options for the resource.
         :param pulumi.Input[Union['AwsConfigArgs', 'AwsConfigArgsDict', 'outputs.AwsConfig']] aws: AWS settings for ECR token look-ups.
-        :param pulumi.Input[_builtins.str] builder: BuildKit endpoint: `docker` (the local Docker Engine from `DOCKER_HOST` or its default
-               socket; the default), `unix:///path/buildkitd.sock` or `tcp://host:port`.
+        :param pulumi.Input[_builtins.str] builder: BuildKit endpoint: `docker` (the Docker Engine the docker CLI would use: `DOCKER_HOST`
+               (unix, tcp with `DOCKER_TLS_VERIFY`/`DOCKER_CERT_PATH`, ssh), else the current Docker
+               context, else the default socket; the default), `docker+unix:///path`,
+               `docker+tcp://host:port`, `ssh://user@host`, or a standalone buildkitd at
+               `unix:///path/buildkitd.sock` or `tcp://host:port`.
         :param pulumi.Input[Union['BuilderTlsConfigArgs', 'BuilderTlsConfigArgsDict', 'outputs.BuilderTlsConfig']] builder_tls: TLS for a `tcp://` builder (buildkitd started with `--tlscacert`, `--tlscert`,
                `--tlskey`). Without it a `tcp://` builder is spoken to in plain text.
         :param pulumi.Input[Sequence[pulumi.Input[Union['BuilderNodeConfigArgs', 'BuilderNodeConfigArgsDict', 'outputs.BuilderNodeConfig']]]] builders: Build nodes, each building the platforms it lists (in parallel across nodes; the

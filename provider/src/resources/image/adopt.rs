@@ -69,7 +69,7 @@ pub(super) async fn adopt(
         return Ok(Applied {
             id,
             state,
-            unknown_outputs: UnknownOutputs::Only(&["contextHash"]),
+            unknown_outputs: UnknownOutputs::Declared,
         });
     }
     state.context_hash = Some(hash_inputs(ctx, &state.inputs).await?);

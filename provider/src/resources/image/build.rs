@@ -48,6 +48,7 @@ fn spec(inputs: &ImageInputs, plan: BuildPlan, at: Located) -> BuildSpec {
     };
     BuildSpec {
         context_dir: at.dir,
+        remote_context: at.remote,
         dockerfile,
         ignore_file: at.ignore_file,
         named_contexts: plan.context.named,

@@ -13,6 +13,7 @@ use crate::buildkit::CacheEntry;
 use crate::context;
 use crate::platform;
 use crate::reference::{parse_qualified, parse_tag};
+use crate::remote_context;
 use crate::resources::cache;
 use crate::resources::{Error, Failure, PropertyPath};
 
@@ -59,6 +60,8 @@ pub(super) struct ContextPlan {
 #[derive(Debug, Clone)]
 pub(super) struct Located {
     pub dir: PathBuf,
+    /// A remote context (Git or HTTP(S) URL) BuildKit fetches itself; `dir` is then empty.
+    pub remote: Option<String>,
     pub dockerfile: Option<PathBuf>,
     pub ignore_file: Option<PathBuf>,
 }
@@ -92,6 +95,14 @@ impl ContextPlan {
         }
     }
 
+    /// The remote `context.location` (Git or HTTP(S)), if it is one.
+    pub fn remote(&self) -> Option<&str> {
+        match &self.source {
+            ContextSource::Remote(l) => Some(l),
+            _ => None,
+        }
+    }
+
     /// The inline Dockerfile's text.
     pub fn inline(&self) -> Option<&str> {
         match &self.dockerfile {
@@ -105,12 +116,8 @@ impl ContextPlan {
     pub fn locate(&self) -> Result<(Located, Option<tempfile::TempDir>), Error> {
         let (dir, empty) = match &self.source {
             ContextSource::Local(d) => (d.clone(), None),
-            ContextSource::Remote(l) => {
-                return Err(Error::Unsupported(format!(
-                    "context.location {l:?}: remote contexts are not supported yet"
-                )))
-            }
-            ContextSource::Empty => {
+            // Remote: nothing local is sent (BuildKit fetches it).
+            ContextSource::Remote(_) | ContextSource::Empty => {
                 let dir = tempfile::Builder::new()
                     .prefix("multiarch-empty-context-")
                     .tempdir()
@@ -121,10 +128,13 @@ impl ContextPlan {
         let dockerfile = match &self.dockerfile {
             DockerfilePlan::Inline(_) => None,
             DockerfilePlan::Path(p) => Some(p.clone()),
+            // Read by BuildKit from the remote context.
+            DockerfilePlan::InContext if self.remote().is_some() => None,
             DockerfilePlan::InContext => Some(dir.join("Dockerfile")),
         };
         let ignore_file = context::ignore_file_for(&dir, dockerfile.as_deref());
         let located = Located {
+            remote: self.remote().map(str::to_owned),
             dir,
             dockerfile,
             ignore_file,
@@ -135,7 +145,7 @@ impl ContextPlan {
     /// The contextHash: the Dockerfile, then what the context sends (with its ignore rules),
     /// then each local named context with its own. Reads files: call it off the runtime.
     pub fn hash(&self, at: &Located) -> Result<(String, context::Reads), Error> {
-        let contents = match (&at.dockerfile, self.inline()) {
+        let mut contents = match (&at.dockerfile, self.inline()) {
             (_, Some(text)) => text.as_bytes().to_vec(),
             (Some(path), None) => std::fs::read(path).map_err(|e| {
                 Error::invalid(
@@ -145,6 +155,11 @@ impl ContextPlan {
             })?,
             (None, None) => Vec::new(),
         };
+        if let Some(loc) = self.remote() {
+            let pinned = remote_context::hash_input(loc)
+                .map_err(|e| Error::invalid("context.location", e.to_string()))?;
+            contents.splice(0..0, pinned.into_bytes());
+        }
         let fail = |e: context::ContextError| Error::invalid("context", e.to_string());
         let files = context::walk(&at.dir, at.ignore_file.as_deref()).map_err(fail)?;
         let mut named = Vec::new();
@@ -223,7 +238,11 @@ fn context_failures(inputs: &ImageInputs, unknown_root: &dyn Fn(&str) -> bool) -
     let mut failures = Vec::new();
     let context = inputs.context.as_ref().map(|c| c.location.as_str());
     match context {
-        Some(loc) if !is_url(loc) && !Path::new(loc).is_dir() => failures.push(Failure::new(
+        Some(loc) if is_url(loc) => failures.extend(
+            remote_context::check(loc, inputs.ssh.iter().map(|a| a.id.as_str()))
+                .map(|reason| Failure::new("context.location", reason)),
+        ),
+        Some(loc) if !Path::new(loc).is_dir() => failures.push(Failure::new(
             "context.location",
             format!("{loc:?} is not a directory"),
         )),
@@ -494,9 +513,7 @@ fn check_exports(inputs: &ImageInputs, cache_known: bool) -> Vec<Failure> {
 }
 
 fn is_url(s: &str) -> bool {
-    ["http://", "https://", "git://", "git@", "ssh://"]
-        .iter()
-        .any(|p| s.starts_with(p))
+    remote_context::is_remote(s)
 }
 
 /// Where export `e` writes `dest`, as one key however it is spelt (`./a.tar`, `a.tar`,

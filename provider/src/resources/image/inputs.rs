@@ -46,7 +46,15 @@ impl From<NetworkMode> for crate::buildkit::NetworkMode {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BuildContext {
-    /// A local directory (relative to the program's directory) or a Git/HTTP URL.
+    /// A local directory (relative to the program's directory), or a remote context that
+    /// BuildKit fetches itself, as `docker buildx build <url>` takes it: a Git repository
+    /// (`https://host/org/app.git`, `ssh://git@host/org/app.git`, `git@host:org/app.git`,
+    /// `git://…`; `#<ref>`, `#<ref>:<subdir>` or `#:<subdir>` pick a branch, tag or commit
+    /// and a directory; the Dockerfile comes from there unless `dockerfile` is set) or an
+    /// HTTP(S) tarball. contextHash: for Git the commit the ref resolves to now (`git
+    /// ls-remote`, read-only) and the subdirectory, so a moved branch is an update; for a
+    /// tarball the SHA-256 of its bytes. SSH URLs need an `ssh` entry with id `default`;
+    /// URLs holding credentials or query options are refused at Check.
     pub location: String,
     /// Extra named contexts (`FROM <name>` / `COPY --from=<name>`): name to directory,
     /// URL or `docker-image://` reference.
@@ -267,6 +275,7 @@ pub struct ImageInputs {
     /// the strings. With several build nodes each node reads its own registry cache:
     /// `<repo>:cache-linux-arm64`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-secret-strings" = "buildx-cache"))]
     pub cache_from: Vec<CacheFromEntry>,
     /// Cache exports: buildx strings, e.g. `type=registry,ref=<repo>:cache,mode=max`, or
     /// (Pulumi) typed entries, e.g. `{registry: {ref: "<repo>:cache", mode: "max"}}`;
@@ -275,6 +284,7 @@ pub struct ImageInputs {
     /// cache, the ref's tag suffixed with its platforms (`<repo>:cache` ->
     /// `<repo>:cache-linux-arm64`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-secret-strings" = "buildx-cache"))]
     pub cache_to: Vec<CacheToEntry>,
     /// Do not use the build cache.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -342,7 +352,7 @@ pub struct ImageState {
     pub manifests: Vec<PlatformManifest>,
     /// SHA-256 over the Dockerfile and the files the context sends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("x-output" = "always"))]
+    #[schemars(extend("x-output" = "always", "x-preview" = "unknown"))]
     pub context_hash: Option<String>,
     /// What the `exports` wrote, in their order (`cacheonly` writes nothing here).
     #[serde(default)]

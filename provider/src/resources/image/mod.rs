@@ -9,6 +9,7 @@
 mod adopt;
 mod build;
 mod check;
+mod docs;
 mod inputs;
 mod nodes;
 
@@ -18,7 +19,9 @@ use async_trait::async_trait;
 
 pub use inputs::*;
 
-use super::{tags, Applied, Change, Error, Failure, OpContext, PropertyPath, Resource};
+use super::{
+    tags, Applied, Change, Error, Failure, OpContext, PropertyPath, Resource, ResourceDocs,
+};
 use crate::platform;
 
 /// The Image resource.
@@ -35,6 +38,13 @@ impl Resource for Image {
     fn description() -> &'static str {
         "A container image built through BuildKit for a set of platforms and pushed as one \
          index under a set of tags, like `docker buildx build --platform … --push`."
+    }
+
+    fn docs() -> ResourceDocs {
+        ResourceDocs {
+            tf_example: docs::TF_EXAMPLE,
+            import: docs::import(),
+        }
     }
 
     fn check(inputs: &ImageInputs, unknown: &BTreeSet<PropertyPath>) -> Vec<Failure> {
@@ -129,16 +139,17 @@ impl Resource for Image {
         } else {
             Vec::new()
         };
-        let same_platforms = |a: &[String], b: &[String]| {
-            a.iter().collect::<BTreeSet<_>>() == b.iter().collect::<BTreeSet<_>>()
-        };
+        // `platforms` is declared a set: the model compares it (reordering is no change).
+        let same_platforms = !super::changed_inputs::<Image>(&olds.inputs, &news)
+            .iter()
+            .any(|k| k == "platforms");
         // Exports and load need the build's result: an imported image is built then.
         if olds.adopted()
             && olds.inputs.push
             && news.push
             && news.exports.is_empty()
             && !news.load
-            && same_platforms(&olds.inputs.platforms, &news.platforms)
+            && same_platforms
         {
             return adopt::adopt(ctx, id.to_owned(), olds, news, &dropped).await;
         }

@@ -16,8 +16,11 @@ func GetAws(ctx *pulumi.Context) string {
 	return config.Get(ctx, "multiarch:aws")
 }
 
-// BuildKit endpoint: `docker` (the local Docker Engine from `DOCKER_HOST` or its default
-// socket; the default), `unix:///path/buildkitd.sock` or `tcp://host:port`.
+// BuildKit endpoint: `docker` (the Docker Engine the docker CLI would use: `DOCKER_HOST`
+// (unix, tcp with `DOCKER_TLS_VERIFY`/`DOCKER_CERT_PATH`, ssh), else the current Docker
+// context, else the default socket; the default), `docker+unix:///path`,
+// `docker+tcp://host:port`, `ssh://user@host`, or a standalone buildkitd at
+// `unix:///path/buildkitd.sock` or `tcp://host:port`.
 func GetBuilder(ctx *pulumi.Context) string {
 	return config.Get(ctx, "multiarch:builder")
 }

@@ -31,8 +31,11 @@ class _ExportableConfig(types.ModuleType):
     @_builtins.property
     def builder(self) -> Optional[str]:
         """
-        BuildKit endpoint: `docker` (the local Docker Engine from `DOCKER_HOST` or its default
-        socket; the default), `unix:///path/buildkitd.sock` or `tcp://host:port`.
+        BuildKit endpoint: `docker` (the Docker Engine the docker CLI would use: `DOCKER_HOST`
+        (unix, tcp with `DOCKER_TLS_VERIFY`/`DOCKER_CERT_PATH`, ssh), else the current Docker
+        context, else the default socket; the default), `docker+unix:///path`,
+        `docker+tcp://host:port`, `ssh://user@host`, or a standalone buildkitd at
+        `unix:///path/buildkitd.sock` or `tcp://host:port`.
         """
         return __config__.get('builder')
 
