@@ -13,15 +13,17 @@
 #                                                          for Terraform and for OpenTofu (each
 #                                                          resolves `multiarch-dev/multiarch` on
 #                                                          its own registry host)
+#   SDK packages and SHA256SUMS (all files)                 scripts/packages.sh
 #
 # Settings (environment):
 #   MULTIARCH_RELEASE_URL   release base URL compiled into the schema's pluginDownloadURL
 #                           (default https://github.com/multiarch-dev/multiarch/releases/download/v${VERSION}/;
 #                           Pulumi replaces ${VERSION})
 #   DIST_DIR                output directory (default dist/ in the repository)
-#   MULTIARCH_DIST_ARCHS    architectures to build (default: amd64, plus arm64 when the Rust
+#   MULTIARCH_DIST_ARCHS    architectures to build (default: amd64, plus arm64 when the rustup
 #                           target aarch64-unknown-linux-gnu and aarch64-linux-gnu-gcc are
-#                           installed; nothing is downloaded here)
+#                           installed; `amd64 arm64` without them cross-builds arm64 with
+#                           Debian's toolchain, scripts/cross-arm64.sh)
 #   MULTIARCH_DIST_PROFILE  cargo profile, `release` (default) or `debug` (the tests package the
 #                           debug build they already have with the same steps)
 set -euo pipefail
@@ -41,10 +43,12 @@ tf_ns=multiarch-dev
 host_arch=$(uname -m)
 case $host_arch in x86_64) host_arch=amd64 ;; aarch64) host_arch=arm64 ;; esac
 
-can_cross_arm64() {
-  [[ $host_arch == arm64 ]] && return 0
+rustup_arm64() {
   command -v rustup >/dev/null && rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-gnu &&
     command -v aarch64-linux-gnu-gcc >/dev/null
+}
+can_cross_arm64() {
+  [[ $host_arch == arm64 ]] || rustup_arm64
 }
 
 if [[ -n ${MULTIARCH_DIST_ARCHS:-} ]]; then
@@ -55,7 +59,9 @@ else
     archs="amd64 arm64"
   else
     echo "dist: linux-arm64 skipped: needs the Rust target aarch64-unknown-linux-gnu" \
-      "(rustup target add) and aarch64-linux-gnu-gcc (apt-get install gcc-aarch64-linux-gnu)" >&2
+      "(rustup target add) and aarch64-linux-gnu-gcc (apt-get install gcc-aarch64-linux-gnu)," \
+      "or MULTIARCH_DIST_ARCHS='amd64 arm64' to cross-build with Debian's toolchain" \
+      "(scripts/cross-arm64.sh, long: see there)" >&2
   fi
 fi
 
@@ -66,6 +72,8 @@ build() {
   if [[ $arch != "$host_arch" ]]; then
     case $arch in
       arm64)
+        # Without the rustup target: Debian's toolchain in a Debian root (asked for by name).
+        rustup_arm64 || { bash "$root/scripts/cross-arm64.sh" build; return; }
         export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
         export CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc
         export CXX_aarch64_unknown_linux_gnu=aarch64-linux-gnu-g++
@@ -147,4 +155,5 @@ if [[ -n ${host_bin:-} ]]; then
   echo "dist: version $version, pluginDownloadURL $("$host_bin" --schema |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["pluginDownloadURL"])')" >&2
 fi
+bash "$root/scripts/packages.sh" # SDK packages (npm, Python, Go module) and SHA256SUMS
 (cd "$dist" && find . -type f | sort)

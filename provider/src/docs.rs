@@ -619,9 +619,9 @@ plugins:
       path: /opt/multiarch   # holds pulumi-resource-multiarch
 ```
 
-SDKs for TypeScript/JavaScript, Python, Go and .NET are generated from the schema into the
-repository's `sdk/` directory ({REPOSITORY}); `pulumi package add` with the plugin also
-generates a local SDK.
+SDKs for TypeScript/JavaScript, Python and Go are generated from the schema into the
+repository's `sdk/` directory ({REPOSITORY}); each release ships them as packages (an npm
+tarball, a Python wheel and sdist, a Go module at the release's version tag).
 
 ## Requirements
 
