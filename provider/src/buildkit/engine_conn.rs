@@ -255,48 +255,30 @@ pub(crate) async fn get_json(
     deadline: Duration,
 ) -> Result<serde_json::Value, String> {
     let work = async {
-        let conn = connect(engine).await?;
-        let diag = conn.diag();
-        let attempt = async move {
-            let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(conn))
-                .await
-                .map_err(|e| format!("HTTP handshake: {e}"))?;
-            let _conn = super::AbortOnDrop(tokio::spawn(async move {
-                let _ = conn.await;
-            }));
-            let req = http::Request::get(path)
-                .header(http::header::HOST, "docker")
-                .body(Empty::<Bytes>::new())
-                .map_err(|e| format!("building request: {e}"))?;
-            let resp = sender
-                .send_request(req)
-                .await
-                .map_err(|e| format!("GET {path}: {}", super::transport::error_chain(&e)))?;
-            let status = resp.status();
-            let body = http_body_util::Limited::new(resp.into_body(), MAX_JSON)
-                .collect()
-                .await
-                .map_err(|e| format!("GET {path}: {e}"))?
-                .to_bytes();
-            if !status.is_success() {
-                return Err(format!(
-                    "GET {path}: {status}: {}",
-                    String::from_utf8_lossy(&body).trim()
-                ));
-            }
-            serde_json::from_slice(&body).map_err(|e| format!("GET {path}: not JSON: {e}"))
-        };
-        match attempt.await {
-            Ok(v) => Ok(v),
-            Err(e) => Err(with_hint(diag.explain(e).await)),
+        let (resp, _task) = send(engine, http::Method::GET, path).await?;
+        let status = resp.status();
+        let body = http_body_util::Limited::new(resp.into_body(), MAX_JSON)
+            .collect()
+            .await
+            .map_err(|e| format!("GET {path}: {e}"))?
+            .to_bytes();
+        if !status.is_success() {
+            return Err(format!(
+                "GET {path}: {status}: {}",
+                String::from_utf8_lossy(&body).trim()
+            ));
         }
+        serde_json::from_slice(&body).map_err(|e| format!("GET {path}: not JSON: {e}"))
     };
-    tokio::time::timeout(deadline, work).await.map_err(|_| {
-        format!(
-            "GET {path} on {engine}: no answer within {} s",
-            deadline.as_secs()
-        )
-    })?
+    tokio::time::timeout(deadline, work)
+        .await
+        .map_err(|_| {
+            format!(
+                "GET {path} on {engine}: no answer within {} s",
+                deadline.as_secs()
+            )
+        })?
+        .map_err(with_hint)
 }
 
 /// Sends a body-less request; the answer's head (its body streams on the connection task).
