@@ -78,6 +78,7 @@ $(PY): tests/requirements.txt
 # real test world (installed and started here if it is not running).
 test: testenv build $(PY) terraform pulumi $(GENSDK)
 	$(CARGO) test --locked
+	$(CARGO) test --locked --lib -- --ignored
 	set -a; source $(ENVFILE); set +a; $(PY) -m pytest -q tests --ignore=tests/test_arm64.py
 
 # The linux-arm64 plugin under QEMU (tests/test_arm64.py). Apart from `make test` because
@@ -87,7 +88,7 @@ test-arm64: testenv build $(PY)
 	set -a; source $(ENVFILE); set +a; $(PY) -m pytest -q tests/test_arm64.py
 
 test-unit: toolchain
-	$(CARGO) test --locked
+	$(CARGO) test --locked --lib
 
 test-e2e: build $(PY) terraform pulumi $(GENSDK)
 	set -a; source $(ENVFILE); set +a; $(PY) -m pytest -q tests
