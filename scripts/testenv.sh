@@ -280,6 +280,8 @@ step_dockerd2() {
 # ---- 2c. Docker hosts users have: a classic-store Engine, TCP (TLS, plain), ssh ---------
 # shellcheck source=testenv/docker-hosts.sh
 source "$HERE/testenv/docker-hosts.sh"
+# shellcheck source=testenv/signing.sh
+source "$HERE/testenv/signing.sh"
 
 # ---- 3. qemu binfmt ---------------------------------------------------------------------
 step_binfmt() {
@@ -935,6 +937,7 @@ step_env() {
     "ECR_LOGIN_HELPER=$ECR_LOGIN_BIN"
   )
   [[ $NODES == none ]] || mapfile -t -O "${#kv[@]}" kv < <(docker_hosts_env)
+  mapfile -t -O "${#kv[@]}" kv < <(signing_env)
   {
     echo "# written by scripts/testenv.sh; 'export K=V' lines, values never quoted nor spaced"
     local l
@@ -970,6 +973,8 @@ step ecr-login step_ecr_login
 step registry-ecr-b step_registry_ecr_b
 step registry-public step_registry_public
 step moto step_moto
+step cosign step_cosign
+step registry-referrers step_referrers_registry
 step git-http step_git_http
 step base-images step_base_images
 step verify step_verify

@@ -34,6 +34,22 @@ pub struct ProviderConfig {
     /// AWS settings for ECR token look-ups.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aws: Option<AwsConfig>,
+    /// Sign what Image and ManifestList push (the index and each platform manifest) in
+    /// cosign's format, so `cosign verify --key <public key>` accepts them. Resources opt
+    /// out with `sign: false`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing: Option<SigningConfig>,
+}
+
+/// The key that signs pushed manifests.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SigningConfig {
+    /// PEM PKCS#8 ECDSA P-256 private key (`-----BEGIN PRIVATE KEY-----`, unencrypted), e.g.
+    /// from `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256`. Its public key
+    /// (`openssl pkey -pubout`) is what `cosign verify --key` takes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<SecretString>,
 }
 
 /// Credentials and transport settings for one registry.

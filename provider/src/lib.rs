@@ -21,6 +21,7 @@ mod remote_context;
 mod resources;
 mod schema;
 mod secret;
+mod signing;
 mod terraform;
 mod tls;
 

@@ -170,6 +170,16 @@ export class Image extends pulumi.CustomResource {
      */
     declare public readonly secrets: pulumi.Output<{[key: string]: string} | undefined>;
     /**
+     * Sign what is pushed (the index and each platform manifest) with the provider's
+     * `signing` key; `false` opts this resource out. No effect without a `signing` block.
+     */
+    declare public readonly sign: pulumi.Output<boolean | undefined>;
+    /**
+     * What the push signed (the provider's `signing` key's fingerprint and the digests),
+     * absent when nothing was signed. Never the signatures themselves.
+     */
+    declare public /*out*/ readonly signatures: pulumi.Output<outputs.Signatures | undefined>;
+    /**
      * SSH agents the build may use (`RUN --mount=type=ssh`), served through the BuildKit
      * session like secrets; nothing of the agent ends up in the image. Compared as a set.
      */
@@ -218,6 +228,7 @@ export class Image extends pulumi.CustomResource {
             resourceInputs["sbom"] = args?.sbom;
             resourceInputs["sbomGenerator"] = args?.sbomGenerator;
             resourceInputs["secrets"] = args?.secrets ? pulumi.secret(args.secrets) : undefined;
+            resourceInputs["sign"] = args?.sign;
             resourceInputs["ssh"] = args?.ssh;
             resourceInputs["tags"] = args?.tags;
             resourceInputs["target"] = args?.target;
@@ -227,6 +238,7 @@ export class Image extends pulumi.CustomResource {
             resourceInputs["exported"] = undefined /*out*/;
             resourceInputs["manifests"] = undefined /*out*/;
             resourceInputs["ref"] = undefined /*out*/;
+            resourceInputs["signatures"] = undefined /*out*/;
         } else {
             resourceInputs["addHosts"] = undefined /*out*/;
             resourceInputs["buildArgs"] = undefined /*out*/;
@@ -253,6 +265,8 @@ export class Image extends pulumi.CustomResource {
             resourceInputs["sbom"] = undefined /*out*/;
             resourceInputs["sbomGenerator"] = undefined /*out*/;
             resourceInputs["secrets"] = undefined /*out*/;
+            resourceInputs["sign"] = undefined /*out*/;
+            resourceInputs["signatures"] = undefined /*out*/;
             resourceInputs["ssh"] = undefined /*out*/;
             resourceInputs["tags"] = undefined /*out*/;
             resourceInputs["target"] = undefined /*out*/;
@@ -371,6 +385,11 @@ export interface ImageArgs {
      * Build secrets by id, for `RUN --mount=type=secret,id=<id>`. Never stored in the image.
      */
     secrets?: pulumi.Input<{[key: string]: pulumi.Input<string>} | undefined>;
+    /**
+     * Sign what is pushed (the index and each platform manifest) with the provider's
+     * `signing` key; `false` opts this resource out. No effect without a `signing` block.
+     */
+    sign?: pulumi.Input<boolean | undefined>;
     /**
      * SSH agents the build may use (`RUN --mount=type=ssh`), served through the BuildKit
      * session like secrets; nothing of the agent ends up in the image. Compared as a set.

@@ -82,6 +82,16 @@ export class ManifestList extends pulumi.CustomResource {
      */
     declare public /*out*/ readonly ref: pulumi.Output<string>;
     /**
+     * Sign what is pushed (the index and each platform manifest) with the provider's
+     * `signing` key; `false` opts this resource out. No effect without a `signing` block.
+     */
+    declare public readonly sign: pulumi.Output<boolean | undefined>;
+    /**
+     * What the push signed (the provider's `signing` key's fingerprint and the digests),
+     * absent when nothing was signed. Never the signatures themselves.
+     */
+    declare public /*out*/ readonly signatures: pulumi.Output<outputs.Signatures | undefined>;
+    /**
      * The digest each source resolved to when the index was pushed; a source tag that
      * moves shows up as a change.
      */
@@ -119,12 +129,14 @@ export class ManifestList extends pulumi.CustomResource {
             resourceInputs["keepRemotely"] = args?.keepRemotely;
             resourceInputs["mediaType"] = args?.mediaType;
             resourceInputs["platformOverrides"] = args?.platformOverrides;
+            resourceInputs["sign"] = args?.sign;
             resourceInputs["sources"] = args?.sources;
             resourceInputs["tags"] = args?.tags;
             resourceInputs["digest"] = undefined /*out*/;
             resourceInputs["manifests"] = undefined /*out*/;
             resourceInputs["platforms"] = undefined /*out*/;
             resourceInputs["ref"] = undefined /*out*/;
+            resourceInputs["signatures"] = undefined /*out*/;
             resourceInputs["sourceDigests"] = undefined /*out*/;
         } else {
             resourceInputs["annotations"] = undefined /*out*/;
@@ -135,6 +147,8 @@ export class ManifestList extends pulumi.CustomResource {
             resourceInputs["platformOverrides"] = undefined /*out*/;
             resourceInputs["platforms"] = undefined /*out*/;
             resourceInputs["ref"] = undefined /*out*/;
+            resourceInputs["sign"] = undefined /*out*/;
+            resourceInputs["signatures"] = undefined /*out*/;
             resourceInputs["sourceDigests"] = undefined /*out*/;
             resourceInputs["sources"] = undefined /*out*/;
             resourceInputs["tags"] = undefined /*out*/;
@@ -166,6 +180,11 @@ export interface ManifestListArgs {
      * `{"…/app:10.20": "linux/arm64/v8"}`: for images whose config lacks or misstates it.
      */
     platformOverrides?: pulumi.Input<{[key: string]: pulumi.Input<string>} | undefined>;
+    /**
+     * Sign what is pushed (the index and each platform manifest) with the provider's
+     * `signing` key; `false` opts this resource out. No effect without a `signing` block.
+     */
+    sign?: pulumi.Input<boolean | undefined>;
     /**
      * Images to combine, by tag or digest, from any repository or registry. Each is a
      * single-platform image (its platform read from its config) or an index (its platform

@@ -42,6 +42,7 @@ export class Provider extends pulumi.ProviderResource {
             resourceInputs["builderTls"] = pulumi.output(args?.builderTls).apply(JSON.stringify);
             resourceInputs["builders"] = pulumi.output(args?.builders).apply(JSON.stringify);
             resourceInputs["registries"] = pulumi.output(args?.registries).apply(JSON.stringify);
+            resourceInputs["signing"] = pulumi.output(args?.signing).apply(JSON.stringify);
         }
         opts = pulumi.mergeOptions(utilities.resourceOptsDefaults(), opts);
         super(Provider.__pulumiType, name, resourceInputs, opts);
@@ -82,4 +83,10 @@ export interface ProviderArgs {
      * `auths` from `docker login`), else anonymous access.
      */
     registries?: pulumi.Input<pulumi.Input<inputs.RegistryConfigArgs>[] | undefined>;
+    /**
+     * Sign what Image and ManifestList push (the index and each platform manifest) in
+     * cosign's format, so `cosign verify --key <public key>` accepts them. Resources opt
+     * out with `sign: false`.
+     */
+    signing?: pulumi.Input<inputs.SigningConfigArgs | undefined>;
 }

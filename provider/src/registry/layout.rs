@@ -95,6 +95,34 @@ impl Registries {
         Ok(())
     }
 
+    /// `data` as a blob of `dst`'s repository, unless the repository has it (small blobs:
+    /// signature payloads and their configs).
+    pub async fn push_blob(
+        &self,
+        dst: &Reference,
+        data: bytes::Bytes,
+    ) -> Result<(), RegistryError> {
+        self.guard_write("push blob to", dst)?;
+        let digest = manifest::sha256_digest(&data);
+        let failed = |e: &dyn std::fmt::Display| {
+            RegistryError::failed("push blob to", dst, format!("{digest}: {e}"))
+        };
+        self.login(dst).await?;
+        let client = &self.inner.client;
+        let exists = retry(Timeout::Manifest, || client.blob_exists(dst, &digest))
+            .await
+            .map_err(|e| failed(&e))?;
+        if exists {
+            return Ok(());
+        }
+        retry(Timeout::Manifest, || {
+            client.push_blob(dst, data.clone(), &digest)
+        })
+        .await
+        .map_err(|e| failed(&e))?;
+        Ok(())
+    }
+
     /// One blob from the layout, unless the repository has it.
     async fn push_blob_file(
         &self,

@@ -7,6 +7,7 @@ mod endpoint;
 pub mod image;
 pub mod manifest_list;
 mod ports;
+pub mod signing;
 mod tags;
 #[cfg(test)]
 mod tests;
@@ -85,6 +86,8 @@ pub struct OpContext {
     pub cancel: CancellationToken,
     /// Preview/plan: nothing may be written anywhere.
     pub preview: bool,
+    /// The provider's `signing` block: what pushes are signed with.
+    pub signing: Option<crate::config::SigningConfig>,
 }
 
 /// Created or updated state, and which of its outputs are not known yet (preview).
@@ -310,6 +313,14 @@ pub fn decode_config(
         endpoint::endpoint(&config, None)?;
     }
     check_builders(&config, unknowns)?;
+    if let Some(signing) = config.signing.as_ref().filter(|_| {
+        !unknowns
+            .iter()
+            .any(|u| u.starts_with(&PropertyPath::root_key("signing")))
+    }) {
+        crate::signing::check(signing)
+            .map_err(|(field, reason)| Failure::new(format!("signing{field}"), reason))?;
+    }
     Ok(config)
 }
 

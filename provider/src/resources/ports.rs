@@ -36,6 +36,13 @@ pub trait Registry: Send + Sync {
         t: &Reference,
         going: &[Reference],
     ) -> Result<Deleted, RegistryError>;
+    /// Uploads `data` as a blob of `r`'s repository, unless the repository has it.
+    async fn push_blob(&self, r: &Reference, data: bytes::Bytes) -> Result<(), RegistryError> {
+        let _ = data;
+        Err(RegistryError::Setup {
+            message: format!("this registry client cannot push blobs to {}", r.whole()),
+        })
+    }
     /// Basic credentials for `host`, for BuildKit's session.
     async fn basic_auth(&self, host: &str) -> Option<(String, String)>;
     /// Pushes an image from an OCI layout directory (a classic-store Engine's build):
@@ -75,6 +82,9 @@ impl Registry for Registries {
     }
     async fn put_manifest(&self, r: &Reference, m: &RawManifest) -> Result<(), RegistryError> {
         Registries::put_manifest(self, r, m).await
+    }
+    async fn push_blob(&self, r: &Reference, data: bytes::Bytes) -> Result<(), RegistryError> {
+        Registries::push_blob(self, r, data).await
     }
     async fn delete_tag(
         &self,
@@ -241,8 +251,10 @@ impl super::OpContext {
             registries
         };
         let config = registries.config().clone();
+        let signing = config.signing.clone();
         let registry: Arc<dyn Registry> = Arc::new(registries);
         super::OpContext {
+            signing,
             builder: Arc::new(BuildKit {
                 config,
                 registry: registry.clone(),

@@ -87,6 +87,12 @@ type Image struct {
 	SbomGenerator pulumi.StringPtrOutput `pulumi:"sbomGenerator"`
 	// Build secrets by id, for `RUN --mount=type=secret,id=<id>`. Never stored in the image.
 	Secrets pulumi.StringMapOutput `pulumi:"secrets"`
+	// Sign what is pushed (the index and each platform manifest) with the provider's
+	// `signing` key; `false` opts this resource out. No effect without a `signing` block.
+	Sign pulumi.BoolPtrOutput `pulumi:"sign"`
+	// What the push signed (the provider's `signing` key's fingerprint and the digests),
+	// absent when nothing was signed. Never the signatures themselves.
+	Signatures SignaturesPtrOutput `pulumi:"signatures"`
 	// SSH agents the build may use (`RUN --mount=type=ssh`), served through the BuildKit
 	// session like secrets; nothing of the agent ends up in the image. Compared as a set.
 	Ssh SshAgentArrayOutput `pulumi:"ssh"`
@@ -219,6 +225,9 @@ type imageArgs struct {
 	SbomGenerator *string `pulumi:"sbomGenerator"`
 	// Build secrets by id, for `RUN --mount=type=secret,id=<id>`. Never stored in the image.
 	Secrets map[string]string `pulumi:"secrets"`
+	// Sign what is pushed (the index and each platform manifest) with the provider's
+	// `signing` key; `false` opts this resource out. No effect without a `signing` block.
+	Sign *bool `pulumi:"sign"`
 	// SSH agents the build may use (`RUN --mount=type=ssh`), served through the BuildKit
 	// session like secrets; nothing of the agent ends up in the image. Compared as a set.
 	Ssh []SshAgent `pulumi:"ssh"`
@@ -294,6 +303,9 @@ type ImageArgs struct {
 	SbomGenerator pulumi.StringPtrInput
 	// Build secrets by id, for `RUN --mount=type=secret,id=<id>`. Never stored in the image.
 	Secrets pulumi.StringMapInput
+	// Sign what is pushed (the index and each platform manifest) with the provider's
+	// `signing` key; `false` opts this resource out. No effect without a `signing` block.
+	Sign pulumi.BoolPtrInput
 	// SSH agents the build may use (`RUN --mount=type=ssh`), served through the BuildKit
 	// session like secrets; nothing of the agent ends up in the image. Compared as a set.
 	Ssh SshAgentArrayInput
@@ -537,6 +549,18 @@ func (o ImageOutput) SbomGenerator() pulumi.StringPtrOutput {
 // Build secrets by id, for `RUN --mount=type=secret,id=<id>`. Never stored in the image.
 func (o ImageOutput) Secrets() pulumi.StringMapOutput {
 	return o.ApplyT(func(v *Image) pulumi.StringMapOutput { return v.Secrets }).(pulumi.StringMapOutput)
+}
+
+// Sign what is pushed (the index and each platform manifest) with the provider's
+// `signing` key; `false` opts this resource out. No effect without a `signing` block.
+func (o ImageOutput) Sign() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v *Image) pulumi.BoolPtrOutput { return v.Sign }).(pulumi.BoolPtrOutput)
+}
+
+// What the push signed (the provider's `signing` key's fingerprint and the digests),
+// absent when nothing was signed. Never the signatures themselves.
+func (o ImageOutput) Signatures() SignaturesPtrOutput {
+	return o.ApplyT(func(v *Image) SignaturesPtrOutput { return v.Signatures }).(SignaturesPtrOutput)
 }
 
 // SSH agents the build may use (`RUN --mount=type=ssh`), served through the BuildKit

@@ -34,6 +34,12 @@ type ManifestList struct {
 	Platforms pulumi.StringArrayOutput `pulumi:"platforms"`
 	// `repository@digest` of the first tag: a pinned reference for task definitions.
 	Ref pulumi.StringOutput `pulumi:"ref"`
+	// Sign what is pushed (the index and each platform manifest) with the provider's
+	// `signing` key; `false` opts this resource out. No effect without a `signing` block.
+	Sign pulumi.BoolPtrOutput `pulumi:"sign"`
+	// What the push signed (the provider's `signing` key's fingerprint and the digests),
+	// absent when nothing was signed. Never the signatures themselves.
+	Signatures SignaturesPtrOutput `pulumi:"signatures"`
 	// The digest each source resolved to when the index was pushed; a source tag that
 	// moves shows up as a change.
 	SourceDigests pulumi.StringMapOutput `pulumi:"sourceDigests"`
@@ -108,6 +114,9 @@ type manifestListArgs struct {
 	// Platform to record for a source, keyed by the source as written in `sources`, e.g.
 	// `{"…/app:10.20": "linux/arm64/v8"}`: for images whose config lacks or misstates it.
 	PlatformOverrides map[string]string `pulumi:"platformOverrides"`
+	// Sign what is pushed (the index and each platform manifest) with the provider's
+	// `signing` key; `false` opts this resource out. No effect without a `signing` block.
+	Sign *bool `pulumi:"sign"`
 	// Images to combine, by tag or digest, from any repository or registry. Each is a
 	// single-platform image (its platform read from its config) or an index (its platform
 	// entries are taken). Compared as a set.
@@ -129,6 +138,9 @@ type ManifestListArgs struct {
 	// Platform to record for a source, keyed by the source as written in `sources`, e.g.
 	// `{"…/app:10.20": "linux/arm64/v8"}`: for images whose config lacks or misstates it.
 	PlatformOverrides pulumi.StringMapInput
+	// Sign what is pushed (the index and each platform manifest) with the provider's
+	// `signing` key; `false` opts this resource out. No effect without a `signing` block.
+	Sign pulumi.BoolPtrInput
 	// Images to combine, by tag or digest, from any repository or registry. Each is a
 	// single-platform image (its platform read from its config) or an index (its platform
 	// entries are taken). Compared as a set.
@@ -265,6 +277,18 @@ func (o ManifestListOutput) Platforms() pulumi.StringArrayOutput {
 // `repository@digest` of the first tag: a pinned reference for task definitions.
 func (o ManifestListOutput) Ref() pulumi.StringOutput {
 	return o.ApplyT(func(v *ManifestList) pulumi.StringOutput { return v.Ref }).(pulumi.StringOutput)
+}
+
+// Sign what is pushed (the index and each platform manifest) with the provider's
+// `signing` key; `false` opts this resource out. No effect without a `signing` block.
+func (o ManifestListOutput) Sign() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v *ManifestList) pulumi.BoolPtrOutput { return v.Sign }).(pulumi.BoolPtrOutput)
+}
+
+// What the push signed (the provider's `signing` key's fingerprint and the digests),
+// absent when nothing was signed. Never the signatures themselves.
+func (o ManifestListOutput) Signatures() SignaturesPtrOutput {
+	return o.ApplyT(func(v *ManifestList) SignaturesPtrOutput { return v.Signatures }).(SignaturesPtrOutput)
 }
 
 // The digest each source resolved to when the index was pushed; a source tag that

@@ -53,6 +53,10 @@ type providerArgs struct {
 	// Hosts without credentials here use Docker's config (`credHelpers`, `credsStore`,
 	// `auths` from `docker login`), else anonymous access.
 	Registries []RegistryConfig `pulumi:"registries"`
+	// Sign what Image and ManifestList push (the index and each platform manifest) in
+	// cosign's format, so `cosign verify --key <public key>` accepts them. Resources opt
+	// out with `sign: false`.
+	Signing *SigningConfig `pulumi:"signing"`
 }
 
 // The set of arguments for constructing a Provider resource.
@@ -77,6 +81,10 @@ type ProviderArgs struct {
 	// Hosts without credentials here use Docker's config (`credHelpers`, `credsStore`,
 	// `auths` from `docker login`), else anonymous access.
 	Registries RegistryConfigArrayInput
+	// Sign what Image and ManifestList push (the index and each platform manifest) in
+	// cosign's format, so `cosign verify --key <public key>` accepts them. Resources opt
+	// out with `sign: false`.
+	Signing SigningConfigPtrInput
 }
 
 func (ProviderArgs) ElementType() reflect.Type {

@@ -3785,6 +3785,234 @@ func (o RegistryConfigArrayOutput) Index(i pulumi.IntInput) RegistryConfigOutput
 	}).(RegistryConfigOutput)
 }
 
+// What a push signed (never the signatures themselves: they differ on every run).
+type Signatures struct {
+	// The digests signed: the index and each platform manifest, sorted.
+	Digests []string `pulumi:"digests"`
+	// The signing key's fingerprint: `sha256:<hex>` of its public key (DER
+	// SubjectPublicKeyInfo), as `openssl pkey -pubin -outform DER | sha256sum` prints it.
+	Key string `pulumi:"key"`
+}
+
+// What a push signed (never the signatures themselves: they differ on every run).
+type SignaturesOutput struct{ *pulumi.OutputState }
+
+func (SignaturesOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*Signatures)(nil)).Elem()
+}
+
+func (o SignaturesOutput) ToSignaturesOutput() SignaturesOutput {
+	return o
+}
+
+func (o SignaturesOutput) ToSignaturesOutputWithContext(ctx context.Context) SignaturesOutput {
+	return o
+}
+
+// The digests signed: the index and each platform manifest, sorted.
+func (o SignaturesOutput) Digests() pulumi.StringArrayOutput {
+	return o.ApplyT(func(v Signatures) []string { return v.Digests }).(pulumi.StringArrayOutput)
+}
+
+// The signing key's fingerprint: `sha256:<hex>` of its public key (DER
+// SubjectPublicKeyInfo), as `openssl pkey -pubin -outform DER | sha256sum` prints it.
+func (o SignaturesOutput) Key() pulumi.StringOutput {
+	return o.ApplyT(func(v Signatures) string { return v.Key }).(pulumi.StringOutput)
+}
+
+type SignaturesPtrOutput struct{ *pulumi.OutputState }
+
+func (SignaturesPtrOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((**Signatures)(nil)).Elem()
+}
+
+func (o SignaturesPtrOutput) ToSignaturesPtrOutput() SignaturesPtrOutput {
+	return o
+}
+
+func (o SignaturesPtrOutput) ToSignaturesPtrOutputWithContext(ctx context.Context) SignaturesPtrOutput {
+	return o
+}
+
+func (o SignaturesPtrOutput) Elem() SignaturesOutput {
+	return o.ApplyT(func(v *Signatures) Signatures {
+		if v != nil {
+			return *v
+		}
+		var ret Signatures
+		return ret
+	}).(SignaturesOutput)
+}
+
+// The digests signed: the index and each platform manifest, sorted.
+func (o SignaturesPtrOutput) Digests() pulumi.StringArrayOutput {
+	return o.ApplyT(func(v *Signatures) []string {
+		if v == nil {
+			return nil
+		}
+		return v.Digests
+	}).(pulumi.StringArrayOutput)
+}
+
+// The signing key's fingerprint: `sha256:<hex>` of its public key (DER
+// SubjectPublicKeyInfo), as `openssl pkey -pubin -outform DER | sha256sum` prints it.
+func (o SignaturesPtrOutput) Key() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *Signatures) *string {
+		if v == nil {
+			return nil
+		}
+		return &v.Key
+	}).(pulumi.StringPtrOutput)
+}
+
+// The key that signs pushed manifests.
+type SigningConfig struct {
+	// PEM PKCS#8 ECDSA P-256 private key (`-----BEGIN PRIVATE KEY-----`, unencrypted), e.g.
+	// from `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256`. Its public key
+	// (`openssl pkey -pubout`) is what `cosign verify --key` takes.
+	Key *string `pulumi:"key"`
+}
+
+// SigningConfigInput is an input type that accepts SigningConfigArgs and SigningConfigOutput values.
+// You can construct a concrete instance of `SigningConfigInput` via:
+//
+//	SigningConfigArgs{...}
+type SigningConfigInput interface {
+	pulumi.Input
+
+	ToSigningConfigOutput() SigningConfigOutput
+	ToSigningConfigOutputWithContext(context.Context) SigningConfigOutput
+}
+
+// The key that signs pushed manifests.
+type SigningConfigArgs struct {
+	// PEM PKCS#8 ECDSA P-256 private key (`-----BEGIN PRIVATE KEY-----`, unencrypted), e.g.
+	// from `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256`. Its public key
+	// (`openssl pkey -pubout`) is what `cosign verify --key` takes.
+	Key pulumi.StringPtrInput `pulumi:"key"`
+}
+
+func (SigningConfigArgs) ElementType() reflect.Type {
+	return reflect.TypeOf((*SigningConfig)(nil)).Elem()
+}
+
+func (i SigningConfigArgs) ToSigningConfigOutput() SigningConfigOutput {
+	return i.ToSigningConfigOutputWithContext(context.Background())
+}
+
+func (i SigningConfigArgs) ToSigningConfigOutputWithContext(ctx context.Context) SigningConfigOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(SigningConfigOutput)
+}
+
+func (i SigningConfigArgs) ToSigningConfigPtrOutput() SigningConfigPtrOutput {
+	return i.ToSigningConfigPtrOutputWithContext(context.Background())
+}
+
+func (i SigningConfigArgs) ToSigningConfigPtrOutputWithContext(ctx context.Context) SigningConfigPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(SigningConfigOutput).ToSigningConfigPtrOutputWithContext(ctx)
+}
+
+// SigningConfigPtrInput is an input type that accepts SigningConfigArgs, SigningConfigPtr and SigningConfigPtrOutput values.
+// You can construct a concrete instance of `SigningConfigPtrInput` via:
+//
+//	        SigningConfigArgs{...}
+//
+//	or:
+//
+//	        nil
+type SigningConfigPtrInput interface {
+	pulumi.Input
+
+	ToSigningConfigPtrOutput() SigningConfigPtrOutput
+	ToSigningConfigPtrOutputWithContext(context.Context) SigningConfigPtrOutput
+}
+
+type signingConfigPtrType SigningConfigArgs
+
+func SigningConfigPtr(v *SigningConfigArgs) SigningConfigPtrInput {
+	return (*signingConfigPtrType)(v)
+}
+
+func (*signingConfigPtrType) ElementType() reflect.Type {
+	return reflect.TypeOf((**SigningConfig)(nil)).Elem()
+}
+
+func (i *signingConfigPtrType) ToSigningConfigPtrOutput() SigningConfigPtrOutput {
+	return i.ToSigningConfigPtrOutputWithContext(context.Background())
+}
+
+func (i *signingConfigPtrType) ToSigningConfigPtrOutputWithContext(ctx context.Context) SigningConfigPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(SigningConfigPtrOutput)
+}
+
+// The key that signs pushed manifests.
+type SigningConfigOutput struct{ *pulumi.OutputState }
+
+func (SigningConfigOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*SigningConfig)(nil)).Elem()
+}
+
+func (o SigningConfigOutput) ToSigningConfigOutput() SigningConfigOutput {
+	return o
+}
+
+func (o SigningConfigOutput) ToSigningConfigOutputWithContext(ctx context.Context) SigningConfigOutput {
+	return o
+}
+
+func (o SigningConfigOutput) ToSigningConfigPtrOutput() SigningConfigPtrOutput {
+	return o.ToSigningConfigPtrOutputWithContext(context.Background())
+}
+
+func (o SigningConfigOutput) ToSigningConfigPtrOutputWithContext(ctx context.Context) SigningConfigPtrOutput {
+	return o.ApplyTWithContext(ctx, func(_ context.Context, v SigningConfig) *SigningConfig {
+		return &v
+	}).(SigningConfigPtrOutput)
+}
+
+// PEM PKCS#8 ECDSA P-256 private key (`-----BEGIN PRIVATE KEY-----`, unencrypted), e.g.
+// from `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256`. Its public key
+// (`openssl pkey -pubout`) is what `cosign verify --key` takes.
+func (o SigningConfigOutput) Key() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v SigningConfig) *string { return v.Key }).(pulumi.StringPtrOutput)
+}
+
+type SigningConfigPtrOutput struct{ *pulumi.OutputState }
+
+func (SigningConfigPtrOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((**SigningConfig)(nil)).Elem()
+}
+
+func (o SigningConfigPtrOutput) ToSigningConfigPtrOutput() SigningConfigPtrOutput {
+	return o
+}
+
+func (o SigningConfigPtrOutput) ToSigningConfigPtrOutputWithContext(ctx context.Context) SigningConfigPtrOutput {
+	return o
+}
+
+func (o SigningConfigPtrOutput) Elem() SigningConfigOutput {
+	return o.ApplyT(func(v *SigningConfig) SigningConfig {
+		if v != nil {
+			return *v
+		}
+		var ret SigningConfig
+		return ret
+	}).(SigningConfigOutput)
+}
+
+// PEM PKCS#8 ECDSA P-256 private key (`-----BEGIN PRIVATE KEY-----`, unencrypted), e.g.
+// from `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256`. Its public key
+// (`openssl pkey -pubout`) is what `cosign verify --key` takes.
+func (o SigningConfigPtrOutput) Key() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *SigningConfig) *string {
+		if v == nil {
+			return nil
+		}
+		return v.Key
+	}).(pulumi.StringPtrOutput)
+}
+
 // An SSH agent for `RUN --mount=type=ssh,id=<id>`.
 type SshAgent struct {
 	// The id `RUN --mount=type=ssh,id=…` names (`default` when the mount names none).
@@ -3938,6 +4166,8 @@ func init() {
 	pulumi.RegisterInputType(reflect.TypeOf((*ExportTarPtrInput)(nil)).Elem(), ExportTarArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*RegistryConfigInput)(nil)).Elem(), RegistryConfigArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*RegistryConfigArrayInput)(nil)).Elem(), RegistryConfigArray{})
+	pulumi.RegisterInputType(reflect.TypeOf((*SigningConfigInput)(nil)).Elem(), SigningConfigArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*SigningConfigPtrInput)(nil)).Elem(), SigningConfigArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*SshAgentInput)(nil)).Elem(), SshAgentArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*SshAgentArrayInput)(nil)).Elem(), SshAgentArray{})
 	pulumi.RegisterOutputType(AssumeRoleConfigOutput{})
@@ -3986,6 +4216,10 @@ func init() {
 	pulumi.RegisterOutputType(PlatformManifestArrayOutput{})
 	pulumi.RegisterOutputType(RegistryConfigOutput{})
 	pulumi.RegisterOutputType(RegistryConfigArrayOutput{})
+	pulumi.RegisterOutputType(SignaturesOutput{})
+	pulumi.RegisterOutputType(SignaturesPtrOutput{})
+	pulumi.RegisterOutputType(SigningConfigOutput{})
+	pulumi.RegisterOutputType(SigningConfigPtrOutput{})
 	pulumi.RegisterOutputType(SshAgentOutput{})
 	pulumi.RegisterOutputType(SshAgentArrayOutput{})
 }

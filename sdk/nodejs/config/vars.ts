@@ -75,3 +75,16 @@ Object.defineProperty(exports, "registries", {
     enumerable: true,
 });
 
+/**
+ * Sign what Image and ManifestList push (the index and each platform manifest) in
+ * cosign's format, so `cosign verify --key <public key>` accepts them. Resources opt
+ * out with `sign: false`.
+ */
+export declare const signing: outputs.SigningConfig | undefined;
+Object.defineProperty(exports, "signing", {
+    get() {
+        return __config.getObject<outputs.SigningConfig>("signing");
+    },
+    enumerable: true,
+});
+

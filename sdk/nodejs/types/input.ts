@@ -480,6 +480,18 @@ export interface RegistryConfigArgs {
 }
 
 /**
+ * The key that signs pushed manifests.
+ */
+export interface SigningConfigArgs {
+    /**
+     * PEM PKCS#8 ECDSA P-256 private key (`-----BEGIN PRIVATE KEY-----`, unencrypted), e.g.
+     * from `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256`. Its public key
+     * (`openssl pkey -pubout`) is what `cosign verify --key` takes.
+     */
+    key?: pulumi.Input<string | undefined>;
+}
+
+/**
  * An SSH agent for `RUN --mount=type=ssh,id=<id>`.
  */
 export interface SshAgentArgs {

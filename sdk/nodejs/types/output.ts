@@ -531,6 +531,33 @@ export interface RegistryConfig {
 }
 
 /**
+ * What a push signed (never the signatures themselves: they differ on every run).
+ */
+export interface Signatures {
+    /**
+     * The digests signed: the index and each platform manifest, sorted.
+     */
+    digests: string[];
+    /**
+     * The signing key's fingerprint: `sha256:<hex>` of its public key (DER
+     * SubjectPublicKeyInfo), as `openssl pkey -pubin -outform DER | sha256sum` prints it.
+     */
+    key: string;
+}
+
+/**
+ * The key that signs pushed manifests.
+ */
+export interface SigningConfig {
+    /**
+     * PEM PKCS#8 ECDSA P-256 private key (`-----BEGIN PRIVATE KEY-----`, unencrypted), e.g.
+     * from `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256`. Its public key
+     * (`openssl pkey -pubout`) is what `cosign verify --key` takes.
+     */
+    key?: string;
+}
+
+/**
  * An SSH agent for `RUN --mount=type=ssh,id=<id>`.
  */
 export interface SshAgent {

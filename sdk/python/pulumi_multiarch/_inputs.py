@@ -58,6 +58,8 @@ __all__ = [
     'ExportTarArgsDict',
     'RegistryConfigArgs',
     'RegistryConfigArgsDict',
+    'SigningConfigArgs',
+    'SigningConfigArgsDict',
     'SshAgentArgs',
     'SshAgentArgsDict',
 ]
@@ -1900,6 +1902,46 @@ class RegistryConfigArgs:
     @username.setter
     def username(self, value: pulumi.Input[Optional[_builtins.str]]):
         pulumi.set(self, "username", value)
+
+
+class SigningConfigArgsDict(TypedDict):
+    """
+    The key that signs pushed manifests.
+    """
+    key: NotRequired[pulumi.Input[Optional[_builtins.str]]]
+    """
+    PEM PKCS#8 ECDSA P-256 private key (`-----BEGIN PRIVATE KEY-----`, unencrypted), e.g.
+    from `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256`. Its public key
+    (`openssl pkey -pubout`) is what `cosign verify --key` takes.
+    """
+
+@pulumi.input_type
+class SigningConfigArgs:
+    def __init__(__self__, *,
+                 key: pulumi.Input[Optional[_builtins.str]] = None):
+        """
+        The key that signs pushed manifests.
+
+        :param pulumi.Input[_builtins.str] key: PEM PKCS#8 ECDSA P-256 private key (`-----BEGIN PRIVATE KEY-----`, unencrypted), e.g.
+               from `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256`. Its public key
+               (`openssl pkey -pubout`) is what `cosign verify --key` takes.
+        """
+        if key is not None:
+            pulumi.set(__self__, "key", key)
+
+    @_builtins.property
+    @pulumi.getter
+    def key(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        PEM PKCS#8 ECDSA P-256 private key (`-----BEGIN PRIVATE KEY-----`, unencrypted), e.g.
+        from `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256`. Its public key
+        (`openssl pkey -pubout`) is what `cosign verify --key` takes.
+        """
+        return pulumi.get(self, "key")
+
+    @key.setter
+    def key(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "key", value)
 
 
 class SshAgentArgsDict(TypedDict):

@@ -42,6 +42,7 @@ class ImageArgs:
                  sbom: pulumi.Input[Optional[_builtins.bool]] = None,
                  sbom_generator: pulumi.Input[Optional[_builtins.str]] = None,
                  secrets: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
+                 sign: pulumi.Input[Optional[_builtins.bool]] = None,
                  ssh: pulumi.Input[Optional[Sequence[pulumi.Input['SshAgentArgs']]]] = None,
                  tags: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
                  target: pulumi.Input[Optional[_builtins.str]] = None,
@@ -91,6 +92,8 @@ class ImageArgs:
                default `docker/buildkit-syft-scanner`. Set it to a mirror in your own registry where
                Docker Hub is out of reach.
         :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] secrets: Build secrets by id, for `RUN --mount=type=secret,id=<id>`. Never stored in the image.
+        :param pulumi.Input[_builtins.bool] sign: Sign what is pushed (the index and each platform manifest) with the provider's
+               `signing` key; `false` opts this resource out. No effect without a `signing` block.
         :param pulumi.Input[Sequence[pulumi.Input['SshAgentArgs']]] ssh: SSH agents the build may use (`RUN --mount=type=ssh`), served through the BuildKit
                session like secrets; nothing of the agent ends up in the image. Compared as a set.
         :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] tags: Fully qualified references to push to. Compared as a set.
@@ -141,6 +144,8 @@ class ImageArgs:
             pulumi.set(__self__, "sbom_generator", sbom_generator)
         if secrets is not None:
             pulumi.set(__self__, "secrets", secrets)
+        if sign is not None:
+            pulumi.set(__self__, "sign", sign)
         if ssh is not None:
             pulumi.set(__self__, "ssh", ssh)
         if tags is not None:
@@ -414,6 +419,19 @@ class ImageArgs:
 
     @_builtins.property
     @pulumi.getter
+    def sign(self) -> pulumi.Input[Optional[_builtins.bool]]:
+        """
+        Sign what is pushed (the index and each platform manifest) with the provider's
+        `signing` key; `false` opts this resource out. No effect without a `signing` block.
+        """
+        return pulumi.get(self, "sign")
+
+    @sign.setter
+    def sign(self, value: pulumi.Input[Optional[_builtins.bool]]):
+        pulumi.set(self, "sign", value)
+
+    @_builtins.property
+    @pulumi.getter
     def ssh(self) -> pulumi.Input[Optional[Sequence[pulumi.Input['SshAgentArgs']]]]:
         """
         SSH agents the build may use (`RUN --mount=type=ssh`), served through the BuildKit
@@ -488,6 +506,7 @@ class Image(pulumi.CustomResource):
                  sbom: pulumi.Input[Optional[_builtins.bool]] = None,
                  sbom_generator: pulumi.Input[Optional[_builtins.str]] = None,
                  secrets: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
+                 sign: pulumi.Input[Optional[_builtins.bool]] = None,
                  ssh: pulumi.Input[Optional[Sequence[pulumi.Input[Union['SshAgentArgs', 'SshAgentArgsDict', 'outputs.SshAgent']]]]] = None,
                  tags: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
                  target: pulumi.Input[Optional[_builtins.str]] = None,
@@ -540,6 +559,8 @@ class Image(pulumi.CustomResource):
                default `docker/buildkit-syft-scanner`. Set it to a mirror in your own registry where
                Docker Hub is out of reach.
         :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] secrets: Build secrets by id, for `RUN --mount=type=secret,id=<id>`. Never stored in the image.
+        :param pulumi.Input[_builtins.bool] sign: Sign what is pushed (the index and each platform manifest) with the provider's
+               `signing` key; `false` opts this resource out. No effect without a `signing` block.
         :param pulumi.Input[Sequence[pulumi.Input[Union['SshAgentArgs', 'SshAgentArgsDict', 'outputs.SshAgent']]]] ssh: SSH agents the build may use (`RUN --mount=type=ssh`), served through the BuildKit
                session like secrets; nothing of the agent ends up in the image. Compared as a set.
         :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] tags: Fully qualified references to push to. Compared as a set.
@@ -590,6 +611,7 @@ class Image(pulumi.CustomResource):
                  sbom: pulumi.Input[Optional[_builtins.bool]] = None,
                  sbom_generator: pulumi.Input[Optional[_builtins.str]] = None,
                  secrets: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
+                 sign: pulumi.Input[Optional[_builtins.bool]] = None,
                  ssh: pulumi.Input[Optional[Sequence[pulumi.Input[Union['SshAgentArgs', 'SshAgentArgsDict', 'outputs.SshAgent']]]]] = None,
                  tags: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
                  target: pulumi.Input[Optional[_builtins.str]] = None,
@@ -627,6 +649,7 @@ class Image(pulumi.CustomResource):
             __props__.__dict__["sbom"] = sbom
             __props__.__dict__["sbom_generator"] = sbom_generator
             __props__.__dict__["secrets"] = None if secrets is None else pulumi.Output.secret(secrets)
+            __props__.__dict__["sign"] = sign
             __props__.__dict__["ssh"] = ssh
             __props__.__dict__["tags"] = tags
             __props__.__dict__["target"] = target
@@ -636,6 +659,7 @@ class Image(pulumi.CustomResource):
             __props__.__dict__["exported"] = None
             __props__.__dict__["manifests"] = None
             __props__.__dict__["ref"] = None
+            __props__.__dict__["signatures"] = None
         secret_opts = pulumi.ResourceOptions(additional_secret_outputs=["secrets"])
         opts = pulumi.ResourceOptions.merge(opts, secret_opts)
         super(Image, __self__).__init__(
@@ -685,6 +709,8 @@ class Image(pulumi.CustomResource):
         __props__.__dict__["sbom"] = None
         __props__.__dict__["sbom_generator"] = None
         __props__.__dict__["secrets"] = None
+        __props__.__dict__["sign"] = None
+        __props__.__dict__["signatures"] = None
         __props__.__dict__["ssh"] = None
         __props__.__dict__["tags"] = None
         __props__.__dict__["target"] = None
@@ -918,6 +944,24 @@ class Image(pulumi.CustomResource):
         Build secrets by id, for `RUN --mount=type=secret,id=<id>`. Never stored in the image.
         """
         return pulumi.get(self, "secrets")
+
+    @_builtins.property
+    @pulumi.getter
+    def sign(self) -> pulumi.Output[Optional[_builtins.bool]]:
+        """
+        Sign what is pushed (the index and each platform manifest) with the provider's
+        `signing` key; `false` opts this resource out. No effect without a `signing` block.
+        """
+        return pulumi.get(self, "sign")
+
+    @_builtins.property
+    @pulumi.getter
+    def signatures(self) -> pulumi.Output[Optional['outputs.Signatures']]:
+        """
+        What the push signed (the provider's `signing` key's fingerprint and the digests),
+        absent when nothing was signed. Never the signatures themselves.
+        """
+        return pulumi.get(self, "signatures")
 
     @_builtins.property
     @pulumi.getter

@@ -26,7 +26,8 @@ class ManifestListArgs:
                  annotations: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
                  keep_remotely: pulumi.Input[Optional[_builtins.bool]] = None,
                  media_type: pulumi.Input[Optional['IndexMediaType']] = None,
-                 platform_overrides: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None):
+                 platform_overrides: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
+                 sign: pulumi.Input[Optional[_builtins.bool]] = None):
         """
         The set of arguments for constructing a ManifestList resource.
 
@@ -41,6 +42,8 @@ class ManifestListArgs:
                manifest, otherwise an OCI index.
         :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] platform_overrides: Platform to record for a source, keyed by the source as written in `sources`, e.g.
                `{"…/app:10.20": "linux/arm64/v8"}`: for images whose config lacks or misstates it.
+        :param pulumi.Input[_builtins.bool] sign: Sign what is pushed (the index and each platform manifest) with the provider's
+               `signing` key; `false` opts this resource out. No effect without a `signing` block.
         """
         pulumi.set(__self__, "sources", sources)
         pulumi.set(__self__, "tags", tags)
@@ -52,6 +55,8 @@ class ManifestListArgs:
             pulumi.set(__self__, "media_type", media_type)
         if platform_overrides is not None:
             pulumi.set(__self__, "platform_overrides", platform_overrides)
+        if sign is not None:
+            pulumi.set(__self__, "sign", sign)
 
     @_builtins.property
     @pulumi.getter
@@ -130,6 +135,19 @@ class ManifestListArgs:
     def platform_overrides(self, value: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]]):
         pulumi.set(self, "platform_overrides", value)
 
+    @_builtins.property
+    @pulumi.getter
+    def sign(self) -> pulumi.Input[Optional[_builtins.bool]]:
+        """
+        Sign what is pushed (the index and each platform manifest) with the provider's
+        `signing` key; `false` opts this resource out. No effect without a `signing` block.
+        """
+        return pulumi.get(self, "sign")
+
+    @sign.setter
+    def sign(self, value: pulumi.Input[Optional[_builtins.bool]]):
+        pulumi.set(self, "sign", value)
+
 
 @pulumi.type_token("multiarch:index:ManifestList")
 class ManifestList(pulumi.CustomResource):
@@ -141,6 +159,7 @@ class ManifestList(pulumi.CustomResource):
                  keep_remotely: pulumi.Input[Optional[_builtins.bool]] = None,
                  media_type: pulumi.Input[Optional['IndexMediaType']] = None,
                  platform_overrides: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
+                 sign: pulumi.Input[Optional[_builtins.bool]] = None,
                  sources: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
                  tags: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
                  __props__=None):
@@ -155,6 +174,8 @@ class ManifestList(pulumi.CustomResource):
                manifest, otherwise an OCI index.
         :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] platform_overrides: Platform to record for a source, keyed by the source as written in `sources`, e.g.
                `{"…/app:10.20": "linux/arm64/v8"}`: for images whose config lacks or misstates it.
+        :param pulumi.Input[_builtins.bool] sign: Sign what is pushed (the index and each platform manifest) with the provider's
+               `signing` key; `false` opts this resource out. No effect without a `signing` block.
         :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] sources: Images to combine, by tag or digest, from any repository or registry. Each is a
                single-platform image (its platform read from its config) or an index (its platform
                entries are taken). Compared as a set.
@@ -189,6 +210,7 @@ class ManifestList(pulumi.CustomResource):
                  keep_remotely: pulumi.Input[Optional[_builtins.bool]] = None,
                  media_type: pulumi.Input[Optional['IndexMediaType']] = None,
                  platform_overrides: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
+                 sign: pulumi.Input[Optional[_builtins.bool]] = None,
                  sources: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
                  tags: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
                  __props__=None):
@@ -204,6 +226,7 @@ class ManifestList(pulumi.CustomResource):
             __props__.__dict__["keep_remotely"] = keep_remotely
             __props__.__dict__["media_type"] = media_type
             __props__.__dict__["platform_overrides"] = platform_overrides
+            __props__.__dict__["sign"] = sign
             if sources is None and not opts.urn:
                 raise TypeError("Missing required property 'sources'")
             __props__.__dict__["sources"] = sources
@@ -214,6 +237,7 @@ class ManifestList(pulumi.CustomResource):
             __props__.__dict__["manifests"] = None
             __props__.__dict__["platforms"] = None
             __props__.__dict__["ref"] = None
+            __props__.__dict__["signatures"] = None
             __props__.__dict__["source_digests"] = None
         super(ManifestList, __self__).__init__(
             'multiarch:index:ManifestList',
@@ -245,6 +269,8 @@ class ManifestList(pulumi.CustomResource):
         __props__.__dict__["platform_overrides"] = None
         __props__.__dict__["platforms"] = None
         __props__.__dict__["ref"] = None
+        __props__.__dict__["sign"] = None
+        __props__.__dict__["signatures"] = None
         __props__.__dict__["source_digests"] = None
         __props__.__dict__["sources"] = None
         __props__.__dict__["tags"] = None
@@ -321,6 +347,24 @@ class ManifestList(pulumi.CustomResource):
         `repository@digest` of the first tag: a pinned reference for task definitions.
         """
         return pulumi.get(self, "ref")
+
+    @_builtins.property
+    @pulumi.getter
+    def sign(self) -> pulumi.Output[Optional[_builtins.bool]]:
+        """
+        Sign what is pushed (the index and each platform manifest) with the provider's
+        `signing` key; `false` opts this resource out. No effect without a `signing` block.
+        """
+        return pulumi.get(self, "sign")
+
+    @_builtins.property
+    @pulumi.getter
+    def signatures(self) -> pulumi.Output[Optional['outputs.Signatures']]:
+        """
+        What the push signed (the provider's `signing` key's fingerprint and the digests),
+        absent when nothing was signed. Never the signatures themselves.
+        """
+        return pulumi.get(self, "signatures")
 
     @_builtins.property
     @pulumi.getter(name="sourceDigests")

@@ -41,6 +41,8 @@ __all__ = [
     'ManifestEntry',
     'PlatformManifest',
     'RegistryConfig',
+    'Signatures',
+    'SigningConfig',
     'SshAgent',
 ]
 
@@ -1439,6 +1441,70 @@ class RegistryConfig(dict):
         User name for static credentials.
         """
         return pulumi.get(self, "username")
+
+
+@pulumi.output_type
+class Signatures(dict):
+    """
+    What a push signed (never the signatures themselves: they differ on every run).
+    """
+    def __init__(__self__, *,
+                 digests: Sequence[_builtins.str],
+                 key: _builtins.str):
+        """
+        What a push signed (never the signatures themselves: they differ on every run).
+
+        :param Sequence[_builtins.str] digests: The digests signed: the index and each platform manifest, sorted.
+        :param _builtins.str key: The signing key's fingerprint: `sha256:<hex>` of its public key (DER
+               SubjectPublicKeyInfo), as `openssl pkey -pubin -outform DER | sha256sum` prints it.
+        """
+        pulumi.set(__self__, "digests", digests)
+        pulumi.set(__self__, "key", key)
+
+    @_builtins.property
+    @pulumi.getter
+    def digests(self) -> Sequence[_builtins.str]:
+        """
+        The digests signed: the index and each platform manifest, sorted.
+        """
+        return pulumi.get(self, "digests")
+
+    @_builtins.property
+    @pulumi.getter
+    def key(self) -> _builtins.str:
+        """
+        The signing key's fingerprint: `sha256:<hex>` of its public key (DER
+        SubjectPublicKeyInfo), as `openssl pkey -pubin -outform DER | sha256sum` prints it.
+        """
+        return pulumi.get(self, "key")
+
+
+@pulumi.output_type
+class SigningConfig(dict):
+    """
+    The key that signs pushed manifests.
+    """
+    def __init__(__self__, *,
+                 key: Optional[_builtins.str] = None):
+        """
+        The key that signs pushed manifests.
+
+        :param _builtins.str key: PEM PKCS#8 ECDSA P-256 private key (`-----BEGIN PRIVATE KEY-----`, unencrypted), e.g.
+               from `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256`. Its public key
+               (`openssl pkey -pubout`) is what `cosign verify --key` takes.
+        """
+        if key is not None:
+            pulumi.set(__self__, "key", key)
+
+    @_builtins.property
+    @pulumi.getter
+    def key(self) -> Optional[_builtins.str]:
+        """
+        PEM PKCS#8 ECDSA P-256 private key (`-----BEGIN PRIVATE KEY-----`, unencrypted), e.g.
+        from `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256`. Its public key
+        (`openssl pkey -pubout`) is what `cosign verify --key` takes.
+        """
+        return pulumi.get(self, "key")
 
 
 @pulumi.output_type

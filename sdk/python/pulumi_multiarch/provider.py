@@ -25,7 +25,8 @@ class ProviderArgs:
                  builder: pulumi.Input[Optional[_builtins.str]] = None,
                  builder_tls: pulumi.Input[Optional['BuilderTlsConfigArgs']] = None,
                  builders: pulumi.Input[Optional[Sequence[pulumi.Input['BuilderNodeConfigArgs']]]] = None,
-                 registries: pulumi.Input[Optional[Sequence[pulumi.Input['RegistryConfigArgs']]]] = None):
+                 registries: pulumi.Input[Optional[Sequence[pulumi.Input['RegistryConfigArgs']]]] = None,
+                 signing: pulumi.Input[Optional['SigningConfigArgs']] = None):
         """
         The set of arguments for constructing a Provider resource.
 
@@ -44,6 +45,9 @@ class ProviderArgs:
                need no entry: the provider fetches an IAM token through the AWS credential chain.
                Hosts without credentials here use Docker's config (`credHelpers`, `credsStore`,
                `auths` from `docker login`), else anonymous access.
+        :param pulumi.Input['SigningConfigArgs'] signing: Sign what Image and ManifestList push (the index and each platform manifest) in
+               cosign's format, so `cosign verify --key <public key>` accepts them. Resources opt
+               out with `sign: false`.
         """
         if aws is not None:
             pulumi.set(__self__, "aws", aws)
@@ -55,6 +59,8 @@ class ProviderArgs:
             pulumi.set(__self__, "builders", builders)
         if registries is not None:
             pulumi.set(__self__, "registries", registries)
+        if signing is not None:
+            pulumi.set(__self__, "signing", signing)
 
     @_builtins.property
     @pulumi.getter
@@ -126,6 +132,20 @@ class ProviderArgs:
     def registries(self, value: pulumi.Input[Optional[Sequence[pulumi.Input['RegistryConfigArgs']]]]):
         pulumi.set(self, "registries", value)
 
+    @_builtins.property
+    @pulumi.getter
+    def signing(self) -> pulumi.Input[Optional['SigningConfigArgs']]:
+        """
+        Sign what Image and ManifestList push (the index and each platform manifest) in
+        cosign's format, so `cosign verify --key <public key>` accepts them. Resources opt
+        out with `sign: false`.
+        """
+        return pulumi.get(self, "signing")
+
+    @signing.setter
+    def signing(self, value: pulumi.Input[Optional['SigningConfigArgs']]):
+        pulumi.set(self, "signing", value)
+
 
 @pulumi.type_token("pulumi:providers:multiarch")
 class Provider(pulumi.ProviderResource):
@@ -138,6 +158,7 @@ class Provider(pulumi.ProviderResource):
                  builder_tls: pulumi.Input[Optional[Union['BuilderTlsConfigArgs', 'BuilderTlsConfigArgsDict', 'outputs.BuilderTlsConfig']]] = None,
                  builders: pulumi.Input[Optional[Sequence[pulumi.Input[Union['BuilderNodeConfigArgs', 'BuilderNodeConfigArgsDict', 'outputs.BuilderNodeConfig']]]]] = None,
                  registries: pulumi.Input[Optional[Sequence[pulumi.Input[Union['RegistryConfigArgs', 'RegistryConfigArgsDict', 'outputs.RegistryConfig']]]]] = None,
+                 signing: pulumi.Input[Optional[Union['SigningConfigArgs', 'SigningConfigArgsDict', 'outputs.SigningConfig']]] = None,
                  __props__=None):
         """
         The multiarch provider: registry credentials, the BuildKit endpoint and AWS settings.
@@ -159,6 +180,9 @@ class Provider(pulumi.ProviderResource):
                need no entry: the provider fetches an IAM token through the AWS credential chain.
                Hosts without credentials here use Docker's config (`credHelpers`, `credsStore`,
                `auths` from `docker login`), else anonymous access.
+        :param pulumi.Input[Union['SigningConfigArgs', 'SigningConfigArgsDict', 'outputs.SigningConfig']] signing: Sign what Image and ManifestList push (the index and each platform manifest) in
+               cosign's format, so `cosign verify --key <public key>` accepts them. Resources opt
+               out with `sign: false`.
         """
         ...
     @overload
@@ -189,6 +213,7 @@ class Provider(pulumi.ProviderResource):
                  builder_tls: pulumi.Input[Optional[Union['BuilderTlsConfigArgs', 'BuilderTlsConfigArgsDict', 'outputs.BuilderTlsConfig']]] = None,
                  builders: pulumi.Input[Optional[Sequence[pulumi.Input[Union['BuilderNodeConfigArgs', 'BuilderNodeConfigArgsDict', 'outputs.BuilderNodeConfig']]]]] = None,
                  registries: pulumi.Input[Optional[Sequence[pulumi.Input[Union['RegistryConfigArgs', 'RegistryConfigArgsDict', 'outputs.RegistryConfig']]]]] = None,
+                 signing: pulumi.Input[Optional[Union['SigningConfigArgs', 'SigningConfigArgsDict', 'outputs.SigningConfig']]] = None,
                  __props__=None):
         opts = pulumi.ResourceOptions.merge(_utilities.get_resource_opts_defaults(), opts)
         if not isinstance(opts, pulumi.ResourceOptions):
@@ -203,6 +228,7 @@ class Provider(pulumi.ProviderResource):
             __props__.__dict__["builder_tls"] = pulumi.Output.from_input(builder_tls).apply(pulumi.runtime.to_json) if builder_tls is not None else None
             __props__.__dict__["builders"] = pulumi.Output.from_input(builders).apply(pulumi.runtime.to_json) if builders is not None else None
             __props__.__dict__["registries"] = pulumi.Output.from_input(registries).apply(pulumi.runtime.to_json) if registries is not None else None
+            __props__.__dict__["signing"] = pulumi.Output.from_input(signing).apply(pulumi.runtime.to_json) if signing is not None else None
         super(Provider, __self__).__init__(
             'multiarch',
             resource_name,

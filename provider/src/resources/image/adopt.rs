@@ -40,6 +40,7 @@ pub(super) async fn import(
         manifests,
         context_hash: None,
         exported: Vec::new(),
+        signatures: None,
     };
     Ok(Some((id.to_owned(), state)))
 }
@@ -62,6 +63,7 @@ pub(super) async fn adopt(
         manifests: olds.manifests,
         context_hash: None,
         exported: Vec::new(),
+        signatures: None,
         inputs: news,
     };
     if ctx.preview {

@@ -92,6 +92,7 @@ pub(super) async fn build_and_push(
         manifests: Vec::new(),
         context_hash: Some(hash),
         exported: Vec::new(),
+        signatures: None,
     };
     let groups = nodes::route(ctx, &state.inputs.platforms);
     let exporting = state.inputs.load || !state.inputs.exports.is_empty();

@@ -321,6 +321,10 @@ pub struct ImageInputs {
     /// Leave the tags in the registry when the resource is deleted.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub keep_remotely: bool,
+    /// Sign what is pushed (the index and each platform manifest) with the provider's
+    /// `signing` key; `false` opts this resource out. No effect without a `signing` block.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub sign: bool,
 }
 
 /// A platform entry of the pushed index.
@@ -358,6 +362,11 @@ pub struct ImageState {
     #[serde(default)]
     #[schemars(extend("x-output" = "always"))]
     pub exported: Vec<ExportedArtifact>,
+    /// What the push signed (the provider's `signing` key's fingerprint and the digests),
+    /// absent when nothing was signed. Never the signatures themselves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("x-preview" = "unknown"))]
+    pub signatures: Option<crate::resources::signing::Signatures>,
 }
 
 impl ImageState {

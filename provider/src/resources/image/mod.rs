@@ -24,6 +24,19 @@ use super::{
 };
 use crate::platform;
 
+/// Signs what `applied` pushed (see [`super::signing`]); nothing when it pushed nothing.
+async fn signed(
+    ctx: &OpContext,
+    mut applied: Applied<ImageState>,
+) -> Result<Applied<ImageState>, Error> {
+    let s = &applied.state;
+    if let Some(digest) = s.digest.clone().filter(|d| s.inputs.push && !d.is_empty()) {
+        applied.state.signatures =
+            super::signing::sign_pushed(ctx, s.inputs.sign, &s.inputs.tags, &digest).await?;
+    }
+    Ok(applied)
+}
+
 /// The Image resource.
 pub struct Image;
 
@@ -100,7 +113,7 @@ impl Resource for Image {
             .first()
             .cloned()
             .unwrap_or_else(|| "multiarch-image".to_owned());
-        build::build_and_push(ctx, id, inputs, &[]).await
+        signed(ctx, build::build_and_push(ctx, id, inputs, &[]).await?).await
     }
 
     async fn read(
@@ -151,9 +164,17 @@ impl Resource for Image {
             && !news.load
             && same_platforms
         {
-            return adopt::adopt(ctx, id.to_owned(), olds, news, &dropped).await;
+            return signed(
+                ctx,
+                adopt::adopt(ctx, id.to_owned(), olds, news, &dropped).await?,
+            )
+            .await;
         }
-        build::build_and_push(ctx, id.to_owned(), news, &dropped).await
+        signed(
+            ctx,
+            build::build_and_push(ctx, id.to_owned(), news, &dropped).await?,
+        )
+        .await
     }
 
     async fn delete(&self, ctx: &OpContext, _id: &str, state: ImageState) -> Result<(), Error> {

@@ -32,6 +32,7 @@ pub(super) fn state_for(
         manifests,
         platforms,
         source_digests: resolved.source_digests.clone(),
+        signatures: None,
         inputs,
     }
 }
@@ -288,6 +289,7 @@ pub(super) async fn import(
         (false, true) => Some(IndexMediaType::Oci),
     };
     let inputs = ManifestListInputs {
+        sign: true,
         tags: vec![id.to_owned()],
         sources,
         media_type,

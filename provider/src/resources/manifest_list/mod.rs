@@ -60,6 +60,10 @@ pub struct ManifestListInputs {
     /// Leave the tags in the registry when the resource is deleted.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub keep_remotely: bool,
+    /// Sign what is pushed (the index and each platform manifest) with the provider's
+    /// `signing` key; `false` opts this resource out. No effect without a `signing` block.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub sign: bool,
 }
 
 /// One platform entry of the pushed index.
@@ -100,9 +104,35 @@ pub struct ManifestListState {
     #[serde(default)]
     #[schemars(extend("x-output" = "always"))]
     pub source_digests: BTreeMap<String, String>,
+    /// What the push signed (the provider's `signing` key's fingerprint and the digests),
+    /// absent when nothing was signed. Never the signatures themselves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("x-preview" = "unknown"))]
+    pub signatures: Option<crate::resources::signing::Signatures>,
 }
 
 pub struct ManifestList;
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
+}
+
+/// Signs what `applied` pushed (see [`crate::resources::signing`]).
+async fn signed(
+    ctx: &OpContext,
+    mut applied: Applied<ManifestListState>,
+) -> Result<Applied<ManifestListState>, Error> {
+    if let Some(digest) = applied.state.digest.clone() {
+        let s = &applied.state.inputs;
+        applied.state.signatures =
+            crate::resources::signing::sign_pushed(ctx, s.sign, &s.tags, &digest).await?;
+    }
+    Ok(applied)
+}
 
 fn unknown_under(unknown: &BTreeSet<PropertyPath>, root: &str) -> bool {
     unknown.iter().any(|p| p.root() == Some(root))
@@ -222,7 +252,7 @@ impl Resource for ManifestList {
         inputs: ManifestListInputs,
     ) -> Result<Applied<ManifestListState>, Error> {
         let id = inputs.tags[0].clone();
-        apply(ctx, id, inputs, None).await
+        signed(ctx, apply(ctx, id, inputs, None).await?).await
     }
 
     async fn read(
@@ -244,7 +274,7 @@ impl Resource for ManifestList {
         olds: ManifestListState,
         news: ManifestListInputs,
     ) -> Result<Applied<ManifestListState>, Error> {
-        apply(ctx, id.to_owned(), news, Some(olds)).await
+        signed(ctx, apply(ctx, id.to_owned(), news, Some(olds)).await?).await
     }
 
     async fn delete(

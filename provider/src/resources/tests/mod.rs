@@ -306,6 +306,7 @@ impl World {
             log: self.log.clone(),
             cancel: CancellationToken::new(),
             preview,
+            signing: None,
         }
     }
     fn builds(&self) -> Vec<Build> {

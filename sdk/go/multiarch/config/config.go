@@ -45,3 +45,10 @@ func GetBuilders(ctx *pulumi.Context) string {
 func GetRegistries(ctx *pulumi.Context) string {
 	return config.Get(ctx, "multiarch:registries")
 }
+
+// Sign what Image and ManifestList push (the index and each platform manifest) in
+// cosign's format, so `cosign verify --key <public key>` accepts them. Resources opt
+// out with `sign: false`.
+func GetSigning(ctx *pulumi.Context) string {
+	return config.Get(ctx, "multiarch:signing")
+}

@@ -50,3 +50,10 @@ Hosts without credentials here use Docker's config (`credHelpers`, `credsStore`,
 `auths` from `docker login`), else anonymous access.
 """
 
+signing: Optional[str]
+"""
+Sign what Image and ManifestList push (the index and each platform manifest) in
+cosign's format, so `cosign verify --key <public key>` accepts them. Resources opt
+out with `sign: false`.
+"""
+

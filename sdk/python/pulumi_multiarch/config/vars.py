@@ -66,3 +66,12 @@ class _ExportableConfig(types.ModuleType):
         """
         return __config__.get('registries')
 
+    @_builtins.property
+    def signing(self) -> Optional[str]:
+        """
+        Sign what Image and ManifestList push (the index and each platform manifest) in
+        cosign's format, so `cosign verify --key <public key>` accepts them. Resources opt
+        out with `sign: false`.
+        """
+        return __config__.get('signing')
+
