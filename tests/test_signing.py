@@ -1,0 +1,224 @@
+"""Signing on push, end to end: the provider signs what Image and ManifestList push with a PEM
+key (provider `signing.key`), and the real `cosign` (v2, built by the test world) verifies
+the index and each platform manifest with the public key; another key's signature under the
+same `.sig` tag is kept; `sign: false` and preview write no signature; the key stays out of
+state and logs."""
+
+import hashlib
+import json
+import os
+import subprocess
+import urllib.request
+
+import pytest
+
+from harness import IMAGE, ML, UNKNOWN, provider_pb2, raw_manifest, run, secret, skopeo_copy, to_struct, unique
+from harness import Provider
+
+
+@pytest.fixture(scope="session")
+def cosign(world):
+    """The test world's cosign: required under CI, a skip elsewhere when the world lacks it."""
+    path = world.get("COSIGN")
+    if not path or not os.access(path, os.X_OK):
+        msg = "the test world has no cosign (COSIGN in the env file); run scripts/testenv.sh"
+        if os.environ.get("CI"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return path
+
+
+class Key:
+    """A PEM PKCS#8 ECDSA P-256 key pair made by openssl, as a user makes one."""
+
+    def __init__(self, d):
+        d.mkdir(parents=True, exist_ok=True)
+        self.private = d / "key.pem"
+        self.public = d / "pub.pem"
+        run("openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+            "-out", str(self.private))
+        run("openssl", "pkey", "-in", str(self.private), "-pubout", "-out", str(self.public))
+        der = subprocess.run(["openssl", "pkey", "-pubin", "-in", str(self.public), "-outform", "DER"],
+                             check=True, capture_output=True).stdout
+        self.fingerprint = "sha256:" + hashlib.sha256(der).hexdigest()
+
+    def pem(self) -> str:
+        return self.private.read_text()
+
+    def secret_lines(self) -> list[str]:
+        """The base64 lines of the private key: none may show up anywhere."""
+        return [l for l in self.pem().splitlines() if l and not l.startswith("-----")]
+
+
+@pytest.fixture
+def key(tmp_path):
+    return Key(tmp_path / "key1")
+
+
+@pytest.fixture
+def signing_provider(engine, provider_env, world, key):
+    p = Provider(engine, env=provider_env)
+    p.handshake()
+    p.configure({
+        "registries": [{"address": world["PLAIN_REGISTRY"], "insecure": True}],
+        "signing": {"key": secret(key.pem())},
+    })
+    yield p
+    p.close()
+
+
+def cosign_env(tmp_path) -> dict:
+    # Its own home: no TUF cache or Docker credentials of the machine's user.
+    home = tmp_path / "cosign-home"
+    home.mkdir(exist_ok=True)
+    return {**os.environ, "HOME": str(home), "TUF_ROOT": str(home / "tuf"),
+            "DOCKER_CONFIG": str(home / "docker"), "COSIGN_PASSWORD": ""}
+
+
+def verify(cosign, tmp_path, pub, ref) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [cosign, "verify", "--key", str(pub), "--insecure-ignore-tlog=true",
+         "--allow-insecure-registry", "--allow-http-registry", ref],
+        capture_output=True, text=True, env=cosign_env(tmp_path), timeout=120,
+    )
+
+
+def assert_verifies(cosign, tmp_path, pub, ref, digest):
+    r = verify(cosign, tmp_path, pub, ref)
+    assert r.returncode == 0, f"cosign verify {ref}: {r.stderr}"
+    claims = json.loads(r.stdout)
+    assert any(c["critical"]["image"]["docker-manifest-digest"] == digest for c in claims), claims
+
+
+def tags_of(registry: str, repo: str) -> list[str]:
+    with urllib.request.urlopen(f"http://{registry}/v2/{repo}/tags/list", timeout=30) as resp:
+        return json.load(resp).get("tags") or []
+
+
+def assert_no_secret(key: Key, *texts: str):
+    for text in texts:
+        for line in key.secret_lines():
+            assert line not in text
+
+
+def image_platforms(index: dict) -> dict:
+    return {f"{m['platform']['os']}/{m['platform']['architecture']}": m["digest"]
+            for m in index["manifests"] if m["platform"]["os"] != "unknown"}
+
+
+@pytest.fixture
+def sources(world):
+    """A fresh repository with an amd64 and an arm64 image (busybox)."""
+    repo = f"{world['PLAIN_REGISTRY']}/{unique('signed')}"
+    skopeo_copy(world["BASE_IMAGE_PLAIN_AMD64"], f"{repo}:amd64")
+    skopeo_copy(world["BASE_IMAGE_PLAIN_ARM64"], f"{repo}:arm64")
+    return repo
+
+
+def test_manifest_list_signed_verified_by_cosign_and_other_keys_kept(
+        signing_provider, engine, world, cosign, key, sources, tmp_path, plain_log):
+    # Another key signed the amd64 image before: cosign's own `sign`, no transparency log.
+    other = tmp_path / "other"
+    other.mkdir()
+    run(cosign, "generate-key-pair", cwd=other, env=cosign_env(tmp_path))
+    amd64 = run("skopeo", "inspect", "--tls-verify=false", "--format", "{{.Digest}}",
+                f"docker://{sources}:amd64").stdout.strip()
+    run(cosign, "sign", "--key", str(other / "cosign.key"), "--tlog-upload=false", "-y",
+        "--allow-insecure-registry", "--allow-http-registry", f"{sources}@{amd64}",
+        env=cosign_env(tmp_path))
+    assert_verifies(cosign, tmp_path, other / "cosign.pub", f"{sources}@{amd64}", amd64)
+
+    inputs = {"tags": [f"{sources}:1"], "sources": [f"{sources}:amd64", f"{sources}:arm64"],
+              "mediaType": "oci"}
+    checked, failures = signing_provider.check(ML, inputs)
+    assert failures == []
+    before = tags_of(world["PLAIN_REGISTRY"], sources.split("/", 1)[1])
+    plain_log.mark()
+    _, preview = signing_provider.create(ML, checked, preview=True)
+    assert plain_log.writes() == [], "preview wrote to the registry"
+    assert preview["signatures"] == UNKNOWN
+    assert tags_of(world["PLAIN_REGISTRY"], sources.split("/", 1)[1]) == before
+
+    _, state = signing_provider.create(ML, checked)
+    index = raw_manifest(f"{sources}:1", insecure=True)
+    children = image_platforms(index)
+    assert sorted(children) == ["linux/amd64", "linux/arm64"]
+    signed = state["signatures"]
+    assert signed["key"] == key.fingerprint
+    assert sorted(signed["digests"]) == sorted([state["digest"], *children.values()])
+
+    assert_verifies(cosign, tmp_path, key.public, f"{sources}:1", state["digest"])
+    for digest in children.values():
+        assert_verifies(cosign, tmp_path, key.public, f"{sources}@{digest}", digest)
+    # The other key's signature is still there, beside ours.
+    assert_verifies(cosign, tmp_path, other / "cosign.pub", f"{sources}@{amd64}", amd64)
+    sig = raw_manifest(f"{sources}:{amd64.replace(':', '-')}.sig", insecure=True)
+    assert len(sig["layers"]) == 2
+    # A key that did not sign is refused: verification can fail.
+    stranger = Key(tmp_path / "stranger")
+    assert verify(cosign, tmp_path, stranger.public, f"{sources}:1").returncode != 0
+
+    # Applying again signs nothing again (one layer per key, not one per run).
+    plain_log.mark()
+    again = signing_provider.update(ML, f"{sources}:1", state, dict(checked, tags=[f"{sources}:1", f"{sources}:2"]))
+    assert again["signatures"]["digests"] == signed["digests"]
+    assert len(raw_manifest(f"{sources}:{amd64.replace(':', '-')}.sig", insecure=True)["layers"]) == 2
+    assert not any(".sig" in w for w in plain_log.writes()), plain_log.writes()
+
+    assert_no_secret(key, json.dumps(state), json.dumps(again), signing_provider.stderr(),
+                     "\n".join(engine.messages()))
+
+
+def test_sign_false_writes_no_signature(signing_provider, world, sources, tmp_path, cosign, key):
+    inputs = {"tags": [f"{sources}:unsigned"], "sources": [f"{sources}:amd64", f"{sources}:arm64"],
+              "sign": False}
+    checked, failures = signing_provider.check(ML, inputs)
+    assert failures == []
+    _, state = signing_provider.create(ML, checked)
+    assert "signatures" not in state
+    assert not [t for t in tags_of(world["PLAIN_REGISTRY"], sources.split("/", 1)[1]) if t.endswith(".sig")]
+    assert verify(cosign, tmp_path, key.public, f"{sources}:unsigned").returncode != 0
+
+
+ARCH_DOCKERFILE = """\
+FROM {base}
+COPY app.txt /app.txt
+"""
+
+
+def test_image_signed_on_every_platform(signing_provider, world, cosign, key, tmp_path, plain_log):
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(ARCH_DOCKERFILE.format(base=world["BASE_IMAGE_PLAIN"]))
+    (ctx / "app.txt").write_text("signed\n")
+    repo = f"{world['PLAIN_REGISTRY']}/{unique('signed-img')}"
+    inputs = {"context": {"location": str(ctx)}, "platforms": ["linux/amd64", "linux/arm64"],
+              "tags": [f"{repo}:v1"], "network": "none"}
+    checked, failures = signing_provider.check(IMAGE, inputs)
+    assert failures == []
+    plain_log.mark()
+    _, preview = signing_provider.create(IMAGE, checked, preview=True)
+    assert plain_log.writes() == []
+    assert preview["signatures"] == UNKNOWN
+    _, state = signing_provider.create(IMAGE, checked)
+    index = raw_manifest(f"{repo}:v1", insecure=True)
+    children = image_platforms(index)
+    assert sorted(children) == ["linux/amd64", "linux/arm64"]
+    assert state["signatures"]["key"] == key.fingerprint
+    # Attestation manifests (if the builder added any) are not signed: images are.
+    assert sorted(state["signatures"]["digests"]) == sorted([state["digest"], *children.values()])
+    assert_verifies(cosign, tmp_path, key.public, f"{repo}:v1", state["digest"])
+    for digest in children.values():
+        assert_verifies(cosign, tmp_path, key.public, f"{repo}@{digest}", digest)
+    assert_no_secret(key, json.dumps(state), signing_provider.stderr())
+
+
+@pytest.mark.parametrize("signing, prop, words", [
+    ({"key": "not a key"}, "signing.key", "PRIVATE KEY"),
+    ({}, "signing", "set key"),
+])
+def test_bad_signing_configuration_names_the_property(bare_provider, signing, prop, words):
+    resp = bare_provider.stub.CheckConfig(provider_pb2.CheckRequest(news=to_struct({"signing": signing})))
+    failures = [(f.property, f.reason) for f in resp.failures]
+    assert len(failures) == 1, failures
+    assert failures[0][0] == prop and words in failures[0][1], failures
