@@ -222,3 +222,84 @@ def test_bad_signing_configuration_names_the_property(bare_provider, signing, pr
     failures = [(f.property, f.reason) for f in resp.failures]
     assert len(failures) == 1, failures
     assert failures[0][0] == prop and words in failures[0][1], failures
+
+
+def cosign_sign(cosign, tmp_path, key_file, ref):
+    """Signs `ref` with cosign itself (no transparency log), as a build pipeline would."""
+    run(cosign, "sign", "--key", str(key_file), "--tlog-upload=false", "-y",
+        "--allow-insecure-registry", "--allow-http-registry", ref, env=cosign_env(tmp_path))
+
+
+def digest_of(ref: str) -> str:
+    return run("skopeo", "inspect", "--tls-verify=false", "--format", "{{.Digest}}",
+               f"docker://{ref}").stdout.strip()
+
+
+@pytest.fixture
+def source_index(world, sources):
+    """An OCI index over the amd64 and arm64 images, pushed by skopeo (unsigned)."""
+    run("skopeo", "copy", "--quiet", "--all", "--src-tls-verify=false", "--dest-tls-verify=false",
+        f"docker://{world['BASE_IMAGE_PLAIN']}", f"docker://{sources}:release")
+    index = raw_manifest(f"{sources}:release", insecure=True)
+    return sources, digest_of(f"{sources}:release"), image_platforms(index)
+
+
+def test_require_signed_by_refuses_unsigned_and_wrongly_signed_sources_at_preview(
+        signing_provider, world, cosign, tmp_path, source_index, plain_log):
+    repo, index_digest, children = source_index
+    trusted = tmp_path / "trusted"
+    trusted.mkdir()
+    run(cosign, "generate-key-pair", cwd=trusted, env=cosign_env(tmp_path))
+    rogue = tmp_path / "rogue"
+    rogue.mkdir()
+    run(cosign, "generate-key-pair", cwd=rogue, env=cosign_env(tmp_path))
+    target = f"{world['PLAIN_REGISTRY']}/{unique('promoted')}"
+    inputs = {"tags": [f"{target}:1"], "sources": [f"{repo}@{index_digest}"],
+              "requireSignedBy": [(trusted / "cosign.pub").read_text()]}
+    checked, failures = signing_provider.check(ML, inputs)
+    assert failures == []
+
+    # Unsigned: the preview fails naming the source and digest; nothing is written.
+    plain_log.mark()
+    with pytest.raises(Exception) as e:
+        signing_provider.create(ML, checked, preview=True)
+    assert f"{repo}@{index_digest}" in str(e.value) and "carries no signature" in str(e.value)
+    assert plain_log.writes() == []
+
+    # Signed by another key: refused the same way, at preview and at up.
+    cosign_sign(cosign, tmp_path, rogue / "cosign.key", f"{repo}@{index_digest}")
+    for digest in children.values():
+        cosign_sign(cosign, tmp_path, rogue / "cosign.key", f"{repo}@{digest}")
+    plain_log.mark()
+    for preview in (True, False):
+        with pytest.raises(Exception) as e:
+            signing_provider.create(ML, checked, preview=preview)
+        assert "no valid signature by a key of requireSignedBy" in str(e.value)
+        assert index_digest in str(e.value)
+    assert plain_log.writes() == []
+
+    # The index signed by the trusted key, one child not yet: that child is named.
+    cosign_sign(cosign, tmp_path, trusted / "cosign.key", f"{repo}@{index_digest}")
+    arm64 = children["linux/arm64"]
+    cosign_sign(cosign, tmp_path, trusted / "cosign.key", f"{repo}@{children['linux/amd64']}")
+    with pytest.raises(Exception) as e:
+        signing_provider.create(ML, checked, preview=True)
+    details = e.value.details()
+    assert f"(linux/arm64, {arm64})" in details and details.count("carries") == 1, details
+
+    # All signed: preview and up pass; the promotion keeps the digest and carries the source's
+    # signatures, so the target verifies with the key that signed the source.
+    cosign_sign(cosign, tmp_path, trusted / "cosign.key", f"{repo}@{arm64}")
+    _, preview = signing_provider.create(ML, checked, preview=True)
+    _, state = signing_provider.create(ML, checked)
+    assert state["digest"] == index_digest
+    assert_verifies(cosign, tmp_path, trusted / "cosign.pub", f"{target}:1", index_digest)
+    for digest in children.values():
+        assert_verifies(cosign, tmp_path, trusted / "cosign.pub", f"{target}@{digest}", digest)
+
+
+def test_bad_require_signed_by_key_is_a_check_failure(provider, world):
+    inputs = {"tags": [f"{world['PLAIN_REGISTRY']}/x:1"], "sources": [f"{world['PLAIN_REGISTRY']}/x:2"],
+              "requireSignedBy": ["-----BEGIN PUBLIC KEY-----\nnope\n-----END PUBLIC KEY-----\n"]}
+    _, failures = provider.check(ML, inputs)
+    assert [p for p, _ in failures] == ["requireSignedBy[0]"], failures

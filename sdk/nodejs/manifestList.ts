@@ -82,6 +82,13 @@ export class ManifestList extends pulumi.CustomResource {
      */
     declare public /*out*/ readonly ref: pulumi.Output<string>;
     /**
+     * PEM public keys (ECDSA P-256, `-----BEGIN PUBLIC KEY-----`, as `cosign verify --key`
+     * takes them): every source, index and platform manifest, must carry a valid cosign
+     * signature (tag scheme) by one of them, checked at preview and again before anything
+     * is written. Compared as a set.
+     */
+    declare public readonly requireSignedBy: pulumi.Output<string[] | undefined>;
+    /**
      * Sign what is pushed (the index and each platform manifest) with the provider's
      * `signing` key; `false` opts this resource out. No effect without a `signing` block.
      */
@@ -129,6 +136,7 @@ export class ManifestList extends pulumi.CustomResource {
             resourceInputs["keepRemotely"] = args?.keepRemotely;
             resourceInputs["mediaType"] = args?.mediaType;
             resourceInputs["platformOverrides"] = args?.platformOverrides;
+            resourceInputs["requireSignedBy"] = args?.requireSignedBy;
             resourceInputs["sign"] = args?.sign;
             resourceInputs["sources"] = args?.sources;
             resourceInputs["tags"] = args?.tags;
@@ -147,6 +155,7 @@ export class ManifestList extends pulumi.CustomResource {
             resourceInputs["platformOverrides"] = undefined /*out*/;
             resourceInputs["platforms"] = undefined /*out*/;
             resourceInputs["ref"] = undefined /*out*/;
+            resourceInputs["requireSignedBy"] = undefined /*out*/;
             resourceInputs["sign"] = undefined /*out*/;
             resourceInputs["signatures"] = undefined /*out*/;
             resourceInputs["sourceDigests"] = undefined /*out*/;
@@ -180,6 +189,13 @@ export interface ManifestListArgs {
      * `{"…/app:10.20": "linux/arm64/v8"}`: for images whose config lacks or misstates it.
      */
     platformOverrides?: pulumi.Input<{[key: string]: pulumi.Input<string>} | undefined>;
+    /**
+     * PEM public keys (ECDSA P-256, `-----BEGIN PUBLIC KEY-----`, as `cosign verify --key`
+     * takes them): every source, index and platform manifest, must carry a valid cosign
+     * signature (tag scheme) by one of them, checked at preview and again before anything
+     * is written. Compared as a set.
+     */
+    requireSignedBy?: pulumi.Input<pulumi.Input<string>[] | undefined>;
     /**
      * Sign what is pushed (the index and each platform manifest) with the provider's
      * `signing` key; `false` opts this resource out. No effect without a `signing` block.

@@ -364,6 +364,21 @@ impl Registries {
     /// A small JSON blob (an image config, at most [`body::JSON_BLOB_MAX`] bytes) from the
     /// repository of `r`; its content must hash to `digest`.
     pub async fn json_blob(&self, r: &Reference, digest: &str) -> Result<Json, RegistryError> {
+        let bytes = self.small_blob(r, digest).await?;
+        serde_json::from_slice(&bytes).map_err(|e| RegistryError::Read {
+            operation: "read blob",
+            reference: format!("{}@{digest}", r.whole()),
+            source: ReadError::Content(format!("not JSON: {e}")),
+        })
+    }
+
+    /// A small blob's exact bytes (at most [`body::JSON_BLOB_MAX`]: a signature payload);
+    /// its content must hash to `digest`.
+    pub async fn small_blob(
+        &self,
+        r: &Reference,
+        digest: &str,
+    ) -> Result<bytes::Bytes, RegistryError> {
         let operation = "read blob";
         let fail = |source| RegistryError::Read {
             operation,
@@ -382,8 +397,7 @@ impl Registries {
                 actual: manifest::sha256_digest(&bytes),
             }));
         }
-        serde_json::from_slice(&bytes)
-            .map_err(|e| fail(ReadError::Content(format!("not JSON: {e}"))))
+        Ok(bytes)
     }
 
     /// Tags in the repository of `r` (at most [`body::TAG_LIST_MAX`] bytes of them).

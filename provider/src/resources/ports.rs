@@ -36,6 +36,15 @@ pub trait Registry: Send + Sync {
         t: &Reference,
         going: &[Reference],
     ) -> Result<Deleted, RegistryError>;
+    /// A small blob's exact bytes (a signature payload).
+    async fn small_blob(&self, r: &Reference, digest: &str) -> Result<bytes::Bytes, RegistryError> {
+        Err(RegistryError::Setup {
+            message: format!(
+                "this registry client cannot read blob {digest} of {}",
+                r.whole()
+            ),
+        })
+    }
     /// Uploads `data` as a blob of `r`'s repository, unless the repository has it.
     async fn push_blob(&self, r: &Reference, data: bytes::Bytes) -> Result<(), RegistryError> {
         let _ = data;
@@ -85,6 +94,9 @@ impl Registry for Registries {
     }
     async fn push_blob(&self, r: &Reference, data: bytes::Bytes) -> Result<(), RegistryError> {
         Registries::push_blob(self, r, data).await
+    }
+    async fn small_blob(&self, r: &Reference, digest: &str) -> Result<bytes::Bytes, RegistryError> {
+        Registries::small_blob(self, r, digest).await
     }
     async fn delete_tag(
         &self,

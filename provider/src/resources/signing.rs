@@ -14,7 +14,7 @@ use super::{Error, OpContext};
 use crate::reference::parse_tag;
 use crate::registry::manifest::{entry_platform, index_entries};
 use crate::signing::store::{self, Signed};
-use crate::signing::{payload, SigningKey, KEY_PROPERTY};
+use crate::signing::{payload, PublicKey, SigningKey, KEY_PROPERTY};
 
 /// The annotation BuildKit puts on attestation manifests.
 const REFERENCE_TYPE: &str = "vnd.docker.reference.type";
@@ -144,4 +144,157 @@ async fn sign_one(
     ctx.registry.push_blob(&tag, config.into()).await?;
     ctx.registry.put_manifest(&tag, &manifest).await?;
     Ok(())
+}
+
+/// The `.sig` tag of `digest` in `repo`'s repository.
+fn sig_ref(repo: &Reference, digest: &str) -> Reference {
+    Reference::with_tag(
+        repo.registry().to_owned(),
+        repo.repository().to_owned(),
+        store::sig_tag(digest),
+    )
+}
+
+/// What the signatures stored for a digest say about a set of keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Signed,
+    Unsigned,
+    /// Signed, by none of the keys (or with a payload naming another digest).
+    OtherKeys,
+}
+
+async fn verdict(
+    ctx: &OpContext,
+    repo: &Reference,
+    digest: &str,
+    keys: &[PublicKey],
+) -> Result<Verdict, Error> {
+    let tag = sig_ref(repo, digest);
+    let Some(m) = ctx.registry.manifest(&tag).await? else {
+        return Ok(Verdict::Unsigned);
+    };
+    let layers =
+        store::layers_of(&tag.whole(), &m.json()).map_err(|e| Error::Other(e.to_string()))?;
+    if layers.is_empty() {
+        return Ok(Verdict::Unsigned);
+    }
+    for l in &layers {
+        let (Some(sig), Some(d)) = (store::signature_of(l), l["digest"].as_str()) else {
+            continue;
+        };
+        if l["mediaType"] != store::SIMPLE_SIGNING {
+            continue;
+        }
+        let body = ctx.registry.small_blob(&tag, d).await?;
+        if payload::claimed_digest(&body).as_deref() == Some(digest)
+            && keys.iter().any(|k| k.verifies(&body, &sig))
+        {
+            return Ok(Verdict::Signed);
+        }
+    }
+    Ok(Verdict::OtherKeys)
+}
+
+/// One manifest a `requireSignedBy` check covers: the source as written, where it lives,
+/// its digest and what it is (`index`, a platform).
+pub struct Required {
+    pub source: String,
+    pub from: Reference,
+    pub digest: String,
+    pub what: String,
+}
+
+/// Every manifest of `required` must carry a valid signature by one of `pems` (read-only:
+/// runs in preview). The failure names each source and digest that does not.
+pub async fn require_signed(
+    ctx: &OpContext,
+    pems: &[String],
+    required: &[Required],
+) -> Result<(), Error> {
+    if pems.is_empty() {
+        return Ok(());
+    }
+    let keys = public_keys(pems).map_err(Error::Invalid)?;
+    let verdicts = futures::future::try_join_all(
+        required
+            .iter()
+            .map(|r| verdict(ctx, &r.from, &r.digest, &keys)),
+    )
+    .await?;
+    let failures: Vec<super::Failure> = required
+        .iter()
+        .zip(verdicts)
+        .filter(|(_, v)| *v != Verdict::Signed)
+        .map(|(r, v)| {
+            let why = match v {
+                Verdict::Unsigned => "carries no signature",
+                _ => "carries no valid signature by a key of requireSignedBy",
+            };
+            super::Failure::new(
+                "requireSignedBy",
+                format!("source {} ({}, {}) {why}", r.source, r.what, r.digest),
+            )
+        })
+        .collect();
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Invalid(failures))
+    }
+}
+
+/// The keys of a `requireSignedBy` list, or a failure per unreadable one.
+pub fn public_keys(pems: &[String]) -> Result<Vec<PublicKey>, Vec<super::Failure>> {
+    let mut keys = Vec::new();
+    let mut failures = Vec::new();
+    for (i, pem) in pems.iter().enumerate() {
+        match PublicKey::from_pem(pem) {
+            Ok(k) => keys.push(k),
+            Err(e) => failures.push(super::Failure::new(
+                format!("requireSignedBy[{i}]"),
+                e.to_string(),
+            )),
+        }
+    }
+    if failures.is_empty() {
+        Ok(keys)
+    } else {
+        Err(failures)
+    }
+}
+
+/// Copies the signatures of `digest` from `from`'s repository into `to`'s (a promotion
+/// keeps digests, so the source's signatures hold for the target): the layers the target's
+/// `.sig` tag lacks are added, the ones it has are kept.
+pub async fn carry_signatures(
+    ctx: &OpContext,
+    from: &Reference,
+    to: &Reference,
+    digest: &str,
+) -> Result<bool, Error> {
+    let (src_tag, dst_tag) = (sig_ref(from, digest), sig_ref(to, digest));
+    let Some(src) = ctx.registry.manifest(&src_tag).await? else {
+        return Ok(false);
+    };
+    let src_layers =
+        store::layers_of(&src_tag.whole(), &src.json()).map_err(|e| Error::Other(e.to_string()))?;
+    let dst_layers = match ctx.registry.manifest(&dst_tag).await? {
+        Some(m) => store::layers_of(&dst_tag.whole(), &m.json())
+            .map_err(|e| Error::Other(e.to_string()))?,
+        None => Vec::new(),
+    };
+    let missing = store::missing_layers(&dst_layers, &src_layers);
+    if missing.is_empty() {
+        return Ok(false);
+    }
+    for l in &missing {
+        let d = l["digest"].as_str().unwrap_or_default();
+        let bytes = ctx.registry.small_blob(&src_tag, d).await?;
+        ctx.registry.push_blob(&dst_tag, bytes).await?;
+    }
+    let (m, config) = store::manifest_of(dst_layers.into_iter().chain(missing).collect());
+    ctx.registry.push_blob(&dst_tag, config.into()).await?;
+    ctx.registry.put_manifest(&dst_tag, &m).await?;
+    Ok(true)
 }

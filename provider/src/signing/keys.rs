@@ -104,6 +104,7 @@ impl PublicKey {
     }
 
     /// The key as PEM, as `cosign verify --key` reads it.
+    #[cfg(test)]
     pub fn to_pem(&self) -> String {
         let b64 = base64::engine::general_purpose::STANDARD.encode(&self.spki);
         let mut out = String::from("-----BEGIN PUBLIC KEY-----\n");

@@ -78,6 +78,25 @@ pub fn already_signed(layers: &[Json], payload: &[u8], key: &PublicKey) -> bool 
 pub fn manifest_with(existing: Vec<Json>, new: &Signed) -> (RawManifest, Vec<u8>) {
     let mut layers = existing;
     layers.push(new.layer());
+    manifest_of(layers)
+}
+
+/// The layers of `from` that `to` lacks (the same payload and signature), in their order.
+pub fn missing_layers(to: &[Json], from: &[Json]) -> Vec<Json> {
+    let key = |l: &Json| {
+        (
+            l["digest"].clone(),
+            l["annotations"][SIGNATURE_ANNOTATION].clone(),
+        )
+    };
+    from.iter()
+        .filter(|l| !to.iter().any(|t| key(t) == key(l)))
+        .cloned()
+        .collect()
+}
+
+/// A signature manifest holding `layers`, and its config blob.
+pub fn manifest_of(layers: Vec<Json>) -> (RawManifest, Vec<u8>) {
     let diff_ids: Vec<Json> = layers.iter().map(|l| l["digest"].clone()).collect();
     let config = json!({
         "architecture": "",

@@ -34,6 +34,11 @@ type ManifestList struct {
 	Platforms pulumi.StringArrayOutput `pulumi:"platforms"`
 	// `repository@digest` of the first tag: a pinned reference for task definitions.
 	Ref pulumi.StringOutput `pulumi:"ref"`
+	// PEM public keys (ECDSA P-256, `-----BEGIN PUBLIC KEY-----`, as `cosign verify --key`
+	// takes them): every source, index and platform manifest, must carry a valid cosign
+	// signature (tag scheme) by one of them, checked at preview and again before anything
+	// is written. Compared as a set.
+	RequireSignedBy pulumi.StringArrayOutput `pulumi:"requireSignedBy"`
 	// Sign what is pushed (the index and each platform manifest) with the provider's
 	// `signing` key; `false` opts this resource out. No effect without a `signing` block.
 	Sign pulumi.BoolPtrOutput `pulumi:"sign"`
@@ -114,6 +119,11 @@ type manifestListArgs struct {
 	// Platform to record for a source, keyed by the source as written in `sources`, e.g.
 	// `{"…/app:10.20": "linux/arm64/v8"}`: for images whose config lacks or misstates it.
 	PlatformOverrides map[string]string `pulumi:"platformOverrides"`
+	// PEM public keys (ECDSA P-256, `-----BEGIN PUBLIC KEY-----`, as `cosign verify --key`
+	// takes them): every source, index and platform manifest, must carry a valid cosign
+	// signature (tag scheme) by one of them, checked at preview and again before anything
+	// is written. Compared as a set.
+	RequireSignedBy []string `pulumi:"requireSignedBy"`
 	// Sign what is pushed (the index and each platform manifest) with the provider's
 	// `signing` key; `false` opts this resource out. No effect without a `signing` block.
 	Sign *bool `pulumi:"sign"`
@@ -138,6 +148,11 @@ type ManifestListArgs struct {
 	// Platform to record for a source, keyed by the source as written in `sources`, e.g.
 	// `{"…/app:10.20": "linux/arm64/v8"}`: for images whose config lacks or misstates it.
 	PlatformOverrides pulumi.StringMapInput
+	// PEM public keys (ECDSA P-256, `-----BEGIN PUBLIC KEY-----`, as `cosign verify --key`
+	// takes them): every source, index and platform manifest, must carry a valid cosign
+	// signature (tag scheme) by one of them, checked at preview and again before anything
+	// is written. Compared as a set.
+	RequireSignedBy pulumi.StringArrayInput
 	// Sign what is pushed (the index and each platform manifest) with the provider's
 	// `signing` key; `false` opts this resource out. No effect without a `signing` block.
 	Sign pulumi.BoolPtrInput
@@ -277,6 +292,14 @@ func (o ManifestListOutput) Platforms() pulumi.StringArrayOutput {
 // `repository@digest` of the first tag: a pinned reference for task definitions.
 func (o ManifestListOutput) Ref() pulumi.StringOutput {
 	return o.ApplyT(func(v *ManifestList) pulumi.StringOutput { return v.Ref }).(pulumi.StringOutput)
+}
+
+// PEM public keys (ECDSA P-256, `-----BEGIN PUBLIC KEY-----`, as `cosign verify --key`
+// takes them): every source, index and platform manifest, must carry a valid cosign
+// signature (tag scheme) by one of them, checked at preview and again before anything
+// is written. Compared as a set.
+func (o ManifestListOutput) RequireSignedBy() pulumi.StringArrayOutput {
+	return o.ApplyT(func(v *ManifestList) pulumi.StringArrayOutput { return v.RequireSignedBy }).(pulumi.StringArrayOutput)
 }
 
 // Sign what is pushed (the index and each platform manifest) with the provider's

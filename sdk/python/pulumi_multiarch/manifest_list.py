@@ -27,6 +27,7 @@ class ManifestListArgs:
                  keep_remotely: pulumi.Input[Optional[_builtins.bool]] = None,
                  media_type: pulumi.Input[Optional['IndexMediaType']] = None,
                  platform_overrides: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
+                 require_signed_by: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
                  sign: pulumi.Input[Optional[_builtins.bool]] = None):
         """
         The set of arguments for constructing a ManifestList resource.
@@ -42,6 +43,10 @@ class ManifestListArgs:
                manifest, otherwise an OCI index.
         :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] platform_overrides: Platform to record for a source, keyed by the source as written in `sources`, e.g.
                `{"…/app:10.20": "linux/arm64/v8"}`: for images whose config lacks or misstates it.
+        :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] require_signed_by: PEM public keys (ECDSA P-256, `-----BEGIN PUBLIC KEY-----`, as `cosign verify --key`
+               takes them): every source, index and platform manifest, must carry a valid cosign
+               signature (tag scheme) by one of them, checked at preview and again before anything
+               is written. Compared as a set.
         :param pulumi.Input[_builtins.bool] sign: Sign what is pushed (the index and each platform manifest) with the provider's
                `signing` key; `false` opts this resource out. No effect without a `signing` block.
         """
@@ -55,6 +60,8 @@ class ManifestListArgs:
             pulumi.set(__self__, "media_type", media_type)
         if platform_overrides is not None:
             pulumi.set(__self__, "platform_overrides", platform_overrides)
+        if require_signed_by is not None:
+            pulumi.set(__self__, "require_signed_by", require_signed_by)
         if sign is not None:
             pulumi.set(__self__, "sign", sign)
 
@@ -136,6 +143,21 @@ class ManifestListArgs:
         pulumi.set(self, "platform_overrides", value)
 
     @_builtins.property
+    @pulumi.getter(name="requireSignedBy")
+    def require_signed_by(self) -> pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]]:
+        """
+        PEM public keys (ECDSA P-256, `-----BEGIN PUBLIC KEY-----`, as `cosign verify --key`
+        takes them): every source, index and platform manifest, must carry a valid cosign
+        signature (tag scheme) by one of them, checked at preview and again before anything
+        is written. Compared as a set.
+        """
+        return pulumi.get(self, "require_signed_by")
+
+    @require_signed_by.setter
+    def require_signed_by(self, value: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]]):
+        pulumi.set(self, "require_signed_by", value)
+
+    @_builtins.property
     @pulumi.getter
     def sign(self) -> pulumi.Input[Optional[_builtins.bool]]:
         """
@@ -159,6 +181,7 @@ class ManifestList(pulumi.CustomResource):
                  keep_remotely: pulumi.Input[Optional[_builtins.bool]] = None,
                  media_type: pulumi.Input[Optional['IndexMediaType']] = None,
                  platform_overrides: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
+                 require_signed_by: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
                  sign: pulumi.Input[Optional[_builtins.bool]] = None,
                  sources: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
                  tags: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
@@ -174,6 +197,10 @@ class ManifestList(pulumi.CustomResource):
                manifest, otherwise an OCI index.
         :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] platform_overrides: Platform to record for a source, keyed by the source as written in `sources`, e.g.
                `{"…/app:10.20": "linux/arm64/v8"}`: for images whose config lacks or misstates it.
+        :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] require_signed_by: PEM public keys (ECDSA P-256, `-----BEGIN PUBLIC KEY-----`, as `cosign verify --key`
+               takes them): every source, index and platform manifest, must carry a valid cosign
+               signature (tag scheme) by one of them, checked at preview and again before anything
+               is written. Compared as a set.
         :param pulumi.Input[_builtins.bool] sign: Sign what is pushed (the index and each platform manifest) with the provider's
                `signing` key; `false` opts this resource out. No effect without a `signing` block.
         :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] sources: Images to combine, by tag or digest, from any repository or registry. Each is a
@@ -210,6 +237,7 @@ class ManifestList(pulumi.CustomResource):
                  keep_remotely: pulumi.Input[Optional[_builtins.bool]] = None,
                  media_type: pulumi.Input[Optional['IndexMediaType']] = None,
                  platform_overrides: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
+                 require_signed_by: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
                  sign: pulumi.Input[Optional[_builtins.bool]] = None,
                  sources: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
                  tags: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
@@ -226,6 +254,7 @@ class ManifestList(pulumi.CustomResource):
             __props__.__dict__["keep_remotely"] = keep_remotely
             __props__.__dict__["media_type"] = media_type
             __props__.__dict__["platform_overrides"] = platform_overrides
+            __props__.__dict__["require_signed_by"] = require_signed_by
             __props__.__dict__["sign"] = sign
             if sources is None and not opts.urn:
                 raise TypeError("Missing required property 'sources'")
@@ -269,6 +298,7 @@ class ManifestList(pulumi.CustomResource):
         __props__.__dict__["platform_overrides"] = None
         __props__.__dict__["platforms"] = None
         __props__.__dict__["ref"] = None
+        __props__.__dict__["require_signed_by"] = None
         __props__.__dict__["sign"] = None
         __props__.__dict__["signatures"] = None
         __props__.__dict__["source_digests"] = None
@@ -347,6 +377,17 @@ class ManifestList(pulumi.CustomResource):
         `repository@digest` of the first tag: a pinned reference for task definitions.
         """
         return pulumi.get(self, "ref")
+
+    @_builtins.property
+    @pulumi.getter(name="requireSignedBy")
+    def require_signed_by(self) -> pulumi.Output[Optional[Sequence[_builtins.str]]]:
+        """
+        PEM public keys (ECDSA P-256, `-----BEGIN PUBLIC KEY-----`, as `cosign verify --key`
+        takes them): every source, index and platform manifest, must carry a valid cosign
+        signature (tag scheme) by one of them, checked at preview and again before anything
+        is written. Compared as a set.
+        """
+        return pulumi.get(self, "require_signed_by")
 
     @_builtins.property
     @pulumi.getter

@@ -46,11 +46,14 @@ pub(super) async fn apply(
 ) -> Result<Applied<ManifestListState>, Error> {
     if ctx.preview {
         return match resolve(ctx, &inputs).await {
-            Ok(resolved) => Ok(Applied {
-                id,
-                state: state_for(inputs, &resolved, None),
-                unknown_outputs: UnknownOutputs::Declared,
-            }),
+            Ok(resolved) => {
+                require_signed(ctx, &inputs, &resolved).await?;
+                Ok(Applied {
+                    id,
+                    state: state_for(inputs, &resolved, None),
+                    unknown_outputs: UnknownOutputs::Declared,
+                })
+            }
             // Sources may be pushed by this very update (an Image earlier in the program).
             Err(e) => {
                 ctx.log
@@ -84,6 +87,8 @@ pub(super) async fn apply(
         current.await.map_err(Error::from)
     })
     .await?;
+    // Before anything is written: an unsigned source is refused with nothing pushed.
+    require_signed(ctx, &inputs, &resolved).await?;
     let (index, order) = index_for(&inputs, &resolved, &targets);
     copy_children(ctx, &targets, &resolved, &order).await?;
     futures::future::try_join_all(targets.iter().zip(&current).map(|(t, now)| {
@@ -115,6 +120,49 @@ pub(super) async fn apply(
         state: state_for(inputs, &resolved, Some(&index)),
         unknown_outputs: UnknownOutputs::None,
     })
+}
+
+/// `requireSignedBy`: each source's manifest (an index or an image) and each platform
+/// manifest taken from it must be signed by one of the keys.
+async fn require_signed(
+    ctx: &OpContext,
+    inputs: &ManifestListInputs,
+    resolved: &Resolved,
+) -> Result<(), Error> {
+    use crate::resources::signing::{require_signed, Required};
+    if inputs.require_signed_by.is_empty() {
+        return Ok(());
+    }
+    let mut required = Vec::new();
+    let mut seen = BTreeSet::new();
+    for (source, digest) in &resolved.source_digests {
+        let from = parse_qualified(source).map_err(|e| Error::invalid("sources", e))?;
+        if seen.insert((repository_of(&from), digest.clone())) {
+            let what = if resolved.children.iter().any(|c| &c.entry.digest == digest) {
+                "image"
+            } else {
+                "index"
+            };
+            required.push(Required {
+                source: source.clone(),
+                from,
+                digest: digest.clone(),
+                what: what.into(),
+            });
+        }
+    }
+    for c in &resolved.children {
+        let Some(p) = &c.platform else { continue };
+        if seen.insert((repository_of(&c.from), c.entry.digest.clone())) {
+            required.push(Required {
+                source: c.source.clone(),
+                from: c.from.clone(),
+                digest: c.entry.digest.clone(),
+                what: p.clone(),
+            });
+        }
+    }
+    require_signed(ctx, &inputs.require_signed_by, &required).await
 }
 
 /// Children living in another repository are copied into each target repository first

@@ -64,6 +64,13 @@ pub struct ManifestListInputs {
     /// `signing` key; `false` opts this resource out. No effect without a `signing` block.
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub sign: bool,
+    /// PEM public keys (ECDSA P-256, `-----BEGIN PUBLIC KEY-----`, as `cosign verify --key`
+    /// takes them): every source, index and platform manifest, must carry a valid cosign
+    /// signature (tag scheme) by one of them, checked at preview and again before anything
+    /// is written. Compared as a set.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-set" = true))]
+    pub require_signed_by: Vec<String>,
 }
 
 /// One platform entry of the pushed index.
@@ -121,12 +128,48 @@ fn is_true(b: &bool) -> bool {
     *b
 }
 
+/// A promotion (one source index whose digest the pushed index keeps) carries the source's
+/// signatures of the index and its platform manifests into each target repository, so that
+/// `cosign verify` with the source's key passes on the targets.
+async fn carry_source_signatures(ctx: &OpContext, state: &ManifestListState) -> Result<(), Error> {
+    let Some((source, digest)) = state.source_digests.iter().next() else {
+        return Ok(());
+    };
+    if state.source_digests.len() != 1 || state.digest.as_ref() != Some(digest) {
+        return Ok(());
+    }
+    let from = parse_qualified(source).map_err(|e| Error::invalid("sources[0]", e))?;
+    let mut digests = vec![digest.clone()];
+    digests.extend(state.manifests.iter().map(|m| m.digest.clone()));
+    let mut done = BTreeSet::new();
+    for t in &state.inputs.tags {
+        let to = parse_tag(t).map_err(|e| Error::invalid("tags", e))?;
+        let same = to.registry() == from.registry() && to.repository() == from.repository();
+        if same || !done.insert(repository_of(&to)) {
+            continue;
+        }
+        let mut carried = 0;
+        for d in &digests {
+            carried +=
+                usize::from(crate::resources::signing::carry_signatures(ctx, &from, &to, d).await?);
+        }
+        if carried > 0 {
+            ctx.log.info(&format!(
+                "copied the signatures of {carried} manifest(s) from {source} into {}",
+                repository_of(&to)
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Signs what `applied` pushed (see [`crate::resources::signing`]).
 async fn signed(
     ctx: &OpContext,
     mut applied: Applied<ManifestListState>,
 ) -> Result<Applied<ManifestListState>, Error> {
     if let Some(digest) = applied.state.digest.clone() {
+        carry_source_signatures(ctx, &applied.state).await?;
         let s = &applied.state.inputs;
         applied.state.signatures =
             crate::resources::signing::sign_pushed(ctx, s.sign, &s.tags, &digest).await?;
@@ -199,6 +242,9 @@ impl Resource for ManifestList {
             if let Err(e) = platform::normalize(p) {
                 failures.push(Failure::new(path, e.to_string()));
             }
+        }
+        if let Err(f) = crate::resources::signing::public_keys(&inputs.require_signed_by) {
+            failures.extend(f);
         }
         if inputs.media_type == Some(IndexMediaType::Docker) && !inputs.annotations.is_empty() {
             failures.push(Failure::new(
