@@ -72,9 +72,10 @@ pub fn write(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
 // ---------------------------------------------------------------------------------------
 // Shared prose.
 
-/// The AWS credentials and IAM permissions sections (kept beside the AWS code).
+/// The AWS credentials and IAM permissions sections (kept beside the AWS code), then the
+/// signing section (kept beside the signing code).
 fn ecr_section(h: &str) -> String {
-    crate::ecr::docs::section(h)
+    crate::ecr::docs::section(h) + &crate::signing::docs::section(h)
 }
 
 const PLATFORMS_NOTE: &str = "When `platforms` is omitted, BuildKit builds for its own \

@@ -228,7 +228,7 @@ export class Image extends pulumi.CustomResource {
             resourceInputs["sbom"] = args?.sbom;
             resourceInputs["sbomGenerator"] = args?.sbomGenerator;
             resourceInputs["secrets"] = args?.secrets ? pulumi.secret(args.secrets) : undefined;
-            resourceInputs["sign"] = args?.sign;
+            resourceInputs["sign"] = (args?.sign) ?? true;
             resourceInputs["ssh"] = args?.ssh;
             resourceInputs["tags"] = args?.tags;
             resourceInputs["target"] = args?.target;

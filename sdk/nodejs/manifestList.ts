@@ -137,7 +137,7 @@ export class ManifestList extends pulumi.CustomResource {
             resourceInputs["mediaType"] = args?.mediaType;
             resourceInputs["platformOverrides"] = args?.platformOverrides;
             resourceInputs["requireSignedBy"] = args?.requireSignedBy;
-            resourceInputs["sign"] = args?.sign;
+            resourceInputs["sign"] = (args?.sign) ?? true;
             resourceInputs["sources"] = args?.sources;
             resourceInputs["tags"] = args?.tags;
             resourceInputs["digest"] = undefined /*out*/;

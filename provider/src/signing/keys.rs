@@ -11,7 +11,6 @@ use aws_lc_rs::signature::{
     EcdsaKeyPair, KeyPair, UnparsedPublicKey, ECDSA_P256_SHA256_ASN1,
     ECDSA_P256_SHA256_ASN1_SIGNING,
 };
-use base64::Engine;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{PrivatePkcs8KeyDer, SubjectPublicKeyInfoDer};
 
@@ -106,6 +105,7 @@ impl PublicKey {
     /// The key as PEM, as `cosign verify --key` reads it.
     #[cfg(test)]
     pub fn to_pem(&self) -> String {
+        use base64::Engine;
         let b64 = base64::engine::general_purpose::STANDARD.encode(&self.spki);
         let mut out = String::from("-----BEGIN PUBLIC KEY-----\n");
         for chunk in b64.as_bytes().chunks(64) {

@@ -3,6 +3,7 @@
 //! is stored where `cosign verify --key` looks for it ([`store`]: the `sha256-<hex>.sig`
 //! tag of the signed manifest's repository, one layer per signature).
 
+pub mod docs;
 mod keys;
 pub mod payload;
 pub mod store;

@@ -117,6 +117,9 @@ func NewImage(ctx *pulumi.Context,
 	if args.Push == nil {
 		args.Push = pulumi.BoolPtr(true)
 	}
+	if args.Sign == nil {
+		args.Sign = pulumi.BoolPtr(true)
+	}
 	if args.Secrets != nil {
 		args.Secrets = pulumi.ToSecret(args.Secrets).(pulumi.StringMapInput)
 	}

@@ -70,6 +70,9 @@ func NewManifestList(ctx *pulumi.Context,
 	if args.Tags == nil {
 		return nil, errors.New("invalid value for required argument 'Tags'")
 	}
+	if args.Sign == nil {
+		args.Sign = pulumi.BoolPtr(true)
+	}
 	opts = internal.PkgResourceDefaultOpts(opts)
 	var resource ManifestList
 	err := ctx.RegisterResource("multiarch:index:ManifestList", name, args, &resource, opts...)

@@ -144,6 +144,8 @@ class ImageArgs:
             pulumi.set(__self__, "sbom_generator", sbom_generator)
         if secrets is not None:
             pulumi.set(__self__, "secrets", secrets)
+        if sign is None:
+            sign = True
         if sign is not None:
             pulumi.set(__self__, "sign", sign)
         if ssh is not None:
@@ -649,6 +651,8 @@ class Image(pulumi.CustomResource):
             __props__.__dict__["sbom"] = sbom
             __props__.__dict__["sbom_generator"] = sbom_generator
             __props__.__dict__["secrets"] = None if secrets is None else pulumi.Output.secret(secrets)
+            if sign is None:
+                sign = True
             __props__.__dict__["sign"] = sign
             __props__.__dict__["ssh"] = ssh
             __props__.__dict__["tags"] = tags

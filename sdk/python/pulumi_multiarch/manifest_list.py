@@ -62,6 +62,8 @@ class ManifestListArgs:
             pulumi.set(__self__, "platform_overrides", platform_overrides)
         if require_signed_by is not None:
             pulumi.set(__self__, "require_signed_by", require_signed_by)
+        if sign is None:
+            sign = True
         if sign is not None:
             pulumi.set(__self__, "sign", sign)
 
@@ -255,6 +257,8 @@ class ManifestList(pulumi.CustomResource):
             __props__.__dict__["media_type"] = media_type
             __props__.__dict__["platform_overrides"] = platform_overrides
             __props__.__dict__["require_signed_by"] = require_signed_by
+            if sign is None:
+                sign = True
             __props__.__dict__["sign"] = sign
             if sources is None and not opts.urn:
                 raise TypeError("Missing required property 'sources'")

@@ -324,6 +324,7 @@ pub struct ImageInputs {
     /// Sign what is pushed (the index and each platform manifest) with the provider's
     /// `signing` key; `false` opts this resource out. No effect without a `signing` block.
     #[serde(default = "yes", skip_serializing_if = "is_true")]
+    #[schemars(extend("default" = true))]
     pub sign: bool,
 }
 

@@ -63,6 +63,7 @@ pub struct ManifestListInputs {
     /// Sign what is pushed (the index and each platform manifest) with the provider's
     /// `signing` key; `false` opts this resource out. No effect without a `signing` block.
     #[serde(default = "yes", skip_serializing_if = "is_true")]
+    #[schemars(extend("default" = true))]
     pub sign: bool,
     /// PEM public keys (ECDSA P-256, `-----BEGIN PUBLIC KEY-----`, as `cosign verify --key`
     /// takes them): every source, index and platform manifest, must carry a valid cosign

@@ -382,6 +382,7 @@ async fn preview_with_unknown_inputs_echoes_them_and_leaves_every_output_unknown
             "exported",
             "manifests",
             "ref",
+            "signatures",
             "tags"
         ]
     );

@@ -316,7 +316,7 @@ async fn an_imported_image_is_adopted_by_its_first_update_without_a_build() {
         ["buildArgs", "context", "secrets"]
     );
     let planned = img.update(&w.ctx(true), "id", &olds, &news).await.unwrap();
-    assert_eq!(keys(&planned.unknowns), ["contextHash"]);
+    assert_eq!(keys(&planned.unknowns), ["contextHash", "signatures"]);
     let adopted = img.update(&w.ctx(false), "id", &olds, &news).await.unwrap();
     assert!(w.builds().is_empty(), "adopting builds nothing");
     assert!(w.registry.writes().is_empty(), "and writes nothing");
