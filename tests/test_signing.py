@@ -303,3 +303,45 @@ def test_bad_require_signed_by_key_is_a_check_failure(provider, world):
               "requireSignedBy": ["-----BEGIN PUBLIC KEY-----\nnope\n-----END PUBLIC KEY-----\n"]}
     _, failures = provider.check(ML, inputs)
     assert [p for p, _ in failures] == ["requireSignedBy[0]"], failures
+
+
+def test_terraform_provider_block_signs_with_a_sensitive_key(tmp_path, world, cosign, key, sources):
+    """The same `signing` block in Terraform: `key` is sensitive (in neither plan output nor
+    state), the ManifestList is signed, a second plan has no changes."""
+    from test_terraform import Terraform
+
+    d = tmp_path / "tf-signing"
+    d.mkdir()
+    (d / "main.tf").write_text(f"""
+terraform {{
+  required_providers {{
+    multiarch = {{ source = "example.com/multiarch/multiarch" }}
+  }}
+}}
+
+provider "multiarch" {{
+  registries = [{{ address = "{world['PLAIN_REGISTRY']}", insecure = true }}]
+  signing    = {{ key = file("{key.private}") }}
+}}
+
+resource "multiarch_manifest_list" "app" {{
+  tags    = ["{sources}:tf"]
+  sources = ["{sources}:amd64", "{sources}:arm64"]
+}}
+
+output "signatures" {{
+  value = multiarch_manifest_list.app.signatures
+}}
+""")
+    tf = Terraform(d, world)
+    plan = tf("plan", "-input=false")
+    applied = tf("apply", "-input=false", "-auto-approve")
+    state = tf.state()["multiarch_manifest_list.app"]
+    assert state["signatures"]["key"] == key.fingerprint
+    digests = sorted(state["signatures"]["digests"])
+    assert state["digest"] in digests and len(digests) == 3
+    assert_verifies(cosign, tmp_path, key.public, f"{sources}:tf", state["digest"])
+    for m in state["manifests"]:
+        assert_verifies(cosign, tmp_path, key.public, f"{sources}@{m['digest']}", m["digest"])
+    assert tf.plan()[0] == 0
+    assert_no_secret(key, plan.stdout, applied.stdout, (d / "terraform.tfstate").read_text())
