@@ -345,3 +345,45 @@ output "signatures" {{
         assert_verifies(cosign, tmp_path, key.public, f"{sources}@{m['digest']}", m["digest"])
     assert tf.plan()[0] == 0
     assert_no_secret(key, plan.stdout, applied.stdout, (d / "terraform.tfstate").read_text())
+
+
+def sig_tags(world, repo: str) -> list[str]:
+    return sorted(t for t in tags_of(world["PLAIN_REGISTRY"], repo.split("/", 1)[1]) if t.endswith(".sig"))
+
+
+def test_delete_removes_our_signatures_only_where_nothing_tagged_uses_the_digest(
+        signing_provider, world, cosign, key, sources, tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    run(cosign, "generate-key-pair", cwd=other, env=cosign_env(tmp_path))
+
+    # A target repository with nothing else in it: the sources' manifests are copied there.
+    target = f"{world['PLAIN_REGISTRY']}/{unique('delete-signed')}"
+    inputs = {"tags": [f"{target}:1"], "sources": [f"{sources}:amd64", f"{sources}:arm64"],
+              "mediaType": "oci"}
+    checked, _ = signing_provider.check(ML, inputs)
+    id, state = signing_provider.create(ML, checked)
+    children = {m["platform"]: m["digest"] for m in state["manifests"]}
+    amd64 = children["linux/amd64"]
+    # A pipeline's own signature of one platform manifest, beside ours.
+    cosign_sign(cosign, tmp_path, other / "cosign.key", f"{target}@{amd64}")
+    assert len(sig_tags(world, target)) == 3
+
+    signing_provider.delete(ML, id, state)
+    # Ours are gone; the other key's signature of amd64 is kept (its tag with it).
+    assert sig_tags(world, target) == [f"{amd64.replace(':', '-')}.sig"]
+    sig = raw_manifest(f"{target}:{amd64.replace(':', '-')}.sig", insecure=True)
+    assert len(sig["layers"]) == 1
+    assert_verifies(cosign, tmp_path, other / "cosign.pub", f"{target}@{amd64}", amd64)
+    assert verify(cosign, tmp_path, key.public, f"{target}@{amd64}").returncode != 0
+
+    # Another tag still points to the index: nothing is unsigned.
+    kept = f"{world['PLAIN_REGISTRY']}/{unique('delete-kept')}"
+    inputs = {"tags": [f"{kept}:1"], "sources": [f"{sources}:amd64", f"{sources}:arm64"],
+              "mediaType": "oci"}
+    checked, _ = signing_provider.check(ML, inputs)
+    id, state = signing_provider.create(ML, checked)
+    skopeo_copy(f"{kept}@{state['digest']}", f"{kept}:pinned", "--all")
+    signing_provider.delete(ML, id, state)
+    assert len(sig_tags(world, kept)) == 3
+    assert_verifies(cosign, tmp_path, key.public, f"{kept}:pinned", state["digest"])

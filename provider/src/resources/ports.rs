@@ -36,6 +36,12 @@ pub trait Registry: Send + Sync {
         t: &Reference,
         going: &[Reference],
     ) -> Result<Deleted, RegistryError>;
+    /// The tags of `r`'s repository.
+    async fn tags(&self, r: &Reference) -> Result<Vec<String>, RegistryError> {
+        Err(RegistryError::Setup {
+            message: format!("this registry client cannot list the tags of {}", r.whole()),
+        })
+    }
     /// A small blob's exact bytes (a signature payload).
     async fn small_blob(&self, r: &Reference, digest: &str) -> Result<bytes::Bytes, RegistryError> {
         Err(RegistryError::Setup {
@@ -97,6 +103,9 @@ impl Registry for Registries {
     }
     async fn small_blob(&self, r: &Reference, digest: &str) -> Result<bytes::Bytes, RegistryError> {
         Registries::small_blob(self, r, digest).await
+    }
+    async fn tags(&self, r: &Reference) -> Result<Vec<String>, RegistryError> {
+        Registries::tags(self, r).await
     }
     async fn delete_tag(
         &self,

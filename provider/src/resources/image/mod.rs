@@ -181,6 +181,10 @@ impl Resource for Image {
         if state.inputs.keep_remotely || !state.inputs.push || state.digest.is_none() {
             return Ok(());
         }
-        tags::remove(ctx, &state.inputs.tags).await
+        tags::remove(ctx, &state.inputs.tags).await?;
+        if let Some(signed) = &state.signatures {
+            super::unsign::unsign(ctx, &state.inputs.tags, signed).await?;
+        }
+        Ok(())
     }
 }

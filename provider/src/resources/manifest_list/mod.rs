@@ -333,7 +333,11 @@ impl Resource for ManifestList {
         if state.inputs.keep_remotely {
             return Ok(());
         }
-        tags::remove(ctx, &state.inputs.tags).await
+        tags::remove(ctx, &state.inputs.tags).await?;
+        if let Some(signed) = &state.signatures {
+            crate::resources::unsign::unsign(ctx, &state.inputs.tags, signed).await?;
+        }
+        Ok(())
     }
 }
 
