@@ -4,6 +4,7 @@ the index and each platform manifest with the public key; another key's signatur
 same `.sig` tag is kept; `sign: false` and preview write no signature; the key stays out of
 state and logs."""
 
+import base64
 import hashlib
 import json
 import os
@@ -13,7 +14,7 @@ import urllib.request
 import pytest
 
 from harness import IMAGE, ML, UNKNOWN, provider_pb2, raw_manifest, run, secret, skopeo_copy, to_struct, unique
-from harness import Provider
+from harness import Provider, testenv
 
 
 @pytest.fixture(scope="session")
@@ -68,11 +69,17 @@ def signing_provider(engine, provider_env, world, key):
 
 
 def cosign_env(tmp_path) -> dict:
-    # Its own home: no TUF cache or Docker credentials of the machine's user.
+    # Its own home: no TUF cache or Docker credentials of the machine's user; the ECR
+    # look-alike's login (moto's fixed token) in its own Docker config.
     home = tmp_path / "cosign-home"
-    home.mkdir(exist_ok=True)
+    docker = home / "docker"
+    docker.mkdir(parents=True, exist_ok=True)
+    world = testenv()
+    password = open(world["ECR_PASSWORD_FILE"]).read().strip()
+    auth = base64.b64encode(f"{world['ECR_USERNAME']}:{password}".encode()).decode()
+    (docker / "config.json").write_text(json.dumps({"auths": {world["ECR_REGISTRY"]: {"auth": auth}}}))
     return {**os.environ, "HOME": str(home), "TUF_ROOT": str(home / "tuf"),
-            "DOCKER_CONFIG": str(home / "docker"), "COSIGN_PASSWORD": ""}
+            "DOCKER_CONFIG": str(docker), "COSIGN_PASSWORD": ""}
 
 
 def verify(cosign, tmp_path, pub, ref) -> subprocess.CompletedProcess:
@@ -387,3 +394,27 @@ def test_delete_removes_our_signatures_only_where_nothing_tagged_uses_the_digest
     signing_provider.delete(ML, id, state)
     assert len(sig_tags(world, kept)) == 3
     assert_verifies(cosign, tmp_path, key.public, f"{kept}:pinned", state["digest"])
+
+
+def test_manifest_list_on_ecr_signed_and_verified(engine, provider_env, world, cosign, key, tmp_path, ecr_log):
+    """The ECR look-alike (IAM token from moto): signatures pushed with the same token."""
+    p = Provider(engine, env=provider_env)
+    p.handshake()
+    p.configure({"signing": {"key": secret(key.pem())}})
+    try:
+        repo = f"{world['ECR_REGISTRY']}/{unique('signed')}"
+        skopeo_copy(world["BASE_IMAGE_ECR_AMD64"], f"{repo}:amd64")
+        skopeo_copy(world["BASE_IMAGE_ECR_ARM64"], f"{repo}:arm64")
+        checked, failures = p.check(ML, {"tags": [f"{repo}:1"], "sources": [f"{repo}:amd64", f"{repo}:arm64"]})
+        assert failures == []
+        ecr_log.mark()
+        _, preview = p.create(ML, checked, preview=True)
+        assert ecr_log.writes() == [] and preview["signatures"] == UNKNOWN
+        _, state = p.create(ML, checked)
+        assert state["signatures"]["key"] == key.fingerprint
+        assert_verifies(cosign, tmp_path, key.public, f"{repo}:1", state["digest"])
+        for m in state["manifests"]:
+            assert_verifies(cosign, tmp_path, key.public, f"{repo}@{m['digest']}", m["digest"])
+        assert_no_secret(key, json.dumps(state), p.stderr())
+    finally:
+        p.close()
