@@ -223,6 +223,7 @@ def test_image_signed_on_every_platform(signing_provider, world, cosign, key, tm
 @pytest.mark.parametrize("signing, prop, words", [
     ({"key": "not a key"}, "signing.key", "PRIVATE KEY"),
     ({}, "signing", "set key"),
+    ({"key": "x", "kmsKeyId": "alias/k"}, "signing", "not both"),
 ])
 def test_bad_signing_configuration_names_the_property(bare_provider, signing, prop, words):
     resp = bare_provider.stub.CheckConfig(provider_pb2.CheckRequest(news=to_struct({"signing": signing})))
@@ -416,5 +417,42 @@ def test_manifest_list_on_ecr_signed_and_verified(engine, provider_env, world, c
         for m in state["manifests"]:
             assert_verifies(cosign, tmp_path, key.public, f"{repo}@{m['digest']}", m["digest"])
         assert_no_secret(key, json.dumps(state), p.stderr())
+    finally:
+        p.close()
+
+
+KMS_KEY = """
+import base64, json, os, boto3
+kms = boto3.client("kms", endpoint_url=os.environ["MOTO_ENDPOINT"])
+key = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+der = kms.get_public_key(KeyId=key)["PublicKey"]
+b64 = base64.b64encode(der).decode()
+pem = "-----BEGIN PUBLIC KEY-----\\n" + "\\n".join(b64[i:i + 64] for i in range(0, len(b64), 64)) + "\\n-----END PUBLIC KEY-----\\n"
+print(json.dumps({"id": key, "pem": pem}))
+"""
+
+
+def test_manifest_list_signed_with_a_kms_key(engine, provider_env, world, cosign, sources, tmp_path):
+    """moto's KMS (ECC_NIST_P256, SIGN_VERIFY) signs through kms:Sign; cosign verifies with the
+    public key KMS gives out."""
+    made = json.loads(run(world["MOTO_PYTHON"], "-c", KMS_KEY, env={**os.environ, **world}).stdout)
+    pub = tmp_path / "kms-pub.pem"
+    pub.write_text(made["pem"])
+    env = {**provider_env, "AWS_ENDPOINT_URL_KMS": world["MOTO_ENDPOINT"]}
+    p = Provider(engine, env=env)
+    p.handshake()
+    p.configure({"registries": [{"address": world["PLAIN_REGISTRY"], "insecure": True}],
+                 "signing": {"kmsKeyId": made["id"]}})
+    try:
+        checked, failures = p.check(ML, {"tags": [f"{sources}:kms"],
+                                         "sources": [f"{sources}:amd64", f"{sources}:arm64"]})
+        assert failures == []
+        _, state = p.create(ML, checked)
+        der = subprocess.run(["openssl", "pkey", "-pubin", "-in", str(pub), "-outform", "DER"],
+                             check=True, capture_output=True).stdout
+        assert state["signatures"]["key"] == "sha256:" + hashlib.sha256(der).hexdigest()
+        assert_verifies(cosign, tmp_path, pub, f"{sources}:kms", state["digest"])
+        for m in state["manifests"]:
+            assert_verifies(cosign, tmp_path, pub, f"{sources}@{m['digest']}", m["digest"])
     finally:
         p.close()

@@ -50,6 +50,11 @@ pub struct SigningConfig {
     /// (`openssl pkey -pubout`) is what `cosign verify --key` takes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<SecretString>,
+    /// AWS KMS key (id, ARN, `alias/…` or alias ARN) of spec `ECC_NIST_P256` and usage
+    /// `SIGN_VERIFY`, instead of `key`: the provider calls `kms:GetPublicKey` and `kms:Sign`
+    /// (`ECDSA_SHA_256`) with the AWS identity ECR tokens use; the key never leaves KMS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms_key_id: Option<String>,
 }
 
 /// Credentials and transport settings for one registry.

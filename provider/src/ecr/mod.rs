@@ -16,6 +16,7 @@ pub mod check;
 mod delete;
 pub mod docs;
 mod host;
+mod kms;
 mod public;
 mod token;
 

@@ -245,6 +245,11 @@ impl Registries {
         &self.inner.config
     }
 
+    /// The AWS identities of ECR look-ups (KMS signing uses the same).
+    pub(crate) fn aws_identity(&self) -> crate::ecr::EcrTokens {
+        self.inner.ecr.clone()
+    }
+
     fn guard_write(&self, operation: &'static str, r: &Reference) -> Result<(), RegistryError> {
         if self.read_only {
             return Err(RegistryError::WriteInPreview {

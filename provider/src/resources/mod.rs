@@ -88,7 +88,7 @@ pub struct OpContext {
     /// Preview/plan: nothing may be written anywhere.
     pub preview: bool,
     /// The provider's `signing` block: what pushes are signed with.
-    pub signing: Option<crate::config::SigningConfig>,
+    pub signing: Option<crate::signing::Signer>,
 }
 
 /// Created or updated state, and which of its outputs are not known yet (preview).

@@ -266,7 +266,10 @@ impl super::OpContext {
             registries
         };
         let config = registries.config().clone();
-        let signing = config.signing.clone();
+        let signing = config
+            .signing
+            .as_ref()
+            .and_then(|s| crate::signing::Signer::new(s, registries.aws_identity()));
         let registry: Arc<dyn Registry> = Arc::new(registries);
         super::OpContext {
             signing,

@@ -14,7 +14,7 @@ use super::{Error, OpContext};
 use crate::reference::parse_tag;
 use crate::registry::manifest::{entry_platform, index_entries};
 use crate::signing::store::{self, Signed};
-use crate::signing::{payload, PublicKey, SigningKey, KEY_PROPERTY};
+use crate::signing::{payload, OpenSigner, PublicKey};
 
 /// The annotation BuildKit puts on attestation manifests.
 const REFERENCE_TYPE: &str = "vnd.docker.reference.type";
@@ -40,14 +40,16 @@ pub async fn sign_pushed(
     tags: &[String],
     index_digest: &str,
 ) -> Result<Option<Signatures>, Error> {
-    let Some(config) = ctx.signing.as_ref().filter(|_| sign) else {
+    let Some(signer) = ctx.signing.as_ref().filter(|_| sign) else {
         return Ok(None);
     };
     if ctx.preview {
         return Ok(None);
     }
-    let key =
-        crate::signing::signer(config).map_err(|e| Error::invalid(KEY_PROPERTY, e.to_string()))?;
+    let key = signer
+        .open()
+        .await
+        .map_err(|e| Error::invalid(signer.property(), e.to_string()))?;
     let mut repos: Vec<Reference> = Vec::new();
     for t in tags {
         let r = parse_tag(t).map_err(|e| Error::invalid("tags", e))?;
@@ -110,7 +112,7 @@ async fn signable(
 /// Adds this key's signature of `digest` to its `.sig` tag in `repo`'s repository.
 async fn sign_one(
     ctx: &OpContext,
-    key: &SigningKey,
+    key: &OpenSigner,
     repo: &Reference,
     digest: &str,
 ) -> Result<(), Error> {
@@ -134,6 +136,7 @@ async fn sign_one(
     }
     let signature = key
         .sign(&body)
+        .await
         .map_err(|e| Error::Other(format!("{}: {e}", tag.whole())))?;
     let signed = Signed {
         payload: body,

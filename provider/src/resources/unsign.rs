@@ -19,7 +19,10 @@ use crate::signing::{payload, PublicKey};
 /// Removes this key's signatures of `signed.digests` from the repositories of `tags` (just
 /// removed) where nothing tagged uses the digest any more.
 pub async fn unsign(ctx: &OpContext, tags: &[String], signed: &Signatures) -> Result<(), Error> {
-    let Some(key) = configured_key(ctx).filter(|k| k.fingerprint() == signed.key) else {
+    let Some(key) = configured_key(ctx)
+        .await
+        .filter(|k| k.fingerprint() == signed.key)
+    else {
         ctx.log.warn(&format!(
             "the signatures by key {} are left in place: the provider's signing key is another one",
             signed.key
@@ -45,11 +48,9 @@ pub async fn unsign(ctx: &OpContext, tags: &[String], signed: &Signatures) -> Re
     Ok(())
 }
 
-fn configured_key(ctx: &OpContext) -> Option<PublicKey> {
-    let config = ctx.signing.as_ref()?;
-    crate::signing::signer(config)
-        .ok()
-        .map(|k| k.public_key().clone())
+async fn configured_key(ctx: &OpContext) -> Option<PublicKey> {
+    let signer = ctx.signing.as_ref()?;
+    signer.open().await.ok().map(|k| k.public_key().clone())
 }
 
 /// The digests the repository's tags (other than signature tags) point to, with the

@@ -33,6 +33,30 @@ cosign verify --key signing-pub.pem --insecure-ignore-tlog=true <registry>/<repo
 cosign verify --key signing-pub.pem --insecure-ignore-tlog=true <registry>/<repo>@<platform digest>
 ```
 
+Or keep the key in AWS KMS (spec `ECC_NIST_P256`, usage `SIGN_VERIFY`) and name it in
+`signing.kmsKeyId` (Terraform: `kms_key_id`), e.g. `alias/image-signing`, instead of `key`. The provider signs with `kms:Sign` (`ECDSA_SHA_256`) and reads the
+public key with `kms:GetPublicKey`, with the AWS identity ECR tokens use (the provider's `aws`
+block, else the SDK's default chain; `AWS_ENDPOINT_URL_KMS` is honoured); the private key never
+leaves KMS. The identity needs:
+
+```json
+{{
+  \"Version\": \"2012-10-17\",
+  \"Statement\": [{{
+    \"Effect\": \"Allow\",
+    \"Action\": [\"kms:Sign\", \"kms:GetPublicKey\"],
+    \"Resource\": \"arn:aws:kms:<region>:<account>:key/<key id>\"
+  }}]
+}}
+```
+
+The public key for `cosign verify` is `aws kms get-public-key --key-id <id> --query PublicKey
+--output text | base64 -d | openssl pkey -pubin -inform DER -out signing-pub.pem`.
+
+Deleting a resource removes its key's signatures of the digests it signed where no remaining
+tag of the repository uses the digest (directly or as a platform of a tagged index); other
+keys' signatures, and the `.sig` tags that hold them, stay.
+
 A ManifestList can refuse unsigned sources: `requireSignedBy` lists PEM public keys, and
 every source, index and platform manifest, must carry a valid signature by one of them. It is
 checked at preview (read-only) and again before anything is written; a failure names the

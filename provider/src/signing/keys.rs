@@ -91,6 +91,17 @@ impl PublicKey {
         Ok(key)
     }
 
+    /// A DER SubjectPublicKeyInfo (what KMS's GetPublicKey answers).
+    pub fn from_der(spki: Vec<u8>) -> Result<Self, SigningError> {
+        let key = PublicKey { spki };
+        if !key.is_p256() {
+            return Err(SigningError::BadPublicKey(
+                "not an ECDSA P-256 public key (a KMS key of spec ECC_NIST_P256 is needed)".into(),
+            ));
+        }
+        Ok(key)
+    }
+
     /// The id of the P-256 curve (1.2.840.10045.3.1.7) in the key's algorithm identifier.
     fn is_p256(&self) -> bool {
         const P256: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];

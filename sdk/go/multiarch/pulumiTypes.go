@@ -4625,6 +4625,10 @@ type SigningConfig struct {
 	// from `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256`. Its public key
 	// (`openssl pkey -pubout`) is what `cosign verify --key` takes.
 	Key *string `pulumi:"key"`
+	// AWS KMS key (id, ARN, `alias/…` or alias ARN) of spec `ECC_NIST_P256` and usage
+	// `SIGN_VERIFY`, instead of `key`: the provider calls `kms:GetPublicKey` and `kms:Sign`
+	// (`ECDSA_SHA_256`) with the AWS identity ECR tokens use; the key never leaves KMS.
+	KmsKeyId *string `pulumi:"kmsKeyId"`
 }
 
 // SigningConfigInput is an input type that accepts SigningConfigArgs and SigningConfigOutput values.
@@ -4644,6 +4648,10 @@ type SigningConfigArgs struct {
 	// from `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256`. Its public key
 	// (`openssl pkey -pubout`) is what `cosign verify --key` takes.
 	Key pulumi.StringPtrInput `pulumi:"key"`
+	// AWS KMS key (id, ARN, `alias/…` or alias ARN) of spec `ECC_NIST_P256` and usage
+	// `SIGN_VERIFY`, instead of `key`: the provider calls `kms:GetPublicKey` and `kms:Sign`
+	// (`ECDSA_SHA_256`) with the AWS identity ECR tokens use; the key never leaves KMS.
+	KmsKeyId pulumi.StringPtrInput `pulumi:"kmsKeyId"`
 }
 
 func (SigningConfigArgs) ElementType() reflect.Type {
@@ -4731,6 +4739,13 @@ func (o SigningConfigOutput) Key() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v SigningConfig) *string { return v.Key }).(pulumi.StringPtrOutput)
 }
 
+// AWS KMS key (id, ARN, `alias/…` or alias ARN) of spec `ECC_NIST_P256` and usage
+// `SIGN_VERIFY`, instead of `key`: the provider calls `kms:GetPublicKey` and `kms:Sign`
+// (`ECDSA_SHA_256`) with the AWS identity ECR tokens use; the key never leaves KMS.
+func (o SigningConfigOutput) KmsKeyId() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v SigningConfig) *string { return v.KmsKeyId }).(pulumi.StringPtrOutput)
+}
+
 type SigningConfigPtrOutput struct{ *pulumi.OutputState }
 
 func (SigningConfigPtrOutput) ElementType() reflect.Type {
@@ -4764,6 +4779,18 @@ func (o SigningConfigPtrOutput) Key() pulumi.StringPtrOutput {
 			return nil
 		}
 		return v.Key
+	}).(pulumi.StringPtrOutput)
+}
+
+// AWS KMS key (id, ARN, `alias/…` or alias ARN) of spec `ECC_NIST_P256` and usage
+// `SIGN_VERIFY`, instead of `key`: the provider calls `kms:GetPublicKey` and `kms:Sign`
+// (`ECDSA_SHA_256`) with the AWS identity ECR tokens use; the key never leaves KMS.
+func (o SigningConfigPtrOutput) KmsKeyId() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *SigningConfig) *string {
+		if v == nil {
+			return nil
+		}
+		return v.KmsKeyId
 	}).(pulumi.StringPtrOutput)
 }
 

@@ -572,6 +572,12 @@ export interface SigningConfigArgs {
      * (`openssl pkey -pubout`) is what `cosign verify --key` takes.
      */
     key?: pulumi.Input<string | undefined>;
+    /**
+     * AWS KMS key (id, ARN, `alias/…` or alias ARN) of spec `ECC_NIST_P256` and usage
+     * `SIGN_VERIFY`, instead of `key`: the provider calls `kms:GetPublicKey` and `kms:Sign`
+     * (`ECDSA_SHA_256`) with the AWS identity ECR tokens use; the key never leaves KMS.
+     */
+    kmsKeyId?: pulumi.Input<string | undefined>;
 }
 
 /**

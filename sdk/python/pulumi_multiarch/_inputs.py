@@ -2249,20 +2249,32 @@ class SigningConfigArgsDict(TypedDict):
     from `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256`. Its public key
     (`openssl pkey -pubout`) is what `cosign verify --key` takes.
     """
+    kms_key_id: NotRequired[pulumi.Input[Optional[_builtins.str]]]
+    """
+    AWS KMS key (id, ARN, `alias/…` or alias ARN) of spec `ECC_NIST_P256` and usage
+    `SIGN_VERIFY`, instead of `key`: the provider calls `kms:GetPublicKey` and `kms:Sign`
+    (`ECDSA_SHA_256`) with the AWS identity ECR tokens use; the key never leaves KMS.
+    """
 
 @pulumi.input_type
 class SigningConfigArgs:
     def __init__(__self__, *,
-                 key: pulumi.Input[Optional[_builtins.str]] = None):
+                 key: pulumi.Input[Optional[_builtins.str]] = None,
+                 kms_key_id: pulumi.Input[Optional[_builtins.str]] = None):
         """
         The key that signs pushed manifests.
 
         :param pulumi.Input[_builtins.str] key: PEM PKCS#8 ECDSA P-256 private key (`-----BEGIN PRIVATE KEY-----`, unencrypted), e.g.
                from `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256`. Its public key
                (`openssl pkey -pubout`) is what `cosign verify --key` takes.
+        :param pulumi.Input[_builtins.str] kms_key_id: AWS KMS key (id, ARN, `alias/…` or alias ARN) of spec `ECC_NIST_P256` and usage
+               `SIGN_VERIFY`, instead of `key`: the provider calls `kms:GetPublicKey` and `kms:Sign`
+               (`ECDSA_SHA_256`) with the AWS identity ECR tokens use; the key never leaves KMS.
         """
         if key is not None:
             pulumi.set(__self__, "key", key)
+        if kms_key_id is not None:
+            pulumi.set(__self__, "kms_key_id", kms_key_id)
 
     @_builtins.property
     @pulumi.getter
@@ -2277,6 +2289,20 @@ class SigningConfigArgs:
     @key.setter
     def key(self, value: pulumi.Input[Optional[_builtins.str]]):
         pulumi.set(self, "key", value)
+
+    @_builtins.property
+    @pulumi.getter(name="kmsKeyId")
+    def kms_key_id(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        AWS KMS key (id, ARN, `alias/…` or alias ARN) of spec `ECC_NIST_P256` and usage
+        `SIGN_VERIFY`, instead of `key`: the provider calls `kms:GetPublicKey` and `kms:Sign`
+        (`ECDSA_SHA_256`) with the AWS identity ECR tokens use; the key never leaves KMS.
+        """
+        return pulumi.get(self, "kms_key_id")
+
+    @kms_key_id.setter
+    def kms_key_id(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "kms_key_id", value)
 
 
 class SshAgentArgsDict(TypedDict):

@@ -1727,16 +1727,22 @@ class SigningConfig(dict):
     The key that signs pushed manifests.
     """
     def __init__(__self__, *,
-                 key: Optional[_builtins.str] = None):
+                 key: Optional[_builtins.str] = None,
+                 kms_key_id: Optional[_builtins.str] = None):
         """
         The key that signs pushed manifests.
 
         :param _builtins.str key: PEM PKCS#8 ECDSA P-256 private key (`-----BEGIN PRIVATE KEY-----`, unencrypted), e.g.
                from `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256`. Its public key
                (`openssl pkey -pubout`) is what `cosign verify --key` takes.
+        :param _builtins.str kms_key_id: AWS KMS key (id, ARN, `alias/…` or alias ARN) of spec `ECC_NIST_P256` and usage
+               `SIGN_VERIFY`, instead of `key`: the provider calls `kms:GetPublicKey` and `kms:Sign`
+               (`ECDSA_SHA_256`) with the AWS identity ECR tokens use; the key never leaves KMS.
         """
         if key is not None:
             pulumi.set(__self__, "key", key)
+        if kms_key_id is not None:
+            pulumi.set(__self__, "kms_key_id", kms_key_id)
 
     @_builtins.property
     @pulumi.getter
@@ -1747,6 +1753,16 @@ class SigningConfig(dict):
         (`openssl pkey -pubout`) is what `cosign verify --key` takes.
         """
         return pulumi.get(self, "key")
+
+    @_builtins.property
+    @pulumi.getter(name="kmsKeyId")
+    def kms_key_id(self) -> Optional[_builtins.str]:
+        """
+        AWS KMS key (id, ARN, `alias/…` or alias ARN) of spec `ECC_NIST_P256` and usage
+        `SIGN_VERIFY`, instead of `key`: the provider calls `kms:GetPublicKey` and `kms:Sign`
+        (`ECDSA_SHA_256`) with the AWS identity ECR tokens use; the key never leaves KMS.
+        """
+        return pulumi.get(self, "kms_key_id")
 
 
 @pulumi.output_type
