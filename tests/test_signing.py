@@ -456,3 +456,65 @@ def test_manifest_list_signed_with_a_kms_key(engine, provider_env, world, cosign
             assert_verifies(cosign, tmp_path, pub, f"{sources}@{m['digest']}", m["digest"])
     finally:
         p.close()
+
+
+def http_json(url: str, accept: str = "application/vnd.oci.image.index.v1+json") -> dict:
+    req = urllib.request.Request(url, headers={"Accept": accept})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return json.load(resp)
+
+
+def http_bytes(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=30) as resp:
+        return resp.read()
+
+
+def test_signatures_are_also_referrers_where_the_registry_has_the_api(
+        engine, provider_env, world, cosign, key, tmp_path):
+    """On a registry with the OCI 1.1 referrers API each signature is also an artifact whose
+    subject is the signed manifest; its layer is the payload and signature cosign reads."""
+    reg = world["REFERRERS_REGISTRY"]
+    repo = f"{reg}/{unique('referred')}"
+    skopeo_copy(world["BASE_IMAGE_PLAIN_AMD64"], f"{repo}:amd64")
+    skopeo_copy(world["BASE_IMAGE_PLAIN_ARM64"], f"{repo}:arm64")
+    p = Provider(engine, env=provider_env)
+    p.handshake()
+    p.configure({"registries": [{"address": reg, "insecure": True}],
+                 "signing": {"key": secret(key.pem())}})
+    try:
+        checked, _ = p.check(ML, {"tags": [f"{repo}:1"], "sources": [f"{repo}:amd64", f"{repo}:arm64"],
+                                  "mediaType": "oci"})
+        _, state = p.create(ML, checked)
+    finally:
+        p.close()
+    name = repo.split("/", 1)[1]
+    for digest in state["signatures"]["digests"]:
+        index = http_json(f"http://{reg}/v2/{name}/referrers/{digest}")
+        # The artifact's own artifactType (this registry's index reports the config's type).
+        arts = [http_json(f"http://{reg}/v2/{name}/manifests/{m['digest']}",
+                          "application/vnd.oci.image.manifest.v1+json") for m in index["manifests"]]
+        sigs = [a for a in arts if a.get("artifactType") == "application/vnd.dev.cosign.artifact.sig.v1+json"]
+        assert len(sigs) == 1, index
+        art = sigs[0]
+        assert art["subject"]["digest"] == digest
+        layer = art["layers"][0]
+        payload = http_bytes(f"http://{reg}/v2/{name}/blobs/{layer['digest']}")
+        assert json.loads(payload)["critical"]["image"]["docker-manifest-digest"] == digest
+        (tmp_path / "payload").write_bytes(payload)
+        (tmp_path / "sig").write_bytes(base64.b64decode(layer["annotations"]["dev.cosignproject.cosign/signature"]))
+        run("openssl", "dgst", "-sha256", "-verify", str(key.public), "-signature",
+            str(tmp_path / "sig"), str(tmp_path / "payload"))
+        # The tag scheme holds the same signature for cosign's default lookup.
+        assert_verifies(cosign, tmp_path, key.public, f"{repo}@{digest}", digest)
+        # cosign's OCI 1.1 mode finds the referrer through the API and verifies it.
+        log = world["REFERRERS_REGISTRY_LOG"]
+        start = os.path.getsize(log)
+        r = subprocess.run(
+            [cosign, "verify", "--experimental-oci11=true", "--key", str(key.public),
+             "--insecure-ignore-tlog=true", "--allow-insecure-registry", "--allow-http-registry",
+             f"{repo}@{digest}"], capture_output=True, text=True, env=cosign_env(tmp_path), timeout=120)
+        assert r.returncode == 0, r.stderr
+        with open(log, "rb") as f:
+            f.seek(start)
+            seen = f.read().decode(errors="replace")
+        assert f"GET /v2/{name}/referrers/{digest}" in seen, seen

@@ -41,9 +41,18 @@ step_referrers_registry() {
     (cd "$REFERRERS_SRC" && nice -n 10 go build -o "$bin" .)
     made+=(built)
   fi
+  local old
+  old=$(pid_of registry-referrers)
   if referrers_up; then
-    RESULT="${made[*]:+${made[*]}; }already running"
-    return
+    # Running an older build (the source changed): replaced, its content is throwaway.
+    if [[ -n $old && $(readlink "/proc/$old/exe" 2>/dev/null) != "$bin" ]] && kill -0 "$old" 2>/dev/null; then
+      kill -TERM "$old"
+      for ((i = 0; i < 50; i++)); do kill -0 "$old" 2>/dev/null || break; sleep 0.1; done
+      made+=(replaced)
+    else
+      RESULT="${made[*]:+${made[*]}; }already running"
+      return
+    fi
   fi
   start_bg registry-referrers "$LOGS/registry-referrers.log" "$bin" "$REFERRERS_REGISTRY"
   wait_for 30 registry-referrers referrers_up

@@ -400,6 +400,31 @@ impl Registries {
         Ok(bytes)
     }
 
+    /// The OCI 1.1 referrers API's answer for `digest` in `r`'s repository: None where the
+    /// registry does not serve the API (404) or the answer is no index.
+    pub async fn referrers(
+        &self,
+        r: &Reference,
+        digest: &str,
+    ) -> Result<Option<Json>, RegistryError> {
+        let path = format!("referrers/{digest}");
+        let Some((_, bytes)) = self
+            .read(
+                "list referrers of",
+                r,
+                Method::GET,
+                &path,
+                body::JSON_BLOB_MAX,
+            )
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(serde_json::from_slice::<Json>(&bytes)
+            .ok()
+            .filter(|v| v.get("manifests").is_some_and(Json::is_array)))
+    }
+
     /// Tags in the repository of `r` (at most [`body::TAG_LIST_MAX`] bytes of them).
     pub async fn tags(&self, r: &Reference) -> Result<Vec<String>, RegistryError> {
         let operation = "list tags of";

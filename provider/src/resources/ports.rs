@@ -36,6 +36,14 @@ pub trait Registry: Send + Sync {
         t: &Reference,
         going: &[Reference],
     ) -> Result<Deleted, RegistryError>;
+    /// The OCI 1.1 referrers API's index for `digest`; None where the registry has no such API.
+    async fn referrers(
+        &self,
+        _r: &Reference,
+        _digest: &str,
+    ) -> Result<Option<Json>, RegistryError> {
+        Ok(None)
+    }
     /// The tags of `r`'s repository.
     async fn tags(&self, r: &Reference) -> Result<Vec<String>, RegistryError> {
         Err(RegistryError::Setup {
@@ -106,6 +114,9 @@ impl Registry for Registries {
     }
     async fn tags(&self, r: &Reference) -> Result<Vec<String>, RegistryError> {
         Registries::tags(self, r).await
+    }
+    async fn referrers(&self, r: &Reference, digest: &str) -> Result<Option<Json>, RegistryError> {
+        Registries::referrers(self, r, digest).await
     }
     async fn delete_tag(
         &self,

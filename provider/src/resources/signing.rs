@@ -143,9 +143,44 @@ async fn sign_one(
         signature,
     };
     let (manifest, config) = store::manifest_with(existing, &signed);
-    ctx.registry.push_blob(&tag, signed.payload.into()).await?;
+    ctx.registry
+        .push_blob(&tag, signed.payload.clone().into())
+        .await?;
     ctx.registry.push_blob(&tag, config.into()).await?;
     ctx.registry.put_manifest(&tag, &manifest).await?;
+    as_referrer(ctx, repo, digest, &signed).await
+}
+
+/// Where the registry serves the OCI 1.1 referrers API, the signature is also pushed as an
+/// artifact whose `subject` is the signed manifest (found through the API by clients that
+/// look there). A registry without the API (a 404) gets the tag scheme only.
+async fn as_referrer(
+    ctx: &OpContext,
+    repo: &Reference,
+    digest: &str,
+    signed: &Signed,
+) -> Result<(), Error> {
+    let at = repo.clone_with_digest(digest.to_owned());
+    match ctx.registry.referrers(&at, digest).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return Ok(()),
+        Err(e) => {
+            ctx.log
+                .info(&format!("no referrers API at {}: {e}", at.whole()));
+            return Ok(());
+        }
+    }
+    let subject = ctx
+        .registry
+        .manifest(&at)
+        .await?
+        .ok_or_else(|| Error::Other(format!("{}: the signed manifest is gone", at.whole())))?;
+    let m = store::referrer(signed, &subject.media_type, digest, subject.size());
+    ctx.registry
+        .push_blob(&at, store::EMPTY_CONFIG.to_vec().into())
+        .await?;
+    let r = repo.clone_with_digest(m.digest.clone());
+    ctx.registry.put_manifest(&r, &m).await?;
     Ok(())
 }
 

@@ -14,7 +14,10 @@ lists them). The signatures are stored where `cosign verify` looks for them, the
 tags. Signatures already there (another key's, a pipeline's) are kept; a manifest this key
 already signed is not signed again. Nothing is written during preview; the `signatures`
 output records the key's fingerprint (`sha256:` of its public key, DER) and the digests
-signed, never the signatures. `sign: false` opts a resource out. No transparency log
+signed, never the signatures. `sign: false` opts a resource out. Where the registry serves
+the OCI 1.1 referrers API, each signature is also pushed as an artifact (`artifactType`
+`application/vnd.dev.cosign.artifact.sig.v1+json`) whose `subject` is the signed manifest,
+which `cosign verify --experimental-oci11` finds; elsewhere the tag scheme alone. No transparency log
 (Rekor) or certificate (Fulcio) is involved: verify with the key and `--insecure-ignore-tlog`.
 
 Make a key (ECDSA P-256, PKCS#8 PEM) and give the private key to the provider as a secret:

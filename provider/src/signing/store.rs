@@ -120,12 +120,48 @@ pub fn manifest_of(layers: Vec<Json>) -> (RawManifest, Vec<u8>) {
     (raw, config)
 }
 
+/// The `artifactType` of a signature pushed as an OCI 1.1 referrer (cosign's).
+pub const SIG_ARTIFACT: &str = "application/vnd.dev.cosign.artifact.sig.v1+json";
+const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
+/// The empty config of an artifact manifest: `{}`.
+pub const EMPTY_CONFIG: &[u8] = b"{}";
+
+/// A signature as an OCI 1.1 artifact whose `subject` is the signed manifest
+/// (`media_type`, `digest`, `size`), for registries with the referrers API.
+pub fn referrer(signed: &Signed, media_type: &str, digest: &str, size: i64) -> RawManifest {
+    let m = json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": SIG_ARTIFACT,
+        "config": {"mediaType": OCI_EMPTY, "size": EMPTY_CONFIG.len(),
+                   "digest": sha256_digest(EMPTY_CONFIG)},
+        "layers": [signed.layer()],
+        "subject": {"mediaType": media_type, "digest": digest, "size": size},
+    });
+    let bytes = serde_json::to_vec(&m).expect("a JSON value always serialises");
+    RawManifest::from_bytes(bytes.into()).expect("our own manifest is JSON")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::signing::{payload::payload, SigningKey};
 
     const KEY: &str = include_str!("testdata/key.pem");
+
+    #[test]
+    fn a_referrer_names_its_subject_and_carries_the_signature_layer() {
+        let s = Signed {
+            payload: payload("r/app", "sha256:aa"),
+            signature: vec![1, 2],
+        };
+        let m = referrer(&s, OCI_MANIFEST, "sha256:aa", 42).json();
+        assert_eq!(m["artifactType"], SIG_ARTIFACT);
+        assert_eq!(m["subject"]["digest"], "sha256:aa");
+        assert_eq!(m["subject"]["size"], 42);
+        assert_eq!(m["layers"][0]["annotations"][SIGNATURE_ANNOTATION], "AQI=");
+        assert_eq!(m["config"]["digest"], sha256_digest(EMPTY_CONFIG).as_str());
+    }
 
     #[test]
     fn tag_scheme() {
