@@ -11,7 +11,7 @@ pub mod signing;
 mod tags;
 #[cfg(test)]
 mod tests;
-mod unsign;
+pub(crate) mod unsign;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, LazyLock};

@@ -611,3 +611,4 @@ fn provider_passwords_never_make_a_configuration_change() {
 }
 
 mod nodes;
+mod signing;
