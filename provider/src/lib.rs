@@ -5,6 +5,7 @@
 //! `.dockerignore` matcher, the reference and platform parsers, property paths, loggers
 //! and the provider configuration types. Everything else is crate-private.
 
+#![warn(missing_docs)]
 #![warn(clippy::too_many_lines)]
 
 mod context;
