@@ -39,6 +39,9 @@ pub use classic::{build_anywhere, LayoutPusher};
 mod collect;
 use crate::tls;
 pub use crate::tls::{TlsError, TlsSettings};
+// What a caller needs to name an Engine endpoint and to fill TLS settings.
+pub use crate::docker::Engine;
+pub use crate::secret::SecretString;
 mod transport;
 
 use std::collections::BTreeMap;
