@@ -44,7 +44,7 @@ pub fn pages() -> Vec<(String, String)> {
             .unwrap_or(model.tf_name);
         pages.push((
             format!("resources/{name}.md"),
-            tf_resource(model, &schema, docs.tf_example, &docs.import),
+            tf_resource(model, &schema, docs.examples, &docs.import),
         ));
     }
     pages.push(("_index.md".to_owned(), pulumi_index(&schema)));
@@ -398,15 +398,16 @@ tag another resource still uses is never deleted.
     s
 }
 
-fn tf_resource(model: &ResourceModel, schema: &Json, example: &str, import: &str) -> String {
+fn tf_resource(model: &ResourceModel, schema: &Json, examples: &[&str], import: &str) -> String {
     let block = tf::resource_block(model);
     let r = &schema["resources"][model.token];
     let desc = one_line(r["description"].as_str().unwrap_or_default());
     let mut s = front_matter(&format!("{} Resource - multiarch", model.tf_name), &desc);
     let _ = write!(
         s,
-        "# {} (Resource)\n\n{desc}\n\n## Example Usage\n\n```terraform\n{example}```\n\n",
-        model.tf_name
+        "# {} (Resource)\n\n{desc}\n\n{}\n",
+        model.tf_name,
+        examples::terraform_section(examples),
     );
     tf_schema(
         &mut s,
@@ -557,6 +558,9 @@ See [Installation & Configuration](./installation-configuration.md) to install t
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         pulumi_table(&mut s, schema, &outputs, &[], false);
+        if let Some(r) = all().iter().find(|r| r.model().token == token) {
+            s.push_str(&examples::pulumi_section(r.docs().examples, "####"));
+        }
     }
     s.push_str("\n## Types\n");
     for (token, t) in schema["types"].as_object().into_iter().flatten() {

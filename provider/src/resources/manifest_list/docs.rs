@@ -1,20 +1,5 @@
-//! The ManifestList's documentation beyond its schema: the Terraform example (run by
-//! tests/test_install.py against the test world) and how an import works.
-
-/// The Terraform example of the resource's page.
-pub(super) const TF_EXAMPLE: &str = r#"# Two single-architecture images already in the registry, one tag for both.
-resource "multiarch_manifest_list" "app10" {
-  tags = ["123456789012.dkr.ecr.us-east-1.amazonaws.com/app:10"]
-  sources = [
-    "123456789012.dkr.ecr.us-east-1.amazonaws.com/app:10.10", # linux/amd64
-    "123456789012.dkr.ecr.us-east-1.amazonaws.com/app:10.20", # linux/arm64
-  ]
-}
-
-output "app10_platforms" {
-  value = multiarch_manifest_list.app10.platforms
-}
-"#;
+//! The ManifestList's documentation beyond its schema: how an import works (its
+//! examples are files in docs/examples/).
 
 /// The Import section of the resource's page, before its `import` blocks.
 const IMPORT: &str = "A manifest list is imported by one of its tags; its children become \
