@@ -7,8 +7,7 @@ const IMPORT: &str = "A manifest list is imported by one of its tags; its childr
 another one:\n\n```shell\nterraform import multiarch_manifest_list.app10 \
 123456789012.dkr.ecr.us-east-1.amazonaws.com/app:10\n```\n\nTerraform compares attributes \
 literally: write the `sources` the import recorded (`terraform state show`) for a plan with no \
-changes, or expect one in-place update that pushes the same index (a Pulumi program may name the \
-sources by tag: tags that resolve to the imported images are no change).\n";
+changes, or expect one in-place update that pushes the same index.\n";
 
 /// The Import section of the resource's page.
 pub(super) fn import() -> String {
