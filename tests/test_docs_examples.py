@@ -229,8 +229,7 @@ def test_hcl_examples_run(engine_tf, world):
 
     # caches and builders: valid configurations (builders names a host of the user's).
     for s in ("caches", "builders"):
-        d = tf.dir / s
-        d.mkdir()
+        d = copy_scenario(world, s, tf.dir / s)
         (d / "main.tf").write_text(HEADER + hcl(s, repo))
         (d / "certs").mkdir()
         for f in ("ca.crt", "client.crt"):

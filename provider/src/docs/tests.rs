@@ -92,7 +92,7 @@ fn readme_is_self_contained_and_points_at_the_docs() {
     let readme =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
             .unwrap();
-    for bad in ["../", "shared/", "http://", "https://"] {
+    for bad in ["../", "shared/", "](http"] {
         assert!(
             !readme.contains(bad),
             "README.md points outside the repository ({bad:?})"
@@ -106,6 +106,20 @@ fn readme_is_self_contained_and_points_at_the_docs() {
         "docs/requirements-and-troubleshooting.md",
     ] {
         assert!(readme.contains(page), "README.md does not link {page}");
+    }
+    // The quick start is the image-ecr example, word for word, in every language.
+    let e = examples::example("image-ecr");
+    for (lang, text) in [
+        ("typescript", e.typescript),
+        ("python", e.python),
+        ("go", e.go),
+        ("yaml", e.yaml),
+        ("terraform", e.hcl),
+    ] {
+        assert!(
+            readme.contains(&format!("```{lang}\n{text}```")),
+            "README.md's {lang} quick start is not docs/examples/image-ecr's"
+        );
     }
 }
 
