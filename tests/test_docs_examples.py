@@ -170,6 +170,39 @@ def test_yaml_manifest_list_and_promotion(cli, world, tmp_path):
     assert not tag_exists(f"{repo}:10") and tag_exists(f"{repo}:10.20")
 
 
+def test_yaml_caches_and_builders(cli, world, tmp_path):
+    """caches writes its registry cache to ECR (an OCI image manifest); builders builds amd64
+    on the Docker Engine and arm64 on the test world's standalone buildkitd (mutual TLS)."""
+    repo = f"{world['ECR_REGISTRY']}/{unique('docs-cache')}"
+    proj = copy_scenario(world, "caches", tmp_path / "caches")
+    cli("stack", "init", "dev", cwd=proj)
+    cli("config", "set", "repository", repo, cwd=proj)
+    cli("up", "--yes", "--skip-preview", cwd=proj)
+    cache = raw_manifest(f"{repo}:buildcache")
+    assert cache["mediaType"] == "application/vnd.oci.image.manifest.v1+json", cache
+    assert platforms_of(raw_manifest(f"{repo}:1.2.3")) == ["linux/amd64", "linux/arm64"]
+    cli("destroy", "--yes", "--skip-preview", cwd=proj)
+
+    repo = f"{world['ECR_REGISTRY']}/{unique('docs-nodes')}"
+    proj = copy_scenario(world, "builders", tmp_path / "builders")
+    cli("stack", "init", "dev", cwd=proj)
+    cli("config", "set", "repository", repo, cwd=proj)
+    cli("config", "set", "arm64Builder", world["BUILDKITD_ADDR"], cwd=proj)
+    pem = lambda k: Path(world[k]).read_text()  # noqa: E731
+    # PEM values start with dashes: `set-all` takes them as key=value.
+    cli("config", "set-all", "--plaintext", f"builderCaCert={pem('BUILDKITD_CA_CERT')}",
+        "--plaintext", f"builderCert={pem('BUILDKITD_CLIENT_CERT')}",
+        "--secret", f"builderKey={pem('BUILDKITD_CLIENT_KEY')}", cwd=proj)
+    p = cli("up", "--yes", "--skip-preview", cwd=proj)
+    assert "builders[1]" in p.stdout + p.stderr, p.stdout  # arm64 went to the second node
+    out = cli.json("stack", "output", cwd=proj)
+    assert out["ref"].startswith(f"{repo}@sha256:")
+    assert platforms_of(raw_manifest(f"{repo}:1.2.3")) == ["linux/amd64", "linux/arm64"]
+    cli("preview", "--expect-no-changes", cwd=proj)
+    cli("destroy", "--yes", "--skip-preview", cwd=proj)
+    assert not tag_exists(f"{repo}:1.2.3")
+
+
 # ---------------------------------------------------------------------------------------
 # Terraform HCL, on every supported engine.
 
@@ -196,7 +229,7 @@ def hcl(scenario: str, repo: str) -> str:
 
 def test_hcl_examples_run(engine_tf, world):
     """image-ecr, manifest-list and promotion in one configuration: plan writes nothing,
-    apply, a plan with no changes, destroy; caches and builders validate."""
+    apply, a plan with no changes, destroy; then caches and builders, each on its own."""
     tf = engine_tf
     repo = f"{world['ECR_REGISTRY']}/{unique('docs-tf')}"
     skopeo_copy(world["BASE_IMAGE_ECR_AMD64"], f"{repo}:10.10")
@@ -227,16 +260,27 @@ def test_hcl_examples_run(engine_tf, world):
     assert not exists(f"{repo}:1.2.3") and not exists(f"{repo}:10")
     assert exists(f"{repo}-prod:1.2.3")  # keep_remotely
 
-    # caches and builders: valid configurations (builders names a host of the user's).
+    # caches (the registry cache in ECR) and builders (arm64 on the test world's buildkitd,
+    # its PKI where the example reads certs/): apply, no changes, destroy.
     for s in ("caches", "builders"):
         d = copy_scenario(world, s, tf.dir / s)
         (d / "main.tf").write_text(HEADER + hcl(s, repo))
-        (d / "certs").mkdir()
-        for f in ("ca.crt", "client.crt"):
-            (d / "certs" / f).write_text("-----BEGIN CERTIFICATE-----\n")
-        v = Terraform(d, world, tf.engine)
-        p = v("validate")
-        assert "Success! The configuration is valid" in p.stdout, p.stdout
+        run = Terraform(d, world, tf.engine)
+        if s == "builders":
+            (d / "certs").mkdir()
+            shutil.copy(world["BUILDKITD_CA_CERT"], d / "certs" / "ca.crt")
+            shutil.copy(world["BUILDKITD_CLIENT_CERT"], d / "certs" / "client.crt")
+            run.vars(arm64_builder=world["BUILDKITD_ADDR"],
+                     builder_key=Path(world["BUILDKITD_CLIENT_KEY"]).read_text())
+        p = run("apply", "-input=false", "-auto-approve")
+        assert "Apply complete! Resources: 1 added" in p.stdout, p.stdout
+        if s == "caches":
+            cache = raw_manifest(f"{repo}:buildcache")
+            assert cache["mediaType"] == "application/vnd.oci.image.manifest.v1+json", cache
+        code, out = run.plan()
+        assert code == 0 and "No changes." in out, out
+        run("destroy", "-input=false", "-auto-approve")
+        assert not exists(f"{repo}:1.2.3")
 
 
 def test_hcl_examples_are_formatted(world, tmp_path):
