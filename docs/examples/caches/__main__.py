@@ -14,10 +14,10 @@ app = multiarch.Image(
     context=multiarch.BuildContextArgs(location="./app"),
     platforms=["linux/amd64", "linux/arm64"],
     tags=[f"{repository}:1.2.3"],
-    cache_from=[multiarch.CacheFromArgs(registry=multiarch.CacheRegistryArgs(ref=cache))],
+    cache_from=[multiarch.CacheFromArgs(registry=multiarch.CacheFromRegistryArgs(ref=cache))],
     # mode max: the layers of every stage, not only the final one.
     cache_to=[multiarch.CacheToArgs(
-        registry=multiarch.CacheRegistryArgs(ref=cache, mode=multiarch.CacheMode.MAX))],
+        registry=multiarch.CacheToRegistryArgs(ref=cache, mode=multiarch.CacheMode.MAX))],
 )
 
 pulumi.export("ref", app.ref)

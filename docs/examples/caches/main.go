@@ -21,11 +21,11 @@ func main() {
 			Platforms: pulumi.StringArray{pulumi.String("linux/amd64"), pulumi.String("linux/arm64")},
 			Tags:      pulumi.StringArray{pulumi.String(repository + ":1.2.3")},
 			CacheFrom: pulumi.Array{
-				multiarch.CacheFromArgs{Registry: &multiarch.CacheRegistryArgs{Ref: cache}},
+				multiarch.CacheFromArgs{Registry: &multiarch.CacheFromRegistryArgs{Ref: cache}},
 			},
 			// mode max: the layers of every stage, not only the final one.
 			CacheTo: pulumi.Array{
-				multiarch.CacheToArgs{Registry: &multiarch.CacheRegistryArgs{Ref: cache, Mode: multiarch.CacheModeMax}},
+				multiarch.CacheToArgs{Registry: &multiarch.CacheToRegistryArgs{Ref: cache, Mode: multiarch.CacheModeMax}},
 			},
 		})
 		if err != nil {
