@@ -526,7 +526,10 @@ pub fn inputs_table(schema: &Json, token: &str) -> String {
     let empty = vec![];
     let required = r["requiredInputs"].as_array().unwrap_or(&empty);
     let mut s = String::new();
-    let model = all().iter().find(|r| r.model().token == token).map(|r| r.model());
+    let model = all()
+        .iter()
+        .find(|r| r.model().token == token)
+        .map(|r| r.model());
     if let Some(p) = r["inputProperties"].as_object() {
         pulumi_table(&mut s, schema, p, required, true, model);
     }

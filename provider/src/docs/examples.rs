@@ -35,8 +35,14 @@ macro_rules! example {
 /// Every scenario, in the order the pages show them.
 pub const EXAMPLES: &[Example] = &[
     example!("image-ecr", "A multi-platform image pushed to ECR"),
-    example!("manifest-list", "A manifest list from per-architecture tags"),
-    example!("promotion", "Promotion from dev to prod, keeping the digest"),
+    example!(
+        "manifest-list",
+        "A manifest list from per-architecture tags"
+    ),
+    example!(
+        "promotion",
+        "Promotion from dev to prod, keeping the digest"
+    ),
     example!("caches", "A registry build cache in ECR"),
     example!("builders", "Native build nodes per platform"),
 ];

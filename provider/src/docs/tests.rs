@@ -126,7 +126,11 @@ fn readme_is_self_contained_and_points_at_the_docs() {
 #[test]
 fn terraform_pages_speak_terraform() {
     let pages: std::collections::BTreeMap<_, _> = pages().into_iter().collect();
-    for page in ["index.md", "resources/image.md", "resources/manifest_list.md"] {
+    for page in [
+        "index.md",
+        "resources/image.md",
+        "resources/manifest_list.md",
+    ] {
         let text = &pages[page];
         for pulumi in [
             "keepRemotely",

@@ -92,6 +92,27 @@ fn is_ident(s: &str) -> bool {
     !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric())
 }
 
+/// A shared section without its Pulumi-only code blocks (fenced blocks whose first line is a
+/// `# Pulumi…` comment), for the Terraform pages.
+pub fn without_pulumi_blocks(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("```yaml\n# Pulumi") {
+        let Some(len) = rest[start + 3..].find("```") else {
+            break;
+        };
+        let mut end = start + 3 + len + 3;
+        // The blank line after the block goes with it.
+        if rest[end..].starts_with("\n\n") {
+            end += 2;
+        }
+        out.push_str(&rest[..start]);
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,25 +141,14 @@ mod tests {
         let t = terraform(r#"e.g. `{"…/app:10.20": "linux/arm64/v8"}`: for"#, &keys());
         assert_eq!(t, r#"e.g. `{ "…/app:10.20" = "linux/arm64/v8" }`: for"#);
     }
-}
 
-/// A shared section without its Pulumi-only code blocks (fenced blocks whose first line is a
-/// `# Pulumi…` comment), for the Terraform pages.
-pub fn without_pulumi_blocks(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(start) = rest.find("```yaml\n# Pulumi") {
-        let Some(len) = rest[start + 3..].find("```") else {
-            break;
-        };
-        let mut end = start + 3 + len + 3;
-        // The blank line after the block goes with it.
-        if rest[end..].starts_with("\n\n") {
-            end += 2;
-        }
-        out.push_str(&rest[..start]);
-        rest = &rest[end..];
+    #[test]
+    fn pulumi_only_blocks_leave_terraform_pages() {
+        let t =
+            "A:\n\n```yaml\n# Pulumi\nconfig: {}\n```\n\n```terraform\nprovider \"x\" {}\n```\n";
+        assert_eq!(
+            without_pulumi_blocks(t),
+            "A:\n\n```terraform\nprovider \"x\" {}\n```\n"
+        );
     }
-    out.push_str(rest);
-    out
 }
