@@ -520,7 +520,7 @@ fn pulumi_table(
 }
 
 /// A resource's inputs as a Markdown table (property, type, required, default,
-/// description); the README carries the same tables.
+/// description).
 pub fn inputs_table(schema: &Json, token: &str) -> String {
     let r = &schema["resources"][token];
     let empty = vec![];
