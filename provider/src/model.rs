@@ -13,6 +13,9 @@
 //!   the others (a resource's preview answers [`crate::resources::UnknownOutputs::Declared`]).
 //! - `extend("x-secret-strings" = "buildx-cache")`: the strings in the value (a list of
 //!   buildx cache strings) are secrets when they carry a credential (`type=gha,token=…`).
+//! - `extend("x-required-when" = "<condition>")`: an optional field that Check requires under
+//!   a condition on other fields, e.g. `tags` when `push` is true; the docs of both fronts say
+//!   "Required when <condition>." (field names in backticks, spelled per front there).
 //!
 //! A value that is one of several kinds (a `#[serde(untagged)]` enum of a string and a named
 //! object, JSON Schema `anyOf`) is a [`Kind::Union`]. Pulumi types it as the union
@@ -39,6 +42,7 @@ const KNOWN_EXTENSIONS: &[&str] = &[
     "x-diff",
     "x-output",
     "x-preview",
+    "x-required-when",
 ];
 
 /// What a value is.
@@ -127,6 +131,8 @@ pub struct Field {
     pub preview_unknown: bool,
     /// Which strings in the value are secrets, judged by their content.
     pub secret_strings: Option<SecretStrings>,
+    /// The condition under which an optional field is required (`x-required-when`).
+    pub required_when: Option<String>,
 }
 
 /// Strings that are secrets by their content.
@@ -281,6 +287,10 @@ impl Walker<'_> {
                 Some("buildx-cache") => Some(SecretStrings::BuildxCache),
                 Some(other) => panic!("field {key:?}: unknown x-secret-strings {other:?}"),
             },
+            required_when: v
+                .get("x-required-when")
+                .and_then(Json::as_str)
+                .map(str::to_owned),
             default: v
                 .get("default")
                 .filter(|d| d.is_boolean() || d.is_string() || d.is_number())
