@@ -399,6 +399,8 @@ pub enum BuildError {
     #[error("build failed on {endpoint}: {message}{}", failure_suffix(.step, .log_tail))]
     Solve {
         endpoint: String,
+        /// What the provider makes of it, classified once where BuildKit answers.
+        kind: SolveFailure,
         message: String,
         /// The step that failed, as BuildKit names it.
         step: Option<String>,
@@ -409,6 +411,28 @@ pub enum BuildError {
     Cancelled { endpoint: String },
     #[error("unexpected answer from BuildKit ({endpoint}): {detail}")]
     Protocol { endpoint: String, detail: String },
+}
+
+/// The solve failures the provider acts on, told apart where BuildKit's answer arrives so
+/// callers match a kind, not words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SolveFailure {
+    /// A base image has no manifest for one of the requested platforms.
+    PlatformMissing,
+    /// Anything else: a failed step, a registry refusal, a bad Dockerfile.
+    Other,
+}
+
+impl SolveFailure {
+    /// BuildKit reports a missing platform only in its message (containerd's platform
+    /// matcher has no error code), so this is the one place that reads the words.
+    fn of(message: &str) -> SolveFailure {
+        if message.contains("no match for platform in manifest") {
+            SolveFailure::PlatformMissing
+        } else {
+            SolveFailure::Other
+        }
+    }
 }
 
 fn failure_suffix(step: &Option<String>, tail: &[String]) -> String {
@@ -675,6 +699,7 @@ async fn run(
             };
             Err(BuildError::Solve {
                 endpoint: ep,
+                kind: SolveFailure::of(&message),
                 message,
                 step: detail.step,
                 log_tail: detail.log_tail,
