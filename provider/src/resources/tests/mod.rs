@@ -23,6 +23,8 @@ struct FakeRegistry {
     /// References whose look-up fails (auth, network).
     failing: Mutex<BTreeSet<String>>,
     writes: Mutex<Vec<String>>,
+    /// Whether every host deletes one tag alone (ECR).
+    ecr: std::sync::atomic::AtomicBool,
 }
 
 impl FakeRegistry {
@@ -73,7 +75,7 @@ impl Registry for FakeRegistry {
         Ok(())
     }
     fn is_ecr(&self, _host: &str) -> bool {
-        false
+        self.ecr.load(std::sync::atomic::Ordering::Relaxed)
     }
     async fn put_manifest(&self, r: &Reference, m: &RawManifest) -> Result<(), RegistryError> {
         self.writes
@@ -635,4 +637,5 @@ fn provider_passwords_never_make_a_configuration_change() {
     );
 }
 
+mod lookup;
 mod nodes;
