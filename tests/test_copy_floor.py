@@ -360,16 +360,19 @@ def test_diff_source_lookups_overlap_in_the_access_log(provider, world):
     id, state = provider.create(ML, provider.check(ML, inputs)[0])
     offset = os.path.getsize(world["PLAIN_REGISTRY_LOG"])
     assert provider.diff(ML, id, state, inputs).changes == DIFF_NONE
-    time.sleep(0.2)
-    with open(world["PLAIN_REGISTRY_LOG"], "rb") as f:
-        f.seek(offset)
-        text = f.read().decode(errors="replace")
-    # The registry's own request log: start time = completion time - duration.
-    spans = []
-    for l in text.splitlines():
-        if not (l.startswith("time=") and "response completed" in l and f"/v2/{repo}/manifests/src" in l):
-            continue
-        spans.append(span_of(l))
+    # The registry's own request log: start time = completion time - duration. It may write
+    # a line after the answer left: read until all n look-ups are there.
+    deadline = time.monotonic() + 30
+    while True:
+        with open(world["PLAIN_REGISTRY_LOG"], "rb") as f:
+            f.seek(offset)
+            text = f.read().decode(errors="replace")
+        lines = [l for l in text.splitlines() if l.startswith("time=")
+                 and "response completed" in l and f"/v2/{repo}/manifests/src" in l]
+        if len(lines) >= n or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    spans = [span_of(l) for l in lines]
     assert len(spans) == n, text
     # Concurrent: some look-up starts before another one has finished.
     spans.sort()

@@ -15,6 +15,9 @@
 //!   the snake_case key cannot serve (a data source's output named like one of its inputs).
 //! - `extend("x-secret-strings" = "buildx-cache")`: the strings in the value (a list of
 //!   buildx cache strings) are secrets when they carry a credential (`type=gha,token=…`).
+//! - `extend("x-required-when" = "<condition>")`: an optional field that Check requires under
+//!   a condition on other fields, e.g. `tags` when `push` is true; the docs of both fronts say
+//!   "Required when <condition>." (field names in backticks, spelled per front there).
 //!
 //! A value that is one of several kinds (a `#[serde(untagged)]` enum of a string and a named
 //! object, JSON Schema `anyOf`) is a [`Kind::Union`]. Pulumi types it as the union
@@ -42,6 +45,7 @@ const KNOWN_EXTENSIONS: &[&str] = &[
     "x-output",
     "x-preview",
     "x-terraform-name",
+    "x-required-when",
 ];
 
 /// What a value is.
@@ -132,6 +136,8 @@ pub struct Field {
     pub secret_strings: Option<SecretStrings>,
     /// The Terraform name, when not the snake_case key (`x-terraform-name`).
     pub terraform_name: Option<String>,
+    /// The condition under which an optional field is required (`x-required-when`).
+    pub required_when: Option<String>,
 }
 
 /// Strings that are secrets by their content.
@@ -317,6 +323,10 @@ impl Walker<'_> {
             },
             terraform_name: v
                 .get("x-terraform-name")
+                .and_then(Json::as_str)
+                .map(str::to_owned),
+            required_when: v
+                .get("x-required-when")
                 .and_then(Json::as_str)
                 .map(str::to_owned),
             default: v

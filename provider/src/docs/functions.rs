@@ -76,7 +76,7 @@ the reference. The pinned reference is `pinned_ref` (`ref` is the argument).\n\n
                 &block,
                 spec["inputs"]["properties"].as_object(),
                 spec["outputs"]["properties"].as_object(),
-                false,
+                None,
             );
             let name = model
                 .tf_name
@@ -102,10 +102,10 @@ pub(super) fn pulumi_section(schema: &Json) -> String {
         );
         let inputs = f["inputs"]["properties"].as_object().unwrap_or(&empty_map);
         let required = f["inputs"]["required"].as_array().unwrap_or(&empty);
-        pulumi_table(&mut s, schema, inputs, required, true);
+        pulumi_table(&mut s, schema, inputs, required, true, None);
         s.push_str("\nOutputs:\n\n");
         let outputs = f["outputs"]["properties"].as_object().unwrap_or(&empty_map);
-        pulumi_table(&mut s, schema, outputs, &[], false);
+        pulumi_table(&mut s, schema, outputs, &[], false, None);
     }
     s
 }

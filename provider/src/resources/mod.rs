@@ -99,8 +99,9 @@ pub struct Applied<S> {
 /// [`all`] and take each resource's own.
 #[derive(Debug, Clone)]
 pub struct ResourceDocs {
-    /// The Terraform example.
-    pub tf_example: &'static str,
+    /// Its examples: directories of docs/examples/ (one program per language), the first
+    /// being the page's main example.
+    pub examples: &'static [&'static str],
     /// How an import works (Markdown).
     pub import: String,
 }
