@@ -3,7 +3,7 @@
 //! - Terraform (the layout `tfplugindocs` writes): `index.md` (the provider block, ECR
 //!   credentials and IAM permissions), `resources/image.md`, `resources/manifest_list.md`,
 //!   each with Example Usage, Schema (Required / Optional / Read-Only, nested blocks) and
-//!   Import;
+//!   Import; `data-sources/image.md` (the functions, `docs/functions.rs`);
 //! - Pulumi (the layout of a package's registry docs): `_index.md` (overview, example,
 //!   resource reference) and `installation-configuration.md`.
 //!
@@ -47,6 +47,7 @@ pub fn pages() -> Vec<(String, String)> {
             tf_resource(model, &schema, docs.examples, &docs.import),
         ));
     }
+    pages.extend(functions::tf_pages(&schema));
     pages.push(("_index.md".to_owned(), pulumi_index(&schema)));
     pages.push((
         "installation-configuration.md".to_owned(),
@@ -592,6 +593,7 @@ See [Installation & Configuration](./installation-configuration.md) to install t
             s.push_str(&examples::pulumi_section(r.docs().examples, "####"));
         }
     }
+    s.push_str(&functions::pulumi_section(schema));
     s.push_str("\n## Types\n");
     for (token, t) in schema["types"].as_object().into_iter().flatten() {
         let name = token.rsplit(':').next().unwrap_or(token);
@@ -722,6 +724,7 @@ config:
 }
 
 mod examples;
+mod functions;
 
 #[cfg(test)]
 mod tests;

@@ -42,10 +42,19 @@ fn undocumented(schema: &Json) -> Vec<String> {
         props(&format!("{token} input"), &r["inputProperties"]);
         props(&format!("{token} output"), &r["properties"]);
     }
+    for (token, f) in schema["functions"].as_object().into_iter().flatten() {
+        props(&format!("{token} input"), &f["inputs"]["properties"]);
+        props(&format!("{token} output"), &f["outputs"]["properties"]);
+    }
     for (token, t) in schema["types"].as_object().into_iter().flatten() {
         props(token, &t["properties"]);
     }
-    for (token, r) in schema["resources"].as_object().into_iter().flatten() {
+    let described_items = schema["resources"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .chain(schema["functions"].as_object().into_iter().flatten());
+    for (token, r) in described_items {
         if !described(r) {
             missing.push(token.clone());
         }
@@ -214,4 +223,15 @@ fn pages_hold_what_registries_expect() {
     assert!(install.contains(&release_url()));
     assert!(install.contains("| `multiarch:registries` |"));
     assert!(pages["_index.md"].contains("### multiarch:index:ManifestList"));
+    let data = &pages["data-sources/image.md"];
+    for s in [
+        "# multiarch_image (Data Source)",
+        "data \"multiarch_image\" \"app\"",
+        "- `ref` (String)",
+        "- `pinned_ref` (String)",
+        "### Nested Schema for `manifests`",
+    ] {
+        assert!(data.contains(s), "data-sources/image.md lacks {s:?}");
+    }
+    assert!(pages["_index.md"].contains("### multiarch:index:getImage"));
 }

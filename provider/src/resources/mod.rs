@@ -5,6 +5,7 @@
 pub mod cache;
 mod endpoint;
 pub mod image;
+pub mod lookup;
 pub mod manifest_list;
 mod ports;
 mod tags;
@@ -616,6 +617,14 @@ pub fn all() -> &'static [Arc<dyn Dispatch>] {
         ]
     });
     &ALL
+}
+
+/// Every function this provider serves (Pulumi invokes, Terraform data sources), registered
+/// here once, as [`all`] registers the resources.
+pub fn functions() -> &'static [Arc<dyn lookup::Function>] {
+    static FUNCTIONS: LazyLock<Vec<Arc<dyn lookup::Function>>> =
+        LazyLock::new(|| vec![Arc::new(lookup::GetImage::new())]);
+    &FUNCTIONS
 }
 
 /// The input keys of resource `R` whose values differ between `olds` and `news`, as the
