@@ -89,7 +89,9 @@ pub(super) async fn apply(
     .await?;
     // Before anything is written: an unsigned source is refused with nothing pushed.
     require_signed(ctx, &inputs, &resolved).await?;
-    let (index, order) = index_for(&inputs, &resolved, &targets);
+    let (index, order) = index_for(&inputs, &resolved, &targets, &|host| {
+        ctx.registry.is_ecr(host)
+    });
     copy_children(ctx, &targets, &resolved, &order).await?;
     futures::future::try_join_all(targets.iter().zip(&current).map(|(t, now)| {
         let index = &index;

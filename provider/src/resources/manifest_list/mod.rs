@@ -197,7 +197,7 @@ impl Resource for ManifestList {
 
     fn docs() -> ResourceDocs {
         ResourceDocs {
-            tf_example: docs::TF_EXAMPLE,
+            examples: &["manifest-list", "promotion"],
             import: docs::import(),
         }
     }
