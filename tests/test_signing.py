@@ -14,7 +14,8 @@ import urllib.request
 import pytest
 
 from harness import IMAGE, ML, UNKNOWN, provider_pb2, raw_manifest, run, secret, skopeo_copy, to_struct, unique
-from harness import Provider, testenv
+from harness import Provider
+from harness import testenv as read_world
 
 
 @pytest.fixture(scope="session")
@@ -86,7 +87,7 @@ def cosign_env(tmp_path) -> dict:
     home = tmp_path / "cosign-home"
     docker = home / "docker"
     docker.mkdir(parents=True, exist_ok=True)
-    world = testenv()
+    world = read_world()
     password = open(world["ECR_PASSWORD_FILE"]).read().strip()
     auth = base64.b64encode(f"{world['ECR_USERNAME']}:{password}".encode()).decode()
     (docker / "config.json").write_text(json.dumps({"auths": {world["ECR_REGISTRY"]: {"auth": auth}}}))
