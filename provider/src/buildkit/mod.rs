@@ -37,6 +37,8 @@ mod cache;
 mod classic;
 pub use classic::{build_anywhere, LayoutPusher};
 mod collect;
+mod conns;
+pub use conns::probe;
 use crate::tls;
 pub use crate::tls::{TlsError, TlsSettings};
 mod transport;
@@ -405,10 +407,40 @@ pub enum BuildError {
         /// Its last lines of output.
         log_tail: Vec<String>,
     },
+    /// The connection to BuildKit broke during the solve (the node went away): nothing
+    /// was tagged by this build, and running it again elsewhere is safe.
+    #[error("lost the connection to BuildKit ({endpoint}) during the build: {detail}")]
+    Lost { endpoint: String, detail: String },
     #[error("build on {endpoint} was cancelled")]
     Cancelled { endpoint: String },
     #[error("unexpected answer from BuildKit ({endpoint}): {detail}")]
     Protocol { endpoint: String, detail: String },
+}
+
+impl BuildError {
+    /// The build never reached a working node (no connection, no session) or lost it
+    /// mid-solve: another node of a pool may take it.
+    pub fn node_unusable(&self) -> bool {
+        matches!(
+            self,
+            BuildError::Connect { .. } | BuildError::Session { .. } | BuildError::Lost { .. }
+        )
+    }
+}
+
+/// A solve that failed because the connection went away, not because the build did.
+fn lost(status: &tonic::Status) -> bool {
+    match status.code() {
+        tonic::Code::Unavailable => true,
+        tonic::Code::Unknown | tonic::Code::Internal | tonic::Code::Cancelled => {
+            let text = transport::status_chain(status).to_ascii_lowercase();
+            ["transport error", "connection reset", "broken pipe", "connection refused",
+             "h2 protocol error", "stream closed because of a broken connection"]
+                .iter()
+                .any(|w| text.contains(w))
+        }
+        _ => false,
+    }
 }
 
 fn failure_suffix(step: &Option<String>, tail: &[String]) -> String {
@@ -632,7 +664,7 @@ async fn run(
     } = job;
     let ep = endpoint.to_string();
     log.log(Level::Debug, &format!("connecting to BuildKit ({ep})"));
-    let control = transport::connect_control(endpoint)
+    let control = conns::control(endpoint)
         .await
         .map_err(|detail| BuildError::Connect {
             endpoint: ep.clone(),
@@ -664,6 +696,13 @@ async fn run(
                 file_order,
             };
             collect::finish(ep, resp, push, written, log.as_ref()).await
+        }
+        Err(status) if lost(&status) => {
+            conns::forget(endpoint);
+            Err(BuildError::Lost {
+                endpoint: ep,
+                detail: transport::status_chain(&status),
+            })
         }
         Err(status) => {
             let detail = state.lock().unwrap_or_else(|p| p.into_inner()).failure();

@@ -173,6 +173,7 @@ impl Builder for FakeBuilder {
     async fn build(
         &self,
         node: ports::Node,
+        _placement: &str,
         spec: &BuildSpec,
         output: Output,
         log: Arc<dyn Logger>,
@@ -306,6 +307,7 @@ impl World {
             log: self.log.clone(),
             cancel: CancellationToken::new(),
             preview,
+            urn: None,
         }
     }
     fn builds(&self) -> Vec<Build> {
