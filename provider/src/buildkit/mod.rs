@@ -38,9 +38,9 @@ mod classic;
 pub use classic::{build_anywhere, LayoutPusher};
 mod collect;
 mod conns;
-pub use conns::probe;
 use crate::tls;
 pub use crate::tls::{TlsError, TlsSettings};
+pub use conns::probe;
 mod transport;
 
 use std::collections::BTreeMap;
@@ -434,10 +434,16 @@ fn lost(status: &tonic::Status) -> bool {
         tonic::Code::Unavailable => true,
         tonic::Code::Unknown | tonic::Code::Internal | tonic::Code::Cancelled => {
             let text = transport::status_chain(status).to_ascii_lowercase();
-            ["transport error", "connection reset", "broken pipe", "connection refused",
-             "h2 protocol error", "stream closed because of a broken connection"]
-                .iter()
-                .any(|w| text.contains(w))
+            [
+                "transport error",
+                "connection reset",
+                "broken pipe",
+                "connection refused",
+                "h2 protocol error",
+                "stream closed because of a broken connection",
+            ]
+            .iter()
+            .any(|w| text.contains(w))
         }
         _ => false,
     }

@@ -4,9 +4,9 @@
 
 pub mod cache;
 mod endpoint;
-mod pool;
 pub mod image;
 pub mod manifest_list;
+mod pool;
 mod ports;
 mod tags;
 #[cfg(test)]

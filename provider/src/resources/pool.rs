@@ -142,8 +142,11 @@ fn weight(key: &str, endpoint: &str) -> u64 {
     u64::from_be_bytes(d[..8].try_into().unwrap_or_default())
 }
 
-fn slots() -> &'static Mutex<HashMap<(String, u32), Arc<Semaphore>>> {
-    static SLOTS: OnceLock<Mutex<HashMap<(String, u32), Arc<Semaphore>>>> = OnceLock::new();
+/// One semaphore per endpoint and limit, for the life of the process.
+type Slots = Mutex<HashMap<(String, u32), Arc<Semaphore>>>;
+
+fn slots() -> &'static Slots {
+    static SLOTS: OnceLock<Slots> = OnceLock::new();
     SLOTS.get_or_init(Mutex::default)
 }
 
@@ -244,7 +247,9 @@ mod tests {
                 limit: None,
             })
             .collect();
-        let keys: Vec<String> = (0..400).map(|i| format!("urn:pulumi:s::p::t::img{i}")).collect();
+        let keys: Vec<String> = (0..400)
+            .map(|i| format!("urn:pulumi:s::p::t::img{i}"))
+            .collect();
         let first = |ms: &[Member], k: &str| rendezvous(ms, k)[0].setting.clone();
         let mut per_node: HashMap<String, usize> = HashMap::new();
         for k in &keys {

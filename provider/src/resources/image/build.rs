@@ -127,8 +127,14 @@ pub(super) async fn build_and_push(
     // solve, BuildKit pushes the index itself.
     let node = groups.first().and_then(|g| g.0);
     let build = |output| {
-        ctx.builder
-            .build(node, &placement, &spec, output, ctx.log.clone(), ctx.cancel.clone())
+        ctx.builder.build(
+            node,
+            &placement,
+            &spec,
+            output,
+            ctx.log.clone(),
+            ctx.cancel.clone(),
+        )
     };
     if ctx.preview {
         // Dockerfile errors show at preview, push or not; nothing is exported.

@@ -194,11 +194,9 @@ pub(super) async fn multi_node(
     let Placed { groups, placement } = at;
     if ctx.preview || !state.inputs.push {
         if !ctx.preview || state.inputs.build_on_preview {
-            futures::future::try_join_all(
-                groups.iter().map(|(node, platforms)| {
-                    build_on(ctx, *node, placement, spec, platforms, Output::BuildOnly)
-                }),
-            )
+            futures::future::try_join_all(groups.iter().map(|(node, platforms)| {
+                build_on(ctx, *node, placement, spec, platforms, Output::BuildOnly)
+            }))
             .await?;
         }
         if ctx.preview {
