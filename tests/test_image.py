@@ -8,7 +8,7 @@ import grpc
 import pytest
 
 from harness import (
-    DIFF_NONE, DIFF_SOME, IMAGE, ROOT, SECRET_SIG, SIG, UNKNOWN, pulled_digest, raw_manifest, run,
+    DIFF_NONE, DIFF_SOME, IMAGE, ML, ROOT, SECRET_SIG, SIG, UNKNOWN, pulled_digest, raw_manifest, run,
     secret, unique,
 )
 
@@ -108,6 +108,25 @@ def test_broken_dockerfile_fails_the_preview_without_writes(provider, world, tmp
     assert "exit code: 7" in e.value.details()
     assert "about to fail" in e.value.details()
     assert [w for w in plain_log.writes() if "buildkit" in w.lower() or "multiarch" in w] == []
+
+
+def test_a_base_image_without_the_platform_is_an_error_naming_platforms(provider, world, tmp_path):
+    """BuildKit says only in words that a base image lacks a platform; the provider turns
+    that into an error on `platforms`, at preview, and writes nothing."""
+    base = f"{world['PLAIN_REGISTRY']}/{unique('amd64-only')}:1"
+    one, _ = provider.check(IMAGE, {"dockerfile": {"inline": f"FROM {world['BASE_IMAGE_PLAIN']}\n"},
+                                    "platforms": ["linux/amd64"], "tags": [base]})
+    provider.create(IMAGE, one)
+    # An index that lists amd64 only (a lone manifest would be taken for any platform).
+    index = f"{world['PLAIN_REGISTRY']}/{unique('amd64-index')}:1"
+    provider.create(ML, provider.check(ML, {"tags": [index], "sources": [base]})[0])
+    inputs = {"dockerfile": {"inline": f"FROM {index}\nRUN true\n"},
+              "platforms": ["linux/arm64"], "tags": [f"{world['PLAIN_REGISTRY']}/{unique('derived')}:1"]}
+    checked, _ = provider.check(IMAGE, inputs)
+    with pytest.raises(grpc.RpcError) as e:
+        provider.create(IMAGE, checked, preview=True)
+    details = e.value.details()
+    assert "platforms" in details and "no manifest for one of the requested platforms" in details, details
 
 
 def test_cross_compile_pattern(provider, world, tmp_path):

@@ -107,10 +107,11 @@ TYPECHECK = PROGRAMS / "typecheck"
 
 
 def test_typed_cache_entries_type_check_in_typescript(tmp_path):
-    """`cacheFrom`/`cacheTo` are `(string | CacheTo)[]`: strings and typed entries mix, and a
-    mode other than min|max is a compile error."""
+    """`cacheFrom`/`cacheTo` are `(string | CacheTo)[]`: strings and typed entries mix; a
+    mode other than min|max, and a mode on a cacheFrom entry, are compile errors."""
     sdk = build_node_sdk(tmp_path)
-    for name, ok in (("caches.ts", True), ("caches_bad.ts", False)):
+    for name, ok, bad in (("caches.ts", True, ""), ("caches_bad.ts", False, "maximum"),
+                          ("caches_from_mode_bad.ts", False, "mode")):
         prog = tmp_path / name.replace(".", "_")
         prog.mkdir()
         shutil.copy(TYPECHECK / name, prog / "program.ts")
@@ -121,7 +122,7 @@ def test_typed_cache_entries_type_check_in_typescript(tmp_path):
         if ok:
             assert p.returncode == 0, p.stdout + p.stderr
         else:
-            assert p.returncode != 0 and "maximum" in p.stdout, p.stdout + p.stderr
+            assert p.returncode != 0 and bad in p.stdout, p.stdout + p.stderr
 
 
 def test_typed_cache_entries_type_check_in_python(tmp_path):

@@ -245,16 +245,23 @@ mod tests {
         }
         assert!(s["types"].get("multiarch:index:CacheToEntry").is_none());
         assert_eq!(
-            s["types"]["multiarch:index:CacheGha"]["properties"]["token"]["secret"],
+            s["types"]["multiarch:index:CacheToGha"]["properties"]["token"]["secret"],
             true
         );
         assert_eq!(
-            s["types"]["multiarch:index:CacheS3"]["properties"]["secretAccessKey"]["secret"],
+            s["types"]["multiarch:index:CacheFromS3"]["properties"]["secretAccessKey"]["secret"],
             true
         );
         assert!(s["types"]["multiarch:index:CacheFrom"]["properties"]
             .get("inline")
             .is_none());
+        // The export options are on the cacheTo types only.
+        for backend in ["Registry", "Gha", "S3"] {
+            let from = &s["types"][format!("multiarch:index:CacheFrom{backend}")]["properties"];
+            let to = &s["types"][format!("multiarch:index:CacheTo{backend}")]["properties"];
+            assert!(from.get("mode").is_none() && from.get("ignoreError").is_none());
+            assert!(to.get("mode").is_some() && to.get("ignoreError").is_some());
+        }
         for (r, outputs) in [
             (img, &["contextHash", "digest", "manifests", "ref"][..]),
             (

@@ -25,7 +25,7 @@ const MAX_JSON: usize = 4 << 20;
 
 /// A connection to the Engine's API.
 pub(crate) struct EngineConn {
-    io: Pin<Box<dyn super::transport::Io>>,
+    io: Pin<Box<dyn Io>>,
     diag: Diag,
 }
 
@@ -106,7 +106,7 @@ impl AsyncWrite for EngineConn {
 
 /// Connects to the Engine (no request sent yet).
 pub(crate) async fn connect(engine: &Engine) -> Result<EngineConn, String> {
-    let plain = |io: Pin<Box<dyn super::transport::Io>>| EngineConn {
+    let plain = |io: Pin<Box<dyn Io>>| EngineConn {
         io,
         diag: Diag::default(),
     };
@@ -318,7 +318,7 @@ async fn send(
         let resp = sender
             .send_request(req)
             .await
-            .map_err(|e| format!("{method} {path}: {}", super::transport::error_chain(&e)))?;
+            .map_err(|e| format!("{method} {path}: {}", error_chain(&e)))?;
         Ok::<_, String>((resp, task))
     };
     match attempt.await {
@@ -401,6 +401,28 @@ pub(crate) async fn download(
         }
     }
     file.flush().await.map_err(|e| e.to_string())
+}
+
+/// A byte stream a connection runs over (unix, TCP, TLS or an ssh child's pipes).
+pub(crate) trait Io:
+    tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static
+{
+}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static> Io for T {}
+
+/// An error and its sources, `: `-separated (tonic and hyper nest the useful part).
+pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut msg = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        let text = s.to_string();
+        if !msg.contains(&text) {
+            msg.push_str(": ");
+            msg.push_str(&text);
+        }
+        src = s.source();
+    }
+    msg
 }
 
 #[cfg(test)]

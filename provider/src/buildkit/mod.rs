@@ -401,6 +401,8 @@ pub enum BuildError {
     #[error("build failed on {endpoint}: {message}{}", failure_suffix(.step, .log_tail))]
     Solve {
         endpoint: String,
+        /// What the provider makes of it, classified once where BuildKit answers.
+        kind: SolveFailure,
         message: String,
         /// The step that failed, as BuildKit names it.
         step: Option<String>,
@@ -428,24 +430,42 @@ impl BuildError {
     }
 }
 
-/// A solve that failed because the connection went away, not because the build did.
+/// A solve that failed because the connection went away, not because the build did:
+/// BuildKit says `Unavailable`, or the status carries a transport error (the h2 connection
+/// broke) rather than BuildKit's own answer.
 fn lost(status: &tonic::Status) -> bool {
-    match status.code() {
-        tonic::Code::Unavailable => true,
-        tonic::Code::Unknown | tonic::Code::Internal | tonic::Code::Cancelled => {
-            let text = transport::status_chain(status).to_ascii_lowercase();
-            [
-                "transport error",
-                "connection reset",
-                "broken pipe",
-                "connection refused",
-                "h2 protocol error",
-                "stream closed because of a broken connection",
-            ]
-            .iter()
-            .any(|w| text.contains(w))
+    if status.code() == tonic::Code::Unavailable {
+        return true;
+    }
+    let mut src = std::error::Error::source(status);
+    while let Some(e) = src {
+        if e.is::<tonic::transport::Error>() || e.is::<hyper::Error>() || e.is::<std::io::Error>() {
+            return true;
         }
-        _ => false,
+        src = e.source();
+    }
+    false
+}
+
+/// The solve failures the provider acts on, told apart where BuildKit's answer arrives so
+/// callers match a kind, not words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SolveFailure {
+    /// A base image has no manifest for one of the requested platforms.
+    PlatformMissing,
+    /// Anything else: a failed step, a registry refusal, a bad Dockerfile.
+    Other,
+}
+
+impl SolveFailure {
+    /// BuildKit reports a missing platform only in its message (containerd's platform
+    /// matcher has no error code), so this is the one place that reads the words.
+    fn of(message: &str) -> SolveFailure {
+        if message.contains("no match for platform in manifest") {
+            SolveFailure::PlatformMissing
+        } else {
+            SolveFailure::Other
+        }
     }
 }
 
@@ -720,6 +740,7 @@ async fn run(
             };
             Err(BuildError::Solve {
                 endpoint: ep,
+                kind: SolveFailure::of(&message),
                 message,
                 step: detail.step,
                 log_tail: detail.log_tail,

@@ -2,7 +2,7 @@
 //! local directories the session serves.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use bollard_buildkit_proto::moby::buildkit::v1::{
     CacheOptions, CacheOptionsEntry, Exporter as ExporterEntry, SolveRequest,
@@ -11,12 +11,8 @@ use bollard_buildkit_proto::moby::buildkit::v1::{
 use super::content::{find_in_index, has_blob, local_store_id, Layout, EXPORT_STORE};
 use super::filesend::{Target, TargetKind};
 use super::filesync::DirSource;
-use super::sources::{main_context, named_contexts};
+use super::sources::{check_key, invalid, main_context, named_contexts};
 use super::{BuildError, BuildSpec, Exports, FileExport, NetworkMode, Output};
-
-/// Local directory names the Dockerfile frontend asks for.
-pub(crate) const DIR_CONTEXT: &str = "context";
-pub(crate) const DIR_DOCKERFILE: &str = "dockerfile";
 
 /// A solve request plus what the session has to serve for it.
 pub(crate) struct Prepared {
@@ -34,29 +30,6 @@ pub(crate) struct Prepared {
     pub file_order: Vec<u32>,
     /// What to tell the user (a local cache with nothing to import yet).
     pub warnings: Vec<String>,
-}
-
-pub(super) fn invalid(msg: impl Into<String>) -> BuildError {
-    BuildError::Invalid(msg.into())
-}
-
-pub(super) fn check_key(kind: &str, k: &str) -> Result<(), BuildError> {
-    if k.is_empty() || k.contains(['=', '\n', '\0']) {
-        return Err(invalid(format!("invalid {kind} name {k:?}")));
-    }
-    Ok(())
-}
-
-pub(super) fn dir_exists(p: &Path, what: &str) -> Result<PathBuf, BuildError> {
-    let abs =
-        std::fs::canonicalize(p).map_err(|e| invalid(format!("{what} {}: {e}", p.display())))?;
-    if !abs.is_dir() {
-        return Err(invalid(format!(
-            "{what} {} is not a directory",
-            p.display()
-        )));
-    }
-    Ok(abs)
 }
 
 /// Builds the request. `Output::BuildOnly` gets no exporter and no cache

@@ -3,12 +3,38 @@
 //! the Dockerfile, and the named contexts.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::filesync::{DirSource, VirtualFile};
-use super::solve::{check_key, dir_exists, invalid, DIR_CONTEXT, DIR_DOCKERFILE};
 use super::{BuildError, BuildSpec, DockerfileSource};
+
+/// Local directory names the Dockerfile frontend asks for.
+pub(crate) const DIR_CONTEXT: &str = "context";
+pub(crate) const DIR_DOCKERFILE: &str = "dockerfile";
+
+pub(super) fn invalid(msg: impl Into<String>) -> BuildError {
+    BuildError::Invalid(msg.into())
+}
+
+pub(super) fn check_key(kind: &str, k: &str) -> Result<(), BuildError> {
+    if k.is_empty() || k.contains(['=', '\n', '\0']) {
+        return Err(invalid(format!("invalid {kind} name {k:?}")));
+    }
+    Ok(())
+}
+
+pub(super) fn dir_exists(p: &Path, what: &str) -> Result<PathBuf, BuildError> {
+    let abs =
+        std::fs::canonicalize(p).map_err(|e| invalid(format!("{what} {}: {e}", p.display())))?;
+    if !abs.is_dir() {
+        return Err(invalid(format!(
+            "{what} {} is not a directory",
+            p.display()
+        )));
+    }
+    Ok(abs)
+}
 
 /// The Dockerfile's file name and the directory BuildKit reads it from.
 fn dockerfile_source(spec: &BuildSpec) -> Result<(String, DirSource), BuildError> {

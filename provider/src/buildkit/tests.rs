@@ -56,6 +56,7 @@ fn secrets_not_in_debug() {
 #[test]
 fn solve_error_carries_tail() {
     let e = BuildError::Solve {
+        kind: SolveFailure::Other,
         endpoint: "Docker Engine at unix:///var/run/docker.sock".into(),
         message: "exit code: 3".into(),
         step: Some("[2/2] RUN boom".into()),

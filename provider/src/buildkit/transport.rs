@@ -17,7 +17,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::UnixStream;
 use tonic::transport::{Channel, Uri};
 
-use super::engine_conn;
+use super::engine_conn::{self, error_chain, Io};
 use super::session::{self, EXPOSED_METHODS};
 use super::{AbortOnDrop, Endpoint};
 use crate::docker::Engine;
@@ -300,12 +300,6 @@ impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Recording<T> {
     }
 }
 
-pub(crate) trait Io:
-    tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static
-{
-}
-impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static> Io for T {}
-
 /// A gRPC client for BuildKit's Control service at `endpoint`.
 pub(crate) async fn connect_control(endpoint: &Endpoint) -> Result<Control, String> {
     let base = tonic::transport::Endpoint::from_static("http://buildkit.invalid")
@@ -418,21 +412,6 @@ pub(crate) fn status_chain(status: &tonic::Status) -> String {
     }
     if msg.is_empty() {
         msg = format!("{:?}", status.code());
-    }
-    msg
-}
-
-/// An error and its sources, `: `-separated (tonic and hyper nest the useful part).
-pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut msg = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        let text = s.to_string();
-        if !msg.contains(&text) {
-            msg.push_str(": ");
-            msg.push_str(&text);
-        }
-        src = s.source();
     }
     msg
 }

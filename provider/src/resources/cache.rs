@@ -4,9 +4,10 @@
 //!
 //! Both forms become one [`CacheEntry`] (BuildKit's type and attributes) here, in
 //! [`convert`], which Check, preview and up share, so what Check accepts is what
-//! the build gets. The variant types are shared by both directions; the fields only an
-//! export has (`mode`, `ignoreError`, the registry manifest flags, `local.dest`) are
-//! rejected in `cacheFrom` with the property named.
+//! the build gets. Each backend has an import type and an export type (`CacheFromS3`,
+//! `CacheToS3`) declared from one field list, so the options only an export has (`mode`,
+//! `ignoreError`, the registry manifest flags) exist on cacheTo only, in the schema and SDKs
+//! as in Check.
 //!
 //! The string-or-object union is an `untagged` enum: JSON Schema `anyOf`, which the model
 //! (`crate::model`) reads as a union: Pulumi `oneOf` (`string | CacheTo`), Terraform the
@@ -43,46 +44,92 @@ impl CacheMode {
     }
 }
 
-/// A registry cache (`type=registry`): the cache stored as an image in a repository.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct CacheRegistry {
-    /// The cache's reference, with its registry host, e.g. `<registry>/app:cache`. With
-    /// several build nodes each node uses its own: `<registry>/app:cache-linux-arm64`.
-    #[serde(rename = "ref")]
-    pub reference: String,
-    /// cacheTo only: `min` (default) or `max`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mode: Option<CacheMode>,
-    /// cacheTo only: write the cache as an image manifest (`image-manifest`). Default: true
-    /// on ECR hosts (ECR refuses BuildKit's cache manifest), BuildKit's default elsewhere.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub image_manifest: Option<bool>,
-    /// cacheTo only: OCI media types (`oci-mediatypes`). Default: true on ECR hosts.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub oci_media_types: Option<bool>,
-    /// cacheTo only: a failed cache export is a warning instead of a failed build.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ignore_error: Option<bool>,
+/// Declares a backend's import type and its export type from one list of fields: the
+/// export type has every field of the import type plus the export options. The schema and
+/// SDKs thus offer `mode`, `ignoreError` and the registry manifest flags on cacheTo only,
+/// and each shared field's facts (docs, secrecy, diff) are written once.
+macro_rules! cache_backend {
+    (
+        $(#[$from_meta:meta])* $from:ident,
+        $(#[$to_meta:meta])* $to:ident {
+            $( $(#[$fmeta:meta])* $field:ident : $ty:ty, )*
+        }
+        export { $( $(#[$emeta:meta])* $efield:ident : $ety:ty, )* }
+    ) => {
+        $(#[$from_meta])*
+        #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+        #[serde(rename_all = "camelCase", deny_unknown_fields)]
+        pub struct $from {
+            $( $(#[$fmeta])* pub $field: $ty, )*
+        }
+
+        $(#[$to_meta])*
+        #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+        #[serde(rename_all = "camelCase", deny_unknown_fields)]
+        pub struct $to {
+            $( $(#[$fmeta])* pub $field: $ty, )*
+            $( $(#[$emeta])* pub $efield: $ety, )*
+        }
+
+        impl $to {
+            /// Where the cache lives, as an import names it.
+            fn location(&self) -> $from {
+                $from { $( $field: self.$field.clone(), )* }
+            }
+        }
+    };
 }
 
-/// A local directory cache (`type=local`, an OCI image layout on the provider's host): a
-/// cacheTo writes `dest` (blobs, and `index.json` naming the cache `latest`), a cacheFrom
-/// reads `src`; a `src` with nothing in it yet is skipped with a warning.
+cache_backend! {
+    /// A registry cache to import (`type=registry`): the cache stored as an image in a
+    /// repository.
+    CacheFromRegistry,
+    /// A registry cache to export (`type=registry`): the cache stored as an image in a
+    /// repository.
+    CacheToRegistry {
+        /// The cache's reference, with its registry host, e.g. `<registry>/app:cache`. With
+        /// several build nodes each node uses its own: `<registry>/app:cache-linux-arm64`.
+        #[serde(rename = "ref")]
+        reference: String,
+    }
+    export {
+        /// `min` (default) or `max`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mode: Option<CacheMode>,
+        /// Write the cache as an image manifest (`image-manifest`). Default: true on ECR
+        /// hosts (ECR refuses BuildKit's cache manifest), BuildKit's default elsewhere.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        image_manifest: Option<bool>,
+        /// OCI media types (`oci-mediatypes`). Default: true on ECR hosts.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        oci_media_types: Option<bool>,
+        /// A failed cache export is a warning instead of a failed build.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ignore_error: Option<bool>,
+    }
+}
+
+/// A local directory cache to import (`type=local`): an OCI image layout on the provider's
+/// host, as a cacheTo `dest` wrote it (its index.json names the cache `latest`); a `src`
+/// with nothing in it yet is skipped with a warning.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct CacheLocal {
-    /// cacheFrom: the directory to import from (what a cacheTo `dest` wrote; its index.json
-    /// names the cache `latest`). Nothing there yet: skipped with a warning.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub src: Option<String>,
-    /// cacheTo: the directory to export to (created if absent): an OCI image layout.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dest: Option<String>,
-    /// cacheTo only: `min` (default) or `max`.
+pub struct CacheFromLocal {
+    /// The directory to import from.
+    pub src: String,
+}
+
+/// A local directory cache to export (`type=local`): an OCI image layout on the provider's
+/// host (blobs, and `index.json` naming the cache `latest`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CacheToLocal {
+    /// The directory to export to (created if absent).
+    pub dest: String,
+    /// `min` (default) or `max`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<CacheMode>,
-    /// cacheTo only: a failed cache export is a warning instead of a failed build.
+    /// A failed cache export is a warning instead of a failed build.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ignore_error: Option<bool>,
 }
@@ -93,68 +140,78 @@ pub struct CacheLocal {
 #[serde(deny_unknown_fields)]
 pub struct CacheInline {}
 
-/// The GitHub Actions cache (`type=gha`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct CacheGha {
-    /// The cache's scope (BuildKit's default: `buildkit`); give each image its own.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scope: Option<String>,
-    /// The cache service URL. Default: `ACTIONS_CACHE_URL` of the provider's environment.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
-    /// The cache service token. Default: `ACTIONS_RUNTIME_TOKEN` of the provider's
-    /// environment. It changes every workflow run, so a new one is never a change.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("x-diff" = "ignore"))]
-    pub token: Option<SecretString>,
-    /// cacheTo only: `min` (default) or `max`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mode: Option<CacheMode>,
-    /// cacheTo only: a failed cache export is a warning instead of a failed build.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ignore_error: Option<bool>,
+cache_backend! {
+    /// The GitHub Actions cache to import (`type=gha`).
+    CacheFromGha,
+    /// The GitHub Actions cache to export to (`type=gha`).
+    CacheToGha {
+        /// The cache's scope (BuildKit's default: `buildkit`); give each image its own.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        scope: Option<String>,
+        /// The cache service URL. Default: `ACTIONS_CACHE_URL` of the provider's environment.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        url: Option<String>,
+        /// The cache service token. Default: `ACTIONS_RUNTIME_TOKEN` of the provider's
+        /// environment. It changes every workflow run, so a new one is never a change.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(extend("x-diff" = "ignore"))]
+        token: Option<SecretString>,
+    }
+    export {
+        /// `min` (default) or `max`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mode: Option<CacheMode>,
+        /// A failed cache export is a warning instead of a failed build.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ignore_error: Option<bool>,
+    }
 }
 
-/// An S3 bucket cache (`type=s3`). Without keys, BuildKit uses its own AWS credentials.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct CacheS3 {
-    /// The bucket.
-    pub bucket: String,
-    /// The bucket's region, e.g. `us-east-1`.
-    pub region: String,
-    /// The cache manifest's name (BuildKit's default: `buildkit`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// A prefix for every object the cache writes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub prefix: Option<String>,
-    /// An S3-compatible endpoint instead of AWS's.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub endpoint_url: Option<String>,
-    /// Path-style bucket URLs (`<endpoint>/<bucket>`), as MinIO and most S3-compatible
-    /// stores need.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub use_path_style: Option<bool>,
-    /// The access key id. A new key is never a change.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("x-diff" = "ignore"))]
-    pub access_key_id: Option<String>,
-    /// The secret access key. A new key is never a change.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("x-diff" = "ignore"))]
-    pub secret_access_key: Option<SecretString>,
-    /// The session token of temporary credentials. A new one is never a change.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("x-diff" = "ignore"))]
-    pub session_token: Option<SecretString>,
-    /// cacheTo only: `min` (default) or `max`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mode: Option<CacheMode>,
-    /// cacheTo only: a failed cache export is a warning instead of a failed build.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ignore_error: Option<bool>,
+cache_backend! {
+    /// An S3 bucket cache to import (`type=s3`). Without keys, BuildKit uses its own AWS
+    /// credentials.
+    CacheFromS3,
+    /// An S3 bucket cache to export to (`type=s3`). Without keys, BuildKit uses its own AWS
+    /// credentials.
+    CacheToS3 {
+        /// The bucket.
+        bucket: String,
+        /// The bucket's region, e.g. `us-east-1`.
+        region: String,
+        /// The cache manifest's name (BuildKit's default: `buildkit`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        /// A prefix for every object the cache writes.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        prefix: Option<String>,
+        /// An S3-compatible endpoint instead of AWS's.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        endpoint_url: Option<String>,
+        /// Path-style bucket URLs (`<endpoint>/<bucket>`), as MinIO and most S3-compatible
+        /// stores need.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        use_path_style: Option<bool>,
+        /// The access key id. A new key is never a change.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(extend("x-diff" = "ignore"))]
+        access_key_id: Option<String>,
+        /// The secret access key. A new key is never a change.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(extend("x-diff" = "ignore"))]
+        secret_access_key: Option<SecretString>,
+        /// The session token of temporary credentials. A new one is never a change.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(extend("x-diff" = "ignore"))]
+        session_token: Option<SecretString>,
+    }
+    export {
+        /// `min` (default) or `max`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mode: Option<CacheMode>,
+        /// A failed cache export is a warning instead of a failed build.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ignore_error: Option<bool>,
+    }
 }
 
 /// A typed cache source: set exactly one of `registry`, `local`, `gha`, `s3`, `raw`.
@@ -163,16 +220,16 @@ pub struct CacheS3 {
 pub struct CacheFrom {
     /// Import a registry cache.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub registry: Option<CacheRegistry>,
-    /// Import a local directory cache (`src`).
+    pub registry: Option<CacheFromRegistry>,
+    /// Import a local directory cache.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub local: Option<CacheLocal>,
+    pub local: Option<CacheFromLocal>,
     /// Import the GitHub Actions cache.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gha: Option<CacheGha>,
+    pub gha: Option<CacheFromGha>,
     /// Import an S3 bucket cache.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub s3: Option<CacheS3>,
+    pub s3: Option<CacheFromS3>,
     /// A buildx string, e.g. `type=registry,ref=<repo>:cache`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub raw: Option<String>,
@@ -189,19 +246,19 @@ pub struct CacheFrom {
 pub struct CacheTo {
     /// Export to a registry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub registry: Option<CacheRegistry>,
-    /// Export to a local directory (`dest`).
+    pub registry: Option<CacheToRegistry>,
+    /// Export to a local directory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub local: Option<CacheLocal>,
+    pub local: Option<CacheToLocal>,
     /// Write cache metadata into the pushed image.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inline: Option<CacheInline>,
     /// Export to the GitHub Actions cache.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gha: Option<CacheGha>,
+    pub gha: Option<CacheToGha>,
     /// Export to an S3 bucket.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub s3: Option<CacheS3>,
+    pub s3: Option<CacheToS3>,
     /// A buildx string, e.g. `type=registry,ref=<repo>:cache,mode=max`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub raw: Option<String>,
@@ -307,56 +364,108 @@ impl EntryError {
     }
 }
 
-/// The typed variants of either direction, borrowed.
-#[derive(Default)]
-pub struct Variants<'a> {
-    registry: Option<&'a CacheRegistry>,
-    local: Option<&'a CacheLocal>,
-    /// `Some` when the key was given (in a cacheFrom: a mistake).
-    inline: Option<()>,
-    gha: Option<&'a CacheGha>,
-    s3: Option<&'a CacheS3>,
-    raw: Option<&'a str>,
-}
-
 /// One entry of either list.
 pub trait CacheItem {
     const DIRECTION: Direction;
-    /// The buildx string, or the typed variants.
-    fn form(&self) -> Result<&str, Variants<'_>>;
+    /// The entry as BuildKit takes it, or every problem with it.
+    fn typed(&self, env: Env) -> Result<CacheEntry, Vec<EntryError>>;
+    /// The buildx string, when the entry is one.
+    fn raw(&self) -> Option<&str>;
+    /// Whether the entry is the typed `local` variant (its directory is `.local.<key>`).
+    fn is_typed_local(&self) -> bool;
 }
 
 impl CacheItem for CacheFromEntry {
     const DIRECTION: Direction = Direction::From;
-    fn form(&self) -> Result<&str, Variants<'_>> {
-        match self {
-            CacheFromEntry::Raw(s) => Ok(s),
-            CacheFromEntry::Typed(t) => Err(Variants {
-                registry: t.registry.as_ref(),
-                local: t.local.as_ref(),
-                inline: t.inline.as_ref().map(|_| ()),
-                gha: t.gha.as_ref(),
-                s3: t.s3.as_ref(),
-                raw: t.raw.as_deref(),
-            }),
+    fn typed(&self, env: Env) -> Result<CacheEntry, Vec<EntryError>> {
+        let t = match self {
+            CacheFromEntry::Raw(s) => return parse_raw(s, ""),
+            CacheFromEntry::Typed(t) => t,
+        };
+        if t.inline.is_some() {
+            return Err(vec![EntryError::new(
+                ".inline",
+                "inline is a cache export only (it writes cache metadata into the pushed \
+                 image); to import it, name that image: registry {ref}",
+            )]);
         }
+        let set = [
+            t.registry.is_some(),
+            t.local.is_some(),
+            t.gha.is_some(),
+            t.s3.is_some(),
+            t.raw.is_some(),
+        ];
+        exactly_one(&set, Direction::From)?;
+        let mut errors = Vec::new();
+        let e = if let Some(r) = &t.registry {
+            registry(r, &mut errors)
+        } else if let Some(l) = &t.local {
+            local(&l.src, Direction::From, &mut errors)
+        } else if let Some(g) = &t.gha {
+            gha(g, env)
+        } else if let Some(s) = &t.s3 {
+            s3(s, &mut errors)
+        } else {
+            return parse_raw(t.raw.as_deref().unwrap_or_default(), ".raw");
+        };
+        finish(e, errors)
+    }
+    fn raw(&self) -> Option<&str> {
+        match self {
+            CacheFromEntry::Raw(s) => Some(s),
+            CacheFromEntry::Typed(_) => None,
+        }
+    }
+    fn is_typed_local(&self) -> bool {
+        matches!(self, CacheFromEntry::Typed(t) if t.local.is_some())
     }
 }
 
 impl CacheItem for CacheToEntry {
     const DIRECTION: Direction = Direction::To;
-    fn form(&self) -> Result<&str, Variants<'_>> {
+    fn typed(&self, env: Env) -> Result<CacheEntry, Vec<EntryError>> {
+        let t = match self {
+            CacheToEntry::Raw(s) => return parse_raw(s, ""),
+            CacheToEntry::Typed(t) => t,
+        };
+        let set = [
+            t.registry.is_some(),
+            t.local.is_some(),
+            t.inline.is_some(),
+            t.gha.is_some(),
+            t.s3.is_some(),
+            t.raw.is_some(),
+        ];
+        exactly_one(&set, Direction::To)?;
+        let mut errors = Vec::new();
+        let e = if let Some(r) = &t.registry {
+            let mut e = registry(&r.location(), &mut errors);
+            flag(&mut e, "image-manifest", r.image_manifest);
+            flag(&mut e, "oci-mediatypes", r.oci_media_types);
+            export_options(e, r.mode, r.ignore_error)
+        } else if let Some(l) = &t.local {
+            let e = local(&l.dest, Direction::To, &mut errors);
+            export_options(e, l.mode, l.ignore_error)
+        } else if t.inline.is_some() {
+            CacheEntry::new("inline")
+        } else if let Some(g) = &t.gha {
+            export_options(gha(&g.location(), env), g.mode, g.ignore_error)
+        } else if let Some(s) = &t.s3 {
+            export_options(s3(&s.location(), &mut errors), s.mode, s.ignore_error)
+        } else {
+            return parse_raw(t.raw.as_deref().unwrap_or_default(), ".raw");
+        };
+        finish(e, errors)
+    }
+    fn raw(&self) -> Option<&str> {
         match self {
-            CacheToEntry::Raw(s) => Ok(s),
-            CacheToEntry::Typed(t) => Err(Variants {
-                registry: t.registry.as_ref(),
-                local: t.local.as_ref(),
-                inline: t.inline.as_ref().map(|_| ()),
-                gha: t.gha.as_ref(),
-                s3: t.s3.as_ref(),
-                raw: t.raw.as_deref(),
-            }),
+            CacheToEntry::Raw(s) => Some(s),
+            CacheToEntry::Typed(_) => None,
         }
+    }
+    fn is_typed_local(&self) -> bool {
+        matches!(self, CacheToEntry::Typed(t) if t.local.is_some())
     }
 }
 
@@ -365,58 +474,25 @@ pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 /// One entry as BuildKit takes it, or every problem with it.
 pub fn to_entry<E: CacheItem>(item: &E, env: Env) -> Result<CacheEntry, Vec<EntryError>> {
-    match item.form() {
-        Ok(s) => CacheEntry::parse(s).map_err(|e| vec![EntryError::new("", e.to_string())]),
-        Err(v) => typed(&v, E::DIRECTION, env),
+    item.typed(env)
+}
+
+fn parse_raw(s: &str, at: &str) -> Result<CacheEntry, Vec<EntryError>> {
+    CacheEntry::parse(s).map_err(|e| vec![EntryError::new(at, e.to_string())])
+}
+
+fn exactly_one(set: &[bool], dir: Direction) -> Result<(), Vec<EntryError>> {
+    if set.iter().filter(|s| **s).count() == 1 {
+        Ok(())
+    } else {
+        Err(vec![EntryError::new(
+            "",
+            format!("set exactly one of {}", dir.variants()),
+        )])
     }
 }
 
-fn typed(v: &Variants, dir: Direction, env: Env) -> Result<CacheEntry, Vec<EntryError>> {
-    let set = [
-        v.registry.is_some(),
-        v.local.is_some(),
-        v.inline.is_some(),
-        v.gha.is_some(),
-        v.s3.is_some(),
-        v.raw.is_some(),
-    ]
-    .iter()
-    .filter(|s| **s)
-    .count();
-    if v.inline.is_some() && dir == Direction::From {
-        return Err(vec![EntryError::new(
-            ".inline",
-            "inline is a cache export only (it writes cache metadata into the pushed image); \
-             to import it, name that image: registry {ref}",
-        )]);
-    }
-    if set != 1 {
-        return Err(vec![EntryError::new(
-            "",
-            format!("set exactly one of {}", dir.variants()),
-        )]);
-    }
-    let export = dir == Direction::To;
-    let mut errors = if export {
-        Vec::new()
-    } else {
-        export_only_given(v)
-    };
-    let e = if let Some(r) = v.registry {
-        registry(r, export, &mut errors)
-    } else if let Some(l) = v.local {
-        local(l, dir, &mut errors)
-    } else if v.inline.is_some() {
-        CacheEntry::new("inline")
-    } else if let Some(g) = v.gha {
-        gha(g, export, env)
-    } else if let Some(s) = v.s3 {
-        s3(s, export, &mut errors)
-    } else {
-        let raw = v.raw.unwrap_or_default();
-        return CacheEntry::parse(raw)
-            .map_err(|err| vec![EntryError::new(".raw", err.to_string())]);
-    };
+fn finish(e: CacheEntry, errors: Vec<EntryError>) -> Result<CacheEntry, Vec<EntryError>> {
     if errors.is_empty() {
         Ok(e)
     } else {
@@ -424,44 +500,7 @@ fn typed(v: &Variants, dir: Direction, env: Env) -> Result<CacheEntry, Vec<Entry
     }
 }
 
-/// The typed forms' fields only a cache export has, per backend: a `cacheFrom` entry that
-/// sets one is refused naming it.
-const EXPORT_ONLY: &[(&str, &[&str])] = &[
-    (
-        "registry",
-        &["mode", "imageManifest", "ociMediaTypes", "ignoreError"],
-    ),
-    ("local", &["mode", "ignoreError"]),
-    ("gha", &["mode", "ignoreError"]),
-    ("s3", &["mode", "ignoreError"]),
-];
-
-/// The export-only fields an import's typed variant sets.
-fn export_only_given(v: &Variants) -> Vec<EntryError> {
-    let set = [
-        ("registry", v.registry.map(serde_json::to_value)),
-        ("local", v.local.map(serde_json::to_value)),
-        ("gha", v.gha.map(serde_json::to_value)),
-        ("s3", v.s3.map(serde_json::to_value)),
-    ];
-    let mut errors = Vec::new();
-    for (name, value) in set {
-        let (Some(Ok(value)), Some((_, fields))) =
-            (value, EXPORT_ONLY.iter().find(|(n, _)| *n == name))
-        else {
-            continue;
-        };
-        for field in fields.iter().filter(|f| value.get(**f).is_some()) {
-            errors.push(EntryError::new(
-                format!(".{name}.{field}"),
-                "is for cache exports only (cacheTo); remove it here",
-            ));
-        }
-    }
-    errors
-}
-
-fn registry(r: &CacheRegistry, export: bool, errors: &mut Vec<EntryError>) -> CacheEntry {
+fn registry(r: &CacheFromRegistry, errors: &mut Vec<EntryError>) -> CacheEntry {
     if let Err(reason) = parse_qualified(&r.reference) {
         errors.push(EntryError::new(
             ".registry.ref",
@@ -470,52 +509,31 @@ fn registry(r: &CacheRegistry, export: bool, errors: &mut Vec<EntryError>) -> Ca
     }
     let mut e = CacheEntry::new("registry");
     e.set("ref", r.reference.trim());
-    if export {
-        flag(&mut e, "image-manifest", r.image_manifest);
-        flag(&mut e, "oci-mediatypes", r.oci_media_types);
-    }
-    common(&mut e, export, r.mode, r.ignore_error);
     e
 }
 
-fn local(l: &CacheLocal, dir: Direction, errors: &mut Vec<EntryError>) -> CacheEntry {
-    let export = dir == Direction::To;
-    let (key, other) = if export {
-        ("dest", "src")
-    } else {
-        ("src", "dest")
+/// A local cache: `src` to import from, `dest` to export to.
+fn local(dir: &str, direction: Direction, errors: &mut Vec<EntryError>) -> CacheEntry {
+    let key = match direction {
+        Direction::From => "src",
+        Direction::To => "dest",
     };
-    let (given, stray) = if export {
-        (&l.dest, &l.src)
-    } else {
-        (&l.src, &l.dest)
-    };
-    if stray.is_some() {
-        errors.push(EntryError::new(
-            format!(".local.{other}"),
-            format!(
-                "is for {}; a {} reads {key}",
-                if export { "cacheFrom" } else { "cacheTo" },
-                dir.property()
-            ),
-        ));
-    }
     let mut e = CacheEntry::new("local");
-    match given.as_deref().map(str::trim) {
-        Some(d) if !d.is_empty() => e.set(key, d),
-        _ => errors.push(EntryError::new(
+    if dir.trim().is_empty() {
+        errors.push(EntryError::new(
             format!(".local.{key}"),
             format!(
                 "a directory is required ({} local needs {key})",
-                dir.property()
+                direction.property()
             ),
-        )),
+        ));
+    } else {
+        e.set(key, dir.trim());
     }
-    common(&mut e, export, l.mode, l.ignore_error);
     e
 }
 
-fn gha(g: &CacheGha, export: bool, env: Env) -> CacheEntry {
+fn gha(g: &CacheFromGha, env: Env) -> CacheEntry {
     let mut e = CacheEntry::new("gha");
     if let Some(s) = &g.scope {
         e.set("scope", s);
@@ -531,11 +549,10 @@ fn gha(g: &CacheGha, export: bool, env: Env) -> CacheEntry {
             }
         }
     }
-    common(&mut e, export, g.mode, g.ignore_error);
     e
 }
 
-fn s3(s: &CacheS3, export: bool, errors: &mut Vec<EntryError>) -> CacheEntry {
+fn s3(s: &CacheFromS3, errors: &mut Vec<EntryError>) -> CacheEntry {
     for (at, value) in [(".s3.bucket", &s.bucket), (".s3.region", &s.region)] {
         if value.trim().is_empty() {
             errors.push(EntryError::new(at, "must not be empty"));
@@ -563,7 +580,6 @@ fn s3(s: &CacheS3, export: bool, errors: &mut Vec<EntryError>) -> CacheEntry {
             e.set_secret(k, v.clone());
         }
     }
-    common(&mut e, export, s.mode, s.ignore_error);
     e
 }
 
@@ -574,14 +590,16 @@ fn flag(e: &mut CacheEntry, key: &str, value: Option<bool>) {
 }
 
 /// `mode` and `ignore-error`, which only exports have.
-fn common(e: &mut CacheEntry, export: bool, mode: Option<CacheMode>, ignore_error: Option<bool>) {
-    if !export {
-        return;
-    }
+fn export_options(
+    mut e: CacheEntry,
+    mode: Option<CacheMode>,
+    ignore_error: Option<bool>,
+) -> CacheEntry {
     if let Some(m) = mode {
         e.set("mode", m.as_str());
     }
-    flag(e, "ignore-error", ignore_error);
+    flag(&mut e, "ignore-error", ignore_error);
+    e
 }
 
 /// The provider's process environment (empty values count as unset), which Check,
@@ -619,10 +637,12 @@ pub fn convert<E: CacheItem>(items: &[E], env: Env) -> Result<Vec<CacheEntry>, V
                     continue;
                 }
                 Some((key, reason)) => {
-                    let at = match item.form() {
-                        Ok(_) => String::new(),
-                        Err(v) if v.local.is_some() => format!(".local.{key}"),
-                        Err(_) => ".raw".to_owned(),
+                    let at = if item.raw().is_some() {
+                        String::new()
+                    } else if item.is_typed_local() {
+                        format!(".local.{key}")
+                    } else {
+                        ".raw".to_owned()
                     };
                     vec![EntryError::new(at, reason)]
                 }

@@ -362,20 +362,14 @@ impl Builder for BuildKit {
 fn build_error(e: buildkit::BuildError) -> Error {
     match e {
         buildkit::BuildError::Cancelled { .. } => Error::Cancelled,
-        other => {
-            let text = other.to_string();
-            // BuildKit's words when a base image lacks one of the requested platforms.
-            if text.contains("no match for platform in manifest") {
-                Error::invalid(
-                    "platforms",
-                    format!(
-                        "a base image has no manifest for one of the requested platforms: {text}"
-                    ),
-                )
-            } else {
-                Error::Other(text)
-            }
-        }
+        e @ buildkit::BuildError::Solve {
+            kind: buildkit::SolveFailure::PlatformMissing,
+            ..
+        } => Error::invalid(
+            "platforms",
+            format!("a base image has no manifest for one of the requested platforms: {e}"),
+        ),
+        other => Error::Other(other.to_string()),
     }
 }
 

@@ -981,15 +981,15 @@ func (o BuilderTlsConfigPtrOutput) ServerName() pulumi.StringPtrOutput {
 // A typed cache source: set exactly one of `registry`, `local`, `gha`, `s3`, `raw`.
 type CacheFrom struct {
 	// Import the GitHub Actions cache.
-	Gha *CacheGha `pulumi:"gha"`
-	// Import a local directory cache (`src`).
-	Local *CacheLocal `pulumi:"local"`
+	Gha *CacheFromGha `pulumi:"gha"`
+	// Import a local directory cache.
+	Local *CacheFromLocal `pulumi:"local"`
 	// A buildx string, e.g. `type=registry,ref=<repo>:cache`.
 	Raw *string `pulumi:"raw"`
 	// Import a registry cache.
-	Registry *CacheRegistry `pulumi:"registry"`
+	Registry *CacheFromRegistry `pulumi:"registry"`
 	// Import an S3 bucket cache.
-	S3 *CacheS3 `pulumi:"s3"`
+	S3 *CacheFromS3 `pulumi:"s3"`
 }
 
 // CacheFromInput is an input type that accepts CacheFromArgs and CacheFromOutput values.
@@ -1006,15 +1006,15 @@ type CacheFromInput interface {
 // A typed cache source: set exactly one of `registry`, `local`, `gha`, `s3`, `raw`.
 type CacheFromArgs struct {
 	// Import the GitHub Actions cache.
-	Gha CacheGhaPtrInput `pulumi:"gha"`
-	// Import a local directory cache (`src`).
-	Local CacheLocalPtrInput `pulumi:"local"`
+	Gha CacheFromGhaPtrInput `pulumi:"gha"`
+	// Import a local directory cache.
+	Local CacheFromLocalPtrInput `pulumi:"local"`
 	// A buildx string, e.g. `type=registry,ref=<repo>:cache`.
 	Raw pulumi.StringPtrInput `pulumi:"raw"`
 	// Import a registry cache.
-	Registry CacheRegistryPtrInput `pulumi:"registry"`
+	Registry CacheFromRegistryPtrInput `pulumi:"registry"`
 	// Import an S3 bucket cache.
-	S3 CacheS3PtrInput `pulumi:"s3"`
+	S3 CacheFromS3PtrInput `pulumi:"s3"`
 }
 
 func (CacheFromArgs) ElementType() reflect.Type {
@@ -1045,13 +1045,13 @@ func (o CacheFromOutput) ToCacheFromOutputWithContext(ctx context.Context) Cache
 }
 
 // Import the GitHub Actions cache.
-func (o CacheFromOutput) Gha() CacheGhaPtrOutput {
-	return o.ApplyT(func(v CacheFrom) *CacheGha { return v.Gha }).(CacheGhaPtrOutput)
+func (o CacheFromOutput) Gha() CacheFromGhaPtrOutput {
+	return o.ApplyT(func(v CacheFrom) *CacheFromGha { return v.Gha }).(CacheFromGhaPtrOutput)
 }
 
-// Import a local directory cache (`src`).
-func (o CacheFromOutput) Local() CacheLocalPtrOutput {
-	return o.ApplyT(func(v CacheFrom) *CacheLocal { return v.Local }).(CacheLocalPtrOutput)
+// Import a local directory cache.
+func (o CacheFromOutput) Local() CacheFromLocalPtrOutput {
+	return o.ApplyT(func(v CacheFrom) *CacheFromLocal { return v.Local }).(CacheFromLocalPtrOutput)
 }
 
 // A buildx string, e.g. `type=registry,ref=<repo>:cache`.
@@ -1060,21 +1060,17 @@ func (o CacheFromOutput) Raw() pulumi.StringPtrOutput {
 }
 
 // Import a registry cache.
-func (o CacheFromOutput) Registry() CacheRegistryPtrOutput {
-	return o.ApplyT(func(v CacheFrom) *CacheRegistry { return v.Registry }).(CacheRegistryPtrOutput)
+func (o CacheFromOutput) Registry() CacheFromRegistryPtrOutput {
+	return o.ApplyT(func(v CacheFrom) *CacheFromRegistry { return v.Registry }).(CacheFromRegistryPtrOutput)
 }
 
 // Import an S3 bucket cache.
-func (o CacheFromOutput) S3() CacheS3PtrOutput {
-	return o.ApplyT(func(v CacheFrom) *CacheS3 { return v.S3 }).(CacheS3PtrOutput)
+func (o CacheFromOutput) S3() CacheFromS3PtrOutput {
+	return o.ApplyT(func(v CacheFrom) *CacheFromS3 { return v.S3 }).(CacheFromS3PtrOutput)
 }
 
-// The GitHub Actions cache (`type=gha`).
-type CacheGha struct {
-	// cacheTo only: a failed cache export is a warning instead of a failed build.
-	IgnoreError *bool `pulumi:"ignoreError"`
-	// cacheTo only: `min` (default) or `max`.
-	Mode *CacheMode `pulumi:"mode"`
+// The GitHub Actions cache to import (`type=gha`).
+type CacheFromGha struct {
 	// The cache's scope (BuildKit's default: `buildkit`); give each image its own.
 	Scope *string `pulumi:"scope"`
 	// The cache service token. Default: `ACTIONS_RUNTIME_TOKEN` of the provider's
@@ -1084,23 +1080,19 @@ type CacheGha struct {
 	Url *string `pulumi:"url"`
 }
 
-// CacheGhaInput is an input type that accepts CacheGhaArgs and CacheGhaOutput values.
-// You can construct a concrete instance of `CacheGhaInput` via:
+// CacheFromGhaInput is an input type that accepts CacheFromGhaArgs and CacheFromGhaOutput values.
+// You can construct a concrete instance of `CacheFromGhaInput` via:
 //
-//	CacheGhaArgs{...}
-type CacheGhaInput interface {
+//	CacheFromGhaArgs{...}
+type CacheFromGhaInput interface {
 	pulumi.Input
 
-	ToCacheGhaOutput() CacheGhaOutput
-	ToCacheGhaOutputWithContext(context.Context) CacheGhaOutput
+	ToCacheFromGhaOutput() CacheFromGhaOutput
+	ToCacheFromGhaOutputWithContext(context.Context) CacheFromGhaOutput
 }
 
-// The GitHub Actions cache (`type=gha`).
-type CacheGhaArgs struct {
-	// cacheTo only: a failed cache export is a warning instead of a failed build.
-	IgnoreError pulumi.BoolPtrInput `pulumi:"ignoreError"`
-	// cacheTo only: `min` (default) or `max`.
-	Mode CacheModePtrInput `pulumi:"mode"`
+// The GitHub Actions cache to import (`type=gha`).
+type CacheFromGhaArgs struct {
 	// The cache's scope (BuildKit's default: `buildkit`); give each image its own.
 	Scope pulumi.StringPtrInput `pulumi:"scope"`
 	// The cache service token. Default: `ACTIONS_RUNTIME_TOKEN` of the provider's
@@ -1110,157 +1102,127 @@ type CacheGhaArgs struct {
 	Url pulumi.StringPtrInput `pulumi:"url"`
 }
 
-func (CacheGhaArgs) ElementType() reflect.Type {
-	return reflect.TypeOf((*CacheGha)(nil)).Elem()
+func (CacheFromGhaArgs) ElementType() reflect.Type {
+	return reflect.TypeOf((*CacheFromGha)(nil)).Elem()
 }
 
-func (i CacheGhaArgs) ToCacheGhaOutput() CacheGhaOutput {
-	return i.ToCacheGhaOutputWithContext(context.Background())
+func (i CacheFromGhaArgs) ToCacheFromGhaOutput() CacheFromGhaOutput {
+	return i.ToCacheFromGhaOutputWithContext(context.Background())
 }
 
-func (i CacheGhaArgs) ToCacheGhaOutputWithContext(ctx context.Context) CacheGhaOutput {
-	return pulumi.ToOutputWithContext(ctx, i).(CacheGhaOutput)
+func (i CacheFromGhaArgs) ToCacheFromGhaOutputWithContext(ctx context.Context) CacheFromGhaOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(CacheFromGhaOutput)
 }
 
-func (i CacheGhaArgs) ToCacheGhaPtrOutput() CacheGhaPtrOutput {
-	return i.ToCacheGhaPtrOutputWithContext(context.Background())
+func (i CacheFromGhaArgs) ToCacheFromGhaPtrOutput() CacheFromGhaPtrOutput {
+	return i.ToCacheFromGhaPtrOutputWithContext(context.Background())
 }
 
-func (i CacheGhaArgs) ToCacheGhaPtrOutputWithContext(ctx context.Context) CacheGhaPtrOutput {
-	return pulumi.ToOutputWithContext(ctx, i).(CacheGhaOutput).ToCacheGhaPtrOutputWithContext(ctx)
+func (i CacheFromGhaArgs) ToCacheFromGhaPtrOutputWithContext(ctx context.Context) CacheFromGhaPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(CacheFromGhaOutput).ToCacheFromGhaPtrOutputWithContext(ctx)
 }
 
-// CacheGhaPtrInput is an input type that accepts CacheGhaArgs, CacheGhaPtr and CacheGhaPtrOutput values.
-// You can construct a concrete instance of `CacheGhaPtrInput` via:
+// CacheFromGhaPtrInput is an input type that accepts CacheFromGhaArgs, CacheFromGhaPtr and CacheFromGhaPtrOutput values.
+// You can construct a concrete instance of `CacheFromGhaPtrInput` via:
 //
-//	        CacheGhaArgs{...}
+//	        CacheFromGhaArgs{...}
 //
 //	or:
 //
 //	        nil
-type CacheGhaPtrInput interface {
+type CacheFromGhaPtrInput interface {
 	pulumi.Input
 
-	ToCacheGhaPtrOutput() CacheGhaPtrOutput
-	ToCacheGhaPtrOutputWithContext(context.Context) CacheGhaPtrOutput
+	ToCacheFromGhaPtrOutput() CacheFromGhaPtrOutput
+	ToCacheFromGhaPtrOutputWithContext(context.Context) CacheFromGhaPtrOutput
 }
 
-type cacheGhaPtrType CacheGhaArgs
+type cacheFromGhaPtrType CacheFromGhaArgs
 
-func CacheGhaPtr(v *CacheGhaArgs) CacheGhaPtrInput {
-	return (*cacheGhaPtrType)(v)
+func CacheFromGhaPtr(v *CacheFromGhaArgs) CacheFromGhaPtrInput {
+	return (*cacheFromGhaPtrType)(v)
 }
 
-func (*cacheGhaPtrType) ElementType() reflect.Type {
-	return reflect.TypeOf((**CacheGha)(nil)).Elem()
+func (*cacheFromGhaPtrType) ElementType() reflect.Type {
+	return reflect.TypeOf((**CacheFromGha)(nil)).Elem()
 }
 
-func (i *cacheGhaPtrType) ToCacheGhaPtrOutput() CacheGhaPtrOutput {
-	return i.ToCacheGhaPtrOutputWithContext(context.Background())
+func (i *cacheFromGhaPtrType) ToCacheFromGhaPtrOutput() CacheFromGhaPtrOutput {
+	return i.ToCacheFromGhaPtrOutputWithContext(context.Background())
 }
 
-func (i *cacheGhaPtrType) ToCacheGhaPtrOutputWithContext(ctx context.Context) CacheGhaPtrOutput {
-	return pulumi.ToOutputWithContext(ctx, i).(CacheGhaPtrOutput)
+func (i *cacheFromGhaPtrType) ToCacheFromGhaPtrOutputWithContext(ctx context.Context) CacheFromGhaPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(CacheFromGhaPtrOutput)
 }
 
-// The GitHub Actions cache (`type=gha`).
-type CacheGhaOutput struct{ *pulumi.OutputState }
+// The GitHub Actions cache to import (`type=gha`).
+type CacheFromGhaOutput struct{ *pulumi.OutputState }
 
-func (CacheGhaOutput) ElementType() reflect.Type {
-	return reflect.TypeOf((*CacheGha)(nil)).Elem()
+func (CacheFromGhaOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*CacheFromGha)(nil)).Elem()
 }
 
-func (o CacheGhaOutput) ToCacheGhaOutput() CacheGhaOutput {
+func (o CacheFromGhaOutput) ToCacheFromGhaOutput() CacheFromGhaOutput {
 	return o
 }
 
-func (o CacheGhaOutput) ToCacheGhaOutputWithContext(ctx context.Context) CacheGhaOutput {
+func (o CacheFromGhaOutput) ToCacheFromGhaOutputWithContext(ctx context.Context) CacheFromGhaOutput {
 	return o
 }
 
-func (o CacheGhaOutput) ToCacheGhaPtrOutput() CacheGhaPtrOutput {
-	return o.ToCacheGhaPtrOutputWithContext(context.Background())
+func (o CacheFromGhaOutput) ToCacheFromGhaPtrOutput() CacheFromGhaPtrOutput {
+	return o.ToCacheFromGhaPtrOutputWithContext(context.Background())
 }
 
-func (o CacheGhaOutput) ToCacheGhaPtrOutputWithContext(ctx context.Context) CacheGhaPtrOutput {
-	return o.ApplyTWithContext(ctx, func(_ context.Context, v CacheGha) *CacheGha {
+func (o CacheFromGhaOutput) ToCacheFromGhaPtrOutputWithContext(ctx context.Context) CacheFromGhaPtrOutput {
+	return o.ApplyTWithContext(ctx, func(_ context.Context, v CacheFromGha) *CacheFromGha {
 		return &v
-	}).(CacheGhaPtrOutput)
-}
-
-// cacheTo only: a failed cache export is a warning instead of a failed build.
-func (o CacheGhaOutput) IgnoreError() pulumi.BoolPtrOutput {
-	return o.ApplyT(func(v CacheGha) *bool { return v.IgnoreError }).(pulumi.BoolPtrOutput)
-}
-
-// cacheTo only: `min` (default) or `max`.
-func (o CacheGhaOutput) Mode() CacheModePtrOutput {
-	return o.ApplyT(func(v CacheGha) *CacheMode { return v.Mode }).(CacheModePtrOutput)
+	}).(CacheFromGhaPtrOutput)
 }
 
 // The cache's scope (BuildKit's default: `buildkit`); give each image its own.
-func (o CacheGhaOutput) Scope() pulumi.StringPtrOutput {
-	return o.ApplyT(func(v CacheGha) *string { return v.Scope }).(pulumi.StringPtrOutput)
+func (o CacheFromGhaOutput) Scope() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v CacheFromGha) *string { return v.Scope }).(pulumi.StringPtrOutput)
 }
 
 // The cache service token. Default: `ACTIONS_RUNTIME_TOKEN` of the provider's
 // environment. It changes every workflow run, so a new one is never a change.
-func (o CacheGhaOutput) Token() pulumi.StringPtrOutput {
-	return o.ApplyT(func(v CacheGha) *string { return v.Token }).(pulumi.StringPtrOutput)
+func (o CacheFromGhaOutput) Token() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v CacheFromGha) *string { return v.Token }).(pulumi.StringPtrOutput)
 }
 
 // The cache service URL. Default: `ACTIONS_CACHE_URL` of the provider's environment.
-func (o CacheGhaOutput) Url() pulumi.StringPtrOutput {
-	return o.ApplyT(func(v CacheGha) *string { return v.Url }).(pulumi.StringPtrOutput)
+func (o CacheFromGhaOutput) Url() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v CacheFromGha) *string { return v.Url }).(pulumi.StringPtrOutput)
 }
 
-type CacheGhaPtrOutput struct{ *pulumi.OutputState }
+type CacheFromGhaPtrOutput struct{ *pulumi.OutputState }
 
-func (CacheGhaPtrOutput) ElementType() reflect.Type {
-	return reflect.TypeOf((**CacheGha)(nil)).Elem()
+func (CacheFromGhaPtrOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((**CacheFromGha)(nil)).Elem()
 }
 
-func (o CacheGhaPtrOutput) ToCacheGhaPtrOutput() CacheGhaPtrOutput {
+func (o CacheFromGhaPtrOutput) ToCacheFromGhaPtrOutput() CacheFromGhaPtrOutput {
 	return o
 }
 
-func (o CacheGhaPtrOutput) ToCacheGhaPtrOutputWithContext(ctx context.Context) CacheGhaPtrOutput {
+func (o CacheFromGhaPtrOutput) ToCacheFromGhaPtrOutputWithContext(ctx context.Context) CacheFromGhaPtrOutput {
 	return o
 }
 
-func (o CacheGhaPtrOutput) Elem() CacheGhaOutput {
-	return o.ApplyT(func(v *CacheGha) CacheGha {
+func (o CacheFromGhaPtrOutput) Elem() CacheFromGhaOutput {
+	return o.ApplyT(func(v *CacheFromGha) CacheFromGha {
 		if v != nil {
 			return *v
 		}
-		var ret CacheGha
+		var ret CacheFromGha
 		return ret
-	}).(CacheGhaOutput)
-}
-
-// cacheTo only: a failed cache export is a warning instead of a failed build.
-func (o CacheGhaPtrOutput) IgnoreError() pulumi.BoolPtrOutput {
-	return o.ApplyT(func(v *CacheGha) *bool {
-		if v == nil {
-			return nil
-		}
-		return v.IgnoreError
-	}).(pulumi.BoolPtrOutput)
-}
-
-// cacheTo only: `min` (default) or `max`.
-func (o CacheGhaPtrOutput) Mode() CacheModePtrOutput {
-	return o.ApplyT(func(v *CacheGha) *CacheMode {
-		if v == nil {
-			return nil
-		}
-		return v.Mode
-	}).(CacheModePtrOutput)
+	}).(CacheFromGhaOutput)
 }
 
 // The cache's scope (BuildKit's default: `buildkit`); give each image its own.
-func (o CacheGhaPtrOutput) Scope() pulumi.StringPtrOutput {
-	return o.ApplyT(func(v *CacheGha) *string {
+func (o CacheFromGhaPtrOutput) Scope() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *CacheFromGha) *string {
 		if v == nil {
 			return nil
 		}
@@ -1270,8 +1232,8 @@ func (o CacheGhaPtrOutput) Scope() pulumi.StringPtrOutput {
 
 // The cache service token. Default: `ACTIONS_RUNTIME_TOKEN` of the provider's
 // environment. It changes every workflow run, so a new one is never a change.
-func (o CacheGhaPtrOutput) Token() pulumi.StringPtrOutput {
-	return o.ApplyT(func(v *CacheGha) *string {
+func (o CacheFromGhaPtrOutput) Token() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *CacheFromGha) *string {
 		if v == nil {
 			return nil
 		}
@@ -1280,13 +1242,605 @@ func (o CacheGhaPtrOutput) Token() pulumi.StringPtrOutput {
 }
 
 // The cache service URL. Default: `ACTIONS_CACHE_URL` of the provider's environment.
-func (o CacheGhaPtrOutput) Url() pulumi.StringPtrOutput {
-	return o.ApplyT(func(v *CacheGha) *string {
+func (o CacheFromGhaPtrOutput) Url() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *CacheFromGha) *string {
 		if v == nil {
 			return nil
 		}
 		return v.Url
 	}).(pulumi.StringPtrOutput)
+}
+
+// A local directory cache to import (`type=local`): an OCI image layout on the provider's
+// host, as a cacheTo `dest` wrote it (its index.json names the cache `latest`); a `src`
+// with nothing in it yet is skipped with a warning.
+type CacheFromLocal struct {
+	// The directory to import from.
+	Src string `pulumi:"src"`
+}
+
+// CacheFromLocalInput is an input type that accepts CacheFromLocalArgs and CacheFromLocalOutput values.
+// You can construct a concrete instance of `CacheFromLocalInput` via:
+//
+//	CacheFromLocalArgs{...}
+type CacheFromLocalInput interface {
+	pulumi.Input
+
+	ToCacheFromLocalOutput() CacheFromLocalOutput
+	ToCacheFromLocalOutputWithContext(context.Context) CacheFromLocalOutput
+}
+
+// A local directory cache to import (`type=local`): an OCI image layout on the provider's
+// host, as a cacheTo `dest` wrote it (its index.json names the cache `latest`); a `src`
+// with nothing in it yet is skipped with a warning.
+type CacheFromLocalArgs struct {
+	// The directory to import from.
+	Src pulumi.StringInput `pulumi:"src"`
+}
+
+func (CacheFromLocalArgs) ElementType() reflect.Type {
+	return reflect.TypeOf((*CacheFromLocal)(nil)).Elem()
+}
+
+func (i CacheFromLocalArgs) ToCacheFromLocalOutput() CacheFromLocalOutput {
+	return i.ToCacheFromLocalOutputWithContext(context.Background())
+}
+
+func (i CacheFromLocalArgs) ToCacheFromLocalOutputWithContext(ctx context.Context) CacheFromLocalOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(CacheFromLocalOutput)
+}
+
+func (i CacheFromLocalArgs) ToCacheFromLocalPtrOutput() CacheFromLocalPtrOutput {
+	return i.ToCacheFromLocalPtrOutputWithContext(context.Background())
+}
+
+func (i CacheFromLocalArgs) ToCacheFromLocalPtrOutputWithContext(ctx context.Context) CacheFromLocalPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(CacheFromLocalOutput).ToCacheFromLocalPtrOutputWithContext(ctx)
+}
+
+// CacheFromLocalPtrInput is an input type that accepts CacheFromLocalArgs, CacheFromLocalPtr and CacheFromLocalPtrOutput values.
+// You can construct a concrete instance of `CacheFromLocalPtrInput` via:
+//
+//	        CacheFromLocalArgs{...}
+//
+//	or:
+//
+//	        nil
+type CacheFromLocalPtrInput interface {
+	pulumi.Input
+
+	ToCacheFromLocalPtrOutput() CacheFromLocalPtrOutput
+	ToCacheFromLocalPtrOutputWithContext(context.Context) CacheFromLocalPtrOutput
+}
+
+type cacheFromLocalPtrType CacheFromLocalArgs
+
+func CacheFromLocalPtr(v *CacheFromLocalArgs) CacheFromLocalPtrInput {
+	return (*cacheFromLocalPtrType)(v)
+}
+
+func (*cacheFromLocalPtrType) ElementType() reflect.Type {
+	return reflect.TypeOf((**CacheFromLocal)(nil)).Elem()
+}
+
+func (i *cacheFromLocalPtrType) ToCacheFromLocalPtrOutput() CacheFromLocalPtrOutput {
+	return i.ToCacheFromLocalPtrOutputWithContext(context.Background())
+}
+
+func (i *cacheFromLocalPtrType) ToCacheFromLocalPtrOutputWithContext(ctx context.Context) CacheFromLocalPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(CacheFromLocalPtrOutput)
+}
+
+// A local directory cache to import (`type=local`): an OCI image layout on the provider's
+// host, as a cacheTo `dest` wrote it (its index.json names the cache `latest`); a `src`
+// with nothing in it yet is skipped with a warning.
+type CacheFromLocalOutput struct{ *pulumi.OutputState }
+
+func (CacheFromLocalOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*CacheFromLocal)(nil)).Elem()
+}
+
+func (o CacheFromLocalOutput) ToCacheFromLocalOutput() CacheFromLocalOutput {
+	return o
+}
+
+func (o CacheFromLocalOutput) ToCacheFromLocalOutputWithContext(ctx context.Context) CacheFromLocalOutput {
+	return o
+}
+
+func (o CacheFromLocalOutput) ToCacheFromLocalPtrOutput() CacheFromLocalPtrOutput {
+	return o.ToCacheFromLocalPtrOutputWithContext(context.Background())
+}
+
+func (o CacheFromLocalOutput) ToCacheFromLocalPtrOutputWithContext(ctx context.Context) CacheFromLocalPtrOutput {
+	return o.ApplyTWithContext(ctx, func(_ context.Context, v CacheFromLocal) *CacheFromLocal {
+		return &v
+	}).(CacheFromLocalPtrOutput)
+}
+
+// The directory to import from.
+func (o CacheFromLocalOutput) Src() pulumi.StringOutput {
+	return o.ApplyT(func(v CacheFromLocal) string { return v.Src }).(pulumi.StringOutput)
+}
+
+type CacheFromLocalPtrOutput struct{ *pulumi.OutputState }
+
+func (CacheFromLocalPtrOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((**CacheFromLocal)(nil)).Elem()
+}
+
+func (o CacheFromLocalPtrOutput) ToCacheFromLocalPtrOutput() CacheFromLocalPtrOutput {
+	return o
+}
+
+func (o CacheFromLocalPtrOutput) ToCacheFromLocalPtrOutputWithContext(ctx context.Context) CacheFromLocalPtrOutput {
+	return o
+}
+
+func (o CacheFromLocalPtrOutput) Elem() CacheFromLocalOutput {
+	return o.ApplyT(func(v *CacheFromLocal) CacheFromLocal {
+		if v != nil {
+			return *v
+		}
+		var ret CacheFromLocal
+		return ret
+	}).(CacheFromLocalOutput)
+}
+
+// The directory to import from.
+func (o CacheFromLocalPtrOutput) Src() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *CacheFromLocal) *string {
+		if v == nil {
+			return nil
+		}
+		return &v.Src
+	}).(pulumi.StringPtrOutput)
+}
+
+// A registry cache to import (`type=registry`): the cache stored as an image in a
+// repository.
+type CacheFromRegistry struct {
+	// The cache's reference, with its registry host, e.g. `<registry>/app:cache`. With
+	// several build nodes each node uses its own: `<registry>/app:cache-linux-arm64`.
+	Ref string `pulumi:"ref"`
+}
+
+// CacheFromRegistryInput is an input type that accepts CacheFromRegistryArgs and CacheFromRegistryOutput values.
+// You can construct a concrete instance of `CacheFromRegistryInput` via:
+//
+//	CacheFromRegistryArgs{...}
+type CacheFromRegistryInput interface {
+	pulumi.Input
+
+	ToCacheFromRegistryOutput() CacheFromRegistryOutput
+	ToCacheFromRegistryOutputWithContext(context.Context) CacheFromRegistryOutput
+}
+
+// A registry cache to import (`type=registry`): the cache stored as an image in a
+// repository.
+type CacheFromRegistryArgs struct {
+	// The cache's reference, with its registry host, e.g. `<registry>/app:cache`. With
+	// several build nodes each node uses its own: `<registry>/app:cache-linux-arm64`.
+	Ref pulumi.StringInput `pulumi:"ref"`
+}
+
+func (CacheFromRegistryArgs) ElementType() reflect.Type {
+	return reflect.TypeOf((*CacheFromRegistry)(nil)).Elem()
+}
+
+func (i CacheFromRegistryArgs) ToCacheFromRegistryOutput() CacheFromRegistryOutput {
+	return i.ToCacheFromRegistryOutputWithContext(context.Background())
+}
+
+func (i CacheFromRegistryArgs) ToCacheFromRegistryOutputWithContext(ctx context.Context) CacheFromRegistryOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(CacheFromRegistryOutput)
+}
+
+func (i CacheFromRegistryArgs) ToCacheFromRegistryPtrOutput() CacheFromRegistryPtrOutput {
+	return i.ToCacheFromRegistryPtrOutputWithContext(context.Background())
+}
+
+func (i CacheFromRegistryArgs) ToCacheFromRegistryPtrOutputWithContext(ctx context.Context) CacheFromRegistryPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(CacheFromRegistryOutput).ToCacheFromRegistryPtrOutputWithContext(ctx)
+}
+
+// CacheFromRegistryPtrInput is an input type that accepts CacheFromRegistryArgs, CacheFromRegistryPtr and CacheFromRegistryPtrOutput values.
+// You can construct a concrete instance of `CacheFromRegistryPtrInput` via:
+//
+//	        CacheFromRegistryArgs{...}
+//
+//	or:
+//
+//	        nil
+type CacheFromRegistryPtrInput interface {
+	pulumi.Input
+
+	ToCacheFromRegistryPtrOutput() CacheFromRegistryPtrOutput
+	ToCacheFromRegistryPtrOutputWithContext(context.Context) CacheFromRegistryPtrOutput
+}
+
+type cacheFromRegistryPtrType CacheFromRegistryArgs
+
+func CacheFromRegistryPtr(v *CacheFromRegistryArgs) CacheFromRegistryPtrInput {
+	return (*cacheFromRegistryPtrType)(v)
+}
+
+func (*cacheFromRegistryPtrType) ElementType() reflect.Type {
+	return reflect.TypeOf((**CacheFromRegistry)(nil)).Elem()
+}
+
+func (i *cacheFromRegistryPtrType) ToCacheFromRegistryPtrOutput() CacheFromRegistryPtrOutput {
+	return i.ToCacheFromRegistryPtrOutputWithContext(context.Background())
+}
+
+func (i *cacheFromRegistryPtrType) ToCacheFromRegistryPtrOutputWithContext(ctx context.Context) CacheFromRegistryPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(CacheFromRegistryPtrOutput)
+}
+
+// A registry cache to import (`type=registry`): the cache stored as an image in a
+// repository.
+type CacheFromRegistryOutput struct{ *pulumi.OutputState }
+
+func (CacheFromRegistryOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*CacheFromRegistry)(nil)).Elem()
+}
+
+func (o CacheFromRegistryOutput) ToCacheFromRegistryOutput() CacheFromRegistryOutput {
+	return o
+}
+
+func (o CacheFromRegistryOutput) ToCacheFromRegistryOutputWithContext(ctx context.Context) CacheFromRegistryOutput {
+	return o
+}
+
+func (o CacheFromRegistryOutput) ToCacheFromRegistryPtrOutput() CacheFromRegistryPtrOutput {
+	return o.ToCacheFromRegistryPtrOutputWithContext(context.Background())
+}
+
+func (o CacheFromRegistryOutput) ToCacheFromRegistryPtrOutputWithContext(ctx context.Context) CacheFromRegistryPtrOutput {
+	return o.ApplyTWithContext(ctx, func(_ context.Context, v CacheFromRegistry) *CacheFromRegistry {
+		return &v
+	}).(CacheFromRegistryPtrOutput)
+}
+
+// The cache's reference, with its registry host, e.g. `<registry>/app:cache`. With
+// several build nodes each node uses its own: `<registry>/app:cache-linux-arm64`.
+func (o CacheFromRegistryOutput) Ref() pulumi.StringOutput {
+	return o.ApplyT(func(v CacheFromRegistry) string { return v.Ref }).(pulumi.StringOutput)
+}
+
+type CacheFromRegistryPtrOutput struct{ *pulumi.OutputState }
+
+func (CacheFromRegistryPtrOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((**CacheFromRegistry)(nil)).Elem()
+}
+
+func (o CacheFromRegistryPtrOutput) ToCacheFromRegistryPtrOutput() CacheFromRegistryPtrOutput {
+	return o
+}
+
+func (o CacheFromRegistryPtrOutput) ToCacheFromRegistryPtrOutputWithContext(ctx context.Context) CacheFromRegistryPtrOutput {
+	return o
+}
+
+func (o CacheFromRegistryPtrOutput) Elem() CacheFromRegistryOutput {
+	return o.ApplyT(func(v *CacheFromRegistry) CacheFromRegistry {
+		if v != nil {
+			return *v
+		}
+		var ret CacheFromRegistry
+		return ret
+	}).(CacheFromRegistryOutput)
+}
+
+// The cache's reference, with its registry host, e.g. `<registry>/app:cache`. With
+// several build nodes each node uses its own: `<registry>/app:cache-linux-arm64`.
+func (o CacheFromRegistryPtrOutput) Ref() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *CacheFromRegistry) *string {
+		if v == nil {
+			return nil
+		}
+		return &v.Ref
+	}).(pulumi.StringPtrOutput)
+}
+
+// An S3 bucket cache to import (`type=s3`). Without keys, BuildKit uses its own AWS
+// credentials.
+type CacheFromS3 struct {
+	// The access key id. A new key is never a change.
+	AccessKeyId *string `pulumi:"accessKeyId"`
+	// The bucket.
+	Bucket string `pulumi:"bucket"`
+	// An S3-compatible endpoint instead of AWS's.
+	EndpointUrl *string `pulumi:"endpointUrl"`
+	// The cache manifest's name (BuildKit's default: `buildkit`).
+	Name *string `pulumi:"name"`
+	// A prefix for every object the cache writes.
+	Prefix *string `pulumi:"prefix"`
+	// The bucket's region, e.g. `us-east-1`.
+	Region string `pulumi:"region"`
+	// The secret access key. A new key is never a change.
+	SecretAccessKey *string `pulumi:"secretAccessKey"`
+	// The session token of temporary credentials. A new one is never a change.
+	SessionToken *string `pulumi:"sessionToken"`
+	// Path-style bucket URLs (`<endpoint>/<bucket>`), as MinIO and most S3-compatible
+	// stores need.
+	UsePathStyle *bool `pulumi:"usePathStyle"`
+}
+
+// CacheFromS3Input is an input type that accepts CacheFromS3Args and CacheFromS3Output values.
+// You can construct a concrete instance of `CacheFromS3Input` via:
+//
+//	CacheFromS3Args{...}
+type CacheFromS3Input interface {
+	pulumi.Input
+
+	ToCacheFromS3Output() CacheFromS3Output
+	ToCacheFromS3OutputWithContext(context.Context) CacheFromS3Output
+}
+
+// An S3 bucket cache to import (`type=s3`). Without keys, BuildKit uses its own AWS
+// credentials.
+type CacheFromS3Args struct {
+	// The access key id. A new key is never a change.
+	AccessKeyId pulumi.StringPtrInput `pulumi:"accessKeyId"`
+	// The bucket.
+	Bucket pulumi.StringInput `pulumi:"bucket"`
+	// An S3-compatible endpoint instead of AWS's.
+	EndpointUrl pulumi.StringPtrInput `pulumi:"endpointUrl"`
+	// The cache manifest's name (BuildKit's default: `buildkit`).
+	Name pulumi.StringPtrInput `pulumi:"name"`
+	// A prefix for every object the cache writes.
+	Prefix pulumi.StringPtrInput `pulumi:"prefix"`
+	// The bucket's region, e.g. `us-east-1`.
+	Region pulumi.StringInput `pulumi:"region"`
+	// The secret access key. A new key is never a change.
+	SecretAccessKey pulumi.StringPtrInput `pulumi:"secretAccessKey"`
+	// The session token of temporary credentials. A new one is never a change.
+	SessionToken pulumi.StringPtrInput `pulumi:"sessionToken"`
+	// Path-style bucket URLs (`<endpoint>/<bucket>`), as MinIO and most S3-compatible
+	// stores need.
+	UsePathStyle pulumi.BoolPtrInput `pulumi:"usePathStyle"`
+}
+
+func (CacheFromS3Args) ElementType() reflect.Type {
+	return reflect.TypeOf((*CacheFromS3)(nil)).Elem()
+}
+
+func (i CacheFromS3Args) ToCacheFromS3Output() CacheFromS3Output {
+	return i.ToCacheFromS3OutputWithContext(context.Background())
+}
+
+func (i CacheFromS3Args) ToCacheFromS3OutputWithContext(ctx context.Context) CacheFromS3Output {
+	return pulumi.ToOutputWithContext(ctx, i).(CacheFromS3Output)
+}
+
+func (i CacheFromS3Args) ToCacheFromS3PtrOutput() CacheFromS3PtrOutput {
+	return i.ToCacheFromS3PtrOutputWithContext(context.Background())
+}
+
+func (i CacheFromS3Args) ToCacheFromS3PtrOutputWithContext(ctx context.Context) CacheFromS3PtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(CacheFromS3Output).ToCacheFromS3PtrOutputWithContext(ctx)
+}
+
+// CacheFromS3PtrInput is an input type that accepts CacheFromS3Args, CacheFromS3Ptr and CacheFromS3PtrOutput values.
+// You can construct a concrete instance of `CacheFromS3PtrInput` via:
+//
+//	        CacheFromS3Args{...}
+//
+//	or:
+//
+//	        nil
+type CacheFromS3PtrInput interface {
+	pulumi.Input
+
+	ToCacheFromS3PtrOutput() CacheFromS3PtrOutput
+	ToCacheFromS3PtrOutputWithContext(context.Context) CacheFromS3PtrOutput
+}
+
+type cacheFromS3PtrType CacheFromS3Args
+
+func CacheFromS3Ptr(v *CacheFromS3Args) CacheFromS3PtrInput {
+	return (*cacheFromS3PtrType)(v)
+}
+
+func (*cacheFromS3PtrType) ElementType() reflect.Type {
+	return reflect.TypeOf((**CacheFromS3)(nil)).Elem()
+}
+
+func (i *cacheFromS3PtrType) ToCacheFromS3PtrOutput() CacheFromS3PtrOutput {
+	return i.ToCacheFromS3PtrOutputWithContext(context.Background())
+}
+
+func (i *cacheFromS3PtrType) ToCacheFromS3PtrOutputWithContext(ctx context.Context) CacheFromS3PtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(CacheFromS3PtrOutput)
+}
+
+// An S3 bucket cache to import (`type=s3`). Without keys, BuildKit uses its own AWS
+// credentials.
+type CacheFromS3Output struct{ *pulumi.OutputState }
+
+func (CacheFromS3Output) ElementType() reflect.Type {
+	return reflect.TypeOf((*CacheFromS3)(nil)).Elem()
+}
+
+func (o CacheFromS3Output) ToCacheFromS3Output() CacheFromS3Output {
+	return o
+}
+
+func (o CacheFromS3Output) ToCacheFromS3OutputWithContext(ctx context.Context) CacheFromS3Output {
+	return o
+}
+
+func (o CacheFromS3Output) ToCacheFromS3PtrOutput() CacheFromS3PtrOutput {
+	return o.ToCacheFromS3PtrOutputWithContext(context.Background())
+}
+
+func (o CacheFromS3Output) ToCacheFromS3PtrOutputWithContext(ctx context.Context) CacheFromS3PtrOutput {
+	return o.ApplyTWithContext(ctx, func(_ context.Context, v CacheFromS3) *CacheFromS3 {
+		return &v
+	}).(CacheFromS3PtrOutput)
+}
+
+// The access key id. A new key is never a change.
+func (o CacheFromS3Output) AccessKeyId() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v CacheFromS3) *string { return v.AccessKeyId }).(pulumi.StringPtrOutput)
+}
+
+// The bucket.
+func (o CacheFromS3Output) Bucket() pulumi.StringOutput {
+	return o.ApplyT(func(v CacheFromS3) string { return v.Bucket }).(pulumi.StringOutput)
+}
+
+// An S3-compatible endpoint instead of AWS's.
+func (o CacheFromS3Output) EndpointUrl() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v CacheFromS3) *string { return v.EndpointUrl }).(pulumi.StringPtrOutput)
+}
+
+// The cache manifest's name (BuildKit's default: `buildkit`).
+func (o CacheFromS3Output) Name() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v CacheFromS3) *string { return v.Name }).(pulumi.StringPtrOutput)
+}
+
+// A prefix for every object the cache writes.
+func (o CacheFromS3Output) Prefix() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v CacheFromS3) *string { return v.Prefix }).(pulumi.StringPtrOutput)
+}
+
+// The bucket's region, e.g. `us-east-1`.
+func (o CacheFromS3Output) Region() pulumi.StringOutput {
+	return o.ApplyT(func(v CacheFromS3) string { return v.Region }).(pulumi.StringOutput)
+}
+
+// The secret access key. A new key is never a change.
+func (o CacheFromS3Output) SecretAccessKey() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v CacheFromS3) *string { return v.SecretAccessKey }).(pulumi.StringPtrOutput)
+}
+
+// The session token of temporary credentials. A new one is never a change.
+func (o CacheFromS3Output) SessionToken() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v CacheFromS3) *string { return v.SessionToken }).(pulumi.StringPtrOutput)
+}
+
+// Path-style bucket URLs (`<endpoint>/<bucket>`), as MinIO and most S3-compatible
+// stores need.
+func (o CacheFromS3Output) UsePathStyle() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v CacheFromS3) *bool { return v.UsePathStyle }).(pulumi.BoolPtrOutput)
+}
+
+type CacheFromS3PtrOutput struct{ *pulumi.OutputState }
+
+func (CacheFromS3PtrOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((**CacheFromS3)(nil)).Elem()
+}
+
+func (o CacheFromS3PtrOutput) ToCacheFromS3PtrOutput() CacheFromS3PtrOutput {
+	return o
+}
+
+func (o CacheFromS3PtrOutput) ToCacheFromS3PtrOutputWithContext(ctx context.Context) CacheFromS3PtrOutput {
+	return o
+}
+
+func (o CacheFromS3PtrOutput) Elem() CacheFromS3Output {
+	return o.ApplyT(func(v *CacheFromS3) CacheFromS3 {
+		if v != nil {
+			return *v
+		}
+		var ret CacheFromS3
+		return ret
+	}).(CacheFromS3Output)
+}
+
+// The access key id. A new key is never a change.
+func (o CacheFromS3PtrOutput) AccessKeyId() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *CacheFromS3) *string {
+		if v == nil {
+			return nil
+		}
+		return v.AccessKeyId
+	}).(pulumi.StringPtrOutput)
+}
+
+// The bucket.
+func (o CacheFromS3PtrOutput) Bucket() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *CacheFromS3) *string {
+		if v == nil {
+			return nil
+		}
+		return &v.Bucket
+	}).(pulumi.StringPtrOutput)
+}
+
+// An S3-compatible endpoint instead of AWS's.
+func (o CacheFromS3PtrOutput) EndpointUrl() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *CacheFromS3) *string {
+		if v == nil {
+			return nil
+		}
+		return v.EndpointUrl
+	}).(pulumi.StringPtrOutput)
+}
+
+// The cache manifest's name (BuildKit's default: `buildkit`).
+func (o CacheFromS3PtrOutput) Name() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *CacheFromS3) *string {
+		if v == nil {
+			return nil
+		}
+		return v.Name
+	}).(pulumi.StringPtrOutput)
+}
+
+// A prefix for every object the cache writes.
+func (o CacheFromS3PtrOutput) Prefix() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *CacheFromS3) *string {
+		if v == nil {
+			return nil
+		}
+		return v.Prefix
+	}).(pulumi.StringPtrOutput)
+}
+
+// The bucket's region, e.g. `us-east-1`.
+func (o CacheFromS3PtrOutput) Region() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *CacheFromS3) *string {
+		if v == nil {
+			return nil
+		}
+		return &v.Region
+	}).(pulumi.StringPtrOutput)
+}
+
+// The secret access key. A new key is never a change.
+func (o CacheFromS3PtrOutput) SecretAccessKey() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *CacheFromS3) *string {
+		if v == nil {
+			return nil
+		}
+		return v.SecretAccessKey
+	}).(pulumi.StringPtrOutput)
+}
+
+// The session token of temporary credentials. A new one is never a change.
+func (o CacheFromS3PtrOutput) SessionToken() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *CacheFromS3) *string {
+		if v == nil {
+			return nil
+		}
+		return v.SessionToken
+	}).(pulumi.StringPtrOutput)
+}
+
+// Path-style bucket URLs (`<endpoint>/<bucket>`), as MinIO and most S3-compatible
+// stores need.
+func (o CacheFromS3PtrOutput) UsePathStyle() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v *CacheFromS3) *bool {
+		if v == nil {
+			return nil
+		}
+		return v.UsePathStyle
+	}).(pulumi.BoolPtrOutput)
 }
 
 // An inline cache (`type=inline`, cacheTo only): cache metadata inside the pushed image;
@@ -1413,786 +1967,21 @@ func (o CacheInlinePtrOutput) Elem() CacheInlineOutput {
 	}).(CacheInlineOutput)
 }
 
-// A local directory cache (`type=local`, an OCI image layout on the provider's host): a
-// cacheTo writes `dest` (blobs, and `index.json` naming the cache `latest`), a cacheFrom
-// reads `src`; a `src` with nothing in it yet is skipped with a warning.
-type CacheLocal struct {
-	// cacheTo: the directory to export to (created if absent): an OCI image layout.
-	Dest *string `pulumi:"dest"`
-	// cacheTo only: a failed cache export is a warning instead of a failed build.
-	IgnoreError *bool `pulumi:"ignoreError"`
-	// cacheTo only: `min` (default) or `max`.
-	Mode *CacheMode `pulumi:"mode"`
-	// cacheFrom: the directory to import from (what a cacheTo `dest` wrote; its index.json
-	// names the cache `latest`). Nothing there yet: skipped with a warning.
-	Src *string `pulumi:"src"`
-}
-
-// CacheLocalInput is an input type that accepts CacheLocalArgs and CacheLocalOutput values.
-// You can construct a concrete instance of `CacheLocalInput` via:
-//
-//	CacheLocalArgs{...}
-type CacheLocalInput interface {
-	pulumi.Input
-
-	ToCacheLocalOutput() CacheLocalOutput
-	ToCacheLocalOutputWithContext(context.Context) CacheLocalOutput
-}
-
-// A local directory cache (`type=local`, an OCI image layout on the provider's host): a
-// cacheTo writes `dest` (blobs, and `index.json` naming the cache `latest`), a cacheFrom
-// reads `src`; a `src` with nothing in it yet is skipped with a warning.
-type CacheLocalArgs struct {
-	// cacheTo: the directory to export to (created if absent): an OCI image layout.
-	Dest pulumi.StringPtrInput `pulumi:"dest"`
-	// cacheTo only: a failed cache export is a warning instead of a failed build.
-	IgnoreError pulumi.BoolPtrInput `pulumi:"ignoreError"`
-	// cacheTo only: `min` (default) or `max`.
-	Mode CacheModePtrInput `pulumi:"mode"`
-	// cacheFrom: the directory to import from (what a cacheTo `dest` wrote; its index.json
-	// names the cache `latest`). Nothing there yet: skipped with a warning.
-	Src pulumi.StringPtrInput `pulumi:"src"`
-}
-
-func (CacheLocalArgs) ElementType() reflect.Type {
-	return reflect.TypeOf((*CacheLocal)(nil)).Elem()
-}
-
-func (i CacheLocalArgs) ToCacheLocalOutput() CacheLocalOutput {
-	return i.ToCacheLocalOutputWithContext(context.Background())
-}
-
-func (i CacheLocalArgs) ToCacheLocalOutputWithContext(ctx context.Context) CacheLocalOutput {
-	return pulumi.ToOutputWithContext(ctx, i).(CacheLocalOutput)
-}
-
-func (i CacheLocalArgs) ToCacheLocalPtrOutput() CacheLocalPtrOutput {
-	return i.ToCacheLocalPtrOutputWithContext(context.Background())
-}
-
-func (i CacheLocalArgs) ToCacheLocalPtrOutputWithContext(ctx context.Context) CacheLocalPtrOutput {
-	return pulumi.ToOutputWithContext(ctx, i).(CacheLocalOutput).ToCacheLocalPtrOutputWithContext(ctx)
-}
-
-// CacheLocalPtrInput is an input type that accepts CacheLocalArgs, CacheLocalPtr and CacheLocalPtrOutput values.
-// You can construct a concrete instance of `CacheLocalPtrInput` via:
-//
-//	        CacheLocalArgs{...}
-//
-//	or:
-//
-//	        nil
-type CacheLocalPtrInput interface {
-	pulumi.Input
-
-	ToCacheLocalPtrOutput() CacheLocalPtrOutput
-	ToCacheLocalPtrOutputWithContext(context.Context) CacheLocalPtrOutput
-}
-
-type cacheLocalPtrType CacheLocalArgs
-
-func CacheLocalPtr(v *CacheLocalArgs) CacheLocalPtrInput {
-	return (*cacheLocalPtrType)(v)
-}
-
-func (*cacheLocalPtrType) ElementType() reflect.Type {
-	return reflect.TypeOf((**CacheLocal)(nil)).Elem()
-}
-
-func (i *cacheLocalPtrType) ToCacheLocalPtrOutput() CacheLocalPtrOutput {
-	return i.ToCacheLocalPtrOutputWithContext(context.Background())
-}
-
-func (i *cacheLocalPtrType) ToCacheLocalPtrOutputWithContext(ctx context.Context) CacheLocalPtrOutput {
-	return pulumi.ToOutputWithContext(ctx, i).(CacheLocalPtrOutput)
-}
-
-// A local directory cache (`type=local`, an OCI image layout on the provider's host): a
-// cacheTo writes `dest` (blobs, and `index.json` naming the cache `latest`), a cacheFrom
-// reads `src`; a `src` with nothing in it yet is skipped with a warning.
-type CacheLocalOutput struct{ *pulumi.OutputState }
-
-func (CacheLocalOutput) ElementType() reflect.Type {
-	return reflect.TypeOf((*CacheLocal)(nil)).Elem()
-}
-
-func (o CacheLocalOutput) ToCacheLocalOutput() CacheLocalOutput {
-	return o
-}
-
-func (o CacheLocalOutput) ToCacheLocalOutputWithContext(ctx context.Context) CacheLocalOutput {
-	return o
-}
-
-func (o CacheLocalOutput) ToCacheLocalPtrOutput() CacheLocalPtrOutput {
-	return o.ToCacheLocalPtrOutputWithContext(context.Background())
-}
-
-func (o CacheLocalOutput) ToCacheLocalPtrOutputWithContext(ctx context.Context) CacheLocalPtrOutput {
-	return o.ApplyTWithContext(ctx, func(_ context.Context, v CacheLocal) *CacheLocal {
-		return &v
-	}).(CacheLocalPtrOutput)
-}
-
-// cacheTo: the directory to export to (created if absent): an OCI image layout.
-func (o CacheLocalOutput) Dest() pulumi.StringPtrOutput {
-	return o.ApplyT(func(v CacheLocal) *string { return v.Dest }).(pulumi.StringPtrOutput)
-}
-
-// cacheTo only: a failed cache export is a warning instead of a failed build.
-func (o CacheLocalOutput) IgnoreError() pulumi.BoolPtrOutput {
-	return o.ApplyT(func(v CacheLocal) *bool { return v.IgnoreError }).(pulumi.BoolPtrOutput)
-}
-
-// cacheTo only: `min` (default) or `max`.
-func (o CacheLocalOutput) Mode() CacheModePtrOutput {
-	return o.ApplyT(func(v CacheLocal) *CacheMode { return v.Mode }).(CacheModePtrOutput)
-}
-
-// cacheFrom: the directory to import from (what a cacheTo `dest` wrote; its index.json
-// names the cache `latest`). Nothing there yet: skipped with a warning.
-func (o CacheLocalOutput) Src() pulumi.StringPtrOutput {
-	return o.ApplyT(func(v CacheLocal) *string { return v.Src }).(pulumi.StringPtrOutput)
-}
-
-type CacheLocalPtrOutput struct{ *pulumi.OutputState }
-
-func (CacheLocalPtrOutput) ElementType() reflect.Type {
-	return reflect.TypeOf((**CacheLocal)(nil)).Elem()
-}
-
-func (o CacheLocalPtrOutput) ToCacheLocalPtrOutput() CacheLocalPtrOutput {
-	return o
-}
-
-func (o CacheLocalPtrOutput) ToCacheLocalPtrOutputWithContext(ctx context.Context) CacheLocalPtrOutput {
-	return o
-}
-
-func (o CacheLocalPtrOutput) Elem() CacheLocalOutput {
-	return o.ApplyT(func(v *CacheLocal) CacheLocal {
-		if v != nil {
-			return *v
-		}
-		var ret CacheLocal
-		return ret
-	}).(CacheLocalOutput)
-}
-
-// cacheTo: the directory to export to (created if absent): an OCI image layout.
-func (o CacheLocalPtrOutput) Dest() pulumi.StringPtrOutput {
-	return o.ApplyT(func(v *CacheLocal) *string {
-		if v == nil {
-			return nil
-		}
-		return v.Dest
-	}).(pulumi.StringPtrOutput)
-}
-
-// cacheTo only: a failed cache export is a warning instead of a failed build.
-func (o CacheLocalPtrOutput) IgnoreError() pulumi.BoolPtrOutput {
-	return o.ApplyT(func(v *CacheLocal) *bool {
-		if v == nil {
-			return nil
-		}
-		return v.IgnoreError
-	}).(pulumi.BoolPtrOutput)
-}
-
-// cacheTo only: `min` (default) or `max`.
-func (o CacheLocalPtrOutput) Mode() CacheModePtrOutput {
-	return o.ApplyT(func(v *CacheLocal) *CacheMode {
-		if v == nil {
-			return nil
-		}
-		return v.Mode
-	}).(CacheModePtrOutput)
-}
-
-// cacheFrom: the directory to import from (what a cacheTo `dest` wrote; its index.json
-// names the cache `latest`). Nothing there yet: skipped with a warning.
-func (o CacheLocalPtrOutput) Src() pulumi.StringPtrOutput {
-	return o.ApplyT(func(v *CacheLocal) *string {
-		if v == nil {
-			return nil
-		}
-		return v.Src
-	}).(pulumi.StringPtrOutput)
-}
-
-// A registry cache (`type=registry`): the cache stored as an image in a repository.
-type CacheRegistry struct {
-	// cacheTo only: a failed cache export is a warning instead of a failed build.
-	IgnoreError *bool `pulumi:"ignoreError"`
-	// cacheTo only: write the cache as an image manifest (`image-manifest`). Default: true
-	// on ECR hosts (ECR refuses BuildKit's cache manifest), BuildKit's default elsewhere.
-	ImageManifest *bool `pulumi:"imageManifest"`
-	// cacheTo only: `min` (default) or `max`.
-	Mode *CacheMode `pulumi:"mode"`
-	// cacheTo only: OCI media types (`oci-mediatypes`). Default: true on ECR hosts.
-	OciMediaTypes *bool `pulumi:"ociMediaTypes"`
-	// The cache's reference, with its registry host, e.g. `<registry>/app:cache`. With
-	// several build nodes each node uses its own: `<registry>/app:cache-linux-arm64`.
-	Ref string `pulumi:"ref"`
-}
-
-// CacheRegistryInput is an input type that accepts CacheRegistryArgs and CacheRegistryOutput values.
-// You can construct a concrete instance of `CacheRegistryInput` via:
-//
-//	CacheRegistryArgs{...}
-type CacheRegistryInput interface {
-	pulumi.Input
-
-	ToCacheRegistryOutput() CacheRegistryOutput
-	ToCacheRegistryOutputWithContext(context.Context) CacheRegistryOutput
-}
-
-// A registry cache (`type=registry`): the cache stored as an image in a repository.
-type CacheRegistryArgs struct {
-	// cacheTo only: a failed cache export is a warning instead of a failed build.
-	IgnoreError pulumi.BoolPtrInput `pulumi:"ignoreError"`
-	// cacheTo only: write the cache as an image manifest (`image-manifest`). Default: true
-	// on ECR hosts (ECR refuses BuildKit's cache manifest), BuildKit's default elsewhere.
-	ImageManifest pulumi.BoolPtrInput `pulumi:"imageManifest"`
-	// cacheTo only: `min` (default) or `max`.
-	Mode CacheModePtrInput `pulumi:"mode"`
-	// cacheTo only: OCI media types (`oci-mediatypes`). Default: true on ECR hosts.
-	OciMediaTypes pulumi.BoolPtrInput `pulumi:"ociMediaTypes"`
-	// The cache's reference, with its registry host, e.g. `<registry>/app:cache`. With
-	// several build nodes each node uses its own: `<registry>/app:cache-linux-arm64`.
-	Ref pulumi.StringInput `pulumi:"ref"`
-}
-
-func (CacheRegistryArgs) ElementType() reflect.Type {
-	return reflect.TypeOf((*CacheRegistry)(nil)).Elem()
-}
-
-func (i CacheRegistryArgs) ToCacheRegistryOutput() CacheRegistryOutput {
-	return i.ToCacheRegistryOutputWithContext(context.Background())
-}
-
-func (i CacheRegistryArgs) ToCacheRegistryOutputWithContext(ctx context.Context) CacheRegistryOutput {
-	return pulumi.ToOutputWithContext(ctx, i).(CacheRegistryOutput)
-}
-
-func (i CacheRegistryArgs) ToCacheRegistryPtrOutput() CacheRegistryPtrOutput {
-	return i.ToCacheRegistryPtrOutputWithContext(context.Background())
-}
-
-func (i CacheRegistryArgs) ToCacheRegistryPtrOutputWithContext(ctx context.Context) CacheRegistryPtrOutput {
-	return pulumi.ToOutputWithContext(ctx, i).(CacheRegistryOutput).ToCacheRegistryPtrOutputWithContext(ctx)
-}
-
-// CacheRegistryPtrInput is an input type that accepts CacheRegistryArgs, CacheRegistryPtr and CacheRegistryPtrOutput values.
-// You can construct a concrete instance of `CacheRegistryPtrInput` via:
-//
-//	        CacheRegistryArgs{...}
-//
-//	or:
-//
-//	        nil
-type CacheRegistryPtrInput interface {
-	pulumi.Input
-
-	ToCacheRegistryPtrOutput() CacheRegistryPtrOutput
-	ToCacheRegistryPtrOutputWithContext(context.Context) CacheRegistryPtrOutput
-}
-
-type cacheRegistryPtrType CacheRegistryArgs
-
-func CacheRegistryPtr(v *CacheRegistryArgs) CacheRegistryPtrInput {
-	return (*cacheRegistryPtrType)(v)
-}
-
-func (*cacheRegistryPtrType) ElementType() reflect.Type {
-	return reflect.TypeOf((**CacheRegistry)(nil)).Elem()
-}
-
-func (i *cacheRegistryPtrType) ToCacheRegistryPtrOutput() CacheRegistryPtrOutput {
-	return i.ToCacheRegistryPtrOutputWithContext(context.Background())
-}
-
-func (i *cacheRegistryPtrType) ToCacheRegistryPtrOutputWithContext(ctx context.Context) CacheRegistryPtrOutput {
-	return pulumi.ToOutputWithContext(ctx, i).(CacheRegistryPtrOutput)
-}
-
-// A registry cache (`type=registry`): the cache stored as an image in a repository.
-type CacheRegistryOutput struct{ *pulumi.OutputState }
-
-func (CacheRegistryOutput) ElementType() reflect.Type {
-	return reflect.TypeOf((*CacheRegistry)(nil)).Elem()
-}
-
-func (o CacheRegistryOutput) ToCacheRegistryOutput() CacheRegistryOutput {
-	return o
-}
-
-func (o CacheRegistryOutput) ToCacheRegistryOutputWithContext(ctx context.Context) CacheRegistryOutput {
-	return o
-}
-
-func (o CacheRegistryOutput) ToCacheRegistryPtrOutput() CacheRegistryPtrOutput {
-	return o.ToCacheRegistryPtrOutputWithContext(context.Background())
-}
-
-func (o CacheRegistryOutput) ToCacheRegistryPtrOutputWithContext(ctx context.Context) CacheRegistryPtrOutput {
-	return o.ApplyTWithContext(ctx, func(_ context.Context, v CacheRegistry) *CacheRegistry {
-		return &v
-	}).(CacheRegistryPtrOutput)
-}
-
-// cacheTo only: a failed cache export is a warning instead of a failed build.
-func (o CacheRegistryOutput) IgnoreError() pulumi.BoolPtrOutput {
-	return o.ApplyT(func(v CacheRegistry) *bool { return v.IgnoreError }).(pulumi.BoolPtrOutput)
-}
-
-// cacheTo only: write the cache as an image manifest (`image-manifest`). Default: true
-// on ECR hosts (ECR refuses BuildKit's cache manifest), BuildKit's default elsewhere.
-func (o CacheRegistryOutput) ImageManifest() pulumi.BoolPtrOutput {
-	return o.ApplyT(func(v CacheRegistry) *bool { return v.ImageManifest }).(pulumi.BoolPtrOutput)
-}
-
-// cacheTo only: `min` (default) or `max`.
-func (o CacheRegistryOutput) Mode() CacheModePtrOutput {
-	return o.ApplyT(func(v CacheRegistry) *CacheMode { return v.Mode }).(CacheModePtrOutput)
-}
-
-// cacheTo only: OCI media types (`oci-mediatypes`). Default: true on ECR hosts.
-func (o CacheRegistryOutput) OciMediaTypes() pulumi.BoolPtrOutput {
-	return o.ApplyT(func(v CacheRegistry) *bool { return v.OciMediaTypes }).(pulumi.BoolPtrOutput)
-}
-
-// The cache's reference, with its registry host, e.g. `<registry>/app:cache`. With
-// several build nodes each node uses its own: `<registry>/app:cache-linux-arm64`.
-func (o CacheRegistryOutput) Ref() pulumi.StringOutput {
-	return o.ApplyT(func(v CacheRegistry) string { return v.Ref }).(pulumi.StringOutput)
-}
-
-type CacheRegistryPtrOutput struct{ *pulumi.OutputState }
-
-func (CacheRegistryPtrOutput) ElementType() reflect.Type {
-	return reflect.TypeOf((**CacheRegistry)(nil)).Elem()
-}
-
-func (o CacheRegistryPtrOutput) ToCacheRegistryPtrOutput() CacheRegistryPtrOutput {
-	return o
-}
-
-func (o CacheRegistryPtrOutput) ToCacheRegistryPtrOutputWithContext(ctx context.Context) CacheRegistryPtrOutput {
-	return o
-}
-
-func (o CacheRegistryPtrOutput) Elem() CacheRegistryOutput {
-	return o.ApplyT(func(v *CacheRegistry) CacheRegistry {
-		if v != nil {
-			return *v
-		}
-		var ret CacheRegistry
-		return ret
-	}).(CacheRegistryOutput)
-}
-
-// cacheTo only: a failed cache export is a warning instead of a failed build.
-func (o CacheRegistryPtrOutput) IgnoreError() pulumi.BoolPtrOutput {
-	return o.ApplyT(func(v *CacheRegistry) *bool {
-		if v == nil {
-			return nil
-		}
-		return v.IgnoreError
-	}).(pulumi.BoolPtrOutput)
-}
-
-// cacheTo only: write the cache as an image manifest (`image-manifest`). Default: true
-// on ECR hosts (ECR refuses BuildKit's cache manifest), BuildKit's default elsewhere.
-func (o CacheRegistryPtrOutput) ImageManifest() pulumi.BoolPtrOutput {
-	return o.ApplyT(func(v *CacheRegistry) *bool {
-		if v == nil {
-			return nil
-		}
-		return v.ImageManifest
-	}).(pulumi.BoolPtrOutput)
-}
-
-// cacheTo only: `min` (default) or `max`.
-func (o CacheRegistryPtrOutput) Mode() CacheModePtrOutput {
-	return o.ApplyT(func(v *CacheRegistry) *CacheMode {
-		if v == nil {
-			return nil
-		}
-		return v.Mode
-	}).(CacheModePtrOutput)
-}
-
-// cacheTo only: OCI media types (`oci-mediatypes`). Default: true on ECR hosts.
-func (o CacheRegistryPtrOutput) OciMediaTypes() pulumi.BoolPtrOutput {
-	return o.ApplyT(func(v *CacheRegistry) *bool {
-		if v == nil {
-			return nil
-		}
-		return v.OciMediaTypes
-	}).(pulumi.BoolPtrOutput)
-}
-
-// The cache's reference, with its registry host, e.g. `<registry>/app:cache`. With
-// several build nodes each node uses its own: `<registry>/app:cache-linux-arm64`.
-func (o CacheRegistryPtrOutput) Ref() pulumi.StringPtrOutput {
-	return o.ApplyT(func(v *CacheRegistry) *string {
-		if v == nil {
-			return nil
-		}
-		return &v.Ref
-	}).(pulumi.StringPtrOutput)
-}
-
-// An S3 bucket cache (`type=s3`). Without keys, BuildKit uses its own AWS credentials.
-type CacheS3 struct {
-	// The access key id. A new key is never a change.
-	AccessKeyId *string `pulumi:"accessKeyId"`
-	// The bucket.
-	Bucket string `pulumi:"bucket"`
-	// An S3-compatible endpoint instead of AWS's.
-	EndpointUrl *string `pulumi:"endpointUrl"`
-	// cacheTo only: a failed cache export is a warning instead of a failed build.
-	IgnoreError *bool `pulumi:"ignoreError"`
-	// cacheTo only: `min` (default) or `max`.
-	Mode *CacheMode `pulumi:"mode"`
-	// The cache manifest's name (BuildKit's default: `buildkit`).
-	Name *string `pulumi:"name"`
-	// A prefix for every object the cache writes.
-	Prefix *string `pulumi:"prefix"`
-	// The bucket's region, e.g. `us-east-1`.
-	Region string `pulumi:"region"`
-	// The secret access key. A new key is never a change.
-	SecretAccessKey *string `pulumi:"secretAccessKey"`
-	// The session token of temporary credentials. A new one is never a change.
-	SessionToken *string `pulumi:"sessionToken"`
-	// Path-style bucket URLs (`<endpoint>/<bucket>`), as MinIO and most S3-compatible
-	// stores need.
-	UsePathStyle *bool `pulumi:"usePathStyle"`
-}
-
-// CacheS3Input is an input type that accepts CacheS3Args and CacheS3Output values.
-// You can construct a concrete instance of `CacheS3Input` via:
-//
-//	CacheS3Args{...}
-type CacheS3Input interface {
-	pulumi.Input
-
-	ToCacheS3Output() CacheS3Output
-	ToCacheS3OutputWithContext(context.Context) CacheS3Output
-}
-
-// An S3 bucket cache (`type=s3`). Without keys, BuildKit uses its own AWS credentials.
-type CacheS3Args struct {
-	// The access key id. A new key is never a change.
-	AccessKeyId pulumi.StringPtrInput `pulumi:"accessKeyId"`
-	// The bucket.
-	Bucket pulumi.StringInput `pulumi:"bucket"`
-	// An S3-compatible endpoint instead of AWS's.
-	EndpointUrl pulumi.StringPtrInput `pulumi:"endpointUrl"`
-	// cacheTo only: a failed cache export is a warning instead of a failed build.
-	IgnoreError pulumi.BoolPtrInput `pulumi:"ignoreError"`
-	// cacheTo only: `min` (default) or `max`.
-	Mode CacheModePtrInput `pulumi:"mode"`
-	// The cache manifest's name (BuildKit's default: `buildkit`).
-	Name pulumi.StringPtrInput `pulumi:"name"`
-	// A prefix for every object the cache writes.
-	Prefix pulumi.StringPtrInput `pulumi:"prefix"`
-	// The bucket's region, e.g. `us-east-1`.
-	Region pulumi.StringInput `pulumi:"region"`
-	// The secret access key. A new key is never a change.
-	SecretAccessKey pulumi.StringPtrInput `pulumi:"secretAccessKey"`
-	// The session token of temporary credentials. A new one is never a change.
-	SessionToken pulumi.StringPtrInput `pulumi:"sessionToken"`
-	// Path-style bucket URLs (`<endpoint>/<bucket>`), as MinIO and most S3-compatible
-	// stores need.
-	UsePathStyle pulumi.BoolPtrInput `pulumi:"usePathStyle"`
-}
-
-func (CacheS3Args) ElementType() reflect.Type {
-	return reflect.TypeOf((*CacheS3)(nil)).Elem()
-}
-
-func (i CacheS3Args) ToCacheS3Output() CacheS3Output {
-	return i.ToCacheS3OutputWithContext(context.Background())
-}
-
-func (i CacheS3Args) ToCacheS3OutputWithContext(ctx context.Context) CacheS3Output {
-	return pulumi.ToOutputWithContext(ctx, i).(CacheS3Output)
-}
-
-func (i CacheS3Args) ToCacheS3PtrOutput() CacheS3PtrOutput {
-	return i.ToCacheS3PtrOutputWithContext(context.Background())
-}
-
-func (i CacheS3Args) ToCacheS3PtrOutputWithContext(ctx context.Context) CacheS3PtrOutput {
-	return pulumi.ToOutputWithContext(ctx, i).(CacheS3Output).ToCacheS3PtrOutputWithContext(ctx)
-}
-
-// CacheS3PtrInput is an input type that accepts CacheS3Args, CacheS3Ptr and CacheS3PtrOutput values.
-// You can construct a concrete instance of `CacheS3PtrInput` via:
-//
-//	        CacheS3Args{...}
-//
-//	or:
-//
-//	        nil
-type CacheS3PtrInput interface {
-	pulumi.Input
-
-	ToCacheS3PtrOutput() CacheS3PtrOutput
-	ToCacheS3PtrOutputWithContext(context.Context) CacheS3PtrOutput
-}
-
-type cacheS3PtrType CacheS3Args
-
-func CacheS3Ptr(v *CacheS3Args) CacheS3PtrInput {
-	return (*cacheS3PtrType)(v)
-}
-
-func (*cacheS3PtrType) ElementType() reflect.Type {
-	return reflect.TypeOf((**CacheS3)(nil)).Elem()
-}
-
-func (i *cacheS3PtrType) ToCacheS3PtrOutput() CacheS3PtrOutput {
-	return i.ToCacheS3PtrOutputWithContext(context.Background())
-}
-
-func (i *cacheS3PtrType) ToCacheS3PtrOutputWithContext(ctx context.Context) CacheS3PtrOutput {
-	return pulumi.ToOutputWithContext(ctx, i).(CacheS3PtrOutput)
-}
-
-// An S3 bucket cache (`type=s3`). Without keys, BuildKit uses its own AWS credentials.
-type CacheS3Output struct{ *pulumi.OutputState }
-
-func (CacheS3Output) ElementType() reflect.Type {
-	return reflect.TypeOf((*CacheS3)(nil)).Elem()
-}
-
-func (o CacheS3Output) ToCacheS3Output() CacheS3Output {
-	return o
-}
-
-func (o CacheS3Output) ToCacheS3OutputWithContext(ctx context.Context) CacheS3Output {
-	return o
-}
-
-func (o CacheS3Output) ToCacheS3PtrOutput() CacheS3PtrOutput {
-	return o.ToCacheS3PtrOutputWithContext(context.Background())
-}
-
-func (o CacheS3Output) ToCacheS3PtrOutputWithContext(ctx context.Context) CacheS3PtrOutput {
-	return o.ApplyTWithContext(ctx, func(_ context.Context, v CacheS3) *CacheS3 {
-		return &v
-	}).(CacheS3PtrOutput)
-}
-
-// The access key id. A new key is never a change.
-func (o CacheS3Output) AccessKeyId() pulumi.StringPtrOutput {
-	return o.ApplyT(func(v CacheS3) *string { return v.AccessKeyId }).(pulumi.StringPtrOutput)
-}
-
-// The bucket.
-func (o CacheS3Output) Bucket() pulumi.StringOutput {
-	return o.ApplyT(func(v CacheS3) string { return v.Bucket }).(pulumi.StringOutput)
-}
-
-// An S3-compatible endpoint instead of AWS's.
-func (o CacheS3Output) EndpointUrl() pulumi.StringPtrOutput {
-	return o.ApplyT(func(v CacheS3) *string { return v.EndpointUrl }).(pulumi.StringPtrOutput)
-}
-
-// cacheTo only: a failed cache export is a warning instead of a failed build.
-func (o CacheS3Output) IgnoreError() pulumi.BoolPtrOutput {
-	return o.ApplyT(func(v CacheS3) *bool { return v.IgnoreError }).(pulumi.BoolPtrOutput)
-}
-
-// cacheTo only: `min` (default) or `max`.
-func (o CacheS3Output) Mode() CacheModePtrOutput {
-	return o.ApplyT(func(v CacheS3) *CacheMode { return v.Mode }).(CacheModePtrOutput)
-}
-
-// The cache manifest's name (BuildKit's default: `buildkit`).
-func (o CacheS3Output) Name() pulumi.StringPtrOutput {
-	return o.ApplyT(func(v CacheS3) *string { return v.Name }).(pulumi.StringPtrOutput)
-}
-
-// A prefix for every object the cache writes.
-func (o CacheS3Output) Prefix() pulumi.StringPtrOutput {
-	return o.ApplyT(func(v CacheS3) *string { return v.Prefix }).(pulumi.StringPtrOutput)
-}
-
-// The bucket's region, e.g. `us-east-1`.
-func (o CacheS3Output) Region() pulumi.StringOutput {
-	return o.ApplyT(func(v CacheS3) string { return v.Region }).(pulumi.StringOutput)
-}
-
-// The secret access key. A new key is never a change.
-func (o CacheS3Output) SecretAccessKey() pulumi.StringPtrOutput {
-	return o.ApplyT(func(v CacheS3) *string { return v.SecretAccessKey }).(pulumi.StringPtrOutput)
-}
-
-// The session token of temporary credentials. A new one is never a change.
-func (o CacheS3Output) SessionToken() pulumi.StringPtrOutput {
-	return o.ApplyT(func(v CacheS3) *string { return v.SessionToken }).(pulumi.StringPtrOutput)
-}
-
-// Path-style bucket URLs (`<endpoint>/<bucket>`), as MinIO and most S3-compatible
-// stores need.
-func (o CacheS3Output) UsePathStyle() pulumi.BoolPtrOutput {
-	return o.ApplyT(func(v CacheS3) *bool { return v.UsePathStyle }).(pulumi.BoolPtrOutput)
-}
-
-type CacheS3PtrOutput struct{ *pulumi.OutputState }
-
-func (CacheS3PtrOutput) ElementType() reflect.Type {
-	return reflect.TypeOf((**CacheS3)(nil)).Elem()
-}
-
-func (o CacheS3PtrOutput) ToCacheS3PtrOutput() CacheS3PtrOutput {
-	return o
-}
-
-func (o CacheS3PtrOutput) ToCacheS3PtrOutputWithContext(ctx context.Context) CacheS3PtrOutput {
-	return o
-}
-
-func (o CacheS3PtrOutput) Elem() CacheS3Output {
-	return o.ApplyT(func(v *CacheS3) CacheS3 {
-		if v != nil {
-			return *v
-		}
-		var ret CacheS3
-		return ret
-	}).(CacheS3Output)
-}
-
-// The access key id. A new key is never a change.
-func (o CacheS3PtrOutput) AccessKeyId() pulumi.StringPtrOutput {
-	return o.ApplyT(func(v *CacheS3) *string {
-		if v == nil {
-			return nil
-		}
-		return v.AccessKeyId
-	}).(pulumi.StringPtrOutput)
-}
-
-// The bucket.
-func (o CacheS3PtrOutput) Bucket() pulumi.StringPtrOutput {
-	return o.ApplyT(func(v *CacheS3) *string {
-		if v == nil {
-			return nil
-		}
-		return &v.Bucket
-	}).(pulumi.StringPtrOutput)
-}
-
-// An S3-compatible endpoint instead of AWS's.
-func (o CacheS3PtrOutput) EndpointUrl() pulumi.StringPtrOutput {
-	return o.ApplyT(func(v *CacheS3) *string {
-		if v == nil {
-			return nil
-		}
-		return v.EndpointUrl
-	}).(pulumi.StringPtrOutput)
-}
-
-// cacheTo only: a failed cache export is a warning instead of a failed build.
-func (o CacheS3PtrOutput) IgnoreError() pulumi.BoolPtrOutput {
-	return o.ApplyT(func(v *CacheS3) *bool {
-		if v == nil {
-			return nil
-		}
-		return v.IgnoreError
-	}).(pulumi.BoolPtrOutput)
-}
-
-// cacheTo only: `min` (default) or `max`.
-func (o CacheS3PtrOutput) Mode() CacheModePtrOutput {
-	return o.ApplyT(func(v *CacheS3) *CacheMode {
-		if v == nil {
-			return nil
-		}
-		return v.Mode
-	}).(CacheModePtrOutput)
-}
-
-// The cache manifest's name (BuildKit's default: `buildkit`).
-func (o CacheS3PtrOutput) Name() pulumi.StringPtrOutput {
-	return o.ApplyT(func(v *CacheS3) *string {
-		if v == nil {
-			return nil
-		}
-		return v.Name
-	}).(pulumi.StringPtrOutput)
-}
-
-// A prefix for every object the cache writes.
-func (o CacheS3PtrOutput) Prefix() pulumi.StringPtrOutput {
-	return o.ApplyT(func(v *CacheS3) *string {
-		if v == nil {
-			return nil
-		}
-		return v.Prefix
-	}).(pulumi.StringPtrOutput)
-}
-
-// The bucket's region, e.g. `us-east-1`.
-func (o CacheS3PtrOutput) Region() pulumi.StringPtrOutput {
-	return o.ApplyT(func(v *CacheS3) *string {
-		if v == nil {
-			return nil
-		}
-		return &v.Region
-	}).(pulumi.StringPtrOutput)
-}
-
-// The secret access key. A new key is never a change.
-func (o CacheS3PtrOutput) SecretAccessKey() pulumi.StringPtrOutput {
-	return o.ApplyT(func(v *CacheS3) *string {
-		if v == nil {
-			return nil
-		}
-		return v.SecretAccessKey
-	}).(pulumi.StringPtrOutput)
-}
-
-// The session token of temporary credentials. A new one is never a change.
-func (o CacheS3PtrOutput) SessionToken() pulumi.StringPtrOutput {
-	return o.ApplyT(func(v *CacheS3) *string {
-		if v == nil {
-			return nil
-		}
-		return v.SessionToken
-	}).(pulumi.StringPtrOutput)
-}
-
-// Path-style bucket URLs (`<endpoint>/<bucket>`), as MinIO and most S3-compatible
-// stores need.
-func (o CacheS3PtrOutput) UsePathStyle() pulumi.BoolPtrOutput {
-	return o.ApplyT(func(v *CacheS3) *bool {
-		if v == nil {
-			return nil
-		}
-		return v.UsePathStyle
-	}).(pulumi.BoolPtrOutput)
-}
-
 // A typed cache export: set exactly one of `registry`, `local`, `inline`, `gha`, `s3`,
 // `raw`.
 type CacheTo struct {
 	// Export to the GitHub Actions cache.
-	Gha *CacheGha `pulumi:"gha"`
+	Gha *CacheToGha `pulumi:"gha"`
 	// Write cache metadata into the pushed image.
 	Inline *CacheInline `pulumi:"inline"`
-	// Export to a local directory (`dest`).
-	Local *CacheLocal `pulumi:"local"`
+	// Export to a local directory.
+	Local *CacheToLocal `pulumi:"local"`
 	// A buildx string, e.g. `type=registry,ref=<repo>:cache,mode=max`.
 	Raw *string `pulumi:"raw"`
 	// Export to a registry.
-	Registry *CacheRegistry `pulumi:"registry"`
+	Registry *CacheToRegistry `pulumi:"registry"`
 	// Export to an S3 bucket.
-	S3 *CacheS3 `pulumi:"s3"`
+	S3 *CacheToS3 `pulumi:"s3"`
 }
 
 // CacheToInput is an input type that accepts CacheToArgs and CacheToOutput values.
@@ -2210,17 +1999,17 @@ type CacheToInput interface {
 // `raw`.
 type CacheToArgs struct {
 	// Export to the GitHub Actions cache.
-	Gha CacheGhaPtrInput `pulumi:"gha"`
+	Gha CacheToGhaPtrInput `pulumi:"gha"`
 	// Write cache metadata into the pushed image.
 	Inline CacheInlinePtrInput `pulumi:"inline"`
-	// Export to a local directory (`dest`).
-	Local CacheLocalPtrInput `pulumi:"local"`
+	// Export to a local directory.
+	Local CacheToLocalPtrInput `pulumi:"local"`
 	// A buildx string, e.g. `type=registry,ref=<repo>:cache,mode=max`.
 	Raw pulumi.StringPtrInput `pulumi:"raw"`
 	// Export to a registry.
-	Registry CacheRegistryPtrInput `pulumi:"registry"`
+	Registry CacheToRegistryPtrInput `pulumi:"registry"`
 	// Export to an S3 bucket.
-	S3 CacheS3PtrInput `pulumi:"s3"`
+	S3 CacheToS3PtrInput `pulumi:"s3"`
 }
 
 func (CacheToArgs) ElementType() reflect.Type {
@@ -2252,8 +2041,8 @@ func (o CacheToOutput) ToCacheToOutputWithContext(ctx context.Context) CacheToOu
 }
 
 // Export to the GitHub Actions cache.
-func (o CacheToOutput) Gha() CacheGhaPtrOutput {
-	return o.ApplyT(func(v CacheTo) *CacheGha { return v.Gha }).(CacheGhaPtrOutput)
+func (o CacheToOutput) Gha() CacheToGhaPtrOutput {
+	return o.ApplyT(func(v CacheTo) *CacheToGha { return v.Gha }).(CacheToGhaPtrOutput)
 }
 
 // Write cache metadata into the pushed image.
@@ -2261,9 +2050,9 @@ func (o CacheToOutput) Inline() CacheInlinePtrOutput {
 	return o.ApplyT(func(v CacheTo) *CacheInline { return v.Inline }).(CacheInlinePtrOutput)
 }
 
-// Export to a local directory (`dest`).
-func (o CacheToOutput) Local() CacheLocalPtrOutput {
-	return o.ApplyT(func(v CacheTo) *CacheLocal { return v.Local }).(CacheLocalPtrOutput)
+// Export to a local directory.
+func (o CacheToOutput) Local() CacheToLocalPtrOutput {
+	return o.ApplyT(func(v CacheTo) *CacheToLocal { return v.Local }).(CacheToLocalPtrOutput)
 }
 
 // A buildx string, e.g. `type=registry,ref=<repo>:cache,mode=max`.
@@ -2272,13 +2061,978 @@ func (o CacheToOutput) Raw() pulumi.StringPtrOutput {
 }
 
 // Export to a registry.
-func (o CacheToOutput) Registry() CacheRegistryPtrOutput {
-	return o.ApplyT(func(v CacheTo) *CacheRegistry { return v.Registry }).(CacheRegistryPtrOutput)
+func (o CacheToOutput) Registry() CacheToRegistryPtrOutput {
+	return o.ApplyT(func(v CacheTo) *CacheToRegistry { return v.Registry }).(CacheToRegistryPtrOutput)
 }
 
 // Export to an S3 bucket.
-func (o CacheToOutput) S3() CacheS3PtrOutput {
-	return o.ApplyT(func(v CacheTo) *CacheS3 { return v.S3 }).(CacheS3PtrOutput)
+func (o CacheToOutput) S3() CacheToS3PtrOutput {
+	return o.ApplyT(func(v CacheTo) *CacheToS3 { return v.S3 }).(CacheToS3PtrOutput)
+}
+
+// The GitHub Actions cache to export to (`type=gha`).
+type CacheToGha struct {
+	// A failed cache export is a warning instead of a failed build.
+	IgnoreError *bool `pulumi:"ignoreError"`
+	// `min` (default) or `max`.
+	Mode *CacheMode `pulumi:"mode"`
+	// The cache's scope (BuildKit's default: `buildkit`); give each image its own.
+	Scope *string `pulumi:"scope"`
+	// The cache service token. Default: `ACTIONS_RUNTIME_TOKEN` of the provider's
+	// environment. It changes every workflow run, so a new one is never a change.
+	Token *string `pulumi:"token"`
+	// The cache service URL. Default: `ACTIONS_CACHE_URL` of the provider's environment.
+	Url *string `pulumi:"url"`
+}
+
+// CacheToGhaInput is an input type that accepts CacheToGhaArgs and CacheToGhaOutput values.
+// You can construct a concrete instance of `CacheToGhaInput` via:
+//
+//	CacheToGhaArgs{...}
+type CacheToGhaInput interface {
+	pulumi.Input
+
+	ToCacheToGhaOutput() CacheToGhaOutput
+	ToCacheToGhaOutputWithContext(context.Context) CacheToGhaOutput
+}
+
+// The GitHub Actions cache to export to (`type=gha`).
+type CacheToGhaArgs struct {
+	// A failed cache export is a warning instead of a failed build.
+	IgnoreError pulumi.BoolPtrInput `pulumi:"ignoreError"`
+	// `min` (default) or `max`.
+	Mode CacheModePtrInput `pulumi:"mode"`
+	// The cache's scope (BuildKit's default: `buildkit`); give each image its own.
+	Scope pulumi.StringPtrInput `pulumi:"scope"`
+	// The cache service token. Default: `ACTIONS_RUNTIME_TOKEN` of the provider's
+	// environment. It changes every workflow run, so a new one is never a change.
+	Token pulumi.StringPtrInput `pulumi:"token"`
+	// The cache service URL. Default: `ACTIONS_CACHE_URL` of the provider's environment.
+	Url pulumi.StringPtrInput `pulumi:"url"`
+}
+
+func (CacheToGhaArgs) ElementType() reflect.Type {
+	return reflect.TypeOf((*CacheToGha)(nil)).Elem()
+}
+
+func (i CacheToGhaArgs) ToCacheToGhaOutput() CacheToGhaOutput {
+	return i.ToCacheToGhaOutputWithContext(context.Background())
+}
+
+func (i CacheToGhaArgs) ToCacheToGhaOutputWithContext(ctx context.Context) CacheToGhaOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(CacheToGhaOutput)
+}
+
+func (i CacheToGhaArgs) ToCacheToGhaPtrOutput() CacheToGhaPtrOutput {
+	return i.ToCacheToGhaPtrOutputWithContext(context.Background())
+}
+
+func (i CacheToGhaArgs) ToCacheToGhaPtrOutputWithContext(ctx context.Context) CacheToGhaPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(CacheToGhaOutput).ToCacheToGhaPtrOutputWithContext(ctx)
+}
+
+// CacheToGhaPtrInput is an input type that accepts CacheToGhaArgs, CacheToGhaPtr and CacheToGhaPtrOutput values.
+// You can construct a concrete instance of `CacheToGhaPtrInput` via:
+//
+//	        CacheToGhaArgs{...}
+//
+//	or:
+//
+//	        nil
+type CacheToGhaPtrInput interface {
+	pulumi.Input
+
+	ToCacheToGhaPtrOutput() CacheToGhaPtrOutput
+	ToCacheToGhaPtrOutputWithContext(context.Context) CacheToGhaPtrOutput
+}
+
+type cacheToGhaPtrType CacheToGhaArgs
+
+func CacheToGhaPtr(v *CacheToGhaArgs) CacheToGhaPtrInput {
+	return (*cacheToGhaPtrType)(v)
+}
+
+func (*cacheToGhaPtrType) ElementType() reflect.Type {
+	return reflect.TypeOf((**CacheToGha)(nil)).Elem()
+}
+
+func (i *cacheToGhaPtrType) ToCacheToGhaPtrOutput() CacheToGhaPtrOutput {
+	return i.ToCacheToGhaPtrOutputWithContext(context.Background())
+}
+
+func (i *cacheToGhaPtrType) ToCacheToGhaPtrOutputWithContext(ctx context.Context) CacheToGhaPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(CacheToGhaPtrOutput)
+}
+
+// The GitHub Actions cache to export to (`type=gha`).
+type CacheToGhaOutput struct{ *pulumi.OutputState }
+
+func (CacheToGhaOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*CacheToGha)(nil)).Elem()
+}
+
+func (o CacheToGhaOutput) ToCacheToGhaOutput() CacheToGhaOutput {
+	return o
+}
+
+func (o CacheToGhaOutput) ToCacheToGhaOutputWithContext(ctx context.Context) CacheToGhaOutput {
+	return o
+}
+
+func (o CacheToGhaOutput) ToCacheToGhaPtrOutput() CacheToGhaPtrOutput {
+	return o.ToCacheToGhaPtrOutputWithContext(context.Background())
+}
+
+func (o CacheToGhaOutput) ToCacheToGhaPtrOutputWithContext(ctx context.Context) CacheToGhaPtrOutput {
+	return o.ApplyTWithContext(ctx, func(_ context.Context, v CacheToGha) *CacheToGha {
+		return &v
+	}).(CacheToGhaPtrOutput)
+}
+
+// A failed cache export is a warning instead of a failed build.
+func (o CacheToGhaOutput) IgnoreError() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v CacheToGha) *bool { return v.IgnoreError }).(pulumi.BoolPtrOutput)
+}
+
+// `min` (default) or `max`.
+func (o CacheToGhaOutput) Mode() CacheModePtrOutput {
+	return o.ApplyT(func(v CacheToGha) *CacheMode { return v.Mode }).(CacheModePtrOutput)
+}
+
+// The cache's scope (BuildKit's default: `buildkit`); give each image its own.
+func (o CacheToGhaOutput) Scope() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v CacheToGha) *string { return v.Scope }).(pulumi.StringPtrOutput)
+}
+
+// The cache service token. Default: `ACTIONS_RUNTIME_TOKEN` of the provider's
+// environment. It changes every workflow run, so a new one is never a change.
+func (o CacheToGhaOutput) Token() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v CacheToGha) *string { return v.Token }).(pulumi.StringPtrOutput)
+}
+
+// The cache service URL. Default: `ACTIONS_CACHE_URL` of the provider's environment.
+func (o CacheToGhaOutput) Url() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v CacheToGha) *string { return v.Url }).(pulumi.StringPtrOutput)
+}
+
+type CacheToGhaPtrOutput struct{ *pulumi.OutputState }
+
+func (CacheToGhaPtrOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((**CacheToGha)(nil)).Elem()
+}
+
+func (o CacheToGhaPtrOutput) ToCacheToGhaPtrOutput() CacheToGhaPtrOutput {
+	return o
+}
+
+func (o CacheToGhaPtrOutput) ToCacheToGhaPtrOutputWithContext(ctx context.Context) CacheToGhaPtrOutput {
+	return o
+}
+
+func (o CacheToGhaPtrOutput) Elem() CacheToGhaOutput {
+	return o.ApplyT(func(v *CacheToGha) CacheToGha {
+		if v != nil {
+			return *v
+		}
+		var ret CacheToGha
+		return ret
+	}).(CacheToGhaOutput)
+}
+
+// A failed cache export is a warning instead of a failed build.
+func (o CacheToGhaPtrOutput) IgnoreError() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v *CacheToGha) *bool {
+		if v == nil {
+			return nil
+		}
+		return v.IgnoreError
+	}).(pulumi.BoolPtrOutput)
+}
+
+// `min` (default) or `max`.
+func (o CacheToGhaPtrOutput) Mode() CacheModePtrOutput {
+	return o.ApplyT(func(v *CacheToGha) *CacheMode {
+		if v == nil {
+			return nil
+		}
+		return v.Mode
+	}).(CacheModePtrOutput)
+}
+
+// The cache's scope (BuildKit's default: `buildkit`); give each image its own.
+func (o CacheToGhaPtrOutput) Scope() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *CacheToGha) *string {
+		if v == nil {
+			return nil
+		}
+		return v.Scope
+	}).(pulumi.StringPtrOutput)
+}
+
+// The cache service token. Default: `ACTIONS_RUNTIME_TOKEN` of the provider's
+// environment. It changes every workflow run, so a new one is never a change.
+func (o CacheToGhaPtrOutput) Token() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *CacheToGha) *string {
+		if v == nil {
+			return nil
+		}
+		return v.Token
+	}).(pulumi.StringPtrOutput)
+}
+
+// The cache service URL. Default: `ACTIONS_CACHE_URL` of the provider's environment.
+func (o CacheToGhaPtrOutput) Url() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *CacheToGha) *string {
+		if v == nil {
+			return nil
+		}
+		return v.Url
+	}).(pulumi.StringPtrOutput)
+}
+
+// A local directory cache to export (`type=local`): an OCI image layout on the provider's
+// host (blobs, and `index.json` naming the cache `latest`).
+type CacheToLocal struct {
+	// The directory to export to (created if absent).
+	Dest string `pulumi:"dest"`
+	// A failed cache export is a warning instead of a failed build.
+	IgnoreError *bool `pulumi:"ignoreError"`
+	// `min` (default) or `max`.
+	Mode *CacheMode `pulumi:"mode"`
+}
+
+// CacheToLocalInput is an input type that accepts CacheToLocalArgs and CacheToLocalOutput values.
+// You can construct a concrete instance of `CacheToLocalInput` via:
+//
+//	CacheToLocalArgs{...}
+type CacheToLocalInput interface {
+	pulumi.Input
+
+	ToCacheToLocalOutput() CacheToLocalOutput
+	ToCacheToLocalOutputWithContext(context.Context) CacheToLocalOutput
+}
+
+// A local directory cache to export (`type=local`): an OCI image layout on the provider's
+// host (blobs, and `index.json` naming the cache `latest`).
+type CacheToLocalArgs struct {
+	// The directory to export to (created if absent).
+	Dest pulumi.StringInput `pulumi:"dest"`
+	// A failed cache export is a warning instead of a failed build.
+	IgnoreError pulumi.BoolPtrInput `pulumi:"ignoreError"`
+	// `min` (default) or `max`.
+	Mode CacheModePtrInput `pulumi:"mode"`
+}
+
+func (CacheToLocalArgs) ElementType() reflect.Type {
+	return reflect.TypeOf((*CacheToLocal)(nil)).Elem()
+}
+
+func (i CacheToLocalArgs) ToCacheToLocalOutput() CacheToLocalOutput {
+	return i.ToCacheToLocalOutputWithContext(context.Background())
+}
+
+func (i CacheToLocalArgs) ToCacheToLocalOutputWithContext(ctx context.Context) CacheToLocalOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(CacheToLocalOutput)
+}
+
+func (i CacheToLocalArgs) ToCacheToLocalPtrOutput() CacheToLocalPtrOutput {
+	return i.ToCacheToLocalPtrOutputWithContext(context.Background())
+}
+
+func (i CacheToLocalArgs) ToCacheToLocalPtrOutputWithContext(ctx context.Context) CacheToLocalPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(CacheToLocalOutput).ToCacheToLocalPtrOutputWithContext(ctx)
+}
+
+// CacheToLocalPtrInput is an input type that accepts CacheToLocalArgs, CacheToLocalPtr and CacheToLocalPtrOutput values.
+// You can construct a concrete instance of `CacheToLocalPtrInput` via:
+//
+//	        CacheToLocalArgs{...}
+//
+//	or:
+//
+//	        nil
+type CacheToLocalPtrInput interface {
+	pulumi.Input
+
+	ToCacheToLocalPtrOutput() CacheToLocalPtrOutput
+	ToCacheToLocalPtrOutputWithContext(context.Context) CacheToLocalPtrOutput
+}
+
+type cacheToLocalPtrType CacheToLocalArgs
+
+func CacheToLocalPtr(v *CacheToLocalArgs) CacheToLocalPtrInput {
+	return (*cacheToLocalPtrType)(v)
+}
+
+func (*cacheToLocalPtrType) ElementType() reflect.Type {
+	return reflect.TypeOf((**CacheToLocal)(nil)).Elem()
+}
+
+func (i *cacheToLocalPtrType) ToCacheToLocalPtrOutput() CacheToLocalPtrOutput {
+	return i.ToCacheToLocalPtrOutputWithContext(context.Background())
+}
+
+func (i *cacheToLocalPtrType) ToCacheToLocalPtrOutputWithContext(ctx context.Context) CacheToLocalPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(CacheToLocalPtrOutput)
+}
+
+// A local directory cache to export (`type=local`): an OCI image layout on the provider's
+// host (blobs, and `index.json` naming the cache `latest`).
+type CacheToLocalOutput struct{ *pulumi.OutputState }
+
+func (CacheToLocalOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*CacheToLocal)(nil)).Elem()
+}
+
+func (o CacheToLocalOutput) ToCacheToLocalOutput() CacheToLocalOutput {
+	return o
+}
+
+func (o CacheToLocalOutput) ToCacheToLocalOutputWithContext(ctx context.Context) CacheToLocalOutput {
+	return o
+}
+
+func (o CacheToLocalOutput) ToCacheToLocalPtrOutput() CacheToLocalPtrOutput {
+	return o.ToCacheToLocalPtrOutputWithContext(context.Background())
+}
+
+func (o CacheToLocalOutput) ToCacheToLocalPtrOutputWithContext(ctx context.Context) CacheToLocalPtrOutput {
+	return o.ApplyTWithContext(ctx, func(_ context.Context, v CacheToLocal) *CacheToLocal {
+		return &v
+	}).(CacheToLocalPtrOutput)
+}
+
+// The directory to export to (created if absent).
+func (o CacheToLocalOutput) Dest() pulumi.StringOutput {
+	return o.ApplyT(func(v CacheToLocal) string { return v.Dest }).(pulumi.StringOutput)
+}
+
+// A failed cache export is a warning instead of a failed build.
+func (o CacheToLocalOutput) IgnoreError() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v CacheToLocal) *bool { return v.IgnoreError }).(pulumi.BoolPtrOutput)
+}
+
+// `min` (default) or `max`.
+func (o CacheToLocalOutput) Mode() CacheModePtrOutput {
+	return o.ApplyT(func(v CacheToLocal) *CacheMode { return v.Mode }).(CacheModePtrOutput)
+}
+
+type CacheToLocalPtrOutput struct{ *pulumi.OutputState }
+
+func (CacheToLocalPtrOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((**CacheToLocal)(nil)).Elem()
+}
+
+func (o CacheToLocalPtrOutput) ToCacheToLocalPtrOutput() CacheToLocalPtrOutput {
+	return o
+}
+
+func (o CacheToLocalPtrOutput) ToCacheToLocalPtrOutputWithContext(ctx context.Context) CacheToLocalPtrOutput {
+	return o
+}
+
+func (o CacheToLocalPtrOutput) Elem() CacheToLocalOutput {
+	return o.ApplyT(func(v *CacheToLocal) CacheToLocal {
+		if v != nil {
+			return *v
+		}
+		var ret CacheToLocal
+		return ret
+	}).(CacheToLocalOutput)
+}
+
+// The directory to export to (created if absent).
+func (o CacheToLocalPtrOutput) Dest() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *CacheToLocal) *string {
+		if v == nil {
+			return nil
+		}
+		return &v.Dest
+	}).(pulumi.StringPtrOutput)
+}
+
+// A failed cache export is a warning instead of a failed build.
+func (o CacheToLocalPtrOutput) IgnoreError() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v *CacheToLocal) *bool {
+		if v == nil {
+			return nil
+		}
+		return v.IgnoreError
+	}).(pulumi.BoolPtrOutput)
+}
+
+// `min` (default) or `max`.
+func (o CacheToLocalPtrOutput) Mode() CacheModePtrOutput {
+	return o.ApplyT(func(v *CacheToLocal) *CacheMode {
+		if v == nil {
+			return nil
+		}
+		return v.Mode
+	}).(CacheModePtrOutput)
+}
+
+// A registry cache to export (`type=registry`): the cache stored as an image in a
+// repository.
+type CacheToRegistry struct {
+	// A failed cache export is a warning instead of a failed build.
+	IgnoreError *bool `pulumi:"ignoreError"`
+	// Write the cache as an image manifest (`image-manifest`). Default: true on ECR
+	// hosts (ECR refuses BuildKit's cache manifest), BuildKit's default elsewhere.
+	ImageManifest *bool `pulumi:"imageManifest"`
+	// `min` (default) or `max`.
+	Mode *CacheMode `pulumi:"mode"`
+	// OCI media types (`oci-mediatypes`). Default: true on ECR hosts.
+	OciMediaTypes *bool `pulumi:"ociMediaTypes"`
+	// The cache's reference, with its registry host, e.g. `<registry>/app:cache`. With
+	// several build nodes each node uses its own: `<registry>/app:cache-linux-arm64`.
+	Ref string `pulumi:"ref"`
+}
+
+// CacheToRegistryInput is an input type that accepts CacheToRegistryArgs and CacheToRegistryOutput values.
+// You can construct a concrete instance of `CacheToRegistryInput` via:
+//
+//	CacheToRegistryArgs{...}
+type CacheToRegistryInput interface {
+	pulumi.Input
+
+	ToCacheToRegistryOutput() CacheToRegistryOutput
+	ToCacheToRegistryOutputWithContext(context.Context) CacheToRegistryOutput
+}
+
+// A registry cache to export (`type=registry`): the cache stored as an image in a
+// repository.
+type CacheToRegistryArgs struct {
+	// A failed cache export is a warning instead of a failed build.
+	IgnoreError pulumi.BoolPtrInput `pulumi:"ignoreError"`
+	// Write the cache as an image manifest (`image-manifest`). Default: true on ECR
+	// hosts (ECR refuses BuildKit's cache manifest), BuildKit's default elsewhere.
+	ImageManifest pulumi.BoolPtrInput `pulumi:"imageManifest"`
+	// `min` (default) or `max`.
+	Mode CacheModePtrInput `pulumi:"mode"`
+	// OCI media types (`oci-mediatypes`). Default: true on ECR hosts.
+	OciMediaTypes pulumi.BoolPtrInput `pulumi:"ociMediaTypes"`
+	// The cache's reference, with its registry host, e.g. `<registry>/app:cache`. With
+	// several build nodes each node uses its own: `<registry>/app:cache-linux-arm64`.
+	Ref pulumi.StringInput `pulumi:"ref"`
+}
+
+func (CacheToRegistryArgs) ElementType() reflect.Type {
+	return reflect.TypeOf((*CacheToRegistry)(nil)).Elem()
+}
+
+func (i CacheToRegistryArgs) ToCacheToRegistryOutput() CacheToRegistryOutput {
+	return i.ToCacheToRegistryOutputWithContext(context.Background())
+}
+
+func (i CacheToRegistryArgs) ToCacheToRegistryOutputWithContext(ctx context.Context) CacheToRegistryOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(CacheToRegistryOutput)
+}
+
+func (i CacheToRegistryArgs) ToCacheToRegistryPtrOutput() CacheToRegistryPtrOutput {
+	return i.ToCacheToRegistryPtrOutputWithContext(context.Background())
+}
+
+func (i CacheToRegistryArgs) ToCacheToRegistryPtrOutputWithContext(ctx context.Context) CacheToRegistryPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(CacheToRegistryOutput).ToCacheToRegistryPtrOutputWithContext(ctx)
+}
+
+// CacheToRegistryPtrInput is an input type that accepts CacheToRegistryArgs, CacheToRegistryPtr and CacheToRegistryPtrOutput values.
+// You can construct a concrete instance of `CacheToRegistryPtrInput` via:
+//
+//	        CacheToRegistryArgs{...}
+//
+//	or:
+//
+//	        nil
+type CacheToRegistryPtrInput interface {
+	pulumi.Input
+
+	ToCacheToRegistryPtrOutput() CacheToRegistryPtrOutput
+	ToCacheToRegistryPtrOutputWithContext(context.Context) CacheToRegistryPtrOutput
+}
+
+type cacheToRegistryPtrType CacheToRegistryArgs
+
+func CacheToRegistryPtr(v *CacheToRegistryArgs) CacheToRegistryPtrInput {
+	return (*cacheToRegistryPtrType)(v)
+}
+
+func (*cacheToRegistryPtrType) ElementType() reflect.Type {
+	return reflect.TypeOf((**CacheToRegistry)(nil)).Elem()
+}
+
+func (i *cacheToRegistryPtrType) ToCacheToRegistryPtrOutput() CacheToRegistryPtrOutput {
+	return i.ToCacheToRegistryPtrOutputWithContext(context.Background())
+}
+
+func (i *cacheToRegistryPtrType) ToCacheToRegistryPtrOutputWithContext(ctx context.Context) CacheToRegistryPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(CacheToRegistryPtrOutput)
+}
+
+// A registry cache to export (`type=registry`): the cache stored as an image in a
+// repository.
+type CacheToRegistryOutput struct{ *pulumi.OutputState }
+
+func (CacheToRegistryOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*CacheToRegistry)(nil)).Elem()
+}
+
+func (o CacheToRegistryOutput) ToCacheToRegistryOutput() CacheToRegistryOutput {
+	return o
+}
+
+func (o CacheToRegistryOutput) ToCacheToRegistryOutputWithContext(ctx context.Context) CacheToRegistryOutput {
+	return o
+}
+
+func (o CacheToRegistryOutput) ToCacheToRegistryPtrOutput() CacheToRegistryPtrOutput {
+	return o.ToCacheToRegistryPtrOutputWithContext(context.Background())
+}
+
+func (o CacheToRegistryOutput) ToCacheToRegistryPtrOutputWithContext(ctx context.Context) CacheToRegistryPtrOutput {
+	return o.ApplyTWithContext(ctx, func(_ context.Context, v CacheToRegistry) *CacheToRegistry {
+		return &v
+	}).(CacheToRegistryPtrOutput)
+}
+
+// A failed cache export is a warning instead of a failed build.
+func (o CacheToRegistryOutput) IgnoreError() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v CacheToRegistry) *bool { return v.IgnoreError }).(pulumi.BoolPtrOutput)
+}
+
+// Write the cache as an image manifest (`image-manifest`). Default: true on ECR
+// hosts (ECR refuses BuildKit's cache manifest), BuildKit's default elsewhere.
+func (o CacheToRegistryOutput) ImageManifest() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v CacheToRegistry) *bool { return v.ImageManifest }).(pulumi.BoolPtrOutput)
+}
+
+// `min` (default) or `max`.
+func (o CacheToRegistryOutput) Mode() CacheModePtrOutput {
+	return o.ApplyT(func(v CacheToRegistry) *CacheMode { return v.Mode }).(CacheModePtrOutput)
+}
+
+// OCI media types (`oci-mediatypes`). Default: true on ECR hosts.
+func (o CacheToRegistryOutput) OciMediaTypes() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v CacheToRegistry) *bool { return v.OciMediaTypes }).(pulumi.BoolPtrOutput)
+}
+
+// The cache's reference, with its registry host, e.g. `<registry>/app:cache`. With
+// several build nodes each node uses its own: `<registry>/app:cache-linux-arm64`.
+func (o CacheToRegistryOutput) Ref() pulumi.StringOutput {
+	return o.ApplyT(func(v CacheToRegistry) string { return v.Ref }).(pulumi.StringOutput)
+}
+
+type CacheToRegistryPtrOutput struct{ *pulumi.OutputState }
+
+func (CacheToRegistryPtrOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((**CacheToRegistry)(nil)).Elem()
+}
+
+func (o CacheToRegistryPtrOutput) ToCacheToRegistryPtrOutput() CacheToRegistryPtrOutput {
+	return o
+}
+
+func (o CacheToRegistryPtrOutput) ToCacheToRegistryPtrOutputWithContext(ctx context.Context) CacheToRegistryPtrOutput {
+	return o
+}
+
+func (o CacheToRegistryPtrOutput) Elem() CacheToRegistryOutput {
+	return o.ApplyT(func(v *CacheToRegistry) CacheToRegistry {
+		if v != nil {
+			return *v
+		}
+		var ret CacheToRegistry
+		return ret
+	}).(CacheToRegistryOutput)
+}
+
+// A failed cache export is a warning instead of a failed build.
+func (o CacheToRegistryPtrOutput) IgnoreError() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v *CacheToRegistry) *bool {
+		if v == nil {
+			return nil
+		}
+		return v.IgnoreError
+	}).(pulumi.BoolPtrOutput)
+}
+
+// Write the cache as an image manifest (`image-manifest`). Default: true on ECR
+// hosts (ECR refuses BuildKit's cache manifest), BuildKit's default elsewhere.
+func (o CacheToRegistryPtrOutput) ImageManifest() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v *CacheToRegistry) *bool {
+		if v == nil {
+			return nil
+		}
+		return v.ImageManifest
+	}).(pulumi.BoolPtrOutput)
+}
+
+// `min` (default) or `max`.
+func (o CacheToRegistryPtrOutput) Mode() CacheModePtrOutput {
+	return o.ApplyT(func(v *CacheToRegistry) *CacheMode {
+		if v == nil {
+			return nil
+		}
+		return v.Mode
+	}).(CacheModePtrOutput)
+}
+
+// OCI media types (`oci-mediatypes`). Default: true on ECR hosts.
+func (o CacheToRegistryPtrOutput) OciMediaTypes() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v *CacheToRegistry) *bool {
+		if v == nil {
+			return nil
+		}
+		return v.OciMediaTypes
+	}).(pulumi.BoolPtrOutput)
+}
+
+// The cache's reference, with its registry host, e.g. `<registry>/app:cache`. With
+// several build nodes each node uses its own: `<registry>/app:cache-linux-arm64`.
+func (o CacheToRegistryPtrOutput) Ref() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *CacheToRegistry) *string {
+		if v == nil {
+			return nil
+		}
+		return &v.Ref
+	}).(pulumi.StringPtrOutput)
+}
+
+// An S3 bucket cache to export to (`type=s3`). Without keys, BuildKit uses its own AWS
+// credentials.
+type CacheToS3 struct {
+	// The access key id. A new key is never a change.
+	AccessKeyId *string `pulumi:"accessKeyId"`
+	// The bucket.
+	Bucket string `pulumi:"bucket"`
+	// An S3-compatible endpoint instead of AWS's.
+	EndpointUrl *string `pulumi:"endpointUrl"`
+	// A failed cache export is a warning instead of a failed build.
+	IgnoreError *bool `pulumi:"ignoreError"`
+	// `min` (default) or `max`.
+	Mode *CacheMode `pulumi:"mode"`
+	// The cache manifest's name (BuildKit's default: `buildkit`).
+	Name *string `pulumi:"name"`
+	// A prefix for every object the cache writes.
+	Prefix *string `pulumi:"prefix"`
+	// The bucket's region, e.g. `us-east-1`.
+	Region string `pulumi:"region"`
+	// The secret access key. A new key is never a change.
+	SecretAccessKey *string `pulumi:"secretAccessKey"`
+	// The session token of temporary credentials. A new one is never a change.
+	SessionToken *string `pulumi:"sessionToken"`
+	// Path-style bucket URLs (`<endpoint>/<bucket>`), as MinIO and most S3-compatible
+	// stores need.
+	UsePathStyle *bool `pulumi:"usePathStyle"`
+}
+
+// CacheToS3Input is an input type that accepts CacheToS3Args and CacheToS3Output values.
+// You can construct a concrete instance of `CacheToS3Input` via:
+//
+//	CacheToS3Args{...}
+type CacheToS3Input interface {
+	pulumi.Input
+
+	ToCacheToS3Output() CacheToS3Output
+	ToCacheToS3OutputWithContext(context.Context) CacheToS3Output
+}
+
+// An S3 bucket cache to export to (`type=s3`). Without keys, BuildKit uses its own AWS
+// credentials.
+type CacheToS3Args struct {
+	// The access key id. A new key is never a change.
+	AccessKeyId pulumi.StringPtrInput `pulumi:"accessKeyId"`
+	// The bucket.
+	Bucket pulumi.StringInput `pulumi:"bucket"`
+	// An S3-compatible endpoint instead of AWS's.
+	EndpointUrl pulumi.StringPtrInput `pulumi:"endpointUrl"`
+	// A failed cache export is a warning instead of a failed build.
+	IgnoreError pulumi.BoolPtrInput `pulumi:"ignoreError"`
+	// `min` (default) or `max`.
+	Mode CacheModePtrInput `pulumi:"mode"`
+	// The cache manifest's name (BuildKit's default: `buildkit`).
+	Name pulumi.StringPtrInput `pulumi:"name"`
+	// A prefix for every object the cache writes.
+	Prefix pulumi.StringPtrInput `pulumi:"prefix"`
+	// The bucket's region, e.g. `us-east-1`.
+	Region pulumi.StringInput `pulumi:"region"`
+	// The secret access key. A new key is never a change.
+	SecretAccessKey pulumi.StringPtrInput `pulumi:"secretAccessKey"`
+	// The session token of temporary credentials. A new one is never a change.
+	SessionToken pulumi.StringPtrInput `pulumi:"sessionToken"`
+	// Path-style bucket URLs (`<endpoint>/<bucket>`), as MinIO and most S3-compatible
+	// stores need.
+	UsePathStyle pulumi.BoolPtrInput `pulumi:"usePathStyle"`
+}
+
+func (CacheToS3Args) ElementType() reflect.Type {
+	return reflect.TypeOf((*CacheToS3)(nil)).Elem()
+}
+
+func (i CacheToS3Args) ToCacheToS3Output() CacheToS3Output {
+	return i.ToCacheToS3OutputWithContext(context.Background())
+}
+
+func (i CacheToS3Args) ToCacheToS3OutputWithContext(ctx context.Context) CacheToS3Output {
+	return pulumi.ToOutputWithContext(ctx, i).(CacheToS3Output)
+}
+
+func (i CacheToS3Args) ToCacheToS3PtrOutput() CacheToS3PtrOutput {
+	return i.ToCacheToS3PtrOutputWithContext(context.Background())
+}
+
+func (i CacheToS3Args) ToCacheToS3PtrOutputWithContext(ctx context.Context) CacheToS3PtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(CacheToS3Output).ToCacheToS3PtrOutputWithContext(ctx)
+}
+
+// CacheToS3PtrInput is an input type that accepts CacheToS3Args, CacheToS3Ptr and CacheToS3PtrOutput values.
+// You can construct a concrete instance of `CacheToS3PtrInput` via:
+//
+//	        CacheToS3Args{...}
+//
+//	or:
+//
+//	        nil
+type CacheToS3PtrInput interface {
+	pulumi.Input
+
+	ToCacheToS3PtrOutput() CacheToS3PtrOutput
+	ToCacheToS3PtrOutputWithContext(context.Context) CacheToS3PtrOutput
+}
+
+type cacheToS3PtrType CacheToS3Args
+
+func CacheToS3Ptr(v *CacheToS3Args) CacheToS3PtrInput {
+	return (*cacheToS3PtrType)(v)
+}
+
+func (*cacheToS3PtrType) ElementType() reflect.Type {
+	return reflect.TypeOf((**CacheToS3)(nil)).Elem()
+}
+
+func (i *cacheToS3PtrType) ToCacheToS3PtrOutput() CacheToS3PtrOutput {
+	return i.ToCacheToS3PtrOutputWithContext(context.Background())
+}
+
+func (i *cacheToS3PtrType) ToCacheToS3PtrOutputWithContext(ctx context.Context) CacheToS3PtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(CacheToS3PtrOutput)
+}
+
+// An S3 bucket cache to export to (`type=s3`). Without keys, BuildKit uses its own AWS
+// credentials.
+type CacheToS3Output struct{ *pulumi.OutputState }
+
+func (CacheToS3Output) ElementType() reflect.Type {
+	return reflect.TypeOf((*CacheToS3)(nil)).Elem()
+}
+
+func (o CacheToS3Output) ToCacheToS3Output() CacheToS3Output {
+	return o
+}
+
+func (o CacheToS3Output) ToCacheToS3OutputWithContext(ctx context.Context) CacheToS3Output {
+	return o
+}
+
+func (o CacheToS3Output) ToCacheToS3PtrOutput() CacheToS3PtrOutput {
+	return o.ToCacheToS3PtrOutputWithContext(context.Background())
+}
+
+func (o CacheToS3Output) ToCacheToS3PtrOutputWithContext(ctx context.Context) CacheToS3PtrOutput {
+	return o.ApplyTWithContext(ctx, func(_ context.Context, v CacheToS3) *CacheToS3 {
+		return &v
+	}).(CacheToS3PtrOutput)
+}
+
+// The access key id. A new key is never a change.
+func (o CacheToS3Output) AccessKeyId() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v CacheToS3) *string { return v.AccessKeyId }).(pulumi.StringPtrOutput)
+}
+
+// The bucket.
+func (o CacheToS3Output) Bucket() pulumi.StringOutput {
+	return o.ApplyT(func(v CacheToS3) string { return v.Bucket }).(pulumi.StringOutput)
+}
+
+// An S3-compatible endpoint instead of AWS's.
+func (o CacheToS3Output) EndpointUrl() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v CacheToS3) *string { return v.EndpointUrl }).(pulumi.StringPtrOutput)
+}
+
+// A failed cache export is a warning instead of a failed build.
+func (o CacheToS3Output) IgnoreError() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v CacheToS3) *bool { return v.IgnoreError }).(pulumi.BoolPtrOutput)
+}
+
+// `min` (default) or `max`.
+func (o CacheToS3Output) Mode() CacheModePtrOutput {
+	return o.ApplyT(func(v CacheToS3) *CacheMode { return v.Mode }).(CacheModePtrOutput)
+}
+
+// The cache manifest's name (BuildKit's default: `buildkit`).
+func (o CacheToS3Output) Name() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v CacheToS3) *string { return v.Name }).(pulumi.StringPtrOutput)
+}
+
+// A prefix for every object the cache writes.
+func (o CacheToS3Output) Prefix() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v CacheToS3) *string { return v.Prefix }).(pulumi.StringPtrOutput)
+}
+
+// The bucket's region, e.g. `us-east-1`.
+func (o CacheToS3Output) Region() pulumi.StringOutput {
+	return o.ApplyT(func(v CacheToS3) string { return v.Region }).(pulumi.StringOutput)
+}
+
+// The secret access key. A new key is never a change.
+func (o CacheToS3Output) SecretAccessKey() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v CacheToS3) *string { return v.SecretAccessKey }).(pulumi.StringPtrOutput)
+}
+
+// The session token of temporary credentials. A new one is never a change.
+func (o CacheToS3Output) SessionToken() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v CacheToS3) *string { return v.SessionToken }).(pulumi.StringPtrOutput)
+}
+
+// Path-style bucket URLs (`<endpoint>/<bucket>`), as MinIO and most S3-compatible
+// stores need.
+func (o CacheToS3Output) UsePathStyle() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v CacheToS3) *bool { return v.UsePathStyle }).(pulumi.BoolPtrOutput)
+}
+
+type CacheToS3PtrOutput struct{ *pulumi.OutputState }
+
+func (CacheToS3PtrOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((**CacheToS3)(nil)).Elem()
+}
+
+func (o CacheToS3PtrOutput) ToCacheToS3PtrOutput() CacheToS3PtrOutput {
+	return o
+}
+
+func (o CacheToS3PtrOutput) ToCacheToS3PtrOutputWithContext(ctx context.Context) CacheToS3PtrOutput {
+	return o
+}
+
+func (o CacheToS3PtrOutput) Elem() CacheToS3Output {
+	return o.ApplyT(func(v *CacheToS3) CacheToS3 {
+		if v != nil {
+			return *v
+		}
+		var ret CacheToS3
+		return ret
+	}).(CacheToS3Output)
+}
+
+// The access key id. A new key is never a change.
+func (o CacheToS3PtrOutput) AccessKeyId() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *CacheToS3) *string {
+		if v == nil {
+			return nil
+		}
+		return v.AccessKeyId
+	}).(pulumi.StringPtrOutput)
+}
+
+// The bucket.
+func (o CacheToS3PtrOutput) Bucket() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *CacheToS3) *string {
+		if v == nil {
+			return nil
+		}
+		return &v.Bucket
+	}).(pulumi.StringPtrOutput)
+}
+
+// An S3-compatible endpoint instead of AWS's.
+func (o CacheToS3PtrOutput) EndpointUrl() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *CacheToS3) *string {
+		if v == nil {
+			return nil
+		}
+		return v.EndpointUrl
+	}).(pulumi.StringPtrOutput)
+}
+
+// A failed cache export is a warning instead of a failed build.
+func (o CacheToS3PtrOutput) IgnoreError() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v *CacheToS3) *bool {
+		if v == nil {
+			return nil
+		}
+		return v.IgnoreError
+	}).(pulumi.BoolPtrOutput)
+}
+
+// `min` (default) or `max`.
+func (o CacheToS3PtrOutput) Mode() CacheModePtrOutput {
+	return o.ApplyT(func(v *CacheToS3) *CacheMode {
+		if v == nil {
+			return nil
+		}
+		return v.Mode
+	}).(CacheModePtrOutput)
+}
+
+// The cache manifest's name (BuildKit's default: `buildkit`).
+func (o CacheToS3PtrOutput) Name() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *CacheToS3) *string {
+		if v == nil {
+			return nil
+		}
+		return v.Name
+	}).(pulumi.StringPtrOutput)
+}
+
+// A prefix for every object the cache writes.
+func (o CacheToS3PtrOutput) Prefix() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *CacheToS3) *string {
+		if v == nil {
+			return nil
+		}
+		return v.Prefix
+	}).(pulumi.StringPtrOutput)
+}
+
+// The bucket's region, e.g. `us-east-1`.
+func (o CacheToS3PtrOutput) Region() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *CacheToS3) *string {
+		if v == nil {
+			return nil
+		}
+		return &v.Region
+	}).(pulumi.StringPtrOutput)
+}
+
+// The secret access key. A new key is never a change.
+func (o CacheToS3PtrOutput) SecretAccessKey() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *CacheToS3) *string {
+		if v == nil {
+			return nil
+		}
+		return v.SecretAccessKey
+	}).(pulumi.StringPtrOutput)
+}
+
+// The session token of temporary credentials. A new one is never a change.
+func (o CacheToS3PtrOutput) SessionToken() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *CacheToS3) *string {
+		if v == nil {
+			return nil
+		}
+		return v.SessionToken
+	}).(pulumi.StringPtrOutput)
+}
+
+// Path-style bucket URLs (`<endpoint>/<bucket>`), as MinIO and most S3-compatible
+// stores need.
+func (o CacheToS3PtrOutput) UsePathStyle() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v *CacheToS3) *bool {
+		if v == nil {
+			return nil
+		}
+		return v.UsePathStyle
+	}).(pulumi.BoolPtrOutput)
 }
 
 // The Dockerfile: a path or inline text (exactly one).
@@ -3954,17 +4708,25 @@ func init() {
 	pulumi.RegisterInputType(reflect.TypeOf((*BuilderTlsConfigInput)(nil)).Elem(), BuilderTlsConfigArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*BuilderTlsConfigPtrInput)(nil)).Elem(), BuilderTlsConfigArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*CacheFromInput)(nil)).Elem(), CacheFromArgs{})
-	pulumi.RegisterInputType(reflect.TypeOf((*CacheGhaInput)(nil)).Elem(), CacheGhaArgs{})
-	pulumi.RegisterInputType(reflect.TypeOf((*CacheGhaPtrInput)(nil)).Elem(), CacheGhaArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*CacheFromGhaInput)(nil)).Elem(), CacheFromGhaArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*CacheFromGhaPtrInput)(nil)).Elem(), CacheFromGhaArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*CacheFromLocalInput)(nil)).Elem(), CacheFromLocalArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*CacheFromLocalPtrInput)(nil)).Elem(), CacheFromLocalArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*CacheFromRegistryInput)(nil)).Elem(), CacheFromRegistryArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*CacheFromRegistryPtrInput)(nil)).Elem(), CacheFromRegistryArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*CacheFromS3Input)(nil)).Elem(), CacheFromS3Args{})
+	pulumi.RegisterInputType(reflect.TypeOf((*CacheFromS3PtrInput)(nil)).Elem(), CacheFromS3Args{})
 	pulumi.RegisterInputType(reflect.TypeOf((*CacheInlineInput)(nil)).Elem(), CacheInlineArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*CacheInlinePtrInput)(nil)).Elem(), CacheInlineArgs{})
-	pulumi.RegisterInputType(reflect.TypeOf((*CacheLocalInput)(nil)).Elem(), CacheLocalArgs{})
-	pulumi.RegisterInputType(reflect.TypeOf((*CacheLocalPtrInput)(nil)).Elem(), CacheLocalArgs{})
-	pulumi.RegisterInputType(reflect.TypeOf((*CacheRegistryInput)(nil)).Elem(), CacheRegistryArgs{})
-	pulumi.RegisterInputType(reflect.TypeOf((*CacheRegistryPtrInput)(nil)).Elem(), CacheRegistryArgs{})
-	pulumi.RegisterInputType(reflect.TypeOf((*CacheS3Input)(nil)).Elem(), CacheS3Args{})
-	pulumi.RegisterInputType(reflect.TypeOf((*CacheS3PtrInput)(nil)).Elem(), CacheS3Args{})
 	pulumi.RegisterInputType(reflect.TypeOf((*CacheToInput)(nil)).Elem(), CacheToArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*CacheToGhaInput)(nil)).Elem(), CacheToGhaArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*CacheToGhaPtrInput)(nil)).Elem(), CacheToGhaArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*CacheToLocalInput)(nil)).Elem(), CacheToLocalArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*CacheToLocalPtrInput)(nil)).Elem(), CacheToLocalArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*CacheToRegistryInput)(nil)).Elem(), CacheToRegistryArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*CacheToRegistryPtrInput)(nil)).Elem(), CacheToRegistryArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*CacheToS3Input)(nil)).Elem(), CacheToS3Args{})
+	pulumi.RegisterInputType(reflect.TypeOf((*CacheToS3PtrInput)(nil)).Elem(), CacheToS3Args{})
 	pulumi.RegisterInputType(reflect.TypeOf((*DockerfileInput)(nil)).Elem(), DockerfileArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*DockerfilePtrInput)(nil)).Elem(), DockerfileArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*EcrConfigInput)(nil)).Elem(), EcrConfigArgs{})
@@ -3996,17 +4758,25 @@ func init() {
 	pulumi.RegisterOutputType(BuilderTlsConfigOutput{})
 	pulumi.RegisterOutputType(BuilderTlsConfigPtrOutput{})
 	pulumi.RegisterOutputType(CacheFromOutput{})
-	pulumi.RegisterOutputType(CacheGhaOutput{})
-	pulumi.RegisterOutputType(CacheGhaPtrOutput{})
+	pulumi.RegisterOutputType(CacheFromGhaOutput{})
+	pulumi.RegisterOutputType(CacheFromGhaPtrOutput{})
+	pulumi.RegisterOutputType(CacheFromLocalOutput{})
+	pulumi.RegisterOutputType(CacheFromLocalPtrOutput{})
+	pulumi.RegisterOutputType(CacheFromRegistryOutput{})
+	pulumi.RegisterOutputType(CacheFromRegistryPtrOutput{})
+	pulumi.RegisterOutputType(CacheFromS3Output{})
+	pulumi.RegisterOutputType(CacheFromS3PtrOutput{})
 	pulumi.RegisterOutputType(CacheInlineOutput{})
 	pulumi.RegisterOutputType(CacheInlinePtrOutput{})
-	pulumi.RegisterOutputType(CacheLocalOutput{})
-	pulumi.RegisterOutputType(CacheLocalPtrOutput{})
-	pulumi.RegisterOutputType(CacheRegistryOutput{})
-	pulumi.RegisterOutputType(CacheRegistryPtrOutput{})
-	pulumi.RegisterOutputType(CacheS3Output{})
-	pulumi.RegisterOutputType(CacheS3PtrOutput{})
 	pulumi.RegisterOutputType(CacheToOutput{})
+	pulumi.RegisterOutputType(CacheToGhaOutput{})
+	pulumi.RegisterOutputType(CacheToGhaPtrOutput{})
+	pulumi.RegisterOutputType(CacheToLocalOutput{})
+	pulumi.RegisterOutputType(CacheToLocalPtrOutput{})
+	pulumi.RegisterOutputType(CacheToRegistryOutput{})
+	pulumi.RegisterOutputType(CacheToRegistryPtrOutput{})
+	pulumi.RegisterOutputType(CacheToS3Output{})
+	pulumi.RegisterOutputType(CacheToS3PtrOutput{})
 	pulumi.RegisterOutputType(DockerfileOutput{})
 	pulumi.RegisterOutputType(DockerfilePtrOutput{})
 	pulumi.RegisterOutputType(EcrConfigOutput{})

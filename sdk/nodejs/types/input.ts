@@ -145,11 +145,11 @@ export interface CacheFromArgs {
     /**
      * Import the GitHub Actions cache.
      */
-    gha?: pulumi.Input<inputs.CacheGhaArgs | undefined>;
+    gha?: pulumi.Input<inputs.CacheFromGhaArgs | undefined>;
     /**
-     * Import a local directory cache (`src`).
+     * Import a local directory cache.
      */
-    local?: pulumi.Input<inputs.CacheLocalArgs | undefined>;
+    local?: pulumi.Input<inputs.CacheFromLocalArgs | undefined>;
     /**
      * A buildx string, e.g. `type=registry,ref=<repo>:cache`.
      */
@@ -157,25 +157,17 @@ export interface CacheFromArgs {
     /**
      * Import a registry cache.
      */
-    registry?: pulumi.Input<inputs.CacheRegistryArgs | undefined>;
+    registry?: pulumi.Input<inputs.CacheFromRegistryArgs | undefined>;
     /**
      * Import an S3 bucket cache.
      */
-    s3?: pulumi.Input<inputs.CacheS3Args | undefined>;
+    s3?: pulumi.Input<inputs.CacheFromS3Args | undefined>;
 }
 
 /**
- * The GitHub Actions cache (`type=gha`).
+ * The GitHub Actions cache to import (`type=gha`).
  */
-export interface CacheGhaArgs {
-    /**
-     * cacheTo only: a failed cache export is a warning instead of a failed build.
-     */
-    ignoreError?: pulumi.Input<boolean | undefined>;
-    /**
-     * cacheTo only: `min` (default) or `max`.
-     */
-    mode?: pulumi.Input<enums.CacheMode | undefined>;
+export interface CacheFromGhaArgs {
     /**
      * The cache's scope (BuildKit's default: `buildkit`); give each image its own.
      */
@@ -192,58 +184,22 @@ export interface CacheGhaArgs {
 }
 
 /**
- * An inline cache (`type=inline`, cacheTo only): cache metadata inside the pushed image;
- * a later build imports it with a registry cacheFrom naming that image.
+ * A local directory cache to import (`type=local`): an OCI image layout on the provider's
+ * host, as a cacheTo `dest` wrote it (its index.json names the cache `latest`); a `src`
+ * with nothing in it yet is skipped with a warning.
  */
-export interface CacheInlineArgs {
+export interface CacheFromLocalArgs {
+    /**
+     * The directory to import from.
+     */
+    src: pulumi.Input<string>;
 }
 
 /**
- * A local directory cache (`type=local`, an OCI image layout on the provider's host): a
- * cacheTo writes `dest` (blobs, and `index.json` naming the cache `latest`), a cacheFrom
- * reads `src`; a `src` with nothing in it yet is skipped with a warning.
+ * A registry cache to import (`type=registry`): the cache stored as an image in a
+ * repository.
  */
-export interface CacheLocalArgs {
-    /**
-     * cacheTo: the directory to export to (created if absent): an OCI image layout.
-     */
-    dest?: pulumi.Input<string | undefined>;
-    /**
-     * cacheTo only: a failed cache export is a warning instead of a failed build.
-     */
-    ignoreError?: pulumi.Input<boolean | undefined>;
-    /**
-     * cacheTo only: `min` (default) or `max`.
-     */
-    mode?: pulumi.Input<enums.CacheMode | undefined>;
-    /**
-     * cacheFrom: the directory to import from (what a cacheTo `dest` wrote; its index.json
-     * names the cache `latest`). Nothing there yet: skipped with a warning.
-     */
-    src?: pulumi.Input<string | undefined>;
-}
-
-/**
- * A registry cache (`type=registry`): the cache stored as an image in a repository.
- */
-export interface CacheRegistryArgs {
-    /**
-     * cacheTo only: a failed cache export is a warning instead of a failed build.
-     */
-    ignoreError?: pulumi.Input<boolean | undefined>;
-    /**
-     * cacheTo only: write the cache as an image manifest (`image-manifest`). Default: true
-     * on ECR hosts (ECR refuses BuildKit's cache manifest), BuildKit's default elsewhere.
-     */
-    imageManifest?: pulumi.Input<boolean | undefined>;
-    /**
-     * cacheTo only: `min` (default) or `max`.
-     */
-    mode?: pulumi.Input<enums.CacheMode | undefined>;
-    /**
-     * cacheTo only: OCI media types (`oci-mediatypes`). Default: true on ECR hosts.
-     */
-    ociMediaTypes?: pulumi.Input<boolean | undefined>;
+export interface CacheFromRegistryArgs {
     /**
      * The cache's reference, with its registry host, e.g. `<registry>/app:cache`. With
      * several build nodes each node uses its own: `<registry>/app:cache-linux-arm64`.
@@ -252,9 +208,10 @@ export interface CacheRegistryArgs {
 }
 
 /**
- * An S3 bucket cache (`type=s3`). Without keys, BuildKit uses its own AWS credentials.
+ * An S3 bucket cache to import (`type=s3`). Without keys, BuildKit uses its own AWS
+ * credentials.
  */
-export interface CacheS3Args {
+export interface CacheFromS3Args {
     /**
      * The access key id. A new key is never a change.
      */
@@ -267,14 +224,6 @@ export interface CacheS3Args {
      * An S3-compatible endpoint instead of AWS's.
      */
     endpointUrl?: pulumi.Input<string | undefined>;
-    /**
-     * cacheTo only: a failed cache export is a warning instead of a failed build.
-     */
-    ignoreError?: pulumi.Input<boolean | undefined>;
-    /**
-     * cacheTo only: `min` (default) or `max`.
-     */
-    mode?: pulumi.Input<enums.CacheMode | undefined>;
     /**
      * The cache manifest's name (BuildKit's default: `buildkit`).
      */
@@ -303,6 +252,13 @@ export interface CacheS3Args {
 }
 
 /**
+ * An inline cache (`type=inline`, cacheTo only): cache metadata inside the pushed image;
+ * a later build imports it with a registry cacheFrom naming that image.
+ */
+export interface CacheInlineArgs {
+}
+
+/**
  * A typed cache export: set exactly one of `registry`, `local`, `inline`, `gha`, `s3`,
  * `raw`.
  */
@@ -310,15 +266,15 @@ export interface CacheToArgs {
     /**
      * Export to the GitHub Actions cache.
      */
-    gha?: pulumi.Input<inputs.CacheGhaArgs | undefined>;
+    gha?: pulumi.Input<inputs.CacheToGhaArgs | undefined>;
     /**
      * Write cache metadata into the pushed image.
      */
     inline?: pulumi.Input<inputs.CacheInlineArgs | undefined>;
     /**
-     * Export to a local directory (`dest`).
+     * Export to a local directory.
      */
-    local?: pulumi.Input<inputs.CacheLocalArgs | undefined>;
+    local?: pulumi.Input<inputs.CacheToLocalArgs | undefined>;
     /**
      * A buildx string, e.g. `type=registry,ref=<repo>:cache,mode=max`.
      */
@@ -326,11 +282,138 @@ export interface CacheToArgs {
     /**
      * Export to a registry.
      */
-    registry?: pulumi.Input<inputs.CacheRegistryArgs | undefined>;
+    registry?: pulumi.Input<inputs.CacheToRegistryArgs | undefined>;
     /**
      * Export to an S3 bucket.
      */
-    s3?: pulumi.Input<inputs.CacheS3Args | undefined>;
+    s3?: pulumi.Input<inputs.CacheToS3Args | undefined>;
+}
+
+/**
+ * The GitHub Actions cache to export to (`type=gha`).
+ */
+export interface CacheToGhaArgs {
+    /**
+     * A failed cache export is a warning instead of a failed build.
+     */
+    ignoreError?: pulumi.Input<boolean | undefined>;
+    /**
+     * `min` (default) or `max`.
+     */
+    mode?: pulumi.Input<enums.CacheMode | undefined>;
+    /**
+     * The cache's scope (BuildKit's default: `buildkit`); give each image its own.
+     */
+    scope?: pulumi.Input<string | undefined>;
+    /**
+     * The cache service token. Default: `ACTIONS_RUNTIME_TOKEN` of the provider's
+     * environment. It changes every workflow run, so a new one is never a change.
+     */
+    token?: pulumi.Input<string | undefined>;
+    /**
+     * The cache service URL. Default: `ACTIONS_CACHE_URL` of the provider's environment.
+     */
+    url?: pulumi.Input<string | undefined>;
+}
+
+/**
+ * A local directory cache to export (`type=local`): an OCI image layout on the provider's
+ * host (blobs, and `index.json` naming the cache `latest`).
+ */
+export interface CacheToLocalArgs {
+    /**
+     * The directory to export to (created if absent).
+     */
+    dest: pulumi.Input<string>;
+    /**
+     * A failed cache export is a warning instead of a failed build.
+     */
+    ignoreError?: pulumi.Input<boolean | undefined>;
+    /**
+     * `min` (default) or `max`.
+     */
+    mode?: pulumi.Input<enums.CacheMode | undefined>;
+}
+
+/**
+ * A registry cache to export (`type=registry`): the cache stored as an image in a
+ * repository.
+ */
+export interface CacheToRegistryArgs {
+    /**
+     * A failed cache export is a warning instead of a failed build.
+     */
+    ignoreError?: pulumi.Input<boolean | undefined>;
+    /**
+     * Write the cache as an image manifest (`image-manifest`). Default: true on ECR
+     * hosts (ECR refuses BuildKit's cache manifest), BuildKit's default elsewhere.
+     */
+    imageManifest?: pulumi.Input<boolean | undefined>;
+    /**
+     * `min` (default) or `max`.
+     */
+    mode?: pulumi.Input<enums.CacheMode | undefined>;
+    /**
+     * OCI media types (`oci-mediatypes`). Default: true on ECR hosts.
+     */
+    ociMediaTypes?: pulumi.Input<boolean | undefined>;
+    /**
+     * The cache's reference, with its registry host, e.g. `<registry>/app:cache`. With
+     * several build nodes each node uses its own: `<registry>/app:cache-linux-arm64`.
+     */
+    ref: pulumi.Input<string>;
+}
+
+/**
+ * An S3 bucket cache to export to (`type=s3`). Without keys, BuildKit uses its own AWS
+ * credentials.
+ */
+export interface CacheToS3Args {
+    /**
+     * The access key id. A new key is never a change.
+     */
+    accessKeyId?: pulumi.Input<string | undefined>;
+    /**
+     * The bucket.
+     */
+    bucket: pulumi.Input<string>;
+    /**
+     * An S3-compatible endpoint instead of AWS's.
+     */
+    endpointUrl?: pulumi.Input<string | undefined>;
+    /**
+     * A failed cache export is a warning instead of a failed build.
+     */
+    ignoreError?: pulumi.Input<boolean | undefined>;
+    /**
+     * `min` (default) or `max`.
+     */
+    mode?: pulumi.Input<enums.CacheMode | undefined>;
+    /**
+     * The cache manifest's name (BuildKit's default: `buildkit`).
+     */
+    name?: pulumi.Input<string | undefined>;
+    /**
+     * A prefix for every object the cache writes.
+     */
+    prefix?: pulumi.Input<string | undefined>;
+    /**
+     * The bucket's region, e.g. `us-east-1`.
+     */
+    region: pulumi.Input<string>;
+    /**
+     * The secret access key. A new key is never a change.
+     */
+    secretAccessKey?: pulumi.Input<string | undefined>;
+    /**
+     * The session token of temporary credentials. A new one is never a change.
+     */
+    sessionToken?: pulumi.Input<string | undefined>;
+    /**
+     * Path-style bucket URLs (`<endpoint>/<bucket>`), as MinIO and most S3-compatible
+     * stores need.
+     */
+    usePathStyle?: pulumi.Input<boolean | undefined>;
 }
 
 /**

@@ -145,11 +145,11 @@ export interface CacheFrom {
     /**
      * Import the GitHub Actions cache.
      */
-    gha?: outputs.CacheGha;
+    gha?: outputs.CacheFromGha;
     /**
-     * Import a local directory cache (`src`).
+     * Import a local directory cache.
      */
-    local?: outputs.CacheLocal;
+    local?: outputs.CacheFromLocal;
     /**
      * A buildx string, e.g. `type=registry,ref=<repo>:cache`.
      */
@@ -157,25 +157,17 @@ export interface CacheFrom {
     /**
      * Import a registry cache.
      */
-    registry?: outputs.CacheRegistry;
+    registry?: outputs.CacheFromRegistry;
     /**
      * Import an S3 bucket cache.
      */
-    s3?: outputs.CacheS3;
+    s3?: outputs.CacheFromS3;
 }
 
 /**
- * The GitHub Actions cache (`type=gha`).
+ * The GitHub Actions cache to import (`type=gha`).
  */
-export interface CacheGha {
-    /**
-     * cacheTo only: a failed cache export is a warning instead of a failed build.
-     */
-    ignoreError?: boolean;
-    /**
-     * cacheTo only: `min` (default) or `max`.
-     */
-    mode?: enums.CacheMode;
+export interface CacheFromGha {
     /**
      * The cache's scope (BuildKit's default: `buildkit`); give each image its own.
      */
@@ -192,58 +184,22 @@ export interface CacheGha {
 }
 
 /**
- * An inline cache (`type=inline`, cacheTo only): cache metadata inside the pushed image;
- * a later build imports it with a registry cacheFrom naming that image.
+ * A local directory cache to import (`type=local`): an OCI image layout on the provider's
+ * host, as a cacheTo `dest` wrote it (its index.json names the cache `latest`); a `src`
+ * with nothing in it yet is skipped with a warning.
  */
-export interface CacheInline {
+export interface CacheFromLocal {
+    /**
+     * The directory to import from.
+     */
+    src: string;
 }
 
 /**
- * A local directory cache (`type=local`, an OCI image layout on the provider's host): a
- * cacheTo writes `dest` (blobs, and `index.json` naming the cache `latest`), a cacheFrom
- * reads `src`; a `src` with nothing in it yet is skipped with a warning.
+ * A registry cache to import (`type=registry`): the cache stored as an image in a
+ * repository.
  */
-export interface CacheLocal {
-    /**
-     * cacheTo: the directory to export to (created if absent): an OCI image layout.
-     */
-    dest?: string;
-    /**
-     * cacheTo only: a failed cache export is a warning instead of a failed build.
-     */
-    ignoreError?: boolean;
-    /**
-     * cacheTo only: `min` (default) or `max`.
-     */
-    mode?: enums.CacheMode;
-    /**
-     * cacheFrom: the directory to import from (what a cacheTo `dest` wrote; its index.json
-     * names the cache `latest`). Nothing there yet: skipped with a warning.
-     */
-    src?: string;
-}
-
-/**
- * A registry cache (`type=registry`): the cache stored as an image in a repository.
- */
-export interface CacheRegistry {
-    /**
-     * cacheTo only: a failed cache export is a warning instead of a failed build.
-     */
-    ignoreError?: boolean;
-    /**
-     * cacheTo only: write the cache as an image manifest (`image-manifest`). Default: true
-     * on ECR hosts (ECR refuses BuildKit's cache manifest), BuildKit's default elsewhere.
-     */
-    imageManifest?: boolean;
-    /**
-     * cacheTo only: `min` (default) or `max`.
-     */
-    mode?: enums.CacheMode;
-    /**
-     * cacheTo only: OCI media types (`oci-mediatypes`). Default: true on ECR hosts.
-     */
-    ociMediaTypes?: boolean;
+export interface CacheFromRegistry {
     /**
      * The cache's reference, with its registry host, e.g. `<registry>/app:cache`. With
      * several build nodes each node uses its own: `<registry>/app:cache-linux-arm64`.
@@ -252,9 +208,10 @@ export interface CacheRegistry {
 }
 
 /**
- * An S3 bucket cache (`type=s3`). Without keys, BuildKit uses its own AWS credentials.
+ * An S3 bucket cache to import (`type=s3`). Without keys, BuildKit uses its own AWS
+ * credentials.
  */
-export interface CacheS3 {
+export interface CacheFromS3 {
     /**
      * The access key id. A new key is never a change.
      */
@@ -267,14 +224,6 @@ export interface CacheS3 {
      * An S3-compatible endpoint instead of AWS's.
      */
     endpointUrl?: string;
-    /**
-     * cacheTo only: a failed cache export is a warning instead of a failed build.
-     */
-    ignoreError?: boolean;
-    /**
-     * cacheTo only: `min` (default) or `max`.
-     */
-    mode?: enums.CacheMode;
     /**
      * The cache manifest's name (BuildKit's default: `buildkit`).
      */
@@ -303,6 +252,13 @@ export interface CacheS3 {
 }
 
 /**
+ * An inline cache (`type=inline`, cacheTo only): cache metadata inside the pushed image;
+ * a later build imports it with a registry cacheFrom naming that image.
+ */
+export interface CacheInline {
+}
+
+/**
  * A typed cache export: set exactly one of `registry`, `local`, `inline`, `gha`, `s3`,
  * `raw`.
  */
@@ -310,15 +266,15 @@ export interface CacheTo {
     /**
      * Export to the GitHub Actions cache.
      */
-    gha?: outputs.CacheGha;
+    gha?: outputs.CacheToGha;
     /**
      * Write cache metadata into the pushed image.
      */
     inline?: outputs.CacheInline;
     /**
-     * Export to a local directory (`dest`).
+     * Export to a local directory.
      */
-    local?: outputs.CacheLocal;
+    local?: outputs.CacheToLocal;
     /**
      * A buildx string, e.g. `type=registry,ref=<repo>:cache,mode=max`.
      */
@@ -326,11 +282,138 @@ export interface CacheTo {
     /**
      * Export to a registry.
      */
-    registry?: outputs.CacheRegistry;
+    registry?: outputs.CacheToRegistry;
     /**
      * Export to an S3 bucket.
      */
-    s3?: outputs.CacheS3;
+    s3?: outputs.CacheToS3;
+}
+
+/**
+ * The GitHub Actions cache to export to (`type=gha`).
+ */
+export interface CacheToGha {
+    /**
+     * A failed cache export is a warning instead of a failed build.
+     */
+    ignoreError?: boolean;
+    /**
+     * `min` (default) or `max`.
+     */
+    mode?: enums.CacheMode;
+    /**
+     * The cache's scope (BuildKit's default: `buildkit`); give each image its own.
+     */
+    scope?: string;
+    /**
+     * The cache service token. Default: `ACTIONS_RUNTIME_TOKEN` of the provider's
+     * environment. It changes every workflow run, so a new one is never a change.
+     */
+    token?: string;
+    /**
+     * The cache service URL. Default: `ACTIONS_CACHE_URL` of the provider's environment.
+     */
+    url?: string;
+}
+
+/**
+ * A local directory cache to export (`type=local`): an OCI image layout on the provider's
+ * host (blobs, and `index.json` naming the cache `latest`).
+ */
+export interface CacheToLocal {
+    /**
+     * The directory to export to (created if absent).
+     */
+    dest: string;
+    /**
+     * A failed cache export is a warning instead of a failed build.
+     */
+    ignoreError?: boolean;
+    /**
+     * `min` (default) or `max`.
+     */
+    mode?: enums.CacheMode;
+}
+
+/**
+ * A registry cache to export (`type=registry`): the cache stored as an image in a
+ * repository.
+ */
+export interface CacheToRegistry {
+    /**
+     * A failed cache export is a warning instead of a failed build.
+     */
+    ignoreError?: boolean;
+    /**
+     * Write the cache as an image manifest (`image-manifest`). Default: true on ECR
+     * hosts (ECR refuses BuildKit's cache manifest), BuildKit's default elsewhere.
+     */
+    imageManifest?: boolean;
+    /**
+     * `min` (default) or `max`.
+     */
+    mode?: enums.CacheMode;
+    /**
+     * OCI media types (`oci-mediatypes`). Default: true on ECR hosts.
+     */
+    ociMediaTypes?: boolean;
+    /**
+     * The cache's reference, with its registry host, e.g. `<registry>/app:cache`. With
+     * several build nodes each node uses its own: `<registry>/app:cache-linux-arm64`.
+     */
+    ref: string;
+}
+
+/**
+ * An S3 bucket cache to export to (`type=s3`). Without keys, BuildKit uses its own AWS
+ * credentials.
+ */
+export interface CacheToS3 {
+    /**
+     * The access key id. A new key is never a change.
+     */
+    accessKeyId?: string;
+    /**
+     * The bucket.
+     */
+    bucket: string;
+    /**
+     * An S3-compatible endpoint instead of AWS's.
+     */
+    endpointUrl?: string;
+    /**
+     * A failed cache export is a warning instead of a failed build.
+     */
+    ignoreError?: boolean;
+    /**
+     * `min` (default) or `max`.
+     */
+    mode?: enums.CacheMode;
+    /**
+     * The cache manifest's name (BuildKit's default: `buildkit`).
+     */
+    name?: string;
+    /**
+     * A prefix for every object the cache writes.
+     */
+    prefix?: string;
+    /**
+     * The bucket's region, e.g. `us-east-1`.
+     */
+    region: string;
+    /**
+     * The secret access key. A new key is never a change.
+     */
+    secretAccessKey?: string;
+    /**
+     * The session token of temporary credentials. A new one is never a change.
+     */
+    sessionToken?: string;
+    /**
+     * Path-style bucket URLs (`<endpoint>/<bucket>`), as MinIO and most S3-compatible
+     * stores need.
+     */
+    usePathStyle?: boolean;
 }
 
 /**

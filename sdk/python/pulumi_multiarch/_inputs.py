@@ -28,18 +28,26 @@ __all__ = [
     'BuilderTlsConfigArgsDict',
     'CacheFromArgs',
     'CacheFromArgsDict',
-    'CacheGhaArgs',
-    'CacheGhaArgsDict',
+    'CacheFromGhaArgs',
+    'CacheFromGhaArgsDict',
+    'CacheFromLocalArgs',
+    'CacheFromLocalArgsDict',
+    'CacheFromRegistryArgs',
+    'CacheFromRegistryArgsDict',
+    'CacheFromS3Args',
+    'CacheFromS3ArgsDict',
     'CacheInlineArgs',
     'CacheInlineArgsDict',
-    'CacheLocalArgs',
-    'CacheLocalArgsDict',
-    'CacheRegistryArgs',
-    'CacheRegistryArgsDict',
-    'CacheS3Args',
-    'CacheS3ArgsDict',
     'CacheToArgs',
     'CacheToArgsDict',
+    'CacheToGhaArgs',
+    'CacheToGhaArgsDict',
+    'CacheToLocalArgs',
+    'CacheToLocalArgsDict',
+    'CacheToRegistryArgs',
+    'CacheToRegistryArgsDict',
+    'CacheToS3Args',
+    'CacheToS3ArgsDict',
     'DockerfileArgs',
     'DockerfileArgsDict',
     'EcrConfigArgs',
@@ -572,23 +580,23 @@ class CacheFromArgsDict(TypedDict):
     """
     A typed cache source: set exactly one of `registry`, `local`, `gha`, `s3`, `raw`.
     """
-    gha: NotRequired[pulumi.Input[Optional['CacheGhaArgsDict']]]
+    gha: NotRequired[pulumi.Input[Optional['CacheFromGhaArgsDict']]]
     """
     Import the GitHub Actions cache.
     """
-    local: NotRequired[pulumi.Input[Optional['CacheLocalArgsDict']]]
+    local: NotRequired[pulumi.Input[Optional['CacheFromLocalArgsDict']]]
     """
-    Import a local directory cache (`src`).
+    Import a local directory cache.
     """
     raw: NotRequired[pulumi.Input[Optional[_builtins.str]]]
     """
     A buildx string, e.g. `type=registry,ref=<repo>:cache`.
     """
-    registry: NotRequired[pulumi.Input[Optional['CacheRegistryArgsDict']]]
+    registry: NotRequired[pulumi.Input[Optional['CacheFromRegistryArgsDict']]]
     """
     Import a registry cache.
     """
-    s3: NotRequired[pulumi.Input[Optional['CacheS3ArgsDict']]]
+    s3: NotRequired[pulumi.Input[Optional['CacheFromS3ArgsDict']]]
     """
     Import an S3 bucket cache.
     """
@@ -596,19 +604,19 @@ class CacheFromArgsDict(TypedDict):
 @pulumi.input_type
 class CacheFromArgs:
     def __init__(__self__, *,
-                 gha: pulumi.Input[Optional['CacheGhaArgs']] = None,
-                 local: pulumi.Input[Optional['CacheLocalArgs']] = None,
+                 gha: pulumi.Input[Optional['CacheFromGhaArgs']] = None,
+                 local: pulumi.Input[Optional['CacheFromLocalArgs']] = None,
                  raw: pulumi.Input[Optional[_builtins.str]] = None,
-                 registry: pulumi.Input[Optional['CacheRegistryArgs']] = None,
-                 s3: pulumi.Input[Optional['CacheS3Args']] = None):
+                 registry: pulumi.Input[Optional['CacheFromRegistryArgs']] = None,
+                 s3: pulumi.Input[Optional['CacheFromS3Args']] = None):
         """
         A typed cache source: set exactly one of `registry`, `local`, `gha`, `s3`, `raw`.
 
-        :param pulumi.Input['CacheGhaArgs'] gha: Import the GitHub Actions cache.
-        :param pulumi.Input['CacheLocalArgs'] local: Import a local directory cache (`src`).
+        :param pulumi.Input['CacheFromGhaArgs'] gha: Import the GitHub Actions cache.
+        :param pulumi.Input['CacheFromLocalArgs'] local: Import a local directory cache.
         :param pulumi.Input[_builtins.str] raw: A buildx string, e.g. `type=registry,ref=<repo>:cache`.
-        :param pulumi.Input['CacheRegistryArgs'] registry: Import a registry cache.
-        :param pulumi.Input['CacheS3Args'] s3: Import an S3 bucket cache.
+        :param pulumi.Input['CacheFromRegistryArgs'] registry: Import a registry cache.
+        :param pulumi.Input['CacheFromS3Args'] s3: Import an S3 bucket cache.
         """
         if gha is not None:
             pulumi.set(__self__, "gha", gha)
@@ -623,26 +631,26 @@ class CacheFromArgs:
 
     @_builtins.property
     @pulumi.getter
-    def gha(self) -> pulumi.Input[Optional['CacheGhaArgs']]:
+    def gha(self) -> pulumi.Input[Optional['CacheFromGhaArgs']]:
         """
         Import the GitHub Actions cache.
         """
         return pulumi.get(self, "gha")
 
     @gha.setter
-    def gha(self, value: pulumi.Input[Optional['CacheGhaArgs']]):
+    def gha(self, value: pulumi.Input[Optional['CacheFromGhaArgs']]):
         pulumi.set(self, "gha", value)
 
     @_builtins.property
     @pulumi.getter
-    def local(self) -> pulumi.Input[Optional['CacheLocalArgs']]:
+    def local(self) -> pulumi.Input[Optional['CacheFromLocalArgs']]:
         """
-        Import a local directory cache (`src`).
+        Import a local directory cache.
         """
         return pulumi.get(self, "local")
 
     @local.setter
-    def local(self, value: pulumi.Input[Optional['CacheLocalArgs']]):
+    def local(self, value: pulumi.Input[Optional['CacheFromLocalArgs']]):
         pulumi.set(self, "local", value)
 
     @_builtins.property
@@ -659,40 +667,32 @@ class CacheFromArgs:
 
     @_builtins.property
     @pulumi.getter
-    def registry(self) -> pulumi.Input[Optional['CacheRegistryArgs']]:
+    def registry(self) -> pulumi.Input[Optional['CacheFromRegistryArgs']]:
         """
         Import a registry cache.
         """
         return pulumi.get(self, "registry")
 
     @registry.setter
-    def registry(self, value: pulumi.Input[Optional['CacheRegistryArgs']]):
+    def registry(self, value: pulumi.Input[Optional['CacheFromRegistryArgs']]):
         pulumi.set(self, "registry", value)
 
     @_builtins.property
     @pulumi.getter
-    def s3(self) -> pulumi.Input[Optional['CacheS3Args']]:
+    def s3(self) -> pulumi.Input[Optional['CacheFromS3Args']]:
         """
         Import an S3 bucket cache.
         """
         return pulumi.get(self, "s3")
 
     @s3.setter
-    def s3(self, value: pulumi.Input[Optional['CacheS3Args']]):
+    def s3(self, value: pulumi.Input[Optional['CacheFromS3Args']]):
         pulumi.set(self, "s3", value)
 
 
-class CacheGhaArgsDict(TypedDict):
+class CacheFromGhaArgsDict(TypedDict):
     """
-    The GitHub Actions cache (`type=gha`).
-    """
-    ignore_error: NotRequired[pulumi.Input[Optional[_builtins.bool]]]
-    """
-    cacheTo only: a failed cache export is a warning instead of a failed build.
-    """
-    mode: NotRequired[pulumi.Input[Optional['CacheMode']]]
-    """
-    cacheTo only: `min` (default) or `max`.
+    The GitHub Actions cache to import (`type=gha`).
     """
     scope: NotRequired[pulumi.Input[Optional[_builtins.str]]]
     """
@@ -709,7 +709,517 @@ class CacheGhaArgsDict(TypedDict):
     """
 
 @pulumi.input_type
-class CacheGhaArgs:
+class CacheFromGhaArgs:
+    def __init__(__self__, *,
+                 scope: pulumi.Input[Optional[_builtins.str]] = None,
+                 token: pulumi.Input[Optional[_builtins.str]] = None,
+                 url: pulumi.Input[Optional[_builtins.str]] = None):
+        """
+        The GitHub Actions cache to import (`type=gha`).
+
+        :param pulumi.Input[_builtins.str] scope: The cache's scope (BuildKit's default: `buildkit`); give each image its own.
+        :param pulumi.Input[_builtins.str] token: The cache service token. Default: `ACTIONS_RUNTIME_TOKEN` of the provider's
+               environment. It changes every workflow run, so a new one is never a change.
+        :param pulumi.Input[_builtins.str] url: The cache service URL. Default: `ACTIONS_CACHE_URL` of the provider's environment.
+        """
+        if scope is not None:
+            pulumi.set(__self__, "scope", scope)
+        if token is not None:
+            pulumi.set(__self__, "token", token)
+        if url is not None:
+            pulumi.set(__self__, "url", url)
+
+    @_builtins.property
+    @pulumi.getter
+    def scope(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        The cache's scope (BuildKit's default: `buildkit`); give each image its own.
+        """
+        return pulumi.get(self, "scope")
+
+    @scope.setter
+    def scope(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "scope", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def token(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        The cache service token. Default: `ACTIONS_RUNTIME_TOKEN` of the provider's
+        environment. It changes every workflow run, so a new one is never a change.
+        """
+        return pulumi.get(self, "token")
+
+    @token.setter
+    def token(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "token", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def url(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        The cache service URL. Default: `ACTIONS_CACHE_URL` of the provider's environment.
+        """
+        return pulumi.get(self, "url")
+
+    @url.setter
+    def url(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "url", value)
+
+
+class CacheFromLocalArgsDict(TypedDict):
+    """
+    A local directory cache to import (`type=local`): an OCI image layout on the provider's
+    host, as a cacheTo `dest` wrote it (its index.json names the cache `latest`); a `src`
+    with nothing in it yet is skipped with a warning.
+    """
+    src: pulumi.Input[_builtins.str]
+    """
+    The directory to import from.
+    """
+
+@pulumi.input_type
+class CacheFromLocalArgs:
+    def __init__(__self__, *,
+                 src: pulumi.Input[_builtins.str]):
+        """
+        A local directory cache to import (`type=local`): an OCI image layout on the provider's
+        host, as a cacheTo `dest` wrote it (its index.json names the cache `latest`); a `src`
+        with nothing in it yet is skipped with a warning.
+
+        :param pulumi.Input[_builtins.str] src: The directory to import from.
+        """
+        pulumi.set(__self__, "src", src)
+
+    @_builtins.property
+    @pulumi.getter
+    def src(self) -> pulumi.Input[_builtins.str]:
+        """
+        The directory to import from.
+        """
+        return pulumi.get(self, "src")
+
+    @src.setter
+    def src(self, value: pulumi.Input[_builtins.str]):
+        pulumi.set(self, "src", value)
+
+
+class CacheFromRegistryArgsDict(TypedDict):
+    """
+    A registry cache to import (`type=registry`): the cache stored as an image in a
+    repository.
+    """
+    ref: pulumi.Input[_builtins.str]
+    """
+    The cache's reference, with its registry host, e.g. `<registry>/app:cache`. With
+    several build nodes each node uses its own: `<registry>/app:cache-linux-arm64`.
+    """
+
+@pulumi.input_type
+class CacheFromRegistryArgs:
+    def __init__(__self__, *,
+                 ref: pulumi.Input[_builtins.str]):
+        """
+        A registry cache to import (`type=registry`): the cache stored as an image in a
+        repository.
+
+        :param pulumi.Input[_builtins.str] ref: The cache's reference, with its registry host, e.g. `<registry>/app:cache`. With
+               several build nodes each node uses its own: `<registry>/app:cache-linux-arm64`.
+        """
+        pulumi.set(__self__, "ref", ref)
+
+    @_builtins.property
+    @pulumi.getter
+    def ref(self) -> pulumi.Input[_builtins.str]:
+        """
+        The cache's reference, with its registry host, e.g. `<registry>/app:cache`. With
+        several build nodes each node uses its own: `<registry>/app:cache-linux-arm64`.
+        """
+        return pulumi.get(self, "ref")
+
+    @ref.setter
+    def ref(self, value: pulumi.Input[_builtins.str]):
+        pulumi.set(self, "ref", value)
+
+
+class CacheFromS3ArgsDict(TypedDict):
+    """
+    An S3 bucket cache to import (`type=s3`). Without keys, BuildKit uses its own AWS
+    credentials.
+    """
+    bucket: pulumi.Input[_builtins.str]
+    """
+    The bucket.
+    """
+    region: pulumi.Input[_builtins.str]
+    """
+    The bucket's region, e.g. `us-east-1`.
+    """
+    access_key_id: NotRequired[pulumi.Input[Optional[_builtins.str]]]
+    """
+    The access key id. A new key is never a change.
+    """
+    endpoint_url: NotRequired[pulumi.Input[Optional[_builtins.str]]]
+    """
+    An S3-compatible endpoint instead of AWS's.
+    """
+    name: NotRequired[pulumi.Input[Optional[_builtins.str]]]
+    """
+    The cache manifest's name (BuildKit's default: `buildkit`).
+    """
+    prefix: NotRequired[pulumi.Input[Optional[_builtins.str]]]
+    """
+    A prefix for every object the cache writes.
+    """
+    secret_access_key: NotRequired[pulumi.Input[Optional[_builtins.str]]]
+    """
+    The secret access key. A new key is never a change.
+    """
+    session_token: NotRequired[pulumi.Input[Optional[_builtins.str]]]
+    """
+    The session token of temporary credentials. A new one is never a change.
+    """
+    use_path_style: NotRequired[pulumi.Input[Optional[_builtins.bool]]]
+    """
+    Path-style bucket URLs (`<endpoint>/<bucket>`), as MinIO and most S3-compatible
+    stores need.
+    """
+
+@pulumi.input_type
+class CacheFromS3Args:
+    def __init__(__self__, *,
+                 bucket: pulumi.Input[_builtins.str],
+                 region: pulumi.Input[_builtins.str],
+                 access_key_id: pulumi.Input[Optional[_builtins.str]] = None,
+                 endpoint_url: pulumi.Input[Optional[_builtins.str]] = None,
+                 name: pulumi.Input[Optional[_builtins.str]] = None,
+                 prefix: pulumi.Input[Optional[_builtins.str]] = None,
+                 secret_access_key: pulumi.Input[Optional[_builtins.str]] = None,
+                 session_token: pulumi.Input[Optional[_builtins.str]] = None,
+                 use_path_style: pulumi.Input[Optional[_builtins.bool]] = None):
+        """
+        An S3 bucket cache to import (`type=s3`). Without keys, BuildKit uses its own AWS
+        credentials.
+
+        :param pulumi.Input[_builtins.str] bucket: The bucket.
+        :param pulumi.Input[_builtins.str] region: The bucket's region, e.g. `us-east-1`.
+        :param pulumi.Input[_builtins.str] access_key_id: The access key id. A new key is never a change.
+        :param pulumi.Input[_builtins.str] endpoint_url: An S3-compatible endpoint instead of AWS's.
+        :param pulumi.Input[_builtins.str] name: The cache manifest's name (BuildKit's default: `buildkit`).
+        :param pulumi.Input[_builtins.str] prefix: A prefix for every object the cache writes.
+        :param pulumi.Input[_builtins.str] secret_access_key: The secret access key. A new key is never a change.
+        :param pulumi.Input[_builtins.str] session_token: The session token of temporary credentials. A new one is never a change.
+        :param pulumi.Input[_builtins.bool] use_path_style: Path-style bucket URLs (`<endpoint>/<bucket>`), as MinIO and most S3-compatible
+               stores need.
+        """
+        pulumi.set(__self__, "bucket", bucket)
+        pulumi.set(__self__, "region", region)
+        if access_key_id is not None:
+            pulumi.set(__self__, "access_key_id", access_key_id)
+        if endpoint_url is not None:
+            pulumi.set(__self__, "endpoint_url", endpoint_url)
+        if name is not None:
+            pulumi.set(__self__, "name", name)
+        if prefix is not None:
+            pulumi.set(__self__, "prefix", prefix)
+        if secret_access_key is not None:
+            pulumi.set(__self__, "secret_access_key", secret_access_key)
+        if session_token is not None:
+            pulumi.set(__self__, "session_token", session_token)
+        if use_path_style is not None:
+            pulumi.set(__self__, "use_path_style", use_path_style)
+
+    @_builtins.property
+    @pulumi.getter
+    def bucket(self) -> pulumi.Input[_builtins.str]:
+        """
+        The bucket.
+        """
+        return pulumi.get(self, "bucket")
+
+    @bucket.setter
+    def bucket(self, value: pulumi.Input[_builtins.str]):
+        pulumi.set(self, "bucket", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def region(self) -> pulumi.Input[_builtins.str]:
+        """
+        The bucket's region, e.g. `us-east-1`.
+        """
+        return pulumi.get(self, "region")
+
+    @region.setter
+    def region(self, value: pulumi.Input[_builtins.str]):
+        pulumi.set(self, "region", value)
+
+    @_builtins.property
+    @pulumi.getter(name="accessKeyId")
+    def access_key_id(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        The access key id. A new key is never a change.
+        """
+        return pulumi.get(self, "access_key_id")
+
+    @access_key_id.setter
+    def access_key_id(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "access_key_id", value)
+
+    @_builtins.property
+    @pulumi.getter(name="endpointUrl")
+    def endpoint_url(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        An S3-compatible endpoint instead of AWS's.
+        """
+        return pulumi.get(self, "endpoint_url")
+
+    @endpoint_url.setter
+    def endpoint_url(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "endpoint_url", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def name(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        The cache manifest's name (BuildKit's default: `buildkit`).
+        """
+        return pulumi.get(self, "name")
+
+    @name.setter
+    def name(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "name", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def prefix(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        A prefix for every object the cache writes.
+        """
+        return pulumi.get(self, "prefix")
+
+    @prefix.setter
+    def prefix(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "prefix", value)
+
+    @_builtins.property
+    @pulumi.getter(name="secretAccessKey")
+    def secret_access_key(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        The secret access key. A new key is never a change.
+        """
+        return pulumi.get(self, "secret_access_key")
+
+    @secret_access_key.setter
+    def secret_access_key(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "secret_access_key", value)
+
+    @_builtins.property
+    @pulumi.getter(name="sessionToken")
+    def session_token(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        The session token of temporary credentials. A new one is never a change.
+        """
+        return pulumi.get(self, "session_token")
+
+    @session_token.setter
+    def session_token(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "session_token", value)
+
+    @_builtins.property
+    @pulumi.getter(name="usePathStyle")
+    def use_path_style(self) -> pulumi.Input[Optional[_builtins.bool]]:
+        """
+        Path-style bucket URLs (`<endpoint>/<bucket>`), as MinIO and most S3-compatible
+        stores need.
+        """
+        return pulumi.get(self, "use_path_style")
+
+    @use_path_style.setter
+    def use_path_style(self, value: pulumi.Input[Optional[_builtins.bool]]):
+        pulumi.set(self, "use_path_style", value)
+
+
+class CacheInlineArgsDict(TypedDict):
+    """
+    An inline cache (`type=inline`, cacheTo only): cache metadata inside the pushed image;
+    a later build imports it with a registry cacheFrom naming that image.
+    """
+    pass
+
+@pulumi.input_type
+class CacheInlineArgs:
+    def __init__(__self__):
+        """
+        An inline cache (`type=inline`, cacheTo only): cache metadata inside the pushed image;
+        a later build imports it with a registry cacheFrom naming that image.
+        """
+        pass
+
+
+class CacheToArgsDict(TypedDict):
+    """
+    A typed cache export: set exactly one of `registry`, `local`, `inline`, `gha`, `s3`,
+    `raw`.
+    """
+    gha: NotRequired[pulumi.Input[Optional['CacheToGhaArgsDict']]]
+    """
+    Export to the GitHub Actions cache.
+    """
+    inline: NotRequired[pulumi.Input[Optional['CacheInlineArgsDict']]]
+    """
+    Write cache metadata into the pushed image.
+    """
+    local: NotRequired[pulumi.Input[Optional['CacheToLocalArgsDict']]]
+    """
+    Export to a local directory.
+    """
+    raw: NotRequired[pulumi.Input[Optional[_builtins.str]]]
+    """
+    A buildx string, e.g. `type=registry,ref=<repo>:cache,mode=max`.
+    """
+    registry: NotRequired[pulumi.Input[Optional['CacheToRegistryArgsDict']]]
+    """
+    Export to a registry.
+    """
+    s3: NotRequired[pulumi.Input[Optional['CacheToS3ArgsDict']]]
+    """
+    Export to an S3 bucket.
+    """
+
+@pulumi.input_type
+class CacheToArgs:
+    def __init__(__self__, *,
+                 gha: pulumi.Input[Optional['CacheToGhaArgs']] = None,
+                 inline: pulumi.Input[Optional['CacheInlineArgs']] = None,
+                 local: pulumi.Input[Optional['CacheToLocalArgs']] = None,
+                 raw: pulumi.Input[Optional[_builtins.str]] = None,
+                 registry: pulumi.Input[Optional['CacheToRegistryArgs']] = None,
+                 s3: pulumi.Input[Optional['CacheToS3Args']] = None):
+        """
+        A typed cache export: set exactly one of `registry`, `local`, `inline`, `gha`, `s3`,
+        `raw`.
+
+        :param pulumi.Input['CacheToGhaArgs'] gha: Export to the GitHub Actions cache.
+        :param pulumi.Input['CacheInlineArgs'] inline: Write cache metadata into the pushed image.
+        :param pulumi.Input['CacheToLocalArgs'] local: Export to a local directory.
+        :param pulumi.Input[_builtins.str] raw: A buildx string, e.g. `type=registry,ref=<repo>:cache,mode=max`.
+        :param pulumi.Input['CacheToRegistryArgs'] registry: Export to a registry.
+        :param pulumi.Input['CacheToS3Args'] s3: Export to an S3 bucket.
+        """
+        if gha is not None:
+            pulumi.set(__self__, "gha", gha)
+        if inline is not None:
+            pulumi.set(__self__, "inline", inline)
+        if local is not None:
+            pulumi.set(__self__, "local", local)
+        if raw is not None:
+            pulumi.set(__self__, "raw", raw)
+        if registry is not None:
+            pulumi.set(__self__, "registry", registry)
+        if s3 is not None:
+            pulumi.set(__self__, "s3", s3)
+
+    @_builtins.property
+    @pulumi.getter
+    def gha(self) -> pulumi.Input[Optional['CacheToGhaArgs']]:
+        """
+        Export to the GitHub Actions cache.
+        """
+        return pulumi.get(self, "gha")
+
+    @gha.setter
+    def gha(self, value: pulumi.Input[Optional['CacheToGhaArgs']]):
+        pulumi.set(self, "gha", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def inline(self) -> pulumi.Input[Optional['CacheInlineArgs']]:
+        """
+        Write cache metadata into the pushed image.
+        """
+        return pulumi.get(self, "inline")
+
+    @inline.setter
+    def inline(self, value: pulumi.Input[Optional['CacheInlineArgs']]):
+        pulumi.set(self, "inline", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def local(self) -> pulumi.Input[Optional['CacheToLocalArgs']]:
+        """
+        Export to a local directory.
+        """
+        return pulumi.get(self, "local")
+
+    @local.setter
+    def local(self, value: pulumi.Input[Optional['CacheToLocalArgs']]):
+        pulumi.set(self, "local", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def raw(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        A buildx string, e.g. `type=registry,ref=<repo>:cache,mode=max`.
+        """
+        return pulumi.get(self, "raw")
+
+    @raw.setter
+    def raw(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "raw", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def registry(self) -> pulumi.Input[Optional['CacheToRegistryArgs']]:
+        """
+        Export to a registry.
+        """
+        return pulumi.get(self, "registry")
+
+    @registry.setter
+    def registry(self, value: pulumi.Input[Optional['CacheToRegistryArgs']]):
+        pulumi.set(self, "registry", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def s3(self) -> pulumi.Input[Optional['CacheToS3Args']]:
+        """
+        Export to an S3 bucket.
+        """
+        return pulumi.get(self, "s3")
+
+    @s3.setter
+    def s3(self, value: pulumi.Input[Optional['CacheToS3Args']]):
+        pulumi.set(self, "s3", value)
+
+
+class CacheToGhaArgsDict(TypedDict):
+    """
+    The GitHub Actions cache to export to (`type=gha`).
+    """
+    ignore_error: NotRequired[pulumi.Input[Optional[_builtins.bool]]]
+    """
+    A failed cache export is a warning instead of a failed build.
+    """
+    mode: NotRequired[pulumi.Input[Optional['CacheMode']]]
+    """
+    `min` (default) or `max`.
+    """
+    scope: NotRequired[pulumi.Input[Optional[_builtins.str]]]
+    """
+    The cache's scope (BuildKit's default: `buildkit`); give each image its own.
+    """
+    token: NotRequired[pulumi.Input[Optional[_builtins.str]]]
+    """
+    The cache service token. Default: `ACTIONS_RUNTIME_TOKEN` of the provider's
+    environment. It changes every workflow run, so a new one is never a change.
+    """
+    url: NotRequired[pulumi.Input[Optional[_builtins.str]]]
+    """
+    The cache service URL. Default: `ACTIONS_CACHE_URL` of the provider's environment.
+    """
+
+@pulumi.input_type
+class CacheToGhaArgs:
     def __init__(__self__, *,
                  ignore_error: pulumi.Input[Optional[_builtins.bool]] = None,
                  mode: pulumi.Input[Optional['CacheMode']] = None,
@@ -717,10 +1227,10 @@ class CacheGhaArgs:
                  token: pulumi.Input[Optional[_builtins.str]] = None,
                  url: pulumi.Input[Optional[_builtins.str]] = None):
         """
-        The GitHub Actions cache (`type=gha`).
+        The GitHub Actions cache to export to (`type=gha`).
 
-        :param pulumi.Input[_builtins.bool] ignore_error: cacheTo only: a failed cache export is a warning instead of a failed build.
-        :param pulumi.Input['CacheMode'] mode: cacheTo only: `min` (default) or `max`.
+        :param pulumi.Input[_builtins.bool] ignore_error: A failed cache export is a warning instead of a failed build.
+        :param pulumi.Input['CacheMode'] mode: `min` (default) or `max`.
         :param pulumi.Input[_builtins.str] scope: The cache's scope (BuildKit's default: `buildkit`); give each image its own.
         :param pulumi.Input[_builtins.str] token: The cache service token. Default: `ACTIONS_RUNTIME_TOKEN` of the provider's
                environment. It changes every workflow run, so a new one is never a change.
@@ -741,7 +1251,7 @@ class CacheGhaArgs:
     @pulumi.getter(name="ignoreError")
     def ignore_error(self) -> pulumi.Input[Optional[_builtins.bool]]:
         """
-        cacheTo only: a failed cache export is a warning instead of a failed build.
+        A failed cache export is a warning instead of a failed build.
         """
         return pulumi.get(self, "ignore_error")
 
@@ -753,7 +1263,7 @@ class CacheGhaArgs:
     @pulumi.getter
     def mode(self) -> pulumi.Input[Optional['CacheMode']]:
         """
-        cacheTo only: `min` (default) or `max`.
+        `min` (default) or `max`.
         """
         return pulumi.get(self, "mode")
 
@@ -799,91 +1309,61 @@ class CacheGhaArgs:
         pulumi.set(self, "url", value)
 
 
-class CacheInlineArgsDict(TypedDict):
+class CacheToLocalArgsDict(TypedDict):
     """
-    An inline cache (`type=inline`, cacheTo only): cache metadata inside the pushed image;
-    a later build imports it with a registry cacheFrom naming that image.
+    A local directory cache to export (`type=local`): an OCI image layout on the provider's
+    host (blobs, and `index.json` naming the cache `latest`).
     """
-    pass
-
-@pulumi.input_type
-class CacheInlineArgs:
-    def __init__(__self__):
-        """
-        An inline cache (`type=inline`, cacheTo only): cache metadata inside the pushed image;
-        a later build imports it with a registry cacheFrom naming that image.
-        """
-        pass
-
-
-class CacheLocalArgsDict(TypedDict):
+    dest: pulumi.Input[_builtins.str]
     """
-    A local directory cache (`type=local`, an OCI image layout on the provider's host): a
-    cacheTo writes `dest` (blobs, and `index.json` naming the cache `latest`), a cacheFrom
-    reads `src`; a `src` with nothing in it yet is skipped with a warning.
-    """
-    dest: NotRequired[pulumi.Input[Optional[_builtins.str]]]
-    """
-    cacheTo: the directory to export to (created if absent): an OCI image layout.
+    The directory to export to (created if absent).
     """
     ignore_error: NotRequired[pulumi.Input[Optional[_builtins.bool]]]
     """
-    cacheTo only: a failed cache export is a warning instead of a failed build.
+    A failed cache export is a warning instead of a failed build.
     """
     mode: NotRequired[pulumi.Input[Optional['CacheMode']]]
     """
-    cacheTo only: `min` (default) or `max`.
-    """
-    src: NotRequired[pulumi.Input[Optional[_builtins.str]]]
-    """
-    cacheFrom: the directory to import from (what a cacheTo `dest` wrote; its index.json
-    names the cache `latest`). Nothing there yet: skipped with a warning.
+    `min` (default) or `max`.
     """
 
 @pulumi.input_type
-class CacheLocalArgs:
+class CacheToLocalArgs:
     def __init__(__self__, *,
-                 dest: pulumi.Input[Optional[_builtins.str]] = None,
+                 dest: pulumi.Input[_builtins.str],
                  ignore_error: pulumi.Input[Optional[_builtins.bool]] = None,
-                 mode: pulumi.Input[Optional['CacheMode']] = None,
-                 src: pulumi.Input[Optional[_builtins.str]] = None):
+                 mode: pulumi.Input[Optional['CacheMode']] = None):
         """
-        A local directory cache (`type=local`, an OCI image layout on the provider's host): a
-        cacheTo writes `dest` (blobs, and `index.json` naming the cache `latest`), a cacheFrom
-        reads `src`; a `src` with nothing in it yet is skipped with a warning.
+        A local directory cache to export (`type=local`): an OCI image layout on the provider's
+        host (blobs, and `index.json` naming the cache `latest`).
 
-        :param pulumi.Input[_builtins.str] dest: cacheTo: the directory to export to (created if absent): an OCI image layout.
-        :param pulumi.Input[_builtins.bool] ignore_error: cacheTo only: a failed cache export is a warning instead of a failed build.
-        :param pulumi.Input['CacheMode'] mode: cacheTo only: `min` (default) or `max`.
-        :param pulumi.Input[_builtins.str] src: cacheFrom: the directory to import from (what a cacheTo `dest` wrote; its index.json
-               names the cache `latest`). Nothing there yet: skipped with a warning.
+        :param pulumi.Input[_builtins.str] dest: The directory to export to (created if absent).
+        :param pulumi.Input[_builtins.bool] ignore_error: A failed cache export is a warning instead of a failed build.
+        :param pulumi.Input['CacheMode'] mode: `min` (default) or `max`.
         """
-        if dest is not None:
-            pulumi.set(__self__, "dest", dest)
+        pulumi.set(__self__, "dest", dest)
         if ignore_error is not None:
             pulumi.set(__self__, "ignore_error", ignore_error)
         if mode is not None:
             pulumi.set(__self__, "mode", mode)
-        if src is not None:
-            pulumi.set(__self__, "src", src)
 
     @_builtins.property
     @pulumi.getter
-    def dest(self) -> pulumi.Input[Optional[_builtins.str]]:
+    def dest(self) -> pulumi.Input[_builtins.str]:
         """
-        cacheTo: the directory to export to (created if absent): an OCI image layout.
+        The directory to export to (created if absent).
         """
         return pulumi.get(self, "dest")
 
     @dest.setter
-    def dest(self, value: pulumi.Input[Optional[_builtins.str]]):
+    def dest(self, value: pulumi.Input[_builtins.str]):
         pulumi.set(self, "dest", value)
 
     @_builtins.property
     @pulumi.getter(name="ignoreError")
     def ignore_error(self) -> pulumi.Input[Optional[_builtins.bool]]:
         """
-        cacheTo only: a failed cache export is a warning instead of a failed build.
+        A failed cache export is a warning instead of a failed build.
         """
         return pulumi.get(self, "ignore_error")
 
@@ -895,7 +1375,7 @@ class CacheLocalArgs:
     @pulumi.getter
     def mode(self) -> pulumi.Input[Optional['CacheMode']]:
         """
-        cacheTo only: `min` (default) or `max`.
+        `min` (default) or `max`.
         """
         return pulumi.get(self, "mode")
 
@@ -903,23 +1383,11 @@ class CacheLocalArgs:
     def mode(self, value: pulumi.Input[Optional['CacheMode']]):
         pulumi.set(self, "mode", value)
 
-    @_builtins.property
-    @pulumi.getter
-    def src(self) -> pulumi.Input[Optional[_builtins.str]]:
-        """
-        cacheFrom: the directory to import from (what a cacheTo `dest` wrote; its index.json
-        names the cache `latest`). Nothing there yet: skipped with a warning.
-        """
-        return pulumi.get(self, "src")
 
-    @src.setter
-    def src(self, value: pulumi.Input[Optional[_builtins.str]]):
-        pulumi.set(self, "src", value)
-
-
-class CacheRegistryArgsDict(TypedDict):
+class CacheToRegistryArgsDict(TypedDict):
     """
-    A registry cache (`type=registry`): the cache stored as an image in a repository.
+    A registry cache to export (`type=registry`): the cache stored as an image in a
+    repository.
     """
     ref: pulumi.Input[_builtins.str]
     """
@@ -928,24 +1396,24 @@ class CacheRegistryArgsDict(TypedDict):
     """
     ignore_error: NotRequired[pulumi.Input[Optional[_builtins.bool]]]
     """
-    cacheTo only: a failed cache export is a warning instead of a failed build.
+    A failed cache export is a warning instead of a failed build.
     """
     image_manifest: NotRequired[pulumi.Input[Optional[_builtins.bool]]]
     """
-    cacheTo only: write the cache as an image manifest (`image-manifest`). Default: true
-    on ECR hosts (ECR refuses BuildKit's cache manifest), BuildKit's default elsewhere.
+    Write the cache as an image manifest (`image-manifest`). Default: true on ECR
+    hosts (ECR refuses BuildKit's cache manifest), BuildKit's default elsewhere.
     """
     mode: NotRequired[pulumi.Input[Optional['CacheMode']]]
     """
-    cacheTo only: `min` (default) or `max`.
+    `min` (default) or `max`.
     """
     oci_media_types: NotRequired[pulumi.Input[Optional[_builtins.bool]]]
     """
-    cacheTo only: OCI media types (`oci-mediatypes`). Default: true on ECR hosts.
+    OCI media types (`oci-mediatypes`). Default: true on ECR hosts.
     """
 
 @pulumi.input_type
-class CacheRegistryArgs:
+class CacheToRegistryArgs:
     def __init__(__self__, *,
                  ref: pulumi.Input[_builtins.str],
                  ignore_error: pulumi.Input[Optional[_builtins.bool]] = None,
@@ -953,15 +1421,16 @@ class CacheRegistryArgs:
                  mode: pulumi.Input[Optional['CacheMode']] = None,
                  oci_media_types: pulumi.Input[Optional[_builtins.bool]] = None):
         """
-        A registry cache (`type=registry`): the cache stored as an image in a repository.
+        A registry cache to export (`type=registry`): the cache stored as an image in a
+        repository.
 
         :param pulumi.Input[_builtins.str] ref: The cache's reference, with its registry host, e.g. `<registry>/app:cache`. With
                several build nodes each node uses its own: `<registry>/app:cache-linux-arm64`.
-        :param pulumi.Input[_builtins.bool] ignore_error: cacheTo only: a failed cache export is a warning instead of a failed build.
-        :param pulumi.Input[_builtins.bool] image_manifest: cacheTo only: write the cache as an image manifest (`image-manifest`). Default: true
-               on ECR hosts (ECR refuses BuildKit's cache manifest), BuildKit's default elsewhere.
-        :param pulumi.Input['CacheMode'] mode: cacheTo only: `min` (default) or `max`.
-        :param pulumi.Input[_builtins.bool] oci_media_types: cacheTo only: OCI media types (`oci-mediatypes`). Default: true on ECR hosts.
+        :param pulumi.Input[_builtins.bool] ignore_error: A failed cache export is a warning instead of a failed build.
+        :param pulumi.Input[_builtins.bool] image_manifest: Write the cache as an image manifest (`image-manifest`). Default: true on ECR
+               hosts (ECR refuses BuildKit's cache manifest), BuildKit's default elsewhere.
+        :param pulumi.Input['CacheMode'] mode: `min` (default) or `max`.
+        :param pulumi.Input[_builtins.bool] oci_media_types: OCI media types (`oci-mediatypes`). Default: true on ECR hosts.
         """
         pulumi.set(__self__, "ref", ref)
         if ignore_error is not None:
@@ -990,7 +1459,7 @@ class CacheRegistryArgs:
     @pulumi.getter(name="ignoreError")
     def ignore_error(self) -> pulumi.Input[Optional[_builtins.bool]]:
         """
-        cacheTo only: a failed cache export is a warning instead of a failed build.
+        A failed cache export is a warning instead of a failed build.
         """
         return pulumi.get(self, "ignore_error")
 
@@ -1002,8 +1471,8 @@ class CacheRegistryArgs:
     @pulumi.getter(name="imageManifest")
     def image_manifest(self) -> pulumi.Input[Optional[_builtins.bool]]:
         """
-        cacheTo only: write the cache as an image manifest (`image-manifest`). Default: true
-        on ECR hosts (ECR refuses BuildKit's cache manifest), BuildKit's default elsewhere.
+        Write the cache as an image manifest (`image-manifest`). Default: true on ECR
+        hosts (ECR refuses BuildKit's cache manifest), BuildKit's default elsewhere.
         """
         return pulumi.get(self, "image_manifest")
 
@@ -1015,7 +1484,7 @@ class CacheRegistryArgs:
     @pulumi.getter
     def mode(self) -> pulumi.Input[Optional['CacheMode']]:
         """
-        cacheTo only: `min` (default) or `max`.
+        `min` (default) or `max`.
         """
         return pulumi.get(self, "mode")
 
@@ -1027,7 +1496,7 @@ class CacheRegistryArgs:
     @pulumi.getter(name="ociMediaTypes")
     def oci_media_types(self) -> pulumi.Input[Optional[_builtins.bool]]:
         """
-        cacheTo only: OCI media types (`oci-mediatypes`). Default: true on ECR hosts.
+        OCI media types (`oci-mediatypes`). Default: true on ECR hosts.
         """
         return pulumi.get(self, "oci_media_types")
 
@@ -1036,9 +1505,10 @@ class CacheRegistryArgs:
         pulumi.set(self, "oci_media_types", value)
 
 
-class CacheS3ArgsDict(TypedDict):
+class CacheToS3ArgsDict(TypedDict):
     """
-    An S3 bucket cache (`type=s3`). Without keys, BuildKit uses its own AWS credentials.
+    An S3 bucket cache to export to (`type=s3`). Without keys, BuildKit uses its own AWS
+    credentials.
     """
     bucket: pulumi.Input[_builtins.str]
     """
@@ -1058,11 +1528,11 @@ class CacheS3ArgsDict(TypedDict):
     """
     ignore_error: NotRequired[pulumi.Input[Optional[_builtins.bool]]]
     """
-    cacheTo only: a failed cache export is a warning instead of a failed build.
+    A failed cache export is a warning instead of a failed build.
     """
     mode: NotRequired[pulumi.Input[Optional['CacheMode']]]
     """
-    cacheTo only: `min` (default) or `max`.
+    `min` (default) or `max`.
     """
     name: NotRequired[pulumi.Input[Optional[_builtins.str]]]
     """
@@ -1087,7 +1557,7 @@ class CacheS3ArgsDict(TypedDict):
     """
 
 @pulumi.input_type
-class CacheS3Args:
+class CacheToS3Args:
     def __init__(__self__, *,
                  bucket: pulumi.Input[_builtins.str],
                  region: pulumi.Input[_builtins.str],
@@ -1101,14 +1571,15 @@ class CacheS3Args:
                  session_token: pulumi.Input[Optional[_builtins.str]] = None,
                  use_path_style: pulumi.Input[Optional[_builtins.bool]] = None):
         """
-        An S3 bucket cache (`type=s3`). Without keys, BuildKit uses its own AWS credentials.
+        An S3 bucket cache to export to (`type=s3`). Without keys, BuildKit uses its own AWS
+        credentials.
 
         :param pulumi.Input[_builtins.str] bucket: The bucket.
         :param pulumi.Input[_builtins.str] region: The bucket's region, e.g. `us-east-1`.
         :param pulumi.Input[_builtins.str] access_key_id: The access key id. A new key is never a change.
         :param pulumi.Input[_builtins.str] endpoint_url: An S3-compatible endpoint instead of AWS's.
-        :param pulumi.Input[_builtins.bool] ignore_error: cacheTo only: a failed cache export is a warning instead of a failed build.
-        :param pulumi.Input['CacheMode'] mode: cacheTo only: `min` (default) or `max`.
+        :param pulumi.Input[_builtins.bool] ignore_error: A failed cache export is a warning instead of a failed build.
+        :param pulumi.Input['CacheMode'] mode: `min` (default) or `max`.
         :param pulumi.Input[_builtins.str] name: The cache manifest's name (BuildKit's default: `buildkit`).
         :param pulumi.Input[_builtins.str] prefix: A prefix for every object the cache writes.
         :param pulumi.Input[_builtins.str] secret_access_key: The secret access key. A new key is never a change.
@@ -1189,7 +1660,7 @@ class CacheS3Args:
     @pulumi.getter(name="ignoreError")
     def ignore_error(self) -> pulumi.Input[Optional[_builtins.bool]]:
         """
-        cacheTo only: a failed cache export is a warning instead of a failed build.
+        A failed cache export is a warning instead of a failed build.
         """
         return pulumi.get(self, "ignore_error")
 
@@ -1201,7 +1672,7 @@ class CacheS3Args:
     @pulumi.getter
     def mode(self) -> pulumi.Input[Optional['CacheMode']]:
         """
-        cacheTo only: `min` (default) or `max`.
+        `min` (default) or `max`.
         """
         return pulumi.get(self, "mode")
 
@@ -1269,142 +1740,6 @@ class CacheS3Args:
     @use_path_style.setter
     def use_path_style(self, value: pulumi.Input[Optional[_builtins.bool]]):
         pulumi.set(self, "use_path_style", value)
-
-
-class CacheToArgsDict(TypedDict):
-    """
-    A typed cache export: set exactly one of `registry`, `local`, `inline`, `gha`, `s3`,
-    `raw`.
-    """
-    gha: NotRequired[pulumi.Input[Optional['CacheGhaArgsDict']]]
-    """
-    Export to the GitHub Actions cache.
-    """
-    inline: NotRequired[pulumi.Input[Optional['CacheInlineArgsDict']]]
-    """
-    Write cache metadata into the pushed image.
-    """
-    local: NotRequired[pulumi.Input[Optional['CacheLocalArgsDict']]]
-    """
-    Export to a local directory (`dest`).
-    """
-    raw: NotRequired[pulumi.Input[Optional[_builtins.str]]]
-    """
-    A buildx string, e.g. `type=registry,ref=<repo>:cache,mode=max`.
-    """
-    registry: NotRequired[pulumi.Input[Optional['CacheRegistryArgsDict']]]
-    """
-    Export to a registry.
-    """
-    s3: NotRequired[pulumi.Input[Optional['CacheS3ArgsDict']]]
-    """
-    Export to an S3 bucket.
-    """
-
-@pulumi.input_type
-class CacheToArgs:
-    def __init__(__self__, *,
-                 gha: pulumi.Input[Optional['CacheGhaArgs']] = None,
-                 inline: pulumi.Input[Optional['CacheInlineArgs']] = None,
-                 local: pulumi.Input[Optional['CacheLocalArgs']] = None,
-                 raw: pulumi.Input[Optional[_builtins.str]] = None,
-                 registry: pulumi.Input[Optional['CacheRegistryArgs']] = None,
-                 s3: pulumi.Input[Optional['CacheS3Args']] = None):
-        """
-        A typed cache export: set exactly one of `registry`, `local`, `inline`, `gha`, `s3`,
-        `raw`.
-
-        :param pulumi.Input['CacheGhaArgs'] gha: Export to the GitHub Actions cache.
-        :param pulumi.Input['CacheInlineArgs'] inline: Write cache metadata into the pushed image.
-        :param pulumi.Input['CacheLocalArgs'] local: Export to a local directory (`dest`).
-        :param pulumi.Input[_builtins.str] raw: A buildx string, e.g. `type=registry,ref=<repo>:cache,mode=max`.
-        :param pulumi.Input['CacheRegistryArgs'] registry: Export to a registry.
-        :param pulumi.Input['CacheS3Args'] s3: Export to an S3 bucket.
-        """
-        if gha is not None:
-            pulumi.set(__self__, "gha", gha)
-        if inline is not None:
-            pulumi.set(__self__, "inline", inline)
-        if local is not None:
-            pulumi.set(__self__, "local", local)
-        if raw is not None:
-            pulumi.set(__self__, "raw", raw)
-        if registry is not None:
-            pulumi.set(__self__, "registry", registry)
-        if s3 is not None:
-            pulumi.set(__self__, "s3", s3)
-
-    @_builtins.property
-    @pulumi.getter
-    def gha(self) -> pulumi.Input[Optional['CacheGhaArgs']]:
-        """
-        Export to the GitHub Actions cache.
-        """
-        return pulumi.get(self, "gha")
-
-    @gha.setter
-    def gha(self, value: pulumi.Input[Optional['CacheGhaArgs']]):
-        pulumi.set(self, "gha", value)
-
-    @_builtins.property
-    @pulumi.getter
-    def inline(self) -> pulumi.Input[Optional['CacheInlineArgs']]:
-        """
-        Write cache metadata into the pushed image.
-        """
-        return pulumi.get(self, "inline")
-
-    @inline.setter
-    def inline(self, value: pulumi.Input[Optional['CacheInlineArgs']]):
-        pulumi.set(self, "inline", value)
-
-    @_builtins.property
-    @pulumi.getter
-    def local(self) -> pulumi.Input[Optional['CacheLocalArgs']]:
-        """
-        Export to a local directory (`dest`).
-        """
-        return pulumi.get(self, "local")
-
-    @local.setter
-    def local(self, value: pulumi.Input[Optional['CacheLocalArgs']]):
-        pulumi.set(self, "local", value)
-
-    @_builtins.property
-    @pulumi.getter
-    def raw(self) -> pulumi.Input[Optional[_builtins.str]]:
-        """
-        A buildx string, e.g. `type=registry,ref=<repo>:cache,mode=max`.
-        """
-        return pulumi.get(self, "raw")
-
-    @raw.setter
-    def raw(self, value: pulumi.Input[Optional[_builtins.str]]):
-        pulumi.set(self, "raw", value)
-
-    @_builtins.property
-    @pulumi.getter
-    def registry(self) -> pulumi.Input[Optional['CacheRegistryArgs']]:
-        """
-        Export to a registry.
-        """
-        return pulumi.get(self, "registry")
-
-    @registry.setter
-    def registry(self, value: pulumi.Input[Optional['CacheRegistryArgs']]):
-        pulumi.set(self, "registry", value)
-
-    @_builtins.property
-    @pulumi.getter
-    def s3(self) -> pulumi.Input[Optional['CacheS3Args']]:
-        """
-        Export to an S3 bucket.
-        """
-        return pulumi.get(self, "s3")
-
-    @s3.setter
-    def s3(self, value: pulumi.Input[Optional['CacheS3Args']]):
-        pulumi.set(self, "s3", value)
 
 
 class DockerfileArgsDict(TypedDict):

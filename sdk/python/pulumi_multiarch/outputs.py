@@ -23,12 +23,16 @@ __all__ = [
     'BuilderNodeConfig',
     'BuilderTlsConfig',
     'CacheFrom',
-    'CacheGha',
+    'CacheFromGha',
+    'CacheFromLocal',
+    'CacheFromRegistry',
+    'CacheFromS3',
     'CacheInline',
-    'CacheLocal',
-    'CacheRegistry',
-    'CacheS3',
     'CacheTo',
+    'CacheToGha',
+    'CacheToLocal',
+    'CacheToRegistry',
+    'CacheToS3',
     'Dockerfile',
     'EcrConfig',
     'Export',
@@ -379,19 +383,19 @@ class CacheFrom(dict):
     A typed cache source: set exactly one of `registry`, `local`, `gha`, `s3`, `raw`.
     """
     def __init__(__self__, *,
-                 gha: Optional['outputs.CacheGha'] = None,
-                 local: Optional['outputs.CacheLocal'] = None,
+                 gha: Optional['outputs.CacheFromGha'] = None,
+                 local: Optional['outputs.CacheFromLocal'] = None,
                  raw: Optional[_builtins.str] = None,
-                 registry: Optional['outputs.CacheRegistry'] = None,
-                 s3: Optional['outputs.CacheS3'] = None):
+                 registry: Optional['outputs.CacheFromRegistry'] = None,
+                 s3: Optional['outputs.CacheFromS3'] = None):
         """
         A typed cache source: set exactly one of `registry`, `local`, `gha`, `s3`, `raw`.
 
-        :param 'CacheGha' gha: Import the GitHub Actions cache.
-        :param 'CacheLocal' local: Import a local directory cache (`src`).
+        :param 'CacheFromGha' gha: Import the GitHub Actions cache.
+        :param 'CacheFromLocal' local: Import a local directory cache.
         :param _builtins.str raw: A buildx string, e.g. `type=registry,ref=<repo>:cache`.
-        :param 'CacheRegistry' registry: Import a registry cache.
-        :param 'CacheS3' s3: Import an S3 bucket cache.
+        :param 'CacheFromRegistry' registry: Import a registry cache.
+        :param 'CacheFromS3' s3: Import an S3 bucket cache.
         """
         if gha is not None:
             pulumi.set(__self__, "gha", gha)
@@ -406,7 +410,7 @@ class CacheFrom(dict):
 
     @_builtins.property
     @pulumi.getter
-    def gha(self) -> Optional['outputs.CacheGha']:
+    def gha(self) -> Optional['outputs.CacheFromGha']:
         """
         Import the GitHub Actions cache.
         """
@@ -414,9 +418,9 @@ class CacheFrom(dict):
 
     @_builtins.property
     @pulumi.getter
-    def local(self) -> Optional['outputs.CacheLocal']:
+    def local(self) -> Optional['outputs.CacheFromLocal']:
         """
-        Import a local directory cache (`src`).
+        Import a local directory cache.
         """
         return pulumi.get(self, "local")
 
@@ -430,7 +434,7 @@ class CacheFrom(dict):
 
     @_builtins.property
     @pulumi.getter
-    def registry(self) -> Optional['outputs.CacheRegistry']:
+    def registry(self) -> Optional['outputs.CacheFromRegistry']:
         """
         Import a registry cache.
         """
@@ -438,7 +442,7 @@ class CacheFrom(dict):
 
     @_builtins.property
     @pulumi.getter
-    def s3(self) -> Optional['outputs.CacheS3']:
+    def s3(self) -> Optional['outputs.CacheFromS3']:
         """
         Import an S3 bucket cache.
         """
@@ -446,9 +450,360 @@ class CacheFrom(dict):
 
 
 @pulumi.output_type
-class CacheGha(dict):
+class CacheFromGha(dict):
     """
-    The GitHub Actions cache (`type=gha`).
+    The GitHub Actions cache to import (`type=gha`).
+    """
+    def __init__(__self__, *,
+                 scope: Optional[_builtins.str] = None,
+                 token: Optional[_builtins.str] = None,
+                 url: Optional[_builtins.str] = None):
+        """
+        The GitHub Actions cache to import (`type=gha`).
+
+        :param _builtins.str scope: The cache's scope (BuildKit's default: `buildkit`); give each image its own.
+        :param _builtins.str token: The cache service token. Default: `ACTIONS_RUNTIME_TOKEN` of the provider's
+               environment. It changes every workflow run, so a new one is never a change.
+        :param _builtins.str url: The cache service URL. Default: `ACTIONS_CACHE_URL` of the provider's environment.
+        """
+        if scope is not None:
+            pulumi.set(__self__, "scope", scope)
+        if token is not None:
+            pulumi.set(__self__, "token", token)
+        if url is not None:
+            pulumi.set(__self__, "url", url)
+
+    @_builtins.property
+    @pulumi.getter
+    def scope(self) -> Optional[_builtins.str]:
+        """
+        The cache's scope (BuildKit's default: `buildkit`); give each image its own.
+        """
+        return pulumi.get(self, "scope")
+
+    @_builtins.property
+    @pulumi.getter
+    def token(self) -> Optional[_builtins.str]:
+        """
+        The cache service token. Default: `ACTIONS_RUNTIME_TOKEN` of the provider's
+        environment. It changes every workflow run, so a new one is never a change.
+        """
+        return pulumi.get(self, "token")
+
+    @_builtins.property
+    @pulumi.getter
+    def url(self) -> Optional[_builtins.str]:
+        """
+        The cache service URL. Default: `ACTIONS_CACHE_URL` of the provider's environment.
+        """
+        return pulumi.get(self, "url")
+
+
+@pulumi.output_type
+class CacheFromLocal(dict):
+    """
+    A local directory cache to import (`type=local`): an OCI image layout on the provider's
+    host, as a cacheTo `dest` wrote it (its index.json names the cache `latest`); a `src`
+    with nothing in it yet is skipped with a warning.
+    """
+    def __init__(__self__, *,
+                 src: _builtins.str):
+        """
+        A local directory cache to import (`type=local`): an OCI image layout on the provider's
+        host, as a cacheTo `dest` wrote it (its index.json names the cache `latest`); a `src`
+        with nothing in it yet is skipped with a warning.
+
+        :param _builtins.str src: The directory to import from.
+        """
+        pulumi.set(__self__, "src", src)
+
+    @_builtins.property
+    @pulumi.getter
+    def src(self) -> _builtins.str:
+        """
+        The directory to import from.
+        """
+        return pulumi.get(self, "src")
+
+
+@pulumi.output_type
+class CacheFromRegistry(dict):
+    """
+    A registry cache to import (`type=registry`): the cache stored as an image in a
+    repository.
+    """
+    def __init__(__self__, *,
+                 ref: _builtins.str):
+        """
+        A registry cache to import (`type=registry`): the cache stored as an image in a
+        repository.
+
+        :param _builtins.str ref: The cache's reference, with its registry host, e.g. `<registry>/app:cache`. With
+               several build nodes each node uses its own: `<registry>/app:cache-linux-arm64`.
+        """
+        pulumi.set(__self__, "ref", ref)
+
+    @_builtins.property
+    @pulumi.getter
+    def ref(self) -> _builtins.str:
+        """
+        The cache's reference, with its registry host, e.g. `<registry>/app:cache`. With
+        several build nodes each node uses its own: `<registry>/app:cache-linux-arm64`.
+        """
+        return pulumi.get(self, "ref")
+
+
+@pulumi.output_type
+class CacheFromS3(dict):
+    """
+    An S3 bucket cache to import (`type=s3`). Without keys, BuildKit uses its own AWS
+    credentials.
+    """
+    @staticmethod
+    def __key_warning(key: str):
+        suggest = None
+        if key == "accessKeyId":
+            suggest = "access_key_id"
+        elif key == "endpointUrl":
+            suggest = "endpoint_url"
+        elif key == "secretAccessKey":
+            suggest = "secret_access_key"
+        elif key == "sessionToken":
+            suggest = "session_token"
+        elif key == "usePathStyle":
+            suggest = "use_path_style"
+
+        if suggest:
+            pulumi.log.warn(f"Key '{key}' not found in CacheFromS3. Access the value via the '{suggest}' property getter instead.")
+
+    def __getitem__(self, key: str) -> Any:
+        CacheFromS3.__key_warning(key)
+        return super().__getitem__(key)
+
+    def get(self, key: str, default = None) -> Any:
+        CacheFromS3.__key_warning(key)
+        return super().get(key, default)
+
+    def __init__(__self__, *,
+                 bucket: _builtins.str,
+                 region: _builtins.str,
+                 access_key_id: Optional[_builtins.str] = None,
+                 endpoint_url: Optional[_builtins.str] = None,
+                 name: Optional[_builtins.str] = None,
+                 prefix: Optional[_builtins.str] = None,
+                 secret_access_key: Optional[_builtins.str] = None,
+                 session_token: Optional[_builtins.str] = None,
+                 use_path_style: Optional[_builtins.bool] = None):
+        """
+        An S3 bucket cache to import (`type=s3`). Without keys, BuildKit uses its own AWS
+        credentials.
+
+        :param _builtins.str bucket: The bucket.
+        :param _builtins.str region: The bucket's region, e.g. `us-east-1`.
+        :param _builtins.str access_key_id: The access key id. A new key is never a change.
+        :param _builtins.str endpoint_url: An S3-compatible endpoint instead of AWS's.
+        :param _builtins.str name: The cache manifest's name (BuildKit's default: `buildkit`).
+        :param _builtins.str prefix: A prefix for every object the cache writes.
+        :param _builtins.str secret_access_key: The secret access key. A new key is never a change.
+        :param _builtins.str session_token: The session token of temporary credentials. A new one is never a change.
+        :param _builtins.bool use_path_style: Path-style bucket URLs (`<endpoint>/<bucket>`), as MinIO and most S3-compatible
+               stores need.
+        """
+        pulumi.set(__self__, "bucket", bucket)
+        pulumi.set(__self__, "region", region)
+        if access_key_id is not None:
+            pulumi.set(__self__, "access_key_id", access_key_id)
+        if endpoint_url is not None:
+            pulumi.set(__self__, "endpoint_url", endpoint_url)
+        if name is not None:
+            pulumi.set(__self__, "name", name)
+        if prefix is not None:
+            pulumi.set(__self__, "prefix", prefix)
+        if secret_access_key is not None:
+            pulumi.set(__self__, "secret_access_key", secret_access_key)
+        if session_token is not None:
+            pulumi.set(__self__, "session_token", session_token)
+        if use_path_style is not None:
+            pulumi.set(__self__, "use_path_style", use_path_style)
+
+    @_builtins.property
+    @pulumi.getter
+    def bucket(self) -> _builtins.str:
+        """
+        The bucket.
+        """
+        return pulumi.get(self, "bucket")
+
+    @_builtins.property
+    @pulumi.getter
+    def region(self) -> _builtins.str:
+        """
+        The bucket's region, e.g. `us-east-1`.
+        """
+        return pulumi.get(self, "region")
+
+    @_builtins.property
+    @pulumi.getter(name="accessKeyId")
+    def access_key_id(self) -> Optional[_builtins.str]:
+        """
+        The access key id. A new key is never a change.
+        """
+        return pulumi.get(self, "access_key_id")
+
+    @_builtins.property
+    @pulumi.getter(name="endpointUrl")
+    def endpoint_url(self) -> Optional[_builtins.str]:
+        """
+        An S3-compatible endpoint instead of AWS's.
+        """
+        return pulumi.get(self, "endpoint_url")
+
+    @_builtins.property
+    @pulumi.getter
+    def name(self) -> Optional[_builtins.str]:
+        """
+        The cache manifest's name (BuildKit's default: `buildkit`).
+        """
+        return pulumi.get(self, "name")
+
+    @_builtins.property
+    @pulumi.getter
+    def prefix(self) -> Optional[_builtins.str]:
+        """
+        A prefix for every object the cache writes.
+        """
+        return pulumi.get(self, "prefix")
+
+    @_builtins.property
+    @pulumi.getter(name="secretAccessKey")
+    def secret_access_key(self) -> Optional[_builtins.str]:
+        """
+        The secret access key. A new key is never a change.
+        """
+        return pulumi.get(self, "secret_access_key")
+
+    @_builtins.property
+    @pulumi.getter(name="sessionToken")
+    def session_token(self) -> Optional[_builtins.str]:
+        """
+        The session token of temporary credentials. A new one is never a change.
+        """
+        return pulumi.get(self, "session_token")
+
+    @_builtins.property
+    @pulumi.getter(name="usePathStyle")
+    def use_path_style(self) -> Optional[_builtins.bool]:
+        """
+        Path-style bucket URLs (`<endpoint>/<bucket>`), as MinIO and most S3-compatible
+        stores need.
+        """
+        return pulumi.get(self, "use_path_style")
+
+
+@pulumi.output_type
+class CacheInline(dict):
+    """
+    An inline cache (`type=inline`, cacheTo only): cache metadata inside the pushed image;
+    a later build imports it with a registry cacheFrom naming that image.
+    """
+    def __init__(__self__):
+        """
+        An inline cache (`type=inline`, cacheTo only): cache metadata inside the pushed image;
+        a later build imports it with a registry cacheFrom naming that image.
+        """
+        pass
+
+
+@pulumi.output_type
+class CacheTo(dict):
+    """
+    A typed cache export: set exactly one of `registry`, `local`, `inline`, `gha`, `s3`,
+    `raw`.
+    """
+    def __init__(__self__, *,
+                 gha: Optional['outputs.CacheToGha'] = None,
+                 inline: Optional['outputs.CacheInline'] = None,
+                 local: Optional['outputs.CacheToLocal'] = None,
+                 raw: Optional[_builtins.str] = None,
+                 registry: Optional['outputs.CacheToRegistry'] = None,
+                 s3: Optional['outputs.CacheToS3'] = None):
+        """
+        A typed cache export: set exactly one of `registry`, `local`, `inline`, `gha`, `s3`,
+        `raw`.
+
+        :param 'CacheToGha' gha: Export to the GitHub Actions cache.
+        :param 'CacheInline' inline: Write cache metadata into the pushed image.
+        :param 'CacheToLocal' local: Export to a local directory.
+        :param _builtins.str raw: A buildx string, e.g. `type=registry,ref=<repo>:cache,mode=max`.
+        :param 'CacheToRegistry' registry: Export to a registry.
+        :param 'CacheToS3' s3: Export to an S3 bucket.
+        """
+        if gha is not None:
+            pulumi.set(__self__, "gha", gha)
+        if inline is not None:
+            pulumi.set(__self__, "inline", inline)
+        if local is not None:
+            pulumi.set(__self__, "local", local)
+        if raw is not None:
+            pulumi.set(__self__, "raw", raw)
+        if registry is not None:
+            pulumi.set(__self__, "registry", registry)
+        if s3 is not None:
+            pulumi.set(__self__, "s3", s3)
+
+    @_builtins.property
+    @pulumi.getter
+    def gha(self) -> Optional['outputs.CacheToGha']:
+        """
+        Export to the GitHub Actions cache.
+        """
+        return pulumi.get(self, "gha")
+
+    @_builtins.property
+    @pulumi.getter
+    def inline(self) -> Optional['outputs.CacheInline']:
+        """
+        Write cache metadata into the pushed image.
+        """
+        return pulumi.get(self, "inline")
+
+    @_builtins.property
+    @pulumi.getter
+    def local(self) -> Optional['outputs.CacheToLocal']:
+        """
+        Export to a local directory.
+        """
+        return pulumi.get(self, "local")
+
+    @_builtins.property
+    @pulumi.getter
+    def raw(self) -> Optional[_builtins.str]:
+        """
+        A buildx string, e.g. `type=registry,ref=<repo>:cache,mode=max`.
+        """
+        return pulumi.get(self, "raw")
+
+    @_builtins.property
+    @pulumi.getter
+    def registry(self) -> Optional['outputs.CacheToRegistry']:
+        """
+        Export to a registry.
+        """
+        return pulumi.get(self, "registry")
+
+    @_builtins.property
+    @pulumi.getter
+    def s3(self) -> Optional['outputs.CacheToS3']:
+        """
+        Export to an S3 bucket.
+        """
+        return pulumi.get(self, "s3")
+
+
+@pulumi.output_type
+class CacheToGha(dict):
+    """
+    The GitHub Actions cache to export to (`type=gha`).
     """
     @staticmethod
     def __key_warning(key: str):
@@ -457,14 +812,14 @@ class CacheGha(dict):
             suggest = "ignore_error"
 
         if suggest:
-            pulumi.log.warn(f"Key '{key}' not found in CacheGha. Access the value via the '{suggest}' property getter instead.")
+            pulumi.log.warn(f"Key '{key}' not found in CacheToGha. Access the value via the '{suggest}' property getter instead.")
 
     def __getitem__(self, key: str) -> Any:
-        CacheGha.__key_warning(key)
+        CacheToGha.__key_warning(key)
         return super().__getitem__(key)
 
     def get(self, key: str, default = None) -> Any:
-        CacheGha.__key_warning(key)
+        CacheToGha.__key_warning(key)
         return super().get(key, default)
 
     def __init__(__self__, *,
@@ -474,10 +829,10 @@ class CacheGha(dict):
                  token: Optional[_builtins.str] = None,
                  url: Optional[_builtins.str] = None):
         """
-        The GitHub Actions cache (`type=gha`).
+        The GitHub Actions cache to export to (`type=gha`).
 
-        :param _builtins.bool ignore_error: cacheTo only: a failed cache export is a warning instead of a failed build.
-        :param 'CacheMode' mode: cacheTo only: `min` (default) or `max`.
+        :param _builtins.bool ignore_error: A failed cache export is a warning instead of a failed build.
+        :param 'CacheMode' mode: `min` (default) or `max`.
         :param _builtins.str scope: The cache's scope (BuildKit's default: `buildkit`); give each image its own.
         :param _builtins.str token: The cache service token. Default: `ACTIONS_RUNTIME_TOKEN` of the provider's
                environment. It changes every workflow run, so a new one is never a change.
@@ -498,7 +853,7 @@ class CacheGha(dict):
     @pulumi.getter(name="ignoreError")
     def ignore_error(self) -> Optional[_builtins.bool]:
         """
-        cacheTo only: a failed cache export is a warning instead of a failed build.
+        A failed cache export is a warning instead of a failed build.
         """
         return pulumi.get(self, "ignore_error")
 
@@ -506,7 +861,7 @@ class CacheGha(dict):
     @pulumi.getter
     def mode(self) -> Optional['CacheMode']:
         """
-        cacheTo only: `min` (default) or `max`.
+        `min` (default) or `max`.
         """
         return pulumi.get(self, "mode")
 
@@ -537,25 +892,10 @@ class CacheGha(dict):
 
 
 @pulumi.output_type
-class CacheInline(dict):
+class CacheToLocal(dict):
     """
-    An inline cache (`type=inline`, cacheTo only): cache metadata inside the pushed image;
-    a later build imports it with a registry cacheFrom naming that image.
-    """
-    def __init__(__self__):
-        """
-        An inline cache (`type=inline`, cacheTo only): cache metadata inside the pushed image;
-        a later build imports it with a registry cacheFrom naming that image.
-        """
-        pass
-
-
-@pulumi.output_type
-class CacheLocal(dict):
-    """
-    A local directory cache (`type=local`, an OCI image layout on the provider's host): a
-    cacheTo writes `dest` (blobs, and `index.json` naming the cache `latest`), a cacheFrom
-    reads `src`; a `src` with nothing in it yet is skipped with a warning.
+    A local directory cache to export (`type=local`): an OCI image layout on the provider's
+    host (blobs, and `index.json` naming the cache `latest`).
     """
     @staticmethod
     def __key_warning(key: str):
@@ -564,46 +904,39 @@ class CacheLocal(dict):
             suggest = "ignore_error"
 
         if suggest:
-            pulumi.log.warn(f"Key '{key}' not found in CacheLocal. Access the value via the '{suggest}' property getter instead.")
+            pulumi.log.warn(f"Key '{key}' not found in CacheToLocal. Access the value via the '{suggest}' property getter instead.")
 
     def __getitem__(self, key: str) -> Any:
-        CacheLocal.__key_warning(key)
+        CacheToLocal.__key_warning(key)
         return super().__getitem__(key)
 
     def get(self, key: str, default = None) -> Any:
-        CacheLocal.__key_warning(key)
+        CacheToLocal.__key_warning(key)
         return super().get(key, default)
 
     def __init__(__self__, *,
-                 dest: Optional[_builtins.str] = None,
+                 dest: _builtins.str,
                  ignore_error: Optional[_builtins.bool] = None,
-                 mode: Optional['CacheMode'] = None,
-                 src: Optional[_builtins.str] = None):
+                 mode: Optional['CacheMode'] = None):
         """
-        A local directory cache (`type=local`, an OCI image layout on the provider's host): a
-        cacheTo writes `dest` (blobs, and `index.json` naming the cache `latest`), a cacheFrom
-        reads `src`; a `src` with nothing in it yet is skipped with a warning.
+        A local directory cache to export (`type=local`): an OCI image layout on the provider's
+        host (blobs, and `index.json` naming the cache `latest`).
 
-        :param _builtins.str dest: cacheTo: the directory to export to (created if absent): an OCI image layout.
-        :param _builtins.bool ignore_error: cacheTo only: a failed cache export is a warning instead of a failed build.
-        :param 'CacheMode' mode: cacheTo only: `min` (default) or `max`.
-        :param _builtins.str src: cacheFrom: the directory to import from (what a cacheTo `dest` wrote; its index.json
-               names the cache `latest`). Nothing there yet: skipped with a warning.
+        :param _builtins.str dest: The directory to export to (created if absent).
+        :param _builtins.bool ignore_error: A failed cache export is a warning instead of a failed build.
+        :param 'CacheMode' mode: `min` (default) or `max`.
         """
-        if dest is not None:
-            pulumi.set(__self__, "dest", dest)
+        pulumi.set(__self__, "dest", dest)
         if ignore_error is not None:
             pulumi.set(__self__, "ignore_error", ignore_error)
         if mode is not None:
             pulumi.set(__self__, "mode", mode)
-        if src is not None:
-            pulumi.set(__self__, "src", src)
 
     @_builtins.property
     @pulumi.getter
-    def dest(self) -> Optional[_builtins.str]:
+    def dest(self) -> _builtins.str:
         """
-        cacheTo: the directory to export to (created if absent): an OCI image layout.
+        The directory to export to (created if absent).
         """
         return pulumi.get(self, "dest")
 
@@ -611,7 +944,7 @@ class CacheLocal(dict):
     @pulumi.getter(name="ignoreError")
     def ignore_error(self) -> Optional[_builtins.bool]:
         """
-        cacheTo only: a failed cache export is a warning instead of a failed build.
+        A failed cache export is a warning instead of a failed build.
         """
         return pulumi.get(self, "ignore_error")
 
@@ -619,24 +952,16 @@ class CacheLocal(dict):
     @pulumi.getter
     def mode(self) -> Optional['CacheMode']:
         """
-        cacheTo only: `min` (default) or `max`.
+        `min` (default) or `max`.
         """
         return pulumi.get(self, "mode")
 
-    @_builtins.property
-    @pulumi.getter
-    def src(self) -> Optional[_builtins.str]:
-        """
-        cacheFrom: the directory to import from (what a cacheTo `dest` wrote; its index.json
-        names the cache `latest`). Nothing there yet: skipped with a warning.
-        """
-        return pulumi.get(self, "src")
-
 
 @pulumi.output_type
-class CacheRegistry(dict):
+class CacheToRegistry(dict):
     """
-    A registry cache (`type=registry`): the cache stored as an image in a repository.
+    A registry cache to export (`type=registry`): the cache stored as an image in a
+    repository.
     """
     @staticmethod
     def __key_warning(key: str):
@@ -649,14 +974,14 @@ class CacheRegistry(dict):
             suggest = "oci_media_types"
 
         if suggest:
-            pulumi.log.warn(f"Key '{key}' not found in CacheRegistry. Access the value via the '{suggest}' property getter instead.")
+            pulumi.log.warn(f"Key '{key}' not found in CacheToRegistry. Access the value via the '{suggest}' property getter instead.")
 
     def __getitem__(self, key: str) -> Any:
-        CacheRegistry.__key_warning(key)
+        CacheToRegistry.__key_warning(key)
         return super().__getitem__(key)
 
     def get(self, key: str, default = None) -> Any:
-        CacheRegistry.__key_warning(key)
+        CacheToRegistry.__key_warning(key)
         return super().get(key, default)
 
     def __init__(__self__, *,
@@ -666,15 +991,16 @@ class CacheRegistry(dict):
                  mode: Optional['CacheMode'] = None,
                  oci_media_types: Optional[_builtins.bool] = None):
         """
-        A registry cache (`type=registry`): the cache stored as an image in a repository.
+        A registry cache to export (`type=registry`): the cache stored as an image in a
+        repository.
 
         :param _builtins.str ref: The cache's reference, with its registry host, e.g. `<registry>/app:cache`. With
                several build nodes each node uses its own: `<registry>/app:cache-linux-arm64`.
-        :param _builtins.bool ignore_error: cacheTo only: a failed cache export is a warning instead of a failed build.
-        :param _builtins.bool image_manifest: cacheTo only: write the cache as an image manifest (`image-manifest`). Default: true
-               on ECR hosts (ECR refuses BuildKit's cache manifest), BuildKit's default elsewhere.
-        :param 'CacheMode' mode: cacheTo only: `min` (default) or `max`.
-        :param _builtins.bool oci_media_types: cacheTo only: OCI media types (`oci-mediatypes`). Default: true on ECR hosts.
+        :param _builtins.bool ignore_error: A failed cache export is a warning instead of a failed build.
+        :param _builtins.bool image_manifest: Write the cache as an image manifest (`image-manifest`). Default: true on ECR
+               hosts (ECR refuses BuildKit's cache manifest), BuildKit's default elsewhere.
+        :param 'CacheMode' mode: `min` (default) or `max`.
+        :param _builtins.bool oci_media_types: OCI media types (`oci-mediatypes`). Default: true on ECR hosts.
         """
         pulumi.set(__self__, "ref", ref)
         if ignore_error is not None:
@@ -699,7 +1025,7 @@ class CacheRegistry(dict):
     @pulumi.getter(name="ignoreError")
     def ignore_error(self) -> Optional[_builtins.bool]:
         """
-        cacheTo only: a failed cache export is a warning instead of a failed build.
+        A failed cache export is a warning instead of a failed build.
         """
         return pulumi.get(self, "ignore_error")
 
@@ -707,8 +1033,8 @@ class CacheRegistry(dict):
     @pulumi.getter(name="imageManifest")
     def image_manifest(self) -> Optional[_builtins.bool]:
         """
-        cacheTo only: write the cache as an image manifest (`image-manifest`). Default: true
-        on ECR hosts (ECR refuses BuildKit's cache manifest), BuildKit's default elsewhere.
+        Write the cache as an image manifest (`image-manifest`). Default: true on ECR
+        hosts (ECR refuses BuildKit's cache manifest), BuildKit's default elsewhere.
         """
         return pulumi.get(self, "image_manifest")
 
@@ -716,7 +1042,7 @@ class CacheRegistry(dict):
     @pulumi.getter
     def mode(self) -> Optional['CacheMode']:
         """
-        cacheTo only: `min` (default) or `max`.
+        `min` (default) or `max`.
         """
         return pulumi.get(self, "mode")
 
@@ -724,15 +1050,16 @@ class CacheRegistry(dict):
     @pulumi.getter(name="ociMediaTypes")
     def oci_media_types(self) -> Optional[_builtins.bool]:
         """
-        cacheTo only: OCI media types (`oci-mediatypes`). Default: true on ECR hosts.
+        OCI media types (`oci-mediatypes`). Default: true on ECR hosts.
         """
         return pulumi.get(self, "oci_media_types")
 
 
 @pulumi.output_type
-class CacheS3(dict):
+class CacheToS3(dict):
     """
-    An S3 bucket cache (`type=s3`). Without keys, BuildKit uses its own AWS credentials.
+    An S3 bucket cache to export to (`type=s3`). Without keys, BuildKit uses its own AWS
+    credentials.
     """
     @staticmethod
     def __key_warning(key: str):
@@ -751,14 +1078,14 @@ class CacheS3(dict):
             suggest = "use_path_style"
 
         if suggest:
-            pulumi.log.warn(f"Key '{key}' not found in CacheS3. Access the value via the '{suggest}' property getter instead.")
+            pulumi.log.warn(f"Key '{key}' not found in CacheToS3. Access the value via the '{suggest}' property getter instead.")
 
     def __getitem__(self, key: str) -> Any:
-        CacheS3.__key_warning(key)
+        CacheToS3.__key_warning(key)
         return super().__getitem__(key)
 
     def get(self, key: str, default = None) -> Any:
-        CacheS3.__key_warning(key)
+        CacheToS3.__key_warning(key)
         return super().get(key, default)
 
     def __init__(__self__, *,
@@ -774,14 +1101,15 @@ class CacheS3(dict):
                  session_token: Optional[_builtins.str] = None,
                  use_path_style: Optional[_builtins.bool] = None):
         """
-        An S3 bucket cache (`type=s3`). Without keys, BuildKit uses its own AWS credentials.
+        An S3 bucket cache to export to (`type=s3`). Without keys, BuildKit uses its own AWS
+        credentials.
 
         :param _builtins.str bucket: The bucket.
         :param _builtins.str region: The bucket's region, e.g. `us-east-1`.
         :param _builtins.str access_key_id: The access key id. A new key is never a change.
         :param _builtins.str endpoint_url: An S3-compatible endpoint instead of AWS's.
-        :param _builtins.bool ignore_error: cacheTo only: a failed cache export is a warning instead of a failed build.
-        :param 'CacheMode' mode: cacheTo only: `min` (default) or `max`.
+        :param _builtins.bool ignore_error: A failed cache export is a warning instead of a failed build.
+        :param 'CacheMode' mode: `min` (default) or `max`.
         :param _builtins.str name: The cache manifest's name (BuildKit's default: `buildkit`).
         :param _builtins.str prefix: A prefix for every object the cache writes.
         :param _builtins.str secret_access_key: The secret access key. A new key is never a change.
@@ -846,7 +1174,7 @@ class CacheS3(dict):
     @pulumi.getter(name="ignoreError")
     def ignore_error(self) -> Optional[_builtins.bool]:
         """
-        cacheTo only: a failed cache export is a warning instead of a failed build.
+        A failed cache export is a warning instead of a failed build.
         """
         return pulumi.get(self, "ignore_error")
 
@@ -854,7 +1182,7 @@ class CacheS3(dict):
     @pulumi.getter
     def mode(self) -> Optional['CacheMode']:
         """
-        cacheTo only: `min` (default) or `max`.
+        `min` (default) or `max`.
         """
         return pulumi.get(self, "mode")
 
@@ -898,92 +1226,6 @@ class CacheS3(dict):
         stores need.
         """
         return pulumi.get(self, "use_path_style")
-
-
-@pulumi.output_type
-class CacheTo(dict):
-    """
-    A typed cache export: set exactly one of `registry`, `local`, `inline`, `gha`, `s3`,
-    `raw`.
-    """
-    def __init__(__self__, *,
-                 gha: Optional['outputs.CacheGha'] = None,
-                 inline: Optional['outputs.CacheInline'] = None,
-                 local: Optional['outputs.CacheLocal'] = None,
-                 raw: Optional[_builtins.str] = None,
-                 registry: Optional['outputs.CacheRegistry'] = None,
-                 s3: Optional['outputs.CacheS3'] = None):
-        """
-        A typed cache export: set exactly one of `registry`, `local`, `inline`, `gha`, `s3`,
-        `raw`.
-
-        :param 'CacheGha' gha: Export to the GitHub Actions cache.
-        :param 'CacheInline' inline: Write cache metadata into the pushed image.
-        :param 'CacheLocal' local: Export to a local directory (`dest`).
-        :param _builtins.str raw: A buildx string, e.g. `type=registry,ref=<repo>:cache,mode=max`.
-        :param 'CacheRegistry' registry: Export to a registry.
-        :param 'CacheS3' s3: Export to an S3 bucket.
-        """
-        if gha is not None:
-            pulumi.set(__self__, "gha", gha)
-        if inline is not None:
-            pulumi.set(__self__, "inline", inline)
-        if local is not None:
-            pulumi.set(__self__, "local", local)
-        if raw is not None:
-            pulumi.set(__self__, "raw", raw)
-        if registry is not None:
-            pulumi.set(__self__, "registry", registry)
-        if s3 is not None:
-            pulumi.set(__self__, "s3", s3)
-
-    @_builtins.property
-    @pulumi.getter
-    def gha(self) -> Optional['outputs.CacheGha']:
-        """
-        Export to the GitHub Actions cache.
-        """
-        return pulumi.get(self, "gha")
-
-    @_builtins.property
-    @pulumi.getter
-    def inline(self) -> Optional['outputs.CacheInline']:
-        """
-        Write cache metadata into the pushed image.
-        """
-        return pulumi.get(self, "inline")
-
-    @_builtins.property
-    @pulumi.getter
-    def local(self) -> Optional['outputs.CacheLocal']:
-        """
-        Export to a local directory (`dest`).
-        """
-        return pulumi.get(self, "local")
-
-    @_builtins.property
-    @pulumi.getter
-    def raw(self) -> Optional[_builtins.str]:
-        """
-        A buildx string, e.g. `type=registry,ref=<repo>:cache,mode=max`.
-        """
-        return pulumi.get(self, "raw")
-
-    @_builtins.property
-    @pulumi.getter
-    def registry(self) -> Optional['outputs.CacheRegistry']:
-        """
-        Export to a registry.
-        """
-        return pulumi.get(self, "registry")
-
-    @_builtins.property
-    @pulumi.getter
-    def s3(self) -> Optional['outputs.CacheS3']:
-        """
-        Export to an S3 bucket.
-        """
-        return pulumi.get(self, "s3")
 
 
 @pulumi.output_type

@@ -14,15 +14,15 @@ image = multiarch.Image(
     tags=[f"{repository}:1.0"],
     cache_from=[
         f"{repository}:cache",
-        multiarch.CacheFromArgs(registry=multiarch.CacheRegistryArgs(ref=f"{repository}:cache")),
-        multiarch.CacheFromArgs(gha=multiarch.CacheGhaArgs(scope="app")),
+        multiarch.CacheFromArgs(registry=multiarch.CacheFromRegistryArgs(ref=f"{repository}:cache")),
+        multiarch.CacheFromArgs(gha=multiarch.CacheFromGhaArgs(scope="app")),
     ],
     cache_to=[
-        multiarch.CacheToArgs(registry=multiarch.CacheRegistryArgs(
+        multiarch.CacheToArgs(registry=multiarch.CacheToRegistryArgs(
             ref=f"{repository}:cache", mode=multiarch.CacheMode.MAX, image_manifest=True)),
         # The generator leaves the empty CacheInlineArgs() untyped for mypy --strict: a dict.
         {"inline": {}},
-        multiarch.CacheToArgs(s3=multiarch.CacheS3Args(
+        multiarch.CacheToArgs(s3=multiarch.CacheToS3Args(
             bucket="ci-cache", region="us-east-1",
             secret_access_key=config.require_secret("s3Key"))),
         {"raw": "type=gha,scope=app,mode=max"},

@@ -1,5 +1,6 @@
 use super::*;
 use crate::buildkit::DockerfileSource;
+use std::path::Path;
 
 fn spec(dir: &Path) -> BuildSpec {
     BuildSpec {

@@ -237,17 +237,9 @@ fn check_names_the_property() {
             "set exactly one of registry, local, gha, s3, raw"
         )
     );
-    let (p, _) = first(from_failures(
-        json!({"registry": {"ref": "r.example/a:c", "mode": "max"}}),
-    ));
-    assert_eq!(p, "cacheFrom[0].registry.mode");
-    let (p, _) = first(from_failures(json!({"local": {"dest": "/c"}})));
-    assert_eq!(p, "cacheFrom[0].local.dest");
-    assert!(from_failures(json!({"local": {"dest": "/c"}}))
-        .iter()
-        .any(|(p, _)| p == "cacheFrom[0].local.src"));
-    let (p, _) = first(to_failures(json!({"local": {}})));
+    let (p, r) = first(to_failures(json!({"local": {"dest": " "}})));
     assert_eq!(p, "cacheTo[1].local.dest");
+    assert!(r.contains("a directory is required"), "{r}");
     // Valid local entries pass, string or typed; a file where the directory goes fails.
     assert!(to_failures(json!({"local": {"dest": "/c"}})).is_empty());
     assert!(from_failures(json!("type=local,src=/c")).is_empty());
@@ -269,7 +261,35 @@ fn check_names_the_property() {
     let (p, _) = first(to_failures(json!({"s3": {"bucket": " ", "region": "r"}})));
     assert_eq!(p, "cacheTo[1].s3.bucket");
     assert!(to_failures(json!({"gha": {"mode": "max"}})).is_empty());
-    assert!(!from_failures(json!({"gha": {"ignoreError": true}})).is_empty());
+}
+
+/// The export options exist on the cacheTo types only: an import that sets one is a shape
+/// error at its own path, as is a local import naming the export's directory key.
+#[test]
+fn export_options_are_not_import_fields() {
+    for (entry, at) in [
+        (
+            json!({"registry": {"ref": "r.example/a:c", "mode": "max"}}),
+            "cacheFrom[0].registry.mode",
+        ),
+        (
+            json!({"gha": {"ignoreError": true}}),
+            "cacheFrom[0].gha.ignoreError",
+        ),
+        (
+            json!({"s3": {"bucket": "b", "region": "r", "mode": "max"}}),
+            "cacheFrom[0].s3.mode",
+        ),
+        (json!({"local": {"dest": "/c"}}), "cacheFrom[0].local.dest"),
+    ] {
+        let m = json!({"cacheFrom": [entry]});
+        let f = crate::resources::decode::<crate::resources::image::ImageInputs>(
+            m.as_object().unwrap(),
+        )
+        .unwrap_err();
+        assert_eq!(f.property, at, "{}", f.reason);
+        assert!(f.reason.contains("unknown field"), "{}", f.reason);
+    }
 }
 
 #[test]
