@@ -105,7 +105,7 @@ $(DENY):
 
 # The main job: start the test world, build the provider, drive it as the Pulumi engine
 # does, then with the real Terraform CLI; publish multi-arch tags on the ECR look-alike, show and run them.
-demo: build $(PY) terraform
+demo: build $(PY) terraform pulumi
 	MULTIARCH_TESTENV_NODES=none bash scripts/testenv.sh
 	set -a; source $(ENVFILE); set +a; $(PY) scripts/demo.py
 	set -a; source $(ENVFILE); set +a; bash scripts/demo_terraform.sh

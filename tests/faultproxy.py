@@ -39,6 +39,9 @@ class FaultProxy:
         self.log: list[tuple[str, str, str]] = []  # (method, path, what happened)
         self.lock = threading.Lock()
         self.stopping = threading.Event()
+        # Stalled requests held at once, and the most seen: concurrency, observed.
+        self.stalled_now = 0
+        self.stalled_max = 0
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -109,7 +112,13 @@ class FaultProxy:
             self._answer(h, 200, b"\x00\x01 this is not json", {"Content-Type": "application/json"})
             return
         if fault and fault[0] == "stall":
-            if self.stopping.wait(fault[1]):
+            with self.lock:
+                self.stalled_now += 1
+                self.stalled_max = max(self.stalled_max, self.stalled_now)
+            stopped = self.stopping.wait(fault[1])
+            with self.lock:
+                self.stalled_now -= 1
+            if stopped:
                 return
         if fault and fault[0] == "drop_query":
             path = path.split("?", 1)[0]

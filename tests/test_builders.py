@@ -266,14 +266,13 @@ def test_cancel_stops_every_nodes_build(two_nodes, world, tmp_path):
 
     t = threading.Thread(target=create)
     t.start()
-    # Wait until both nodes run the step.
+    # Wait until both nodes' RUN containers are inside the step: each echoed the marker
+    # (its output line reached us), which it prints just before `sleep 120`.
     deadline = time.monotonic() + 60
-    running = lambda node: any(node in m and "sleep 120" in m and "CACHED" not in m
-                               for m in two_nodes.engine.messages())
-    while not (running("[builders[0] linux/amd64]") and running("[builders[1] linux/arm64]")):
+    echoed = lambda node: any(node in m and marker in m for m in two_nodes.engine.messages())
+    while not (echoed("[builders[0] linux/amd64]") and echoed("[builders[1] linux/arm64]")):
         assert time.monotonic() < deadline, two_nodes.engine.messages()
-        time.sleep(0.5)
-    time.sleep(1)
+        time.sleep(0.1)
     cancelled_at, cancelled_wall = time.monotonic(), time.time()
     two_nodes.stub.Cancel(empty_pb2.Empty())
     t.join(timeout=30)

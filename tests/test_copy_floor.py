@@ -278,14 +278,11 @@ def test_a_persistent_failure_is_retried_by_one_policy_only(engine, provider_env
         repo = unique("persistent")
         make_sources(world, world["PLAIN_REGISTRY"], repo, 1)
         proxy.add("GET", r"/manifests/src0$", *([("status", 503)] * 20))
-        t0 = time.perf_counter()
         with pytest.raises(grpc.RpcError) as e:
             p.create(ML, {"tags": [f"{proxy.address}/{repo}:v1"], "sources": [f"{proxy.address}/{repo}:src0"]})
-        elapsed = time.perf_counter() - t0
         assert f"{repo}:src0" in e.value.details() and "503" in e.value.details(), e.value.details()
         # Four attempts (250 + 500 + 1000 ms apart), not four more from a second client.
         assert len(proxy.injected()) == 4, proxy.injected()
-        assert elapsed < 3.0, elapsed
     finally:
         p.close()
         proxy.stop()
@@ -323,14 +320,13 @@ def test_diff_looks_sources_up_concurrently(engine, provider_env, world):
         # Each look-up now takes 200 ms at the registry.
         proxy.add("HEAD", r"/manifests/src\d+$", *([("stall", 0.2)] * (2 * n)))
         proxy.add("GET", r"/manifests/src\d+$", *([("stall", 0.2)] * (2 * n)))
-        t0 = time.perf_counter()
         d = p.diff(ML, id, state, inputs)
-        elapsed = time.perf_counter() - t0
         assert d.changes == DIFF_NONE
         looked = [e for e in proxy.injected() if e[2] == "stall"]
         assert len(looked) == n, looked
-        # One after another: 64 x 200 ms = 12.8 s. Sixteen at a time: four rounds, 0.8 s.
-        assert elapsed < 2.5, f"Diff of {n} sources took {elapsed:.2f} s"
+        # Concurrency seen at the registry, not a stopwatch (the time is `make bench`'s): the
+        # look-ups were held there several at a time, and never more than the bound of 16.
+        assert 2 <= proxy.stalled_max <= 16, proxy.stalled_max
     finally:
         p.close()
         proxy.stop()
@@ -360,16 +356,19 @@ def test_diff_source_lookups_overlap_in_the_access_log(provider, world):
     id, state = provider.create(ML, provider.check(ML, inputs)[0])
     offset = os.path.getsize(world["PLAIN_REGISTRY_LOG"])
     assert provider.diff(ML, id, state, inputs).changes == DIFF_NONE
-    time.sleep(0.2)
-    with open(world["PLAIN_REGISTRY_LOG"], "rb") as f:
-        f.seek(offset)
-        text = f.read().decode(errors="replace")
-    # The registry's own request log: start time = completion time - duration.
-    spans = []
-    for l in text.splitlines():
-        if not (l.startswith("time=") and "response completed" in l and f"/v2/{repo}/manifests/src" in l):
-            continue
-        spans.append(span_of(l))
+    # The registry's own request log: start time = completion time - duration. It may write
+    # a line after the answer left: read until all n look-ups are there.
+    deadline = time.monotonic() + 30
+    while True:
+        with open(world["PLAIN_REGISTRY_LOG"], "rb") as f:
+            f.seek(offset)
+            text = f.read().decode(errors="replace")
+        lines = [l for l in text.splitlines() if l.startswith("time=")
+                 and "response completed" in l and f"/v2/{repo}/manifests/src" in l]
+        if len(lines) >= n or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    spans = [span_of(l) for l in lines]
     assert len(spans) == n, text
     # Concurrent: some look-up starts before another one has finished.
     spans.sort()

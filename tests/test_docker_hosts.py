@@ -221,17 +221,30 @@ def test_terraform_runs_the_main_job_on_the_classic_store_over_ssh(world, tmp_pa
     ("ssh://nobody@127.0.0.1:2222", False, "ssh://nobody@127.0.0.1:2222", "Permission denied"),
     # Nothing listens there.
     ("tcp://127.0.0.1:1", False, "tcp://127.0.0.1:1", "Connection refused"),
-    # The TLS port without TLS, and TLS without the client certificate the Engine requires.
-    ("DOCKER3_TLS_HOST", False, "tcp://127.0.0.1:2376 from", "set DOCKER_TLS_VERIFY=1"),
-    ("DOCKER3_TLS_HOST", True, "tcp://127.0.0.1:2376 (TLS) from", "requires a client certificate"),
+    # The TLS port without TLS, TLS without the client certificate the Engine requires, and
+    # TLS trusting a CA that did not sign the Engine's certificate.
+    ("DOCKER3_TLS_HOST", None, "tcp://127.0.0.1:2376 from", "set DOCKER_TLS_VERIFY=1"),
+    ("DOCKER3_TLS_HOST", "ca-only", "tcp://127.0.0.1:2376 (TLS) from",
+     "requires a client certificate"),
+    ("DOCKER3_TLS_HOST", "foreign-ca", "tcp://127.0.0.1:2376 (TLS) from",
+     "not signed by ca.pem in DOCKER_CERT_PATH"),
 ])
 def test_an_unreachable_engine_names_the_host_the_setting_and_the_cause(engine, world, ctx_dir,
                                                                         tmp_path, host, tls,
                                                                         shown, said):
     env = {"DOCKER_HOST": world.get(host, host)}
-    if tls:
+    certs = Path(world["DOCKER3_CERT_PATH"])
+    if tls == "ca-only":
         # The CA only: no cert.pem / key.pem.
-        (tmp_path / "ca.pem").write_bytes((Path(world["DOCKER3_CERT_PATH"]) / "ca.pem").read_bytes())
+        (tmp_path / "ca.pem").write_bytes((certs / "ca.pem").read_bytes())
+    elif tls == "foreign-ca":
+        # A valid client certificate, but a ca.pem of a CA made here, which signed nothing.
+        for f in ["cert.pem", "key.pem"]:
+            (tmp_path / f).write_bytes((certs / f).read_bytes())
+        run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+            "-nodes", "-days", "1", "-subj", "/CN=not the Engine's CA",
+            "-keyout", str(tmp_path / "foreign-ca.key"), "-out", str(tmp_path / "ca.pem"))
+    if tls:
         env.update(DOCKER_TLS_VERIFY="1", DOCKER_CERT_PATH=str(tmp_path))
     p = started(engine, world, docker_env(world, **env))
     try:

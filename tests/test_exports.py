@@ -499,3 +499,26 @@ def test_an_imported_image_with_exports_is_built_on_its_first_update(provider, w
         assert t.extractfile("linux_amd64/mark").read() == f"{mark}\n".encode()
     assert [e["dest"] for e in state["exported"]] == [str(dest)]
     provider.delete(IMAGE, rid, state)
+
+
+def test_load_only_image_takes_a_local_name(provider, world, tmp_path):
+    """`load: true, push: false` with `myapp:dev`, as `docker build --load -t` takes it: the
+    image is in the Engine under that name; the same name with a push is refused by name."""
+    mark = unique("local")
+    d, args = ctx(tmp_path, world, mark)
+    name = f"{unique('myapp')}:dev"
+    inputs = inputs_for(d, args, tags=[name], push=False, load=True,
+                        platforms=["linux/amd64"])
+    id, state = create(provider, inputs)
+    try:
+        assert state["tags"] == [name] and state["digest"] == ""
+        out = run("docker", "run", "--rm", "--network", "none", name, "cat", "/mark").stdout
+        assert out.strip() == mark
+        provider.delete(IMAGE, id, state)
+        assert run("docker", "image", "inspect", name, check=False).returncode == 0
+    finally:
+        run("docker", "image", "rm", "-f", name, check=False)
+    _, failures = provider.check(IMAGE, {**inputs, "push": True})
+    assert [f[0] for f in failures] == ["tags[0]"]
+    assert "does not name a registry host" in failures[0][1]
+    assert "push: false" in failures[0][1]

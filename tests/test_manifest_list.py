@@ -136,6 +136,29 @@ def test_promotion_keeps_the_index_digest(provider, world, ecr_app):
     assert other["digest"] != made["digest"]
 
 
+def test_promotion_within_an_ecr_repository_keeps_the_index_digest(provider, ecr_app):
+    """app:v1 -> app:stable in the same ECR repository: the same index under the new tag
+    (ECR deletes one tag alone, so two tags may share it). Deleting either tag leaves the
+    other."""
+    v1 = {"tags": [f"{ecr_app}:v1"], "sources": [f"{ecr_app}:10.10", f"{ecr_app}:10.20"]}
+    v1_id, made = provider.create(ML, provider.check(ML, v1)[0])
+    promote = {"tags": [f"{ecr_app}:stable"], "sources": [f"{ecr_app}:v1"]}
+    id, state = provider.create(ML, provider.check(ML, promote)[0])
+    assert state["digest"] == made["digest"]
+    assert state["ref"] == f"{ecr_app}@{made['digest']}"
+    stable = run("skopeo", "inspect", "--raw", f"docker://{ecr_app}:stable").stdout
+    assert stable == run("skopeo", "inspect", "--raw", f"docker://{ecr_app}:v1").stdout
+    # Destroying the promotion removes :stable alone; :v1 keeps the index.
+    provider.delete(ML, id, state)
+    assert run("skopeo", "inspect", "--raw", f"docker://{ecr_app}:stable",
+               check=False).returncode != 0
+    assert run("skopeo", "inspect", "--raw", f"docker://{ecr_app}:v1").stdout == stable
+    assert not provider.engine.saw("left in place", timeout=0.5)
+    provider.delete(ML, v1_id, made)
+    assert run("skopeo", "inspect", "--raw", f"docker://{ecr_app}:v1",
+               check=False).returncode != 0
+
+
 def test_diff_ignores_order_and_follows_moved_source(provider, world):
     repo = f"{world['PLAIN_REGISTRY']}/{unique('follow')}"
     skopeo_copy(world["BASE_IMAGE_PLAIN_AMD64"], f"{repo}:10.10")

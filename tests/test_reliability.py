@@ -149,7 +149,11 @@ def test_stalled_ecr_api_is_a_clear_error_in_bounded_time_and_blocks_nobody(engi
 
         t = threading.Thread(target=stalled)
         t.start()
-        time.sleep(1.0)
+        # Wait until the stalled call is under way: its connection reached the silent API.
+        deadline = time.monotonic() + 30
+        while stall.accepted < 1:
+            assert time.monotonic() < deadline and t.is_alive(), result
+            time.sleep(0.05)
         # Meanwhile an ECR host with a working API, and the plain registry, answer at once.
         t0 = time.monotonic()
         _, props = p.create(ML, {"tags": [f"{world['ECR_REGISTRY']}/{unique('ok')}:1"],

@@ -14,13 +14,17 @@ use std::path::PathBuf;
 
 /// What the command line asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Command {
+pub(crate) enum Command {
     /// Serve one of the plugin protocols (the Terraform one when Terraform started us).
     Serve {
+        /// `-v=N`: how much the plugin logs.
         verbosity: u8,
+        /// The Pulumi engine's `host:port`; `None` when Terraform started us.
         engine_address: Option<String>,
     },
+    /// Print the version.
     Version,
+    /// Print the usage text.
     Help,
     /// Print the Pulumi package schema.
     Schema,
@@ -30,7 +34,7 @@ pub enum Command {
 
 /// A command line we refuse, with the reason shown to the user.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UsageError(pub String);
+pub(crate) struct UsageError(pub(crate) String);
 
 impl std::fmt::Display for UsageError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -62,7 +66,7 @@ fn parse_bool(name: &str, v: &str) -> Result<(), UsageError> {
 
 /// Whether `s` is an engine address as Pulumi passes it: `host:port` (`127.0.0.1:43551`,
 /// `localhost:5000`, `[::1]:5000`), nothing else (no scheme, no path).
-pub fn is_engine_address(s: &str) -> bool {
+pub(crate) fn is_engine_address(s: &str) -> bool {
     let Some((host, port)) = s.rsplit_once(':') else {
         return false;
     };
@@ -124,7 +128,7 @@ fn positional(arg: String, prev: Option<&str>) -> Result<String, UsageError> {
 }
 
 /// Parses the arguments after the program name.
-pub fn parse_args<I>(args: I) -> Result<Command, UsageError>
+pub(crate) fn parse_args<I>(args: I) -> Result<Command, UsageError>
 where
     I: IntoIterator<Item = String>,
 {
@@ -214,10 +218,10 @@ fn describe(c: &Command) -> &'static str {
 }
 
 /// The version both binaries report.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub(crate) const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// The `--help` text.
-pub fn usage(prog: &str) -> String {
+pub(crate) fn usage(prog: &str) -> String {
     format!(
         "\
 {prog} {VERSION}: the multiarch provider (multi-architecture container images) for

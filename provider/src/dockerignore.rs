@@ -32,6 +32,7 @@ pub struct PatternError {
     pub line: usize,
     /// As written (trimmed).
     pub pattern: String,
+    /// What is wrong with it.
     pub reason: String,
 }
 

@@ -3,7 +3,7 @@
 //! - Terraform (the layout `tfplugindocs` writes): `index.md` (the provider block, ECR
 //!   credentials and IAM permissions), `resources/image.md`, `resources/manifest_list.md`,
 //!   each with Example Usage, Schema (Required / Optional / Read-Only, nested blocks) and
-//!   Import;
+//!   Import; `data-sources/image.md` (the functions, `docs/functions.rs`);
 //! - Pulumi (the layout of a package's registry docs): `_index.md` (overview, example,
 //!   resource reference) and `installation-configuration.md`.
 //!
@@ -44,9 +44,10 @@ pub fn pages() -> Vec<(String, String)> {
             .unwrap_or(model.tf_name);
         pages.push((
             format!("resources/{name}.md"),
-            tf_resource(model, &schema, docs.tf_example, &docs.import),
+            tf_resource(model, &schema, docs.examples, &docs.import),
         ));
     }
+    pages.extend(functions::tf_pages(&schema));
     pages.push(("_index.md".to_owned(), pulumi_index(&schema)));
     pages.push((
         "installation-configuration.md".to_owned(),
@@ -81,6 +82,16 @@ const PLATFORMS_NOTE: &str = "When `platforms` is omitted, BuildKit builds for i
 platform only (the builder's native one, e.g. `linux/amd64` on an Intel host): a \
 single-platform image. For ECS on Graviton and Intel list both `linux/amd64` and \
 `linux/arm64`.";
+
+/// The condition under which an optional input is required (`x-required-when` on the field).
+fn required_when<'m>(model: Option<&'m ResourceModel>, key: &str) -> Option<&'m str> {
+    model?
+        .inputs
+        .iter()
+        .find(|f| f.key == key)?
+        .required_when
+        .as_deref()
+}
 
 // ---------------------------------------------------------------------------------------
 // Terraform pages.
@@ -183,6 +194,7 @@ fn tf_attr_line<'a>(
     prefix: &str,
     block: bool,
     read_only: bool,
+    required_when: Option<&str>,
     pending: &mut Vec<Pending<'a>>,
 ) {
     let mut kind = if block {
@@ -215,6 +227,9 @@ fn tf_attr_line<'a>(
         kind.push_str(", Sensitive");
     }
     let mut text = one_line(&a.description);
+    if let Some(cond) = required_when {
+        let _ = write!(text, " Required when {cond}.");
+    }
     if let Some(values) = enum_values(schema, spec) {
         let list: Vec<String> = values
             .iter()
@@ -236,6 +251,7 @@ fn tf_attr_line<'a>(
     if a.key == "platforms" && prefix.is_empty() && !read_only {
         let _ = write!(text, " {PLATFORMS_NOTE}");
     }
+    let mut text = words::terraform(&text, &words::camel_keys(schema));
     let path = if prefix.is_empty() {
         a.name.clone()
     } else {
@@ -304,6 +320,7 @@ fn tf_nested<'a>(out: &mut String, schema: &'a Json, mut pending: Vec<Pending<'a
                     &title,
                     block && !read_only && tf::is_inner_block(a),
                     read_only,
+                    None,
                     &mut more,
                 );
             }
@@ -320,8 +337,9 @@ fn tf_schema(
     block: &Block,
     inputs: Option<&Map<String, Json>>,
     outputs: Option<&Map<String, Json>>,
-    resource: bool,
+    model: Option<&ResourceModel>,
 ) {
+    let resource = model.is_some();
     out.push_str("## Schema\n");
     let mut pending = Vec::new();
     for (label, _) in GROUPS {
@@ -353,6 +371,7 @@ fn tf_schema(
                 "",
                 tf::is_block(a, resource),
                 read_only,
+                required_when(model, &a.key).filter(|_| !read_only),
                 &mut pending,
             );
         }
@@ -390,23 +409,27 @@ tag another resource still uses is never deleted.
 ",
         requirements = terraform::REQUIREMENTS,
         installation = terraform::installation(VERSION, &release_url()),
-        ecr = ecr_section("##"),
+        ecr = words::terraform(
+            &words::without_pulumi_blocks(&ecr_section("##")),
+            &words::camel_keys(schema)
+        ),
     );
     let block = tf::provider_block();
     let props = schema["config"]["variables"].as_object();
-    tf_schema(&mut s, schema, &block, props, None, false);
+    tf_schema(&mut s, schema, &block, props, None, None);
     s
 }
 
-fn tf_resource(model: &ResourceModel, schema: &Json, example: &str, import: &str) -> String {
+fn tf_resource(model: &ResourceModel, schema: &Json, examples: &[&str], import: &str) -> String {
     let block = tf::resource_block(model);
     let r = &schema["resources"][model.token];
     let desc = one_line(r["description"].as_str().unwrap_or_default());
     let mut s = front_matter(&format!("{} Resource - multiarch", model.tf_name), &desc);
     let _ = write!(
         s,
-        "# {} (Resource)\n\n{desc}\n\n## Example Usage\n\n```terraform\n{example}```\n\n",
-        model.tf_name
+        "# {} (Resource)\n\n{desc}\n\n{}\n",
+        model.tf_name,
+        examples::terraform_section(examples),
     );
     tf_schema(
         &mut s,
@@ -414,7 +437,7 @@ fn tf_resource(model: &ResourceModel, schema: &Json, example: &str, import: &str
         &block,
         r["inputProperties"].as_object(),
         r["properties"].as_object(),
-        true,
+        Some(model),
     );
     let _ = write!(s, "\n## Import\n\n{import}");
     s
@@ -460,6 +483,7 @@ fn pulumi_table(
     props: &Map<String, Json>,
     required: &[Json],
     with_default: bool,
+    model: Option<&ResourceModel>,
 ) {
     if with_default {
         out.push_str(
@@ -469,7 +493,11 @@ fn pulumi_table(
         out.push_str("| property | type | description |\n|---|---|---|\n");
     }
     for (name, spec) in props {
-        let desc = one_line(spec["description"].as_str().unwrap_or_default()).replace('|', "\\|");
+        let mut desc = one_line(spec["description"].as_str().unwrap_or_default());
+        if let Some(cond) = required_when(model, name) {
+            let _ = write!(desc, " Required when {cond}.");
+        }
+        let desc = desc.replace('|', "\\|");
         let mut ty = pulumi_type(schema, spec);
         if spec.get("secret") == Some(&Json::Bool(true)) {
             ty.push_str(" (secret)");
@@ -493,14 +521,18 @@ fn pulumi_table(
 }
 
 /// A resource's inputs as a Markdown table (property, type, required, default,
-/// description); the README carries the same tables.
+/// description).
 pub fn inputs_table(schema: &Json, token: &str) -> String {
     let r = &schema["resources"][token];
     let empty = vec![];
     let required = r["requiredInputs"].as_array().unwrap_or(&empty);
     let mut s = String::new();
+    let model = all()
+        .iter()
+        .find(|r| r.model().token == token)
+        .map(|r| r.model());
     if let Some(p) = r["inputProperties"].as_object() {
-        pulumi_table(&mut s, schema, p, required, true);
+        pulumi_table(&mut s, schema, p, required, true, model);
     }
     s
 }
@@ -556,8 +588,12 @@ See [Installation & Configuration](./installation-configuration.md) to install t
             .filter(|(k, _)| !inputs.is_some_and(|i| i.contains_key(*k)))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        pulumi_table(&mut s, schema, &outputs, &[], false);
+        pulumi_table(&mut s, schema, &outputs, &[], false, None);
+        if let Some(r) = all().iter().find(|r| r.model().token == token) {
+            s.push_str(&examples::pulumi_section(r.docs().examples, "####"));
+        }
     }
+    s.push_str(&functions::pulumi_section(schema));
     s.push_str("\n## Types\n");
     for (token, t) in schema["types"].as_object().into_iter().flatten() {
         let name = token.rsplit(':').next().unwrap_or(token);
@@ -579,7 +615,7 @@ See [Installation & Configuration](./installation-configuration.md) to install t
         } else if let Some(p) = t["properties"].as_object().filter(|p| !p.is_empty()) {
             let empty = vec![];
             let required = t["required"].as_array().unwrap_or(&empty);
-            pulumi_table(&mut s, schema, p, required, true);
+            pulumi_table(&mut s, schema, p, required, true, None);
         }
     }
     s
@@ -646,7 +682,7 @@ resource:
     {
         config.insert(format!("{PACKAGE}:{k}"), v.clone());
     }
-    pulumi_table(&mut s, schema, &config, &[], false);
+    pulumi_table(&mut s, schema, &config, &[], false, None);
     s.push_str("\nNested types:\n");
     for name in [
         "RegistryConfig",
@@ -664,7 +700,7 @@ resource:
         let empty = vec![];
         let required = t["required"].as_array().unwrap_or(&empty);
         if let Some(p) = t["properties"].as_object() {
-            pulumi_table(&mut s, schema, p, required, true);
+            pulumi_table(&mut s, schema, p, required, true, None);
         }
     }
     let _ = write!(
@@ -688,6 +724,8 @@ config:
 }
 
 mod examples;
+mod functions;
 
 #[cfg(test)]
 mod tests;
+mod words;

@@ -2,22 +2,32 @@
 
 use tracing_subscriber::EnvFilter;
 
+/// A message's severity, as both engines rank them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
+    /// Detail shown only with verbose logging.
     Debug,
+    /// Progress the user sees by default.
     Info,
+    /// Something the user should act on; the operation goes on.
     Warning,
+    /// A failure, reported before the operation's error.
     Error,
 }
 
+/// Where an operation reports progress, so the build and registry code need not know
+/// which front (or none) is attached.
 pub trait Logger: Send + Sync {
+    /// A message that stays in the log.
     fn log(&self, level: Level, message: &str);
     /// A transient progress line (Pulumi shows it in place, then drops it).
     fn status(&self, message: &str);
 
+    /// [`Level::Info`] shorthand.
     fn info(&self, message: &str) {
         self.log(Level::Info, message)
     }
+    /// [`Level::Warning`] shorthand.
     fn warn(&self, message: &str) {
         self.log(Level::Warning, message)
     }

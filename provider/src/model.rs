@@ -11,8 +11,13 @@
 //!   it non-optional; unknown during preview).
 //! - `extend("x-preview" = "unknown")`: an output a preview cannot know even when it knows
 //!   the others (a resource's preview answers [`crate::resources::UnknownOutputs::Declared`]).
+//! - `extend("x-terraform-name" = "pinned_ref")`: the attribute's Terraform name when
+//!   the snake_case key cannot serve (a data source's output named like one of its inputs).
 //! - `extend("x-secret-strings" = "buildx-cache")`: the strings in the value (a list of
 //!   buildx cache strings) are secrets when they carry a credential (`type=gha,token=…`).
+//! - `extend("x-required-when" = "<condition>")`: an optional field that Check requires under
+//!   a condition on other fields, e.g. `tags` when `push` is true; the docs of both fronts say
+//!   "Required when <condition>." (field names in backticks, spelled per front there).
 //!
 //! A value that is one of several kinds (a `#[serde(untagged)]` enum of a string and a named
 //! object, JSON Schema `anyOf`) is a [`Kind::Union`]. Pulumi types it as the union
@@ -39,6 +44,8 @@ const KNOWN_EXTENSIONS: &[&str] = &[
     "x-diff",
     "x-output",
     "x-preview",
+    "x-terraform-name",
+    "x-required-when",
 ];
 
 /// What a value is.
@@ -127,6 +134,10 @@ pub struct Field {
     pub preview_unknown: bool,
     /// Which strings in the value are secrets, judged by their content.
     pub secret_strings: Option<SecretStrings>,
+    /// The Terraform name, when not the snake_case key (`x-terraform-name`).
+    pub terraform_name: Option<String>,
+    /// The condition under which an optional field is required (`x-required-when`).
+    pub required_when: Option<String>,
 }
 
 /// Strings that are secrets by their content.
@@ -211,6 +222,35 @@ impl ResourceModel {
     }
 }
 
+/// A function (a Pulumi invoke, a Terraform data source): its arguments and its result.
+/// Unlike a resource's, the two are separate objects and may share a key (`ref`).
+#[derive(Debug, Clone)]
+pub struct FunctionModel {
+    pub token: &'static str,
+    pub tf_name: &'static str,
+    pub description: &'static str,
+    /// Sorted by key.
+    pub inputs: Vec<Field>,
+    /// Sorted by key.
+    pub outputs: Vec<Field>,
+}
+
+impl FunctionModel {
+    pub fn new<A: JsonSchema, R: JsonSchema>(
+        token: &'static str,
+        tf_name: &'static str,
+        description: &'static str,
+    ) -> FunctionModel {
+        FunctionModel {
+            token,
+            tf_name,
+            description,
+            inputs: object_model::<A>().fields,
+            outputs: object_model::<R>().fields,
+        }
+    }
+}
+
 /// The model of a type: its JSON Schema walked once.
 pub fn object_model<T: JsonSchema>() -> ObjectType {
     let schema = serde_json::to_value(schema_for!(T)).expect("a JSON Schema serializes");
@@ -281,6 +321,14 @@ impl Walker<'_> {
                 Some("buildx-cache") => Some(SecretStrings::BuildxCache),
                 Some(other) => panic!("field {key:?}: unknown x-secret-strings {other:?}"),
             },
+            terraform_name: v
+                .get("x-terraform-name")
+                .and_then(Json::as_str)
+                .map(str::to_owned),
+            required_when: v
+                .get("x-required-when")
+                .and_then(Json::as_str)
+                .map(str::to_owned),
             default: v
                 .get("default")
                 .filter(|d| d.is_boolean() || d.is_string() || d.is_number())

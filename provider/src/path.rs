@@ -5,32 +5,40 @@ use std::fmt;
 
 use serde_json::Value as Json;
 
+/// One step of a [`PropertyPath`].
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Segment {
+    /// An object's key (`.name` or `["org.x"]`).
     Key(String),
+    /// A list position (`[1]`).
     Index(usize),
 }
 
+/// A path from a resource's inputs to one value; the empty path is the inputs themselves.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct PropertyPath(Vec<Segment>);
 
 impl PropertyPath {
+    /// The path of one top-level property.
     pub fn root_key(k: &str) -> Self {
         PropertyPath(vec![Segment::Key(k.to_owned())])
     }
 
+    /// This path extended by an object key.
     pub fn key(&self, k: &str) -> Self {
         let mut p = self.clone();
         p.0.push(Segment::Key(k.to_owned()));
         p
     }
 
+    /// This path extended by a list position.
     pub fn index(&self, i: usize) -> Self {
         let mut p = self.clone();
         p.0.push(Segment::Index(i));
         p
     }
 
+    /// Its steps, outermost first.
     pub fn segments(&self) -> &[Segment] {
         &self.0
     }
@@ -43,6 +51,7 @@ impl PropertyPath {
         }
     }
 
+    /// Whether `other` is this path or one of its ancestors.
     pub fn starts_with(&self, other: &PropertyPath) -> bool {
         self.0.starts_with(&other.0)
     }

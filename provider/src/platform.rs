@@ -4,17 +4,24 @@
 use std::fmt;
 use std::str::FromStr;
 
+/// A normalized platform: two that mean the same target compare equal.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Platform {
+    /// `linux`, `windows`, … (`macos` becomes `darwin`).
     pub os: String,
+    /// `amd64`, `arm64`, … (`x86_64` becomes `amd64`, `aarch64` `arm64`).
     pub architecture: String,
+    /// `v7`, `v8`, …; `None` where the architecture's default variant was given.
     pub variant: Option<String>,
 }
 
+/// A platform string that does not name a known target.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{input:?} is not a platform ({why}); expected os/arch[/variant], e.g. linux/arm64")]
 pub struct PlatformError {
+    /// The string as given (or its normalized `os/arch`).
     pub input: String,
+    /// What is wrong with it.
     pub why: &'static str,
 }
 
@@ -84,6 +91,8 @@ fn normalize_arch(arch: &str, variant: Option<&str>) -> (String, Option<String>)
 }
 
 impl Platform {
+    /// Normalizes and checks the parts against the operating systems and architectures
+    /// Go (and so BuildKit) knows.
     pub fn new(os: &str, architecture: &str, variant: Option<&str>) -> Result<Self, PlatformError> {
         let os = normalize_os(os);
         let (architecture, variant) =
@@ -108,6 +117,7 @@ impl Platform {
         })
     }
 
+    /// `unknown/unknown`: how an index lists an attestation manifest, which is no platform.
     pub fn is_unknown_attestation(os: &str, arch: &str) -> bool {
         os == "unknown" && arch == "unknown"
     }

@@ -61,6 +61,25 @@ pub fn parse_tag(s: &str) -> Result<Reference, String> {
     Ok(r)
 }
 
+/// A name for the Engine's image store only (`load: true`, `push: false`): a local name as
+/// `docker build --load -t` takes it (`myapp:dev`), or a qualified one; never a digest.
+pub fn parse_local_tag(s: &str) -> Result<Reference, String> {
+    let t = s.trim();
+    let r = parse(t).map_err(|e| format!("{s:?} is not a valid image name: {e}"))?;
+    if r.digest().is_some() {
+        return Err(format!(
+            "{s:?} has a digest; an image name to load must not"
+        ));
+    }
+    Ok(r)
+}
+
+/// The name the Engine's image store keeps for `s`, normalized as `docker build -t` does
+/// (`myapp:dev` is `docker.io/library/myapp:dev`; the Engine looks a short name up so).
+pub fn engine_name(s: &str) -> String {
+    parse_local_tag(s).map_or_else(|_| s.to_owned(), |r| r.whole())
+}
+
 /// The repository part: `registry/repository`.
 pub fn repository_of(r: &Reference) -> String {
     format!("{}/{}", r.registry(), r.repository())

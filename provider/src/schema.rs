@@ -3,8 +3,8 @@
 
 use serde_json::{json, Map, Value as Json};
 
-use crate::model::{Field, Kind, ResourceModel};
-use crate::resources::{all, config_model};
+use crate::model::{Field, FunctionModel, Kind, ResourceModel};
+use crate::resources::{all, config_model, functions};
 
 pub const PACKAGE: &str = "multiarch";
 
@@ -152,6 +152,24 @@ fn resource(model: &ResourceModel, types: &mut Map<String, Json>) -> Json {
     spec
 }
 
+/// A function: its arguments and its result, each an object type of its own.
+fn function(model: &FunctionModel, types: &mut Map<String, Json>) -> Json {
+    let mut c = Converter { types };
+    let mut object = |fields: &[Field]| {
+        let mut o = json!({"properties": c.properties(fields)});
+        let required = required_keys(fields);
+        if !required.is_empty() {
+            o["required"] = json!(required);
+        }
+        o
+    };
+    json!({
+        "description": model.description,
+        "inputs": object(&model.inputs),
+        "outputs": object(&model.outputs),
+    })
+}
+
 /// The whole package schema.
 pub fn package_schema() -> Json {
     let mut types = Map::new();
@@ -160,6 +178,11 @@ pub fn package_schema() -> Json {
     for r in all() {
         let spec = resource(r.model(), &mut types);
         resources.insert(r.token().to_owned(), spec);
+    }
+    let mut fns = Map::new();
+    for f in functions() {
+        let spec = function(f.model(), &mut types);
+        fns.insert(f.model().token.to_owned(), spec);
     }
     json!({
         "name": PACKAGE,
@@ -178,6 +201,7 @@ pub fn package_schema() -> Json {
             "inputProperties": config_props,
         },
         "resources": resources,
+        "functions": fns,
         "types": types,
         // SDKs that carry their own package metadata (package.json, pyproject.toml, go.mod) at
         // the schema's version, so they install straight from this repository.
@@ -285,6 +309,22 @@ mod tests {
             "#/types/multiarch:index:RegistryConfig"
         );
         assert!(s["types"].get("multiarch:index:ProviderConfig").is_none());
+    }
+
+    #[test]
+    fn get_image_is_a_function_with_typed_outputs() {
+        let s = package_schema();
+        let f = &s["functions"]["multiarch:index:getImage"];
+        assert_eq!(f["inputs"]["required"], json!(["ref"]));
+        assert_eq!(f["inputs"]["properties"]["ref"]["type"], "string");
+        assert_eq!(
+            f["outputs"]["required"],
+            json!(["digest", "manifests", "mediaType", "ref"])
+        );
+        assert_eq!(
+            f["outputs"]["properties"]["manifests"]["items"]["$ref"],
+            "#/types/multiarch:index:LookupPlatform"
+        );
     }
 
     #[test]

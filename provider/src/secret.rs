@@ -39,6 +39,7 @@ fn revealed() -> bool {
 pub struct SecretString(String);
 
 impl SecretString {
+    /// Wraps a value that must stay out of logs, errors and state.
     pub fn new(s: impl Into<String>) -> Self {
         SecretString(s.into())
     }

@@ -75,7 +75,7 @@ fn world(test: &str) -> Option<World> {
         .to_string();
     Some(World {
         env,
-        endpoint: Endpoint::DockerEngine(multiarch::docker::Engine::unix(socket, "DOCKER_HOST")),
+        endpoint: Endpoint::DockerEngine(multiarch::buildkit::Engine::unix(socket, "DOCKER_HOST")),
     })
 }
 
@@ -927,8 +927,8 @@ async fn bench_large_context() {
 // TLS, the session tunnelled through `Control.Session`) then meets real
 // BuildKit; only the server's TLS termination is the shim's.
 
+use multiarch::buildkit::SecretString;
 use multiarch::buildkit::TlsSettings;
-use multiarch::config::SecretString;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A connection to the Engine's BuildKit gRPC API, upgraded and ready for h2.

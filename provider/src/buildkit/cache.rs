@@ -93,13 +93,17 @@ pub struct CacheEntry {
 /// entry may hold a key).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CacheEntryError {
+    /// Nothing but blanks.
     Empty,
     /// A comma-separated field without `=`.
     NotKeyValue,
+    /// A `type=` no backend in [`BACKENDS`] has (the type given).
     UnknownType(String),
     /// The type needs one of these attributes.
     Needs {
+        /// The backend's name.
         ty: String,
+        /// The attributes of which one must be set.
         one_of: &'static [&'static str],
     },
 }
@@ -126,6 +130,7 @@ impl fmt::Display for CacheEntryError {
 impl std::error::Error for CacheEntryError {}
 
 impl CacheEntry {
+    /// An entry of backend `ty` without attributes (the caller sets them).
     pub fn new(ty: &str) -> CacheEntry {
         CacheEntry {
             ty: ty.to_owned(),
@@ -149,6 +154,8 @@ impl CacheEntry {
         self.secret_attrs.insert(key.to_owned(), value);
     }
 
+    /// A plain attribute's value; credentials are not readable here, so they cannot leak
+    /// through a caller that prints what it reads.
     pub fn get(&self, key: &str) -> Option<&str> {
         self.attrs.get(key).map(String::as_str)
     }

@@ -55,21 +55,85 @@ impl Diag {
     }
 }
 
-/// `e` with the fix for the failures whose cause is known.
-pub(crate) fn with_hint(e: String) -> String {
-    let hint = if e.contains("CertificateRequired") || e.contains("certificate required") {
-        " (the Engine requires a client certificate: cert.pem and key.pem in DOCKER_CERT_PATH, \
-         or in the Docker context's TLS files)"
-    } else if e.contains("HTTP request to an HTTPS server") {
-        " (the Engine speaks TLS: set DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH to the directory \
-         holding ca.pem, cert.pem and key.pem)"
-    } else if e.contains("UnknownIssuer") || e.contains("invalid peer certificate") {
-        " (the Engine's certificate is not signed by ca.pem in DOCKER_CERT_PATH, nor by a \
-         system root)"
-    } else {
-        ""
-    };
-    format!("{e}{hint}")
+/// The Engine connection failures whose cause and fix are known, told apart where the
+/// typed error still exists (a rustls error inside the io or hyper error, the status of the
+/// Engine's answer), so no message text is matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KnownFailure {
+    /// The Engine asked for a client certificate and got none (TLS 1.3 sends the
+    /// `certificate_required` alert after the handshake, so it surfaces on the first read).
+    ClientCertificateRequired,
+    /// The Engine's certificate chains to no trusted CA.
+    UntrustedCertificate,
+    /// Plain HTTP sent to the Engine's TLS port: Go's TLS server answers that with a bare
+    /// `HTTP/1.0 400`, while the Engine API itself answers in HTTP/1.1.
+    PlainHttpToTls,
+}
+
+impl KnownFailure {
+    /// The failure behind a transport error, found by walking its sources (and the errors
+    /// `std::io::Error` wraps, which its `source()` skips) down to a `rustls::Error`.
+    pub(crate) fn of_error(e: &(dyn std::error::Error + 'static)) -> Option<KnownFailure> {
+        use rustls::{AlertDescription, CertificateError};
+        match rustls_error(e)? {
+            rustls::Error::AlertReceived(AlertDescription::CertificateRequired) => {
+                Some(KnownFailure::ClientCertificateRequired)
+            }
+            rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer) => {
+                Some(KnownFailure::UntrustedCertificate)
+            }
+            _ => None,
+        }
+    }
+
+    /// The failure behind an unexpected answer from the Engine.
+    pub(crate) fn of_answer(status: http::StatusCode, version: http::Version) -> Option<Self> {
+        (status == http::StatusCode::BAD_REQUEST && version == http::Version::HTTP_10)
+            .then_some(KnownFailure::PlainHttpToTls)
+    }
+
+    /// The fix, as the docker CLI's settings name it.
+    pub(crate) fn hint(self) -> &'static str {
+        match self {
+            KnownFailure::ClientCertificateRequired => {
+                "the Engine requires a client certificate: cert.pem and key.pem in \
+                 DOCKER_CERT_PATH, or in the Docker context's TLS files"
+            }
+            KnownFailure::PlainHttpToTls => {
+                "the Engine speaks TLS: set DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH to the \
+                 directory holding ca.pem, cert.pem and key.pem"
+            }
+            KnownFailure::UntrustedCertificate => {
+                "the Engine's certificate is not signed by ca.pem in DOCKER_CERT_PATH, nor by a \
+                 system root"
+            }
+        }
+    }
+}
+
+/// ` (<hint>)` when `failure` is a known one, else nothing: appended to an error message.
+pub(crate) fn hint(failure: Option<KnownFailure>) -> String {
+    failure
+        .map(|f| format!(" ({})", f.hint()))
+        .unwrap_or_default()
+}
+
+/// The first `rustls::Error` in `e`'s chain.
+fn rustls_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut cur = Some(e);
+    while let Some(e) = cur {
+        if let Some(r) = e.downcast_ref::<rustls::Error>() {
+            return Some(r);
+        }
+        let wrapped = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref());
+        if let Some(r) = wrapped.and_then(|inner| rustls_error(inner)) {
+            return Some(r);
+        }
+        cur = e.source();
+    }
+    None
 }
 
 impl EngineConn {
@@ -145,7 +209,10 @@ pub(crate) async fn connect(engine: &Engine) -> Result<EngineConn, String> {
             let stream = tokio::time::timeout(CONNECT, connector.connect(client.server_name, tcp))
                 .await
                 .map_err(|_| format!("TLS handshake with {engine}: no answer"))?
-                .map_err(|e| format!("TLS handshake with {engine}: {e}"))?;
+                .map_err(|e| {
+                    let known = KnownFailure::of_error(&e);
+                    format!("TLS handshake with {engine}: {e}{}", hint(known))
+                })?;
             Ok(plain(Box::pin(stream)))
         }
         DockerHost::Ssh { user, host, port } => ssh(engine, user.as_deref(), host, *port),
@@ -256,7 +323,7 @@ pub(crate) async fn get_json(
 ) -> Result<serde_json::Value, String> {
     let work = async {
         let (resp, _task) = send(engine, http::Method::GET, path).await?;
-        let status = resp.status();
+        let (status, version) = (resp.status(), resp.version());
         let body = http_body_util::Limited::new(resp.into_body(), MAX_JSON)
             .collect()
             .await
@@ -264,21 +331,19 @@ pub(crate) async fn get_json(
             .to_bytes();
         if !status.is_success() {
             return Err(format!(
-                "GET {path}: {status}: {}",
-                String::from_utf8_lossy(&body).trim()
+                "GET {path}: {status}: {}{}",
+                String::from_utf8_lossy(&body).trim(),
+                hint(KnownFailure::of_answer(status, version))
             ));
         }
         serde_json::from_slice(&body).map_err(|e| format!("GET {path}: not JSON: {e}"))
     };
-    tokio::time::timeout(deadline, work)
-        .await
-        .map_err(|_| {
-            format!(
-                "GET {path} on {engine}: no answer within {} s",
-                deadline.as_secs()
-            )
-        })?
-        .map_err(with_hint)
+    tokio::time::timeout(deadline, work).await.map_err(|_| {
+        format!(
+            "GET {path} on {engine}: no answer within {} s",
+            deadline.as_secs()
+        )
+    })?
 }
 
 /// Sends a body-less request; the answer's head (its body streams on the connection task).
@@ -315,10 +380,11 @@ async fn send(
             .header(http::header::HOST, "docker")
             .body(Empty::<Bytes>::new())
             .map_err(|e| format!("building request: {e}"))?;
-        let resp = sender
-            .send_request(req)
-            .await
-            .map_err(|e| format!("{method} {path}: {}", error_chain(&e)))?;
+        let resp = sender.send_request(req).await.map_err(|e| {
+            let known = KnownFailure::of_error(&e);
+            let chain = error_chain(&e);
+            format!("{method} {path}: {chain}{}", hint(known))
+        })?;
         Ok::<_, String>((resp, task))
     };
     match attempt.await {
@@ -427,17 +493,58 @@ pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::{hint, KnownFailure};
+    use rustls::{AlertDescription, CertificateError};
+    use std::io;
+
+    /// An error whose source is `inner`, as hyper wraps the io error it read.
+    #[derive(Debug, thiserror::Error)]
+    #[error("error reading a body from connection")]
+    struct Wrapper(#[source] io::Error);
+
+    fn read_error(e: rustls::Error) -> Wrapper {
+        Wrapper(io::Error::new(io::ErrorKind::InvalidData, e))
+    }
+
     #[test]
-    fn known_failures_get_their_fix() {
-        let e = super::with_hint("GET /info: received fatal alert: CertificateRequired".into());
-        assert!(
-            e.contains("cert.pem and key.pem in DOCKER_CERT_PATH"),
-            "{e}"
+    fn tls_failures_are_found_inside_the_io_error() {
+        let alert = read_error(rustls::Error::AlertReceived(
+            AlertDescription::CertificateRequired,
+        ));
+        assert_eq!(
+            KnownFailure::of_error(&alert),
+            Some(KnownFailure::ClientCertificateRequired)
         );
-        let e = super::with_hint(
-            "400 Bad Request: Client sent an HTTP request to an HTTPS server.".into(),
+        assert!(hint(KnownFailure::of_error(&alert)).contains("cert.pem and key.pem"));
+        let issuer = io::Error::new(
+            io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer),
         );
-        assert!(e.contains("DOCKER_TLS_VERIFY=1"), "{e}");
-        assert_eq!(super::with_hint("x".into()), "x");
+        assert_eq!(
+            KnownFailure::of_error(&issuer),
+            Some(KnownFailure::UntrustedCertificate)
+        );
+        assert!(hint(KnownFailure::of_error(&issuer)).contains("not signed by ca.pem"));
+    }
+
+    #[test]
+    fn other_failures_get_no_hint() {
+        let other = read_error(rustls::Error::AlertReceived(
+            AlertDescription::HandshakeFailure,
+        ));
+        assert_eq!(KnownFailure::of_error(&other), None);
+        let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
+        assert_eq!(KnownFailure::of_error(&refused), None);
+        assert_eq!(hint(None), "");
+    }
+
+    #[test]
+    fn a_bare_http_1_0_bad_request_is_the_tls_port() {
+        let known = KnownFailure::of_answer(http::StatusCode::BAD_REQUEST, http::Version::HTTP_10);
+        assert_eq!(known, Some(KnownFailure::PlainHttpToTls));
+        assert!(hint(known).contains("DOCKER_TLS_VERIFY=1"));
+        // The Engine API's own 400s are HTTP/1.1 and mean a bad request, not the wrong port.
+        let api = KnownFailure::of_answer(http::StatusCode::BAD_REQUEST, http::Version::HTTP_11);
+        assert_eq!(api, None);
     }
 }

@@ -73,6 +73,7 @@ enum Received {
 /// One written export.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Written {
+    /// Where the export now is (moved there once the solve succeeded).
     pub dest: PathBuf,
     /// `sha256:<hex>` of a written file; `None` for a directory.
     pub sha256: Option<String>,

@@ -41,6 +41,9 @@ mod conns;
 use crate::tls;
 pub use crate::tls::{TlsError, TlsSettings};
 pub use conns::probe;
+// What a caller needs to name an Engine endpoint and to fill TLS settings.
+pub use crate::docker::Engine;
+pub use crate::secret::SecretString;
 mod transport;
 
 use std::collections::BTreeMap;
@@ -63,7 +66,9 @@ pub enum Endpoint {
     Unix(PathBuf),
     /// A standalone buildkitd listening on `host:port`, in plain text or, with `tls`, TLS.
     Tcp {
+        /// `host:port`, without the scheme.
         address: String,
+        /// Client TLS settings; `None` speaks plain text.
         tls: Option<TlsSettings>,
     },
 }
@@ -254,11 +259,13 @@ pub enum NetworkMode {
 /// What to build.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct BuildSpec {
+    /// The local build context, served to BuildKit through the session.
     pub context_dir: PathBuf,
     /// A Git or HTTP(S) URL BuildKit fetches itself (the frontend's `context` attribute),
     /// as `docker buildx build <url>` passes it; `context_dir` then serves nothing. The
     /// Dockerfile comes from that context when `dockerfile` is an empty path.
     pub remote_context: Option<String>,
+    /// The Dockerfile: a path or its text.
     pub dockerfile: DockerfileSource,
     /// Replaces `.dockerignore` / `<Dockerfile>.dockerignore`.
     pub ignore_file: Option<PathBuf>,
@@ -267,9 +274,13 @@ pub struct BuildSpec {
     pub named_contexts: BTreeMap<String, String>,
     /// e.g. `linux/amd64`; empty = BuildKit's own platform.
     pub platforms: Vec<String>,
+    /// `ARG` values (`--build-arg`).
     pub build_args: BTreeMap<String, String>,
+    /// The stage to build; `None` builds the last one.
     pub target: Option<String>,
+    /// Labels added to the image config.
     pub labels: BTreeMap<String, String>,
+    /// Ignore BuildKit's cache for every step.
     pub no_cache: bool,
     /// Always pull base images (`image-resolve-mode=pull`).
     pub pull: bool,
@@ -325,10 +336,16 @@ pub enum Output {
     /// written to any registry.
     BuildOnly,
     /// Push the image (an index when several platforms) under these tags.
-    Push { tags: Vec<String> },
+    Push {
+        /// Fully qualified references (`registry/repo:tag`).
+        tags: Vec<String>,
+    },
     /// Push the image (an index when several platforms or attestations) to `repository`
     /// by digest only, under no tag: one node's share of a multi-node build.
-    PushByDigest { repository: String },
+    PushByDigest {
+        /// `registry/repo`, without a tag.
+        repository: String,
+    },
     /// Any mix of push, load and file exports in one solve; all empty: a cache-only build
     /// (the cache exports run, no image is exported).
     Export(Exports),
@@ -343,6 +360,7 @@ pub struct Exports {
     pub load: Vec<String>,
     /// The image's names in `oci` and `docker` tarballs (what `docker load` tags).
     pub names: Vec<String>,
+    /// Exports written to the provider's file system, in this order.
     pub files: Vec<FileExport>,
 }
 
@@ -350,13 +368,27 @@ pub struct Exports {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FileExport {
     /// An OCI image layout: a tarball, or with `tar: false` a directory.
-    Oci { dest: PathBuf, tar: bool },
+    Oci {
+        /// The tarball or directory written.
+        dest: PathBuf,
+        /// A tarball (`true`) or a layout directory (`false`).
+        tar: bool,
+    },
     /// A Docker image tarball (`docker load`).
-    Docker { dest: PathBuf },
+    Docker {
+        /// The tarball written.
+        dest: PathBuf,
+    },
     /// The image's file system as a tarball.
-    Tar { dest: PathBuf },
+    Tar {
+        /// The tarball written.
+        dest: PathBuf,
+    },
     /// The image's file system into a directory.
-    Local { dest: PathBuf },
+    Local {
+        /// The directory written.
+        dest: PathBuf,
+    },
 }
 
 /// Registry credentials BuildKit asks for during the build (pulls, pushes,
@@ -390,19 +422,37 @@ pub struct BuildOutcome {
 
 pub use filesend::Written;
 
+/// Why a build did not succeed, by stage: each variant names the endpoint (as
+/// [`Endpoint`] displays it) so a multi-node build's error says which builder failed.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
+    /// The spec cannot be sent (a context or Dockerfile that cannot be read, a bad entry).
     #[error("invalid build input: {0}")]
     Invalid(String),
+    /// BuildKit could not be reached; `detail` carries the cause and any hint.
     #[error("cannot connect to BuildKit ({endpoint}): {detail}")]
-    Connect { endpoint: String, detail: String },
+    Connect {
+        /// The builder, described.
+        endpoint: String,
+        /// The cause, with a hint when the failure is a known one.
+        detail: String,
+    },
+    /// BuildKit was reached but the session it calls back into could not be opened.
     #[error("cannot open a BuildKit session with {endpoint}: {detail}")]
-    Session { endpoint: String, detail: String },
+    Session {
+        /// The builder, described.
+        endpoint: String,
+        /// The cause.
+        detail: String,
+    },
+    /// The solve ran and failed (a step, a pull, a push).
     #[error("build failed on {endpoint}: {message}{}", failure_suffix(.step, .log_tail))]
     Solve {
+        /// The builder, described.
         endpoint: String,
         /// What the provider makes of it, classified once where BuildKit answers.
         kind: SolveFailure,
+        /// BuildKit's message.
         message: String,
         /// The step that failed, as BuildKit names it.
         step: Option<String>,
@@ -412,11 +462,26 @@ pub enum BuildError {
     /// The connection to BuildKit broke during the solve (the node went away): nothing
     /// was tagged by this build, and running it again elsewhere is safe.
     #[error("lost the connection to BuildKit ({endpoint}) during the build: {detail}")]
-    Lost { endpoint: String, detail: String },
+    Lost {
+        /// The builder, described.
+        endpoint: String,
+        /// How the connection failed.
+        detail: String,
+    },
+    /// The caller's cancellation token fired (the engine's Cancel); the solve was stopped.
     #[error("build on {endpoint} was cancelled")]
-    Cancelled { endpoint: String },
+    Cancelled {
+        /// The builder, described.
+        endpoint: String,
+    },
+    /// BuildKit answered something this client does not understand.
     #[error("unexpected answer from BuildKit ({endpoint}): {detail}")]
-    Protocol { endpoint: String, detail: String },
+    Protocol {
+        /// The builder, described.
+        endpoint: String,
+        /// What was wrong with the answer.
+        detail: String,
+    },
 }
 
 impl BuildError {

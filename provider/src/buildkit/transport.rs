@@ -96,20 +96,26 @@ async fn engine_upgrade_once(
         let req = req
             .body(Empty::<Bytes>::new())
             .map_err(|e| format!("building request: {e}"))?;
-        let resp = sender
-            .send_request(req)
-            .await
-            .map_err(|e| format!("POST {path}: {}", error_chain(&e)))?;
+        let resp = sender.send_request(req).await.map_err(|e| {
+            let known = engine_conn::KnownFailure::of_error(&e);
+            format!(
+                "POST {path}: {}{}",
+                error_chain(&e),
+                engine_conn::hint(known)
+            )
+        })?;
         if resp.status() != http::StatusCode::SWITCHING_PROTOCOLS {
-            let status = resp.status();
+            let (status, version) = (resp.status(), resp.version());
             let body = resp
                 .into_body()
                 .collect()
                 .await
                 .map(|b| String::from_utf8_lossy(&b.to_bytes()).trim().to_string())
                 .unwrap_or_default();
+            let known = engine_conn::KnownFailure::of_answer(status, version);
             return Err(format!(
-                "POST {path}: expected 101 Switching Protocols, got {status}: {body}"
+                "POST {path}: expected 101 Switching Protocols, got {status}: {body}{}",
+                engine_conn::hint(known)
             ));
         }
         hyper::upgrade::on(resp)
@@ -118,7 +124,7 @@ async fn engine_upgrade_once(
     };
     match attempt.await {
         Ok(io) => Ok(io),
-        Err(e) => Err(engine_conn::with_hint(diag.explain(e).await)),
+        Err(e) => Err(diag.explain(e).await),
     }
 }
 

@@ -8,18 +8,24 @@ use crate::tls::TlsSettings;
 
 /// Where an Engine listens and how to reach it.
 #[derive(Debug, Clone, PartialEq)]
-pub enum DockerHost {
+pub(crate) enum DockerHost {
+    /// A socket on this machine.
     Unix(PathBuf),
     /// `host:port`, in plain text or, with `tls`, TLS (the CA, client certificate and key as
     /// PEM, read from the files the setting names).
     Tcp {
+        /// `host:port`.
         address: String,
+        /// Client TLS settings; `None` speaks plain text.
         tls: Option<TlsSettings>,
     },
     /// `ssh [-l user] [-p port] host docker system dial-stdio`.
     Ssh {
+        /// `-l user`; `None` leaves it to ssh's configuration.
         user: Option<String>,
+        /// The host to dial.
         host: String,
+        /// `-p port`; `None` leaves it to ssh's configuration.
         port: Option<u16>,
     },
 }
@@ -30,7 +36,7 @@ const TLS_PORT: u16 = 2376;
 
 impl DockerHost {
     /// Parses an address; `tls` says whether TLS will be added (it picks tcp's default port).
-    pub fn parse(value: &str, tls: bool) -> Result<Self, String> {
+    pub(crate) fn parse(value: &str, tls: bool) -> Result<Self, String> {
         let v = value.trim();
         let (scheme, rest) = match v.split_once("://") {
             Some((s, r)) => (s.to_ascii_lowercase(), r),

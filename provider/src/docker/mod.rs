@@ -11,21 +11,21 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-pub use host::DockerHost;
+pub(crate) use host::DockerHost;
 
 use crate::config::SecretString;
 use crate::tls::TlsSettings;
 
 /// The Engine's default socket.
-pub const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
+pub(crate) const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
 
 /// A Docker Engine and the setting that chose it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Engine {
-    pub host: DockerHost,
+    pub(crate) host: DockerHost,
     /// e.g. `DOCKER_HOST`, `Docker context "ci" (DOCKER_CONTEXT)`, `builder`; empty for the
     /// default socket.
-    pub source: String,
+    pub(crate) source: String,
 }
 
 impl Engine {
@@ -59,10 +59,10 @@ impl fmt::Display for Engine {
 /// A setting that names no usable Engine.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{setting}: {reason}")]
-pub struct HostError {
+pub(crate) struct HostError {
     /// The environment variable, file or context the address came from.
-    pub setting: String,
-    pub reason: String,
+    pub(crate) setting: String,
+    pub(crate) reason: String,
 }
 
 impl HostError {
@@ -121,7 +121,7 @@ fn config_dir(env: &Env) -> PathBuf {
 }
 
 /// The Engine the docker CLI would talk to in this process's environment.
-pub fn from_env() -> Result<Engine, HostError> {
+pub(crate) fn from_env() -> Result<Engine, HostError> {
     resolve(&Env::process())
 }
 

@@ -1,5 +1,4 @@
 use super::*;
-use crate::resources::manifest_list::ManifestList;
 
 fn docs_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs")
@@ -43,10 +42,19 @@ fn undocumented(schema: &Json) -> Vec<String> {
         props(&format!("{token} input"), &r["inputProperties"]);
         props(&format!("{token} output"), &r["properties"]);
     }
+    for (token, f) in schema["functions"].as_object().into_iter().flatten() {
+        props(&format!("{token} input"), &f["inputs"]["properties"]);
+        props(&format!("{token} output"), &f["outputs"]["properties"]);
+    }
     for (token, t) in schema["types"].as_object().into_iter().flatten() {
         props(token, &t["properties"]);
     }
-    for (token, r) in schema["resources"].as_object().into_iter().flatten() {
+    let described_items = schema["resources"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .chain(schema["functions"].as_object().into_iter().flatten());
+    for (token, r) in described_items {
         if !described(r) {
             missing.push(token.clone());
         }
@@ -89,23 +97,69 @@ fn the_description_check_can_fail() {
 }
 
 #[test]
-fn readme_is_self_contained_and_its_input_tables_are_current() {
+fn readme_is_self_contained_and_points_at_the_docs() {
     let readme =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
             .unwrap();
-    for bad in ["../", "shared/"] {
+    for bad in ["../", "shared/", "](http"] {
         assert!(
             !readme.contains(bad),
             "README.md points outside the repository ({bad:?})"
         );
     }
-    let schema = package_schema();
-    for token in [Image::TOKEN, ManifestList::TOKEN] {
+    for page in [
+        "docs/_index.md",
+        "docs/index.md",
+        "docs/migration.md",
+        "docs/development.md",
+        "docs/requirements-and-troubleshooting.md",
+    ] {
+        assert!(readme.contains(page), "README.md does not link {page}");
+    }
+    // The quick start is the image-ecr example, word for word, in every language.
+    let e = examples::example("image-ecr");
+    for (lang, text) in [
+        ("typescript", e.typescript),
+        ("python", e.python),
+        ("go", e.go),
+        ("yaml", e.yaml),
+        ("terraform", e.hcl),
+    ] {
         assert!(
-            readme.contains(&inputs_table(&schema, token)),
-            "README.md's inputs table of {token} is stale: copy it from docs/_index.md"
+            readme.contains(&format!("```{lang}\n{text}```")),
+            "README.md's {lang} quick start is not docs/examples/image-ecr's"
         );
     }
+}
+
+#[test]
+fn terraform_pages_speak_terraform() {
+    let pages: std::collections::BTreeMap<_, _> = pages().into_iter().collect();
+    for page in [
+        "index.md",
+        "resources/image.md",
+        "resources/manifest_list.md",
+    ] {
+        let text = &pages[page];
+        for pulumi in [
+            "keepRemotely",
+            "builderTls",
+            "assumeRole",
+            "before `up`",
+            "(Pulumi)",
+            "Pulumi",
+            "{\"",
+        ] {
+            assert!(!text.contains(pulumi), "{page} says {pulumi:?}");
+        }
+    }
+    let image = &pages["resources/image.md"];
+    assert!(image.contains("Required when `push` is true (the default)."));
+    assert!(image.contains("Required when `context` is omitted"));
+    assert!(image.contains("- `exported` (List of Object)"));
+    let pulumi = &pages["_index.md"];
+    assert!(pulumi.contains("Required when `push` is true (the default)."));
+    assert!(pulumi.contains("| `exported` |"));
 }
 
 #[test]
@@ -119,7 +173,7 @@ fn pages_hold_what_registries_expect() {
         "### Optional",
         "### Read-Only",
         "- `platforms` (Set of String)",
-        "- `push` (Boolean) Push the result to `tags` (never during preview). This is the only \
+        "- `push` (Boolean) Push the result to `tags` (never during plan). This is the only \
              way to push: `exports` writes files and directories, `load` the Engine's image \
              store. Default: `true`.",
         "- `secrets` (Map of String, Sensitive)",
@@ -169,4 +223,15 @@ fn pages_hold_what_registries_expect() {
     assert!(install.contains(&release_url()));
     assert!(install.contains("| `multiarch:registries` |"));
     assert!(pages["_index.md"].contains("### multiarch:index:ManifestList"));
+    let data = &pages["data-sources/image.md"];
+    for s in [
+        "# multiarch_image (Data Source)",
+        "data \"multiarch_image\" \"app\"",
+        "- `ref` (String)",
+        "- `pinned_ref` (String)",
+        "### Nested Schema for `manifests`",
+    ] {
+        assert!(data.contains(s), "data-sources/image.md lacks {s:?}");
+    }
+    assert!(pages["_index.md"].contains("### multiarch:index:getImage"));
 }

@@ -82,6 +82,8 @@ fn sets_compare_as_sets() {
         always_present: false,
         preview_unknown: false,
         secret_strings: None,
+        terraform_name: None,
+        required_when: None,
     };
     let m = |v: Json| v.as_object().unwrap().clone();
     let fields = [f];

@@ -353,12 +353,54 @@ impl ResourceProvider for Provider {
 
     async fn invoke(
         &self,
-        r: Request<rpc::InvokeRequest>,
+        request: Request<rpc::InvokeRequest>,
     ) -> Result<Response<rpc::InvokeResponse>, Status> {
-        Err(Status::unimplemented(format!(
-            "multiarch has no function {:?}",
-            r.get_ref().tok
-        )))
+        let req = request.into_inner();
+        let f = resources::functions()
+            .iter()
+            .find(|f| f.model().token == req.tok)
+            .ok_or_else(|| {
+                Status::unimplemented(format!("multiarch has no function {:?}", req.tok))
+            })?;
+        let (args, _, _) = decode(req.args.as_ref());
+        // Functions only read: the same read-only context in preview and in up.
+        let ctx = self.context("", true);
+        let failures = |fs: Vec<resources::Failure>| {
+            Response::new(rpc::InvokeResponse {
+                r#return: None,
+                failures: fs
+                    .into_iter()
+                    .map(|f| rpc::CheckFailure {
+                        property: f.property,
+                        reason: f.reason,
+                    })
+                    .collect(),
+            })
+        };
+        if !args.unknowns.is_empty() {
+            return Err(Status::invalid_argument(format!(
+                "{}: its arguments must be known (they are resolved before the call)",
+                req.tok
+            )));
+        }
+        let out = tokio::select! {
+            biased;
+            _ = self.cancel.cancelled() => return Err(Status::cancelled("operation cancelled by the engine")),
+            r = f.invoke(&ctx, &args.value) => r,
+        };
+        match out {
+            Ok(out) => Ok(Response::new(rpc::InvokeResponse {
+                r#return: Some(value::encode(
+                    &out,
+                    &BTreeSet::new(),
+                    &BTreeSet::new(),
+                    Some(&f.model().outputs),
+                )),
+                failures: vec![],
+            })),
+            Err(Error::Invalid(fs)) => Ok(failures(fs)),
+            Err(e) => Err(status_of(e)),
+        }
     }
 
     async fn call(

@@ -415,8 +415,10 @@ impl Registries {
     }
 
     /// Removes the tag `r`, never anything another tag still uses. ECR registries remove
-    /// the tag alone through `BatchDeleteImage`; other registries can only delete a manifest
-    /// by digest, which is done only when no other tag of the repository points to it.
+    /// the tag alone through `BatchDeleteImage` (or, when the ECR API does not see the
+    /// image, by moving the tag to a placeholder deleted by digest); other registries can
+    /// only delete a manifest by digest, which is done only when no other tag of the
+    /// repository points to it.
     /// A tag that is already gone is success.
     /// `going` are other tags being removed in the same operation: they do not protect the
     /// digest (otherwise two tags of one resource would keep each other alive).
@@ -445,6 +447,9 @@ impl Registries {
             // The ECR API does not know the image: if the registry still serves the tag (an
             // ECR-compatible registry without the ECR API's view of it), fall through.
         }
+        // An ECR host promises what BatchDeleteImage does, one tag alone, also when its
+        // registry is reached by digest only.
+        let alone = self.ecr_settings(host).is_some();
         let Some(digest) = self.digest_of(r).await? else {
             return Ok(Deleted::AlreadyGone);
         };
@@ -457,11 +462,31 @@ impl Registries {
                 continue;
             }
             if self.digest_of(&o).await?.as_deref() == Some(digest.as_str()) {
+                if alone {
+                    self.untag(r).await?;
+                    return Ok(Deleted::Removed);
+                }
                 return Ok(Deleted::KeptShared { other: o.whole() });
             }
         }
         self.delete_manifest(r, &digest).await?;
         Ok(Deleted::Removed)
+    }
+
+    /// Removes tag `r` alone from a registry that deletes by digest only, while other tags
+    /// keep its manifest: `r` is pointed at a placeholder of its own (an empty index, made
+    /// unique by an annotation), which is then deleted by digest.
+    async fn untag(&self, r: &Reference) -> Result<(), RegistryError> {
+        let nonce = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let annotations = std::collections::BTreeMap::from([(
+            "dev.multiarch.untag".to_owned(),
+            format!("{}@{nonce}", r.whole()),
+        )]);
+        let placeholder = manifest::build_index(manifest::OCI_INDEX, &[], &annotations);
+        self.put_manifest(r, &placeholder).await?;
+        self.delete_manifest(r, &placeholder.digest).await
     }
 
     async fn delete_manifest(&self, r: &Reference, digest: &str) -> Result<(), RegistryError> {

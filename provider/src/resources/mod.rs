@@ -5,6 +5,7 @@
 pub mod cache;
 mod endpoint;
 pub mod image;
+pub mod lookup;
 pub mod manifest_list;
 mod pool;
 mod ports;
@@ -102,8 +103,9 @@ pub struct Applied<S> {
 /// [`all`] and take each resource's own.
 #[derive(Debug, Clone)]
 pub struct ResourceDocs {
-    /// The Terraform example.
-    pub tf_example: &'static str,
+    /// Its examples: directories of docs/examples/ (one program per language), the first
+    /// being the page's main example.
+    pub examples: &'static [&'static str],
     /// How an import works (Markdown).
     pub import: String,
 }
@@ -657,6 +659,14 @@ pub fn all() -> &'static [Arc<dyn Dispatch>] {
         ]
     });
     &ALL
+}
+
+/// Every function this provider serves (Pulumi invokes, Terraform data sources), registered
+/// here once, as [`all`] registers the resources.
+pub fn functions() -> &'static [Arc<dyn lookup::Function>] {
+    static FUNCTIONS: LazyLock<Vec<Arc<dyn lookup::Function>>> =
+        LazyLock::new(|| vec![Arc::new(lookup::GetImage::new())]);
+    &FUNCTIONS
 }
 
 /// The input keys of resource `R` whose values differ between `olds` and `news`, as the

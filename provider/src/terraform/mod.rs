@@ -1,6 +1,7 @@
 //! The Terraform front: plugin protocol 6 over go-plugin's gRPC transport with AutoMTLS.
 //! The same binary serves it when Terraform starts it (`TF_PLUGIN_MAGIC_COOKIE`).
 
+pub mod data_source;
 pub mod diagnostics;
 pub mod identity;
 pub mod schema;

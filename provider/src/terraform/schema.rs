@@ -5,7 +5,7 @@
 use serde_json::{json, Map, Value as Json};
 
 use super::proto;
-use crate::model::{Field, Kind, ResourceModel};
+use crate::model::{Field, FunctionModel, Kind, ResourceModel};
 use crate::resources::config_model;
 
 /// A value's type as Terraform sees it.
@@ -81,7 +81,10 @@ fn attrs(fields: &[Field], computed: bool) -> Vec<Attr> {
         .map(|f| {
             let required = !computed && f.required;
             Attr {
-                name: snake_case(&f.key),
+                name: f
+                    .terraform_name
+                    .clone()
+                    .unwrap_or_else(|| snake_case(&f.key)),
                 key: f.key.clone(),
                 ty: ty(&f.kind, f.set, computed),
                 required,
@@ -133,6 +136,31 @@ pub fn resource_block(model: &ResourceModel) -> Block {
         attrs,
         description: model.description.to_owned(),
     }
+}
+
+/// A data source's blocks: the whole (its arguments configurable, its result computed,
+/// and `id`), and its arguments alone (what a configuration is decoded against: an
+/// argument and a result may share a key, `ref`, under different names).
+pub fn data_source_blocks(model: &FunctionModel) -> (Block, Block) {
+    let args = attrs(&model.inputs, false);
+    let mut all = args.clone();
+    all.extend(attrs(&model.outputs, true));
+    all.push(Attr {
+        name: "id".into(),
+        key: "id".into(),
+        ty: Ty::String,
+        required: false,
+        optional: false,
+        computed: true,
+        sensitive: false,
+        description: "The pinned reference (as `pinned_ref`).".into(),
+    });
+    all.sort_by(|a, b| a.name.cmp(&b.name));
+    let block = |attrs| Block {
+        attrs,
+        description: model.description.to_owned(),
+    };
+    (block(all), block(args))
 }
 
 pub fn provider_block() -> Block {

@@ -15,6 +15,7 @@ use serde_json::{Map, Value as Json};
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
+use super::data_source::DataSource;
 use super::diagnostics::{attribute_diag, diag, error_diags, Collect};
 use super::identity;
 use super::proto::{self, diagnostic::Severity, DynamicValue};
@@ -33,6 +34,7 @@ struct TypeInfo {
 
 pub struct Provider {
     types: BTreeMap<&'static str, TypeInfo>,
+    data_sources: BTreeMap<&'static str, DataSource>,
     provider_block: Block,
     registries: RwLock<Registries>,
     cancel: CancellationToken,
@@ -87,6 +89,7 @@ impl Provider {
             .collect();
         Provider {
             types,
+            data_sources: super::data_source::all(),
             provider_block: tfschema::provider_block(),
             registries: RwLock::new(Registries::unconfigured()),
             cancel: CancellationToken::new(),
@@ -97,6 +100,12 @@ impl Provider {
         self.types
             .get(type_name)
             .ok_or_else(|| Status::invalid_argument(format!("unknown resource type {type_name:?}")))
+    }
+
+    fn data_source(&self, type_name: &str) -> Result<&DataSource, Status> {
+        self.data_sources.get(type_name).ok_or_else(|| {
+            Status::invalid_argument(format!("multiarch has no data source {type_name:?}"))
+        })
     }
 
     fn context(&self, preview: bool) -> (OpContext, Arc<Collect>) {
@@ -194,7 +203,11 @@ impl proto::provider_server::Provider for Provider {
                 .iter()
                 .map(|(name, info)| (name.to_string(), tfschema::to_proto(&info.block, true)))
                 .collect(),
-            data_source_schemas: Default::default(),
+            data_source_schemas: self
+                .data_sources
+                .iter()
+                .map(|(name, ds)| (name.to_string(), tfschema::to_proto(&ds.block, false)))
+                .collect(),
             diagnostics: vec![],
             provider_meta: None,
             server_capabilities: Some(proto::ServerCapabilities::default()),
@@ -208,7 +221,13 @@ impl proto::provider_server::Provider for Provider {
         Ok(Response::new(proto::get_metadata::Response {
             server_capabilities: Some(proto::ServerCapabilities::default()),
             diagnostics: vec![],
-            data_sources: vec![],
+            data_sources: self
+                .data_sources
+                .keys()
+                .map(|name| proto::get_metadata::DataSourceMetadata {
+                    type_name: name.to_string(),
+                })
+                .collect(),
             resources: self
                 .types
                 .keys()
@@ -303,16 +322,12 @@ impl proto::provider_server::Provider for Provider {
         &self,
         request: Request<proto::validate_data_resource_config::Request>,
     ) -> Result<Response<proto::validate_data_resource_config::Response>, Status> {
+        let req = request.into_inner();
+        let ds = self.data_source(&req.type_name)?;
+        let config = decode_dv(req.config.as_ref(), &ds.block)?;
         Ok(Response::new(
             proto::validate_data_resource_config::Response {
-                diagnostics: vec![diag(
-                    Severity::Error,
-                    &format!(
-                        "multiarch has no data source {:?}",
-                        request.get_ref().type_name
-                    ),
-                    "",
-                )],
+                diagnostics: ds.validate(&config),
             },
         ))
     }
@@ -612,10 +627,28 @@ impl proto::provider_server::Provider for Provider {
         &self,
         request: Request<proto::read_data_source::Request>,
     ) -> Result<Response<proto::read_data_source::Response>, Status> {
-        Err(Status::unimplemented(format!(
-            "multiarch has no data source {:?}",
-            request.get_ref().type_name
-        )))
+        let req = request.into_inner();
+        let ds = self.data_source(&req.type_name)?;
+        let config = decode_dv(req.config.as_ref(), &ds.block)?;
+        // Read-only: the same context during plan and apply.
+        let (ctx, log) = self.context(true);
+        let read = tokio::select! {
+            biased;
+            _ = self.cancel.cancelled() => Err(vec![diag(Severity::Error, "operation cancelled", "")]),
+            r = ds.read(&ctx, &config) => r,
+        };
+        let mut diagnostics = log.diagnostics();
+        let state = match read {
+            Ok(state) => dv(&state),
+            Err(d) => {
+                diagnostics.extend(d);
+                None
+            }
+        };
+        Ok(Response::new(proto::read_data_source::Response {
+            state,
+            diagnostics,
+        }))
     }
 
     async fn stop_provider(
@@ -657,7 +690,13 @@ mod tests {
             .map(|r| r.type_name.as_str())
             .collect();
         assert_eq!(names, ["multiarch_image", "multiarch_manifest_list"]);
-        assert!(meta.data_sources.is_empty() && meta.diagnostics.is_empty());
+        let ds: Vec<&str> = meta
+            .data_sources
+            .iter()
+            .map(|d| d.type_name.as_str())
+            .collect();
+        assert_eq!(ds, ["multiarch_image"]);
+        assert!(meta.diagnostics.is_empty());
 
         let ids = p
             .get_resource_identity_schemas(Request::new(

@@ -4308,6 +4308,59 @@ func (o ExportedArtifactArrayOutput) Index(i pulumi.IntInput) ExportedArtifactOu
 	}).(ExportedArtifactOutput)
 }
 
+// One platform of the image.
+type LookupPlatform struct {
+	// Digest of that platform's image manifest.
+	Digest string `pulumi:"digest"`
+	// Normalized platform, e.g. `linux/arm64`.
+	Platform string `pulumi:"platform"`
+}
+
+// One platform of the image.
+type LookupPlatformOutput struct{ *pulumi.OutputState }
+
+func (LookupPlatformOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*LookupPlatform)(nil)).Elem()
+}
+
+func (o LookupPlatformOutput) ToLookupPlatformOutput() LookupPlatformOutput {
+	return o
+}
+
+func (o LookupPlatformOutput) ToLookupPlatformOutputWithContext(ctx context.Context) LookupPlatformOutput {
+	return o
+}
+
+// Digest of that platform's image manifest.
+func (o LookupPlatformOutput) Digest() pulumi.StringOutput {
+	return o.ApplyT(func(v LookupPlatform) string { return v.Digest }).(pulumi.StringOutput)
+}
+
+// Normalized platform, e.g. `linux/arm64`.
+func (o LookupPlatformOutput) Platform() pulumi.StringOutput {
+	return o.ApplyT(func(v LookupPlatform) string { return v.Platform }).(pulumi.StringOutput)
+}
+
+type LookupPlatformArrayOutput struct{ *pulumi.OutputState }
+
+func (LookupPlatformArrayOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*[]LookupPlatform)(nil)).Elem()
+}
+
+func (o LookupPlatformArrayOutput) ToLookupPlatformArrayOutput() LookupPlatformArrayOutput {
+	return o
+}
+
+func (o LookupPlatformArrayOutput) ToLookupPlatformArrayOutputWithContext(ctx context.Context) LookupPlatformArrayOutput {
+	return o
+}
+
+func (o LookupPlatformArrayOutput) Index(i pulumi.IntInput) LookupPlatformOutput {
+	return pulumi.All(o, i).ApplyT(func(vs []interface{}) LookupPlatform {
+		return vs[0].([]LookupPlatform)[vs[1].(int)]
+	}).(LookupPlatformOutput)
+}
+
 // One platform entry of the pushed index.
 type ManifestEntry struct {
 	// Digest of the platform manifest.
@@ -4795,6 +4848,8 @@ func init() {
 	pulumi.RegisterOutputType(ExportTarPtrOutput{})
 	pulumi.RegisterOutputType(ExportedArtifactOutput{})
 	pulumi.RegisterOutputType(ExportedArtifactArrayOutput{})
+	pulumi.RegisterOutputType(LookupPlatformOutput{})
+	pulumi.RegisterOutputType(LookupPlatformArrayOutput{})
 	pulumi.RegisterOutputType(ManifestEntryOutput{})
 	pulumi.RegisterOutputType(ManifestEntryArrayOutput{})
 	pulumi.RegisterOutputType(PlatformManifestOutput{})

@@ -562,6 +562,20 @@ export interface ExportedArtifact {
 }
 
 /**
+ * One platform of the image.
+ */
+export interface LookupPlatform {
+    /**
+     * Digest of that platform's image manifest.
+     */
+    digest: string;
+    /**
+     * Normalized platform, e.g. `linux/arm64`.
+     */
+    platform: string;
+}
+
+/**
  * One platform entry of the pushed index.
  */
 export interface ManifestEntry {

@@ -7,6 +7,7 @@ from . import _utilities
 import typing
 # Export this package's modules as members:
 from ._enums import *
+from .get_image import *
 from .image import *
 from .manifest_list import *
 from .provider import *

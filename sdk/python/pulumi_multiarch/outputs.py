@@ -42,6 +42,7 @@ __all__ = [
     'ExportOci',
     'ExportTar',
     'ExportedArtifact',
+    'LookupPlatform',
     'ManifestEntry',
     'PlatformManifest',
     'RegistryConfig',
@@ -1544,6 +1545,40 @@ class ExportedArtifact(dict):
         directory.
         """
         return pulumi.get(self, "digest")
+
+
+@pulumi.output_type
+class LookupPlatform(dict):
+    """
+    One platform of the image.
+    """
+    def __init__(__self__, *,
+                 digest: _builtins.str,
+                 platform: _builtins.str):
+        """
+        One platform of the image.
+
+        :param _builtins.str digest: Digest of that platform's image manifest.
+        :param _builtins.str platform: Normalized platform, e.g. `linux/arm64`.
+        """
+        pulumi.set(__self__, "digest", digest)
+        pulumi.set(__self__, "platform", platform)
+
+    @_builtins.property
+    @pulumi.getter
+    def digest(self) -> _builtins.str:
+        """
+        Digest of that platform's image manifest.
+        """
+        return pulumi.get(self, "digest")
+
+    @_builtins.property
+    @pulumi.getter
+    def platform(self) -> _builtins.str:
+        """
+        Normalized platform, e.g. `linux/arm64`.
+        """
+        return pulumi.get(self, "platform")
 
 
 @pulumi.output_type

@@ -10,7 +10,7 @@ use super::inputs::{Export, ExportedArtifact, ImageInputs, ImageState, PlatformM
 use super::nodes;
 use crate::buildkit::{BuildOutcome, BuildSpec, DockerfileSource, Exports, Output};
 use crate::platform::Platform;
-use crate::reference::{parse_tag, repository_of};
+use crate::reference::{engine_name, parse_tag, repository_of};
 use crate::registry::manifest::{self, RawManifest};
 use crate::resources::{tags, Applied, Error, OpContext, UnknownOutputs};
 
@@ -197,12 +197,13 @@ where
         } else {
             Vec::new()
         },
+        // Local names (`myapp:dev`) as the Engine stores them (`docker.io/library/…`).
         load: if inputs.load {
-            tags.clone()
+            tags.iter().map(|t| engine_name(t)).collect()
         } else {
             Vec::new()
         },
-        names: tags.clone(),
+        names: tags.iter().map(|t| engine_name(t)).collect(),
         files: inputs
             .exports
             .iter()

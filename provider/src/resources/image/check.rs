@@ -12,7 +12,7 @@ use super::inputs::{Dockerfile, Export, ImageInputs, SshAgent};
 use crate::buildkit::CacheEntry;
 use crate::context;
 use crate::platform;
-use crate::reference::{parse_qualified, parse_tag};
+use crate::reference::{parse_local_tag, parse_qualified, parse_tag};
 use crate::remote_context;
 use crate::resources::cache;
 use crate::resources::{Error, Failure, PropertyPath};
@@ -306,8 +306,22 @@ fn name_failures(inputs: &ImageInputs) -> Vec<Failure> {
             }
         }
     }
+    // Names only loaded into the Engine (nothing pushed) may be local, as `docker build
+    // --load -t myapp:dev` takes them; a tag that is pushed names its registry.
+    let local_names = inputs.load && !inputs.push;
     for (i, t) in inputs.tags.iter().enumerate() {
-        if let Err(e) = parse_tag(t) {
+        let parsed = if local_names {
+            parse_local_tag(t)
+        } else {
+            parse_tag(t).map_err(|e| match parse_local_tag(t) {
+                Ok(_) if !inputs.push => e,
+                Ok(_) => {
+                    format!("{e} (a local name like {t:?} serves load: true with push: false only)")
+                }
+                Err(_) => e,
+            })
+        };
+        if let Err(e) = parsed {
             failures.push(Failure::new(format!("tags[{i}]"), e));
         }
     }

@@ -1,25 +1,5 @@
-//! The Image's documentation beyond its schema: the Terraform example (run by
-//! tests/test_install.py against the test world) and how an import works.
-
-/// The Terraform example of the resource's page.
-pub(super) const TF_EXAMPLE: &str = r#"# ./app holds the Dockerfile and the files it copies.
-resource "multiarch_image" "app" {
-  context {
-    location = "${path.module}/app"
-  }
-  # Graviton and Intel; omit it and BuildKit builds for its own platform only.
-  platforms = ["linux/amd64", "linux/arm64"]
-  tags      = ["123456789012.dkr.ecr.us-east-1.amazonaws.com/app:1.2.3"]
-  build_args = {
-    VERSION = "1.2.3"
-  }
-}
-
-# A pinned reference for task definitions: repository@sha256:…
-output "app_ref" {
-  value = multiarch_image.app.ref
-}
-"#;
+//! The Image's documentation beyond its schema: how an import works (its
+//! examples are files in docs/examples/).
 
 /// The Import section of the resource's page, before its `import` blocks.
 const IMPORT: &str = "An Image is imported by one of its tags: the state gets the tag, \

@@ -223,6 +223,9 @@ pub struct ImageInputs {
     pub context: Option<BuildContext>,
     /// The Dockerfile (default `Dockerfile` in the context).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend(
+        "x-required-when" = "`context` is omitted: `dockerfile.inline` then holds the Dockerfile"
+    ))]
     pub dockerfile: Option<Dockerfile>,
     /// Platforms to build, e.g. `linux/amd64`, `linux/arm64`. Compared as a set after
     /// normalization (`aarch64` = `arm64`).
@@ -231,7 +234,7 @@ pub struct ImageInputs {
     pub platforms: Vec<String>,
     /// Fully qualified references to push to. Compared as a set.
     #[serde(default)]
-    #[schemars(extend("x-set" = true))]
+    #[schemars(extend("x-set" = true, "x-required-when" = "`push` is true (the default)"))]
     pub tags: Vec<String>,
     /// Push the result to `tags` (never during preview). This is the only way to push:
     /// `exports` writes files and directories, `load` the Engine's image store.

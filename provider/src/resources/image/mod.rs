@@ -42,7 +42,7 @@ impl Resource for Image {
 
     fn docs() -> ResourceDocs {
         ResourceDocs {
-            tf_example: docs::TF_EXAMPLE,
+            examples: &["image-ecr", "caches", "builders"],
             import: docs::import(),
         }
     }

@@ -83,7 +83,9 @@ pub(super) async fn apply(
         current.await.map_err(Error::from)
     })
     .await?;
-    let (index, order) = index_for(&inputs, &resolved, &targets);
+    let (index, order) = index_for(&inputs, &resolved, &targets, &|host| {
+        ctx.registry.is_ecr(host)
+    });
     copy_children(ctx, &targets, &resolved, &order).await?;
     futures::future::try_join_all(targets.iter().zip(&current).map(|(t, now)| {
         let index = &index;

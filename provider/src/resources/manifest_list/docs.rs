@@ -1,20 +1,5 @@
-//! The ManifestList's documentation beyond its schema: the Terraform example (run by
-//! tests/test_install.py against the test world) and how an import works.
-
-/// The Terraform example of the resource's page.
-pub(super) const TF_EXAMPLE: &str = r#"# Two single-architecture images already in the registry, one tag for both.
-resource "multiarch_manifest_list" "app10" {
-  tags = ["123456789012.dkr.ecr.us-east-1.amazonaws.com/app:10"]
-  sources = [
-    "123456789012.dkr.ecr.us-east-1.amazonaws.com/app:10.10", # linux/amd64
-    "123456789012.dkr.ecr.us-east-1.amazonaws.com/app:10.20", # linux/arm64
-  ]
-}
-
-output "app10_platforms" {
-  value = multiarch_manifest_list.app10.platforms
-}
-"#;
+//! The ManifestList's documentation beyond its schema: how an import works (its
+//! examples are files in docs/examples/).
 
 /// The Import section of the resource's page, before its `import` blocks.
 const IMPORT: &str = "A manifest list is imported by one of its tags; its children become \
@@ -22,8 +7,7 @@ const IMPORT: &str = "A manifest list is imported by one of its tags; its childr
 another one:\n\n```shell\nterraform import multiarch_manifest_list.app10 \
 123456789012.dkr.ecr.us-east-1.amazonaws.com/app:10\n```\n\nTerraform compares attributes \
 literally: write the `sources` the import recorded (`terraform state show`) for a plan with no \
-changes, or expect one in-place update that pushes the same index (a Pulumi program may name the \
-sources by tag: tags that resolve to the imported images are no change).\n";
+changes, or expect one in-place update that pushes the same index.\n";
 
 /// The Import section of the resource's page.
 pub(super) fn import() -> String {

@@ -123,7 +123,7 @@ impl Resource for ManifestList {
 
     fn docs() -> ResourceDocs {
         ResourceDocs {
-            tf_example: docs::TF_EXAMPLE,
+            examples: &["manifest-list", "promotion"],
             import: docs::import(),
         }
     }

@@ -260,12 +260,15 @@ pub(super) async fn config_platform(
 
 /// The index to push and which children it holds (in the order they are copied): the
 /// source index itself for a promotion, else one assembled from the children.
+/// `tags_deleted_alone` says whether a registry host deletes a tag without the other tags
+/// on its digest (ECR's `BatchDeleteImage`).
 pub(super) fn index_for(
     inputs: &ManifestListInputs,
     resolved: &Resolved,
     targets: &[Reference],
+    tags_deleted_alone: &dyn Fn(&str) -> bool,
 ) -> (RawManifest, Vec<usize>) {
-    if let Some(index) = promoted(inputs, resolved, targets) {
+    if let Some(index) = promoted(inputs, resolved, targets, tags_deleted_alone) {
         return (index.clone(), (0..resolved.children.len()).collect());
     }
     let children: Vec<(&IndexEntry, Option<&str>)> = resolved
@@ -280,20 +283,25 @@ pub(super) fn index_for(
     assemble_index(&children, kind, &inputs.annotations)
 }
 
-/// A promotion (`dev/app:v1` to `prod/app:stable`): one source that is an index, in another
-/// repository than every tag, and nothing asked that would change it (annotations, another
-/// media type). The tags then get that index byte for byte, so its digest stays what clients
-/// pinned (task definitions, signatures). Within the source's own repository the index is
-/// written anew: two tags on one digest there could not be deleted one at a time on
-/// registries that delete by digest only.
+/// A promotion (`dev/app:v1` to `prod/app:stable`, or `app:v1` to `app:stable`): one
+/// source that is an index, and nothing asked that would change it (annotations, another
+/// media type). The tags then get that index byte for byte, so its digest stays what
+/// clients pinned (task definitions, signatures). Within the source's own repository that
+/// holds only where the registry deletes one tag alone (ECR): elsewhere (distribution
+/// deletes by digest) two tags on one digest could not be deleted one at a time, so the
+/// index is written anew there.
 pub(super) fn promoted<'a>(
     inputs: &ManifestListInputs,
     resolved: &'a Resolved,
     targets: &[Reference],
+    tags_deleted_alone: &dyn Fn(&str) -> bool,
 ) -> Option<&'a RawManifest> {
     let index = resolved.sole_index.as_ref()?;
     let source = resolved.children.first().map(|c| repository_of(&c.from))?;
-    if targets.iter().any(|t| repository_of(t) == source) {
+    if targets
+        .iter()
+        .any(|t| repository_of(t) == source && !tags_deleted_alone(t.registry()))
+    {
         return None;
     }
     let same_type = match inputs.media_type {

@@ -23,6 +23,8 @@ struct FakeRegistry {
     /// References whose look-up fails (auth, network).
     failing: Mutex<BTreeSet<String>>,
     writes: Mutex<Vec<String>>,
+    /// Whether every host deletes one tag alone (ECR).
+    ecr: std::sync::atomic::AtomicBool,
 }
 
 impl FakeRegistry {
@@ -73,7 +75,7 @@ impl Registry for FakeRegistry {
         Ok(())
     }
     fn is_ecr(&self, _host: &str) -> bool {
-        false
+        self.ecr.load(std::sync::atomic::Ordering::Relaxed)
     }
     async fn put_manifest(&self, r: &Reference, m: &RawManifest) -> Result<(), RegistryError> {
         self.writes
@@ -417,6 +419,33 @@ async fn check_names_the_property_and_normalizes_known_inputs() {
     assert_eq!(failures[0].property, "platforms[1]");
 }
 
+#[test]
+fn local_names_serve_load_only_images_and_never_a_push() {
+    let img = resource(IMAGE);
+    let dir = tempfile::tempdir().unwrap();
+    let mut v = image_inputs(dir.path(), &["myapp:dev"], &["linux/amd64"]);
+    v["load"] = json!(true);
+    v["push"] = json!(false);
+    assert!(img.check(&props(v.clone())).is_ok());
+    v["push"] = json!(true);
+    let failures = img.check(&props(v.clone())).unwrap_err();
+    assert_eq!(failures[0].property, "tags[0]");
+    assert!(
+        failures[0].reason.contains("does not name a registry host")
+            && failures[0].reason.contains("push: false"),
+        "{}",
+        failures[0].reason
+    );
+    v["push"] = json!(false);
+    v["tags"] = json!([format!("myapp@sha256:{}", "0".repeat(64))]);
+    let failures = img.check(&props(v)).unwrap_err();
+    assert!(
+        failures[0].reason.contains("digest"),
+        "{}",
+        failures[0].reason
+    );
+}
+
 #[tokio::test]
 async fn reordering_tags_or_platforms_is_no_change_and_content_is() {
     let w = World::new();
@@ -610,4 +639,5 @@ fn provider_passwords_never_make_a_configuration_change() {
     );
 }
 
+mod lookup;
 mod nodes;
