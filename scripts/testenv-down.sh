@@ -42,6 +42,13 @@ stop_one() { # NAME PID EXE
   fi
 }
 
+# The buildkitd pool nodes keep their pids in their own pidfiles (tests restart them).
+for d in "$STATE"/buildkitd-pool/node*; do
+  [[ -f $d/buildkitd.toml ]] || continue
+  n=${d##*/node}
+  bash "$(dirname "${BASH_SOURCE[0]}")/testenv/buildkitd-pool-ctl.sh" stop "$n" | sed 's/^/[testenv-down] /'
+done
+
 # Dependents first: moto and the registries, buildkitd, the second Engine, then the first
 # Engine, then containerd (which both Engines use).
 order=(moto registry-ecr registry-plain buildkitd sshd docker-tcp docker3-tcp dockerd3 dockerd2 dockerd containerd)

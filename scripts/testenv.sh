@@ -277,6 +277,10 @@ step_dockerd2() {
   RESULT="started on $DOCKER2_SOCK ($(docker2_up))"
 }
 
+# ---- 4c. a pool of two more standalone buildkitd (unix sockets), for `builders` pools ------
+# shellcheck source=testenv/buildkitd-pool.sh
+source "$HERE/testenv/buildkitd-pool.sh"
+
 # ---- 2c. Docker hosts users have: a classic-store Engine, TCP (TLS, plain), ssh ---------
 # shellcheck source=testenv/docker-hosts.sh
 source "$HERE/testenv/docker-hosts.sh"
@@ -937,7 +941,8 @@ step_env() {
     "ECR_LOGIN_HELPER=$ECR_LOGIN_BIN"
   )
   [[ $NODES == none ]] || mapfile -t -O "${#kv[@]}" kv < <(docker_hosts_env)
-  mapfile -t -O "${#kv[@]}" kv < <(signing_env)
+  [[ $NODES == none ]] || mapfile -t -O "${#kv[@]}" kv < <(signing_env)
+  [[ $NODES == none ]] || mapfile -t -O "${#kv[@]}" kv < <(buildkitd_pool_env)
   {
     echo "# written by scripts/testenv.sh; 'export K=V' lines, values never quoted nor spaced"
     local l
@@ -962,6 +967,8 @@ NODES=${MULTIARCH_TESTENV_NODES:-all}
 step binfmt step_binfmt
 step pki step_pki
 [[ $NODES == none ]] || step buildkitd step_buildkitd
+# Two more buildkitd (same binary, own state, unix sockets): pools of real nodes.
+[[ $NODES == none ]] || step buildkitd-pool step_buildkitd_pool
 # Needs the test CA (pki) for its TLS listener.
 [[ $NODES == none ]] || step dockerd3 step_dockerd3
 [[ $NODES == none ]] || step docker-tcp step_docker_tcp
@@ -973,8 +980,9 @@ step ecr-login step_ecr_login
 step registry-ecr-b step_registry_ecr_b
 step registry-public step_registry_public
 step moto step_moto
-step cosign step_cosign
-step registry-referrers step_referrers_registry
+# Signing's tools serve the tests only (cosign's build is ~5 min on a bare machine).
+[[ $NODES == none ]] || step cosign step_cosign
+[[ $NODES == none ]] || step registry-referrers step_referrers_registry
 step git-http step_git_http
 step base-images step_base_images
 step verify step_verify

@@ -131,16 +131,21 @@ def test_a_platform_failing_on_its_node_fails_preview_and_up_and_leaves_no_tag(
     assert [w for w in ecr_log.writes() if "/manifests/" in w and "sha256:" not in w] == []
 
 
-def test_two_nodes_reject_a_platform_claimed_twice(engine, provider_env, world):
+def test_entries_sharing_a_platform_are_a_pool_and_one_entry_lists_a_platform_once(
+        engine, provider_env, world):
+    """Two entries listing the same platform make a pool (tests/test_pools.py builds on one);
+    the same platform twice in one entry is refused, naming both places."""
     p = Provider(engine, env=provider_env)
     try:
         p.handshake()
-        config = {"builders": nodes(world) + [
-            {"endpoint": "docker+" + world["DOCKER2_HOST"], "platforms": ["linux/x86_64"]}]}
+        p.configure({"builders": nodes(world) + [
+            {"endpoint": "docker+" + world["DOCKER2_HOST"], "platforms": ["linux/x86_64"]}]})
+        config = {"builders": [{"endpoint": "docker+" + world["DOCKER2_HOST"],
+                                "platforms": ["linux/amd64", "linux/x86_64"]}]}
         with pytest.raises(grpc.RpcError) as e:
             p.configure(config)
-        assert "builders[2].platforms[0]" in e.value.details()
-        assert "builders[0]" in e.value.details()
+        assert "builders[0].platforms[1]" in e.value.details()
+        assert "builders[0].platforms[0]" in e.value.details()
     finally:
         p.close()
 

@@ -406,3 +406,58 @@ resource "multiarch_image" "app" {{
         assert key_body not in text, f"the client key leaked into the {where}"
     tf("destroy", "-input=false", "-auto-approve")
     assert not exists(f"{repo}:v1")
+
+
+def test_a_pool_in_the_provider_block_places_by_context_hash(tmp_path, world):
+    """`builders` with `endpoints` and `max_parallel_solves` in the provider block, on the test
+    world's two pool buildkitd: Terraform has no URN, so the build goes to the node rendezvous
+    hashing of the context hash puts first, and no other."""
+    import test_pools
+
+    addrs = [world.get(k) or os.environ.get(k) for k in ("BUILDKITD_POOL1_ADDR", "BUILDKITD_POOL2_ADDR")]
+    if not all(addrs):
+        msg = "the test world has no buildkitd pool: run scripts/testenv.sh"
+        if os.environ.get("CI"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+    for n in (1, 2):
+        subprocess.run(["bash", str(test_pools.CTL), "start", str(n)], check=True, timeout=120)
+    d = tmp_path / "tf-pool"
+    (d / "app").mkdir(parents=True)
+    marker = unique("tfpool")
+    (d / "app" / "Dockerfile").write_text(
+        f"FROM {world['BASE_IMAGE_PLAIN']}\nARG MARKER\nRUN echo \"$MARKER\" > /m\n")
+    repo = f"{world['PLAIN_REGISTRY']}/{unique('tfpool')}"
+    (d / "main.tf").write_text(f"""
+terraform {{
+  required_providers {{
+    multiarch = {{ source = "example.com/multiarch/multiarch" }}
+  }}
+}}
+
+provider "multiarch" {{
+  builders = [{{
+    endpoints           = ["{addrs[0]}", "{addrs[1]}"]
+    platforms           = ["linux/amd64"]
+    max_parallel_solves = 2
+  }}]
+  registries = [{{ address = "{world['PLAIN_REGISTRY']}", insecure = true }}]
+}}
+
+resource "multiarch_image" "app" {{
+  context {{
+    location = "{d / 'app'}"
+  }}
+  platforms  = ["linux/amd64"]
+  tags       = ["{repo}:v1"]
+  build_args = {{ MARKER = "{marker}" }}
+}}
+""")
+    tf = Terraform(d, world)
+    tf("apply", "-input=false", "-auto-approve")
+    state = tf.state()["multiarch_image.app"]
+    node = test_pools.first_choice(state["context_hash"], addrs)
+    assert marker in test_pools.markers_built_on(world, node)
+    assert all(marker not in test_pools.markers_built_on(world, a) for a in addrs if a != node)
+    assert tf.plan()[0] == 0, "a second plan should say No changes"
+    tf("destroy", "-input=false", "-auto-approve")

@@ -28,7 +28,9 @@ pub struct ProviderConfig {
     pub builder_tls: Option<BuilderTlsConfig>,
     /// Build nodes, each building the platforms it lists (in parallel across nodes; the
     /// provider assembles the index). `builder`/`builderTls` stays the node for every
-    /// platform no entry lists. A platform belongs to one node at most.
+    /// platform no entry lists. An entry with several `endpoints`, or several entries listing
+    /// the same platform, make a pool: each Image's platform goes to one healthy node of it,
+    /// the same one for the same resource while the pool does not change.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub builders: Vec<BuilderNodeConfig>,
     /// AWS settings for ECR token look-ups.
@@ -87,17 +89,34 @@ pub struct RegistryConfig {
     pub aws: Option<AwsConfig>,
 }
 
-/// One build node: a BuildKit endpoint and the platforms it builds.
+/// One build node, or a pool of equivalent ones: BuildKit endpoints and the platforms they
+/// build.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BuilderNodeConfig {
     /// BuildKit endpoint, as `builder`: `docker`, `docker+unix:///path`, `unix:///path` or
-    /// `tcp://host:port`.
-    pub endpoint: String,
+    /// `tcp://host:port`. Give `endpoint` or `endpoints`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// A pool of equivalent BuildKit endpoints for these platforms (each as `endpoint`, e.g.
+    /// the per-pod DNS names of a buildkitd StatefulSet). Each Image goes to one of them,
+    /// chosen by rendezvous hashing of the resource's URN (the context hash where there is
+    /// none), so a rebuild reaches the same warm cache and removing a node moves only its
+    /// share; a node that fails a short health probe, or whose connection fails before the
+    /// solve starts, is passed over for the next one. Compared as a set.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-set" = true))]
+    pub endpoints: Vec<String>,
+    /// Most solves at once on each endpoint of this entry, across every resource the
+    /// provider builds; further builds wait for a slot (shown in progress). Default: no
+    /// limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_parallel_solves: Option<u32>,
     /// Platforms this node builds, e.g. `linux/arm64`. Compared as a set.
     #[schemars(extend("x-set" = true))]
     pub platforms: Vec<String>,
-    /// TLS for a `tcp://` endpoint, as `builderTls`.
+    /// TLS for `tcp://` endpoints, as `builderTls` (the same for every endpoint of the
+    /// entry).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<BuilderTlsConfig>,
 }

@@ -37,8 +37,10 @@ mod cache;
 mod classic;
 pub use classic::{build_anywhere, LayoutPusher};
 mod collect;
+mod conns;
 use crate::tls;
 pub use crate::tls::{TlsError, TlsSettings};
+pub use conns::probe;
 // What a caller needs to name an Engine endpoint and to fill TLS settings.
 pub use crate::docker::Engine;
 pub use crate::secret::SecretString;
@@ -457,6 +459,15 @@ pub enum BuildError {
         /// Its last lines of output.
         log_tail: Vec<String>,
     },
+    /// The connection to BuildKit broke during the solve (the node went away): nothing
+    /// was tagged by this build, and running it again elsewhere is safe.
+    #[error("lost the connection to BuildKit ({endpoint}) during the build: {detail}")]
+    Lost {
+        /// The builder, described.
+        endpoint: String,
+        /// How the connection failed.
+        detail: String,
+    },
     /// The caller's cancellation token fired (the engine's Cancel); the solve was stopped.
     #[error("build on {endpoint} was cancelled")]
     Cancelled {
@@ -471,6 +482,34 @@ pub enum BuildError {
         /// What was wrong with the answer.
         detail: String,
     },
+}
+
+impl BuildError {
+    /// The build never reached a working node (no connection, no session) or lost it
+    /// mid-solve: another node of a pool may take it.
+    pub fn node_unusable(&self) -> bool {
+        matches!(
+            self,
+            BuildError::Connect { .. } | BuildError::Session { .. } | BuildError::Lost { .. }
+        )
+    }
+}
+
+/// A solve that failed because the connection went away, not because the build did:
+/// BuildKit says `Unavailable`, or the status carries a transport error (the h2 connection
+/// broke) rather than BuildKit's own answer.
+fn lost(status: &tonic::Status) -> bool {
+    if status.code() == tonic::Code::Unavailable {
+        return true;
+    }
+    let mut src = std::error::Error::source(status);
+    while let Some(e) = src {
+        if e.is::<tonic::transport::Error>() || e.is::<hyper::Error>() || e.is::<std::io::Error>() {
+            return true;
+        }
+        src = e.source();
+    }
+    false
 }
 
 /// The solve failures the provider acts on, told apart where BuildKit's answer arrives so
@@ -716,7 +755,7 @@ async fn run(
     } = job;
     let ep = endpoint.to_string();
     log.log(Level::Debug, &format!("connecting to BuildKit ({ep})"));
-    let control = transport::connect_control(endpoint)
+    let control = conns::control(endpoint)
         .await
         .map_err(|detail| BuildError::Connect {
             endpoint: ep.clone(),
@@ -748,6 +787,13 @@ async fn run(
                 file_order,
             };
             collect::finish(ep, resp, push, written, log.as_ref()).await
+        }
+        Err(status) if lost(&status) => {
+            conns::forget(endpoint);
+            Err(BuildError::Lost {
+                endpoint: ep,
+                detail: transport::status_chain(&status),
+            })
         }
         Err(status) => {
             let detail = state.lock().unwrap_or_else(|p| p.into_inner()).failure();

@@ -404,6 +404,24 @@ fn missing_cert_hint(endpoint: &Endpoint) -> &'static str {
     }
 }
 
+/// A gRPC status with its message and the transport errors under it.
+pub(crate) fn status_chain(status: &tonic::Status) -> String {
+    let mut msg = status.message().to_string();
+    if let Some(source) = std::error::Error::source(status) {
+        let more = error_chain(source);
+        if !msg.contains(&more) {
+            if !msg.is_empty() {
+                msg.push_str(": ");
+            }
+            msg.push_str(&more);
+        }
+    }
+    if msg.is_empty() {
+        msg = format!("{:?}", status.code());
+    }
+    msg
+}
+
 /// Opens the session and serves `services` on it in the background. The
 /// session lasts until the returned guard is dropped (or BuildKit hangs up).
 /// How the session connection is made.

@@ -76,6 +76,7 @@ impl Provider {
             self.engine.logger(urn),
             self.cancel.child_token(),
             preview,
+            Some(urn.to_owned()).filter(|u| !u.is_empty()),
         )
     }
 

@@ -7,6 +7,7 @@ mod endpoint;
 pub mod image;
 pub mod lookup;
 pub mod manifest_list;
+mod pool;
 mod ports;
 pub mod signing;
 mod tags;
@@ -90,6 +91,9 @@ pub struct OpContext {
     pub preview: bool,
     /// The provider's `signing` block: what pushes are signed with.
     pub signing: Option<crate::signing::Signer>,
+    /// The resource's URN where the front has one (Pulumi): the key that places its builds
+    /// on the nodes of a pool (Terraform: the context hash).
+    pub urn: Option<String>,
 }
 
 /// Created or updated state, and which of its outputs are not known yet (preview).
@@ -313,7 +317,7 @@ pub fn decode_config(
             .map_err(|(field, reason)| Failure::new(format!("aws{field}"), reason))?;
     }
     if config.builder.is_some() || config.builder_tls.is_some() {
-        endpoint::endpoint(&config, None)?;
+        endpoint::default_endpoint(&config)?;
     }
     check_builders(&config, unknowns)?;
     if let Some(signing) = config.signing.as_ref().filter(|_| {
@@ -327,38 +331,76 @@ pub fn decode_config(
     Ok(config)
 }
 
-/// Each `builders` entry: a usable endpoint (and TLS), at least one platform, each platform
-/// valid and claimed by one node only (builds are routed, not spread across nodes).
+/// Each `builders` entry: one or more usable endpoints (and TLS), no endpoint twice, a
+/// limit of at least one solve, at least one platform, each platform valid and listed once
+/// by the entry. Entries may share platforms (a pool).
 fn check_builders(
     config: &crate::config::ProviderConfig,
     unknowns: &BTreeSet<PropertyPath>,
 ) -> Result<(), Failure> {
     let builders = PropertyPath::root_key("builders");
-    let mut claimed: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     for (i, node) in config.builders.iter().enumerate() {
         let entry = builders.index(i);
         if unknowns.iter().any(|u| u.starts_with(&entry)) {
             continue;
         }
-        endpoint::endpoint(config, Some(i))?;
+        check_endpoints(config, i, node)?;
+        if node.max_parallel_solves == Some(0) {
+            return Err(Failure::new(
+                format!("builders[{i}].maxParallelSolves"),
+                "is 0; give at least 1 (or leave it out for no limit)",
+            ));
+        }
         if node.platforms.is_empty() {
             return Err(Failure::new(
                 format!("builders[{i}].platforms"),
                 "lists no platform; a node builds the platforms it lists (the default node is builder)",
             ));
         }
+        let mut seen: BTreeMap<String, usize> = BTreeMap::new();
         for (j, p) in node.platforms.iter().enumerate() {
             let at = format!("builders[{i}].platforms[{j}]");
             let n = crate::platform::normalize(p).map_err(|e| Failure::new(&at, e.to_string()))?;
-            if let Some((oi, oj)) = claimed.insert(n.clone(), (i, j)) {
+            if let Some(oj) = seen.insert(n.clone(), j) {
                 return Err(Failure::new(
                     at,
-                    format!(
-                        "{n} is already built by builders[{oi}] (builders[{oi}].platforms[{oj}]); \
-                         a platform belongs to one node"
-                    ),
+                    format!("{n} is already listed as builders[{i}].platforms[{oj}]"),
                 ));
             }
+        }
+    }
+    Ok(())
+}
+
+/// `endpoint` or a non-empty `endpoints` (not both), each usable and none twice.
+fn check_endpoints(
+    config: &crate::config::ProviderConfig,
+    i: usize,
+    node: &crate::config::BuilderNodeConfig,
+) -> Result<(), Failure> {
+    match (&node.endpoint, node.endpoints.is_empty()) {
+        (Some(_), false) => {
+            return Err(Failure::new(
+                format!("builders[{i}].endpoints"),
+                "is set beside endpoint; give endpoint (one node) or endpoints (a pool), not both",
+            ))
+        }
+        (None, true) => {
+            return Err(Failure::new(
+                format!("builders[{i}].endpoints"),
+                "lists no endpoint; give endpoint (one node) or endpoints (a pool)",
+            ))
+        }
+        _ => {}
+    }
+    let all = endpoint::entry_endpoints(i, node);
+    for (j, (property, setting)) in all.iter().enumerate() {
+        endpoint::member_endpoint(config, i, j)?;
+        if let Some((first, _)) = all[..j].iter().find(|(_, s)| s.trim() == setting.trim()) {
+            return Err(Failure::new(
+                property,
+                format!("{setting:?} is already listed as {first}; each endpoint once"),
+            ));
         }
     }
     Ok(())

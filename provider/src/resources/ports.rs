@@ -10,6 +10,9 @@ use serde_json::Value as Json;
 use tokio_util::sync::CancellationToken;
 
 use super::Error;
+use std::time::Duration;
+
+use super::pool::{self, Member, Pools};
 use crate::buildkit::{self, BuildOutcome, BuildSpec, Endpoint, Output};
 use crate::config::ProviderConfig;
 use crate::log::Logger;
@@ -146,14 +149,24 @@ pub use super::endpoint::Node;
 /// One build: solve `spec` on `node`, export as `output`.
 #[async_trait]
 pub trait Builder: Send + Sync {
-    /// The node that builds `platform` (normalized): the `builders` entry listing it, or
-    /// the default node.
+    /// The node that builds `platform` (normalized): the pool of `builders` endpoints
+    /// listing it, or the default node.
     fn node_for(&self, platform: &str) -> Node;
     /// The node as messages name it, e.g. `builders[1] (buildkitd at tcp://…)`.
     fn node_name(&self, node: Node) -> String;
+    /// The node as progress prefixes name it, e.g. `builders[1]`.
+    fn node_label(&self, node: Node) -> String {
+        match node {
+            None => "builder".to_owned(),
+            Some(i) => format!("builders[{i}]"),
+        }
+    }
+    /// Builds on `node`; in a pool, on the first usable node in the order `placement` (the
+    /// resource's URN, else its context hash) gives.
     async fn build(
         &self,
         node: Node,
+        placement: &str,
         spec: &BuildSpec,
         output: Output,
         log: Arc<dyn Logger>,
@@ -164,15 +177,127 @@ pub trait Builder: Send + Sync {
 /// The configured BuildKit endpoints, authenticating to registries through `registry`.
 pub struct BuildKit {
     config: ProviderConfig,
+    pools: Pools,
     registry: Arc<dyn Registry>,
 }
 
+/// How long a pool node has to answer its health probe before the next one is tried.
+const PROBE_DEADLINE: Duration = Duration::from_secs(3);
+
 impl BuildKit {
-    fn endpoint(&self, node: Node) -> Result<Endpoint, Error> {
-        if let Some(i) = node.filter(|&i| i >= self.config.builders.len()) {
-            return Err(Error::Other(format!("no build node builders[{i}]")));
+    fn member_endpoint(&self, m: &Member) -> Result<Endpoint, Error> {
+        super::endpoint::member_endpoint(&self.config, m.entry, m.index)
+            .map_err(|f| Error::Invalid(vec![f]))
+    }
+
+    /// One build on one member: a slot under its limit, then the build; the error says
+    /// whether the next member may take it.
+    async fn build_on_member(
+        &self,
+        m: &Member,
+        endpoint: &Endpoint,
+        spec: &BuildSpec,
+        output: Output,
+        log: Arc<dyn Logger>,
+        cancel: CancellationToken,
+    ) -> Result<BuildOutcome, buildkit::BuildError> {
+        let name = format!("{} ({endpoint})", m.label);
+        let Some(_slot) = pool::slot(m, &name, log.as_ref(), &cancel).await else {
+            return Err(buildkit::BuildError::Cancelled {
+                endpoint: endpoint.to_string(),
+            });
+        };
+        let auth = Arc::new(SessionAuth(self.registry.clone()));
+        // Any Engine: a classic-store one pushes through the provider's registry client.
+        buildkit::build_anywhere(endpoint, spec, output, auth.clone(), auth, log, cancel).await
+    }
+
+    /// A build on pool `node`: its members in rendezvous order for `placement`, each probed
+    /// first when there is another to fall over to; a member that fails the probe, cannot
+    /// be connected to or goes away during the solve passes the build to the next.
+    async fn build_in_pool(
+        &self,
+        node: usize,
+        placement: &str,
+        spec: &BuildSpec,
+        output: Output,
+        log: Arc<dyn Logger>,
+        cancel: CancellationToken,
+    ) -> Result<BuildOutcome, Error> {
+        let order = self.pools.order(node, placement);
+        let pooled = order.len() > 1;
+        let mut passed = Vec::new();
+        for (n, m) in order.iter().enumerate() {
+            let endpoint = self.member_endpoint(m)?;
+            let name = format!("{} ({endpoint})", m.label);
+            let last = n + 1 == order.len();
+            if pooled && !last {
+                if let Err(why) = buildkit::probe(&endpoint, PROBE_DEADLINE).await {
+                    log.warn(&format!(
+                        "{name} failed its health probe ({why}); trying the next node"
+                    ));
+                    passed.push(format!("{name}: health probe: {why}"));
+                    continue;
+                }
+            }
+            let node_log: Arc<dyn Logger> = if pooled {
+                log.info(&format!("building on {name}"));
+                Arc::new(Prefixed {
+                    prefix: format!("[{}] ", m.label),
+                    inner: log.clone(),
+                })
+            } else {
+                log.clone()
+            };
+            let r = self
+                .build_on_member(m, &endpoint, spec, output.clone(), node_log, cancel.clone())
+                .await;
+            match r {
+                Err(e) if pooled && !last && e.node_unusable() => {
+                    log.warn(&format!("{name}: {e}; trying the next node"));
+                    passed.push(format!("{name}: {e}"));
+                }
+                Err(e) if pooled => {
+                    return Err(match build_error(e) {
+                        Error::Other(text) => Error::Other(node_failure(&name, &text, &passed)),
+                        other => other,
+                    })
+                }
+                r => return r.map_err(build_error),
+            }
         }
-        super::endpoint::endpoint(&self.config, node).map_err(|f| Error::Invalid(vec![f]))
+        Err(Error::Other(format!(
+            "no node of {} could build: {}",
+            self.pools.label(node),
+            passed.join("; ")
+        )))
+    }
+}
+
+/// A pool build's failure: the node it failed on and the nodes passed over before it.
+fn node_failure(name: &str, text: &str, passed: &[String]) -> String {
+    if passed.is_empty() {
+        format!("on {name}: {text}")
+    } else {
+        format!(
+            "on {name}: {text} (passed over before it: {})",
+            passed.join("; ")
+        )
+    }
+}
+
+/// Progress and log lines of a build on one pool node, prefixed with the node.
+struct Prefixed {
+    prefix: String,
+    inner: Arc<dyn Logger>,
+}
+
+impl Logger for Prefixed {
+    fn log(&self, level: crate::log::Level, message: &str) {
+        self.inner.log(level, &format!("{}{message}", self.prefix))
+    }
+    fn status(&self, message: &str) {
+        self.inner.status(&format!("{}{message}", self.prefix))
     }
 }
 
@@ -213,38 +338,66 @@ impl buildkit::RegistryAuth for SessionAuth {
 #[async_trait]
 impl Builder for BuildKit {
     fn node_for(&self, platform: &str) -> Node {
-        self.config.builders.iter().position(|n| {
-            n.platforms
-                .iter()
-                .any(|p| crate::platform::normalize(p).is_ok_and(|p| p == platform))
-        })
+        self.pools.node_for(platform)
     }
 
     fn node_name(&self, node: Node) -> String {
-        let at = match self.endpoint(node) {
-            Ok(e) => e.to_string(),
-            Err(e) => e.to_string(),
+        let Some(i) = node else {
+            let at = match super::endpoint::default_endpoint(&self.config) {
+                Ok(e) => e.to_string(),
+                Err(f) => format!("{}: {}", f.property, f.reason),
+            };
+            return format!("builder ({at})");
         };
+        let members = self.pools.members(i);
+        let at: Vec<String> = members
+            .iter()
+            .map(|m| match self.member_endpoint(m) {
+                Ok(e) => e.to_string(),
+                Err(e) => e.to_string(),
+            })
+            .collect();
+        match members {
+            [one] => format!("{} ({})", one.label, at.join("")),
+            _ => format!(
+                "{} (a pool of {}: {})",
+                self.pools.label(i),
+                members.len(),
+                at.join(", ")
+            ),
+        }
+    }
+
+    fn node_label(&self, node: Node) -> String {
         match node {
-            None => format!("builder ({at})"),
-            Some(i) => format!("builders[{i}] ({at})"),
+            None => "builder".to_owned(),
+            Some(i) => self.pools.label(i),
         }
     }
 
     async fn build(
         &self,
         node: Node,
+        placement: &str,
         spec: &BuildSpec,
         output: Output,
         log: Arc<dyn Logger>,
         cancel: CancellationToken,
     ) -> Result<BuildOutcome, Error> {
-        let endpoint = self.endpoint(node)?;
-        let auth = Arc::new(SessionAuth(self.registry.clone()));
-        // Any Engine: a classic-store one pushes through the provider's registry client.
-        buildkit::build_anywhere(&endpoint, spec, output, auth.clone(), auth, log, cancel)
-            .await
-            .map_err(build_error)
+        match node {
+            Some(i) => {
+                self.build_in_pool(i, placement, spec, output, log, cancel)
+                    .await
+            }
+            None => {
+                let endpoint = super::endpoint::default_endpoint(&self.config)
+                    .map_err(|f| Error::Invalid(vec![f]))?;
+                let auth = Arc::new(SessionAuth(self.registry.clone()));
+                buildkit::build_anywhere(&endpoint, spec, output, auth.clone(), auth, log, cancel)
+                    .await
+                    .map_err(build_error)
+            }
+        }
     }
 }
 
@@ -270,6 +423,7 @@ impl super::OpContext {
         log: Arc<dyn Logger>,
         cancel: CancellationToken,
         preview: bool,
+        urn: Option<String>,
     ) -> Self {
         let registries = if preview {
             registries.read_only()
@@ -285,6 +439,7 @@ impl super::OpContext {
         super::OpContext {
             signing,
             builder: Arc::new(BuildKit {
+                pools: Pools::new(&config),
                 config,
                 registry: registry.clone(),
             }),
@@ -292,6 +447,7 @@ impl super::OpContext {
             log,
             cancel,
             preview,
+            urn,
         }
     }
 }

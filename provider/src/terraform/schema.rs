@@ -408,7 +408,9 @@ mod tests {
             Ty::List(t) => match t.as_ref() {
                 Ty::Object(inner) => {
                     let attr = |n: &str| inner.iter().find(|a| a.name == n).unwrap();
-                    assert!(attr("endpoint").required);
+                    assert!(!attr("endpoint").required);
+                    assert_eq!(attr("endpoints").ty, Ty::Set(Box::new(Ty::String)));
+                    assert_eq!(attr("max_parallel_solves").ty, Ty::Number);
                     assert!(attr("platforms").required);
                     assert_eq!(attr("platforms").ty, Ty::Set(Box::new(Ty::String)));
                     match &attr("tls").ty {

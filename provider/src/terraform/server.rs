@@ -112,7 +112,13 @@ impl Provider {
         let registries = self.registries.read().expect("registries lock").clone();
         let log = Arc::new(Collect::default());
         (
-            OpContext::live(registries, log.clone(), self.cancel.child_token(), preview),
+            OpContext::live(
+                registries,
+                log.clone(),
+                self.cancel.child_token(),
+                preview,
+                None,
+            ),
             log,
         )
     }

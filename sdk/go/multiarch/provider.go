@@ -46,7 +46,9 @@ type providerArgs struct {
 	BuilderTls *BuilderTlsConfig `pulumi:"builderTls"`
 	// Build nodes, each building the platforms it lists (in parallel across nodes; the
 	// provider assembles the index). `builder`/`builderTls` stays the node for every
-	// platform no entry lists. A platform belongs to one node at most.
+	// platform no entry lists. An entry with several `endpoints`, or several entries listing
+	// the same platform, make a pool: each Image's platform goes to one healthy node of it,
+	// the same one for the same resource while the pool does not change.
 	Builders []BuilderNodeConfig `pulumi:"builders"`
 	// Registries to authenticate with. ECR hosts (`<account>.dkr.ecr.<region>.amazonaws.com`)
 	// need no entry: the provider fetches an IAM token through the AWS credential chain.
@@ -74,7 +76,9 @@ type ProviderArgs struct {
 	BuilderTls BuilderTlsConfigPtrInput
 	// Build nodes, each building the platforms it lists (in parallel across nodes; the
 	// provider assembles the index). `builder`/`builderTls` stays the node for every
-	// platform no entry lists. A platform belongs to one node at most.
+	// platform no entry lists. An entry with several `endpoints`, or several entries listing
+	// the same platform, make a pool: each Image's platform goes to one healthy node of it,
+	// the same one for the same resource while the pool does not change.
 	Builders BuilderNodeConfigArrayInput
 	// Registries to authenticate with. ECR hosts (`<account>.dkr.ecr.<region>.amazonaws.com`)
 	// need no entry: the provider fetches an IAM token through the AWS credential chain.

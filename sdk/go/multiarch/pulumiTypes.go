@@ -608,14 +608,27 @@ func (o BuildContextPtrOutput) Named() pulumi.StringMapOutput {
 	}).(pulumi.StringMapOutput)
 }
 
-// One build node: a BuildKit endpoint and the platforms it builds.
+// One build node, or a pool of equivalent ones: BuildKit endpoints and the platforms they
+// build.
 type BuilderNodeConfig struct {
 	// BuildKit endpoint, as `builder`: `docker`, `docker+unix:///path`, `unix:///path` or
-	// `tcp://host:port`.
-	Endpoint string `pulumi:"endpoint"`
+	// `tcp://host:port`. Give `endpoint` or `endpoints`.
+	Endpoint *string `pulumi:"endpoint"`
+	// A pool of equivalent BuildKit endpoints for these platforms (each as `endpoint`, e.g.
+	// the per-pod DNS names of a buildkitd StatefulSet). Each Image goes to one of them,
+	// chosen by rendezvous hashing of the resource's URN (the context hash where there is
+	// none), so a rebuild reaches the same warm cache and removing a node moves only its
+	// share; a node that fails a short health probe, or whose connection fails before the
+	// solve starts, is passed over for the next one. Compared as a set.
+	Endpoints []string `pulumi:"endpoints"`
+	// Most solves at once on each endpoint of this entry, across every resource the
+	// provider builds; further builds wait for a slot (shown in progress). Default: no
+	// limit.
+	MaxParallelSolves *int `pulumi:"maxParallelSolves"`
 	// Platforms this node builds, e.g. `linux/arm64`. Compared as a set.
 	Platforms []string `pulumi:"platforms"`
-	// TLS for a `tcp://` endpoint, as `builderTls`.
+	// TLS for `tcp://` endpoints, as `builderTls` (the same for every endpoint of the
+	// entry).
 	Tls *BuilderTlsConfig `pulumi:"tls"`
 }
 
@@ -630,14 +643,27 @@ type BuilderNodeConfigInput interface {
 	ToBuilderNodeConfigOutputWithContext(context.Context) BuilderNodeConfigOutput
 }
 
-// One build node: a BuildKit endpoint and the platforms it builds.
+// One build node, or a pool of equivalent ones: BuildKit endpoints and the platforms they
+// build.
 type BuilderNodeConfigArgs struct {
 	// BuildKit endpoint, as `builder`: `docker`, `docker+unix:///path`, `unix:///path` or
-	// `tcp://host:port`.
-	Endpoint pulumi.StringInput `pulumi:"endpoint"`
+	// `tcp://host:port`. Give `endpoint` or `endpoints`.
+	Endpoint pulumi.StringPtrInput `pulumi:"endpoint"`
+	// A pool of equivalent BuildKit endpoints for these platforms (each as `endpoint`, e.g.
+	// the per-pod DNS names of a buildkitd StatefulSet). Each Image goes to one of them,
+	// chosen by rendezvous hashing of the resource's URN (the context hash where there is
+	// none), so a rebuild reaches the same warm cache and removing a node moves only its
+	// share; a node that fails a short health probe, or whose connection fails before the
+	// solve starts, is passed over for the next one. Compared as a set.
+	Endpoints pulumi.StringArrayInput `pulumi:"endpoints"`
+	// Most solves at once on each endpoint of this entry, across every resource the
+	// provider builds; further builds wait for a slot (shown in progress). Default: no
+	// limit.
+	MaxParallelSolves pulumi.IntPtrInput `pulumi:"maxParallelSolves"`
 	// Platforms this node builds, e.g. `linux/arm64`. Compared as a set.
 	Platforms pulumi.StringArrayInput `pulumi:"platforms"`
-	// TLS for a `tcp://` endpoint, as `builderTls`.
+	// TLS for `tcp://` endpoints, as `builderTls` (the same for every endpoint of the
+	// entry).
 	Tls BuilderTlsConfigPtrInput `pulumi:"tls"`
 }
 
@@ -678,7 +704,8 @@ func (i BuilderNodeConfigArray) ToBuilderNodeConfigArrayOutputWithContext(ctx co
 	return pulumi.ToOutputWithContext(ctx, i).(BuilderNodeConfigArrayOutput)
 }
 
-// One build node: a BuildKit endpoint and the platforms it builds.
+// One build node, or a pool of equivalent ones: BuildKit endpoints and the platforms they
+// build.
 type BuilderNodeConfigOutput struct{ *pulumi.OutputState }
 
 func (BuilderNodeConfigOutput) ElementType() reflect.Type {
@@ -694,9 +721,26 @@ func (o BuilderNodeConfigOutput) ToBuilderNodeConfigOutputWithContext(ctx contex
 }
 
 // BuildKit endpoint, as `builder`: `docker`, `docker+unix:///path`, `unix:///path` or
-// `tcp://host:port`.
-func (o BuilderNodeConfigOutput) Endpoint() pulumi.StringOutput {
-	return o.ApplyT(func(v BuilderNodeConfig) string { return v.Endpoint }).(pulumi.StringOutput)
+// `tcp://host:port`. Give `endpoint` or `endpoints`.
+func (o BuilderNodeConfigOutput) Endpoint() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v BuilderNodeConfig) *string { return v.Endpoint }).(pulumi.StringPtrOutput)
+}
+
+// A pool of equivalent BuildKit endpoints for these platforms (each as `endpoint`, e.g.
+// the per-pod DNS names of a buildkitd StatefulSet). Each Image goes to one of them,
+// chosen by rendezvous hashing of the resource's URN (the context hash where there is
+// none), so a rebuild reaches the same warm cache and removing a node moves only its
+// share; a node that fails a short health probe, or whose connection fails before the
+// solve starts, is passed over for the next one. Compared as a set.
+func (o BuilderNodeConfigOutput) Endpoints() pulumi.StringArrayOutput {
+	return o.ApplyT(func(v BuilderNodeConfig) []string { return v.Endpoints }).(pulumi.StringArrayOutput)
+}
+
+// Most solves at once on each endpoint of this entry, across every resource the
+// provider builds; further builds wait for a slot (shown in progress). Default: no
+// limit.
+func (o BuilderNodeConfigOutput) MaxParallelSolves() pulumi.IntPtrOutput {
+	return o.ApplyT(func(v BuilderNodeConfig) *int { return v.MaxParallelSolves }).(pulumi.IntPtrOutput)
 }
 
 // Platforms this node builds, e.g. `linux/arm64`. Compared as a set.
@@ -704,7 +748,8 @@ func (o BuilderNodeConfigOutput) Platforms() pulumi.StringArrayOutput {
 	return o.ApplyT(func(v BuilderNodeConfig) []string { return v.Platforms }).(pulumi.StringArrayOutput)
 }
 
-// TLS for a `tcp://` endpoint, as `builderTls`.
+// TLS for `tcp://` endpoints, as `builderTls` (the same for every endpoint of the
+// entry).
 func (o BuilderNodeConfigOutput) Tls() BuilderTlsConfigPtrOutput {
 	return o.ApplyT(func(v BuilderNodeConfig) *BuilderTlsConfig { return v.Tls }).(BuilderTlsConfigPtrOutput)
 }

@@ -79,20 +79,37 @@ export interface BuildContext {
 }
 
 /**
- * One build node: a BuildKit endpoint and the platforms it builds.
+ * One build node, or a pool of equivalent ones: BuildKit endpoints and the platforms they
+ * build.
  */
 export interface BuilderNodeConfig {
     /**
      * BuildKit endpoint, as `builder`: `docker`, `docker+unix:///path`, `unix:///path` or
-     * `tcp://host:port`.
+     * `tcp://host:port`. Give `endpoint` or `endpoints`.
      */
-    endpoint: string;
+    endpoint?: string;
+    /**
+     * A pool of equivalent BuildKit endpoints for these platforms (each as `endpoint`, e.g.
+     * the per-pod DNS names of a buildkitd StatefulSet). Each Image goes to one of them,
+     * chosen by rendezvous hashing of the resource's URN (the context hash where there is
+     * none), so a rebuild reaches the same warm cache and removing a node moves only its
+     * share; a node that fails a short health probe, or whose connection fails before the
+     * solve starts, is passed over for the next one. Compared as a set.
+     */
+    endpoints?: string[];
+    /**
+     * Most solves at once on each endpoint of this entry, across every resource the
+     * provider builds; further builds wait for a slot (shown in progress). Default: no
+     * limit.
+     */
+    maxParallelSolves?: number;
     /**
      * Platforms this node builds, e.g. `linux/arm64`. Compared as a set.
      */
     platforms: string[];
     /**
-     * TLS for a `tcp://` endpoint, as `builderTls`.
+     * TLS for `tcp://` endpoints, as `builderTls` (the same for every endpoint of the
+     * entry).
      */
     tls?: outputs.BuilderTlsConfig;
 }

@@ -339,53 +339,75 @@ class BuildContextArgs:
 
 class BuilderNodeConfigArgsDict(TypedDict):
     """
-    One build node: a BuildKit endpoint and the platforms it builds.
-    """
-    endpoint: pulumi.Input[_builtins.str]
-    """
-    BuildKit endpoint, as `builder`: `docker`, `docker+unix:///path`, `unix:///path` or
-    `tcp://host:port`.
+    One build node, or a pool of equivalent ones: BuildKit endpoints and the platforms they
+    build.
     """
     platforms: pulumi.Input[Sequence[pulumi.Input[_builtins.str]]]
     """
     Platforms this node builds, e.g. `linux/arm64`. Compared as a set.
     """
+    endpoint: NotRequired[pulumi.Input[Optional[_builtins.str]]]
+    """
+    BuildKit endpoint, as `builder`: `docker`, `docker+unix:///path`, `unix:///path` or
+    `tcp://host:port`. Give `endpoint` or `endpoints`.
+    """
+    endpoints: NotRequired[pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]]]
+    """
+    A pool of equivalent BuildKit endpoints for these platforms (each as `endpoint`, e.g.
+    the per-pod DNS names of a buildkitd StatefulSet). Each Image goes to one of them,
+    chosen by rendezvous hashing of the resource's URN (the context hash where there is
+    none), so a rebuild reaches the same warm cache and removing a node moves only its
+    share; a node that fails a short health probe, or whose connection fails before the
+    solve starts, is passed over for the next one. Compared as a set.
+    """
+    max_parallel_solves: NotRequired[pulumi.Input[Optional[_builtins.int]]]
+    """
+    Most solves at once on each endpoint of this entry, across every resource the
+    provider builds; further builds wait for a slot (shown in progress). Default: no
+    limit.
+    """
     tls: NotRequired[pulumi.Input[Optional['BuilderTlsConfigArgsDict']]]
     """
-    TLS for a `tcp://` endpoint, as `builderTls`.
+    TLS for `tcp://` endpoints, as `builderTls` (the same for every endpoint of the
+    entry).
     """
 
 @pulumi.input_type
 class BuilderNodeConfigArgs:
     def __init__(__self__, *,
-                 endpoint: pulumi.Input[_builtins.str],
                  platforms: pulumi.Input[Sequence[pulumi.Input[_builtins.str]]],
+                 endpoint: pulumi.Input[Optional[_builtins.str]] = None,
+                 endpoints: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
+                 max_parallel_solves: pulumi.Input[Optional[_builtins.int]] = None,
                  tls: pulumi.Input[Optional['BuilderTlsConfigArgs']] = None):
         """
-        One build node: a BuildKit endpoint and the platforms it builds.
+        One build node, or a pool of equivalent ones: BuildKit endpoints and the platforms they
+        build.
 
-        :param pulumi.Input[_builtins.str] endpoint: BuildKit endpoint, as `builder`: `docker`, `docker+unix:///path`, `unix:///path` or
-               `tcp://host:port`.
         :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] platforms: Platforms this node builds, e.g. `linux/arm64`. Compared as a set.
-        :param pulumi.Input['BuilderTlsConfigArgs'] tls: TLS for a `tcp://` endpoint, as `builderTls`.
+        :param pulumi.Input[_builtins.str] endpoint: BuildKit endpoint, as `builder`: `docker`, `docker+unix:///path`, `unix:///path` or
+               `tcp://host:port`. Give `endpoint` or `endpoints`.
+        :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] endpoints: A pool of equivalent BuildKit endpoints for these platforms (each as `endpoint`, e.g.
+               the per-pod DNS names of a buildkitd StatefulSet). Each Image goes to one of them,
+               chosen by rendezvous hashing of the resource's URN (the context hash where there is
+               none), so a rebuild reaches the same warm cache and removing a node moves only its
+               share; a node that fails a short health probe, or whose connection fails before the
+               solve starts, is passed over for the next one. Compared as a set.
+        :param pulumi.Input[_builtins.int] max_parallel_solves: Most solves at once on each endpoint of this entry, across every resource the
+               provider builds; further builds wait for a slot (shown in progress). Default: no
+               limit.
+        :param pulumi.Input['BuilderTlsConfigArgs'] tls: TLS for `tcp://` endpoints, as `builderTls` (the same for every endpoint of the
+               entry).
         """
-        pulumi.set(__self__, "endpoint", endpoint)
         pulumi.set(__self__, "platforms", platforms)
+        if endpoint is not None:
+            pulumi.set(__self__, "endpoint", endpoint)
+        if endpoints is not None:
+            pulumi.set(__self__, "endpoints", endpoints)
+        if max_parallel_solves is not None:
+            pulumi.set(__self__, "max_parallel_solves", max_parallel_solves)
         if tls is not None:
             pulumi.set(__self__, "tls", tls)
-
-    @_builtins.property
-    @pulumi.getter
-    def endpoint(self) -> pulumi.Input[_builtins.str]:
-        """
-        BuildKit endpoint, as `builder`: `docker`, `docker+unix:///path`, `unix:///path` or
-        `tcp://host:port`.
-        """
-        return pulumi.get(self, "endpoint")
-
-    @endpoint.setter
-    def endpoint(self, value: pulumi.Input[_builtins.str]):
-        pulumi.set(self, "endpoint", value)
 
     @_builtins.property
     @pulumi.getter
@@ -401,9 +423,54 @@ class BuilderNodeConfigArgs:
 
     @_builtins.property
     @pulumi.getter
+    def endpoint(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        BuildKit endpoint, as `builder`: `docker`, `docker+unix:///path`, `unix:///path` or
+        `tcp://host:port`. Give `endpoint` or `endpoints`.
+        """
+        return pulumi.get(self, "endpoint")
+
+    @endpoint.setter
+    def endpoint(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "endpoint", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def endpoints(self) -> pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]]:
+        """
+        A pool of equivalent BuildKit endpoints for these platforms (each as `endpoint`, e.g.
+        the per-pod DNS names of a buildkitd StatefulSet). Each Image goes to one of them,
+        chosen by rendezvous hashing of the resource's URN (the context hash where there is
+        none), so a rebuild reaches the same warm cache and removing a node moves only its
+        share; a node that fails a short health probe, or whose connection fails before the
+        solve starts, is passed over for the next one. Compared as a set.
+        """
+        return pulumi.get(self, "endpoints")
+
+    @endpoints.setter
+    def endpoints(self, value: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]]):
+        pulumi.set(self, "endpoints", value)
+
+    @_builtins.property
+    @pulumi.getter(name="maxParallelSolves")
+    def max_parallel_solves(self) -> pulumi.Input[Optional[_builtins.int]]:
+        """
+        Most solves at once on each endpoint of this entry, across every resource the
+        provider builds; further builds wait for a slot (shown in progress). Default: no
+        limit.
+        """
+        return pulumi.get(self, "max_parallel_solves")
+
+    @max_parallel_solves.setter
+    def max_parallel_solves(self, value: pulumi.Input[Optional[_builtins.int]]):
+        pulumi.set(self, "max_parallel_solves", value)
+
+    @_builtins.property
+    @pulumi.getter
     def tls(self) -> pulumi.Input[Optional['BuilderTlsConfigArgs']]:
         """
-        TLS for a `tcp://` endpoint, as `builderTls`.
+        TLS for `tcp://` endpoints, as `builderTls` (the same for every endpoint of the
+        entry).
         """
         return pulumi.get(self, "tls")
 

@@ -228,33 +228,43 @@ class BuildContext(dict):
 @pulumi.output_type
 class BuilderNodeConfig(dict):
     """
-    One build node: a BuildKit endpoint and the platforms it builds.
+    One build node, or a pool of equivalent ones: BuildKit endpoints and the platforms they
+    build.
     """
     def __init__(__self__, *,
-                 endpoint: _builtins.str,
                  platforms: Sequence[_builtins.str],
+                 endpoint: Optional[_builtins.str] = None,
+                 endpoints: Optional[Sequence[_builtins.str]] = None,
+                 max_parallel_solves: Optional[_builtins.int] = None,
                  tls: Optional['outputs.BuilderTlsConfig'] = None):
         """
-        One build node: a BuildKit endpoint and the platforms it builds.
+        One build node, or a pool of equivalent ones: BuildKit endpoints and the platforms they
+        build.
 
-        :param _builtins.str endpoint: BuildKit endpoint, as `builder`: `docker`, `docker+unix:///path`, `unix:///path` or
-               `tcp://host:port`.
         :param Sequence[_builtins.str] platforms: Platforms this node builds, e.g. `linux/arm64`. Compared as a set.
-        :param 'BuilderTlsConfig' tls: TLS for a `tcp://` endpoint, as `builderTls`.
+        :param _builtins.str endpoint: BuildKit endpoint, as `builder`: `docker`, `docker+unix:///path`, `unix:///path` or
+               `tcp://host:port`. Give `endpoint` or `endpoints`.
+        :param Sequence[_builtins.str] endpoints: A pool of equivalent BuildKit endpoints for these platforms (each as `endpoint`, e.g.
+               the per-pod DNS names of a buildkitd StatefulSet). Each Image goes to one of them,
+               chosen by rendezvous hashing of the resource's URN (the context hash where there is
+               none), so a rebuild reaches the same warm cache and removing a node moves only its
+               share; a node that fails a short health probe, or whose connection fails before the
+               solve starts, is passed over for the next one. Compared as a set.
+        :param _builtins.int max_parallel_solves: Most solves at once on each endpoint of this entry, across every resource the
+               provider builds; further builds wait for a slot (shown in progress). Default: no
+               limit.
+        :param 'BuilderTlsConfig' tls: TLS for `tcp://` endpoints, as `builderTls` (the same for every endpoint of the
+               entry).
         """
-        pulumi.set(__self__, "endpoint", endpoint)
         pulumi.set(__self__, "platforms", platforms)
+        if endpoint is not None:
+            pulumi.set(__self__, "endpoint", endpoint)
+        if endpoints is not None:
+            pulumi.set(__self__, "endpoints", endpoints)
+        if max_parallel_solves is not None:
+            pulumi.set(__self__, "max_parallel_solves", max_parallel_solves)
         if tls is not None:
             pulumi.set(__self__, "tls", tls)
-
-    @_builtins.property
-    @pulumi.getter
-    def endpoint(self) -> _builtins.str:
-        """
-        BuildKit endpoint, as `builder`: `docker`, `docker+unix:///path`, `unix:///path` or
-        `tcp://host:port`.
-        """
-        return pulumi.get(self, "endpoint")
 
     @_builtins.property
     @pulumi.getter
@@ -266,9 +276,42 @@ class BuilderNodeConfig(dict):
 
     @_builtins.property
     @pulumi.getter
+    def endpoint(self) -> Optional[_builtins.str]:
+        """
+        BuildKit endpoint, as `builder`: `docker`, `docker+unix:///path`, `unix:///path` or
+        `tcp://host:port`. Give `endpoint` or `endpoints`.
+        """
+        return pulumi.get(self, "endpoint")
+
+    @_builtins.property
+    @pulumi.getter
+    def endpoints(self) -> Optional[Sequence[_builtins.str]]:
+        """
+        A pool of equivalent BuildKit endpoints for these platforms (each as `endpoint`, e.g.
+        the per-pod DNS names of a buildkitd StatefulSet). Each Image goes to one of them,
+        chosen by rendezvous hashing of the resource's URN (the context hash where there is
+        none), so a rebuild reaches the same warm cache and removing a node moves only its
+        share; a node that fails a short health probe, or whose connection fails before the
+        solve starts, is passed over for the next one. Compared as a set.
+        """
+        return pulumi.get(self, "endpoints")
+
+    @_builtins.property
+    @pulumi.getter(name="maxParallelSolves")
+    def max_parallel_solves(self) -> Optional[_builtins.int]:
+        """
+        Most solves at once on each endpoint of this entry, across every resource the
+        provider builds; further builds wait for a slot (shown in progress). Default: no
+        limit.
+        """
+        return pulumi.get(self, "max_parallel_solves")
+
+    @_builtins.property
+    @pulumi.getter
     def tls(self) -> Optional['outputs.BuilderTlsConfig']:
         """
-        TLS for a `tcp://` endpoint, as `builderTls`.
+        TLS for `tcp://` endpoints, as `builderTls` (the same for every endpoint of the
+        entry).
         """
         return pulumi.get(self, "tls")
 

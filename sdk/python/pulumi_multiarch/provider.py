@@ -40,7 +40,9 @@ class ProviderArgs:
                `--tlskey`). Without it a `tcp://` builder is spoken to in plain text.
         :param pulumi.Input[Sequence[pulumi.Input['BuilderNodeConfigArgs']]] builders: Build nodes, each building the platforms it lists (in parallel across nodes; the
                provider assembles the index). `builder`/`builderTls` stays the node for every
-               platform no entry lists. A platform belongs to one node at most.
+               platform no entry lists. An entry with several `endpoints`, or several entries listing
+               the same platform, make a pool: each Image's platform goes to one healthy node of it,
+               the same one for the same resource while the pool does not change.
         :param pulumi.Input[Sequence[pulumi.Input['RegistryConfigArgs']]] registries: Registries to authenticate with. ECR hosts (`<account>.dkr.ecr.<region>.amazonaws.com`)
                need no entry: the provider fetches an IAM token through the AWS credential chain.
                Hosts without credentials here use Docker's config (`credHelpers`, `credsStore`,
@@ -109,7 +111,9 @@ class ProviderArgs:
         """
         Build nodes, each building the platforms it lists (in parallel across nodes; the
         provider assembles the index). `builder`/`builderTls` stays the node for every
-        platform no entry lists. A platform belongs to one node at most.
+        platform no entry lists. An entry with several `endpoints`, or several entries listing
+        the same platform, make a pool: each Image's platform goes to one healthy node of it,
+        the same one for the same resource while the pool does not change.
         """
         return pulumi.get(self, "builders")
 
@@ -175,7 +179,9 @@ class Provider(pulumi.ProviderResource):
                `--tlskey`). Without it a `tcp://` builder is spoken to in plain text.
         :param pulumi.Input[Sequence[pulumi.Input[Union['BuilderNodeConfigArgs', 'BuilderNodeConfigArgsDict', 'outputs.BuilderNodeConfig']]]] builders: Build nodes, each building the platforms it lists (in parallel across nodes; the
                provider assembles the index). `builder`/`builderTls` stays the node for every
-               platform no entry lists. A platform belongs to one node at most.
+               platform no entry lists. An entry with several `endpoints`, or several entries listing
+               the same platform, make a pool: each Image's platform goes to one healthy node of it,
+               the same one for the same resource while the pool does not change.
         :param pulumi.Input[Sequence[pulumi.Input[Union['RegistryConfigArgs', 'RegistryConfigArgsDict', 'outputs.RegistryConfig']]]] registries: Registries to authenticate with. ECR hosts (`<account>.dkr.ecr.<region>.amazonaws.com`)
                need no entry: the provider fetches an IAM token through the AWS credential chain.
                Hosts without credentials here use Docker's config (`credHelpers`, `credsStore`,

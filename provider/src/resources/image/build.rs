@@ -95,6 +95,11 @@ pub(super) async fn build_and_push(
         signatures: None,
     };
     let groups = nodes::route(ctx, &state.inputs.platforms);
+    // The same resource goes to the same node of a pool (its warm cache) on every build.
+    let placement = ctx
+        .urn
+        .clone()
+        .unwrap_or_else(|| state.context_hash.clone().unwrap_or_default());
     let exporting = state.inputs.load || !state.inputs.exports.is_empty();
     if groups.len() > 1 && exporting {
         let what = if state.inputs.exports.is_empty() {
@@ -113,14 +118,24 @@ pub(super) async fn build_and_push(
         ));
     }
     if groups.len() > 1 {
-        return nodes::multi_node(ctx, id, state, &spec, &groups, dropped_tags).await;
+        let at = nodes::Placed {
+            groups: &groups,
+            placement: &placement,
+        };
+        return nodes::multi_node(ctx, id, state, &spec, at, dropped_tags).await;
     }
     // One node (the default one, or the `builders` entry that lists every platform): one
     // solve, BuildKit pushes the index itself.
     let node = groups.first().and_then(|g| g.0);
     let build = |output| {
-        ctx.builder
-            .build(node, &spec, output, ctx.log.clone(), ctx.cancel.clone())
+        ctx.builder.build(
+            node,
+            &placement,
+            &spec,
+            output,
+            ctx.log.clone(),
+            ctx.cancel.clone(),
+        )
     };
     if ctx.preview {
         // Dockerfile errors show at preview, push or not; nothing is exported.

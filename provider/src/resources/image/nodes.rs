@@ -31,6 +31,12 @@ pub(super) fn route(ctx: &OpContext, platforms: &[String]) -> Vec<(Node, Vec<Str
     groups.into_iter().collect()
 }
 
+/// The platforms grouped by node, and the key that places them on a pool's nodes.
+pub(super) struct Placed<'a> {
+    pub groups: &'a [(Node, Vec<String>)],
+    pub placement: &'a str,
+}
+
 /// Progress and log lines of one node's build, prefixed with the node and its platforms.
 struct NodeLog {
     prefix: String,
@@ -51,15 +57,13 @@ impl Logger for NodeLog {
 async fn build_on(
     ctx: &OpContext,
     node: Node,
+    placement: &str,
     spec: &BuildSpec,
     platforms: &[String],
     output: Output,
 ) -> Result<BuildOutcome, Error> {
     let name = ctx.builder.node_name(node);
-    let label = match node {
-        None => "builder".to_owned(),
-        Some(i) => format!("builders[{i}]"),
-    };
+    let label = ctx.builder.node_label(node);
     let list = platforms.join(", ");
     // Each node imports and exports its own registry cache (`<ref>-linux-arm64`): nodes
     // sharing one cache ref would overwrite each other's, keeping only the last platform.
@@ -79,7 +83,7 @@ async fn build_on(
     let what = format!("{name}, platform {list}");
     match ctx
         .builder
-        .build(node, &spec, output, log, ctx.cancel.clone())
+        .build(node, placement, &spec, output, log, ctx.cancel.clone())
         .await
     {
         Ok(o) => Ok(o),
@@ -184,16 +188,15 @@ pub(super) async fn multi_node(
     id: String,
     mut state: ImageState,
     spec: &BuildSpec,
-    groups: &[(Node, Vec<String>)],
+    at: Placed<'_>,
     dropped_tags: &[String],
 ) -> Result<Applied<ImageState>, Error> {
+    let Placed { groups, placement } = at;
     if ctx.preview || !state.inputs.push {
         if !ctx.preview || state.inputs.build_on_preview {
-            futures::future::try_join_all(
-                groups.iter().map(|(node, platforms)| {
-                    build_on(ctx, *node, spec, platforms, Output::BuildOnly)
-                }),
-            )
+            futures::future::try_join_all(groups.iter().map(|(node, platforms)| {
+                build_on(ctx, *node, placement, spec, platforms, Output::BuildOnly)
+            }))
             .await?;
         }
         if ctx.preview {
@@ -223,7 +226,7 @@ pub(super) async fn multi_node(
         let output = Output::PushByDigest {
             repository: repository.clone(),
         };
-        build_on(ctx, *node, spec, platforms, output)
+        build_on(ctx, *node, placement, spec, platforms, output)
     }))
     .await?;
     let mut children = Vec::new();

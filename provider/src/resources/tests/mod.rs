@@ -175,6 +175,7 @@ impl Builder for FakeBuilder {
     async fn build(
         &self,
         node: ports::Node,
+        _placement: &str,
         spec: &BuildSpec,
         output: Output,
         log: Arc<dyn Logger>,
@@ -309,6 +310,7 @@ impl World {
             cancel: CancellationToken::new(),
             preview,
             signing: None,
+            urn: None,
         }
     }
     fn builds(&self) -> Vec<Build> {

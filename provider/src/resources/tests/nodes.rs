@@ -172,13 +172,46 @@ fn builders_are_checked_at_configuration_naming_the_entry() {
         ),
         None
     );
-    let (p, r) = check(json!({"builders": [
-        node("docker", &["linux/amd64"]),
-        node("tcp://b:1", &["linux/arm64", "linux/x86_64"]),
-    ]}))
-    .unwrap();
-    assert_eq!(p, "builders[1].platforms[1]");
-    assert!(r.contains("builders[0]"), "{r}");
+    // Entries sharing a platform make a pool.
+    assert_eq!(
+        check(json!({"builders": [
+            node("docker", &["linux/amd64"]),
+            node("tcp://b:1", &["linux/arm64", "linux/x86_64"]),
+        ]})),
+        None
+    );
+    let (p, r) =
+        check(json!({"builders": [node("tcp://b:1", &["linux/arm64", "linux/aarch64"])]})).unwrap();
+    assert_eq!(p, "builders[0].platforms[1]");
+    assert!(r.contains("builders[0].platforms[0]"), "{r}");
+    // Pools: endpoints, not empty, each once, not beside endpoint; a limit of at least 1.
+    let pool = |endpoints: Json, extra: Json| {
+        let mut v = json!({"endpoints": endpoints, "platforms": ["linux/amd64"]});
+        v.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        check(json!({ "builders": [v] }))
+    };
+    assert_eq!(pool(json!(["tcp://a:1", "tcp://b:1"]), json!({})), None);
+    let (p, r) = pool(json!([]), json!({})).unwrap();
+    assert_eq!(
+        (p.as_str(), r.contains("lists no endpoint")),
+        ("builders[0].endpoints", true)
+    );
+    let (p, r) = pool(json!(["tcp://a:1", "tcp://b:1", "tcp://a:1"]), json!({})).unwrap();
+    assert_eq!(p, "builders[0].endpoints[2]");
+    assert!(r.contains("builders[0].endpoints[0]"), "{r}");
+    let (p, _) = pool(json!(["tcp://a:1", "ftp://b"]), json!({})).unwrap();
+    assert_eq!(p, "builders[0].endpoints[1]");
+    let (p, _) = pool(json!(["tcp://a:1"]), json!({"endpoint": "tcp://c:1"})).unwrap();
+    assert_eq!(p, "builders[0].endpoints");
+    let (p, r) = pool(json!(["tcp://a:1"]), json!({"maxParallelSolves": 0})).unwrap();
+    assert_eq!(p, "builders[0].maxParallelSolves");
+    assert!(r.contains("at least 1"), "{r}");
+    assert_eq!(
+        pool(json!(["tcp://a:1"]), json!({"maxParallelSolves": 2})),
+        None
+    );
     let (p, _) =
         check(json!({"builders": [node("docker", &["linux/amd64"]), node("docker", &["lin ux"])]}))
             .unwrap();

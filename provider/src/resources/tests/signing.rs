@@ -152,6 +152,7 @@ fn ctx(s: &Arc<Store>, preview: bool) -> OpContext {
         cancel: CancellationToken::new(),
         preview,
         signing: Some(Signer::Pem(SecretString::new(KEY))),
+        urn: None,
     }
 }
 

@@ -52,7 +52,9 @@ class _ExportableConfig(types.ModuleType):
         """
         Build nodes, each building the platforms it lists (in parallel across nodes; the
         provider assembles the index). `builder`/`builderTls` stays the node for every
-        platform no entry lists. A platform belongs to one node at most.
+        platform no entry lists. An entry with several `endpoints`, or several entries listing
+        the same platform, make a pool: each Image's platform goes to one healthy node of it,
+        the same one for the same resource while the pool does not change.
         """
         return __config__.get('builders')
 
