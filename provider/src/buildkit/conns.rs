@@ -25,9 +25,12 @@ fn cache() -> &'static Mutex<HashMap<String, Cell>> {
 }
 
 /// What tells two endpoints apart: the address and the TLS settings (secrets are `***` in
-/// `Debug`, and the certificates beside them differ anyway).
+/// `Debug`, and the certificates beside them differ anyway). And the runtime: a channel's
+/// background task lives on the runtime that made it, so a channel is shared only within it
+/// (the plugin has one; tests and embedders may run several, one after another or at once).
 fn key(endpoint: &Endpoint) -> String {
-    format!("{endpoint:?}")
+    let runtime = tokio::runtime::Handle::try_current().map(|h| h.id().to_string());
+    format!("{}|{endpoint:?}", runtime.unwrap_or_default())
 }
 
 /// The control client of `endpoint`: the cached one, or a new connection made once however

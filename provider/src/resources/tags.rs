@@ -1,5 +1,7 @@
 //! What both resources do with the tags they own: refresh them, remove them.
 
+use std::collections::BTreeSet;
+
 use super::{Error, OpContext};
 use crate::reference::parse_tag;
 use crate::registry::Deleted;
@@ -68,6 +70,30 @@ pub async fn remove(ctx: &OpContext, tags: &[String]) -> Result<(), Error> {
                  can only delete by digest",
                 t.whole()
             ));
+        }
+    }
+    Ok(())
+}
+
+/// BuildKit pushes with the Engine's or buildkitd's own registry rules (the Engine speaks
+/// plain HTTP to 127.0.0.0/8 without being told), the provider with its configuration. A
+/// registry the provider cannot read would get a pushed tag that the provider then fails to
+/// read back and record, so each tag's registry is read first and nothing is built or pushed
+/// when one of them fails.
+pub(super) async fn reachable_before_push(ctx: &OpContext, tags: &[String]) -> Result<(), Error> {
+    let mut seen = BTreeSet::new();
+    for (i, t) in tags.iter().enumerate() {
+        let r = parse_tag(t).map_err(|e| Error::invalid(format!("tags[{i}]"), e))?;
+        if !seen.insert((r.registry().to_owned(), r.repository().to_owned())) {
+            continue;
+        }
+        if let Err(e) = ctx.registry.digest_of(&r).await {
+            return Err(Error::Other(format!(
+                "tags[{i}]: the provider cannot read {t} ({e}); nothing was built or pushed. \
+                 A registry that speaks plain HTTP needs \
+                 registries: [{{address: \"{}\", insecure: true}}]",
+                r.registry()
+            )));
         }
     }
     Ok(())

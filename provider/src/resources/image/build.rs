@@ -158,7 +158,7 @@ pub(super) async fn build_and_push(
         state.digest = Some(String::new());
         state.reference = Some(String::new());
     } else {
-        reachable_before_push(ctx, &state.inputs.tags).await?;
+        tags::reachable_before_push(ctx, &state.inputs.tags).await?;
         let outcome = build(Output::Push {
             tags: state.inputs.tags.clone(),
         })
@@ -190,7 +190,7 @@ where
     let inputs = &state.inputs;
     let tags = inputs.tags.clone();
     if inputs.push {
-        reachable_before_push(ctx, &tags).await?;
+        crate::resources::tags::reachable_before_push(ctx, &tags).await?;
     }
     let exports = Exports {
         push: if inputs.push {
@@ -311,28 +311,4 @@ pub(super) async fn manifests_of(
     }
     out.sort();
     Ok(out)
-}
-
-/// BuildKit pushes with the Engine's or buildkitd's own registry rules (the Engine speaks
-/// plain HTTP to 127.0.0.0/8 without being told), the provider with its configuration. A
-/// registry the provider cannot read would get a pushed tag that the provider then fails to
-/// read back and record, so each tag's registry is read first and nothing is built or pushed
-/// when one of them fails.
-pub(super) async fn reachable_before_push(ctx: &OpContext, tags: &[String]) -> Result<(), Error> {
-    let mut seen = BTreeSet::new();
-    for (i, t) in tags.iter().enumerate() {
-        let r = parse_tag(t).map_err(|e| Error::invalid(format!("tags[{i}]"), e))?;
-        if !seen.insert((r.registry().to_owned(), r.repository().to_owned())) {
-            continue;
-        }
-        if let Err(e) = ctx.registry.digest_of(&r).await {
-            return Err(Error::Other(format!(
-                "tags[{i}]: the provider cannot read {t} ({e}); nothing was built or pushed. \
-                 A registry that speaks plain HTTP needs \
-                 registries: [{{address: \"{}\", insecure: true}}]",
-                r.registry()
-            )));
-        }
-    }
-    Ok(())
 }

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use oci_client::Reference;
 use serde_json::{Map, Value as Json};
 
-use super::build::reachable_before_push;
 use super::inputs::{ImageState, PlatformManifest};
 use crate::buildkit::{BuildOutcome, BuildSpec, CacheEntry, Output};
 use crate::log::{Level, Logger};
@@ -215,7 +214,7 @@ pub(super) async fn multi_node(
             unknown_outputs: UnknownOutputs::None,
         });
     }
-    reachable_before_push(ctx, &state.inputs.tags).await?;
+    tags::reachable_before_push(ctx, &state.inputs.tags).await?;
     let mut targets = Vec::new();
     for (i, t) in state.inputs.tags.iter().enumerate() {
         targets.push(parse_tag(t).map_err(|e| Error::invalid(format!("tags[{i}]"), e))?);
