@@ -91,7 +91,8 @@ def test_schema_and_docs_match_the_checked_in_files(tmp_path):
     p = cli(binary(), "--docs", str(tmp_path / "docs"))
     assert p.returncode == 0, p.stderr
     written = sorted(str(Path(l).relative_to(tmp_path / "docs")) for l in p.stdout.splitlines())
-    assert written == ["_index.md", "index.md", "installation-configuration.md",
-                       "resources/image.md", "resources/manifest_list.md"]
+    assert written == ["_index.md", "data-sources/image.md", "index.md",
+                       "installation-configuration.md", "resources/image.md",
+                       "resources/manifest_list.md"]
     for rel in written:
         assert (tmp_path / "docs" / rel).read_text() == (ROOT / "docs" / rel).read_text(), rel
