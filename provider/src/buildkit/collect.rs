@@ -41,26 +41,13 @@ pub(super) async fn finish(
     let files = if exports.is_empty() {
         Vec::new()
     } else {
-        tokio::task::spawn_blocking(move || exports.commit())
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|r| r)
-            .map_err(|detail| BuildError::Protocol {
-                endpoint: ep.clone(),
-                detail,
-            })?
+        off_thread(&ep, move || exports.commit()).await?
     };
-    let written = tokio::task::spawn_blocking(move || {
+    let written = off_thread(&ep, move || {
         name_in_indexes(&resp, &cache_indexes, &layouts, &file_order)
             .map(|(written, warnings)| (written, warnings, file_order))
     })
-    .await
-    .map_err(|e| e.to_string())
-    .and_then(|r| r)
-    .map_err(|detail| BuildError::Protocol {
-        endpoint: ep.clone(),
-        detail,
-    })?;
+    .await?;
     let (written, warnings, file_order) = written;
     for w in warnings {
         log.warn(&w);
@@ -73,6 +60,21 @@ pub(super) async fn finish(
         .filter_map(|id| by_id.remove(id))
         .collect();
     Ok(BuildOutcome { digest, exported })
+}
+
+/// Runs blocking file work off the async threads; its failure is a protocol error of `ep`.
+async fn off_thread<T: Send + 'static>(
+    ep: &str,
+    work: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, BuildError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r)
+        .map_err(|detail| BuildError::Protocol {
+            endpoint: ep.to_owned(),
+            detail,
+        })
 }
 
 /// After a solve: names the exported cache (`cache.manifest`) under its tag in each local

@@ -116,6 +116,41 @@ pub struct IndexEntry {
     pub annotations: Map<String, Json>,
 }
 
+impl IndexEntry {
+    /// The entry naming the single-platform manifest `m`, with no annotations.
+    pub fn of_manifest(m: &RawManifest, platform: Map<String, Json>) -> IndexEntry {
+        IndexEntry {
+            media_type: m.media_type.clone(),
+            digest: m.digest.clone(),
+            size: m.size(),
+            platform,
+            annotations: Map::new(),
+        }
+    }
+
+    /// The entry of an index's descriptor `e` (media type, digest, size, annotations), with
+    /// `platform` as the caller normalized it.
+    pub fn from_descriptor(e: &Json, platform: Map<String, Json>) -> IndexEntry {
+        let field = |k: &str| {
+            e.get(k)
+                .and_then(Json::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        IndexEntry {
+            media_type: field("mediaType"),
+            digest: field("digest"),
+            size: e.get("size").and_then(Json::as_i64).unwrap_or(0),
+            platform,
+            annotations: e
+                .get("annotations")
+                .and_then(Json::as_object)
+                .cloned()
+                .unwrap_or_default(),
+        }
+    }
+}
+
 /// Serializes an index; the same entries always give the same bytes (and digest).
 pub fn build_index(
     media_type: &str,

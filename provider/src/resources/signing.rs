@@ -116,11 +116,7 @@ async fn sign_one(
     repo: &Reference,
     digest: &str,
 ) -> Result<(), Error> {
-    let tag = Reference::with_tag(
-        repo.registry().to_owned(),
-        repo.repository().to_owned(),
-        store::sig_tag(digest),
-    );
+    let tag = sig_ref(repo, digest);
     let body = payload::payload(
         &format!("{}/{}", repo.registry(), repo.repository()),
         digest,
@@ -185,7 +181,7 @@ async fn as_referrer(
 }
 
 /// The `.sig` tag of `digest` in `repo`'s repository.
-fn sig_ref(repo: &Reference, digest: &str) -> Reference {
+pub(super) fn sig_ref(repo: &Reference, digest: &str) -> Reference {
     Reference::with_tag(
         repo.registry().to_owned(),
         repo.repository().to_owned(),

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use futures::StreamExt;
 use oci_client::Reference;
 
-use super::signing::Signatures;
+use super::signing::{sig_ref, Signatures};
 use super::{Error, OpContext};
 use crate::reference::parse_tag;
 use crate::registry::manifest::index_entries;
@@ -92,11 +92,7 @@ async fn remove_ours(
     digest: &str,
     key: &PublicKey,
 ) -> Result<(), Error> {
-    let tag = Reference::with_tag(
-        repo.registry().into(),
-        repo.repository().into(),
-        store::sig_tag(digest),
-    );
+    let tag = sig_ref(repo, digest);
     let Some(m) = ctx.registry.manifest(&tag).await? else {
         return Ok(());
     };

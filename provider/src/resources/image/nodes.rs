@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use oci_client::Reference;
-use serde_json::{Map, Value as Json};
+use serde_json::Value as Json;
 
 use super::inputs::{ImageState, PlatformManifest};
 use crate::buildkit::{BuildOutcome, BuildSpec, CacheEntry, Output};
@@ -128,20 +128,13 @@ async fn node_children(
             .parse()
             .map_err(|e: platform::PlatformError| Error::invalid("platforms", e.to_string()))?;
         return Ok(vec![(
-            IndexEntry {
-                media_type: m.media_type.clone(),
-                digest: m.digest.clone(),
-                size: m.size(),
-                platform: platform_object(&platform, None),
-                annotations: Map::new(),
-            },
+            IndexEntry::of_manifest(&m, platform_object(&platform, None)),
             Some(platform.to_string()),
         )]);
     }
     let json = m.json();
     let mut out = Vec::new();
     for e in manifest::index_entries(&json) {
-        let field = |k: &str| e.get(k).and_then(Json::as_str).unwrap_or_default();
         let p = manifest::entry_platform(e);
         let platform = if p.is_attestation() {
             None
@@ -161,17 +154,7 @@ async fn node_children(
                 .unwrap_or_default(),
         };
         out.push((
-            IndexEntry {
-                media_type: field("mediaType").to_owned(),
-                digest: field("digest").to_owned(),
-                size: e.get("size").and_then(Json::as_i64).unwrap_or(0),
-                platform: object,
-                annotations: e
-                    .get("annotations")
-                    .and_then(Json::as_object)
-                    .cloned()
-                    .unwrap_or_default(),
-            },
+            IndexEntry::from_descriptor(e, object),
             platform.map(|p| p.to_string()),
         ));
     }

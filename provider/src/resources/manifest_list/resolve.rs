@@ -166,26 +166,10 @@ pub(super) fn index_child(
         })?;
         (Some(name), pm)
     };
-    let field = |k: &str| {
-        e.get(k)
-            .and_then(Json::as_str)
-            .unwrap_or_default()
-            .to_owned()
-    };
     Ok(Child {
         source: source.to_owned(),
         from: r.clone(),
-        entry: IndexEntry {
-            media_type: field("mediaType"),
-            digest: field("digest"),
-            size: e.get("size").and_then(Json::as_i64).unwrap_or(0),
-            platform: pm,
-            annotations: e
-                .get("annotations")
-                .and_then(Json::as_object)
-                .cloned()
-                .unwrap_or_default(),
-        },
+        entry: IndexEntry::from_descriptor(e, pm),
         platform,
         manifest: None,
     })
@@ -208,13 +192,7 @@ pub(super) async fn image_child(
     Ok(Child {
         source: source.to_owned(),
         from: r.clone(),
-        entry: IndexEntry {
-            media_type: m.media_type.clone(),
-            digest: m.digest.clone(),
-            size: m.size(),
-            platform: pm,
-            annotations: Map::new(),
-        },
+        entry: IndexEntry::of_manifest(&m, pm),
         platform: Some(name),
         manifest: Some(m),
     })
