@@ -13,6 +13,7 @@ import urllib.request
 
 import pytest
 
+from pulumicli import writes_to
 from harness import IMAGE, ML, UNKNOWN, provider_pb2, raw_manifest, run, secret, skopeo_copy, to_struct, unique
 from harness import Provider
 from harness import testenv as read_world
@@ -423,7 +424,7 @@ def test_manifest_list_on_ecr_signed_and_verified(engine, provider_env, world, c
         assert failures == []
         ecr_log.mark()
         _, preview = p.create(ML, checked, preview=True)
-        assert ecr_log.writes() == [] and preview["signatures"] == UNKNOWN
+        assert writes_to(ecr_log, repo) == [] and preview["signatures"] == UNKNOWN
         _, state = p.create(ML, checked)
         assert state["signatures"]["key"] == key.fingerprint
         assert_verifies(cosign, tmp_path, key.public, f"{repo}:1", state["digest"])

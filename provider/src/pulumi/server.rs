@@ -341,6 +341,7 @@ impl ResourceProvider for Provider {
         let config = config_from(request.get_ref())?;
         let registries = Registries::new(config)
             .map_err(|e| Status::invalid_argument(format!("provider configuration: {e}")))?;
+        registries.warm_up();
         *self.registries.write().expect("registries lock") = registries;
         Ok(Response::new(rpc::ConfigureResponse {
             accept_secrets: true,

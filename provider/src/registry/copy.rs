@@ -423,8 +423,7 @@ impl Registries {
         let src = &job.from;
         let desc = &job.desc;
         self.login(src).await?;
-        self.login(dst).await?;
-        let client = &self.inner.client;
+        let client = self.login(dst).await?;
         let exists = retry(Timeout::Manifest, || client.blob_exists(dst, &desc.digest))
             .await
             .map_err(|e| RegistryError::failed("check blob", dst, e))?;

@@ -107,8 +107,7 @@ impl Registries {
         let failed = |e: &dyn std::fmt::Display| {
             RegistryError::failed("push blob to", dst, format!("{digest}: {e}"))
         };
-        self.login(dst).await?;
-        let client = &self.inner.client;
+        let client = self.login(dst).await?;
         let exists = retry(Timeout::Manifest, || client.blob_exists(dst, &digest))
             .await
             .map_err(|e| failed(&e))?;
@@ -134,8 +133,7 @@ impl Registries {
         let failed = |e: &dyn std::fmt::Display| {
             RegistryError::failed("push blob to", dst, format!("{digest}: {e}"))
         };
-        self.login(dst).await?;
-        let client = &self.inner.client;
+        let client = self.login(dst).await?;
         let exists = retry(Timeout::Manifest, || client.blob_exists(dst, digest))
             .await
             .map_err(|e| failed(&e))?;

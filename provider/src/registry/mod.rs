@@ -11,13 +11,15 @@ mod layout;
 pub mod manifest;
 mod read;
 mod retry;
+mod trust;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
+use rustls::pki_types::pem::PemObject;
 
 use crate::config::{ProviderConfig, RegistryConfig};
 use crate::credentials::{ecr_settings, CredentialError, Credentials};
@@ -84,7 +86,10 @@ impl RegistryError {
 
 struct Inner {
     config: ProviderConfig,
-    client: Client,
+    /// See [`Registries::oci`].
+    client: OnceLock<Client>,
+    oci_certs: Vec<Certificate>,
+    roots: Arc<trust::LazyRoots>,
     http: reqwest::Client,
     ecr: EcrTokens,
     credentials: Credentials,
@@ -157,52 +162,36 @@ impl Registries {
                 certs.extend(pem_certificates(&pem));
             }
         }
-        let insecure: Vec<String> = config
-            .registries
-            .iter()
-            .filter(|r| r.insecure)
-            .map(|r| normalize_host(&r.address))
-            .collect();
-        let client = Client::new(ClientConfig {
-            protocol: if insecure.is_empty() {
-                ClientProtocol::Https
-            } else {
-                ClientProtocol::HttpsExcept(insecure)
-            },
-            // ECR rejects small PATCH chunks: upload each blob in one request.
-            use_monolithic_push: true,
-            extra_root_certificates: certs.clone(),
-            platform_resolver: None,
-            connect_timeout: Some(Duration::from_secs(15)),
-            read_timeout: Some(Duration::from_secs(120)),
-            user_agent: concat!("multiarch/", env!("CARGO_PKG_VERSION")),
-            ..Default::default()
-        });
-        // One client (one connection pool per host) for every operation of the process;
-        // HTTP/2 where the registry offers it through ALPN, HTTP/1.1 otherwise.
-        let mut http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(15))
-            .pool_idle_timeout(Duration::from_secs(90))
-            .timeout(Duration::from_secs(120))
-            .user_agent(concat!("multiarch/", env!("CARGO_PKG_VERSION")));
         let setup = |e: &dyn std::fmt::Display| RegistryError::Setup {
             message: e.to_string(),
         };
-        let reqwest_certs = certs
+        let ders = certs
             .iter()
-            .map(|c| reqwest::Certificate::from_pem(&c.data))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| setup(&format_args!("a trusted CA certificate: {e}")))?;
-        if !reqwest_certs.is_empty() {
-            http = http.tls_certs_merge(reqwest_certs);
-        }
-        let http = http.build().map_err(|e| setup(&e))?;
+            .map(|c| {
+                rustls::pki_types::CertificateDer::from_pem_slice(&c.data)
+                    .map_err(|e| setup(&format_args!("a trusted CA certificate: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let roots = Arc::new(trust::LazyRoots::new(ders).map_err(|e| setup(&e))?);
+        let tls = roots.client_config().map_err(|e| setup(&e))?;
+        // One client (one connection pool per host) for every operation of the process;
+        // HTTP/2 where the registry offers it through ALPN, HTTP/1.1 otherwise.
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(15))
+            .pool_idle_timeout(Duration::from_secs(90))
+            .timeout(Duration::from_secs(120))
+            .user_agent(concat!("multiarch/", env!("CARGO_PKG_VERSION")))
+            .tls_backend_preconfigured(tls)
+            .build()
+            .map_err(|e| setup(&e))?;
         let ecr = EcrTokens::new(config.aws.clone());
         let credentials = Credentials::new(&config, ecr.clone());
         Ok(Registries {
             inner: Arc::new(Inner {
                 config,
-                client,
+                client: OnceLock::new(),
+                oci_certs: certs,
+                roots,
                 http,
                 ecr,
                 credentials,
@@ -211,6 +200,43 @@ impl Registries {
                 per_host: Default::default(),
             }),
             read_only: false,
+        })
+    }
+
+    /// Reads the trusted roots on a worker thread now, so that the first handshake does not
+    /// wait for them (called once the engine has configured the provider).
+    pub fn warm_up(&self) {
+        let roots = self.inner.roots.clone();
+        tokio::task::spawn_blocking(move || roots.warm());
+    }
+
+    /// oci-client, for what the direct requests leave to it (token challenges, pulls).
+    /// Built on first use: it builds two reqwest clients, each reading the system's roots.
+    fn oci(&self) -> &Client {
+        self.inner.client.get_or_init(|| {
+            let insecure: Vec<String> = self
+                .inner
+                .config
+                .registries
+                .iter()
+                .filter(|r| r.insecure)
+                .map(|r| normalize_host(&r.address))
+                .collect();
+            Client::new(ClientConfig {
+                protocol: if insecure.is_empty() {
+                    ClientProtocol::Https
+                } else {
+                    ClientProtocol::HttpsExcept(insecure)
+                },
+                // ECR rejects small PATCH chunks: upload each blob in one request.
+                use_monolithic_push: true,
+                extra_root_certificates: self.inner.oci_certs.clone(),
+                platform_resolver: None,
+                connect_timeout: Some(Duration::from_secs(15)),
+                read_timeout: Some(Duration::from_secs(120)),
+                user_agent: concat!("multiarch/", env!("CARGO_PKG_VERSION")),
+                ..Default::default()
+            })
         })
     }
 
@@ -295,13 +321,14 @@ impl Registries {
         }
     }
 
-    async fn login(&self, r: &Reference) -> Result<RegistryAuth, RegistryError> {
+    /// oci-client, holding the credentials for `r`'s registry.
+    async fn login(&self, r: &Reference) -> Result<&Client, RegistryError> {
         let auth = self.credentials(r.registry()).await?;
-        self.inner
-            .client
+        let client = self.oci();
+        client
             .store_auth_if_needed(r.resolve_registry(), &auth)
             .await;
-        Ok(auth)
+        Ok(client)
     }
 
     /// A plain request to `path` under the repository of `r`, with basic or no auth.
@@ -402,13 +429,13 @@ impl Registries {
     /// Puts a manifest at `r` (a tag or a digest reference).
     pub async fn put_manifest(&self, r: &Reference, m: &RawManifest) -> Result<(), RegistryError> {
         self.guard_write("push", r)?;
-        let auth = self.login(r).await?;
+        let auth = self.credentials(r.registry()).await?;
         match self.direct_put(r, m, &auth).await {
             Ok(true) => return Ok(()),
             Ok(false) => {}
             Err(e) => return Err(RegistryError::failed("push", r, e)),
         }
-        let client = &self.inner.client;
+        let client = self.login(r).await?;
         let content_type = reqwest::header::HeaderValue::from_str(&m.media_type)
             .map_err(|e| RegistryError::failed("push", r, e))?;
         retry(Timeout::Manifest, || {

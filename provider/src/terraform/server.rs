@@ -376,7 +376,10 @@ impl proto::provider_server::Provider for Provider {
         }
         match resources::decode_config(&props.value, &props.unknowns) {
             Ok(config) => match Registries::new(config) {
-                Ok(r) => *self.registries.write().expect("registries lock") = r,
+                Ok(r) => {
+                    r.warm_up();
+                    *self.registries.write().expect("registries lock") = r;
+                }
                 Err(e) => diagnostics.push(diag(
                     Severity::Error,
                     "invalid provider configuration",
