@@ -9,7 +9,8 @@ Rows:
   program (scripts/bench_stack_pulumi.py), `pulumi up --yes --skip-preview --parallel N`
   timed end to end; the stack of 12 is what a user waits for.
 - `pulumi up` of an empty YAML program: the CLI's own floor (start, language host, state
-  writes), the part of the rows above that is Pulumi's.
+  writes), the part of the rows above that is Pulumi's; and of the provider resource alone
+  (no Images): that floor plus the plugin's start, schema and Configure.
 - docker buildx bake, one node: the ratio column is the `pulumi up` one-node row over bake.
 - plugin alone over gRPC, one node / pool of 2: one fresh plugin driven as the engine drives
   it (a Check + Create per Image from as many threads): the plugin and BuildKit without the
@@ -77,8 +78,12 @@ def check_pushed(w, repo: str, tag: str, who: str) -> None:
             raise RuntimeError(f"{who}: {repo}/{name}:{tag} holds {sorted(got)}, not {PLATFORMS}")
 
 
+def node_ctl(cmd: str, n: int) -> None:
+    subprocess.run(["bash", CTL, cmd, str(n)], check=True, stdout=subprocess.DEVNULL, timeout=120)
+
+
 def stack_grpc(w, bench, addrs: list[str], dirs: list[str], repo: str, tag: str,
-               kill_node: int | None = None) -> float:
+               kill_node: int | None = None, killed_at: list[float] | None = None) -> float:
     config = {**w.config(), "builders": [{"endpoints": addrs, "platforms": PLATFORMS}]}
     # Its own engine: the progress of earlier runs must not answer for this one.
     engine = bench.FakeEngine()
@@ -98,14 +103,15 @@ def stack_grpc(w, bench, addrs: list[str], dirs: list[str], repo: str, tag: str,
                 victim = f"building on builders[0].endpoints[{kill_node - 1}]"
                 if not engine.saw(victim, timeout=120):
                     raise RuntimeError("the stack never started on the node to kill")
-                subprocess.run(["bash", CTL, "stop", str(kill_node)], check=True)
+                node_ctl("stop", kill_node)
+                killed_at.append(time.perf_counter() - t0)
             results = [f.result() for f in futures]
         elapsed = time.perf_counter() - t0
     finally:
         p.close()
         engine.stop()
         if kill_node is not None:
-            subprocess.run(["bash", CTL, "start", str(kill_node)], check=True)
+            node_ctl("start", kill_node)
     for _, state in results:
         if not state.get("digest", "").startswith("sha256:"):
             raise RuntimeError(f"an Image of the stack has no digest: {state}")
@@ -114,7 +120,7 @@ def stack_grpc(w, bench, addrs: list[str], dirs: list[str], repo: str, tag: str,
 
 
 def stack_pulumi(w, up: PulumiUp, addrs: list[str], dirs: list[str], repo: str, tag: str,
-                 kill_node: int | None = None) -> float:
+                 kill_node: int | None = None, killed_at: list[float] | None = None) -> float:
     text = program([{"endpoints": addrs, "platforms": PLATFORMS}], w.config()["registries"],
                    image_inputs(dirs, repo, tag))
     during = None
@@ -124,12 +130,13 @@ def stack_pulumi(w, up: PulumiUp, addrs: list[str], dirs: list[str], repo: str, 
         def during(fut):
             if not watch.wait_started(fut):
                 raise RuntimeError("the stack never started on the node to kill")
-            subprocess.run(["bash", CTL, "stop", str(kill_node)], check=True)
+            node_ctl("stop", kill_node)
+            killed_at.append(time.perf_counter() - up.t0)
     try:
         elapsed, outputs = up.up(text, during)
     finally:
         if kill_node is not None:
-            subprocess.run(["bash", CTL, "start", str(kill_node)], check=True)
+            node_ctl("start", kill_node)
     missing = [n for n in NAMES if not str(outputs.get(n, "")).startswith("sha256:")]
     if missing:
         raise RuntimeError(f"pulumi up: no digest for {missing} (outputs {outputs})")
@@ -157,7 +164,7 @@ def bench_stack(w, bench) -> None:
     if not all(addrs):
         raise RuntimeError("the test world has no buildkitd pool: run scripts/testenv.sh")
     for n in (1, 2):
-        subprocess.run(["bash", CTL, "start", str(n)], check=True)
+        node_ctl("start", n)
     builder = f"ma-bench-{bench.TAG}"
     bench.run("docker", "buildx", "create", "--name", builder, "--driver", "remote", addrs[0])
     repo = f"{w.plain.host}/bench-{bench.TAG}/stack"
@@ -173,11 +180,13 @@ def bench_stack(w, bench) -> None:
     try:
         bench.header(f"Stack: {N} Images x 2 platforms (arm64 under QEMU), small RUN steps, "
                      f"created at once (`pulumi up --parallel {N}`)")
-        rows = {k: [] for k in ("up1", "up2", "empty", "bake", "grpc1", "grpc2")}
+        rows = {k: [] for k in ("up1", "up2", "empty", "provider", "bake", "grpc1", "grpc2")}
+        builders = [{"endpoints": addrs[:1], "platforms": PLATFORMS}]
         for i in range(bench.RUNS):
             rows["up1"].append(stack_pulumi(w, up, addrs[:1], ctx(), repo, f"up1-{i}"))
             rows["up2"].append(stack_pulumi(w, up, addrs, ctx(), repo, f"up2-{i}"))
             rows["empty"].append(up.up(program(None, [], {}))[0])
+            rows["provider"].append(up.up(program(builders, w.config()["registries"], {}))[0])
             rows["bake"].append(bake(w, builder, ctx(), repo, f"bake-{i}"))
             rows["grpc1"].append(stack_grpc(w, bench, addrs[:1], ctx(), repo, f"grpc1-{i}"))
             rows["grpc2"].append(stack_grpc(w, bench, addrs, ctx(), repo, f"grpc2-{i}"))
@@ -186,16 +195,22 @@ def bench_stack(w, bench) -> None:
         bench.row("multiarch via pulumi up, pool of 2", two, extra=f"pool / one node {med(two) / med(one):.2f}x")
         bench.row("pulumi up, empty YAML program", rows["empty"],
                   extra=f"the CLI's floor: {med(rows['empty']) / med(one):.0%} of the one-node up")
+        bench.row("pulumi up, the provider alone", rows["provider"],
+                  extra=f"+ plugin start, schema, Configure: {med(rows['provider']) / med(one):.0%}")
         bench.row("docker buildx bake, one node", rows["bake"], one)
         g1, g2 = rows["grpc1"], rows["grpc2"]
         bench.row("plugin alone over gRPC, one node", g1, extra=f"/ pulumi up {med(g1) / med(one):.2f}x")
         bench.row("plugin alone over gRPC, pool of 2", g2, extra=f"pool / one node {med(g2) / med(g1):.2f}x")
-        fo = [stack_pulumi(w, up, addrs, ctx(), repo, f"foup-{i}", kill_node=2) for i in range(bench.RUNS)]
+        fo, fo_at = [], []
+        for i in range(bench.RUNS):
+            fo.append(stack_pulumi(w, up, addrs, ctx(), repo, f"foup-{i}", kill_node=2, killed_at=fo_at))
         bench.row("pulumi up, pool of 2, node 2 killed", fo,
-                  extra=f"mid-stack, all {N} pushed; / both nodes {med(fo) / med(two):.2f}x")
-        fg = [stack_grpc(w, bench, addrs, ctx(), repo, f"fogrpc-{i}", kill_node=2) for i in range(bench.RUNS)]
-        bench.row("plugin over gRPC, pool of 2, node 2 killed", fg,
-                  extra=f"mid-stack, all {N} pushed; / both nodes {med(fg) / med(g2):.2f}x")
+                  extra=f"killed at {med(fo_at):.1f} s (median), all {N} pushed; / both nodes {med(fo) / med(two):.2f}x")
+        fg, fg_at = [], []
+        for i in range(bench.RUNS):
+            fg.append(stack_grpc(w, bench, addrs, ctx(), repo, f"fogrpc-{i}", kill_node=2, killed_at=fg_at))
+        bench.row("plugin over gRPC, node 2 killed", fg,
+                  extra=f"killed at {med(fg_at):.1f} s (median), all {N} pushed; / both nodes {med(fg) / med(g2):.2f}x")
     finally:
         subprocess.run(["docker", "buildx", "rm", builder], check=False,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
