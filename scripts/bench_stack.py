@@ -37,11 +37,6 @@ from concurrent.futures import ThreadPoolExecutor
 from bench_stack_pulumi import NodeWatch, PulumiUp, program
 from harness import IMAGE
 
-def never_started(n: int) -> RuntimeError:
-    return RuntimeError(f"the stack never started on pool node {n} (with few Images, "
-                        f"BENCH_STACK_IMAGES={N}, the pool may place none there)")
-
-
 HERE = os.path.dirname(os.path.abspath(__file__))
 CTL = os.path.join(HERE, "testenv", "buildkitd-pool-ctl.sh")
 N = int(os.environ.get("BENCH_STACK_IMAGES", "12"))
@@ -81,6 +76,11 @@ def check_pushed(w, repo: str, tag: str, who: str) -> None:
                for m in index.get("manifests", []) if m.get("platform", {}).get("os") != "unknown"}
         if got != set(PLATFORMS):
             raise RuntimeError(f"{who}: {repo}/{name}:{tag} holds {sorted(got)}, not {PLATFORMS}")
+
+
+def never_started(n: int) -> RuntimeError:
+    return RuntimeError(f"the stack never started on pool node {n} (with few Images, "
+                        f"BENCH_STACK_IMAGES={N}, the pool may place none there)")
 
 
 def node_ctl(cmd: str, n: int) -> None:
