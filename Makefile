@@ -116,8 +116,8 @@ refclients:
 	bash scripts/refclients.sh
 
 # Speed figures side by side with the reference tools (not a test): min/median/max of
-# BENCH_RUNS (default 5) runs. BENCH=startup,manifestlist,copy,image,context picks sections
+# BENCH_RUNS (default 5) runs. BENCH=startup,manifestlist,copy,image,stack,context picks sections
 # (default all; the full run takes a while); see scripts/bench.py for the other knobs.
 BENCH ?=
-bench: testenv release refclients $(PY)
+bench: testenv release refclients pulumi $(PY)
 	set -a; source $(ENVFILE); set +a; BENCH=$(BENCH) MULTIARCH_PROVIDER_BIN=target/release/pulumi-resource-multiarch $(PY) scripts/bench.py

@@ -24,9 +24,12 @@ Sections (BENCH=a,b,…; default all): startup, manifestlist, copy, image, stack
   and a warm one (everything cached, a new tag), against `docker buildx build --push
   --provenance=false --sbom=false` (multiarch: provenance and sbom off, its default); the
   no-change `up` (fresh plugin + Configure + Check + Diff).
-- stack: BENCH_STACK_IMAGES (12) two-platform Images created at once by one fresh plugin, on
-  one node and on a pool of two, against `docker buildx bake` on the first node; then the
-  pool with node 2 killed mid-stack (scripts/bench_stack.py).
+- stack: BENCH_STACK_IMAGES (12) two-platform Images created in one `pulumi up --parallel 12`
+  (the real CLI, a generated Pulumi YAML program, a `file://` backend) on one node and on a
+  pool of two, against `docker buildx bake` of the same targets on the first node; `pulumi up`
+  of an empty program (the CLI's own floor); the same stacks with the plugin alone over gRPC
+  (no engine); then the pool with node 2 killed mid-stack, through `pulumi up` and over gRPC
+  (scripts/bench_stack.py, scripts/bench_stack_pulumi.py). Needs `make pulumi`.
 - context: contextHash of 500 MB in 20,000 files (BENCH_CONTEXT_MB, BENCH_CONTEXT_FILES)
   through a Diff RPC, warm page cache and, when /proc/sys/vm/drop_caches is writable (root,
   BENCH_DROP_CACHES not 0), cold, against `tar c . | sha256sum` (a single sha256 thread,
