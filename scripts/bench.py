@@ -4,7 +4,7 @@ Figures, not a test: nothing here asserts a speed. Every figure is min / median 
 BENCH_RUNS repetitions (default 5); each ratio is multiarch's median over the reference's
 median (< 1: multiarch is faster). Rows print as they complete, each with the load average.
 
-Sections (BENCH=a,b,…; default all): startup, manifestlist, copy, image, stack, context.
+Sections (BENCH=a,b,…; default all): startup, manifestlist, copy, image, stack, diff, context.
 
 - manifestlist: ManifestList of 2 / 8 / 64 single-platform sources (BENCH_ML_SIZES), the
   index in the same repository as the sources and in a fresh repository per run (children
@@ -30,6 +30,9 @@ Sections (BENCH=a,b,…; default all): startup, manifestlist, copy, image, stack
   of an empty program (the CLI's own floor); the same stacks with the plugin alone over gRPC
   (no engine); then the pool with node 2 killed mid-stack, through `pulumi up` and over gRPC
   (scripts/bench_stack.py, scripts/bench_stack_pulumi.py). Needs `make pulumi`.
+- diff: the no-change Diff of a ManifestList of 64 sources (fresh and warm plugin) against
+  curl's 64 HEADs over HTTP/2, on the idle registry and behind a 20 ms round trip
+  (scripts/bench_diff.py).
 - context: contextHash of 500 MB in 20,000 files (BENCH_CONTEXT_MB, BENCH_CONTEXT_FILES)
   through a Diff RPC, warm page cache and, when /proc/sys/vm/drop_caches is writable (root,
   BENCH_DROP_CACHES not 0), cold, against `tar c . | sha256sum` (a single sha256 thread,
@@ -62,7 +65,7 @@ from bench_registry import DOCKER_LIST, AccessLog, Registry  # noqa: E402
 from harness import DIFF_NONE, IMAGE, ML, FakeEngine, Provider, testenv  # noqa: E402
 
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
-SECTIONS = ["startup", "manifestlist", "copy", "image", "stack", "context"]
+SECTIONS = ["startup", "manifestlist", "copy", "image", "stack", "diff", "context"]
 STATE = os.environ.get("MULTIARCH_TESTENV_STATE", "/var/lib/multiarch-testenv")
 REFBIN = os.path.join(STATE, "refclients", "bin")
 CRANE = os.path.join(REFBIN, "crane")
@@ -450,6 +453,12 @@ def bench_stack(w: World) -> None:
     import bench_stack
 
     bench_stack.bench_stack(w, sys.modules[__name__])
+
+
+def bench_diff(w: World) -> None:
+    import bench_diff
+
+    bench_diff.bench_diff(w, sys.modules[__name__])
 
 
 # ---- contextHash ---------------------------------------------------------------------------

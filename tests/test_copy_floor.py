@@ -325,8 +325,9 @@ def test_diff_looks_sources_up_concurrently(engine, provider_env, world):
         looked = [e for e in proxy.injected() if e[2] == "stall"]
         assert len(looked) == n, looked
         # Concurrency seen at the registry, not a stopwatch (the time is `make bench`'s): the
-        # look-ups were held there several at a time, and never more than the bound of 16.
-        assert 2 <= proxy.stalled_max <= 16, proxy.stalled_max
+        # look-ups were held there several at a time, and never more than the bound of an
+        # HTTP/1.1 host (32 connections; this proxy speaks HTTP/1.1 only).
+        assert 2 <= proxy.stalled_max <= 32, proxy.stalled_max
     finally:
         p.close()
         proxy.stop()

@@ -8,6 +8,7 @@ mod body;
 mod copy;
 pub mod index;
 mod layout;
+mod limit;
 pub mod manifest;
 mod read;
 mod retry;
@@ -95,13 +96,10 @@ struct Inner {
     credentials: Credentials,
     in_flight: copy::InFlight,
     tokens: read::Tokens,
-    /// One bound per registry host on the requests in flight from this process.
-    per_host: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Semaphore>>>,
+    /// One bound per registry host on the requests in flight from this process
+    /// (over HTTP/2 they share one connection; over HTTP/1.1 it bounds the connections).
+    per_host: std::sync::Mutex<std::collections::HashMap<String, Arc<limit::HostLimit>>>,
 }
-
-/// Requests in flight to one registry host at most, across every operation of the process
-/// (over HTTP/2 they share one connection; over HTTP/1.1 this bounds the connections).
-const PER_HOST: usize = 32;
 
 /// What became of a tag asked to be deleted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -240,8 +238,8 @@ impl Registries {
         })
     }
 
-    /// A turn to send a request to `host` (held until its answer is read).
-    async fn permit(&self, host: &str) -> tokio::sync::OwnedSemaphorePermit {
+    /// A turn to send a request to `host` (held until its answer is read; see [`limit`]).
+    async fn permit(&self, host: &str) -> limit::HostPermit {
         let limit = {
             let mut hosts = self
                 .inner
@@ -250,13 +248,10 @@ impl Registries {
                 .unwrap_or_else(|e| e.into_inner());
             hosts
                 .entry(normalize_host(host))
-                .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(PER_HOST)))
+                .or_insert_with(limit::HostLimit::new)
                 .clone()
         };
-        limit
-            .acquire_owned()
-            .await
-            .expect("the semaphore is never closed")
+        limit.acquire().await
     }
 
     /// The same access with every write refused (preview).
@@ -374,13 +369,14 @@ impl Registries {
         auth: &RegistryAuth,
     ) -> Result<reqwest::Response, Retried<HttpFailure>> {
         retry(Timeout::Manifest, || async {
-            let _permit = self.permit(r.registry()).await;
+            let permit = self.permit(r.registry()).await;
             let resp = self
                 .direct_request(method.clone(), r, path, auth)
                 .header(reqwest::header::ACCEPT, manifest::ACCEPTED.join(", "))
                 .timeout(Duration::from_secs(30))
                 .send()
                 .await?;
+            permit.answered(resp.version());
             retryable_status(resp)
         })
         .await

@@ -195,8 +195,14 @@ impl Registries {
         authz: &Authz,
         limit: u64,
     ) -> Result<Attempt, HttpFailure> {
-        let _permit = self.permit(r.registry()).await;
-        let req = match authz {
+        let permit = self.permit(r.registry()).await;
+        // A token fetched while this request waited for its turn serves it too (the
+        // requests that start together would otherwise each meet the challenge).
+        let fresh = match authz {
+            Authz::Creds(_) => self.inner.tokens.get(&repo_key(r)).map(Authz::Bearer),
+            Authz::Bearer(_) => None,
+        };
+        let req = match fresh.as_ref().unwrap_or(authz) {
             Authz::Creds(a) => self.direct_request(method.clone(), r, path, a),
             Authz::Bearer(t) => self
                 .direct_request(method.clone(), r, path, &RegistryAuth::Anonymous)
@@ -207,6 +213,7 @@ impl Registries {
             .timeout(REQUEST_TIME)
             .send()
             .await?;
+        permit.answered(resp.version());
         let resp = retryable_status(resp)?;
         let code = resp.status().as_u16();
         Ok(match code {
