@@ -34,6 +34,8 @@ sys.path.insert(0, os.path.dirname(__file__))
 from faultproxy import FaultProxy  # noqa: E402
 from harness import DIFF_NONE, ML, FakeEngine, Provider, raw_manifest, run, unique  # noqa: E402
 from harness import testenv as load_world  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "scripts"))
+from bench_registry import Registry  # noqa: E402
 
 OSES = ["linux", "freebsd", "netbsd", "openbsd", "solaris", "illumos", "aix", "dragonfly"]
 ARCHS = ["amd64", "arm64", "386", "riscv64", "ppc64le", "s390x", "mips64le", "loong64"]
@@ -412,3 +414,29 @@ def main(sizes: list[int]):
 
 if __name__ == "__main__":
     main([int(a) for a in sys.argv[1:]] or [2, 8, 32])
+
+
+def test_large_blobs_upload_on_connections_of_their_own(provider, world):
+    """Across registries, a blob of 8 MiB or more is uploaded over HTTP/1.1 on a connection of
+    its own (several uploads multiplexed on the one HTTP/2 connection share its windows); the
+    small blobs and the manifests stay on HTTP/2. The copy is byte-exact."""
+    src, dst = unique("bulk-src"), unique("bulk-dst")
+    plain = Registry(world["PLAIN_REGISTRY"], tls=False)
+    big = plain.push_blob(src, os.urandom(9 << 20))
+    small = plain.push_blob(src, os.urandom(4096))
+    plain.push_image(src, "v1", {"os": "linux", "architecture": "amd64"}, [big, small])
+    offset = os.path.getsize(world["ECR_REGISTRY_LOG"])
+    inputs = {"tags": [f"{world['ECR_REGISTRY']}/{dst}:v1"],
+              "sources": [f"{world['PLAIN_REGISTRY']}/{src}:v1"]}
+    _, state = provider.create(ML, provider.check(ML, inputs)[0])
+    assert state["platforms"] == ["linux/amd64"]
+    wait_for_lines(world["ECR_REGISTRY_LOG"], offset, [f"PUT /v2/{dst}/manifests/v1 "])
+    lines = access_lines(world["ECR_REGISTRY_LOG"], offset, [dst])
+    puts = {d: [l for l in lines if '"PUT ' in l and f"digest={d}" in l.replace("%3A", ":")]
+            for d in (big["digest"], small["digest"])}
+    assert len(puts[big["digest"]]) == 1 and "HTTP/1.1" in puts[big["digest"]][0], "\n".join(lines)
+    assert len(puts[small["digest"]]) == 1 and "HTTP/2.0" in puts[small["digest"]][0], "\n".join(lines)
+    assert all("HTTP/2.0" in l for l in lines if "/manifests/" in l), "\n".join(lines)
+    ecr = api_for(world, world["ECR_REGISTRY"])
+    status, _, body = ecr.request("GET", f"/v2/{dst}/blobs/{big['digest']}")
+    assert status == 200 and "sha256:" + hashlib.sha256(body).hexdigest() == big["digest"]

@@ -22,6 +22,8 @@ use super::{retryable_status, same_host, Registries, RegistryError};
 /// A layer may be large: its GET and PUT get this long (the client's default is 2 minutes
 /// per request, body included).
 const BLOB_TIME: Duration = Duration::from_secs(30 * 60);
+/// Blobs from this size on are uploaded on a connection of their own.
+const BULK: i64 = 8 << 20;
 
 /// How many blobs, manifests or look-ups of one operation are in flight at once.
 pub(crate) const CONCURRENCY: usize = 16;
@@ -398,8 +400,12 @@ impl Registries {
             }
             let url = upload_url(self.scheme(dst), dst.resolve_registry(), &loc, digest);
             let (stream, stall) = body::watched(src.bytes_stream(), body::idle_window());
-            let sent = self
-                .request_to(reqwest::Method::PUT, &url, dst_auth)
+            let put = if job.desc.size >= BULK {
+                self.upload_to(&url, dst_auth)
+            } else {
+                self.request_to(reqwest::Method::PUT, &url, dst_auth)
+            };
+            let sent = put
                 .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
                 .header(reqwest::header::CONTENT_LENGTH, job.desc.size.to_string())
                 .timeout(BLOB_TIME)

@@ -92,6 +92,9 @@ struct Inner {
     oci_certs: Vec<Certificate>,
     roots: Arc<trust::LazyRoots>,
     http: reqwest::Client,
+    /// Large blob uploads: a TCP connection each. Multiplexed on the one HTTP/2 connection,
+    /// several uploads share one flow-control window and one congestion window.
+    bulk: reqwest::Client,
     ecr: EcrTokens,
     credentials: Credentials,
     in_flight: copy::InFlight,
@@ -171,17 +174,25 @@ impl Registries {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let roots = Arc::new(trust::LazyRoots::new(ders).map_err(|e| setup(&e))?);
-        let tls = roots.client_config().map_err(|e| setup(&e))?;
+        let client = |alpn: trust::Alpn| {
+            let tls = roots.client_config(alpn).map_err(|e| setup(&e))?;
+            let builder = reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(15))
+                .pool_idle_timeout(Duration::from_secs(90))
+                .timeout(Duration::from_secs(120))
+                .user_agent(concat!("multiarch/", env!("CARGO_PKG_VERSION")))
+                .tls_backend_preconfigured(tls);
+            match alpn {
+                trust::Alpn::Http2OrHttp1 => builder,
+                trust::Alpn::Http1 => builder.http1_only(),
+            }
+            .build()
+            .map_err(|e| setup(&e))
+        };
         // One client (one connection pool per host) for every operation of the process;
         // HTTP/2 where the registry offers it through ALPN, HTTP/1.1 otherwise.
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(15))
-            .pool_idle_timeout(Duration::from_secs(90))
-            .timeout(Duration::from_secs(120))
-            .user_agent(concat!("multiarch/", env!("CARGO_PKG_VERSION")))
-            .tls_backend_preconfigured(tls)
-            .build()
-            .map_err(|e| setup(&e))?;
+        let http = client(trust::Alpn::Http2OrHttp1)?;
+        let bulk = client(trust::Alpn::Http1)?;
         let ecr = EcrTokens::new(config.aws.clone());
         let credentials = Credentials::new(&config, ecr.clone());
         Ok(Registries {
@@ -191,6 +202,7 @@ impl Registries {
                 oci_certs: certs,
                 roots,
                 http,
+                bulk,
                 ecr,
                 credentials,
                 in_flight: Default::default(),
@@ -350,7 +362,15 @@ impl Registries {
         url: &str,
         auth: &RegistryAuth,
     ) -> reqwest::RequestBuilder {
-        let req = self.inner.http.request(method, url);
+        Self::authorized(self.inner.http.request(method, url), auth)
+    }
+
+    /// A large blob's upload to a full URL, on a connection of its own.
+    fn upload_to(&self, url: &str, auth: &RegistryAuth) -> reqwest::RequestBuilder {
+        Self::authorized(self.inner.bulk.put(url), auth)
+    }
+
+    fn authorized(req: reqwest::RequestBuilder, auth: &RegistryAuth) -> reqwest::RequestBuilder {
         match auth {
             RegistryAuth::Basic(u, p) => req.basic_auth(u, Some(p)),
             _ => req,

@@ -81,16 +81,31 @@ impl LazyRoots {
             .map_err(Clone::clone)
     }
 
-    /// A client configuration offering HTTP/2 and HTTP/1.1 through ALPN.
-    pub fn client_config(self: &Arc<Self>) -> Result<rustls::ClientConfig, rustls::Error> {
+    /// A client configuration offering the protocols of `alpn`.
+    pub fn client_config(
+        self: &Arc<Self>,
+        alpn: Alpn,
+    ) -> Result<rustls::ClientConfig, rustls::Error> {
         let mut config = rustls::ClientConfig::builder_with_provider(self.provider.clone())
             .with_safe_default_protocol_versions()?
             .dangerous()
             .with_custom_certificate_verifier(self.clone())
             .with_no_client_auth();
-        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        config.alpn_protocols = match alpn {
+            Alpn::Http2OrHttp1 => vec![b"h2".to_vec(), b"http/1.1".to_vec()],
+            Alpn::Http1 => vec![b"http/1.1".to_vec()],
+        };
         Ok(config)
     }
+}
+
+/// The protocols a client offers through ALPN.
+#[derive(Debug, Clone, Copy)]
+pub enum Alpn {
+    /// HTTP/2 where the server takes it.
+    Http2OrHttp1,
+    /// HTTP/1.1 only (one request per connection at a time).
+    Http1,
 }
 
 impl ServerCertVerifier for LazyRoots {
@@ -162,7 +177,7 @@ mod tests {
     #[test]
     fn the_system_roots_are_read_on_first_use_only() {
         let roots = Arc::new(LazyRoots::new(Vec::new()).unwrap());
-        let config = roots.client_config().unwrap();
+        let config = roots.client_config(Alpn::Http2OrHttp1).unwrap();
         assert!(roots.verifier.get().is_none());
         assert_eq!(
             config.alpn_protocols,
