@@ -13,8 +13,15 @@ Per Image, in seconds from the start of its side's run:
   for its repository (the plain registry's access log) and Create answered;
 - bake: the same node and registry columns (bake has no per-target start).
 The registry requests per repository are counted by method and path kind (manifest, blob,
-upload), so a read before or after the push shows as its own column. --raw prints every
-plugin log line and registry request with its time."""
+upload), so a read before or after the push shows as its own column; requests for other
+repositories in the window (the base image; other helpers' runs share the registry) are
+summed apart. The plugin's CPU (from /proc) and bake's client CPU (buildx, as a child) are
+printed with each side. --raw prints every plugin log line and registry request with its time.
+
+RUN steps run with STACK_NETWORK (default `none`, as scripts/bench_stack.py sets for the
+plugin); bake gets BAKE_NETWORK (default: the same; `default` leaves the node's own, host on
+the test world's pool nodes, as bench_stack.py runs bake). `none` costs BuildKit a new
+network namespace per RUN step: compare like with like."""
 
 from __future__ import annotations
 
