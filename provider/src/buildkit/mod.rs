@@ -651,8 +651,13 @@ async fn run(
         state.clone(),
     )));
     let solved = control.clone().solve(request).await;
+    // BuildKit answers a finished solve only once the build's record is written, which on a
+    // busy node can be seconds after its push (measured with scripts/stack_timeline.py); by
+    // then its status stream has ended. These two lines time that (stderr at -v=9).
+    tracing::debug!(ok = solved.is_ok(), "{ep}: the solve answered");
     // let the status stream deliver its last updates (the failing step's logs)
     let _ = tokio::time::timeout(Duration::from_secs(3), &mut status.0).await;
+    tracing::debug!("{ep}: status followed");
     match solved {
         Ok(resp) => {
             let resp = resp.into_inner().exporter_response;

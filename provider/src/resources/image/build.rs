@@ -167,7 +167,9 @@ pub(super) async fn build_and_push(
             .digest
             .ok_or_else(|| Error::Other("BuildKit pushed but reported no digest".into()))?;
         let first = &state.inputs.tags[0];
+        tracing::debug!("{first}: built and pushed, reading it back");
         state.manifests = pushed_manifests(ctx, first).await?;
+        tracing::debug!("{first}: read back");
         let t = parse_tag(first).map_err(|e| Error::invalid("tags", e))?;
         state.reference = Some(format!("{}@{digest}", repository_of(&t)));
         state.digest = Some(digest);
