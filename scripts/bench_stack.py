@@ -59,8 +59,10 @@ def write_contexts(root: str, base: str) -> list[str]:
 
 
 def image_inputs(dirs: list[str], repo: str, tag: str) -> dict[str, dict]:
+    # The RUN steps get the node's own network, as bake's targets do: `network: none` on one
+    # side only costs that side a network namespace per RUN step (about 1.5x here).
     return {name: {"context": {"location": dirs[i]}, "platforms": PLATFORMS,
-                   "tags": [f"{repo}/{name}:{tag}"], "network": "none"}
+                   "tags": [f"{repo}/{name}:{tag}"]}
             for i, name in enumerate(NAMES)}
 
 

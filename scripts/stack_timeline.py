@@ -46,7 +46,7 @@ from harness import IMAGE, FakeEngine, Provider, testenv  # noqa: E402
 
 N = int(os.environ.get("STACK_IMAGES", "12"))
 PLATFORMS = ["linux/amd64", "linux/arm64"]
-# RUN steps' network: `none` as scripts/bench_stack.py sets for the plugin; bake gets the same
+# RUN steps' network: `none` here by default; scripts/bench_stack.py gives both sides the node's own; bake gets the same
 # unless BAKE_NETWORK says otherwise (`default`: the node's own, as bench_stack.py runs bake).
 NETWORK = os.environ.get("STACK_NETWORK", "none")
 BAKE_NETWORK = os.environ.get("BAKE_NETWORK", NETWORK)
