@@ -44,9 +44,10 @@ PLATFORMS = ["linux/amd64", "linux/arm64"]
 NAMES = [f"svc{i}" for i in range(N)]
 
 
-def write_contexts(root: str, base: str) -> list[str]:
+def write_contexts(root: str, base: str, n: int = N) -> list[str]:
+    """n build contexts svc0… under root, each with a fresh marker (so every RUN step runs)."""
     dirs = []
-    for i in range(N):
+    for i in range(n):
         d = os.path.join(root, f"svc{i}")
         os.makedirs(d, exist_ok=True)
         with open(os.path.join(d, "Dockerfile"), "w") as f:

@@ -41,8 +41,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests"))
+sys.path.insert(0, HERE)
 
 from harness import IMAGE, FakeEngine, Provider, testenv  # noqa: E402
+from bench_stack import write_contexts  # noqa: E402
 
 N = int(os.environ.get("STACK_IMAGES", "12"))
 PLATFORMS = ["linux/amd64", "linux/arm64"]
@@ -70,17 +72,7 @@ class TimedEngine(FakeEngine):
 
 
 def contexts(root: str, base: str) -> list[str]:
-    dirs = []
-    for i in range(N):
-        d = os.path.join(root, f"svc{i}")
-        os.makedirs(d, exist_ok=True)
-        with open(os.path.join(d, "Dockerfile"), "w") as f:
-            f.write(f"FROM {base}\nCOPY marker /marker\n"
-                    "RUN for i in $(seq 1 40); do uname -m >/dev/null; done && cat /marker > /built\n")
-        with open(os.path.join(d, "marker"), "w") as f:
-            f.write(uuid.uuid4().hex)
-        dirs.append(d)
-    return dirs
+    return write_contexts(root, base, N)
 
 
 def proc_cpu(pid: int) -> float:
